@@ -1,0 +1,173 @@
+//! The file layer: what `config.toml` looks like, as plain serde structs.
+//!
+//! Every table denies unknown keys. Values are kept close to what was written
+//! (names instead of indices, strings for addresses, durations and enums;
+//! integers as `i64`): range checks, name resolution, address parsing and TLS
+//! loading happen in [`super::Config::build`], which reports every problem at
+//! once. See `docs/config.md` for the meaning and default of every key.
+//!
+//! `FileConfig` can be deserialised directly (`toml::from_str`), but
+//! [`super::Config::parse`] deserialises section by section and element by
+//! element so that one bad `[[route]]` does not hide the problems of the next.
+
+use serde::Deserialize;
+
+use super::units::{DurationValue, SizeValue, WorkersValue};
+
+/// The whole file.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct FileConfig {
+    #[serde(default)]
+    pub runtime: RuntimeFile,
+    #[serde(default)]
+    pub limits: LimitsFile,
+    /// `[[listener]]`
+    #[serde(default)]
+    pub listener: Vec<ListenerFile>,
+    /// `[[route]]`
+    #[serde(default)]
+    pub route: Vec<RouteFile>,
+    /// `[[cluster]]`
+    #[serde(default)]
+    pub cluster: Vec<ClusterFile>,
+    /// `[admin]`; absent = no admin listener.
+    #[serde(default)]
+    pub admin: Option<AdminFile>,
+}
+
+/// `[runtime]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RuntimeFile {
+    /// Integer ≥ 1 or `"auto"` (default).
+    pub workers: Option<WorkersValue>,
+    /// CPU ids to pin workers to.
+    pub cores: Option<Vec<i64>>,
+    /// `"auto"` (default), `"io_uring"` or `"legacy"`.
+    pub driver: Option<String>,
+    /// Default 1024; a power of two in 2..=32768.
+    pub ring_entries: Option<i64>,
+    /// SQPOLL idle time; absent = SQPOLL off.
+    pub sqpoll_idle: Option<DurationValue>,
+    /// Default `["single_issuer", "defer_taskrun"]`.
+    pub ring_flags: Option<Vec<String>>,
+    /// Default 10000.
+    pub max_connections_per_worker: Option<i64>,
+    /// Default `"30s"`.
+    pub drain_timeout: Option<DurationValue>,
+    /// Default `"info"`.
+    pub log_level: Option<String>,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct LimitsFile {
+    /// Default 64KiB; 1KiB..=1MiB.
+    pub max_head_bytes: Option<SizeValue>,
+    /// Default 100; 1..=1000.
+    pub max_headers: Option<i64>,
+    /// Default `"10s"`.
+    pub header_read_timeout: Option<DurationValue>,
+    /// Default `"30s"`.
+    pub body_read_timeout: Option<DurationValue>,
+    /// Default `"60s"`.
+    pub idle_timeout: Option<DurationValue>,
+}
+
+/// `[[listener]]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct ListenerFile {
+    pub name: String,
+    /// `ip:port`.
+    pub address: String,
+    pub tls: Option<ListenerTlsFile>,
+}
+
+/// `[listener.tls]` / `tls = { ... }` on a listener.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct ListenerTlsFile {
+    /// Default certificate chain (PEM), relative to the config file.
+    pub cert: Option<String>,
+    /// Private key for `cert` (PEM).
+    pub key: Option<String>,
+    /// Certificates chosen by SNI name.
+    #[serde(default)]
+    pub sni: Vec<SniCertFile>,
+}
+
+/// One entry of `tls.sni`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct SniCertFile {
+    /// `"a.example"` or `"*.b.example"` (one label).
+    pub names: Vec<String>,
+    pub cert: String,
+    pub key: String,
+}
+
+/// `[[route]]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RouteFile {
+    /// Default `route<index>`.
+    pub name: Option<String>,
+    /// Listener name; absent = every listener.
+    pub listener: Option<String>,
+    /// `"api.example.com"` or `"*.example.com"`.
+    pub host: Option<String>,
+    /// Default `"/"`.
+    pub path_prefix: Option<String>,
+    /// Cluster name.
+    pub cluster: String,
+    pub max_body_bytes: Option<SizeValue>,
+    /// Default `"30s"`.
+    pub timeout: Option<DurationValue>,
+}
+
+/// `[[cluster]]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct ClusterFile {
+    pub name: String,
+    /// `"ip:port"` or `"host:port"`.
+    pub endpoints: Vec<String>,
+    /// Default `"round_robin"`.
+    pub lb: Option<String>,
+    /// Default `"2s"`.
+    pub connect_timeout: Option<DurationValue>,
+    /// Default `"60s"`.
+    pub idle_timeout: Option<DurationValue>,
+    /// Default 64.
+    pub max_idle_per_endpoint: Option<i64>,
+    pub tls: Option<ClusterTlsFile>,
+}
+
+/// `tls = { ... }` on a cluster (TLS to the upstream).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct ClusterTlsFile {
+    /// CA bundle (PEM) to verify upstream certificates; required unless
+    /// `insecure_skip_verify`.
+    pub ca: Option<String>,
+    /// Name to send in SNI and verify; default: the host of the first endpoint.
+    pub server_name: Option<String>,
+    /// Client certificate chain for mTLS (PEM).
+    pub cert: Option<String>,
+    /// Client private key for mTLS (PEM).
+    pub key: Option<String>,
+    /// Accept any upstream certificate. Test setups only.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+/// `[admin]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct AdminFile {
+    /// Default `"127.0.0.1:9901"`.
+    pub address: Option<String>,
+}

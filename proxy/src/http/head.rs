@@ -1,0 +1,313 @@
+//! Request heads: strict RFC 9112 parsing into spans of the read buffer.
+
+use std::mem::MaybeUninit;
+use std::ops::Range;
+
+use super::fields::{
+    add_connection, check_line_endings, is_field_value_byte, is_framing_lookalike, is_token,
+    is_valid_host, map_httparse, span_of, trim_ows, ConnFlags, Framing,
+};
+
+/// A byte range inside the connection's read buffer (offsets from the start of
+/// the slice that was parsed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    pub fn range(self) -> Range<usize> {
+        self.start as usize..self.end as usize
+    }
+    pub fn get(self, buf: &[u8]) -> &[u8] {
+        &buf[self.range()]
+    }
+    pub fn is_empty(self) -> bool {
+        self.start == self.end
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HeaderSpan {
+    pub name: Span,
+    pub value: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Version {
+    Http10,
+    #[default]
+    Http11,
+}
+
+/// How the request body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BodyFraming {
+    /// No body (no Content-Length, no Transfer-Encoding, or Content-Length: 0).
+    #[default]
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// Limits applied while parsing a head.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadLimits {
+    /// Largest head accepted, request line + headers + final CRLF (431 above).
+    pub max_head_bytes: usize,
+    /// Most header fields accepted (431 above).
+    pub max_headers: usize,
+}
+
+impl Default for HeadLimits {
+    fn default() -> Self {
+        HeadLimits {
+            max_head_bytes: 64 * 1024,
+            max_headers: 100,
+        }
+    }
+}
+
+/// Why a head was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadError {
+    /// The head is larger than `max_head_bytes` (431).
+    TooLarge,
+    /// More than `max_headers` fields (431).
+    TooManyHeaders,
+    /// Anything else that is not a valid, unambiguous HTTP/1.x head (400).
+    Malformed(&'static str),
+}
+
+impl std::fmt::Display for HeadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HeadError::TooLarge => f.write_str("head too large"),
+            HeadError::TooManyHeaders => f.write_str("too many header fields"),
+            HeadError::Malformed(why) => write!(f, "malformed head: {why}"),
+        }
+    }
+}
+
+/// A parsed request head. Reused per connection: `parse_request_head` clears it
+/// first and keeps the `headers` capacity, so steady state does not allocate.
+#[derive(Debug, Default)]
+pub struct RequestHead {
+    pub method: Span,
+    pub target: Span,
+    pub version: Version,
+    /// Every header field in arrival order (including hop-by-hop ones).
+    pub headers: Vec<HeaderSpan>,
+    /// Length of the head including the final CRLF CRLF.
+    pub head_len: usize,
+    pub framing: BodyFraming,
+    /// Value of the single Host header, if any.
+    pub host: Option<Span>,
+    /// `Connection: close` was sent.
+    pub conn_close: bool,
+    /// `Connection: keep-alive` was sent (matters for HTTP/1.0).
+    pub conn_keep_alive: bool,
+    /// `Connection: upgrade` was sent together with an `Upgrade` header:
+    /// the value of the Upgrade header.
+    pub upgrade: Option<Span>,
+    /// `Expect: 100-continue` was sent.
+    pub expect_continue: bool,
+    /// An `Expect` header with any other value was sent (417).
+    pub expect_other: bool,
+    /// Header names listed in the Connection header (other than close,
+    /// keep-alive, upgrade): these are hop-by-hop and must be stripped.
+    pub conn_tokens: Vec<Span>,
+}
+
+impl RequestHead {
+    pub fn method<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        self.method.get(buf)
+    }
+    pub fn is_head(&self, buf: &[u8]) -> bool {
+        self.method(buf) == b"HEAD"
+    }
+    /// The path part of the target (before `?`).
+    pub fn path<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        let t = self.target.get(buf);
+        match memchr::memchr(b'?', t) {
+            Some(i) => &t[..i],
+            None => t,
+        }
+    }
+    /// Whether the connection may stay open after this request.
+    pub fn keep_alive(&self) -> bool {
+        match self.version {
+            Version::Http11 => !self.conn_close,
+            Version::Http10 => self.conn_keep_alive && !self.conn_close,
+        }
+    }
+}
+
+/// Parse a request head at the start of `buf`.
+///
+/// Returns `Ok(true)` when a complete head was parsed into `head`
+/// (`head.head_len` bytes), `Ok(false)` when more bytes are needed, and an
+/// error when the head is invalid or over a limit (checked on partial input
+/// too: a partial head already longer than `max_head_bytes` is `TooLarge`).
+pub fn parse_request_head(
+    buf: &[u8],
+    limits: &HeadLimits,
+    head: &mut RequestHead,
+) -> Result<bool, HeadError> {
+    head.reset();
+    let max = limits.max_head_bytes.min(u32::MAX as usize);
+    let region = &buf[..buf.len().min(max)];
+    if limits.max_headers <= STACK_HEADERS {
+        let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
+        parse_request_inner(buf, region, max, &mut storage[..limits.max_headers], head)
+    } else {
+        // Rare configuration: more fields than fit on the stack. No head of
+        // `max` bytes can hold more than `max / 4` fields ("a:\r\n").
+        let n = limits.max_headers.min(max / 3 + 1);
+        let mut storage = Vec::with_capacity(n);
+        storage.resize_with(n, MaybeUninit::uninit);
+        parse_request_inner(buf, region, max, &mut storage, head)
+    }
+}
+
+/// Header fields parsed with a stack array up to this many `max_headers`.
+pub(crate) const STACK_HEADERS: usize = 256;
+
+impl RequestHead {
+    fn reset(&mut self) {
+        self.method = Span::default();
+        self.target = Span::default();
+        self.version = Version::Http11;
+        self.headers.clear();
+        self.head_len = 0;
+        self.framing = BodyFraming::None;
+        self.host = None;
+        self.conn_close = false;
+        self.conn_keep_alive = false;
+        self.upgrade = None;
+        self.expect_continue = false;
+        self.expect_other = false;
+        self.conn_tokens.clear();
+    }
+}
+
+fn parse_request_inner<'b>(
+    buf: &'b [u8],
+    region: &'b [u8],
+    max: usize,
+    storage: &mut [MaybeUninit<httparse::Header<'b>>],
+    head: &mut RequestHead,
+) -> Result<bool, HeadError> {
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(region, storage) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => {
+            check_line_endings(region, true)?;
+            if region.len() >= max {
+                return Err(HeadError::TooLarge);
+            }
+            return Ok(false);
+        }
+        Err(e) => return Err(map_httparse(e)),
+    };
+    check_line_endings(&buf[..len], false)?;
+
+    let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
+        return Err(HeadError::Malformed("invalid request line"));
+    };
+    if !is_token(method.as_bytes()) {
+        return Err(HeadError::Malformed("invalid method"));
+    }
+    if target.is_empty() || !target.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(HeadError::Malformed("invalid request target"));
+    }
+    head.method = span_of(buf, method.as_bytes())?;
+    head.target = span_of(buf, target.as_bytes())?;
+    head.version = match version {
+        0 => Version::Http10,
+        1 => Version::Http11,
+        _ => return Err(HeadError::Malformed("unsupported HTTP version")),
+    };
+
+    let mut framing = Framing::default();
+    let mut conn = ConnFlags::default();
+    let mut upgrade_value = None;
+    for h in req.headers.iter() {
+        let name = h.name.as_bytes();
+        let value = h.value;
+        if !is_token(name) {
+            return Err(HeadError::Malformed("invalid header field name"));
+        }
+        if !value.iter().all(|&b| is_field_value_byte(b)) {
+            return Err(HeadError::Malformed("invalid header field value"));
+        }
+        let name_span = span_of(buf, name)?;
+        let value_span = span_of(buf, value)?;
+        head.headers.push(HeaderSpan {
+            name: name_span,
+            value: value_span,
+        });
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                if head.host.is_some() {
+                    return Err(HeadError::Malformed("multiple Host fields"));
+                }
+                if !is_valid_host(value) {
+                    return Err(HeadError::Malformed("invalid Host"));
+                }
+                head.host = Some(value_span);
+            }
+            6 if name.eq_ignore_ascii_case(b"expect") => {
+                if trim_ows(value).eq_ignore_ascii_case(b"100-continue") {
+                    head.expect_continue = true;
+                } else {
+                    head.expect_other = true;
+                }
+            }
+            7 if name.eq_ignore_ascii_case(b"upgrade") => {
+                if upgrade_value.is_none() {
+                    upgrade_value = Some(value_span);
+                }
+            }
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                add_connection(
+                    value,
+                    value_span.start as usize,
+                    &mut conn,
+                    &mut head.conn_tokens,
+                )?;
+            }
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                framing.add_content_length(value)?;
+            }
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                framing.add_transfer_encoding(value)?;
+            }
+            14 | 17 if is_framing_lookalike(name) => {
+                return Err(HeadError::Malformed("framing header name with underscore"));
+            }
+            _ => {}
+        }
+    }
+    framing.finish()?;
+    if framing.te_seen && head.version == Version::Http10 {
+        return Err(HeadError::Malformed("Transfer-Encoding in HTTP/1.0 request"));
+    }
+    if head.version == Version::Http11 && head.host.is_none() {
+        return Err(HeadError::Malformed("missing Host"));
+    }
+    head.framing = if framing.te_seen {
+        BodyFraming::Chunked
+    } else {
+        match framing.content_length {
+            None | Some(0) => BodyFraming::None,
+            Some(n) => BodyFraming::Length(n),
+        }
+    };
+    head.conn_close = conn.close;
+    head.conn_keep_alive = conn.keep_alive;
+    head.upgrade = if conn.upgrade { upgrade_value } else { None };
+    head.head_len = len;
+    Ok(true)
+}

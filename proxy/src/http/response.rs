@@ -1,0 +1,205 @@
+//! Response heads from upstreams: parsed into spans, framing decided once.
+
+use std::mem::MaybeUninit;
+
+use super::fields::{
+    add_connection, check_line_endings, is_field_value_byte, is_framing_lookalike, is_token,
+    map_httparse, span, span_of, ConnFlags, Framing,
+};
+use super::head::{HeadError, HeadLimits, HeaderSpan, Span, Version, STACK_HEADERS};
+
+/// How the response body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponseFraming {
+    /// No body: HEAD request, 1xx, 204, 304, or Content-Length: 0.
+    #[default]
+    None,
+    Length(u64),
+    Chunked,
+    /// No length: the body ends when the upstream closes.
+    UntilClose,
+}
+
+/// A parsed response head, reused per upstream exchange.
+#[derive(Debug, Default)]
+pub struct ResponseHead {
+    pub version: Version,
+    pub status: u16,
+    pub reason: Span,
+    pub headers: Vec<HeaderSpan>,
+    pub head_len: usize,
+    pub framing: ResponseFraming,
+    /// `Connection: close` (or HTTP/1.0 without keep-alive): the upstream
+    /// connection cannot be reused.
+    pub conn_close: bool,
+    /// Header names listed in Connection (besides close/keep-alive/upgrade).
+    pub conn_tokens: Vec<Span>,
+}
+
+/// Parse a response head at the start of `buf`. `request_was_head` makes the
+/// framing `None` whatever the headers say. Same return convention as
+/// [`super::head::parse_request_head`]. Both Content-Length and
+/// Transfer-Encoding, an invalid/differing Content-Length, or a
+/// Transfer-Encoding whose final coding is not chunked are errors (the proxy
+/// answers 502), bare LF/CR in the head too.
+pub fn parse_response_head(
+    buf: &[u8],
+    limits: &HeadLimits,
+    request_was_head: bool,
+    head: &mut ResponseHead,
+) -> Result<bool, HeadError> {
+    head.reset();
+    let max = limits.max_head_bytes.min(u32::MAX as usize);
+    let region = &buf[..buf.len().min(max)];
+    if limits.max_headers <= STACK_HEADERS {
+        let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
+        parse_response_inner(
+            buf,
+            region,
+            max,
+            &mut storage[..limits.max_headers],
+            request_was_head,
+            head,
+        )
+    } else {
+        let n = limits.max_headers.min(max / 3 + 1);
+        let mut storage = Vec::with_capacity(n);
+        storage.resize_with(n, MaybeUninit::uninit);
+        parse_response_inner(buf, region, max, &mut storage, request_was_head, head)
+    }
+}
+
+impl ResponseHead {
+    fn reset(&mut self) {
+        self.version = Version::Http11;
+        self.status = 0;
+        self.reason = Span::default();
+        self.headers.clear();
+        self.head_len = 0;
+        self.framing = ResponseFraming::None;
+        self.conn_close = false;
+        self.conn_tokens.clear();
+    }
+}
+
+fn parse_response_inner<'b>(
+    buf: &'b [u8],
+    region: &'b [u8],
+    max: usize,
+    storage: &mut [MaybeUninit<httparse::Header<'b>>],
+    request_was_head: bool,
+    head: &mut ResponseHead,
+) -> Result<bool, HeadError> {
+    let mut resp = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut resp, region, storage,
+    );
+    let len = match parsed {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => {
+            check_line_endings(region, true)?;
+            if region.len() >= max {
+                return Err(HeadError::TooLarge);
+            }
+            return Ok(false);
+        }
+        Err(e) => return Err(map_httparse(e)),
+    };
+    let bytes = &buf[..len];
+    check_line_endings(bytes, false)?;
+
+    let (Some(version), Some(status)) = (resp.version, resp.code) else {
+        return Err(HeadError::Malformed("invalid status line"));
+    };
+    head.version = match version {
+        0 => Version::Http10,
+        1 => Version::Http11,
+        _ => return Err(HeadError::Malformed("unsupported HTTP version")),
+    };
+    if !(100..=999).contains(&status) {
+        return Err(HeadError::Malformed("invalid status code"));
+    }
+    head.status = status;
+
+    // The reason phrase is located by hand: httparse replaces one containing
+    // obs-text with a static "" that does not point into `buf`.
+    let mut line_start = 0;
+    while bytes[line_start..].starts_with(b"\r\n") {
+        line_start += 2;
+    }
+    let line_end = line_start
+        + memchr::memchr(b'\r', &bytes[line_start..])
+            .ok_or(HeadError::Malformed("invalid status line"))?;
+    // "HTTP/1.x NNN" is 12 bytes; a reason follows a single SP.
+    let reason_start = (line_start + 13).min(line_end);
+    if line_end > line_start + 12 && bytes[line_start + 12] != b' ' {
+        return Err(HeadError::Malformed("invalid status line"));
+    }
+    if !bytes[reason_start..line_end]
+        .iter()
+        .all(|&b| is_field_value_byte(b))
+    {
+        return Err(HeadError::Malformed("invalid reason phrase"));
+    }
+    head.reason = span(reason_start, line_end);
+
+    let mut framing = Framing::default();
+    let mut conn = ConnFlags::default();
+    for h in resp.headers.iter() {
+        let name = h.name.as_bytes();
+        let value = h.value;
+        if !is_token(name) {
+            return Err(HeadError::Malformed("invalid header field name"));
+        }
+        if !value.iter().all(|&b| is_field_value_byte(b)) {
+            return Err(HeadError::Malformed("invalid header field value"));
+        }
+        let name_span = span_of(buf, name)?;
+        let value_span = span_of(buf, value)?;
+        head.headers.push(HeaderSpan {
+            name: name_span,
+            value: value_span,
+        });
+        match name.len() {
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                add_connection(
+                    value,
+                    value_span.start as usize,
+                    &mut conn,
+                    &mut head.conn_tokens,
+                )?;
+            }
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                framing.add_content_length(value)?;
+            }
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                framing.add_transfer_encoding(value)?;
+            }
+            14 | 17 if is_framing_lookalike(name) => {
+                return Err(HeadError::Malformed("framing header name with underscore"));
+            }
+            _ => {}
+        }
+    }
+    framing.finish()?;
+    if framing.te_seen && head.version == Version::Http10 {
+        // RFC 9112 §6.1: faulty framing; never guess.
+        return Err(HeadError::Malformed("Transfer-Encoding in HTTP/1.0 response"));
+    }
+    head.framing = if request_was_head || status < 200 || status == 204 || status == 304 {
+        ResponseFraming::None
+    } else if framing.te_seen {
+        ResponseFraming::Chunked
+    } else {
+        match framing.content_length {
+            Some(0) => ResponseFraming::None,
+            Some(n) => ResponseFraming::Length(n),
+            None => ResponseFraming::UntilClose,
+        }
+    };
+    head.conn_close = conn.close
+        || (head.version == Version::Http10 && !conn.keep_alive)
+        || head.framing == ResponseFraming::UntilClose;
+    head.head_len = len;
+    Ok(true)
+}

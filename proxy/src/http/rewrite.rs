@@ -1,0 +1,270 @@
+//! Head rewriting: the head sent upstream and the head sent back downstream,
+//! written straight into a reusable output buffer.
+
+use std::io::Write as _;
+use std::net::IpAddr;
+
+use super::fields::{push_u64, trim_ows};
+use super::head::{BodyFraming, RequestHead, Span};
+use super::hop::is_hop_by_hop;
+use super::response::ResponseHead;
+
+/// What the proxy adds to or removes from a forwarded request head.
+#[derive(Debug, Clone, Copy)]
+pub struct ForwardInfo<'a> {
+    /// Appended to X-Forwarded-For (after any values the client sent).
+    pub client_ip: IpAddr,
+    /// X-Forwarded-Proto: `https` when true, else `http` (replaces the client's).
+    pub tls: bool,
+    /// X-Request-Id to add when the request has none.
+    pub request_id: &'a [u8],
+    /// Host to add when the request has none (HTTP/1.0 clients).
+    pub default_host: &'a [u8],
+    /// Keep `Upgrade` and send `Connection: upgrade` (WebSocket and friends).
+    pub upgrade: bool,
+    /// Drop `Expect` (the proxy answered `100 Continue` itself).
+    pub strip_expect: bool,
+}
+
+/// Append the upstream request head for `head` (parsed from `buf`) to `out`.
+///
+/// Request line `METHOD TARGET HTTP/1.1`; every field of the request in order
+/// except: hop-by-hop names (`hop::is_hop_by_hop`), names listed in
+/// Connection (`head.conn_tokens`), X-Forwarded-For / -Proto / -Host (rewritten
+/// below), Content-Length (re-emitted once from `head.framing`), Expect when
+/// `strip_expect`, Upgrade unless `upgrade`. Then: `Host` when absent,
+/// `Content-Length: N` for `BodyFraming::Length`, `X-Forwarded-For` (client
+/// values joined with ", " then `client_ip`), `X-Forwarded-Proto`,
+/// `X-Forwarded-Host` (the Host value, when present), `X-Request-Id` when
+/// absent, `Upgrade` + `Connection: upgrade` when upgrading. Ends with CRLF.
+pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, info: &ForwardInfo) {
+    out.extend_from_slice(head.method.get(buf));
+    out.push(b' ');
+    out.extend_from_slice(head.target.get(buf));
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+
+    let mut has_request_id = false;
+    let mut has_content_length = false;
+    let mut has_xff = false;
+    let mut upgrade_forwarded = false;
+    for h in &head.headers {
+        let name = h.name.get(buf);
+        if is_hop_by_hop(name) {
+            if info.upgrade && name.eq_ignore_ascii_case(b"upgrade") {
+                upgrade_forwarded = true;
+                push_field(out, name, h.value.get(buf));
+            }
+            continue;
+        }
+        if name.eq_ignore_ascii_case(b"content-length") {
+            has_content_length = true;
+            continue;
+        }
+        if name.eq_ignore_ascii_case(b"x-forwarded-for") {
+            has_xff = true;
+            continue;
+        }
+        if name.eq_ignore_ascii_case(b"x-forwarded-proto")
+            || name.eq_ignore_ascii_case(b"x-forwarded-host")
+            || (info.strip_expect && name.eq_ignore_ascii_case(b"expect"))
+            || listed_in_connection(name, buf, &head.conn_tokens)
+        {
+            continue;
+        }
+        if name.eq_ignore_ascii_case(b"x-request-id") {
+            has_request_id = true;
+        }
+        push_field(out, name, h.value.get(buf));
+    }
+
+    if head.host.is_none() {
+        push_field(out, b"Host", info.default_host);
+    }
+    match head.framing {
+        BodyFraming::Length(n) => {
+            out.extend_from_slice(b"Content-Length: ");
+            push_u64(out, n);
+            out.extend_from_slice(b"\r\n");
+        }
+        // The parser only lets `Content-Length: 0` through as `None`; keep
+        // it (some servers insist on a length for POST/PUT).
+        BodyFraming::None if has_content_length => push_field(out, b"Content-Length", b"0"),
+        BodyFraming::None | BodyFraming::Chunked => {}
+    }
+
+    out.extend_from_slice(b"X-Forwarded-For: ");
+    if has_xff {
+        for h in &head.headers {
+            if h.name.get(buf).eq_ignore_ascii_case(b"x-forwarded-for") {
+                let v = trim_ows(h.value.get(buf));
+                if !v.is_empty() {
+                    out.extend_from_slice(v);
+                    out.extend_from_slice(b", ");
+                }
+            }
+        }
+    }
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "{}", info.client_ip.to_canonical());
+    out.extend_from_slice(b"\r\n");
+
+    push_field(
+        out,
+        b"X-Forwarded-Proto",
+        if info.tls { b"https" } else { b"http" },
+    );
+    if let Some(host) = head.host {
+        if !host.is_empty() {
+            push_field(out, b"X-Forwarded-Host", host.get(buf));
+        }
+    }
+    if !has_request_id && !info.request_id.is_empty() {
+        push_field(out, b"X-Request-Id", info.request_id);
+    }
+    if info.upgrade && upgrade_forwarded {
+        push_field(out, b"Connection", b"upgrade");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `name: value\r\n`.
+#[inline]
+fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.reserve(name.len() + value.len() + 4);
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Whether `name` was listed in Connection. Framing and routing fields
+/// (Content-Length, Transfer-Encoding, Host) are never dropped that way:
+/// `Connection: transfer-encoding` would otherwise desynchronise the next hop.
+fn listed_in_connection(name: &[u8], buf: &[u8], tokens: &[Span]) -> bool {
+    if tokens.is_empty()
+        || name.eq_ignore_ascii_case(b"transfer-encoding")
+        || name.eq_ignore_ascii_case(b"content-length")
+        || name.eq_ignore_ascii_case(b"host")
+    {
+        return false;
+    }
+    tokens.iter().any(|t| t.get(buf).eq_ignore_ascii_case(name))
+}
+
+/// How the response head sent downstream differs from the upstream's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ResponseInfo {
+    /// Send `Connection: close` (the downstream connection closes after it).
+    pub close: bool,
+    /// HTTP/1.0 client that stays open: send `Connection: keep-alive`.
+    pub keep_alive_http10: bool,
+    /// The body is de-chunked for an HTTP/1.0 client: drop Transfer-Encoding.
+    pub dechunk: bool,
+    /// 101 Switching Protocols: keep Upgrade and send `Connection: upgrade`.
+    pub upgrade: bool,
+}
+
+/// Append the downstream response head to `out`: status line
+/// `HTTP/1.1 STATUS REASON`, the upstream's fields minus hop-by-hop ones and
+/// those listed in its Connection header (minus Transfer-Encoding when
+/// `dechunk`), then the Connection header `info` asks for. Ends with CRLF.
+pub fn write_response_head(
+    out: &mut Vec<u8>,
+    buf: &[u8],
+    head: &ResponseHead,
+    info: &ResponseInfo,
+) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_u64(out, u64::from(head.status));
+    out.push(b' ');
+    let reason = head.reason.get(buf);
+    if reason.is_empty() {
+        out.extend_from_slice(canonical_reason(head.status));
+    } else {
+        out.extend_from_slice(reason);
+    }
+    out.extend_from_slice(b"\r\n");
+
+    for h in &head.headers {
+        let name = h.name.get(buf);
+        if is_hop_by_hop(name) {
+            if info.upgrade && name.eq_ignore_ascii_case(b"upgrade") {
+                push_field(out, name, h.value.get(buf));
+            }
+            continue;
+        }
+        if (info.dechunk && name.eq_ignore_ascii_case(b"transfer-encoding"))
+            || listed_in_connection(name, buf, &head.conn_tokens)
+        {
+            continue;
+        }
+        push_field(out, name, h.value.get(buf));
+    }
+
+    if info.upgrade {
+        push_field(out, b"Connection", b"upgrade");
+    } else if info.close {
+        push_field(out, b"Connection", b"close");
+    } else if info.keep_alive_http10 {
+        push_field(out, b"Connection", b"keep-alive");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Reason phrase for a status code whose upstream reason was empty.
+pub fn canonical_reason(status: u16) -> &'static [u8] {
+    match status {
+        100 => b"Continue",
+        101 => b"Switching Protocols",
+        102 => b"Processing",
+        103 => b"Early Hints",
+        200 => b"OK",
+        201 => b"Created",
+        202 => b"Accepted",
+        203 => b"Non-Authoritative Information",
+        204 => b"No Content",
+        205 => b"Reset Content",
+        206 => b"Partial Content",
+        207 => b"Multi-Status",
+        300 => b"Multiple Choices",
+        301 => b"Moved Permanently",
+        302 => b"Found",
+        303 => b"See Other",
+        304 => b"Not Modified",
+        307 => b"Temporary Redirect",
+        308 => b"Permanent Redirect",
+        400 => b"Bad Request",
+        401 => b"Unauthorized",
+        402 => b"Payment Required",
+        403 => b"Forbidden",
+        404 => b"Not Found",
+        405 => b"Method Not Allowed",
+        406 => b"Not Acceptable",
+        407 => b"Proxy Authentication Required",
+        408 => b"Request Timeout",
+        409 => b"Conflict",
+        410 => b"Gone",
+        411 => b"Length Required",
+        412 => b"Precondition Failed",
+        413 => b"Content Too Large",
+        414 => b"URI Too Long",
+        415 => b"Unsupported Media Type",
+        416 => b"Range Not Satisfiable",
+        417 => b"Expectation Failed",
+        421 => b"Misdirected Request",
+        422 => b"Unprocessable Content",
+        425 => b"Too Early",
+        426 => b"Upgrade Required",
+        428 => b"Precondition Required",
+        429 => b"Too Many Requests",
+        431 => b"Request Header Fields Too Large",
+        451 => b"Unavailable For Legal Reasons",
+        500 => b"Internal Server Error",
+        501 => b"Not Implemented",
+        502 => b"Bad Gateway",
+        503 => b"Service Unavailable",
+        504 => b"Gateway Timeout",
+        505 => b"HTTP Version Not Supported",
+        _ => b"",
+    }
+}

@@ -1,0 +1,22 @@
+//! ringway: a thread-per-core, io_uring HTTP/1.1 proxy that is both an API
+//! gateway and a service-mesh proxy.
+//!
+//! The request path is a list of named stages (see `pipeline`):
+//!
+//! ```text
+//! accept → [tls handshake] → read_head → route → filters → forward → log
+//! ```
+//!
+//! Module map: `config` (file → typed config), `runtime` (pinned workers, one
+//! monoio runtime and io_uring ring each, drain), `net` (listeners, TLS
+//! acceptor, downstream stream type), `http` (strict codec), `pipeline` (the
+//! per-connection stages), `upstream` (balancer, connection pools, connect),
+//! `error` (one error type, one mapping to responses).
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod net;
+pub mod pipeline;
+pub mod runtime;
+pub mod upstream;

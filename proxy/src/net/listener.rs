@@ -1,0 +1,58 @@
+//! Listener sockets, one per worker per configured listener.
+//!
+//! Every socket of a listener is bound to the same address with
+//! `SO_REUSEPORT`, so the kernel spreads new connections over the workers and
+//! no accept is ever shared between threads. Port 0 is resolved by the first
+//! socket; the others bind to the port it got.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Backlog of each socket (the kernel caps it at `net.core.somaxconn`).
+const BACKLOG: i32 = 4096;
+
+/// The sockets of one configured listener: one per worker.
+#[derive(Debug)]
+pub struct ListenerGroup {
+    pub address: SocketAddr,
+    pub sockets: Vec<TcpListener>,
+}
+
+fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.set_tcp_nodelay(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Bind `workers` sockets for `addr`.
+pub fn bind_group(addr: SocketAddr, workers: usize) -> io::Result<ListenerGroup> {
+    let first = bind_one(addr)?;
+    let address = first.local_addr()?;
+    let mut sockets = vec![first];
+    for _ in 1..workers {
+        sockets.push(bind_one(address)?);
+    }
+    Ok(ListenerGroup { address, sockets })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_zero_group_shares_one_port() {
+        let g = bind_group("127.0.0.1:0".parse().unwrap(), 3).unwrap();
+        assert_ne!(g.address.port(), 0);
+        assert_eq!(g.sockets.len(), 3);
+        for s in &g.sockets {
+            assert_eq!(s.local_addr().unwrap(), g.address);
+        }
+    }
+}

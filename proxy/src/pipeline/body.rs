@@ -1,0 +1,157 @@
+//! Body framing state for both directions, and the loops that stream a body
+//! through a fixed-size buffer (memory per connection stays bounded whatever
+//! the body size).
+//!
+//! Chunked bodies are passed through unchanged (the decoder only finds where
+//! they end and checks them) except when the client speaks HTTP/1.0: then the
+//! response is de-chunked and ends with the connection.
+
+use crate::error::{request_chunk_error, response_chunk_error, ErrorKind, ProxyError};
+use crate::http::{BodyFraming, ChunkedDecoder, ResponseFraming};
+
+#[derive(Debug)]
+enum State {
+    Done,
+    Length { remaining: u64 },
+    Chunked { decoder: ChunkedDecoder },
+    UntilClose,
+}
+
+/// Where a message body ends, tracked as its bytes go by.
+#[derive(Debug)]
+pub struct BodyFrame {
+    state: State,
+    /// Payload bytes seen (decoded size for chunked).
+    payload: u64,
+    /// Largest payload accepted (`BodyTooLarge` above).
+    max_payload: Option<u64>,
+    /// Errors are the client's (request) or the upstream's (response).
+    request: bool,
+}
+
+impl BodyFrame {
+    pub fn request(framing: BodyFraming, max_payload: Option<u64>) -> Self {
+        let state = match framing {
+            BodyFraming::None => State::Done,
+            BodyFraming::Length(n) => State::Length { remaining: n },
+            BodyFraming::Chunked => State::Chunked {
+                decoder: ChunkedDecoder::new(),
+            },
+        };
+        BodyFrame {
+            state,
+            payload: 0,
+            max_payload,
+            request: true,
+        }
+    }
+
+    pub fn response(framing: ResponseFraming) -> Self {
+        let state = match framing {
+            ResponseFraming::None => State::Done,
+            ResponseFraming::Length(n) => State::Length { remaining: n },
+            ResponseFraming::Chunked => State::Chunked {
+                decoder: ChunkedDecoder::new(),
+            },
+            ResponseFraming::UntilClose => State::UntilClose,
+        };
+        BodyFrame {
+            state,
+            payload: 0,
+            max_payload: None,
+            request: false,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    pub fn is_until_close(&self) -> bool {
+        matches!(self.state, State::UntilClose)
+    }
+
+    /// Payload bytes seen so far.
+    pub fn payload(&self) -> u64 {
+        self.payload
+    }
+
+    /// The peer closed: the end of an until-close body, an error otherwise.
+    pub fn on_eof(&mut self) -> Result<(), ProxyError> {
+        match self.state {
+            State::UntilClose | State::Done => {
+                self.state = State::Done;
+                Ok(())
+            }
+            _ if self.request => Err(ProxyError::new(ErrorKind::ClientClosed)),
+            _ => Err(ProxyError::new(ErrorKind::UpstreamClosed)),
+        }
+    }
+
+    /// How many leading bytes of `input` belong to the body (to be forwarded
+    /// as they are). When `dechunk` is given, the payload bytes are also
+    /// appended to it (for forwarding without the chunked framing).
+    pub fn advance(
+        &mut self,
+        input: &[u8],
+        mut dechunk: Option<&mut Vec<u8>>,
+    ) -> Result<usize, ProxyError> {
+        match &mut self.state {
+            State::Done => Ok(0),
+            State::Length { remaining } => {
+                let n = (*remaining).min(input.len() as u64);
+                *remaining -= n;
+                self.payload += n;
+                if *remaining == 0 {
+                    self.state = State::Done;
+                }
+                if let Some(out) = dechunk {
+                    out.extend_from_slice(&input[..n as usize]);
+                }
+                Ok(n as usize)
+            }
+            State::UntilClose => {
+                self.payload += input.len() as u64;
+                if let Some(out) = dechunk {
+                    out.extend_from_slice(input);
+                }
+                Ok(input.len())
+            }
+            State::Chunked { decoder } => {
+                let mut off = 0;
+                let mut done = false;
+                while off < input.len() {
+                    let p = decoder.decode(&input[off..]).map_err(|e| {
+                        if self.request {
+                            request_chunk_error(e)
+                        } else {
+                            response_chunk_error(e)
+                        }
+                    })?;
+                    let data = (off + p.data.start)..(off + p.data.end);
+                    self.payload += data.len() as u64;
+                    if let Some(out) = dechunk.as_deref_mut() {
+                        out.extend_from_slice(&input[data]);
+                    }
+                    off += p.consumed;
+                    if p.done {
+                        done = true;
+                        break;
+                    }
+                    if p.consumed == 0 {
+                        break;
+                    }
+                }
+                if let Some(max) = self.max_payload {
+                    if self.payload > max {
+                        return Err(ProxyError::new(ErrorKind::BodyTooLarge));
+                    }
+                }
+                if done {
+                    self.state = State::Done;
+                }
+                Ok(off)
+            }
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! One downstream connection: the stage loop.
+//!
+//! ```text
+//! accept → [tls handshake] → read_head → route → filters → forward → log
+//!                               ↑                                    │
+//!                               └──────── keep-alive / pipelined ────┘
+//! ```
+//!
+//! Requests on a connection are handled one after the other, so pipelined
+//! requests are answered in order. Any error closes the connection after its
+//! response: once something went wrong, the framing of what follows cannot be
+//! trusted.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Split};
+use monoio::net::TcpStream;
+
+use super::buffer::ConnBuf;
+use super::filters::{run_request_filters, Flow};
+use super::forward::{forward, Downstream, Exchange, Next};
+use super::log::log_request;
+use super::read_head::{read_head, HeadRead};
+use super::route::RouteInput;
+use super::upgrade::tunnel;
+use crate::error::{write_error_response, ErrorKind, ProxyError};
+use crate::http::RequestHead;
+use crate::runtime::worker::{ConnGuard, Worker};
+
+/// Entry point for an accepted TCP connection: TLS handshake when the
+/// listener terminates TLS, then the stage loop.
+pub async fn serve_tcp(
+    worker: Rc<Worker>,
+    listener: usize,
+    stream: TcpStream,
+    peer: SocketAddr,
+    guard: ConnGuard,
+) {
+    let _guard = guard;
+    match worker.tls[listener].clone() {
+        None => serve(&worker, listener, stream, peer, false).await,
+        Some(acceptor) => {
+            let timeout = worker.config.limits.header_read_timeout;
+            match monoio::time::timeout(timeout, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => serve(&worker, listener, tls, peer, true).await,
+                Ok(Err(e)) => tracing::debug!(worker = worker.id, %peer, "TLS handshake failed: {e}"),
+                Err(_) => tracing::debug!(worker = worker.id, %peer, "TLS handshake timed out"),
+            }
+        }
+    }
+}
+
+async fn serve<S>(worker: &Rc<Worker>, listener: usize, mut stream: S, peer: SocketAddr, tls: bool)
+where
+    S: AsyncReadRent + AsyncWriteRent + Split,
+{
+    let mut cbuf = ConnBuf::with_buffer(worker.take_buffer());
+    let mut out = worker.take_buffer();
+    let mut head = RequestHead::default();
+    let mut first = true;
+    let mut upgraded = None;
+
+    loop {
+        // Stage: read_head.
+        match read_head(worker, &mut stream, &mut cbuf, &mut head, first).await {
+            Ok(HeadRead::Ready) => {}
+            Ok(HeadRead::Closed) => break,
+            Err(e) => {
+                respond_error(&mut stream, &mut out, &e).await;
+                log_request(worker.id, None, &Exchange::default(), Some(&e), Default::default());
+                break;
+            }
+        }
+        first = false;
+        let started = Instant::now();
+        let mut ex = Exchange::default();
+
+        // Stage: route.
+        let data = cbuf.data();
+        let input = RouteInput {
+            host: head.host.map(|h| h.get(data)),
+            path: head.path(data),
+        };
+        let Some(route) = worker.routes[listener].find(&input) else {
+            let e = ProxyError::new(ErrorKind::NoRoute);
+            ex.status = respond_error(&mut stream, &mut out, &e).await.unwrap_or(0);
+            log_request(worker.id, None, &ex, Some(&e), started.elapsed());
+            break;
+        };
+
+        // Stage: filters.
+        if let Flow::Respond(e) = run_request_filters(route, &head) {
+            ex.status = respond_error(&mut stream, &mut out, &e).await.unwrap_or(0);
+            log_request(worker.id, Some(&route.name), &ex, Some(&e), started.elapsed());
+            break;
+        }
+
+        // Stage: forward.
+        let ds = Downstream {
+            stream: &mut stream,
+            buf: &mut cbuf,
+            peer,
+            tls,
+        };
+        let result = forward(worker, ds, &head, route, &mut out, &mut ex).await;
+
+        // Stage: log.
+        match result {
+            Ok(next) => {
+                log_request(worker.id, Some(&route.name), &ex, None, started.elapsed());
+                match next {
+                    Next::KeepAlive => continue,
+                    Next::Close => break,
+                    Next::Upgrade(up) => {
+                        upgraded = Some(up);
+                        break;
+                    }
+                }
+            }
+            Err(e) => {
+                if !ex.response_started {
+                    ex.status = respond_error(&mut stream, &mut out, &e).await.unwrap_or(0);
+                }
+                log_request(worker.id, Some(&route.name), &ex, Some(&e), started.elapsed());
+                break;
+            }
+        }
+    }
+
+    worker.give_buffer(out);
+    match upgraded {
+        Some(up) => {
+            let pending = cbuf.data().to_vec();
+            worker.give_buffer(cbuf.into_inner());
+            let (a, b) = tunnel(stream, up, pending).await;
+            tracing::debug!(worker = worker.id, %peer, to_upstream = a, to_client = b, "tunnel closed");
+        }
+        None => {
+            worker.give_buffer(cbuf.into_inner());
+            let _ = stream.shutdown().await;
+        }
+    }
+}
+
+/// Send the response for `e` (if there is anyone to send it to).
+async fn respond_error<S: AsyncWriteRent>(
+    stream: &mut S,
+    out: &mut Vec<u8>,
+    e: &ProxyError,
+) -> Option<u16> {
+    out.clear();
+    let status = write_error_response(out, e)?;
+    let buf = std::mem::take(out);
+    let timeout = std::time::Duration::from_secs(5);
+    if let Ok((_, buf)) = monoio::time::timeout(timeout, stream.write_all(buf)).await {
+        *out = buf;
+    }
+    Some(status)
+}

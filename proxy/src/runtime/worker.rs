@@ -1,0 +1,240 @@
+//! One worker: the per-core state and its main task.
+//!
+//! A `Worker` lives on one pinned thread inside one monoio runtime; it is
+//! shared by that worker's tasks through `Rc` and is deliberately `!Send`.
+//! It owns the compiled route tables, the upstream pool, the balancer cursors,
+//! the buffer free list and the connection count. The only cross-thread
+//! values it reads are the immutable `Arc<Config>` and the shutdown flag.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use monoio::net::TcpListener;
+
+use super::notify::LocalNotify;
+use super::shutdown::{ShutdownFlag, WATCH_TICK};
+use crate::config::Config;
+use crate::pipeline::{self, RouteTable};
+use crate::upstream::{RoundRobin, UpstreamPool};
+
+/// Size of recycled connection buffers.
+pub const BUF_SIZE: usize = 16 * 1024;
+/// Buffers kept on the free list.
+const MAX_FREE_BUFFERS: usize = 1024;
+
+pub struct Worker {
+    pub id: usize,
+    pub config: Arc<Config>,
+    /// Per listener.
+    pub routes: Vec<RouteTable>,
+    /// Per listener: the TLS acceptor, when the listener terminates TLS.
+    pub tls: Vec<Option<monoio_rustls::TlsAcceptor>>,
+    pub pool: RefCell<UpstreamPool>,
+    /// Per cluster.
+    pub balancers: Vec<RoundRobin>,
+    /// Open downstream connections.
+    pub active: Cell<usize>,
+    /// Notified when a downstream connection closes (accept gate).
+    pub conn_closed: LocalNotify,
+    /// Notified once when the worker starts draining.
+    pub shutdown: LocalNotify,
+    pub draining: Cell<bool>,
+    buffers: RefCell<Vec<Vec<u8>>>,
+    request_ids: Cell<u64>,
+}
+
+impl Worker {
+    pub fn new(id: usize, config: Arc<Config>) -> Self {
+        let routes = (0..config.listeners.len())
+            .map(|l| RouteTable::build(&config, l))
+            .collect();
+        let tls = config
+            .listeners
+            .iter()
+            .map(|l| l.tls.clone().map(monoio_rustls::TlsAcceptor::from))
+            .collect();
+        let balancers = config
+            .clusters
+            .iter()
+            .map(|c| RoundRobin::starting_at(id % c.endpoints.len().max(1)))
+            .collect();
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+            ^ ((id as u64) << 56)
+            ^ (std::process::id() as u64) << 32;
+        Worker {
+            id,
+            pool: RefCell::new(UpstreamPool::new(&config)),
+            config,
+            routes,
+            tls,
+            balancers,
+            active: Cell::new(0),
+            conn_closed: LocalNotify::new(),
+            shutdown: LocalNotify::new(),
+            draining: Cell::new(false),
+            buffers: RefCell::new(Vec::new()),
+            request_ids: Cell::new(seed | 1),
+        }
+    }
+
+    /// A cleared buffer with at least `BUF_SIZE` capacity.
+    pub fn take_buffer(&self) -> Vec<u8> {
+        self.buffers
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(BUF_SIZE))
+    }
+
+    /// Give a buffer back. Oversized buffers (grown for a big head) are
+    /// dropped so the free list stays small.
+    pub fn give_buffer(&self, mut buf: Vec<u8>) {
+        if buf.capacity() < BUF_SIZE || buf.capacity() > 4 * BUF_SIZE {
+            return;
+        }
+        let mut list = self.buffers.borrow_mut();
+        if list.len() < MAX_FREE_BUFFERS {
+            buf.clear();
+            list.push(buf);
+        }
+    }
+
+    /// A fresh 128-bit request id as 32 lower-case hex digits (xorshift; unique
+    /// enough for correlation, not a secret).
+    pub fn next_request_id(&self, out: &mut [u8; 32]) {
+        let mut words = [0u64; 2];
+        for w in &mut words {
+            let mut x = self.request_ids.get();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.request_ids.set(x);
+            *w = x;
+        }
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for (i, byte) in words[0]
+            .to_be_bytes()
+            .iter()
+            .chain(words[1].to_be_bytes().iter())
+            .enumerate()
+        {
+            out[2 * i] = HEX[(byte >> 4) as usize];
+            out[2 * i + 1] = HEX[(byte & 15) as usize];
+        }
+    }
+}
+
+/// Counts a downstream connection for as long as it lives.
+pub struct ConnGuard {
+    worker: Rc<Worker>,
+}
+
+impl ConnGuard {
+    pub fn new(worker: Rc<Worker>) -> Self {
+        worker.active.set(worker.active.get() + 1);
+        ConnGuard { worker }
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.worker.active.set(self.worker.active.get() - 1);
+        self.worker.conn_closed.notify_all();
+    }
+}
+
+/// The worker's main task: accept on every listener until shutdown, then
+/// drain. Returns when every connection is done or the drain timeout passed.
+pub async fn worker_main(
+    worker: Rc<Worker>,
+    listeners: Vec<std::net::TcpListener>,
+    flag: ShutdownFlag,
+) {
+    let mut accept_tasks = Vec::new();
+    for (index, std_listener) in listeners.into_iter().enumerate() {
+        let listener = match TcpListener::from_std(std_listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(worker = worker.id, "cannot register listener: {e}");
+                continue;
+            }
+        };
+        accept_tasks.push(monoio::spawn(accept_loop(worker.clone(), index, listener)));
+    }
+
+    // Idle pool sweeping and the shutdown watch share one tick.
+    let mut ticks: u32 = 0;
+    while !flag.is_set() {
+        monoio::time::sleep(WATCH_TICK).await;
+        ticks = ticks.wrapping_add(1);
+        if ticks % 20 == 0 {
+            worker.pool.borrow_mut().sweep();
+        }
+    }
+
+    worker.draining.set(true);
+    worker.shutdown.notify_all();
+    for task in accept_tasks {
+        task.await;
+    }
+    worker.pool.borrow_mut().clear();
+    let deadline = std::time::Instant::now() + worker.config.runtime.drain_timeout;
+    while worker.active.get() > 0 && std::time::Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if worker.active.get() > 0 {
+        tracing::warn!(
+            worker = worker.id,
+            open = worker.active.get(),
+            "drain timeout reached; closing remaining connections"
+        );
+    }
+}
+
+async fn accept_loop(worker: Rc<Worker>, listener_index: usize, listener: TcpListener) {
+    let max = worker.config.runtime.max_connections_per_worker;
+    loop {
+        // Accept gate: stop taking connections while at the limit.
+        while worker.active.get() >= max && !worker.draining.get() {
+            monoio::select! {
+                _ = worker.conn_closed.notified() => {}
+                _ = worker.shutdown.notified() => {}
+            }
+        }
+        if worker.draining.get() {
+            break;
+        }
+        let accepted = monoio::select! {
+            r = listener.accept() => r,
+            _ = worker.shutdown.notified() => break,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                tracing::debug!(worker = worker.id, %peer, "accepted");
+                let _ = stream.set_nodelay(true);
+                let guard = ConnGuard::new(worker.clone());
+                monoio::spawn(pipeline::serve_tcp(
+                    worker.clone(),
+                    listener_index,
+                    stream,
+                    peer,
+                    guard,
+                ));
+            }
+            Err(e) => {
+                // EMFILE and friends: back off a little instead of spinning.
+                tracing::warn!(worker = worker.id, "accept failed: {e}");
+                monoio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    drop(listener);
+}
+
+/// Peer address type re-export for the pipeline.
+pub type Peer = SocketAddr;

@@ -1,0 +1,34 @@
+//! Test harness for ringway's integration tests.
+//!
+//! Everything here talks to real processes over real sockets on 127.0.0.1,
+//! using std threads and blocking sockets only:
+//!
+//! - [`proxy`]: spawn `ringway run`, wait for `ringway: ready`, parse the
+//!   listener lines, signal it, read its memory, kill it on drop;
+//!   [`proxy::run_ringway`] for one-shot commands (`check`, `--version`).
+//! - [`origin`]: a multi-threaded HTTP/1.1 origin (plain or TLS) that records
+//!   every request head it receives and serves a few test paths.
+//! - [`client`]: a raw HTTP/1.1 client (plain or TLS) that writes arbitrary
+//!   bytes and parses responses strictly.
+//! - [`certs`]: an rcgen CA and leaf certificates, written as PEM files.
+//! - [`tls`]: rustls client and server configs (ring provider).
+//! - [`config`]: a small builder for ringway TOML configs.
+//! - [`wire`]: the buffered reader shared by client and origin (heads, chunked
+//!   and Content-Length bodies).
+//! - [`pattern`]: the deterministic byte pattern used for large bodies.
+//! - [`dir`]: per-test temporary directories.
+
+pub mod certs;
+pub mod client;
+pub mod config;
+pub mod dir;
+pub mod origin;
+pub mod pattern;
+pub mod proxy;
+pub mod tls;
+pub mod wire;
+
+use std::time::Duration;
+
+/// Read/write timeout put on every socket the harness opens.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
