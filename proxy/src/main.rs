@@ -1,6 +1,6 @@
 //! The `ringway` command: `run`, `check`, `--version`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use ringway::config::Config;
 
 #[derive(Parser)]
-#[command(name = "ringway", version, about = "Thread-per-core io_uring HTTP proxy: API gateway and service-mesh proxy")]
+#[command(
+    name = "ringway",
+    version,
+    about = "Thread-per-core io_uring HTTP proxy: API gateway and service-mesh proxy"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -42,16 +46,12 @@ fn init_logging(level: &str) {
         .try_init();
 }
 
-fn load(path: &PathBuf) -> Result<Config, ExitCode> {
+fn load(path: &Path) -> Result<Config, ExitCode> {
     Config::load(path).map_err(|errors| {
         for e in &errors.0 {
             eprintln!("error: {e}");
         }
-        eprintln!(
-            "{}: {} problem(s) found",
-            path.display(),
-            errors.0.len()
-        );
+        eprintln!("{}: {} problem(s) found", path.display(), errors.0.len());
         ExitCode::from(1)
     })
 }

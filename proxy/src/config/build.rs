@@ -112,8 +112,8 @@ impl Config {
         let online = ctx.online_cpus.unwrap_or_else(online_cpus);
         let runtime = b.runtime(&file.runtime, online);
         let limits = b.limits(&file.limits);
-        let listeners = b.listeners(&file.listener, &ctx.skipped.listeners);
-        let clusters = b.clusters(&file.cluster, &ctx.skipped.clusters);
+        let listeners = b.listeners(&file.listener, &ctx.skipped);
+        let clusters = b.clusters(&file.cluster, &ctx.skipped);
         let routes = b.routes(&file, &ctx.skipped);
         let admin = file.admin.as_ref().and_then(|a| {
             let text = a.address.as_deref().unwrap_or(defaults::ADMIN_ADDRESS);
@@ -137,6 +137,9 @@ impl Config {
         })
     }
 }
+
+/// Upper bound for an explicit `runtime.workers`.
+pub const MAX_WORKERS: usize = 4096;
 
 /// Number of online CPUs (CPU ids are `0..n`).
 pub fn online_cpus() -> usize {
@@ -173,7 +176,12 @@ impl Builder<'_> {
         }
     }
 
-    fn duration(&mut self, path: &str, value: Option<&DurationValue>, default: Duration) -> Duration {
+    fn duration(
+        &mut self,
+        path: &str,
+        value: Option<&DurationValue>,
+        default: Duration,
+    ) -> Duration {
         match value.map(DurationValue::parse) {
             None => default,
             Some(Ok(d)) => d,
@@ -185,7 +193,12 @@ impl Builder<'_> {
     }
 
     /// A duration that must be greater than zero.
-    fn timeout(&mut self, path: &str, value: Option<&DurationValue>, default: Duration) -> Duration {
+    fn timeout(
+        &mut self,
+        path: &str,
+        value: Option<&DurationValue>,
+        default: Duration,
+    ) -> Duration {
         let d = self.duration(path, value, default);
         if d.is_zero() {
             self.error(path, "must be greater than zero");
@@ -251,7 +264,10 @@ impl Builder<'_> {
             }
         }
         if file.cores.as_ref().is_some_and(|c| c.is_empty()) {
-            self.error("runtime.cores", "must list at least one CPU id (or be left out)");
+            self.error(
+                "runtime.cores",
+                "must list at least one CPU id (or be left out)",
+            );
         }
 
         let auto_workers = || {
@@ -265,11 +281,15 @@ impl Builder<'_> {
         let workers = match &file.workers {
             None => auto_workers(),
             Some(WorkersValue(IntOrText::Text(t))) if t.trim() == "auto" => auto_workers(),
-            Some(WorkersValue(IntOrText::Int(n))) if *n >= 1 => *n as usize,
+            Some(WorkersValue(IntOrText::Int(n))) if (1..=MAX_WORKERS as i64).contains(n) => {
+                *n as usize
+            }
             Some(WorkersValue(v)) => {
                 self.error(
                     "runtime.workers",
-                    format!("invalid worker count {v}: expected an integer of at least 1 or \"auto\""),
+                    format!(
+                        "invalid worker count {v}: expected an integer between 1 and {MAX_WORKERS} or \"auto\""
+                    ),
                 );
                 1
             }
@@ -282,7 +302,9 @@ impl Builder<'_> {
             Some(other) => {
                 self.error(
                     "runtime.driver",
-                    format!("unknown driver {other:?}: expected \"auto\", \"io_uring\" or \"legacy\""),
+                    format!(
+                        "unknown driver {other:?}: expected \"auto\", \"io_uring\" or \"legacy\""
+                    ),
                 );
                 DriverKind::Auto
             }
@@ -304,7 +326,10 @@ impl Builder<'_> {
             None => None,
             Some(v) => match v.parse() {
                 Ok(d) if d.is_zero() => {
-                    self.error("runtime.sqpoll_idle", "must be greater than zero (leave it out to disable SQPOLL)");
+                    self.error(
+                        "runtime.sqpoll_idle",
+                        "must be greater than zero (leave it out to disable SQPOLL)",
+                    );
                     None
                 }
                 Ok(d) if d.as_millis() > u128::from(u32::MAX) => {
@@ -369,7 +394,10 @@ impl Builder<'_> {
             .clone()
             .unwrap_or_else(|| defaults::LOG_LEVEL.to_owned());
         if log_level.trim().is_empty() {
-            self.error("runtime.log_level", "must not be empty (e.g. \"info\" or \"ringway=debug,warn\")");
+            self.error(
+                "runtime.log_level",
+                "must not be empty (e.g. \"info\" or \"ringway=debug,warn\")",
+            );
         } else if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_level) {
             self.error(
                 "runtime.log_level",
@@ -403,7 +431,10 @@ impl Builder<'_> {
                 Some(n) => {
                     self.error(
                         "limits.max_head_bytes",
-                        format!("must be between 1KiB and 1MiB (found {})", units::format_size(n)),
+                        format!(
+                            "must be between 1KiB and 1MiB (found {})",
+                            units::format_size(n)
+                        ),
                     );
                     defaults::MAX_HEAD_BYTES
                 }
@@ -438,8 +469,14 @@ impl Builder<'_> {
         }
     }
 
-    fn listeners(&mut self, file: &[ListenerFile], skipped: &[usize]) -> Vec<Option<ListenerConfig>> {
-        if file.is_empty() {
+    fn listeners(
+        &mut self,
+        file: &[ListenerFile],
+        skipped: &Skipped,
+    ) -> Vec<Option<ListenerConfig>> {
+        let section_broken = skipped.section("listener");
+        let skipped = &skipped.listeners;
+        if file.is_empty() && !section_broken {
             self.error("listener", "at least one [[listener]] is required");
         }
         let mut names: HashMap<&str, usize> = HashMap::new();
@@ -447,7 +484,14 @@ impl Builder<'_> {
         let mut out = Vec::new();
         for (i, l) in file.iter().enumerate() {
             let path = format!("listener[{i}]");
-            self.unique_name(&mut names, &l.name, i, "listener", &path, skipped.contains(&i));
+            self.unique_name(
+                &mut names,
+                &l.name,
+                i,
+                "listener",
+                &path,
+                skipped.contains(&i),
+            );
             if skipped.contains(&i) {
                 out.push(None);
                 continue;
@@ -510,22 +554,34 @@ impl Builder<'_> {
         }
     }
 
-    fn clusters(&mut self, file: &[ClusterFile], skipped: &[usize]) -> Vec<Option<ClusterConfig>> {
-        if file.is_empty() {
+    fn clusters(&mut self, file: &[ClusterFile], skipped: &Skipped) -> Vec<Option<ClusterConfig>> {
+        let section_broken = skipped.section("cluster");
+        let skipped = &skipped.clusters;
+        if file.is_empty() && !section_broken {
             self.error("cluster", "at least one [[cluster]] is required");
         }
         let mut names: HashMap<&str, usize> = HashMap::new();
         let mut out = Vec::new();
         for (i, c) in file.iter().enumerate() {
             let path = format!("cluster[{i}]");
-            self.unique_name(&mut names, &c.name, i, "cluster", &path, skipped.contains(&i));
+            self.unique_name(
+                &mut names,
+                &c.name,
+                i,
+                "cluster",
+                &path,
+                skipped.contains(&i),
+            );
             if skipped.contains(&i) {
                 out.push(None);
                 continue;
             }
             let mut ok = true;
             if c.endpoints.is_empty() {
-                self.error(format!("{path}.endpoints"), "at least one endpoint is required");
+                self.error(
+                    format!("{path}.endpoints"),
+                    "at least one endpoint is required",
+                );
                 ok = false;
             }
             let mut endpoints = Vec::new();
@@ -553,7 +609,9 @@ impl Builder<'_> {
                 Some(other) => {
                     self.error(
                         format!("{path}.lb"),
-                        format!("unknown load-balancing policy {other:?}: expected \"round_robin\""),
+                        format!(
+                            "unknown load-balancing policy {other:?}: expected \"round_robin\""
+                        ),
                     );
                     LbPolicy::RoundRobin
                 }
@@ -578,9 +636,13 @@ impl Builder<'_> {
             let tls = match &c.tls {
                 None => None,
                 Some(t) => {
-                    // Without a readable first endpoint, only an explicit
-                    // server_name can be used; don't report a second error.
-                    let host = first_host.as_deref().or(if ok { None } else { Some("invalid") });
+                    // The first endpoint was unusable (already reported):
+                    // a placeholder host avoids a second, consequential
+                    // "cannot derive server_name" error. The cluster is
+                    // rejected anyway (`ok` is false).
+                    let host = first_host
+                        .as_deref()
+                        .or(if ok { None } else { Some("invalid") });
                     match tls::upstream_tls(t, &format!("{path}.tls"), &self.base_dir, host) {
                         Ok(u) => Some(u),
                         Err(e) => {
@@ -605,7 +667,7 @@ impl Builder<'_> {
     }
 
     fn routes(&mut self, file: &FileConfig, skipped: &Skipped) -> Vec<Option<RouteConfig>> {
-        if file.route.is_empty() {
+        if file.route.is_empty() && !skipped.section("route") {
             self.error("route", "at least one [[route]] is required");
         }
         let listener_index = index_by_name(file.listener.iter().map(|l| l.name.as_str()));
@@ -616,8 +678,10 @@ impl Builder<'_> {
         for (i, r) in file.route.iter().enumerate() {
             let path = format!("route[{i}]");
             let name = match &r.name {
-                Some(n) => n.clone(),
-                None => format!("route{i}"),
+                // A skipped route's placeholder name is empty when its
+                // `name` was missing or unreadable.
+                Some(n) if !(n.is_empty() && skipped.routes.contains(&i)) => n.clone(),
+                _ => format!("route{i}"),
             };
             if skipped.routes.contains(&i) {
                 if !name.is_empty() {
@@ -627,7 +691,10 @@ impl Builder<'_> {
                 continue;
             }
             if name.trim().is_empty() {
-                self.error(format!("{path}.name"), "must not be empty (leave it out for the default)");
+                self.error(
+                    format!("{path}.name"),
+                    "must not be empty (leave it out for the default)",
+                );
             } else if let Some(first) = names.get(&name) {
                 self.error(
                     format!("{path}.name"),
@@ -647,6 +714,10 @@ impl Builder<'_> {
                     Some(&idx) => {
                         listener_has_route[idx] = true;
                         Some(idx)
+                    }
+                    None if skipped.section("listener") => {
+                        ok = false;
+                        None
                     }
                     None => {
                         self.error(
@@ -694,6 +765,7 @@ impl Builder<'_> {
             }
             let cluster = match cluster_index.get(r.cluster.as_str()) {
                 Some(&idx) => Some(idx),
+                None if skipped.section("cluster") => None,
                 None => {
                     self.error(
                         format!("{path}.cluster"),
@@ -729,10 +801,12 @@ impl Builder<'_> {
             });
         }
         // A skipped route might have served any listener: don't guess.
-        if skipped.routes.is_empty() {
+        // Skipped and duplicate listeners have their own errors already.
+        if skipped.routes.is_empty() && !skipped.section("route") {
             for (i, has) in listener_has_route.iter().enumerate() {
                 let l = &file.listener[i];
-                if !has && !l.name.is_empty() {
+                let duplicate = listener_index.get(l.name.as_str()) != Some(&i);
+                if !has && !l.name.is_empty() && !duplicate && !skipped.listeners.contains(&i) {
                     self.error(
                         format!("listener[{i}]"),
                         format!(
@@ -758,7 +832,13 @@ fn index_by_name<'n>(names: impl Iterator<Item = &'n str>) -> HashMap<&'n str, u
 
 /// `; known: "a", "b"` for unknown-name messages.
 fn known_names<'n>(names: impl Iterator<Item = &'n str>) -> String {
-    let list: Vec<String> = names.filter(|n| !n.is_empty()).map(|n| format!("{n:?}")).collect();
+    let mut list: Vec<String> = Vec::new();
+    for n in names.filter(|n| !n.is_empty()) {
+        let quoted = format!("{n:?}");
+        if !list.contains(&quoted) {
+            list.push(quoted);
+        }
+    }
     if list.is_empty() {
         String::new()
     } else {
@@ -797,7 +877,8 @@ pub fn resolve_endpoint(text: &str) -> Result<(SocketAddr, String), String> {
     if let Ok(a) = text.parse::<SocketAddr>() {
         return Ok((a, a.ip().to_string()));
     }
-    let forms = "expected \"ip:port\" or \"host:port\", e.g. \"127.0.0.1:9000\" or \"app.internal:80\"";
+    let forms =
+        "expected \"ip:port\" or \"host:port\", e.g. \"127.0.0.1:9000\" or \"app.internal:80\"";
     let Some((host, port)) = text.rsplit_once(':') else {
         return Err(format!("invalid endpoint {text:?}: missing port; {forms}"));
     };
@@ -810,10 +891,14 @@ pub fn resolve_endpoint(text: &str) -> Result<(SocketAddr, String), String> {
         ));
     }
     let Ok(port) = port.parse::<u16>() else {
-        return Err(format!("invalid endpoint {text:?}: bad port {port:?}; {forms}"));
+        return Err(format!(
+            "invalid endpoint {text:?}: bad port {port:?}; {forms}"
+        ));
     };
     if !tls::is_dns_name(host) {
-        return Err(format!("invalid endpoint {text:?}: bad host name {host:?}; {forms}"));
+        return Err(format!(
+            "invalid endpoint {text:?}: bad host name {host:?}; {forms}"
+        ));
     }
     match (host, port).to_socket_addrs() {
         Ok(mut addrs) => match addrs.next() {

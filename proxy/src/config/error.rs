@@ -130,9 +130,15 @@ mod tests {
     #[test]
     fn display_forms() {
         let e = ConfigError::new("runtime.workers", "must be at least 1").at_line(Some(3));
-        assert_eq!(e.to_string(), "runtime.workers (line 3): must be at least 1");
+        assert_eq!(
+            e.to_string(),
+            "runtime.workers (line 3): must be at least 1"
+        );
         let e = ConfigError::new("listener", "at least one [[listener]] is required");
-        assert_eq!(e.to_string(), "listener: at least one [[listener]] is required");
+        assert_eq!(
+            e.to_string(),
+            "listener: at least one [[listener]] is required"
+        );
         let mut all = ConfigErrors::new();
         all.push(ConfigError::new("b", "two"));
         all.push(ConfigError::new("a", "one").at_line(Some(1)));

@@ -17,6 +17,9 @@ pub mod source;
 pub mod tls;
 pub mod units;
 
+#[cfg(test)]
+mod tests;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -41,11 +41,23 @@ pub struct Skipped {
     pub listeners: Vec<usize>,
     pub routes: Vec<usize>,
     pub clusters: Vec<usize>,
+    /// Array sections (`"listener"`, `"route"`, `"cluster"`) that could not
+    /// be read at all (not an array): names in them are unknown, so the
+    /// build step does not report references to them.
+    pub sections: Vec<&'static str>,
 }
 
 impl Skipped {
     pub fn is_empty(&self) -> bool {
-        self.listeners.is_empty() && self.routes.is_empty() && self.clusters.is_empty()
+        self.listeners.is_empty()
+            && self.routes.is_empty()
+            && self.clusters.is_empty()
+            && self.sections.is_empty()
+    }
+
+    /// The whole `section` could not be read.
+    pub fn section(&self, section: &str) -> bool {
+        self.sections.contains(&section)
     }
 }
 
@@ -159,11 +171,9 @@ impl<'a> SourceMap<'a> {
                     );
                 }
                 "listener" => {
-                    out.file.listener = self.elements(value, name, &mut out, |name| {
-                        ListenerFile {
-                            name,
-                            ..ListenerFile::default()
-                        }
+                    out.file.listener = self.elements(value, name, &mut out, |name| ListenerFile {
+                        name,
+                        ..ListenerFile::default()
                     });
                 }
                 "route" => {
@@ -173,11 +183,9 @@ impl<'a> SourceMap<'a> {
                     });
                 }
                 "cluster" => {
-                    out.file.cluster = self.elements(value, name, &mut out, |name| {
-                        ClusterFile {
-                            name,
-                            ..ClusterFile::default()
-                        }
+                    out.file.cluster = self.elements(value, name, &mut out, |name| ClusterFile {
+                        name,
+                        ..ClusterFile::default()
                     });
                 }
                 unknown => {
@@ -212,6 +220,9 @@ impl<'a> SourceMap<'a> {
         placeholder: impl Fn(String) -> T,
     ) -> Vec<T> {
         let DeValue::Array(items) = value.get_ref() else {
+            if let Some(s) = SECTIONS.iter().find(|s| **s == section) {
+                out.skipped.sections.push(s);
+            }
             out.errors.push(ConfigError {
                 path: section.to_owned(),
                 line: Some(self.line_at(value.span().start)),
@@ -304,7 +315,10 @@ fn rewrite_message(mut path: String, message: &str) -> (String, String) {
     }
     let mut message = message.to_owned();
     if let Some(rest) = message.strip_prefix("unknown field ") {
-        message = format!("unknown key {}", rest.replacen(", expected", "; expected", 1));
+        message = format!(
+            "unknown key {}",
+            rest.replacen(", expected", "; expected", 1)
+        );
     }
     for (from, to) in [
         ("expected i64", "expected an integer"),
@@ -320,7 +334,11 @@ fn rewrite_message(mut path: String, message: &str) -> (String, String) {
 /// 1-based line of a byte offset in `text`.
 pub fn line_at(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 enum Segment<'p> {

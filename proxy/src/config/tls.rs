@@ -120,10 +120,19 @@ fn load_certified_key(
             key: key_der,
             certified: Arc::new(certified),
         }),
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+            errors.push(ConfigError::new(
+                key_path,
+                format!(
+                    "key {key} does not belong to certificate {cert} (their public keys differ)"
+                ),
+            ));
+            None
+        }
         Err(e) => {
             errors.push(ConfigError::new(
                 key_path,
-                format!("key {key} does not fit certificate {cert}: {e}"),
+                format!("unusable certificate {cert} / key {key}: {e}"),
             ));
             None
         }
@@ -330,8 +339,12 @@ pub fn listener_tls(
     if !errors.is_empty() {
         return Err(errors);
     }
-    server_config_with_resolver(Arc::new(resolver))
-        .map_err(|e| vec![ConfigError::new(path, format!("cannot build TLS config: {e}"))])
+    server_config_with_resolver(Arc::new(resolver)).map_err(|e| {
+        vec![ConfigError::new(
+            path,
+            format!("cannot build TLS config: {e}"),
+        )]
+    })
 }
 
 /// Build a cluster's upstream TLS settings from its `tls` table. `path` is
@@ -552,7 +565,9 @@ mod tests {
             SniName::parse("*.B.example"),
             Ok(SniName::Wildcard("b.example".into()))
         );
-        for bad in ["", "*", "*.", "a..b", "a.*.b", "a b", "**.x", "x:443", "-a.b"] {
+        for bad in [
+            "", "*", "*.", "a..b", "a.*.b", "a b", "**.x", "x:443", "-a.b",
+        ] {
             assert!(SniName::parse(bad).is_err(), "{bad}");
         }
     }

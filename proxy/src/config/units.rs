@@ -21,8 +21,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 /// The accepted duration forms, for error messages.
-pub const DURATION_FORMS: &str =
-    "an integer with a unit: \"250ms\", \"10s\", \"5m\" or \"1h\"";
+pub const DURATION_FORMS: &str = "an integer with a unit: \"250ms\", \"10s\", \"5m\" or \"1h\"";
 
 /// The accepted size forms, for error messages.
 pub const SIZE_FORMS: &str =
@@ -200,8 +199,9 @@ impl SizeValue {
     pub fn parse(&self) -> Result<u64, String> {
         match &self.0 {
             IntOrText::Text(s) => parse_size(s),
-            IntOrText::Int(n) => u64::try_from(*n)
-                .map_err(|_| format!("invalid size {n}: must not be negative")),
+            IntOrText::Int(n) => {
+                u64::try_from(*n).map_err(|_| format!("invalid size {n}: must not be negative"))
+            }
         }
     }
 }
@@ -218,7 +218,16 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration(" 0s "), Ok(Duration::ZERO));
         assert_eq!(parse_duration("2 s"), Ok(Duration::from_secs(2)));
-        for bad in ["", "s", "10", "10sec", "1.5s", "-1s", "10d", "99999999999999999999s"] {
+        for bad in [
+            "",
+            "s",
+            "10",
+            "10sec",
+            "1.5s",
+            "-1s",
+            "10d",
+            "99999999999999999999s",
+        ] {
             let e = parse_duration(bad).unwrap_err();
             assert!(e.contains("invalid duration"), "{bad}: {e}");
         }
@@ -238,7 +247,9 @@ mod tests {
         assert_eq!(parse_size("100"), Ok(100));
         assert!(parse_size("64KB").unwrap_err().contains("binary units"));
         assert!(parse_size("lots").unwrap_err().contains("\"64KiB\""));
-        assert!(parse_size("99999999999GiB").unwrap_err().contains("too large"));
+        assert!(parse_size("99999999999GiB")
+            .unwrap_err()
+            .contains("too large"));
         assert_eq!(SizeValue::from(4096).parse(), Ok(4096));
         assert!(SizeValue::from(-1).parse().is_err());
         assert_eq!(format_size(65536), "64KiB");

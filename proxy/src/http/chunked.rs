@@ -112,7 +112,12 @@ fn is_ws(b: u8) -> bool {
 /// `qdtext` (RFC 9110 §5.6.4).
 #[inline]
 fn is_qdtext(b: u8) -> bool {
-    b == b'\t' || b == b' ' || b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b) || b >= 0x80
+    b == b'\t'
+        || b == b' '
+        || b == 0x21
+        || (0x23..=0x5b).contains(&b)
+        || (0x5d..=0x7e).contains(&b)
+        || b >= 0x80
 }
 
 /// Second byte of a `quoted-pair`.

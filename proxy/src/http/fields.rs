@@ -189,7 +189,9 @@ impl Framing {
             return Err(HeadError::Malformed("invalid Content-Length"));
         };
         match self.content_length {
-            Some(prev) if prev != n => Err(HeadError::Malformed("conflicting Content-Length values")),
+            Some(prev) if prev != n => {
+                Err(HeadError::Malformed("conflicting Content-Length values"))
+            }
             _ => {
                 self.content_length = Some(n);
                 Ok(())
@@ -343,7 +345,11 @@ pub(crate) fn is_valid_host(v: &[u8]) -> bool {
             return false;
         };
         let inner = &v[1..close];
-        if inner.is_empty() || !inner.iter().all(|&b| unreserved_or_sub_delim(b) || b == b':') {
+        if inner.is_empty()
+            || !inner
+                .iter()
+                .all(|&b| unreserved_or_sub_delim(b) || b == b':')
+        {
             return false;
         }
         match &v[close + 1..] {

@@ -265,10 +265,8 @@ fn parse_request_inner<'b>(
                     head.expect_other = true;
                 }
             }
-            7 if name.eq_ignore_ascii_case(b"upgrade") => {
-                if upgrade_value.is_none() {
-                    upgrade_value = Some(value_span);
-                }
+            7 if upgrade_value.is_none() && name.eq_ignore_ascii_case(b"upgrade") => {
+                upgrade_value = Some(value_span);
             }
             10 if name.eq_ignore_ascii_case(b"connection") => {
                 add_connection(
@@ -292,7 +290,9 @@ fn parse_request_inner<'b>(
     }
     framing.finish()?;
     if framing.te_seen && head.version == Version::Http10 {
-        return Err(HeadError::Malformed("Transfer-Encoding in HTTP/1.0 request"));
+        return Err(HeadError::Malformed(
+            "Transfer-Encoding in HTTP/1.0 request",
+        ));
     }
     if head.version == Version::Http11 && head.host.is_none() {
         return Err(HeadError::Malformed("missing Host"));

@@ -91,9 +91,8 @@ fn parse_response_inner<'b>(
     head: &mut ResponseHead,
 ) -> Result<bool, HeadError> {
     let mut resp = httparse::Response::new(&mut []);
-    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
-        &mut resp, region, storage,
-    );
+    let parsed = httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut resp, region, storage);
     let len = match parsed {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => {
@@ -184,7 +183,9 @@ fn parse_response_inner<'b>(
     framing.finish()?;
     if framing.te_seen && head.version == Version::Http10 {
         // RFC 9112 §6.1: faulty framing; never guess.
-        return Err(HeadError::Malformed("Transfer-Encoding in HTTP/1.0 response"));
+        return Err(HeadError::Malformed(
+            "Transfer-Encoding in HTTP/1.0 response",
+        ));
     }
     head.framing = if request_was_head || status < 200 || status == 204 || status == 304 {
         ResponseFraming::None

@@ -45,7 +45,9 @@ pub async fn serve_tcp(
             let timeout = worker.config.limits.header_read_timeout;
             match monoio::time::timeout(timeout, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => serve(&worker, listener, tls, peer, true).await,
-                Ok(Err(e)) => tracing::debug!(worker = worker.id, %peer, "TLS handshake failed: {e}"),
+                Ok(Err(e)) => {
+                    tracing::debug!(worker = worker.id, %peer, "TLS handshake failed: {e}")
+                }
                 Err(_) => tracing::debug!(worker = worker.id, %peer, "TLS handshake timed out"),
             }
         }
@@ -69,7 +71,13 @@ where
             Ok(HeadRead::Closed) => break,
             Err(e) => {
                 respond_error(&mut stream, &mut out, &e).await;
-                log_request(worker.id, None, &Exchange::default(), Some(&e), Default::default());
+                log_request(
+                    worker.id,
+                    None,
+                    &Exchange::default(),
+                    Some(&e),
+                    Default::default(),
+                );
                 break;
             }
         }
@@ -93,7 +101,13 @@ where
         // Stage: filters.
         if let Flow::Respond(e) = run_request_filters(route, &head) {
             ex.status = respond_error(&mut stream, &mut out, &e).await.unwrap_or(0);
-            log_request(worker.id, Some(&route.name), &ex, Some(&e), started.elapsed());
+            log_request(
+                worker.id,
+                Some(&route.name),
+                &ex,
+                Some(&e),
+                started.elapsed(),
+            );
             break;
         }
 
@@ -123,7 +137,13 @@ where
                 if !ex.response_started {
                     ex.status = respond_error(&mut stream, &mut out, &e).await.unwrap_or(0);
                 }
-                log_request(worker.id, Some(&route.name), &ex, Some(&e), started.elapsed());
+                log_request(
+                    worker.id,
+                    Some(&route.name),
+                    &ex,
+                    Some(&e),
+                    started.elapsed(),
+                );
                 break;
             }
         }

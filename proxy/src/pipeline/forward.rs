@@ -117,14 +117,15 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
         },
     );
     out.extend_from_slice(&buffered[..in_hand]);
-    let send_continue =
-        head.expect_continue && !client_http10 && !body_in_hand && in_hand == 0;
+    let send_continue = head.expect_continue && !client_http10 && !body_in_hand && in_hand == 0;
     ex.bytes_in += (head.head_len + in_hand) as u64;
     cbuf.consume(head.head_len + in_hand);
     // `head` spans are stale from here on.
 
     if send_continue {
-        let (res, _) = client.write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..]).await;
+        let (res, _) = client
+            .write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..])
+            .await;
         res.map_err(|e| ProxyError::new(ErrorKind::ClientClosed).with_cause(e))?;
     }
 
@@ -176,7 +177,10 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
         {
             Ok(()) => break (up, sent_at),
             Err(e) if e.retry && replayable => {
-                tracing::debug!(worker = worker.id, "reused upstream connection failed: {e}; retrying");
+                tracing::debug!(
+                    worker = worker.id,
+                    "reused upstream connection failed: {e}; retrying"
+                );
                 continue;
             }
             Err(e) => return Err(e),
@@ -187,7 +191,9 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     // Response head to the client.
     let upgrade = resp.status == 101;
     if upgrade && !wants_upgrade {
-        return Err(ProxyError::new(ErrorKind::BadResponse("101 without an upgrade request")));
+        return Err(ProxyError::new(ErrorKind::BadResponse(
+            "101 without an upgrade request",
+        )));
     }
     let dechunk = client_http10 && resp.framing == ResponseFraming::Chunked;
     let close = !client_keep_alive
@@ -242,9 +248,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
             let read = monoio::time::timeout(route.timeout, ubuf.read_from(&mut up)).await;
             match read {
                 Err(_) => return Err(ProxyError::new(ErrorKind::UpstreamTimeout)),
-                Ok(Err(e)) => {
-                    return Err(ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e))
-                }
+                Ok(Err(e)) => return Err(ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e)),
                 Ok(Ok(0)) => {
                     rbody.on_eof()?;
                     break;

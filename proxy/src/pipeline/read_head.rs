@@ -42,10 +42,8 @@ pub async fn read_head<S: AsyncReadRent>(
         None
     };
     loop {
-        if !buf.is_empty() {
-            if parse_request_head(buf.data(), &head_limits, head)? {
-                return Ok(HeadRead::Ready);
-            }
+        if !buf.is_empty() && parse_request_head(buf.data(), &head_limits, head)? {
+            return Ok(HeadRead::Ready);
         }
         buf.make_room(4096, limits.max_head_bytes + 4096);
         match deadline {

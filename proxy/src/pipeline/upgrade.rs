@@ -24,12 +24,16 @@ where
     let (mut client_read, mut client_write) = client.into_split();
     let (mut up_read, mut up_write) = upstream.into_split();
     let to_upstream = async {
-        let n = monoio::io::copy(&mut client_read, &mut up_write).await.unwrap_or(0);
+        let n = monoio::io::copy(&mut client_read, &mut up_write)
+            .await
+            .unwrap_or(0);
         let _ = up_write.shutdown().await;
         n
     };
     let to_client = async {
-        let n = monoio::io::copy(&mut up_read, &mut client_write).await.unwrap_or(0);
+        let n = monoio::io::copy(&mut up_read, &mut client_write)
+            .await
+            .unwrap_or(0);
         let _ = client_write.shutdown().await;
         n
     };

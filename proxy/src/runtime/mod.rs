@@ -92,7 +92,8 @@ pub fn run(config: Arc<Config>) -> Result<(), RunError> {
     }
     let bound: Vec<_> = groups.iter().map(|g| g.address).collect();
     // Hand socket i of every listener to worker i.
-    let mut per_worker: Vec<Vec<std::net::TcpListener>> = (0..workers).map(|_| Vec::new()).collect();
+    let mut per_worker: Vec<Vec<std::net::TcpListener>> =
+        (0..workers).map(|_| Vec::new()).collect();
     for g in groups {
         for (i, s) in g.sockets.into_iter().enumerate() {
             per_worker[i].push(s);
@@ -135,7 +136,10 @@ pub fn run(config: Arc<Config>) -> Result<(), RunError> {
         match ready_rx.recv() {
             Ok((id, Ok(d))) => drivers[id] = Some(d),
             Ok((id, Err(message))) => {
-                failure.get_or_insert(RunError::Worker { worker: id, message });
+                failure.get_or_insert(RunError::Worker {
+                    worker: id,
+                    message,
+                });
             }
             Err(_) => break,
         }

@@ -1,6 +1,5 @@
 //! The byte stream to an upstream: plain TCP or TLS over TCP.
 
-use std::future::Future;
 use std::io;
 
 use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
@@ -21,59 +20,47 @@ pub enum UpstreamStream {
 unsafe impl Split for UpstreamStream {}
 
 impl AsyncReadRent for UpstreamStream {
-    fn read<T: IoBufMut>(&mut self, buf: T) -> impl Future<Output = BufResult<usize, T>> {
-        async move {
-            match self {
-                UpstreamStream::Plain(s) => s.read(buf).await,
-                UpstreamStream::Tls(s) => s.read(buf).await,
-            }
+    async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            UpstreamStream::Plain(s) => s.read(buf).await,
+            UpstreamStream::Tls(s) => s.read(buf).await,
         }
     }
 
-    fn readv<T: IoVecBufMut>(&mut self, buf: T) -> impl Future<Output = BufResult<usize, T>> {
-        async move {
-            match self {
-                UpstreamStream::Plain(s) => s.readv(buf).await,
-                UpstreamStream::Tls(s) => s.readv(buf).await,
-            }
+    async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            UpstreamStream::Plain(s) => s.readv(buf).await,
+            UpstreamStream::Tls(s) => s.readv(buf).await,
         }
     }
 }
 
 impl AsyncWriteRent for UpstreamStream {
-    fn write<T: IoBuf>(&mut self, buf: T) -> impl Future<Output = BufResult<usize, T>> {
-        async move {
-            match self {
-                UpstreamStream::Plain(s) => s.write(buf).await,
-                UpstreamStream::Tls(s) => s.write(buf).await,
-            }
+    async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            UpstreamStream::Plain(s) => s.write(buf).await,
+            UpstreamStream::Tls(s) => s.write(buf).await,
         }
     }
 
-    fn writev<T: IoVecBuf>(&mut self, buf: T) -> impl Future<Output = BufResult<usize, T>> {
-        async move {
-            match self {
-                UpstreamStream::Plain(s) => s.writev(buf).await,
-                UpstreamStream::Tls(s) => s.writev(buf).await,
-            }
+    async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            UpstreamStream::Plain(s) => s.writev(buf).await,
+            UpstreamStream::Tls(s) => s.writev(buf).await,
         }
     }
 
-    fn flush(&mut self) -> impl Future<Output = io::Result<()>> {
-        async move {
-            match self {
-                UpstreamStream::Plain(s) => s.flush().await,
-                UpstreamStream::Tls(s) => s.flush().await,
-            }
+    async fn flush(&mut self) -> io::Result<()> {
+        match self {
+            UpstreamStream::Plain(s) => s.flush().await,
+            UpstreamStream::Tls(s) => s.flush().await,
         }
     }
 
-    fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> {
-        async move {
-            match self {
-                UpstreamStream::Plain(s) => s.shutdown().await,
-                UpstreamStream::Tls(s) => s.shutdown().await,
-            }
+    async fn shutdown(&mut self) -> io::Result<()> {
+        match self {
+            UpstreamStream::Plain(s) => s.shutdown().await,
+            UpstreamStream::Tls(s) => s.shutdown().await,
         }
     }
 }

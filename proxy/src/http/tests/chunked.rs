@@ -25,7 +25,10 @@ fn run(input: &[u8], cuts: &[usize]) -> Result<Outcome, ChunkError> {
             let rest = &piece[off..];
             let p = dec.decode(rest)?;
             assert!(p.consumed <= rest.len());
-            assert!(p.data.start <= p.data.end && p.data.end <= p.consumed, "{p:?}");
+            assert!(
+                p.data.start <= p.data.end && p.data.end <= p.consumed,
+                "{p:?}"
+            );
             data.extend_from_slice(&rest[p.data.clone()]);
             off += p.consumed;
             total += p.consumed;
@@ -67,7 +70,12 @@ fn decode_every_split(input: &[u8]) -> Result<Outcome, ChunkError> {
 fn ok(input: &[u8], data: &[u8]) {
     let out = decode_every_split(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
     assert_eq!(out.data, data);
-    assert_eq!(out.body_len, Some(input.len()), "{:?}", String::from_utf8_lossy(input));
+    assert_eq!(
+        out.body_len,
+        Some(input.len()),
+        "{:?}",
+        String::from_utf8_lossy(input)
+    );
 }
 
 fn malformed(input: &[u8]) {
@@ -87,7 +95,10 @@ fn simple_bodies() {
     ok(b"A\r\n0123456789\r\n0\r\n\r\n", b"0123456789");
     ok(b"a\r\n0123456789\r\n00\r\n\r\n", b"0123456789");
     ok(b"1\r\n\n\r\n1\r\n\r\r\n0\r\n\r\n", b"\n\r");
-    ok(b"000000000000000f\r\n0123456789abcde\r\n0\r\n\r\n", b"0123456789abcde");
+    ok(
+        b"000000000000000f\r\n0123456789abcde\r\n0\r\n\r\n",
+        b"0123456789abcde",
+    );
 }
 
 #[test]
@@ -135,7 +146,10 @@ fn partial_data_runs() {
 fn extensions() {
     ok(b"5;name\r\nhello\r\n0\r\n\r\n", b"hello");
     ok(b"5;name=value\r\nhello\r\n0\r\n\r\n", b"hello");
-    ok(b"5 ; a = b ; c\t;d=\"q;\\\"uo\\\\ted\"\r\nhello\r\n0;last\r\n\r\n", b"hello");
+    ok(
+        b"5 ; a = b ; c\t;d=\"q;\\\"uo\\\\ted\"\r\nhello\r\n0;last\r\n\r\n",
+        b"hello",
+    );
     ok(b"5;a=\"\"\r\nhello\r\n0\r\n\r\n", b"hello");
     ok(b"5;a=\"x\" ;b\r\nhello\r\n0\r\n\r\n", b"hello");
     malformed(b"5;\r\nhello\r\n0\r\n\r\n");
@@ -225,7 +239,7 @@ fn oversize_lines_and_trailers() {
     t.extend_from_slice(b"\r\n\r\n");
     assert_eq!(run(&t, &[]), Err(ChunkError::TrailersTooLarge));
     let mut many = b"0\r\n".to_vec();
-    for _ in 0..2000 {
+    for _ in 0..3000 {
         many.extend_from_slice(b"A: b\r\n");
     }
     assert_eq!(run(&many, &[100, 5000]), Err(ChunkError::TrailersTooLarge));

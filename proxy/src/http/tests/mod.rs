@@ -36,7 +36,12 @@ pub(super) fn req_every_split(buf: &[u8]) -> RequestHead {
     for k in 0..=buf.len() {
         let r = parse_request_head(&buf[..k], &limits, &mut head);
         if k < whole.head_len {
-            assert_eq!(r, Ok(false), "prefix {k} of {:?}", String::from_utf8_lossy(buf));
+            assert_eq!(
+                r,
+                Ok(false),
+                "prefix {k} of {:?}",
+                String::from_utf8_lossy(buf)
+            );
         } else {
             assert_eq!(r, Ok(true), "prefix {k}");
             assert_eq!(format!("{head:?}"), want, "prefix {k}");

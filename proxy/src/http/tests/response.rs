@@ -6,7 +6,8 @@ use crate::http::response::{parse_response_head, ResponseFraming, ResponseHead};
 
 #[test]
 fn simple_ok() {
-    let buf = b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nContent-Type: text/plain\r\n\r\nhello world!";
+    let buf =
+        b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nContent-Type: text/plain\r\n\r\nhello world!";
     let head = resp_every_split(buf, false);
     assert_eq!(head.version, Version::Http11);
     assert_eq!(head.status, 200);
@@ -58,16 +59,25 @@ fn framing_matrix() {
 fn connection_close_rules() {
     let h = resp(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false).unwrap();
     assert!(!h.conn_close);
-    let h = resp(b"HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Length: 0\r\n\r\n", false).unwrap();
+    let h = resp(
+        b"HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Length: 0\r\n\r\n",
+        false,
+    )
+    .unwrap();
     assert!(h.conn_close);
     let h = resp(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false).unwrap();
     assert!(h.conn_close);
-    let h = resp(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", false).unwrap();
+    let h = resp(
+        b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+        false,
+    )
+    .unwrap();
     assert!(!h.conn_close);
     // Read-until-close bodies can never leave the connection reusable.
     let h = resp(b"HTTP/1.1 200 OK\r\n\r\n", false).unwrap();
     assert!(h.conn_close);
-    let buf = b"HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Secret,close\r\nContent-Length: 0\r\n\r\n";
+    let buf =
+        b"HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Secret,close\r\nContent-Length: 0\r\n\r\n";
     let h = resp_every_split(buf, false);
     assert!(h.conn_close);
     assert_eq!(h.conn_tokens.len(), 1);
@@ -97,19 +107,49 @@ fn reason_phrases() {
 #[test]
 fn malformed_responses() {
     let cases: &[(&str, &[u8])] = &[
-        ("CL + TE", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"),
-        ("CL + TE on 204", b"HTTP/1.1 204 OK\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n"),
-        ("differing CL", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"),
-        ("CL list differing", b"HTTP/1.1 200 OK\r\nContent-Length: 5,6\r\n\r\n"),
+        (
+            "CL + TE",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ),
+        (
+            "CL + TE on 204",
+            b"HTTP/1.1 204 OK\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ),
+        (
+            "differing CL",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+        ),
+        (
+            "CL list differing",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5,6\r\n\r\n",
+        ),
         ("CL plus", b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\n"),
-        ("CL overflow", b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n"),
-        ("TE not final chunked", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
-        ("TE identity", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\n"),
-        ("TE twice chunked", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"),
-        ("TE on 1.0", b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        (
+            "CL overflow",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        ),
+        (
+            "TE not final chunked",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        ),
+        (
+            "TE identity",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\n",
+        ),
+        (
+            "TE twice chunked",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ),
+        (
+            "TE on 1.0",
+            b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ),
         ("lookalike", b"HTTP/1.1 200 OK\r\nContent_Length: 5\r\n\r\n"),
         ("bare LF", b"HTTP/1.1 200 OK\nContent-Length: 0\n\n"),
-        ("bare LF final", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\n"),
+        (
+            "bare LF final",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\n",
+        ),
         ("bare CR", b"HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n"),
         ("status 099", b"HTTP/1.1 099 Low\r\n\r\n"),
         ("status 000", b"HTTP/1.1 000 Zero\r\n\r\n"),
@@ -119,7 +159,10 @@ fn malformed_responses() {
         ("HTTP/2", b"HTTP/2.0 200 OK\r\n\r\n"),
         ("no version", b"200 OK\r\n\r\n"),
         ("obs-fold", b"HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n"),
-        ("space before colon", b"HTTP/1.1 200 OK\r\nContent-Length : 5\r\n\r\n"),
+        (
+            "space before colon",
+            b"HTTP/1.1 200 OK\r\nContent-Length : 5\r\n\r\n",
+        ),
         ("NUL in value", b"HTTP/1.1 200 OK\r\nX: a\0\r\n\r\n"),
         ("control in reason", b"HTTP/1.1 200 O\x01K\r\n\r\n"),
     ];
@@ -130,7 +173,10 @@ fn malformed_responses() {
         let mut head = ResponseHead::default();
         for k in 0..buf.len() {
             let r = parse_response_head(&buf[..k], &HeadLimits::default(), false, &mut head);
-            assert!(matches!(r, Ok(false) | Err(HeadError::Malformed(_))), "{what} prefix {k}: {r:?}");
+            assert!(
+                matches!(r, Ok(false) | Err(HeadError::Malformed(_))),
+                "{what} prefix {k}: {r:?}"
+            );
         }
     }
 }
@@ -139,14 +185,38 @@ fn malformed_responses() {
 fn response_limits() {
     let buf = b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\n\r\n";
     let mut head = ResponseHead::default();
-    let l = HeadLimits { max_headers: 1, ..HeadLimits::default() };
-    assert_eq!(parse_response_head(buf, &l, false, &mut head), Err(HeadError::TooManyHeaders));
-    let l = HeadLimits { max_head_bytes: buf.len() - 1, ..HeadLimits::default() };
-    assert_eq!(parse_response_head(buf, &l, false, &mut head), Err(HeadError::TooLarge));
-    assert_eq!(parse_response_head(&buf[..20], &l, false, &mut head), Ok(false));
-    let l = HeadLimits { max_head_bytes: 20, ..HeadLimits::default() };
-    assert_eq!(parse_response_head(&buf[..20], &l, false, &mut head), Err(HeadError::TooLarge));
-    let l = HeadLimits { max_head_bytes: buf.len(), ..HeadLimits::default() };
+    let l = HeadLimits {
+        max_headers: 1,
+        ..HeadLimits::default()
+    };
+    assert_eq!(
+        parse_response_head(buf, &l, false, &mut head),
+        Err(HeadError::TooManyHeaders)
+    );
+    let l = HeadLimits {
+        max_head_bytes: buf.len() - 1,
+        ..HeadLimits::default()
+    };
+    assert_eq!(
+        parse_response_head(buf, &l, false, &mut head),
+        Err(HeadError::TooLarge)
+    );
+    assert_eq!(
+        parse_response_head(&buf[..20], &l, false, &mut head),
+        Ok(false)
+    );
+    let l = HeadLimits {
+        max_head_bytes: 20,
+        ..HeadLimits::default()
+    };
+    assert_eq!(
+        parse_response_head(&buf[..20], &l, false, &mut head),
+        Err(HeadError::TooLarge)
+    );
+    let l = HeadLimits {
+        max_head_bytes: buf.len(),
+        ..HeadLimits::default()
+    };
     assert_eq!(parse_response_head(buf, &l, false, &mut head), Ok(true));
 }
 
@@ -154,8 +224,17 @@ fn response_limits() {
 fn response_reuse() {
     let mut head = ResponseHead::default();
     let a = b"HTTP/1.0 500 Oops\r\nConnection: close, x\r\n\r\n";
-    assert_eq!(parse_response_head(a, &HeadLimits::default(), false, &mut head), Ok(true));
+    assert_eq!(
+        parse_response_head(a, &HeadLimits::default(), false, &mut head),
+        Ok(true)
+    );
     let b = b"HTTP/1.1 204 No Content\r\n\r\n";
-    assert_eq!(parse_response_head(b, &HeadLimits::default(), false, &mut head), Ok(true));
-    assert_eq!(format!("{head:?}"), format!("{:?}", resp(b, false).unwrap()));
+    assert_eq!(
+        parse_response_head(b, &HeadLimits::default(), false, &mut head),
+        Ok(true)
+    );
+    assert_eq!(
+        format!("{head:?}"),
+        format!("{:?}", resp(b, false).unwrap())
+    );
 }

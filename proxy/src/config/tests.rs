@@ -1,0 +1,938 @@
+//! Tests of the whole config layer: text → `Config` or errors.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::{ClientConnection, ServerConnection};
+use rustls_pki_types::{CertificateDer, ServerName};
+
+use super::*;
+
+const MINIMAL: &str = r#"
+[runtime]
+workers = 1                  # or "auto"
+
+[[listener]]
+name = "public"
+address = "127.0.0.1:8080"   # add tls = { cert = "...", key = "..." } to terminate TLS
+
+[[route]]
+listener = "public"
+path_prefix = "/"
+cluster = "app"
+
+[[cluster]]
+name = "app"
+endpoints = ["127.0.0.1:9000"]
+
+[admin]
+address = "127.0.0.1:9901"
+"#;
+
+fn errors(text: &str) -> Vec<ConfigError> {
+    match Config::parse(text, None) {
+        Ok(_) => panic!("expected errors for:\n{text}"),
+        Err(e) => e.0,
+    }
+}
+
+/// The single error at `path`, failing with the full list otherwise.
+fn error_at<'e>(errs: &'e [ConfigError], path: &str) -> &'e ConfigError {
+    let found: Vec<_> = errs.iter().filter(|e| e.path == path).collect();
+    assert_eq!(found.len(), 1, "no single error at {path}: {errs:#?}");
+    found[0]
+}
+
+/// 1-based line of the first line of `text` containing `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle} not in text"))
+        + 1
+}
+
+#[test]
+fn minimal_file_uses_documented_defaults() {
+    let c = Config::parse(MINIMAL, None).unwrap();
+    let rt = &c.runtime;
+    assert_eq!(rt.workers, 1);
+    assert!(rt.cores.is_empty());
+    assert_eq!(rt.driver, DriverKind::Auto);
+    assert_eq!(rt.ring_entries, 1024);
+    assert_eq!(rt.sqpoll_idle, None);
+    assert_eq!(
+        rt.ring_flags,
+        RingFlags {
+            single_issuer: true,
+            defer_taskrun: true,
+            coop_taskrun: false
+        }
+    );
+    assert_eq!(rt.max_connections_per_worker, 10_000);
+    assert_eq!(rt.drain_timeout, Duration::from_secs(30));
+    assert_eq!(rt.log_level, "info");
+
+    let l = &c.limits;
+    assert_eq!(l.max_head_bytes, 64 * 1024);
+    assert_eq!(l.max_headers, 100);
+    assert_eq!(l.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(l.body_read_timeout, Duration::from_secs(30));
+    assert_eq!(l.idle_timeout, Duration::from_secs(60));
+
+    assert_eq!(c.listeners.len(), 1);
+    assert_eq!(c.listeners[0].name, "public");
+    assert_eq!(c.listeners[0].address, "127.0.0.1:8080".parse().unwrap());
+    assert!(c.listeners[0].tls.is_none());
+
+    assert_eq!(c.routes.len(), 1);
+    let r = &c.routes[0];
+    assert_eq!(r.name, "route0");
+    assert_eq!(r.listener, Some(0));
+    assert_eq!(r.host, None);
+    assert_eq!(r.path_prefix, "/");
+    assert_eq!(r.cluster, 0);
+    assert_eq!(r.max_body_bytes, None);
+    assert_eq!(r.timeout, Duration::from_secs(30));
+
+    assert_eq!(c.clusters.len(), 1);
+    let k = &c.clusters[0];
+    assert_eq!(k.name, "app");
+    assert_eq!(k.endpoints.len(), 1);
+    assert_eq!(k.endpoints[0].address, "127.0.0.1:9000".parse().unwrap());
+    assert_eq!(k.endpoints[0].label, "127.0.0.1:9000");
+    assert_eq!(k.lb, LbPolicy::RoundRobin);
+    assert_eq!(k.connect_timeout, Duration::from_secs(2));
+    assert_eq!(k.idle_timeout, Duration::from_secs(60));
+    assert_eq!(k.max_idle_per_endpoint, 64);
+    assert!(k.tls.is_none());
+
+    assert_eq!(
+        c.admin.as_ref().map(|a| a.address),
+        Some("127.0.0.1:9901".parse().unwrap())
+    );
+    assert_eq!(c.source, None);
+}
+
+#[test]
+fn auto_workers_and_absent_sections() {
+    let text = r#"
+[[listener]]
+name = "l"
+address = "[::1]:0"
+[[route]]
+cluster = "c"
+[[cluster]]
+name = "c"
+endpoints = ["localhost:80"]
+"#;
+    let c = Config::parse(text, None).unwrap();
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(c.runtime.workers, cpus);
+    assert!(c.admin.is_none());
+    assert_eq!(c.routes[0].listener, None);
+    assert_eq!(c.clusters[0].endpoints[0].label, "localhost:80");
+    assert_eq!(c.clusters[0].endpoints[0].address.port(), 80);
+    assert!(c.clusters[0].endpoints[0].address.ip().is_loopback());
+
+    // workers = "auto" with cores: one worker per listed core; [admin] with
+    // no keys gets the default address.
+    let text = text.replace(
+        "[[listener]]",
+        "[runtime]\nworkers = \"auto\"\ncores = [0]\n[admin]\n[[listener]]",
+    );
+    let c = Config::parse(&text, None).unwrap();
+    assert_eq!(c.runtime.workers, 1);
+    assert_eq!(c.runtime.cores, vec![0]);
+    assert_eq!(
+        c.admin.map(|a| a.address),
+        Some("127.0.0.1:9901".parse().unwrap())
+    );
+}
+
+#[test]
+fn every_key_parses() {
+    let text = r#"
+[runtime]
+workers = 3
+cores = [0]
+driver = "legacy"
+ring_entries = 4096
+sqpoll_idle = "250ms"
+ring_flags = ["single_issuer", "coop_taskrun"]
+max_connections_per_worker = 5
+drain_timeout = "0s"
+log_level = "ringway=debug,warn"
+
+[limits]
+max_head_bytes = "1MiB"
+max_headers = 1000
+header_read_timeout = "1s"
+body_read_timeout = "2m"
+idle_timeout = "1h"
+
+[[listener]]
+name = "a"
+address = "0.0.0.0:80"
+
+[[listener]]
+name = "b"
+address = "127.0.0.1:0"
+
+[[route]]
+name = "api"
+listener = "b"
+host = "API.Example.com"
+path_prefix = "/api/"
+cluster = "two"
+max_body_bytes = "512B"
+timeout = "250ms"
+
+[[route]]
+host = "*.example.com"
+cluster = "one"
+max_body_bytes = 100
+
+[[cluster]]
+name = "one"
+endpoints = ["127.0.0.1:1"]
+
+[[cluster]]
+name = "two"
+endpoints = ["127.0.0.1:2", "[::1]:3"]
+lb = "round_robin"
+connect_timeout = "100ms"
+idle_timeout = "5m"
+max_idle_per_endpoint = 0
+"#;
+    let c = Config::parse(text, None).unwrap();
+    let rt = &c.runtime;
+    assert_eq!(rt.workers, 3);
+    assert_eq!(rt.driver, DriverKind::Legacy);
+    assert_eq!(rt.ring_entries, 4096);
+    assert_eq!(rt.sqpoll_idle, Some(Duration::from_millis(250)));
+    assert_eq!(
+        rt.ring_flags,
+        RingFlags {
+            single_issuer: true,
+            defer_taskrun: false,
+            coop_taskrun: true
+        }
+    );
+    assert_eq!(rt.max_connections_per_worker, 5);
+    assert_eq!(rt.drain_timeout, Duration::ZERO);
+    assert_eq!(rt.log_level, "ringway=debug,warn");
+    assert_eq!(c.limits.max_head_bytes, 1 << 20);
+    assert_eq!(c.limits.max_headers, 1000);
+    assert_eq!(c.limits.idle_timeout, Duration::from_secs(3600));
+    assert_eq!(c.routes[0].name, "api");
+    assert_eq!(c.routes[0].listener, Some(1));
+    assert_eq!(
+        c.routes[0].host,
+        Some(HostMatch::Exact("api.example.com".into()))
+    );
+    assert_eq!(c.routes[0].cluster, 1);
+    assert_eq!(c.routes[0].max_body_bytes, Some(512));
+    assert_eq!(c.routes[0].timeout, Duration::from_millis(250));
+    assert_eq!(c.routes[1].name, "route1");
+    assert_eq!(
+        c.routes[1].host,
+        Some(HostMatch::Suffix(".example.com".into()))
+    );
+    assert_eq!(c.routes[1].max_body_bytes, Some(100));
+    assert_eq!(c.clusters[1].endpoints.len(), 2);
+    assert_eq!(c.clusters[1].connect_timeout, Duration::from_millis(100));
+    assert_eq!(c.clusters[1].max_idle_per_endpoint, 0);
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name)
+}
+
+#[test]
+fn examples_load() {
+    for name in [
+        "minimal.toml",
+        "gateway.toml",
+        "mesh-sidecar.toml",
+        "both.toml",
+    ] {
+        let path = example(name);
+        match Config::load(&path) {
+            Ok(c) => assert_eq!(c.source.as_deref(), Some(path.as_path())),
+            Err(e) => panic!("{name}:\n{e}"),
+        }
+    }
+}
+
+#[test]
+fn minimal_example_is_the_documented_minimal_file() {
+    let c = Config::load(&example("minimal.toml")).unwrap();
+    assert_eq!(c.runtime.workers, 1);
+    assert_eq!(c.listeners[0].name, "public");
+    assert_eq!(c.routes[0].cluster, 0);
+}
+
+#[test]
+fn unknown_key_has_path_and_line() {
+    let text = MINIMAL.replace(
+        "address = \"127.0.0.1:8080\"",
+        "adress = \"127.0.0.1:8080\"",
+    );
+    let errs = errors(&text);
+    let e = error_at(&errs, "listener[0].adress");
+    assert_eq!(e.line, Some(line_of(&text, "adress")));
+    assert!(
+        e.message.starts_with("unknown key `adress`"),
+        "{}",
+        e.message
+    );
+    assert!(e.message.contains("`address`"), "{}", e.message);
+    // The element could not be read, so its missing `address` is not
+    // reported a second time, and the route that names it still resolves.
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "listener[0].adress (line {}): {}",
+            e.line.unwrap(),
+            e.message
+        )
+    );
+}
+
+#[test]
+fn unknown_nested_and_top_level_keys() {
+    let text = format!("{MINIMAL}\n[listeners]\nx = 1\n");
+    let errs = errors(&text);
+    let e = error_at(&errs, "listeners");
+    assert_eq!(e.line, Some(line_of(&text, "[listeners]")));
+    assert!(
+        e.message.contains("did you mean `listener`"),
+        "{}",
+        e.message
+    );
+
+    let text = MINIMAL.replace(
+        "endpoints = [\"127.0.0.1:9000\"]",
+        "endpoints = [\"127.0.0.1:9000\"]\ntls = { ca = \"x.pem\", verify = false }",
+    );
+    let errs = errors(&text);
+    let e = error_at(&errs, "cluster[0].tls.verify");
+    assert_eq!(e.line, Some(line_of(&text, "verify")));
+}
+
+#[test]
+fn wrong_type() {
+    let text = MINIMAL.replace("workers = 1", "workers = true");
+    let errs = errors(&text);
+    let e = error_at(&errs, "runtime.workers");
+    assert_eq!(e.line, Some(line_of(&text, "workers = true")));
+    assert!(e.message.contains("invalid type: boolean"), "{}", e.message);
+    assert!(e.message.contains("\"auto\""), "{}", e.message);
+
+    let text = MINIMAL.replace(
+        "endpoints = [\"127.0.0.1:9000\"]",
+        "endpoints = \"127.0.0.1:9000\"",
+    );
+    let errs = errors(&text);
+    let e = error_at(&errs, "cluster[0].endpoints");
+    assert_eq!(e.line, Some(line_of(&text, "endpoints =")));
+    assert!(e.message.contains("expected an array"), "{}", e.message);
+
+    let text = format!("{MINIMAL}\n[limits]\nmax_headers = \"many\"\n");
+    let errs = errors(&text);
+    let e = error_at(&errs, "limits.max_headers");
+    assert!(e.message.contains("expected an integer"), "{}", e.message);
+
+    // [listener] instead of [[listener]]
+    let text = MINIMAL.replace("[[listener]]", "[listener]");
+    let errs = errors(&text);
+    let e = error_at(&errs, "listener");
+    assert!(e.message.contains("[[listener]]"), "{}", e.message);
+}
+
+#[test]
+fn missing_required_key() {
+    let text = MINIMAL.replace("cluster = \"app\"", "");
+    let errs = errors(&text);
+    let e = error_at(&errs, "route[0].cluster");
+    assert_eq!(e.message, "missing required key `cluster`");
+    assert_eq!(e.line, Some(line_of(&text, "[[route]]")));
+}
+
+#[test]
+fn bad_durations_and_sizes() {
+    let text = MINIMAL.replace(
+        "path_prefix = \"/\"",
+        "path_prefix = \"/\"\ntimeout = \"10 seconds\"\nmax_body_bytes = \"1MB\"",
+    );
+    let text = format!("{text}\n[limits]\nidle_timeout = 30\nmax_head_bytes = 512\n");
+    let errs = errors(&text);
+    let e = error_at(&errs, "route[0].timeout");
+    assert_eq!(e.line, Some(line_of(&text, "10 seconds")));
+    assert!(
+        e.message.contains("\"250ms\", \"10s\", \"5m\" or \"1h\""),
+        "{}",
+        e.message
+    );
+    let e = error_at(&errs, "route[0].max_body_bytes");
+    assert_eq!(e.line, Some(line_of(&text, "1MB")));
+    let e = error_at(&errs, "limits.idle_timeout");
+    assert!(e.message.contains("needs a unit"), "{}", e.message);
+    assert!(e.message.contains("\"30s\""), "{}", e.message);
+    let e = error_at(&errs, "limits.max_head_bytes");
+    assert!(e.message.contains("between 1KiB and 1MiB"), "{}", e.message);
+    assert_eq!(errs.len(), 4, "{errs:#?}");
+}
+
+#[test]
+fn unknown_cluster_with_line() {
+    let text = MINIMAL.replace("cluster = \"app\"", "cluster = \"ap\"");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    let e = error_at(&errs, "route[0].cluster");
+    assert_eq!(e.line, Some(line_of(&text, "cluster = \"ap\"")));
+    assert!(
+        e.message.contains("unknown cluster \"ap\""),
+        "{}",
+        e.message
+    );
+    assert!(e.message.contains("known: \"app\""), "{}", e.message);
+}
+
+#[test]
+fn several_errors_are_all_reported_in_line_order() {
+    let text = r#"
+[runtime]
+workers = 0
+driver = "uring"
+ring_entries = 1000
+ring_flags = ["defer_taskrun"]
+cores = [100000]
+
+[limits]
+max_headers = 0
+
+[[listener]]
+name = "a"
+address = "localhost:80"
+
+[[listener]]
+name = "a"
+address = "127.0.0.1:81"
+bogus = 1
+
+[[listener]]
+name = "lonely"
+address = "127.0.0.1:82"
+
+[[route]]
+listener = "nope"
+host = "example.com:443"
+path_prefix = "api"
+cluster = "missing"
+timeout = "soon"
+
+[[route]]
+name = "route0"
+listener = "a"
+cluster = "c"
+
+[[cluster]]
+name = "c"
+endpoints = ["127.0.0.1:1", "127.0.0.1", "::1:80", "127.0.0.1:99999"]
+lb = "random"
+connect_timeout = "0ms"
+
+[[cluster]]
+name = "c"
+endpoints = []
+
+[admin]
+address = "nowhere"
+"#;
+    let errs = errors(text);
+    let expect = [
+        ("runtime.workers", "workers = 0"),
+        ("runtime.driver", "driver ="),
+        ("runtime.ring_entries", "ring_entries"),
+        ("runtime.ring_flags", "ring_flags"),
+        ("runtime.cores[0]", "cores ="),
+        ("limits.max_headers", "max_headers"),
+        ("listener[0].address", "localhost:80"),
+        ("listener[1].name", "name = \"a\""),
+        ("listener[1].bogus", "bogus"),
+        ("listener[2]", "[[listener]]"),
+        ("route[0].listener", "\"nope\""),
+        ("route[0].host", "example.com:443"),
+        ("route[0].path_prefix", "\"api\""),
+        ("route[0].cluster", "\"missing\""),
+        ("route[0].timeout", "\"soon\""),
+        ("route[1].name", "name = \"route0\""),
+        ("cluster[0].endpoints[1]", "endpoints = [\"127.0.0.1:1\""),
+        ("cluster[0].endpoints[2]", "endpoints = [\"127.0.0.1:1\""),
+        ("cluster[0].endpoints[3]", "endpoints = [\"127.0.0.1:1\""),
+        ("cluster[0].lb", "random"),
+        ("cluster[0].connect_timeout", "0ms"),
+        ("cluster[1].name", "name = \"c\"\nendpoints = []"),
+        ("cluster[1].endpoints", "endpoints = []"),
+        ("admin.address", "nowhere"),
+    ];
+    for (path, needle) in expect {
+        let e = error_at(&errs, path);
+        let first_line = needle.lines().next().unwrap();
+        // `listener[2]` is the third [[listener]] header; the duplicate
+        // names are the second occurrences.
+        let second = |needle: &str| {
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| *l == needle)
+                .nth(1)
+                .unwrap()
+                .0
+                + 1
+        };
+        let want = match path {
+            "listener[2]" => line_of(text, "name = \"lonely\"") - 1,
+            "listener[1].name" => second("name = \"a\""),
+            "cluster[1].name" => second("name = \"c\""),
+            _ => line_of(text, first_line),
+        };
+        assert_eq!(e.line, Some(want), "{path}: {e}");
+    }
+    assert_eq!(errs.len(), expect.len(), "{errs:#?}");
+    // Sorted by line.
+    let lines: Vec<_> = errs.iter().map(|e| e.line.unwrap()).collect();
+    let mut sorted = lines.clone();
+    sorted.sort();
+    assert_eq!(lines, sorted);
+    // The listener without routes is named.
+    assert!(error_at(&errs, "listener[2]")
+        .message
+        .contains("\"lonely\""));
+    // The Display of the whole list is one error per line.
+    let shown = ConfigErrors(errs.clone()).to_string();
+    assert_eq!(shown.lines().count(), errs.len());
+}
+
+#[test]
+fn duplicate_and_missing_sections() {
+    let errs = errors("");
+    for path in ["listener", "route", "cluster"] {
+        let e = error_at(&errs, path);
+        assert_eq!(e.line, None);
+    }
+    let errs = errors("[runtime]\nworkers = ");
+    assert_eq!(errs[0].path, "syntax");
+    assert_eq!(errs[0].line, Some(2));
+}
+
+#[test]
+fn host_matching_rules() {
+    use super::build::parse_host;
+    assert_eq!(
+        parse_host("API.example.COM"),
+        Ok(HostMatch::Exact("api.example.com".into()))
+    );
+    assert_eq!(
+        parse_host("*.example.com"),
+        Ok(HostMatch::Suffix(".example.com".into()))
+    );
+    assert_eq!(
+        parse_host("localhost"),
+        Ok(HostMatch::Exact("localhost".into()))
+    );
+    for bad in [
+        "",
+        "a.com:80",
+        "http://a.com",
+        "*",
+        "*.",
+        "a.*.com",
+        "a b",
+        "a..b",
+        "é.com",
+    ] {
+        assert!(parse_host(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn endpoint_errors() {
+    use super::build::resolve_endpoint;
+    assert!(resolve_endpoint("127.0.0.1:80").is_ok());
+    assert_eq!(resolve_endpoint("[::1]:80").unwrap().1, "::1");
+    assert_eq!(resolve_endpoint("localhost:80").unwrap().1, "localhost");
+    for bad in ["127.0.0.1", ":80", "host:", "host:x", "::1:80", "a b:80"] {
+        assert!(resolve_endpoint(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn load_errors() {
+    let errs = Config::load(Path::new("/nonexistent/ringway.toml")).unwrap_err();
+    assert_eq!(errs.len(), 1);
+    assert_eq!(
+        errs.0[0].to_string(),
+        "/nonexistent/ringway.toml: cannot read config file: No such file or directory"
+    );
+}
+
+#[test]
+fn build_without_source_has_no_lines() {
+    let file: file::FileConfig = toml::from_str(MINIMAL).unwrap();
+    let mut bad = file.clone();
+    bad.route[0].cluster = "zzz".into();
+    let errs = Config::build(bad, &build::BuildContext::default()).unwrap_err();
+    assert_eq!(errs.0[0].path, "route[0].cluster");
+    assert_eq!(errs.0[0].line, None);
+    assert!(Config::build(file, &build::BuildContext::default()).is_ok());
+}
+
+// ---------------------------------------------------------------------------
+// TLS
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "ringway-config-{tag}-{}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, contents).unwrap();
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A test PKI: a CA and leaf certificates it signs.
+struct Pki {
+    ca_params: rcgen::CertificateParams,
+    ca_key: rcgen::KeyPair,
+    ca_pem: String,
+}
+
+struct Leaf {
+    cert_pem: String,
+    key_pem: String,
+    der: CertificateDer<'static>,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "ringway test CA");
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        Pki {
+            ca_pem: cert.pem(),
+            ca_params: params,
+            ca_key: key,
+        }
+    }
+
+    fn leaf(&self, names: &[&str], client: bool) -> Leaf {
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        params.extended_key_usages = vec![if client {
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth
+        } else {
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth
+        }];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let issuer = rcgen::Issuer::from_params(&self.ca_params, &self.ca_key);
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        Leaf {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            der: cert.der().clone(),
+        }
+    }
+}
+
+/// Run a handshake in memory. Returns the client connection for
+/// inspection, and the server's.
+fn handshake(
+    client: Arc<rustls::ClientConfig>,
+    server: Arc<rustls::ServerConfig>,
+    name: &str,
+) -> Result<(ClientConnection, ServerConnection), rustls::Error> {
+    let server_name = ServerName::try_from(name.to_owned()).unwrap();
+    let mut c = ClientConnection::new(client, server_name)?;
+    let mut s = ServerConnection::new(server)?;
+    for _ in 0..20 {
+        let mut buf = Vec::new();
+        while c.wants_write() {
+            c.write_tls(&mut buf).unwrap();
+        }
+        let mut rd = &buf[..];
+        while !rd.is_empty() {
+            s.read_tls(&mut rd).unwrap();
+        }
+        let server_result = s.process_new_packets();
+        buf.clear();
+        while s.wants_write() {
+            s.write_tls(&mut buf).unwrap();
+        }
+        let mut rd = &buf[..];
+        while !rd.is_empty() {
+            c.read_tls(&mut rd).unwrap();
+        }
+        server_result?;
+        c.process_new_packets()?;
+        if !c.is_handshaking() && !s.is_handshaking() {
+            return Ok((c, s));
+        }
+    }
+    panic!("handshake did not finish");
+}
+
+/// A plain client trusting `ca_pem`.
+fn test_client(ca_pem: &str) -> Arc<rustls::ClientConfig> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let mut cfg = rustls::ClientConfig::builder_with_provider(tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(cfg)
+}
+
+#[test]
+fn tls_listener_with_sni_and_cluster_with_mtls() {
+    let pki = Pki::new();
+    let dir = TempDir::new("tls");
+    let a = pki.leaf(&["a.example"], false);
+    let b = pki.leaf(&["*.b.example"], false);
+    let default = pki.leaf(&["default.example"], false);
+    let client = pki.leaf(&["sidecar.example"], true);
+    let upstream = pki.leaf(&["upstream.example"], false);
+    dir.write("ca.pem", &pki.ca_pem);
+    for (name, leaf) in [
+        ("a", &a),
+        ("b", &b),
+        ("default", &default),
+        ("client", &client),
+    ] {
+        dir.write(&format!("{name}-cert.pem"), &leaf.cert_pem);
+        dir.write(&format!("{name}-key.pem"), &leaf.key_pem);
+    }
+    let config_text = r#"
+[[listener]]
+name = "tls"
+address = "127.0.0.1:8443"
+tls = { sni = [
+  { names = ["A.example"], cert = "a-cert.pem", key = "a-key.pem" },
+  { names = ["*.b.example"], cert = "b-cert.pem", key = "b-key.pem" },
+] }
+
+[[listener]]
+name = "tls-default"
+address = "127.0.0.1:8444"
+[listener.tls]
+cert = "default-cert.pem"
+key = "default-key.pem"
+sni = [{ names = ["a.example"], cert = "a-cert.pem", key = "a-key.pem" }]
+
+[[route]]
+cluster = "secure"
+
+[[cluster]]
+name = "secure"
+endpoints = ["127.0.0.1:9443"]
+tls = { ca = "ca.pem", server_name = "upstream.example", cert = "client-cert.pem", key = "client-key.pem" }
+
+[[cluster]]
+name = "derived-name"
+endpoints = ["localhost:9443"]
+tls = { ca = "ca.pem" }
+"#;
+    let config_path = dir.write("ringway.toml", config_text);
+    // Relative TLS paths are resolved against the config file's directory.
+    let c = Config::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
+    let sni_only = c.listeners[0].tls.clone().unwrap();
+    let with_default = c.listeners[1].tls.clone().unwrap();
+    assert_eq!(sni_only.alpn_protocols, vec![b"http/1.1".to_vec()]);
+
+    let client_cfg = test_client(&pki.ca_pem);
+    // Exact name, case-insensitive in the config.
+    let (conn, _) = handshake(client_cfg.clone(), sni_only.clone(), "a.example").unwrap();
+    assert_eq!(conn.peer_certificates().unwrap()[0], a.der);
+    assert_eq!(conn.alpn_protocol(), Some(&b"http/1.1"[..]));
+    // One-label wildcard.
+    let (conn, _) = handshake(client_cfg.clone(), sni_only.clone(), "x.b.example").unwrap();
+    assert_eq!(conn.peer_certificates().unwrap()[0], b.der);
+    // Two labels deep: no match and no default → handshake fails.
+    assert!(handshake(client_cfg.clone(), sni_only.clone(), "y.x.b.example").is_err());
+    assert!(handshake(client_cfg.clone(), sni_only, "other.example").is_err());
+    // With a default certificate, unknown names get it.
+    let (conn, s) = handshake(client_cfg.clone(), with_default.clone(), "default.example").unwrap();
+    assert_eq!(conn.peer_certificates().unwrap()[0], default.der);
+    assert_eq!(s.server_name(), Some("default.example"));
+    let (conn, _) = handshake(client_cfg, with_default, "a.example").unwrap();
+    assert_eq!(conn.peer_certificates().unwrap()[0], a.der);
+
+    // The cluster's client config: verifies the upstream against ca.pem and
+    // presents the client certificate to a server that requires one.
+    let up = c.clusters[0].tls.clone().unwrap();
+    assert_eq!(
+        up.server_name,
+        ServerName::try_from("upstream.example").unwrap()
+    );
+    assert_eq!(up.config.alpn_protocols, vec![b"http/1.1".to_vec()]);
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        tls::provider(),
+    )
+    .build()
+    .unwrap();
+    let upstream_key =
+        rustls_pki_types::PrivateKeyDer::from_pem_slice(upstream.key_pem.as_bytes()).unwrap();
+    let upstream_server = Arc::new(
+        rustls::ServerConfig::builder_with_provider(tls::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(vec![upstream.der.clone()], upstream_key)
+            .unwrap(),
+    );
+    let (conn, s) = handshake(
+        up.config.clone(),
+        upstream_server.clone(),
+        "upstream.example",
+    )
+    .unwrap();
+    assert_eq!(conn.peer_certificates().unwrap()[0], upstream.der);
+    assert_eq!(s.peer_certificates().unwrap()[0], client.der);
+    // The wrong name fails verification.
+    assert!(handshake(up.config.clone(), upstream_server, "other.example").is_err());
+
+    // server_name defaults to the host of the first endpoint.
+    let derived = c.clusters[1].tls.clone().unwrap();
+    assert_eq!(
+        derived.server_name,
+        ServerName::try_from("localhost").unwrap()
+    );
+}
+
+#[test]
+fn tls_file_errors_name_the_key() {
+    let pki = Pki::new();
+    let dir = TempDir::new("tls-errors");
+    let a = pki.leaf(&["a.example"], false);
+    let other = pki.leaf(&["b.example"], false);
+    dir.write("a-cert.pem", &a.cert_pem);
+    dir.write("a-key.pem", &a.key_pem);
+    dir.write("other-key.pem", &other.key_pem);
+    dir.write("empty.pem", "");
+    let missing = dir.0.join("missing.pem");
+    let text = format!(
+        r#"
+[[listener]]
+name = "l"
+address = "127.0.0.1:8443"
+tls = {{ cert = "{missing}", key = "a-key.pem" }}
+
+[[listener]]
+name = "m"
+address = "127.0.0.1:8444"
+[listener.tls]
+cert = "a-cert.pem"
+key = "other-key.pem"
+sni = [{{ names = ["ok.example", "bad name"], cert = "empty.pem", key = "a-cert.pem" }}]
+
+[[listener]]
+name = "n"
+address = "127.0.0.1:8445"
+tls = {{ key = "a-key.pem" }}
+
+[[listener]]
+name = "o"
+address = "127.0.0.1:8446"
+tls = {{}}
+
+[[route]]
+cluster = "c"
+
+[[cluster]]
+name = "c"
+endpoints = ["127.0.0.1:1"]
+tls = {{ server_name = "bad name!", cert = "a-cert.pem" }}
+
+[[cluster]]
+name = "d"
+endpoints = ["127.0.0.1:1"]
+tls = {{ ca = "a-key.pem", insecure_skip_verify = false }}
+"#,
+        missing = missing.display()
+    );
+    let path = dir.write("ringway.toml", &text);
+    let errs = Config::load(&path).unwrap_err().0;
+    let e = error_at(&errs, "listener[0].tls.cert");
+    assert_eq!(e.line, Some(line_of(&text, "missing.pem")));
+    assert_eq!(
+        e.message,
+        format!(
+            "cannot read {}: No such file or directory",
+            missing.display()
+        )
+    );
+    let e = error_at(&errs, "listener[1].tls.key");
+    assert!(e.message.contains("does not belong"), "{}", e.message);
+    assert_eq!(e.line, Some(line_of(&text, "other-key.pem")));
+    let e = error_at(&errs, "listener[1].tls.sni[0].names[1]");
+    assert!(e.message.contains("invalid SNI name"), "{}", e.message);
+    let e = error_at(&errs, "listener[1].tls.sni[0].cert");
+    assert!(e.message.contains("no certificate found"), "{}", e.message);
+    let e = error_at(&errs, "listener[1].tls.sni[0].key");
+    assert!(e.message.contains("no private key found"), "{}", e.message);
+    error_at(&errs, "listener[2].tls.cert");
+    let e = error_at(&errs, "listener[3].tls");
+    assert!(e.message.contains("default certificate"), "{}", e.message);
+    error_at(&errs, "cluster[0].tls.server_name");
+    error_at(&errs, "cluster[0].tls.key");
+    let e = error_at(&errs, "cluster[0].tls.ca");
+    assert!(e.message.contains("insecure_skip_verify"), "{}", e.message);
+    let e = error_at(&errs, "cluster[1].tls.ca");
+    assert!(e.message.contains("no certificate found"), "{}", e.message);
+    assert_eq!(errs.len(), 11, "{errs:#?}");
+}

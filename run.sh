@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# ringway: one entry point for operators and CI.
+#
+#   ./run.sh demo    build, start a demo origin and ringway in front of it, send traffic
+#   ./run.sh test    everything CI runs: fmt, clippy, unit + integration tests,
+#                    release build, short fuzz runs, benchmark smoke run
+#   ./run.sh fuzz [SECONDS]   only the fuzz targets (default 20 s each)
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+
+log() { printf '\n==> %s\n' "$*"; }
+
+need_cargo() {
+    if ! command -v cargo >/dev/null 2>&1; then
+        if [ -x "$HOME/.cargo/bin/cargo" ]; then
+            export PATH="$HOME/.cargo/bin:$PATH"
+        else
+            echo "cargo not found. Install Rust (>= 1.85) first, e.g.:" >&2
+            echo "  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y" >&2
+            exit 1
+        fi
+    fi
+}
+
+apt_install() {
+    # apt_install PKG...: install Debian packages when missing (root only).
+    local missing=()
+    for p in "$@"; do
+        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "cannot install ${missing[*]} (not root or no apt-get)" >&2
+        return 1
+    fi
+    log "apt-get install ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+run_fuzz() {
+    local secs=${1:-20}
+    if ! command -v cargo-fuzz >/dev/null 2>&1; then
+        log "installing cargo-fuzz (cargo install, from crates.io)"
+        if ! cargo install --locked cargo-fuzz >/dev/null 2>&1; then
+            echo "SKIP fuzz: cargo-fuzz could not be installed (no crates.io access?)"
+            return 0
+        fi
+    fi
+    local targets
+    targets=$(cd fuzz && cargo fuzz list 2>/dev/null || true)
+    if [ -z "$targets" ]; then
+        echo "SKIP fuzz: no fuzz targets found"
+        return 0
+    fi
+    for t in $targets; do
+        log "fuzz $t for ${secs}s"
+        mkdir -p "fuzz/corpus/$t"
+        (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" "corpus/$t" "seeds/$t" -- \
+            -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 2>&1 | tail -n 3)
+    done
+}
+
+cmd_test() {
+    need_cargo
+    export CARGO_TERM_COLOR=never
+    log "cargo fmt --check"
+    cargo fmt --all --check
+    log "cargo clippy --all-targets -D warnings"
+    cargo clippy --workspace --all-targets -- -D warnings
+    log "build binaries (the integration tests start them)"
+    cargo build --workspace --bins
+    log "unit + integration tests"
+    cargo test --workspace
+    log "release build (LTO)"
+    cargo build --release --workspace --bins
+    log "fuzz (short, bounded)"
+    run_fuzz "${FUZZ_SECONDS:-20}"
+    log "all checks passed"
+}
+
+cmd_demo() {
+    need_cargo
+    log "building release binaries"
+    cargo build --release -p ringway -p ringway-loadgen
+    local bin="$ROOT/target/release"
+    local dir
+    dir=$(mktemp -d)
+    trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
+    log "demo origin: ringload serve on 127.0.0.1:9000"
+    "$bin/ringload" serve --listen 127.0.0.1:9000 --body-size 64 >"$dir/origin.log" 2>&1 &
+    sleep 0.5
+    log "ringway with examples/minimal.toml (listener 127.0.0.1:8080 → cluster app 127.0.0.1:9000)"
+    "$bin/ringway" run -c examples/minimal.toml >"$dir/ringway.out" 2>"$dir/ringway.err" &
+    for _ in $(seq 1 50); do
+        grep -q "ringway: ready" "$dir/ringway.out" 2>/dev/null && break
+        sleep 0.1
+    done
+    cat "$dir/ringway.out"
+    log "5 s of load through the proxy: ringload run -c 50 -d 5s http://127.0.0.1:8080/"
+    "$bin/ringload" run -c 50 -d 5s http://127.0.0.1:8080/
+    if [ -t 0 ] && [ -z "${CI:-}" ]; then
+        log "ringway is serving on http://127.0.0.1:8080/ (try: curl -v http://127.0.0.1:8080/). Ctrl-C stops."
+        wait
+    fi
+}
+
+case "${1:-}" in
+    test) cmd_test ;;
+    demo) cmd_demo ;;
+    fuzz) need_cargo; run_fuzz "${2:-20}" ;;
+    *) echo "usage: $0 demo|test|fuzz [SECONDS]" >&2; exit 2 ;;
+esac
