@@ -1,1 +1,20 @@
+//! ringway integration tests: each test starts its own ringway process and
+//! origins on 127.0.0.1 port 0 and talks to them over real sockets.
+//!
+//! Needs the binary: `cargo build -p ringway` first (or set RINGWAY_BIN).
+//! `harness` tests check the test harness itself and need no proxy.
 
+mod bodies;
+mod check;
+mod concurrency;
+mod harness;
+mod headers;
+mod keepalive;
+mod large;
+mod lifecycle;
+mod routing;
+mod strict;
+mod timeouts;
+mod tls;
+mod upgrade;
+mod upstream;

@@ -148,5 +148,6 @@ pub fn read_pem_certs(path: &Path) -> Vec<CertificateDer<'static>> {
 /// Reads the private key from a PEM file.
 pub fn read_pem_key(path: &Path) -> PrivateKeyDer<'static> {
     use rustls_pki_types::pem::PemObject;
-    PrivateKeyDer::from_pem_file(path).unwrap_or_else(|e| panic!("read key {}: {e:?}", path.display()))
+    PrivateKeyDer::from_pem_file(path)
+        .unwrap_or_else(|e| panic!("read key {}: {e:?}", path.display()))
 }

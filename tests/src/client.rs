@@ -141,8 +141,7 @@ impl ResponseHead {
                 .iter()
                 .flat_map(|v| v.split(','))
                 .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .next_back()
+                .rfind(|t| !t.is_empty())
                 .unwrap_or("");
             if last.eq_ignore_ascii_case("chunked") {
                 return Ok(Framing::Chunked);
@@ -155,7 +154,8 @@ impl ResponseHead {
             for v in cl.iter().flat_map(|v| v.split(',')) {
                 let v = v.trim();
                 let n: u64 = if !v.is_empty() && v.bytes().all(|c| c.is_ascii_digit()) {
-                    v.parse().map_err(|_| bad(format!("bad Content-Length {v:?}")))?
+                    v.parse()
+                        .map_err(|_| bad(format!("bad Content-Length {v:?}")))?
                 } else {
                     return Err(bad(format!("bad Content-Length {v:?}")));
                 };
@@ -210,7 +210,12 @@ pub fn parse_head(raw: &[u8]) -> io::Result<ResponseHead> {
     let mut resp = httparse::Response::new(&mut headers);
     match resp.parse(raw) {
         Ok(httparse::Status::Complete(n)) if n == raw.len() => {}
-        Ok(_) => return Err(bad(format!("incomplete response head {:?}", String::from_utf8_lossy(raw)))),
+        Ok(_) => {
+            return Err(bad(format!(
+                "incomplete response head {:?}",
+                String::from_utf8_lossy(raw)
+            )))
+        }
         Err(e) => {
             return Err(bad(format!(
                 "unparsable response head ({e}): {:?}",
@@ -275,7 +280,8 @@ impl Request {
     }
     /// Replaces the Host header.
     pub fn host(mut self, host: &str) -> Request {
-        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("host"));
+        self.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("host"));
         self.headers.insert(0, ("Host".into(), host.into()));
         self
     }
@@ -403,7 +409,11 @@ impl Client {
     /// The server's certificate chain (TLS connections only).
     pub fn peer_certificates(&self) -> Vec<CertificateDer<'static>> {
         match self.wire.get_ref() {
-            Stream::Tls(s) => s.conn.peer_certificates().map(|c| c.to_vec()).unwrap_or_default(),
+            Stream::Tls(s) => s
+                .conn
+                .peer_certificates()
+                .map(|c| c.to_vec())
+                .unwrap_or_default(),
             Stream::Plain(_) => Vec::new(),
         }
     }
@@ -417,7 +427,9 @@ impl Client {
     }
 
     pub fn set_read_timeout(&self, d: Duration) {
-        self.tcp().set_read_timeout(Some(d)).expect("set_read_timeout");
+        self.tcp()
+            .set_read_timeout(Some(d))
+            .expect("set_read_timeout");
     }
 
     pub fn try_send(&mut self, bytes: &[u8]) -> io::Result<()> {
@@ -524,7 +536,9 @@ impl Client {
             return Eof::Data(left);
         }
         let deadline = Instant::now() + timeout;
-        let _ = self.tcp().set_read_timeout(Some(timeout.max(Duration::from_millis(1))));
+        let _ = self
+            .tcp()
+            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))));
         let out = loop {
             match self.wire.fill() {
                 Ok(0) => break Eof::Closed,

@@ -103,7 +103,13 @@ impl Config {
 
     /// A route; `extra` adds keys such as `("host", "\"api.test\"")`,
     /// `("timeout", "\"500ms\"")`, `("max_body_bytes", "\"1MiB\"")`.
-    pub fn route(mut self, listener: &str, path_prefix: &str, cluster: &str, extra: &[(&str, &str)]) -> Config {
+    pub fn route(
+        mut self,
+        listener: &str,
+        path_prefix: &str,
+        cluster: &str,
+        extra: &[(&str, &str)],
+    ) -> Config {
         let mut t = vec![
             ("listener".to_string(), q(listener)),
             ("path_prefix".to_string(), q(path_prefix)),

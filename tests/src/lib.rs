@@ -17,6 +17,7 @@
 //!   and Content-Length bodies).
 //! - [`pattern`]: the deterministic byte pattern used for large bodies.
 //! - [`dir`]: per-test temporary directories.
+//! - [`setup`]: origin + proxy + dir in one value, for the common case.
 
 pub mod certs;
 pub mod client;
@@ -25,6 +26,7 @@ pub mod dir;
 pub mod origin;
 pub mod pattern;
 pub mod proxy;
+pub mod setup;
 pub mod tls;
 pub mod wire;
 

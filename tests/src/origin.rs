@@ -15,10 +15,14 @@
 //! | `/close` | 200 without Content-Length, body [`close_body`], then closes |
 //! | `/hop` | 200 with hop-by-hop response headers (`Connection: x-resp-hop`, `X-Resp-Hop`, `Keep-Alive`) and `X-End-To-End` |
 //! | `/ws` | with an `Upgrade` header: 101, then echoes raw bytes until EOF |
+//! | `/abort` | closes the connection without answering |
+//! | `/bad-response` | an invalid response (two differing Content-Length fields) |
+//! | `/drop-after` | a normal keep-alive response, then closes the connection anyway |
 //!
 //! Every response carries `x-origin: <name>`, `x-origin-conn: <connection
 //! number>` and `x-origin-req: <request number on that connection>`.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -124,7 +128,7 @@ struct State {
     bytes_received: AtomicU64,
     requests: Mutex<Vec<RecordedRequest>>,
     tls_errors: Mutex<Vec<String>>,
-    streams: Mutex<Vec<TcpStream>>,
+    streams: Mutex<HashMap<usize, TcpStream>>,
     stop: AtomicBool,
 }
 
@@ -167,7 +171,7 @@ impl Origin {
             bytes_received: AtomicU64::new(0),
             requests: Mutex::new(Vec::new()),
             tls_errors: Mutex::new(Vec::new()),
-            streams: Mutex::new(Vec::new()),
+            streams: Mutex::new(HashMap::new()),
             stop: AtomicBool::new(false),
         });
         let is_tls = tls.is_some();
@@ -245,7 +249,7 @@ impl Drop for Origin {
     fn drop(&mut self) {
         self.state.stop.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        for s in self.state.streams.lock().unwrap().drain(..) {
+        for (_, s) in self.state.streams.lock().unwrap().drain() {
             let _ = s.shutdown(Shutdown::Both);
         }
         if let Some(h) = self.accept.take() {
@@ -265,7 +269,7 @@ fn accept_loop(listener: TcpListener, state: Arc<State>, tls: Option<OriginTls>)
         let _ = sock.set_write_timeout(Some(crate::IO_TIMEOUT));
         let _ = sock.set_nodelay(true);
         if let Ok(c) = sock.try_clone() {
-            state.streams.lock().unwrap().push(c);
+            state.streams.lock().unwrap().insert(id, c);
         }
         let st = state.clone();
         let tls = tls.clone();
@@ -275,6 +279,7 @@ fn accept_loop(listener: TcpListener, state: Arc<State>, tls: Option<OriginTls>)
                 let counted = Counting {
                     inner: sock,
                     state: st.clone(),
+                    id,
                 };
                 match tls {
                     None => serve(&st, id, &mut Wire::new(counted), None, None),
@@ -284,10 +289,20 @@ fn accept_loop(listener: TcpListener, state: Arc<State>, tls: Option<OriginTls>)
     }
 }
 
-/// A TcpStream that adds the bytes it reads to the origin's counter.
+/// A TcpStream that adds the bytes it reads to the origin's counter; on
+/// drop it shuts the socket down (so the peer sees the end even though the
+/// origin keeps a clone for shutting connections down when it stops).
 struct Counting {
     inner: TcpStream,
     state: Arc<State>,
+    id: usize,
+}
+
+impl Drop for Counting {
+    fn drop(&mut self) {
+        let _ = self.inner.shutdown(Shutdown::Both);
+        self.state.streams.lock().unwrap().remove(&self.id);
+    }
 }
 
 impl Read for Counting {
@@ -328,9 +343,7 @@ fn serve_tls(state: &State, id: usize, mut sock: Counting, tls: &OriginTls) {
         }
     }
     let sni = conn.server_name().map(str::to_string);
-    let client_cert = conn
-        .peer_certificates()
-        .and_then(|c| c.first().cloned());
+    let client_cert = conn.peer_certificates().and_then(|c| c.first().cloned());
     let mut wire = Wire::new(StreamOwned::new(conn, sock));
     serve(state, id, &mut wire, sni, client_cert);
     let tls = wire.get_mut();
@@ -439,7 +452,17 @@ fn serve<S: Read + Write>(
         if let Err(e) = parsed {
             rec.parse_error = Some(e.to_string());
             state.requests.lock().unwrap().push(rec);
-            let _ = respond(wire, state, conn_id, index, 400, &[], b"origin: bad request\n", true, false);
+            let _ = respond(
+                wire,
+                state,
+                conn_id,
+                index,
+                400,
+                &[],
+                b"origin: bad request\n",
+                true,
+                false,
+            );
             return;
         }
         let headers = rec.headers.clone();
@@ -467,14 +490,34 @@ fn serve<S: Read + Write>(
             if te.last().is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
                 ReqBody::Chunked
             } else {
-                let _ = respond(wire, state, conn_id, index, 400, &[], b"origin: bad transfer-encoding\n", true, false);
+                let _ = respond(
+                    wire,
+                    state,
+                    conn_id,
+                    index,
+                    400,
+                    &[],
+                    b"origin: bad transfer-encoding\n",
+                    true,
+                    false,
+                );
                 return;
             }
         } else if let Some((_, v)) = headers.iter().find(|(n, _)| n == "content-length") {
             match v.trim().parse::<u64>() {
                 Ok(n) => ReqBody::Length(n),
                 Err(_) => {
-                    let _ = respond(wire, state, conn_id, index, 400, &[], b"origin: bad content-length\n", true, false);
+                    let _ = respond(
+                        wire,
+                        state,
+                        conn_id,
+                        index,
+                        400,
+                        &[],
+                        b"origin: bad content-length\n",
+                        true,
+                        false,
+                    );
                     return;
                 }
             }
@@ -507,7 +550,17 @@ fn serve<S: Read + Write>(
                 }
                 set_body_len(count);
                 let extra = [("x-sink-pattern-ok".to_string(), ok.to_string())];
-                respond(wire, state, conn_id, index, 200, &extra, format!("{count}").as_bytes(), close, head_only)?;
+                respond(
+                    wire,
+                    state,
+                    conn_id,
+                    index,
+                    200,
+                    &extra,
+                    format!("{count}").as_bytes(),
+                    close,
+                    head_only,
+                )?;
                 return Ok(close);
             }
 
@@ -551,10 +604,45 @@ fn serve<S: Read + Write>(
                     wire.write_all(&data)?;
                 }
             }
+            if path == "/abort" {
+                return Ok(true);
+            }
+            if path == "/bad-response" {
+                let mut head =
+                    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n".to_string();
+                head.push_str(&common_headers(state, conn_id, index));
+                head.push_str("\r\nhello!");
+                wire.write_all(head.as_bytes())?;
+                return Ok(true);
+            }
+            if path == "/drop-after" {
+                respond(
+                    wire,
+                    state,
+                    conn_id,
+                    index,
+                    200,
+                    &[],
+                    b"dropping\n",
+                    false,
+                    head_only,
+                )?;
+                return Ok(true);
+            }
             if let Some(ms) = path.strip_prefix("/delay/") {
                 let ms: u64 = ms.parse().unwrap_or(0);
                 std::thread::sleep(Duration::from_millis(ms));
-                respond(wire, state, conn_id, index, 200, &[], format!("delayed {ms}").as_bytes(), close, head_only)?;
+                respond(
+                    wire,
+                    state,
+                    conn_id,
+                    index,
+                    200,
+                    &[],
+                    format!("delayed {ms}").as_bytes(),
+                    close,
+                    head_only,
+                )?;
                 return Ok(close);
             }
             if let Some(code) = path.strip_prefix("/status/") {
@@ -568,13 +656,24 @@ fn serve<S: Read + Write>(
                     head.push_str("\r\n");
                     wire.write_all(head.as_bytes())?;
                 } else {
-                    respond(wire, state, conn_id, index, code, &[], format!("status {code}\n").as_bytes(), close, head_only)?;
+                    respond(
+                        wire,
+                        state,
+                        conn_id,
+                        index,
+                        code,
+                        &[],
+                        format!("status {code}\n").as_bytes(),
+                        close,
+                        head_only,
+                    )?;
                 }
                 return Ok(close);
             }
             if let Some(n) = path.strip_prefix("/bytes/") {
                 let n: u64 = n.parse().unwrap_or(0);
-                let mut head = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n".to_string();
+                let mut head =
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n".to_string();
                 head.push_str(&common_headers(state, conn_id, index));
                 head.push_str(&format!("Content-Length: {n}\r\n"));
                 if close {
@@ -589,7 +688,9 @@ fn serve<S: Read + Write>(
                 return Ok(close);
             }
             if path == "/chunked" {
-                let mut head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n".to_string();
+                let mut head =
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
+                        .to_string();
                 head.push_str(&common_headers(state, conn_id, index));
                 if close {
                     head.push_str("Connection: close\r\n");
@@ -616,7 +717,9 @@ fn serve<S: Read + Write>(
                 return Ok(close);
             }
             if path == "/close" {
-                let mut head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n".to_string();
+                let mut head =
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+                        .to_string();
                 head.push_str(&common_headers(state, conn_id, index));
                 head.push_str("\r\n");
                 wire.write_all(head.as_bytes())?;
@@ -632,7 +735,9 @@ fn serve<S: Read + Write>(
                     ("Keep-Alive".to_string(), "timeout=9".to_string()),
                     ("X-End-To-End".to_string(), "yes".to_string()),
                 ];
-                respond(wire, state, conn_id, index, 200, &extra, b"hop\n", close, head_only)?;
+                respond(
+                    wire, state, conn_id, index, 200, &extra, b"hop\n", close, head_only,
+                )?;
                 return Ok(close);
             }
 
@@ -667,11 +772,16 @@ fn serve<S: Read + Write>(
                 head.push_str("\r\n");
                 wire.write_all(head.as_bytes())?;
                 if !head_only {
-                    wire.write_all(&crate::wire::chunked_body(&body, &[1, 10, 100, 1000, 10_000]))?;
+                    wire.write_all(&crate::wire::chunked_body(
+                        &body,
+                        &[1, 10, 100, 1000, 10_000],
+                    ))?;
                 }
                 return Ok(close);
             }
-            respond(wire, state, conn_id, index, 200, &extra, &body, close, head_only)?;
+            respond(
+                wire, state, conn_id, index, 200, &extra, &body, close, head_only,
+            )?;
             Ok(close)
         })();
         match result {

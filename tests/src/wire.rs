@@ -110,7 +110,7 @@ impl<S: Read + Write> Wire<S> {
     /// Reads a head up to and including the first `\r\n\r\n`.
     /// `Ok(None)`: the stream ended before any byte.
     pub fn read_head(&mut self, max: usize) -> io::Result<Option<Vec<u8>>> {
-        let mut searched = 0;
+        let mut searched: usize = 0;
         loop {
             let b = self.buffered();
             let from = searched.saturating_sub(3);
@@ -187,7 +187,10 @@ impl<S: Read + Write> Wire<S> {
     }
 
     /// Reads until the stream ends, handing bytes to `f`; returns the count.
-    pub fn read_to_eof_with(&mut self, f: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<u64> {
+    pub fn read_to_eof_with(
+        &mut self,
+        f: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<u64> {
         let mut total = 0u64;
         loop {
             if self.start == self.end && self.fill()? == 0 {
@@ -218,12 +221,16 @@ impl<S: Read + Write> Wire<S> {
                 .map_err(|_| invalid("chunk size not ASCII"))?
                 .trim_end_matches([' ', '\t']);
             if size_text.is_empty() || !size_text.bytes().all(|c| c.is_ascii_hexdigit()) {
-                return Err(invalid(format!("bad chunk size line {:?}", String::from_utf8_lossy(&line))));
+                return Err(invalid(format!(
+                    "bad chunk size line {:?}",
+                    String::from_utf8_lossy(&line)
+                )));
             }
             let size = u64::from_str_radix(size_text, 16)
                 .map_err(|_| invalid(format!("chunk size overflow {size_text:?}")))?;
             if let Some(ext) = ext {
-                info.extensions.push(String::from_utf8_lossy(ext).into_owned());
+                info.extensions
+                    .push(String::from_utf8_lossy(ext).into_owned());
             }
             if size == 0 {
                 loop {

@@ -23,7 +23,7 @@ use super::filters::{run_request_filters, Flow};
 use super::forward::{forward, Downstream, Exchange, Next};
 use super::log::log_request;
 use super::read_head::{read_head, HeadRead};
-use super::route::RouteInput;
+use super::route::{target_path, RouteInput};
 use super::upgrade::tunnel;
 use crate::error::{write_error_response, ErrorKind, ProxyError};
 use crate::http::RequestHead;
@@ -89,7 +89,7 @@ where
         let data = cbuf.data();
         let input = RouteInput {
             host: head.host.map(|h| h.get(data)),
-            path: head.path(data),
+            path: target_path(head.target.get(data)),
         };
         let Some(route) = worker.routes[listener].find(&input) else {
             let e = ProxyError::new(ErrorKind::NoRoute);

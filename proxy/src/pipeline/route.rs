@@ -38,6 +38,25 @@ impl RouteMatch {
     }
 }
 
+/// The path of a request target for matching: origin-form as is, the path
+/// of an absolute-form target (`http://host/path?q` → `/path`), query removed.
+pub fn target_path(target: &[u8]) -> &[u8] {
+    let mut t = target;
+    if t.first() != Some(&b'/') {
+        if let Some(i) = memchr::memmem::find(t, b"://") {
+            let rest = &t[i + 3..];
+            t = match memchr::memchr(b'/', rest) {
+                Some(j) => &rest[j..],
+                None => b"/",
+            };
+        }
+    }
+    match memchr::memchr2(b'?', b'#', t) {
+        Some(i) => &t[..i],
+        None => t,
+    }
+}
+
 fn strip_port(host: &[u8]) -> &[u8] {
     if host.first() == Some(&b'[') {
         // IPv6 literal: keep up to and including ']'.
@@ -167,6 +186,14 @@ mod tests {
     fn ipv6_host_port_is_stripped() {
         let r = m(Some(HostMatch::Exact("[::1]".into())), "/");
         assert!(r.matches(&input(Some("[::1]:8080"), "/")));
+    }
+
+    #[test]
+    fn target_paths() {
+        assert_eq!(target_path(b"/a/b?x=1"), b"/a/b");
+        assert_eq!(target_path(b"http://h.test/a?q"), b"/a");
+        assert_eq!(target_path(b"http://h.test"), b"/");
+        assert_eq!(target_path(b"*"), b"*");
     }
 
     #[test]
