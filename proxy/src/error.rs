@@ -132,24 +132,52 @@ impl ProxyError {
 
     /// Short name for logs and stats.
     pub fn name(&self) -> &'static str {
-        match self.kind {
-            ErrorKind::BadRequest(_) => "bad_request",
-            ErrorKind::HeadTooLarge => "head_too_large",
-            ErrorKind::TooManyHeaders => "too_many_headers",
-            ErrorKind::BodyTooLarge => "body_too_large",
-            ErrorKind::HeaderTimeout => "header_timeout",
-            ErrorKind::BodyTimeout => "body_timeout",
-            ErrorKind::ExpectationFailed => "expectation_failed",
-            ErrorKind::ClientClosed => "client_closed",
-            ErrorKind::NoRoute => "no_route",
-            ErrorKind::NoEndpoint => "no_endpoint",
-            ErrorKind::ConnectFailed => "connect_failed",
-            ErrorKind::ConnectTimeout => "connect_timeout",
-            ErrorKind::UpstreamTls => "upstream_tls",
-            ErrorKind::UpstreamClosed => "upstream_closed",
-            ErrorKind::UpstreamTimeout => "upstream_timeout",
-            ErrorKind::BadResponse(_) => "bad_response",
-            ErrorKind::Draining => "draining",
+        ERROR_KIND_NAMES[self.kind.index()]
+    }
+}
+
+/// Names of the error kinds, indexed by [`ErrorKind::index`] (stats labels).
+pub const ERROR_KIND_NAMES: [&str; 17] = [
+    "bad_request",
+    "head_too_large",
+    "too_many_headers",
+    "body_too_large",
+    "header_timeout",
+    "body_timeout",
+    "expectation_failed",
+    "client_closed",
+    "no_route",
+    "no_endpoint",
+    "connect_failed",
+    "connect_timeout",
+    "upstream_tls",
+    "upstream_closed",
+    "upstream_timeout",
+    "bad_response",
+    "draining",
+];
+
+impl ErrorKind {
+    /// Dense index of the kind, for per-kind counters.
+    pub fn index(&self) -> usize {
+        match self {
+            ErrorKind::BadRequest(_) => 0,
+            ErrorKind::HeadTooLarge => 1,
+            ErrorKind::TooManyHeaders => 2,
+            ErrorKind::BodyTooLarge => 3,
+            ErrorKind::HeaderTimeout => 4,
+            ErrorKind::BodyTimeout => 5,
+            ErrorKind::ExpectationFailed => 6,
+            ErrorKind::ClientClosed => 7,
+            ErrorKind::NoRoute => 8,
+            ErrorKind::NoEndpoint => 9,
+            ErrorKind::ConnectFailed => 10,
+            ErrorKind::ConnectTimeout => 11,
+            ErrorKind::UpstreamTls => 12,
+            ErrorKind::UpstreamClosed => 13,
+            ErrorKind::UpstreamTimeout => 14,
+            ErrorKind::BadResponse(_) => 15,
+            ErrorKind::Draining => 16,
         }
     }
 }

@@ -13,10 +13,13 @@
 //! per-connection stages), `upstream` (balancer, connection pools, connect),
 //! `error` (one error type, one mapping to responses).
 
+pub mod accesslog;
+pub mod admin;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod net;
 pub mod pipeline;
 pub mod runtime;
+pub mod stats;
 pub mod upstream;

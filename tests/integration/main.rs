@@ -12,6 +12,8 @@ mod headers;
 mod keepalive;
 mod large;
 mod lifecycle;
+mod metrics;
+mod observability;
 mod routing;
 mod strict;
 mod timeouts;

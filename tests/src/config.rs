@@ -41,6 +41,8 @@ pub struct Config {
     pub listeners: Vec<Table>,
     pub routes: Vec<Table>,
     pub clusters: Vec<Table>,
+    /// Other single tables (`[admin]`, `[stats]`, ...), in insertion order.
+    pub sections: Vec<(String, Table)>,
 }
 
 impl Default for Config {
@@ -62,6 +64,7 @@ impl Config {
             listeners: Vec::new(),
             routes: Vec::new(),
             clusters: Vec::new(),
+            sections: Vec::new(),
         }
     }
 
@@ -144,6 +147,29 @@ impl Config {
         self
     }
 
+    /// Sets `key = value` in the single table `[section]` (created empty
+    /// when `key` is empty), e.g. `.section("admin", "listen",
+    /// "\"127.0.0.1:0\"")`.
+    pub fn section(mut self, section: &str, key: &str, value: &str) -> Config {
+        let idx = match self.sections.iter().position(|(n, _)| n == section) {
+            Some(i) => i,
+            None => {
+                self.sections.push((section.to_string(), Vec::new()));
+                self.sections.len() - 1
+            }
+        };
+        if !key.is_empty() {
+            set(&mut self.sections[idx].1, key, value);
+        }
+        self
+    }
+
+    /// `[admin] listen = "127.0.0.1:0"`: an admin listener on a free port
+    /// (see `Proxy::admin_addr`).
+    pub fn admin(self) -> Config {
+        self.section("admin", "listen", &q("127.0.0.1:0"))
+    }
+
     /// Sets a key on the named cluster.
     pub fn cluster_set(mut self, name: &str, key: &str, value: &str) -> Config {
         let c = self
@@ -176,6 +202,9 @@ impl Config {
         }
         for c in &self.clusters {
             table(&mut out, "[[cluster]]", c);
+        }
+        for (name, t) in &self.sections {
+            table(&mut out, &format!("[{name}]"), t);
         }
         out
     }

@@ -139,6 +139,15 @@ pub fn parse_listener_line(line: &str) -> Option<ListenerInfo> {
     })
 }
 
+/// Parses `ringway: admin on <addr>`; None for other lines.
+pub fn parse_admin_line(line: &str) -> Option<SocketAddr> {
+    line.strip_prefix("ringway: admin on ")?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Resident memory of a process, from /proc/PID/status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Memory {
@@ -286,6 +295,31 @@ impl Proxy {
     /// The bound address of listener `name`.
     pub fn addr(&self, name: &str) -> SocketAddr {
         self.listener(name).addr
+    }
+
+    /// The admin listener's address, from the `ringway: admin on ADDR`
+    /// line (waits up to 5 s for it; panics with the output when missing).
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.try_admin_addr(Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("no `ringway: admin on` line\n{}", self.output_report()))
+    }
+
+    /// The admin address if a `ringway: admin on ADDR` line appears within
+    /// `timeout`.
+    pub fn try_admin_addr(&self, timeout: Duration) -> Option<SocketAddr> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found = self
+                .stdout_lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find_map(|l| parse_admin_line(l.trim_end()));
+            if found.is_some() || Instant::now() >= deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Everything printed on stdout so far.

@@ -11,7 +11,10 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::file::{ClusterFile, FileConfig, LimitsFile, ListenerFile, RuntimeFile};
+use super::file::{
+    AccessLogFile, AdminFile, ClusterFile, ClusterTlsFile, FileConfig, LimitsFile, ListenerFile,
+    ListenerTlsFile, RuntimeFile, StatsFile, TracingFile,
+};
 use super::source::{Skipped, SourceMap};
 use super::units::{DurationValue, IntOrText, SizeValue, WorkersValue};
 use super::*;
@@ -38,7 +41,17 @@ pub mod defaults {
     pub const CLUSTER_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
     pub const MAX_IDLE_PER_ENDPOINT: usize = 64;
     pub const ADMIN_ADDRESS: &str = "127.0.0.1:9901";
+    pub const HISTOGRAM_SIGFIG: u8 = 3;
+    pub const PUBLISH_INTERVAL: Duration = Duration::from_secs(1);
+    pub const MIN_PUBLISH_INTERVAL: Duration = Duration::from_millis(10);
+    pub const ACCESS_LOG_BUFFER: usize = 64 * 1024;
+    pub const MIN_ACCESS_LOG_BUFFER: usize = 4 * 1024;
+    pub const MAX_ACCESS_LOG_BUFFER: usize = 16 * 1024 * 1024;
+    pub const ACCESS_LOG_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 }
+
+/// The dimensions `stats.histograms` may name.
+pub const HISTOGRAM_DIMENSIONS: [&str; 4] = ["listener", "route", "cluster", "endpoint"];
 
 /// Everything `build` needs besides the file contents.
 #[derive(Default)]
@@ -115,11 +128,10 @@ impl Config {
         let listeners = b.listeners(&file.listener, &ctx.skipped);
         let clusters = b.clusters(&file.cluster, &ctx.skipped);
         let routes = b.routes(&file, &ctx.skipped);
-        let admin = file.admin.as_ref().and_then(|a| {
-            let text = a.address.as_deref().unwrap_or(defaults::ADMIN_ADDRESS);
-            b.socket_addr("admin.address", text)
-                .map(|address| AdminConfig { address })
-        });
+        let admin = file.admin.as_ref().and_then(|a| b.admin(a));
+        let stats = b.stats(&file.stats);
+        let access_log = file.access_log.as_ref().map(|a| b.access_log(a));
+        let trace = b.tracing(&file.tracing);
 
         if !b.errors.is_empty() {
             let mut errors = ConfigErrors(b.errors);
@@ -133,6 +145,9 @@ impl Config {
             routes: routes.into_iter().flatten().collect(),
             clusters: clusters.into_iter().flatten().collect(),
             admin,
+            stats,
+            access_log,
+            trace,
             source: ctx.source.clone(),
         })
     }
@@ -469,6 +484,154 @@ impl Builder<'_> {
         }
     }
 
+    fn admin(&mut self, file: &AdminFile) -> Option<AdminConfig> {
+        let (path, text) = match (&file.address, &file.listen) {
+            (Some(_), Some(_)) => {
+                self.error(
+                    "admin.listen",
+                    "`listen` is another name for `address`: set only one of them",
+                );
+                return None;
+            }
+            (Some(a), None) => ("admin.address", a.as_str()),
+            (None, Some(l)) => ("admin.listen", l.as_str()),
+            (None, None) => ("admin.address", defaults::ADMIN_ADDRESS),
+        };
+        self.socket_addr(path, text)
+            .map(|address| AdminConfig { address })
+    }
+
+    fn stats(&mut self, file: &StatsFile) -> StatsConfig {
+        let histogram_sigfig = self.int_in(
+            "stats.histogram_sigfig",
+            file.histogram_sigfig,
+            defaults::HISTOGRAM_SIGFIG as u64,
+            1,
+            5,
+        ) as u8;
+        let mut publish_interval = self.duration(
+            "stats.publish_interval",
+            file.publish_interval.as_ref(),
+            defaults::PUBLISH_INTERVAL,
+        );
+        if publish_interval < defaults::MIN_PUBLISH_INTERVAL {
+            self.error(
+                "stats.publish_interval",
+                format!(
+                    "must be at least 10ms (found {}ms)",
+                    publish_interval.as_millis()
+                ),
+            );
+            publish_interval = defaults::PUBLISH_INTERVAL;
+        }
+        let mut on = [true; 4];
+        if let Some(list) = &file.histograms {
+            on = [false; 4];
+            for (i, name) in list.iter().enumerate() {
+                match HISTOGRAM_DIMENSIONS.iter().position(|d| *d == name.trim()) {
+                    Some(d) => on[d] = true,
+                    None => self.error(
+                        format!("stats.histograms[{i}]"),
+                        format!(
+                            "unknown histogram dimension {name:?}: expected {}",
+                            HISTOGRAM_DIMENSIONS.map(|d| format!("{d:?}")).join(", ")
+                        ),
+                    ),
+                }
+            }
+        }
+        StatsConfig {
+            histogram_sigfig,
+            publish_interval,
+            listener_histograms: on[0],
+            route_histograms: on[1],
+            cluster_histograms: on[2],
+            endpoint_histograms: on[3],
+            per_worker: file.per_worker.unwrap_or(false),
+        }
+    }
+
+    fn access_log(&mut self, file: &AccessLogFile) -> AccessLogConfig {
+        let target = match file.path.as_deref().map(str::trim) {
+            None | Some("stdout") => AccessLogTarget::Stdout,
+            Some("") => {
+                self.error(
+                    "access_log.path",
+                    "must not be empty: \"stdout\" or a file path",
+                );
+                AccessLogTarget::Stdout
+            }
+            Some(p) => {
+                let path = tls::resolve_path(&self.base_dir, p);
+                if path.is_dir() {
+                    self.error(
+                        "access_log.path",
+                        format!("{} is a directory: expected a file path", path.display()),
+                    );
+                } else {
+                    let parent = path.parent().filter(|d| !d.as_os_str().is_empty());
+                    if let Some(dir) = parent.filter(|d| !d.is_dir()) {
+                        self.error(
+                            "access_log.path",
+                            format!("directory {} does not exist", dir.display()),
+                        );
+                    }
+                }
+                AccessLogTarget::File(path)
+            }
+        };
+        let format = match file.format.as_deref().map(str::trim) {
+            None | Some("json") => AccessLogFormat::Json,
+            Some("combined") => AccessLogFormat::Combined,
+            Some(other) => {
+                self.error(
+                    "access_log.format",
+                    format!("unknown format {other:?}: expected \"json\" or \"combined\""),
+                );
+                AccessLogFormat::Json
+            }
+        };
+        let buffer_bytes = match &file.buffer {
+            None => defaults::ACCESS_LOG_BUFFER,
+            Some(v) => match self.size("access_log.buffer", v) {
+                Some(n)
+                    if n >= defaults::MIN_ACCESS_LOG_BUFFER as u64
+                        && n <= defaults::MAX_ACCESS_LOG_BUFFER as u64 =>
+                {
+                    n as usize
+                }
+                Some(n) => {
+                    self.error(
+                        "access_log.buffer",
+                        format!(
+                            "must be between 4KiB and 16MiB (found {})",
+                            units::format_size(n)
+                        ),
+                    );
+                    defaults::ACCESS_LOG_BUFFER
+                }
+                None => defaults::ACCESS_LOG_BUFFER,
+            },
+        };
+        let flush_interval = self.timeout(
+            "access_log.flush_interval",
+            file.flush_interval.as_ref(),
+            defaults::ACCESS_LOG_FLUSH_INTERVAL,
+        );
+        AccessLogConfig {
+            target,
+            format,
+            buffer_bytes,
+            flush_interval,
+        }
+    }
+
+    fn tracing(&mut self, file: &TracingFile) -> TraceConfig {
+        TraceConfig {
+            w3c: file.w3c.unwrap_or(TraceConfig::default().w3c),
+        }
+    }
+
     fn listeners(
         &mut self,
         file: &[ListenerFile],
@@ -517,10 +680,15 @@ impl Builder<'_> {
                     }
                 },
             };
+            let tls_files = l
+                .tls
+                .as_ref()
+                .map(|t| listener_tls_files(t, &self.base_dir));
             out.push(address.map(|address| ListenerConfig {
                 name: l.name.clone(),
                 address,
                 tls,
+                tls_files,
             }));
         }
         out
@@ -653,6 +821,7 @@ impl Builder<'_> {
                     }
                 }
             };
+            let tls_files = c.tls.as_ref().map(|t| cluster_tls_files(t, &self.base_dir));
             out.push(ok.then(|| ClusterConfig {
                 name: c.name.clone(),
                 endpoints,
@@ -661,6 +830,7 @@ impl Builder<'_> {
                 idle_timeout,
                 max_idle_per_endpoint,
                 tls,
+                tls_files,
             }));
         }
         out
@@ -818,6 +988,34 @@ impl Builder<'_> {
             }
         }
         out
+    }
+}
+
+/// The resolved TLS file paths of a listener (for display only; the files
+/// themselves are loaded by [`tls::listener_tls`]).
+fn listener_tls_files(file: &ListenerTlsFile, base_dir: &Path) -> ListenerTlsFiles {
+    ListenerTlsFiles {
+        cert: file.cert.as_deref().map(|p| tls::resolve_path(base_dir, p)),
+        key: file.key.as_deref().map(|p| tls::resolve_path(base_dir, p)),
+        sni: file
+            .sni
+            .iter()
+            .map(|s| SniFiles {
+                names: s.names.clone(),
+                cert: tls::resolve_path(base_dir, &s.cert),
+                key: tls::resolve_path(base_dir, &s.key),
+            })
+            .collect(),
+    }
+}
+
+/// The resolved TLS file paths of a cluster (for display only).
+fn cluster_tls_files(file: &ClusterTlsFile, base_dir: &Path) -> ClusterTlsFiles {
+    ClusterTlsFiles {
+        ca: file.ca.as_deref().map(|p| tls::resolve_path(base_dir, p)),
+        cert: file.cert.as_deref().map(|p| tls::resolve_path(base_dir, p)),
+        key: file.key.as_deref().map(|p| tls::resolve_path(base_dir, p)),
+        insecure_skip_verify: file.insecure_skip_verify,
     }
 }
 

@@ -34,6 +34,15 @@ pub struct FileConfig {
     /// `[admin]`; absent = no admin listener.
     #[serde(default)]
     pub admin: Option<AdminFile>,
+    /// `[stats]`
+    #[serde(default)]
+    pub stats: StatsFile,
+    /// `[access_log]`; absent = no access log.
+    #[serde(default)]
+    pub access_log: Option<AccessLogFile>,
+    /// `[tracing]`
+    #[serde(default)]
+    pub tracing: TracingFile,
 }
 
 /// `[runtime]`
@@ -170,4 +179,42 @@ pub struct ClusterTlsFile {
 pub struct AdminFile {
     /// Default `"127.0.0.1:9901"`.
     pub address: Option<String>,
+    /// Alias of `address` (give one of them).
+    pub listen: Option<String>,
+}
+
+/// `[stats]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct StatsFile {
+    /// Default 3; 1..=5.
+    pub histogram_sigfig: Option<i64>,
+    /// Default `"1s"`; at least 10ms.
+    pub publish_interval: Option<DurationValue>,
+    /// Subset of `["listener", "route", "cluster", "endpoint"]` (default: all).
+    pub histograms: Option<Vec<String>>,
+    /// Default false.
+    pub per_worker: Option<bool>,
+}
+
+/// `[access_log]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct AccessLogFile {
+    /// `"stdout"` (default) or a file path, relative to the config file.
+    pub path: Option<String>,
+    /// `"json"` (default) or `"combined"`.
+    pub format: Option<String>,
+    /// Default 64KiB; 4KiB..=16MiB.
+    pub buffer: Option<SizeValue>,
+    /// Default `"1s"`.
+    pub flush_interval: Option<DurationValue>,
+}
+
+/// `[tracing]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct TracingFile {
+    /// Default true.
+    pub w3c: Option<bool>,
 }

@@ -38,6 +38,11 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     pub clusters: Vec<ClusterConfig>,
     pub admin: Option<AdminConfig>,
+    pub stats: StatsConfig,
+    /// `None` = no access log.
+    pub access_log: Option<AccessLogConfig>,
+    /// `[tracing]`: W3C trace context.
+    pub trace: TraceConfig,
     /// The file this was loaded from, if any.
     pub source: Option<PathBuf>,
 }
@@ -96,6 +101,33 @@ pub struct ListenerConfig {
     pub address: SocketAddr,
     /// TLS termination (SNI-aware certificate choice, ALPN http/1.1).
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The files `tls` was loaded from (for the admin `/config` view).
+    pub tls_files: Option<ListenerTlsFiles>,
+}
+
+/// Resolved paths of a listener's TLS files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListenerTlsFiles {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub sni: Vec<SniFiles>,
+}
+
+/// One `tls.sni` entry: names and resolved paths.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SniFiles {
+    pub names: Vec<String>,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Resolved paths and switches of a cluster's upstream TLS.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterTlsFiles {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub insecure_skip_verify: bool,
 }
 
 /// Host part of a route match.
@@ -150,9 +182,80 @@ pub struct ClusterConfig {
     pub idle_timeout: Duration,
     pub max_idle_per_endpoint: usize,
     pub tls: Option<UpstreamTls>,
+    /// The files `tls` was loaded from (for the admin `/config` view).
+    pub tls_files: Option<ClusterTlsFiles>,
 }
 
+/// `[admin]` (`address`, alias `listen`).
 #[derive(Debug, Clone)]
 pub struct AdminConfig {
     pub address: SocketAddr,
+}
+
+/// `[tracing]`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceConfig {
+    /// Propagate W3C `traceparent`/`tracestate`, starting a trace when a
+    /// request has none (default true).
+    pub w3c: bool,
+}
+
+impl Default for TraceConfig {
+    fn default() -> Self {
+        TraceConfig { w3c: true }
+    }
+}
+
+/// `[stats]`: what the per-core stats keep.
+#[derive(Debug, Clone)]
+pub struct StatsConfig {
+    /// Significant digits of the latency histograms (1..=5, default 3).
+    pub histogram_sigfig: u8,
+    /// How often workers publish histogram snapshots (default 1s).
+    pub publish_interval: Duration,
+    /// Latency histograms kept per listener / route / cluster / endpoint
+    /// (counters are always kept).
+    pub listener_histograms: bool,
+    pub route_histograms: bool,
+    pub cluster_histograms: bool,
+    pub endpoint_histograms: bool,
+    /// Export a `worker` label instead of summing over workers (default false).
+    pub per_worker: bool,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        StatsConfig {
+            histogram_sigfig: 3,
+            publish_interval: Duration::from_secs(1),
+            listener_histograms: true,
+            route_histograms: true,
+            cluster_histograms: true,
+            endpoint_histograms: true,
+            per_worker: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogTarget {
+    Stdout,
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLogFormat {
+    Json,
+    Combined,
+}
+
+/// `[access_log]`
+#[derive(Debug, Clone)]
+pub struct AccessLogConfig {
+    pub target: AccessLogTarget,
+    pub format: AccessLogFormat,
+    /// Per-worker buffer flushed when this full (default 64 KiB) …
+    pub buffer_bytes: usize,
+    /// … or at least this often (default 1s).
+    pub flush_interval: Duration,
 }

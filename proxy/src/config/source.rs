@@ -20,11 +20,22 @@ use toml::Spanned;
 
 use super::error::{ConfigError, ConfigErrors};
 use super::file::{
-    AdminFile, ClusterFile, FileConfig, LimitsFile, ListenerFile, RouteFile, RuntimeFile,
+    AccessLogFile, AdminFile, ClusterFile, FileConfig, LimitsFile, ListenerFile, RouteFile,
+    RuntimeFile, StatsFile, TracingFile,
 };
 
 /// Top-level keys, in documentation order.
-const SECTIONS: [&str; 6] = ["runtime", "limits", "listener", "route", "cluster", "admin"];
+const SECTIONS: [&str; 9] = [
+    "runtime",
+    "limits",
+    "listener",
+    "route",
+    "cluster",
+    "admin",
+    "stats",
+    "access_log",
+    "tracing",
+];
 
 /// A parsed document: the text plus its spanned tree.
 pub struct SourceMap<'a> {
@@ -169,6 +180,22 @@ impl<'a> SourceMap<'a> {
                         self.part::<AdminFile>(value, name, &mut out.errors)
                             .unwrap_or_default(),
                     );
+                }
+                "stats" => {
+                    if let Some(v) = self.part::<StatsFile>(value, name, &mut out.errors) {
+                        out.file.stats = v;
+                    }
+                }
+                "access_log" => {
+                    out.file.access_log = Some(
+                        self.part::<AccessLogFile>(value, name, &mut out.errors)
+                            .unwrap_or_default(),
+                    );
+                }
+                "tracing" => {
+                    if let Some(v) = self.part::<TracingFile>(value, name, &mut out.errors) {
+                        out.file.tracing = v;
+                    }
                 }
                 "listener" => {
                     out.file.listener = self.elements(value, name, &mut out, |name| ListenerFile {

@@ -786,6 +786,16 @@ tls = { ca = "ca.pem" }
     let c = Config::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
     let sni_only = c.listeners[0].tls.clone().unwrap();
     let with_default = c.listeners[1].tls.clone().unwrap();
+    // The resolved file paths are kept for display (admin `/config`).
+    let files = c.listeners[1].tls_files.clone().unwrap();
+    assert_eq!(files.cert, Some(dir.0.join("default-cert.pem")));
+    assert_eq!(files.key, Some(dir.0.join("default-key.pem")));
+    assert_eq!(files.sni[0].names, vec!["a.example".to_owned()]);
+    assert_eq!(files.sni[0].key, dir.0.join("a-key.pem"));
+    let files = c.clusters[0].tls_files.clone().unwrap();
+    assert_eq!(files.ca, Some(dir.0.join("ca.pem")));
+    assert_eq!(files.key, Some(dir.0.join("client-key.pem")));
+    assert!(!files.insecure_skip_verify);
     assert_eq!(sni_only.alpn_protocols, vec![b"http/1.1".to_vec()]);
 
     let client_cfg = test_client(&pki.ca_pem);
@@ -935,4 +945,212 @@ tls = {{ ca = "a-key.pem", insecure_skip_verify = false }}
     let e = error_at(&errs, "cluster[1].tls.ca");
     assert!(e.message.contains("no certificate found"), "{}", e.message);
     assert_eq!(errs.len(), 11, "{errs:#?}");
+}
+
+// ---------------------------------------------------------------------------
+// [admin], [stats], [access_log], [tracing]
+
+#[test]
+fn observability_sections_default() {
+    let c = Config::parse(MINIMAL, None).unwrap();
+    let s = &c.stats;
+    assert_eq!(s.histogram_sigfig, 3);
+    assert_eq!(s.publish_interval, Duration::from_secs(1));
+    assert!(s.listener_histograms && s.route_histograms);
+    assert!(s.cluster_histograms && s.endpoint_histograms);
+    assert!(!s.per_worker);
+    assert!(c.access_log.is_none());
+    assert_eq!(c.trace, TraceConfig { w3c: true });
+
+    // Present but empty tables: defaults too; `[access_log]` alone turns the
+    // log on (JSON to stdout).
+    let text = format!("{MINIMAL}\n[stats]\n[access_log]\n[tracing]\n");
+    let c = Config::parse(&text, None).unwrap();
+    assert_eq!(c.stats.histogram_sigfig, 3);
+    assert!(c.stats.endpoint_histograms);
+    let log = c.access_log.unwrap();
+    assert_eq!(log.target, AccessLogTarget::Stdout);
+    assert_eq!(log.format, AccessLogFormat::Json);
+    assert_eq!(log.buffer_bytes, 64 * 1024);
+    assert_eq!(log.flush_interval, Duration::from_secs(1));
+    assert!(c.trace.w3c);
+}
+
+#[test]
+fn observability_keys_parse() {
+    let dir = TempDir::new("obs");
+    let text = MINIMAL.replace("address = \"127.0.0.1:9901\"", "listen = \"127.0.0.1:0\"")
+        + r#"
+[stats]
+histogram_sigfig = 5
+publish_interval = "50ms"
+histograms = ["route", "endpoint"]
+per_worker = true
+
+[access_log]
+path = "logs/access.log"
+format = "combined"
+buffer = "4KiB"
+flush_interval = "250ms"
+
+[tracing]
+w3c = false
+"#;
+    std::fs::create_dir_all(dir.0.join("logs")).unwrap();
+    let path = dir.write("ringway.toml", &text);
+    let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.admin.map(|a| a.address),
+        Some("127.0.0.1:0".parse().unwrap())
+    );
+    let s = &c.stats;
+    assert_eq!(s.histogram_sigfig, 5);
+    assert_eq!(s.publish_interval, Duration::from_millis(50));
+    assert!(!s.listener_histograms && s.route_histograms);
+    assert!(!s.cluster_histograms && s.endpoint_histograms);
+    assert!(s.per_worker);
+    let log = c.access_log.unwrap();
+    // Relative to the config file's directory.
+    assert_eq!(
+        log.target,
+        AccessLogTarget::File(dir.0.join("logs/access.log"))
+    );
+    assert_eq!(log.format, AccessLogFormat::Combined);
+    assert_eq!(log.buffer_bytes, 4096);
+    assert_eq!(log.flush_interval, Duration::from_millis(250));
+    assert!(!c.trace.w3c);
+
+    // `histograms = []`: counters only; `path = "stdout"` explicitly.
+    let text = format!(
+        "{MINIMAL}\n[stats]\nhistograms = []\n[access_log]\npath = \"stdout\"\nbuffer = 16777216\n"
+    );
+    let c = Config::parse(&text, None).unwrap();
+    let s = &c.stats;
+    assert!(!s.listener_histograms && !s.route_histograms);
+    assert!(!s.cluster_histograms && !s.endpoint_histograms);
+    let log = c.access_log.unwrap();
+    assert_eq!(log.target, AccessLogTarget::Stdout);
+    assert_eq!(log.buffer_bytes, 16 << 20);
+}
+
+#[test]
+fn admin_listen_is_an_alias_of_address() {
+    let text = MINIMAL.replace("address = \"127.0.0.1:9901\"", "listen = \"[::1]:9902\"");
+    let c = Config::parse(&text, None).unwrap();
+    assert_eq!(c.admin.unwrap().address, "[::1]:9902".parse().unwrap());
+
+    let text = MINIMAL.replace(
+        "address = \"127.0.0.1:9901\"",
+        "address = \"127.0.0.1:9901\"\nlisten = \"127.0.0.1:9902\"",
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    let e = error_at(&errs, "admin.listen");
+    assert_eq!(e.line, Some(line_of(&text, "listen = ")));
+    assert!(e.message.contains("only one"), "{}", e.message);
+
+    let text = MINIMAL.replace("address = \"127.0.0.1:9901\"", "listen = \"localhost:1\"");
+    let errs = errors(&text);
+    let e = error_at(&errs, "admin.listen");
+    assert_eq!(e.line, Some(line_of(&text, "listen = ")));
+    assert!(e.message.contains("invalid address"), "{}", e.message);
+
+    let text = MINIMAL.replace("address = \"127.0.0.1:9901\"", "port = 1");
+    let e = error_at(&errors(&text), "admin.port").clone();
+    assert!(e.message.contains("`listen`"), "{}", e.message);
+}
+
+#[test]
+fn stats_errors_have_paths_and_lines() {
+    let text = format!(
+        "{MINIMAL}\n[stats]\nhistogram_sigfig = 6\npublish_interval = \"5ms\"\nhistograms = [\"route\", \"upstream\"]\nper_worker = \"yes\"\n"
+    );
+    let errs = errors(&text);
+    // `per_worker` has the wrong type: the table could not be read, so the
+    // value checks don't run (like any other table with a type error).
+    let e = error_at(&errs, "stats.per_worker");
+    assert_eq!(e.line, Some(line_of(&text, "per_worker")));
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+
+    let text = text.replace("per_worker = \"yes\"", "per_worker = false");
+    let errs = errors(&text);
+    let e = error_at(&errs, "stats.histogram_sigfig");
+    assert_eq!(e.line, Some(line_of(&text, "histogram_sigfig")));
+    assert!(e.message.contains("between 1 and 5"), "{}", e.message);
+    let e = error_at(&errs, "stats.publish_interval");
+    assert_eq!(e.line, Some(line_of(&text, "publish_interval")));
+    assert!(e.message.contains("at least 10ms"), "{}", e.message);
+    let e = error_at(&errs, "stats.histograms[1]");
+    assert_eq!(e.line, Some(line_of(&text, "histograms = ")));
+    assert!(
+        e.message.contains("\"upstream\"") && e.message.contains("\"endpoint\""),
+        "{}",
+        e.message
+    );
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+
+    let text = format!("{MINIMAL}\n[stats]\npublish_interval = 1\nhistogram_sigfig = 0\n");
+    let errs = errors(&text);
+    assert!(error_at(&errs, "stats.publish_interval")
+        .message
+        .contains("needs a unit"));
+    assert!(error_at(&errs, "stats.histogram_sigfig")
+        .message
+        .contains("between 1 and 5"));
+
+    let text = format!("{MINIMAL}\n[stats]\nhistogram = [\"route\"]\n");
+    let e = error_at(&errors(&text), "stats.histogram").clone();
+    assert!(e.message.contains("`histograms`"), "{}", e.message);
+}
+
+#[test]
+fn access_log_errors_have_paths_and_lines() {
+    let text = format!(
+        "{MINIMAL}\n[access_log]\npath = \"/nonexistent-ringway-dir/a.log\"\nformat = \"clf\"\nbuffer = \"1KiB\"\nflush_interval = \"0s\"\n"
+    );
+    let errs = errors(&text);
+    let e = error_at(&errs, "access_log.path");
+    assert_eq!(e.line, Some(line_of(&text, "path = ")));
+    assert!(e.message.contains("does not exist"), "{}", e.message);
+    let e = error_at(&errs, "access_log.format");
+    assert_eq!(e.line, Some(line_of(&text, "format = ")));
+    assert!(e.message.contains("\"combined\""), "{}", e.message);
+    let e = error_at(&errs, "access_log.buffer");
+    assert_eq!(e.line, Some(line_of(&text, "buffer = ")));
+    assert!(
+        e.message.contains("between 4KiB and 16MiB"),
+        "{}",
+        e.message
+    );
+    let e = error_at(&errs, "access_log.flush_interval");
+    assert_eq!(e.line, Some(line_of(&text, "flush_interval")));
+    assert!(e.message.contains("greater than zero"), "{}", e.message);
+    assert_eq!(errs.len(), 4, "{errs:#?}");
+
+    let text = format!("{MINIMAL}\n[access_log]\npath = \"\"\nbuffer = \"32MiB\"\n");
+    let errs = errors(&text);
+    assert!(error_at(&errs, "access_log.path")
+        .message
+        .contains("must not be empty"));
+    assert!(error_at(&errs, "access_log.buffer")
+        .message
+        .contains("found 32MiB"));
+
+    let text = format!("{MINIMAL}\n[access_log]\npath = \"/tmp\"\n");
+    assert!(error_at(&errors(&text), "access_log.path")
+        .message
+        .contains("is a directory"));
+}
+
+#[test]
+fn tracing_errors_have_paths_and_lines() {
+    let text = format!("{MINIMAL}\n[tracing]\nw3c = \"on\"\n");
+    let errs = errors(&text);
+    let e = error_at(&errs, "tracing.w3c");
+    assert_eq!(e.line, Some(line_of(&text, "w3c")));
+    let text = format!("{MINIMAL}\n[tracing]\nb3 = true\n");
+    let errs = errors(&text);
+    let e = error_at(&errs, "tracing.b3");
+    assert_eq!(e.line, Some(line_of(&text, "b3")));
+    assert!(e.message.contains("`w3c`"), "{}", e.message);
 }

@@ -91,7 +91,7 @@ fn split_number(text: &str) -> Option<(&str, &str)> {
 /// Format a byte count the way the config accepts it (`65536` → `"64KiB"`).
 pub fn format_size(bytes: u64) -> String {
     for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
-        if bytes != 0 && bytes % (1u64 << shift) == 0 {
+        if bytes != 0 && bytes.is_multiple_of(1u64 << shift) {
             return format!("{}{}", bytes >> shift, unit);
         }
     }

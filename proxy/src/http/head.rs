@@ -162,9 +162,10 @@ pub fn parse_request_head(
         let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
         parse_request_inner(buf, region, max, &mut storage[..limits.max_headers], head)
     } else {
-        // Rare configuration: more fields than fit on the stack. No head of
-        // `max` bytes can hold more than `max / 4` fields ("a:\r\n").
-        let n = limits.max_headers.min(max / 3 + 1);
+        // Rare configuration: more fields than fit on the stack. `region`
+        // cannot hold more than `len / 4` fields ("a:\r\n"), so this bound
+        // never turns into a spurious TooManyHeaders.
+        let n = limits.max_headers.min(region.len() / 3 + 1);
         let mut storage = Vec::with_capacity(n);
         storage.resize_with(n, MaybeUninit::uninit);
         parse_request_inner(buf, region, max, &mut storage, head)

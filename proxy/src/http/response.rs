@@ -62,7 +62,7 @@ pub fn parse_response_head(
             head,
         )
     } else {
-        let n = limits.max_headers.min(max / 3 + 1);
+        let n = limits.max_headers.min(region.len() / 3 + 1);
         let mut storage = Vec::with_capacity(n);
         storage.resize_with(n, MaybeUninit::uninit);
         parse_response_inner(buf, region, max, &mut storage, request_was_head, head)

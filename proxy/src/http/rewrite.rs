@@ -24,6 +24,11 @@ pub struct ForwardInfo<'a> {
     pub upgrade: bool,
     /// Drop `Expect` (the proxy answered `100 Continue` itself).
     pub strip_expect: bool,
+    /// W3C trace context: replace any `traceparent` with this value.
+    pub traceparent: Option<&'a [u8]>,
+    /// Drop `tracestate` (the incoming trace context was invalid and a new
+    /// trace was started).
+    pub drop_tracestate: bool,
 }
 
 /// Append the upstream request head for `head` (parsed from `buf`) to `out`.
@@ -66,6 +71,8 @@ pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, inf
         }
         if name.eq_ignore_ascii_case(b"x-forwarded-proto")
             || name.eq_ignore_ascii_case(b"x-forwarded-host")
+            || (info.traceparent.is_some() && name.eq_ignore_ascii_case(b"traceparent"))
+            || (info.drop_tracestate && name.eq_ignore_ascii_case(b"tracestate"))
             || (info.strip_expect && name.eq_ignore_ascii_case(b"expect"))
             || listed_in_connection(name, buf, &head.conn_tokens)
         {
@@ -120,6 +127,9 @@ pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, inf
     }
     if !has_request_id && !info.request_id.is_empty() {
         push_field(out, b"X-Request-Id", info.request_id);
+    }
+    if let Some(tp) = info.traceparent {
+        push_field(out, b"traceparent", tp);
     }
     if info.upgrade && upgrade_forwarded {
         push_field(out, b"Connection", b"upgrade");

@@ -20,11 +20,13 @@ use monoio::net::TcpStream;
 
 use super::buffer::ConnBuf;
 use super::filters::{run_request_filters, Flow};
-use super::forward::{forward, Downstream, Exchange, Next};
-use super::log::log_request;
+use super::forward::{forward, Downstream, Exchange, Next, RequestIds};
+use super::log::{log_request, RequestRecord};
 use super::read_head::{read_head, HeadRead};
 use super::route::{target_path, RouteInput};
+use super::trace::{scan_headers, trace_context};
 use super::upgrade::tunnel;
+use crate::accesslog::RequestMeta;
 use crate::error::{write_error_response, ErrorKind, ProxyError};
 use crate::http::RequestHead;
 use crate::runtime::worker::{ConnGuard, Worker};
@@ -61,23 +63,37 @@ where
     let mut cbuf = ConnBuf::with_buffer(worker.take_buffer());
     let mut out = worker.take_buffer();
     let mut head = RequestHead::default();
+    let mut meta = RequestMeta::default();
+    let logging = worker.access_log.is_some();
+    let tracing_on = worker.config.trace.w3c;
     let mut first = true;
     let mut upgraded = None;
 
     loop {
         // Stage: read_head.
+        let started = Instant::now();
         match read_head(worker, &mut stream, &mut cbuf, &mut head, first).await {
             Ok(HeadRead::Ready) => {}
             Ok(HeadRead::Closed) => break,
             Err(e) => {
-                respond_error(&mut stream, &mut out, &e).await;
-                log_request(
-                    worker.id,
-                    None,
-                    &Exchange::default(),
-                    Some(&e),
-                    Default::default(),
-                );
+                let mut ex = Exchange {
+                    status: respond_error(&mut stream, &mut out, &e).await.unwrap_or(0),
+                    ..Default::default()
+                };
+                if ex.status != 0 {
+                    ex.bytes_out = out.len() as u64;
+                    let rec = RequestRecord {
+                        listener,
+                        peer,
+                        route: None,
+                        ex: &ex,
+                        error: Some(&e),
+                        elapsed: started.elapsed(),
+                        meta: None,
+                        trace_id: None,
+                    };
+                    log_request(worker, &rec);
+                }
                 break;
             }
         }
@@ -85,8 +101,27 @@ where
         let started = Instant::now();
         let mut ex = Exchange::default();
 
-        // Stage: route.
+        // Request id and trace context, and what the access log keeps.
         let data = cbuf.data();
+        let scan = scan_headers(data, &head);
+        let mut request_id = [0u8; 32];
+        worker.next_request_id(&mut request_id);
+        let trace = tracing_on.then(|| {
+            let mut r2 = [0u8; 32];
+            worker.next_request_id(&mut r2);
+            trace_context(scan.traceparent.map(|s| s.get(data)), &request_id, &r2)
+        });
+        if logging {
+            let rid = match scan.request_id {
+                Some(s) => s.get(data),
+                None => &request_id[..],
+            };
+            meta.capture(data, &head, rid, scan.user_agent, scan.referer);
+        }
+        let meta_ref = logging.then_some(&meta);
+        let trace_id = trace.as_ref().map(|t| t.trace_id());
+
+        // Stage: route.
         let input = RouteInput {
             host: head.host.map(|h| h.get(data)),
             path: target_path(head.target.get(data)),
@@ -94,20 +129,36 @@ where
         let Some(route) = worker.routes[listener].find(&input) else {
             let e = ProxyError::new(ErrorKind::NoRoute);
             ex.status = respond_error(&mut stream, &mut out, &e).await.unwrap_or(0);
-            log_request(worker.id, None, &ex, Some(&e), started.elapsed());
+            ex.bytes_out = out.len() as u64;
+            let rec = RequestRecord {
+                listener,
+                peer,
+                route: None,
+                ex: &ex,
+                error: Some(&e),
+                elapsed: started.elapsed(),
+                meta: meta_ref,
+                trace_id,
+            };
+            log_request(worker, &rec);
             break;
         };
 
         // Stage: filters.
         if let Flow::Respond(e) = run_request_filters(route, &head) {
             ex.status = respond_error(&mut stream, &mut out, &e).await.unwrap_or(0);
-            log_request(
-                worker.id,
-                Some(&route.name),
-                &ex,
-                Some(&e),
-                started.elapsed(),
-            );
+            ex.bytes_out = out.len() as u64;
+            let rec = RequestRecord {
+                listener,
+                peer,
+                route: Some(route),
+                ex: &ex,
+                error: Some(&e),
+                elapsed: started.elapsed(),
+                meta: meta_ref,
+                trace_id,
+            };
+            log_request(worker, &rec);
             break;
         }
 
@@ -118,32 +169,39 @@ where
             peer,
             tls,
         };
-        let result = forward(worker, ds, &head, route, &mut out, &mut ex).await;
+        let ids = RequestIds {
+            request_id: &request_id,
+            trace: trace.as_ref(),
+        };
+        let result = forward(worker, ds, &head, route, ids, &mut out, &mut ex).await;
 
         // Stage: log.
-        match result {
-            Ok(next) => {
-                log_request(worker.id, Some(&route.name), &ex, None, started.elapsed());
-                match next {
-                    Next::KeepAlive => continue,
-                    Next::Close => break,
-                    Next::Upgrade(up) => {
-                        upgraded = Some(up);
-                        break;
-                    }
-                }
-            }
+        let (next, error) = match result {
+            Ok(next) => (Some(next), None),
             Err(e) => {
                 if !ex.response_started {
                     ex.status = respond_error(&mut stream, &mut out, &e).await.unwrap_or(0);
+                    ex.bytes_out += out.len() as u64;
                 }
-                log_request(
-                    worker.id,
-                    Some(&route.name),
-                    &ex,
-                    Some(&e),
-                    started.elapsed(),
-                );
+                (None, Some(e))
+            }
+        };
+        let rec = RequestRecord {
+            listener,
+            peer,
+            route: Some(route),
+            ex: &ex,
+            error: error.as_ref(),
+            elapsed: started.elapsed(),
+            meta: meta_ref,
+            trace_id,
+        };
+        log_request(worker, &rec);
+        match next {
+            Some(Next::KeepAlive) => continue,
+            Some(Next::Close) | None => break,
+            Some(Next::Upgrade(up)) => {
+                upgraded = Some(up);
                 break;
             }
         }

@@ -54,6 +54,15 @@ pub struct Exchange {
     pub upstream_time: Option<Duration>,
 }
 
+/// Identifiers the forwarded request carries.
+#[derive(Clone, Copy)]
+pub struct RequestIds<'a> {
+    /// X-Request-Id to add when the request has none.
+    pub request_id: &'a [u8; 32],
+    /// W3C trace context to send (None: tracing off).
+    pub trace: Option<&'a super::trace::TraceContext>,
+}
+
 /// Where the exchange talks to its client.
 pub struct Downstream<'a, S> {
     pub stream: &'a mut S,
@@ -68,6 +77,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     ds: Downstream<'_, S>,
     head: &RequestHead,
     route: &Route,
+    ids: RequestIds<'_>,
     out: &mut Vec<u8>,
     ex: &mut Exchange,
 ) -> Result<Next, ProxyError> {
@@ -100,8 +110,6 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     let buffered = &data[head.head_len..];
     let in_hand = body.advance(buffered, None)?;
     let body_in_hand = body.is_done();
-    let mut request_id = [0u8; 32];
-    worker.next_request_id(&mut request_id);
     out.clear();
     write_request_head(
         out,
@@ -110,10 +118,12 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
         &ForwardInfo {
             client_ip: peer.ip(),
             tls,
-            request_id: &request_id,
+            request_id: ids.request_id,
             default_host: endpoint.label.as_bytes(),
             upgrade: wants_upgrade,
             strip_expect: head.expect_continue,
+            traceparent: ids.trace.map(|t| &t.header[..]),
+            drop_tracestate: ids.trace.is_some_and(|t| t.started),
         },
     );
     out.extend_from_slice(&buffered[..in_hand]);
@@ -145,9 +155,22 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
         };
         let reused = pooled.is_some();
         ex.reused_connection = reused;
+        let ep_stats = worker.stats.endpoint(route.cluster, ep_index);
         let mut up = match pooled {
-            Some(c) => c,
-            None => connect(cluster, endpoint).await?,
+            Some(c) => {
+                ep_stats.cx_reused.inc();
+                c
+            }
+            None => match connect(cluster, endpoint).await {
+                Ok(c) => {
+                    ep_stats.cx_new.inc();
+                    c
+                }
+                Err(e) => {
+                    ep_stats.connect_failures.inc();
+                    return Err(e);
+                }
+            },
         };
         let replayable = reused && body_in_hand && attempt == 1;
         let (res, o) = up.write_all(std::mem::take(out)).await;

@@ -1,39 +1,122 @@
-//! The `log` stage: runs once per request, whatever the outcome.
-//!
-//! Today a `tracing` event at debug level (errors at info); the buffered
-//! access log and the per-core stats hook in here.
+//! The `log` stage: runs once per request, whatever the outcome. It records
+//! the per-core stats (counters and latency histograms), writes the access
+//! log line when the access log is on, and emits a `tracing` event (debug;
+//! info for failures).
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::forward::Exchange;
-use crate::error::ProxyError;
+use super::route::Route;
+use crate::accesslog::{LogLine, RequestMeta};
+use crate::error::{ErrorKind, ProxyError};
+use crate::runtime::worker::Worker;
+use crate::stats::layout::{class_of, code_slot};
 
-pub fn log_request(
-    worker: usize,
-    route: Option<&str>,
-    ex: &Exchange,
-    error: Option<&ProxyError>,
-    elapsed: Duration,
-) {
-    match error {
+/// Everything the log stage knows about one request.
+pub struct RequestRecord<'a> {
+    pub listener: usize,
+    pub peer: SocketAddr,
+    pub route: Option<&'a Route>,
+    pub ex: &'a Exchange,
+    pub error: Option<&'a ProxyError>,
+    pub elapsed: Duration,
+    /// Captured request facts (only when the access log is on).
+    pub meta: Option<&'a RequestMeta>,
+    pub trace_id: Option<&'a [u8]>,
+}
+
+pub fn log_request(worker: &Worker, rec: &RequestRecord<'_>) {
+    record_stats(worker, rec);
+    if let Some(log) = &worker.access_log {
+        let config = &worker.config;
+        let upstream = match (rec.route, rec.ex.endpoint) {
+            (Some(r), Some(e)) => Some(config.clusters[r.cluster].endpoints[e].label.as_str()),
+            _ => None,
+        };
+        log.write(&LogLine {
+            worker: worker.id,
+            client: rec.peer,
+            meta: rec.meta,
+            listener: &config.listeners[rec.listener].name,
+            route: rec.route.map(|r| r.name.as_str()),
+            status: rec.ex.status,
+            bytes_in: rec.ex.bytes_in,
+            bytes_out: rec.ex.bytes_out,
+            duration: rec.elapsed,
+            upstream,
+            upstream_time: rec.ex.upstream_time,
+            trace_id: rec.trace_id,
+            error: rec.error.map(|e| e.name()),
+        });
+    }
+    let ex = rec.ex;
+    match rec.error {
         None => tracing::debug!(
-            worker,
-            route = route.unwrap_or("-"),
+            worker = worker.id,
+            route = rec.route.map(|r| r.name.as_str()).unwrap_or("-"),
             status = ex.status,
             bytes_in = ex.bytes_in,
             bytes_out = ex.bytes_out,
             endpoint = ex.endpoint.map(|e| e as i64).unwrap_or(-1),
             reused = ex.reused_connection,
-            us = elapsed.as_micros() as u64,
+            us = rec.elapsed.as_micros() as u64,
             "request"
         ),
         Some(e) => tracing::info!(
-            worker,
-            route = route.unwrap_or("-"),
+            worker = worker.id,
+            route = rec.route.map(|r| r.name.as_str()).unwrap_or("-"),
             status = ex.status,
             error = %e,
-            us = elapsed.as_micros() as u64,
+            us = rec.elapsed.as_micros() as u64,
             "request failed"
         ),
     }
+}
+
+fn record_stats(worker: &Worker, rec: &RequestRecord<'_>) {
+    let stats = &worker.stats;
+    let ex = rec.ex;
+    let l = &stats.listeners[rec.listener];
+    l.requests.inc();
+    l.bytes_in.add(ex.bytes_in);
+    l.bytes_out.add(ex.bytes_out);
+    let Some(route) = rec.route else {
+        l.rejected.inc();
+        worker
+            .histograms
+            .record(rec.listener, None, None, rec.elapsed);
+        return;
+    };
+    let rs = &stats.routes[route.index];
+    rs.requests.inc();
+    rs.codes[code_slot(ex.status)].inc();
+    rs.bytes_in.add(ex.bytes_in);
+    rs.bytes_out.add(ex.bytes_out);
+    if let Some(e) = rec.error {
+        rs.errors[e.kind.index()].inc();
+    }
+    let mut upstream = None;
+    if let Some(ep) = ex.endpoint {
+        let class = class_of(ex.status);
+        let cs = &stats.clusters[route.cluster];
+        cs.requests.inc();
+        cs.classes[class].inc();
+        let es = stats.endpoint(route.cluster, ep);
+        es.requests.inc();
+        es.classes[class].inc();
+        if let Some(e) = rec.error {
+            cs.errors[e.kind.index()].inc();
+            match e.kind {
+                ErrorKind::UpstreamTimeout | ErrorKind::ConnectTimeout => es.timeouts.inc(),
+                _ => {}
+            }
+        }
+        if let Some(t) = ex.upstream_time {
+            upstream = Some((route.cluster, ep, t));
+        }
+    }
+    worker
+        .histograms
+        .record(rec.listener, Some(route.index), upstream, rec.elapsed);
 }

@@ -25,6 +25,7 @@ pub mod forward;
 pub mod log;
 pub mod read_head;
 pub mod route;
+pub mod trace;
 pub mod upgrade;
 
 pub use connection::serve_tcp;

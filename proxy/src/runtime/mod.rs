@@ -27,11 +27,14 @@ use std::rc::Rc;
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
+use crate::accesslog::AccessLogSink;
+use crate::admin::AdminState;
 use crate::config::Config;
 use crate::net::bind_group;
+use crate::stats::{ring, StatsRegistry};
 use driver::{run_on_driver, DriverUsed};
 use shutdown::ShutdownFlag;
 use worker::{worker_main, Worker};
@@ -49,6 +52,13 @@ pub enum RunError {
     Worker { worker: usize, message: String },
     #[error("signals: {0}")]
     Signals(std::io::Error),
+    #[error("admin listener: cannot bind {address}: {source}")]
+    Admin {
+        address: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("access log: {0}")]
+    AccessLog(std::io::Error),
     #[error("cannot start worker thread: {0}")]
     Spawn(std::io::Error),
 }
@@ -77,7 +87,7 @@ fn pin_plan(config: &Config) -> Vec<Option<core_affinity::CoreId>> {
 /// Run the proxy until SIGTERM/SIGINT and the drain that follows.
 pub fn run(config: Arc<Config>) -> Result<(), RunError> {
     // Signals first, so a signal during start-up is not lost.
-    let mut signals = Signals::new([SIGTERM, SIGINT]).map_err(RunError::Signals)?;
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGUSR1]).map_err(RunError::Signals)?;
     let workers = config.runtime.workers;
 
     // Bind every listener before starting anything.
@@ -102,13 +112,23 @@ pub fn run(config: Arc<Config>) -> Result<(), RunError> {
 
     let flag = ShutdownFlag::new();
     let plan = pin_plan(&config);
+    let registry = Arc::new(StatsRegistry::new(config.clone(), workers));
+    let access_log = match &config.access_log {
+        Some(c) => Some(AccessLogSink::start(&c.target).map_err(RunError::AccessLog)?),
+        None => None,
+    };
     let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<(DriverUsed, bool), String>)>();
     let mut handles = Vec::with_capacity(workers);
+    let mut drivers: Vec<Option<(DriverUsed, bool)>> = vec![None; workers];
+    let mut failure: Option<RunError> = None;
+    let mut ring_fds: Vec<i32> = ring::io_uring_fds();
     for (id, sockets) in per_worker.into_iter().enumerate() {
         let config = config.clone();
         let flag = flag.clone();
         let ready = ready_tx.clone();
         let core = plan[id];
+        let stats = registry.workers[id].clone();
+        let log_tx = access_log.as_ref().map(|s| s.sender());
         let handle = std::thread::Builder::new()
             .name(format!("ringway-w{id}"))
             .spawn(move || {
@@ -117,7 +137,7 @@ pub fn run(config: Arc<Config>) -> Result<(), RunError> {
                 run_on_driver(
                     &rc,
                     move || async move {
-                        let worker = Rc::new(Worker::new(id, config));
+                        let worker = Rc::new(Worker::new(id, config, stats, log_tx));
                         worker_main(worker, sockets, flag).await;
                     },
                     |started| {
@@ -127,23 +147,36 @@ pub fn run(config: Arc<Config>) -> Result<(), RunError> {
             })
             .map_err(RunError::Spawn)?;
         handles.push(handle);
+        // Workers start one at a time, so the io_uring descriptor that
+        // appears while worker `id` starts is its ring (read for telemetry).
+        match ready_rx.recv() {
+            Ok((w, Ok(d))) => {
+                if matches!(d.0, DriverUsed::IoUring { .. }) {
+                    let fds = ring::io_uring_fds();
+                    if let Some(fd) = fds.into_iter().find(|fd| !ring_fds.contains(fd)) {
+                        ring_fds.push(fd);
+                        registry.workers[w]
+                            .ring_fd
+                            .store(fd, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                drivers[w] = Some(d);
+            }
+            Ok((w, Err(message))) => {
+                failure = Some(RunError::Worker { worker: w, message });
+                break;
+            }
+            Err(_) => {
+                failure = Some(RunError::Worker {
+                    worker: id,
+                    message: "exited during start-up".into(),
+                });
+                break;
+            }
+        }
     }
     drop(ready_tx);
 
-    let mut drivers = vec![None; workers];
-    let mut failure = None;
-    for _ in 0..workers {
-        match ready_rx.recv() {
-            Ok((id, Ok(d))) => drivers[id] = Some(d),
-            Ok((id, Err(message))) => {
-                failure.get_or_insert(RunError::Worker {
-                    worker: id,
-                    message,
-                });
-            }
-            Err(_) => break,
-        }
-    }
     if let Some(err) = failure {
         flag.trigger();
         for h in handles {
@@ -158,15 +191,62 @@ pub fn run(config: Arc<Config>) -> Result<(), RunError> {
         println!("ringway: io_uring not available ({r}); falling back to epoll");
     }
     summary::print(&config, &bound, &drivers, &plan);
+
+    let admin = match &config.admin {
+        None => None,
+        Some(a) => {
+            let state = Arc::new(AdminState {
+                config: config.clone(),
+                registry: registry.clone(),
+                draining: flag.clone(),
+                started: std::time::Instant::now(),
+                drivers: drivers
+                    .iter()
+                    .map(|d| d.as_ref().map(|(d, _)| d.to_string()).unwrap_or_default())
+                    .collect(),
+                cores: plan.iter().map(|c| c.map(|c| c.id)).collect(),
+            });
+            match crate::admin::spawn(state) {
+                Ok(handle) => {
+                    println!("ringway: admin on {}", handle.address);
+                    Some(handle)
+                }
+                Err(source) => {
+                    flag.trigger();
+                    for h in handles {
+                        let _ = h.join();
+                    }
+                    return Err(RunError::Admin {
+                        address: a.address,
+                        source,
+                    });
+                }
+            }
+        }
+    };
     println!("ringway: ready");
 
-    if let Some(sig) = signals.forever().next() {
+    for sig in signals.forever() {
+        if sig == SIGUSR1 {
+            if let Some(log) = &access_log {
+                tracing::info!("SIGUSR1: reopening the access log");
+                log.reopen();
+            }
+            continue;
+        }
         tracing::info!(signal = sig, "shutting down: draining connections");
         println!("ringway: draining (signal {sig})");
+        break;
     }
     flag.trigger();
     for h in handles {
         let _ = h.join();
+    }
+    if let Some(log) = access_log {
+        log.finish();
+    }
+    if let Some(admin) = admin {
+        admin.stop();
     }
     println!("ringway: stopped");
     Ok(())

@@ -16,8 +16,10 @@ use monoio::net::TcpListener;
 
 use super::notify::LocalNotify;
 use super::shutdown::{ShutdownFlag, WATCH_TICK};
+use crate::accesslog::WorkerLog;
 use crate::config::Config;
 use crate::pipeline::{self, RouteTable};
+use crate::stats::{WorkerHistograms, WorkerStats};
 use crate::upstream::{RoundRobin, UpstreamPool};
 
 /// Size of recycled connection buffers.
@@ -42,12 +44,27 @@ pub struct Worker {
     /// Notified once when the worker starts draining.
     pub shutdown: LocalNotify,
     pub draining: Cell<bool>,
+    /// This worker's counters (single writer: this worker).
+    pub stats: Arc<WorkerStats>,
+    /// This worker's latency histograms, published every `publish_interval`.
+    pub histograms: WorkerHistograms,
+    /// This worker's access log buffer, when the access log is on.
+    pub access_log: Option<WorkerLog>,
     buffers: RefCell<Vec<Vec<u8>>>,
     request_ids: Cell<u64>,
 }
 
 impl Worker {
-    pub fn new(id: usize, config: Arc<Config>) -> Self {
+    pub fn new(
+        id: usize,
+        config: Arc<Config>,
+        stats: Arc<WorkerStats>,
+        log_tx: Option<std::sync::mpsc::Sender<Vec<u8>>>,
+    ) -> Self {
+        let access_log = match (&config.access_log, log_tx) {
+            (Some(c), Some(tx)) => Some(WorkerLog::new(c, tx)),
+            _ => None,
+        };
         let routes = (0..config.listeners.len())
             .map(|l| RouteTable::build(&config, l))
             .collect();
@@ -70,6 +87,9 @@ impl Worker {
         Worker {
             id,
             pool: RefCell::new(UpstreamPool::new(&config)),
+            histograms: WorkerHistograms::new(&config),
+            stats,
+            access_log,
             config,
             routes,
             tls,
@@ -81,6 +101,15 @@ impl Worker {
             buffers: RefCell::new(Vec::new()),
             request_ids: Cell::new(seed | 1),
         }
+    }
+
+    /// Publish the histograms that changed and the pool gauge.
+    pub fn publish_stats(&self) {
+        if let Some(set) = self.histograms.snapshot() {
+            self.stats.histograms.store(Arc::new(set));
+        }
+        let idle = self.pool.borrow().idle_count() as i64;
+        self.stats.pool_idle.add(idle - self.stats.pool_idle.get());
     }
 
     /// A cleared buffer with at least `BUF_SIZE` capacity.
@@ -132,18 +161,23 @@ impl Worker {
 /// Counts a downstream connection for as long as it lives.
 pub struct ConnGuard {
     worker: Rc<Worker>,
+    listener: usize,
 }
 
 impl ConnGuard {
-    pub fn new(worker: Rc<Worker>) -> Self {
+    pub fn new(worker: Rc<Worker>, listener: usize) -> Self {
         worker.active.set(worker.active.get() + 1);
-        ConnGuard { worker }
+        let l = &worker.stats.listeners[listener];
+        l.cx_total.inc();
+        l.cx_active.add(1);
+        ConnGuard { worker, listener }
     }
 }
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
         self.worker.active.set(self.worker.active.get() - 1);
+        self.worker.stats.listeners[self.listener].cx_active.add(-1);
         self.worker.conn_closed.notify_all();
     }
 }
@@ -167,13 +201,25 @@ pub async fn worker_main(
         accept_tasks.push(monoio::spawn(accept_loop(worker.clone(), index, listener)));
     }
 
-    // Idle pool sweeping and the shutdown watch share one tick.
-    let mut ticks: u32 = 0;
+    // The shutdown watch, stats publishing and idle pool sweeping share one
+    // tick.
+    let publish_every = worker.config.stats.publish_interval;
+    let tick = WATCH_TICK.min(publish_every);
+    let mut last_publish = std::time::Instant::now();
+    let mut last_sweep = last_publish;
     while !flag.is_set() {
-        monoio::time::sleep(WATCH_TICK).await;
-        ticks = ticks.wrapping_add(1);
-        if ticks % 20 == 0 {
+        monoio::time::sleep(tick).await;
+        let now = std::time::Instant::now();
+        if let Some(log) = &worker.access_log {
+            log.tick();
+        }
+        if now.duration_since(last_publish) >= publish_every {
+            worker.publish_stats();
+            last_publish = now;
+        }
+        if now.duration_since(last_sweep) >= Duration::from_secs(1) {
             worker.pool.borrow_mut().sweep();
+            last_sweep = now;
         }
     }
 
@@ -183,9 +229,14 @@ pub async fn worker_main(
         task.await;
     }
     worker.pool.borrow_mut().clear();
+    worker.publish_stats();
     let deadline = std::time::Instant::now() + worker.config.runtime.drain_timeout;
     while worker.active.get() > 0 && std::time::Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(10)).await;
+    }
+    worker.publish_stats();
+    if let Some(log) = &worker.access_log {
+        log.flush();
     }
     if worker.active.get() > 0 {
         tracing::warn!(
@@ -217,7 +268,7 @@ async fn accept_loop(worker: Rc<Worker>, listener_index: usize, listener: TcpLis
             Ok((stream, peer)) => {
                 tracing::debug!(worker = worker.id, %peer, "accepted");
                 let _ = stream.set_nodelay(true);
-                let guard = ConnGuard::new(worker.clone());
+                let guard = ConnGuard::new(worker.clone(), listener_index);
                 monoio::spawn(pipeline::serve_tcp(
                     worker.clone(),
                     listener_index,

@@ -566,3 +566,35 @@ fn obs_text_in_values_is_allowed() {
     let head = req_every_split(buf);
     assert_eq!(head.headers[1].value.get(buf), b"caf\xc3\xa9 \xff");
 }
+
+#[test]
+fn empty_line_flood_is_too_large() {
+    let limits = HeadLimits {
+        max_head_bytes: 1024,
+        ..HeadLimits::default()
+    };
+    let flood = b"\r\n".repeat(600);
+    let mut head = RequestHead::default();
+    assert_eq!(
+        parse_request_head(&flood[..1000], &limits, &mut head),
+        Ok(false)
+    );
+    assert_eq!(
+        parse_request_head(&flood, &limits, &mut head),
+        Err(HeadError::TooLarge)
+    );
+}
+
+#[test]
+fn partial_head_with_bare_lf_fails_early() {
+    let mut head = RequestHead::default();
+    assert!(matches!(
+        parse_request_head(b"GET / HTTP/1.1\nHost", &HeadLimits::default(), &mut head),
+        Err(HeadError::Malformed(_))
+    ));
+    // A CR at the very end of a partial head may still get its LF.
+    assert_eq!(
+        parse_request_head(b"GET / HTTP/1.1\r", &HeadLimits::default(), &mut head),
+        Ok(false)
+    );
+}

@@ -14,6 +14,8 @@ fn info() -> ForwardInfo<'static> {
         default_host: b"backend.local",
         upgrade: false,
         strip_expect: false,
+        traceparent: None,
+        drop_tracestate: false,
     }
 }
 
@@ -266,4 +268,56 @@ fn response_reason_and_version() {
     let mut out = Vec::new();
     write_response_head(&mut out, buf, &head, &r);
     assert_eq!(out, b"HTTP/1.1 200 Tr\xe8s\r\n\r\n");
+}
+
+#[test]
+fn trace_context_is_replaced_and_tracestate_optionally_dropped() {
+    let buf = b"GET / HTTP/1.1\r\nHost: h\r\ntraceparent: 00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-01\r\ntracestate: k=v\r\n\r\n";
+    let mut i = info();
+    i.traceparent = Some(b"00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-cccccccccccccccc-01");
+    let out = fwd(buf, &i);
+    assert_eq!(out.matches("traceparent:").count(), 1, "{out}");
+    assert!(
+        out.contains("traceparent: 00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-cccccccccccccccc-01\r\n")
+    );
+    assert!(out.contains("tracestate: k=v\r\n"));
+    i.drop_tracestate = true;
+    let out = fwd(buf, &i);
+    assert!(!out.contains("tracestate"), "{out}");
+}
+
+/// What the proxy forwards must itself be a valid head with the same framing
+/// (the property the `request_head` fuzz target checks).
+#[test]
+fn forwarded_heads_reparse_with_same_framing() {
+    use crate::http::head::{parse_request_head, HeadLimits, RequestHead};
+    let heads: &[&[u8]] = &[
+        b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET / HTTP/1.0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nConnection: transfer-encoding\r\n\
+Transfer-Encoding: chunked\r\n\r\n",
+        b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade, x-forwarded-for\r\n\
+X-Forwarded-For: 1.2.3.4\r\n\r\n",
+    ];
+    for buf in heads {
+        let head = req(buf).unwrap();
+        for flags in 0..8u8 {
+            let mut i = info();
+            i.tls = flags & 1 != 0;
+            i.upgrade = flags & 2 != 0;
+            i.strip_expect = flags & 4 != 0;
+            let mut out = Vec::new();
+            write_request_head(&mut out, buf, &head, &i);
+            let mut again = RequestHead::default();
+            assert_eq!(
+                parse_request_head(&out, &HeadLimits::default(), &mut again),
+                Ok(true)
+            );
+            assert_eq!(again.head_len, out.len());
+            assert_eq!(again.framing, head.framing);
+            assert_eq!(again.version, crate::http::head::Version::Http11);
+        }
+    }
 }

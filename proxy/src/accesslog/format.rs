@@ -1,0 +1,257 @@
+//! Line formats: JSON (one object per line) and the NCSA combined format.
+
+use std::time::SystemTime;
+
+use super::record::LogLine;
+use super::time::ClockCache;
+use crate::http::Version;
+
+fn push_u64(out: &mut Vec<u8>, n: u64) {
+    let mut b = itoa::Buffer::new();
+    out.extend_from_slice(b.format(n).as_bytes());
+}
+
+/// A JSON string body: `"` `\` and control bytes escaped; bytes ≥ 0x80
+/// that are not valid UTF-8 become `\u00XX` so the line stays valid JSON.
+fn json_str(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    let text = String::from_utf8_lossy(s);
+    let valid = matches!(text, std::borrow::Cow::Borrowed(_));
+    if valid {
+        for &b in s {
+            push_json_byte(out, b, true);
+        }
+    } else {
+        for &b in s {
+            push_json_byte(out, b, false);
+        }
+    }
+    out.push(b'"');
+}
+
+fn push_json_byte(out: &mut Vec<u8>, b: u8, utf8_ok: bool) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    match b {
+        b'"' => out.extend_from_slice(b"\\\""),
+        b'\\' => out.extend_from_slice(b"\\\\"),
+        0..=0x1f | 0x7f => {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[(b >> 4) as usize]);
+            out.push(HEX[(b & 15) as usize]);
+        }
+        0x80..=0xff if !utf8_ok => {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[(b >> 4) as usize]);
+            out.push(HEX[(b & 15) as usize]);
+        }
+        _ => out.push(b),
+    }
+}
+
+fn key(out: &mut Vec<u8>, k: &str) {
+    out.push(b',');
+    out.push(b'"');
+    out.extend_from_slice(k.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+/// `{"time":...,"worker":0,...}\n`
+pub fn json(out: &mut Vec<u8>, clock: &mut ClockCache, l: &LogLine<'_>) {
+    out.extend_from_slice(b"{\"time\":\"");
+    clock.write_iso(out, SystemTime::now());
+    out.push(b'"');
+    key(out, "worker");
+    push_u64(out, l.worker as u64);
+    key(out, "client");
+    json_str(out, l.client.to_string().as_bytes());
+    key(out, "listener");
+    json_str(out, l.listener.as_bytes());
+    if let Some(m) = l.meta {
+        key(out, "method");
+        json_str(out, m.method());
+        key(out, "path");
+        json_str(out, m.target());
+        key(out, "host");
+        json_str(out, m.host());
+        key(out, "request_id");
+        json_str(out, m.request_id());
+    }
+    key(out, "route");
+    match l.route {
+        Some(r) => json_str(out, r.as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    }
+    key(out, "status");
+    push_u64(out, l.status as u64);
+    key(out, "bytes_in");
+    push_u64(out, l.bytes_in);
+    key(out, "bytes_out");
+    push_u64(out, l.bytes_out);
+    key(out, "duration_us");
+    push_u64(out, l.duration.as_micros() as u64);
+    key(out, "upstream");
+    match l.upstream {
+        Some(u) => json_str(out, u.as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    }
+    key(out, "upstream_us");
+    match l.upstream_time {
+        Some(t) => push_u64(out, t.as_micros() as u64),
+        None => out.extend_from_slice(b"null"),
+    }
+    key(out, "trace_id");
+    match l.trace_id {
+        Some(t) => json_str(out, t),
+        None => out.extend_from_slice(b"null"),
+    }
+    key(out, "error");
+    match l.error {
+        Some(e) => json_str(out, e.as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+fn quoted(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    if s.is_empty() {
+        out.push(b'-');
+    }
+    for &b in s {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0..=0x1f | 0x7f => out.extend_from_slice(b"?"),
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
+}
+
+/// `client - - [time] "METHOD target HTTP/1.1" status bytes "referer" "ua"`
+/// followed by ringway's fields: request id, duration in seconds, upstream.
+pub fn combined(out: &mut Vec<u8>, clock: &mut ClockCache, l: &LogLine<'_>) {
+    out.extend_from_slice(l.client.ip().to_string().as_bytes());
+    out.extend_from_slice(b" - - [");
+    clock.write_clf(out, SystemTime::now());
+    out.extend_from_slice(b"] ");
+    match l.meta {
+        Some(m) => {
+            let mut line = Vec::with_capacity(m.method().len() + m.target().len() + 10);
+            line.extend_from_slice(m.method());
+            line.push(b' ');
+            line.extend_from_slice(m.target());
+            line.extend_from_slice(match m.version {
+                Version::Http10 => b" HTTP/1.0",
+                Version::Http11 => b" HTTP/1.1",
+            });
+            quoted(out, &line);
+        }
+        None => quoted(out, b""),
+    }
+    out.push(b' ');
+    push_u64(out, l.status as u64);
+    out.push(b' ');
+    push_u64(out, l.bytes_out);
+    out.push(b' ');
+    quoted(out, l.meta.map(|m| m.referer()).unwrap_or(b""));
+    out.push(b' ');
+    quoted(out, l.meta.map(|m| m.user_agent()).unwrap_or(b""));
+    out.push(b' ');
+    quoted(out, l.meta.map(|m| m.request_id()).unwrap_or(b""));
+    out.push(b' ');
+    let us = l.duration.as_micros() as u64;
+    push_u64(out, us / 1_000_000);
+    out.push(b'.');
+    let frac = us % 1_000_000 / 1000;
+    out.extend_from_slice(&[
+        b'0' + (frac / 100) as u8,
+        b'0' + (frac / 10 % 10) as u8,
+        b'0' + (frac % 10) as u8,
+    ]);
+    out.push(b' ');
+    quoted(out, l.upstream.unwrap_or("").as_bytes());
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accesslog::record::RequestMeta;
+    use crate::http::head::{parse_request_head, HeadLimits, RequestHead};
+    use std::time::Duration;
+
+    fn meta(raw: &[u8]) -> RequestMeta {
+        let mut head = RequestHead::default();
+        assert!(parse_request_head(raw, &HeadLimits::default(), &mut head).unwrap());
+        let mut m = RequestMeta::default();
+        m.capture(raw, &head, b"abc123", None, None);
+        m
+    }
+
+    fn line<'a>(m: Option<&'a RequestMeta>) -> LogLine<'a> {
+        LogLine {
+            worker: 1,
+            client: "127.0.0.1:5555".parse().unwrap(),
+            meta: m,
+            listener: "public",
+            route: Some("api"),
+            status: 200,
+            bytes_in: 10,
+            bytes_out: 20,
+            duration: Duration::from_micros(1500),
+            upstream: Some("127.0.0.1:9000"),
+            upstream_time: Some(Duration::from_micros(900)),
+            trace_id: Some(b"0af7651916cd43dd8448eb211c80319c"),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn json_line_is_valid_json_with_all_fields() {
+        let m = meta(b"GET /a\"b?x=\\ HTTP/1.1\r\nHost: h.test\r\n\r\n");
+        let mut out = Vec::new();
+        json(&mut out, &mut ClockCache::default(), &line(Some(&m)));
+        assert_eq!(out.last(), Some(&b'\n'));
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["method"], "GET");
+        assert_eq!(v["path"], "/a\"b?x=\\");
+        assert_eq!(v["status"], 200);
+        assert_eq!(v["duration_us"], 1500);
+        assert_eq!(v["upstream_us"], 900);
+        assert_eq!(v["request_id"], "abc123");
+        assert_eq!(v["trace_id"], "0af7651916cd43dd8448eb211c80319c");
+        assert!(v["error"].is_null());
+    }
+
+    #[test]
+    fn json_without_head_and_with_odd_bytes() {
+        let mut out = Vec::new();
+        let mut l = line(None);
+        l.status = 400;
+        l.error = Some("bad_request");
+        json(&mut out, &mut ClockCache::default(), &l);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["error"], "bad_request");
+        assert!(v.get("method").is_none());
+        let mut s = Vec::new();
+        json_str(&mut s, b"a\xffb\x01");
+        let parsed: String = serde_json::from_slice(&s).unwrap();
+        assert_eq!(parsed, "a\u{ff}b\u{1}");
+    }
+
+    #[test]
+    fn combined_line() {
+        let m = meta(b"POST /x HTTP/1.0\r\nUser-Agent: t\r\n\r\n");
+        let mut out = Vec::new();
+        combined(&mut out, &mut ClockCache::default(), &line(Some(&m)));
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.starts_with("127.0.0.1 - - ["), "{s}");
+        assert!(
+            s.contains(
+                "] \"POST /x HTTP/1.0\" 200 20 \"-\" \"-\" \"abc123\" 0.001 \"127.0.0.1:9000\"\n"
+            ),
+            "{s}"
+        );
+    }
+}

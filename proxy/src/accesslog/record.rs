@@ -1,0 +1,99 @@
+//! What a log line is made of.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::time::Duration;
+
+use crate::http::{RequestHead, Span, Version};
+
+/// Request facts copied out of the read buffer before it is reused (the
+/// head is consumed as soon as it is forwarded). One reusable buffer per
+/// connection: no allocation in steady state.
+#[derive(Debug, Default)]
+pub struct RequestMeta {
+    buf: Vec<u8>,
+    method: Range<usize>,
+    target: Range<usize>,
+    host: Range<usize>,
+    user_agent: Range<usize>,
+    referer: Range<usize>,
+    request_id: Range<usize>,
+    pub version: Version,
+}
+
+impl RequestMeta {
+    fn push(&mut self, bytes: &[u8]) -> Range<usize> {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(bytes);
+        start..self.buf.len()
+    }
+
+    /// Copy what the log needs from `head` (parsed from `data`).
+    pub fn capture(
+        &mut self,
+        data: &[u8],
+        head: &RequestHead,
+        request_id: &[u8],
+        user_agent: Option<Span>,
+        referer: Option<Span>,
+    ) {
+        self.buf.clear();
+        self.method = self.push(head.method.get(data));
+        self.target = self.push(head.target.get(data));
+        self.host = match head.host {
+            Some(h) => self.push(h.get(data)),
+            None => 0..0,
+        };
+        self.user_agent = match user_agent {
+            Some(s) => self.push(s.get(data)),
+            None => 0..0,
+        };
+        self.referer = match referer {
+            Some(s) => self.push(s.get(data)),
+            None => 0..0,
+        };
+        self.request_id = self.push(request_id);
+        self.version = head.version;
+    }
+
+    pub fn method(&self) -> &[u8] {
+        &self.buf[self.method.clone()]
+    }
+    pub fn target(&self) -> &[u8] {
+        &self.buf[self.target.clone()]
+    }
+    pub fn host(&self) -> &[u8] {
+        &self.buf[self.host.clone()]
+    }
+    pub fn user_agent(&self) -> &[u8] {
+        &self.buf[self.user_agent.clone()]
+    }
+    pub fn referer(&self) -> &[u8] {
+        &self.buf[self.referer.clone()]
+    }
+    pub fn request_id(&self) -> &[u8] {
+        &self.buf[self.request_id.clone()]
+    }
+}
+
+/// One access log record.
+#[derive(Debug, Clone, Copy)]
+pub struct LogLine<'a> {
+    pub worker: usize,
+    pub client: SocketAddr,
+    /// `None` when the request head could not be read (400, 408, 431).
+    pub meta: Option<&'a RequestMeta>,
+    pub listener: &'a str,
+    pub route: Option<&'a str>,
+    /// 0 when no response was sent.
+    pub status: u16,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub duration: Duration,
+    /// Endpoint label (`host:port`).
+    pub upstream: Option<&'a str>,
+    pub upstream_time: Option<Duration>,
+    /// 32 hex digits.
+    pub trace_id: Option<&'a [u8]>,
+    pub error: Option<&'static str>,
+}

@@ -1,0 +1,381 @@
+//! JSON bodies: `/stats`, `/config`, `/workers`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde_json::{json, Map, Value};
+
+use super::prometheus::{route_listener, CODE_CLASSES};
+use super::{AdminState, RingStats};
+use crate::config::{AccessLogFormat, AccessLogTarget, Config, DriverKind, HostMatch, LbPolicy};
+use crate::stats::merge;
+use crate::stats::merge::StatsView;
+
+/// Shown instead of secrets (TLS private key paths).
+pub const REDACTED: &str = "<redacted>";
+
+/// A duration the way the config file writes it: `"1h"`, `"5m"`, `"30s"`,
+/// `"250ms"`.
+pub fn duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        "0s".to_owned()
+    } else if ms.is_multiple_of(3_600_000) {
+        format!("{}h", ms / 3_600_000)
+    } else if ms.is_multiple_of(60_000) {
+        format!("{}m", ms / 60_000)
+    } else if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+fn path(p: &Path) -> Value {
+    Value::String(p.display().to_string())
+}
+
+/// Latency summary of a µs histogram: count and quantiles in µs (`null`:
+/// dimension switched off).
+pub fn latency(h: Option<&Histogram<u64>>) -> Value {
+    let Some(h) = h else {
+        return Value::Null;
+    };
+    if h.is_empty() {
+        return json!({ "count": 0 });
+    }
+    json!({
+        "count": h.len(),
+        "min_us": h.min(),
+        "mean_us": (h.mean() * 10.0).round() / 10.0,
+        "p50_us": h.value_at_quantile(0.5),
+        "p90_us": h.value_at_quantile(0.9),
+        "p99_us": h.value_at_quantile(0.99),
+        "p999_us": h.value_at_quantile(0.999),
+        "max_us": h.max(),
+    })
+}
+
+fn classes(c: &[u64; 6]) -> Value {
+    let mut m = Map::new();
+    for (i, label) in CODE_CLASSES.iter().enumerate() {
+        m.insert((*label).to_owned(), json!(c[i]));
+    }
+    Value::Object(m)
+}
+
+fn errors(list: &[(&'static str, u64)]) -> Value {
+    Value::Object(
+        list.iter()
+            .map(|(k, n)| ((*k).to_owned(), json!(n)))
+            .collect(),
+    )
+}
+
+/// One merged view as JSON.
+pub fn view(config: &Config, v: &StatsView) -> Value {
+    let listeners: Vec<Value> = v
+        .listeners
+        .iter()
+        .map(|l| {
+            json!({
+                "name": l.name,
+                "connections_total": l.cx_total,
+                "connections_active": l.cx_active,
+                "tls_handshake_failures": l.tls_handshake_failures,
+                "requests": l.requests,
+                "rejected": l.rejected,
+                "bytes_in": l.bytes_in,
+                "bytes_out": l.bytes_out,
+                "latency": latency(l.latency.as_ref()),
+            })
+        })
+        .collect();
+    let routes: Vec<Value> = v
+        .routes
+        .iter()
+        .map(|r| {
+            let codes: Map<String, Value> = r
+                .codes
+                .iter()
+                .map(|(c, n)| (c.to_string(), json!(n)))
+                .collect();
+            json!({
+                "name": r.name,
+                "listener": route_listener(config, r),
+                "cluster": r.cluster,
+                "requests": r.requests,
+                "responses": classes(&r.classes()),
+                "codes": codes,
+                "errors": errors(&r.errors),
+                "bytes_in": r.bytes_in,
+                "bytes_out": r.bytes_out,
+                "latency": latency(r.latency.as_ref()),
+            })
+        })
+        .collect();
+    let clusters: Vec<Value> = v
+        .clusters
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c.name,
+                "requests": c.requests,
+                "responses": classes(&c.classes),
+                "errors": errors(&c.errors),
+                "latency": latency(c.latency.as_ref()),
+            })
+        })
+        .collect();
+    let endpoints: Vec<Value> = v
+        .endpoints
+        .iter()
+        .map(|e| {
+            json!({
+                "cluster": e.cluster,
+                "endpoint": e.endpoint,
+                "requests": e.requests,
+                "responses": classes(&e.classes),
+                "connections_new": e.cx_new,
+                "connections_reused": e.cx_reused,
+                "connect_failures": e.connect_failures,
+                "timeouts": e.timeouts,
+                "latency": latency(e.latency.as_ref()),
+            })
+        })
+        .collect();
+    json!({
+        "listeners": listeners,
+        "routes": routes,
+        "clusters": clusters,
+        "endpoints": endpoints,
+        "pool_idle_connections": v.pool_idle,
+    })
+}
+
+/// `/stats`: `total` (summed over workers) always; `by_worker` too when
+/// `stats.per_worker` is on.
+pub fn stats(state: &AdminState) -> Value {
+    let reg = &state.registry;
+    let config = &reg.config;
+    let mut out = json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": (state.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        "workers": reg.workers.len(),
+        "draining": state.draining.is_set(),
+        "latency_unit": "us",
+        "total": view(config, &merge(reg, None)),
+    });
+    if config.stats.per_worker {
+        let by_worker: Vec<Value> = reg
+            .workers
+            .iter()
+            .map(|w| {
+                let mut v = view(config, &merge(reg, Some(w.worker)));
+                v["worker"] = json!(w.worker);
+                v
+            })
+            .collect();
+        out["by_worker"] = Value::Array(by_worker);
+    }
+    out
+}
+
+/// `/workers`: per worker core, driver, load and ring figures.
+pub fn workers(state: &AdminState, rings: &[Option<RingStats>]) -> Value {
+    let list: Vec<Value> = state
+        .registry
+        .workers
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let active: i64 = w.listeners.iter().map(|l| l.cx_active.get()).sum();
+            let accepted: u64 = w.listeners.iter().map(|l| l.cx_total.get()).sum();
+            let requests: u64 = w.listeners.iter().map(|l| l.requests.get()).sum();
+            let ring = match rings.get(i).copied().flatten() {
+                None => Value::Null,
+                Some(r) => json!({
+                    "sq_entries": r.sq_entries,
+                    "cq_entries": r.cq_entries,
+                    "submissions": r.submissions,
+                    "completions": r.completions,
+                    "inflight_estimate": r.inflight,
+                    "cq_overflow": r.cq_overflow,
+                }),
+            };
+            json!({
+                "worker": w.worker,
+                "core": state.cores.get(i).copied().flatten(),
+                "driver": state.drivers.get(i),
+                "connections_active": active,
+                "connections_total": accepted,
+                "requests": requests,
+                "pool_idle_connections": w.pool_idle.get(),
+                "ring": ring,
+            })
+        })
+        .collect();
+    json!({ "workers": list })
+}
+
+/// `/config`: the effective configuration (after defaults and name
+/// resolution). TLS private key paths are replaced by [`REDACTED`];
+/// certificate and CA paths are shown.
+pub fn config(c: &Config) -> Value {
+    let rt = &c.runtime;
+    let mut flags = Vec::new();
+    if rt.ring_flags.single_issuer {
+        flags.push("single_issuer");
+    }
+    if rt.ring_flags.defer_taskrun {
+        flags.push("defer_taskrun");
+    }
+    if rt.ring_flags.coop_taskrun {
+        flags.push("coop_taskrun");
+    }
+    let runtime = json!({
+        "workers": rt.workers,
+        "cores": rt.cores,
+        "driver": match rt.driver {
+            DriverKind::Auto => "auto",
+            DriverKind::IoUring => "io_uring",
+            DriverKind::Legacy => "legacy",
+        },
+        "ring_entries": rt.ring_entries,
+        "sqpoll_idle": rt.sqpoll_idle.map(duration),
+        "ring_flags": flags,
+        "max_connections_per_worker": rt.max_connections_per_worker,
+        "drain_timeout": duration(rt.drain_timeout),
+        "log_level": rt.log_level,
+    });
+    let l = &c.limits;
+    let limits = json!({
+        "max_head_bytes": l.max_head_bytes,
+        "max_headers": l.max_headers,
+        "header_read_timeout": duration(l.header_read_timeout),
+        "body_read_timeout": duration(l.body_read_timeout),
+        "idle_timeout": duration(l.idle_timeout),
+    });
+    let listeners: Vec<Value> = c
+        .listeners
+        .iter()
+        .map(|l| {
+            let tls = match (&l.tls, &l.tls_files) {
+                (None, _) => Value::Null,
+                (Some(_), None) => json!({ "enabled": true }),
+                (Some(_), Some(f)) => {
+                    let sni: Vec<Value> = f
+                        .sni
+                        .iter()
+                        .map(
+                            |s| json!({ "names": s.names, "cert": path(&s.cert), "key": REDACTED }),
+                        )
+                        .collect();
+                    json!({
+                        "enabled": true,
+                        "cert": f.cert.as_deref().map(path),
+                        "key": f.key.as_ref().map(|_| REDACTED),
+                        "sni": sni,
+                    })
+                }
+            };
+            json!({ "name": l.name, "address": l.address.to_string(), "tls": tls })
+        })
+        .collect();
+    let routes: Vec<Value> = c
+        .routes
+        .iter()
+        .map(|r| {
+            json!({
+                "name": r.name,
+                "listener": r.listener.map(|i| c.listeners[i].name.as_str()),
+                "host": r.host.as_ref().map(|h| match h {
+                    HostMatch::Exact(n) => n.clone(),
+                    HostMatch::Suffix(s) => format!("*{s}"),
+                }),
+                "path_prefix": r.path_prefix,
+                "cluster": c.clusters[r.cluster].name,
+                "max_body_bytes": r.max_body_bytes,
+                "timeout": duration(r.timeout),
+            })
+        })
+        .collect();
+    let clusters: Vec<Value> = c
+        .clusters
+        .iter()
+        .map(|k| {
+            let endpoints: Vec<Value> = k
+                .endpoints
+                .iter()
+                .map(|e| json!({ "endpoint": e.label, "address": e.address.to_string() }))
+                .collect();
+            let tls = match &k.tls {
+                None => Value::Null,
+                Some(t) => {
+                    let f = k.tls_files.clone().unwrap_or_default();
+                    json!({
+                        "server_name": t.server_name.to_str(),
+                        "ca": f.ca.as_deref().map(path),
+                        "cert": f.cert.as_deref().map(path),
+                        "key": f.key.as_ref().map(|_| REDACTED),
+                        "insecure_skip_verify": f.insecure_skip_verify,
+                    })
+                }
+            };
+            json!({
+                "name": k.name,
+                "endpoints": endpoints,
+                "lb": match k.lb { LbPolicy::RoundRobin => "round_robin" },
+                "connect_timeout": duration(k.connect_timeout),
+                "idle_timeout": duration(k.idle_timeout),
+                "max_idle_per_endpoint": k.max_idle_per_endpoint,
+                "tls": tls,
+            })
+        })
+        .collect();
+    let s = &c.stats;
+    let mut histograms = Vec::new();
+    for (on, name) in [
+        (s.listener_histograms, "listener"),
+        (s.route_histograms, "route"),
+        (s.cluster_histograms, "cluster"),
+        (s.endpoint_histograms, "endpoint"),
+    ] {
+        if on {
+            histograms.push(name);
+        }
+    }
+    let stats = json!({
+        "histogram_sigfig": s.histogram_sigfig,
+        "publish_interval": duration(s.publish_interval),
+        "histograms": histograms,
+        "per_worker": s.per_worker,
+    });
+    let access_log = c.access_log.as_ref().map(|a| {
+        json!({
+            "path": match &a.target {
+                AccessLogTarget::Stdout => json!("stdout"),
+                AccessLogTarget::File(p) => path(p),
+            },
+            "format": match a.format {
+                AccessLogFormat::Json => "json",
+                AccessLogFormat::Combined => "combined",
+            },
+            "buffer": a.buffer_bytes,
+            "flush_interval": duration(a.flush_interval),
+        })
+    });
+    json!({
+        "source": c.source.as_deref().map(path),
+        "runtime": runtime,
+        "limits": limits,
+        "listeners": listeners,
+        "routes": routes,
+        "clusters": clusters,
+        "admin": c.admin.as_ref().map(|a| json!({ "address": a.address.to_string() })),
+        "stats": stats,
+        "access_log": access_log,
+        "tracing": { "w3c": c.trace.w3c },
+    })
+}

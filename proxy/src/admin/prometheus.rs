@@ -1,0 +1,707 @@
+//! `/metrics`: the Prometheus text exposition format, version 0.0.4.
+//!
+//! Every family is written once (`# HELP`, `# TYPE`, then all its samples),
+//! names start with `ringway_`, counters end in `_total`, durations are in
+//! seconds. Latency is exported twice from the same HDR histograms:
+//!
+//! - as a Prometheus **histogram** (`<name>_bucket{le}`, `<name>_sum`,
+//!   `<name>_count`) with the fixed bounds [`BUCKETS_SECONDS`], for
+//!   aggregation across instances;
+//! - as a **summary** named `<name>_quantiles` (a different name: Prometheus
+//!   forbids a histogram and a summary of the same name) with the exact
+//!   p50/p90/p99/p99.9 of the HDR histogram ([`QUANTILES`]).
+//!
+//! With `stats.per_worker = true` every data series carries a `worker`
+//! label (one series per worker, [`crate::stats::merge`] of that worker
+//! alone); otherwise series are sums over all workers. Ring series always
+//! carry `worker`.
+
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+
+use super::{AdminState, RingStats};
+use crate::config::Config;
+use crate::stats::merge;
+use crate::stats::merge::{ListenerView, RouteView, StatsView};
+
+/// Upper bounds of the histogram buckets, in seconds (`+Inf` is added).
+pub const BUCKETS_SECONDS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// The same bounds as `le` label values.
+const BUCKET_LABELS: [&str; 16] = [
+    "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
+    "0.25", "0.5", "1", "2.5", "5", "10",
+];
+
+/// The same bounds in microseconds (the histograms' unit).
+const BUCKETS_MICROS: [u64; 16] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000, 5_000_000, 10_000_000,
+];
+
+/// Quantiles of the `_quantiles` summaries: (label value, quantile).
+pub const QUANTILES: [(&str, f64); 4] =
+    [("0.5", 0.5), ("0.9", 0.9), ("0.99", 0.99), ("0.999", 0.999)];
+
+/// Response classes as exported in `code_class` (index = class).
+pub const CODE_CLASSES: [&str; 6] = ["none", "1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// The `listener` label of a route's series: the listener it belongs to;
+/// for a route shared by every listener, that listener when there is only
+/// one, else `"*"`.
+pub fn route_listener<'a>(config: &'a Config, view: &'a RouteView) -> &'a str {
+    match &view.listener {
+        Some(l) => l,
+        None if config.listeners.len() == 1 => &config.listeners[0].name,
+        None => "*",
+    }
+}
+
+/// Escape a label value: `\` → `\\`, `"` → `\"`, newline → `\n`.
+pub fn escape_label(value: &str, out: &mut String) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Escape HELP text: `\` → `\\`, newline → `\n`.
+fn escape_help(value: &str, out: &mut String) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// A float the way Prometheus writes them (`+Inf`, `-Inf`, `NaN`).
+fn float(v: f64, out: &mut String) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
+/// A sample value.
+enum Value {
+    Int(u64),
+    Signed(i64),
+    Float(f64),
+}
+
+struct Writer {
+    out: String,
+}
+
+type Labels<'a> = [(&'a str, &'a str)];
+
+impl Writer {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = write!(self.out, "# HELP {name} ");
+        escape_help(help, &mut self.out);
+        let _ = writeln!(self.out, "\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &Labels<'_>, worker: Option<&str>, value: Value) {
+        self.out.push_str(name);
+        let worker = worker.map(|w| ("worker", w));
+        let mut first = true;
+        for (k, v) in labels.iter().copied().chain(worker) {
+            self.out.push(if first { '{' } else { ',' });
+            first = false;
+            self.out.push_str(k);
+            self.out.push_str("=\"");
+            escape_label(v, &mut self.out);
+            self.out.push('"');
+        }
+        if !first {
+            self.out.push('}');
+        }
+        self.out.push(' ');
+        match value {
+            Value::Int(n) => {
+                let _ = write!(self.out, "{n}");
+            }
+            Value::Signed(n) => {
+                let _ = write!(self.out, "{n}");
+            }
+            Value::Float(f) => float(f, &mut self.out),
+        }
+        self.out.push('\n');
+    }
+
+    /// `_bucket{le}` (cumulative), `_sum` and `_count` of a µs histogram.
+    fn histogram(
+        &mut self,
+        name: &str,
+        labels: &Labels<'_>,
+        worker: Option<&str>,
+        h: &Histogram<u64>,
+    ) {
+        let mut counts = [0u64; BUCKETS_MICROS.len()];
+        let mut total = 0u64;
+        for v in h.iter_recorded() {
+            // Every recorded value is represented by the highest value
+            // equivalent to it (as HDR's `max` and quantiles do), so a
+            // bucket never claims a request faster than it was.
+            let value = v.value_iterated_to();
+            let n = v.count_at_value();
+            total += n;
+            if let Some(i) = BUCKETS_MICROS.iter().position(|&b| value <= b) {
+                counts[i] += n;
+            }
+        }
+        let bucket = format!("{name}_bucket");
+        let mut cumulative = 0;
+        let mut with_le: Vec<(&str, &str)> = labels.to_vec();
+        for (i, c) in counts.iter().enumerate() {
+            cumulative += c;
+            with_le.push(("le", BUCKET_LABELS[i]));
+            self.sample(&bucket, &with_le, worker, Value::Int(cumulative));
+            with_le.pop();
+        }
+        with_le.push(("le", "+Inf"));
+        self.sample(&bucket, &with_le, worker, Value::Int(total));
+        let sum = h.mean() * total as f64 / 1e6;
+        self.sample(&format!("{name}_sum"), labels, worker, Value::Float(sum));
+        self.sample(&format!("{name}_count"), labels, worker, Value::Int(total));
+    }
+
+    /// Exact quantiles (seconds), `_sum` and `_count` of a µs histogram.
+    fn summary(
+        &mut self,
+        name: &str,
+        labels: &Labels<'_>,
+        worker: Option<&str>,
+        h: &Histogram<u64>,
+    ) {
+        let total = h.len();
+        let mut with_q: Vec<(&str, &str)> = labels.to_vec();
+        for (label, q) in QUANTILES {
+            let v = if total == 0 {
+                f64::NAN
+            } else {
+                h.value_at_quantile(q) as f64 / 1e6
+            };
+            with_q.push(("quantile", label));
+            self.sample(name, &with_q, worker, Value::Float(v));
+            with_q.pop();
+        }
+        let sum = h.mean() * total as f64 / 1e6;
+        self.sample(&format!("{name}_sum"), labels, worker, Value::Float(sum));
+        self.sample(&format!("{name}_count"), labels, worker, Value::Int(total));
+    }
+}
+
+/// One view to export, with its `worker` label value (per-worker mode).
+struct Part {
+    worker: Option<String>,
+    view: StatsView,
+}
+
+impl Part {
+    fn w(&self) -> Option<&str> {
+        self.worker.as_deref()
+    }
+}
+
+/// Render everything. `rings[i]`: worker i's io_uring figures (`None`: no
+/// ring or not sampled).
+pub fn render(state: &AdminState, rings: &[Option<RingStats>]) -> String {
+    let reg = &state.registry;
+    let config = &reg.config;
+    let parts: Vec<Part> = if config.stats.per_worker {
+        reg.workers
+            .iter()
+            .map(|w| Part {
+                worker: Some(w.worker.to_string()),
+                view: merge(reg, Some(w.worker)),
+            })
+            .collect()
+    } else {
+        vec![Part {
+            worker: None,
+            view: merge(reg, None),
+        }]
+    };
+    let mut w = Writer {
+        out: String::with_capacity(16 * 1024),
+    };
+
+    process(&mut w, state);
+    listeners(&mut w, &parts);
+    routes(&mut w, config, &parts);
+    clusters(&mut w, &parts);
+    endpoints(&mut w, &parts);
+    latency(&mut w, &parts);
+    workers(&mut w, state, rings);
+    w.out
+}
+
+fn process(w: &mut Writer, state: &AdminState) {
+    w.family(
+        "ringway_build_info",
+        "gauge",
+        "Always 1; the version of the running ringway.",
+    );
+    w.sample(
+        "ringway_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        None,
+        Value::Int(1),
+    );
+    w.family(
+        "ringway_uptime_seconds",
+        "gauge",
+        "Seconds since the process started.",
+    );
+    w.sample(
+        "ringway_uptime_seconds",
+        &[],
+        None,
+        Value::Float(state.started.elapsed().as_secs_f64()),
+    );
+    w.family("ringway_workers", "gauge", "Number of worker threads.");
+    w.sample(
+        "ringway_workers",
+        &[],
+        None,
+        Value::Int(state.registry.workers.len() as u64),
+    );
+    w.family(
+        "ringway_draining",
+        "gauge",
+        "1 once graceful shutdown (drain) has started, else 0.",
+    );
+    w.sample(
+        "ringway_draining",
+        &[],
+        None,
+        Value::Int(state.draining.is_set() as u64),
+    );
+}
+
+fn listeners(w: &mut Writer, parts: &[Part]) {
+    type Get = fn(&ListenerView) -> Value;
+    let families: [(&str, &str, &str, Get); 7] = [
+        (
+            "ringway_downstream_connections_total",
+            "counter",
+            "Downstream connections accepted.",
+            |l| Value::Int(l.cx_total),
+        ),
+        (
+            "ringway_downstream_connections_active",
+            "gauge",
+            "Downstream connections open now.",
+            |l| Value::Signed(l.cx_active),
+        ),
+        (
+            "ringway_downstream_tls_handshake_failures_total",
+            "counter",
+            "Downstream TLS handshakes that failed.",
+            |l| Value::Int(l.tls_handshake_failures),
+        ),
+        (
+            "ringway_listener_requests_total",
+            "counter",
+            "Requests whose head was read on the listener, routed or not.",
+            |l| Value::Int(l.requests),
+        ),
+        (
+            "ringway_listener_rejected_total",
+            "counter",
+            "Requests rejected before routing (bad head, 408, 431) or not routed (404).",
+            |l| Value::Int(l.rejected),
+        ),
+        (
+            "ringway_downstream_bytes_received_total",
+            "counter",
+            "Bytes received from downstream clients.",
+            |l| Value::Int(l.bytes_in),
+        ),
+        (
+            "ringway_downstream_bytes_sent_total",
+            "counter",
+            "Bytes sent to downstream clients.",
+            |l| Value::Int(l.bytes_out),
+        ),
+    ];
+    for (name, kind, help, get) in families {
+        w.family(name, kind, help);
+        for p in parts {
+            for l in &p.view.listeners {
+                w.sample(name, &[("listener", &l.name)], p.w(), get(l));
+            }
+        }
+    }
+}
+
+fn routes(w: &mut Writer, config: &Config, parts: &[Part]) {
+    let name = "ringway_requests_total";
+    w.family(
+        name,
+        "counter",
+        "Requests routed, by route (listener=\"*\": a route shared by every listener).",
+    );
+    for p in parts {
+        for r in &p.view.routes {
+            let labels = [("listener", route_listener(config, r)), ("route", &r.name)];
+            w.sample(name, &labels, p.w(), Value::Int(r.requests));
+        }
+    }
+
+    let name = "ringway_responses_total";
+    w.family(
+        name,
+        "counter",
+        "Responses sent on routed requests, by status class.",
+    );
+    for p in parts {
+        for r in &p.view.routes {
+            let classes = r.classes();
+            for (class, label) in CODE_CLASSES.iter().enumerate().skip(1) {
+                let labels = [("route", r.name.as_str()), ("code_class", label)];
+                w.sample(name, &labels, p.w(), Value::Int(classes[class]));
+            }
+        }
+    }
+
+    let name = "ringway_responses_by_code_total";
+    w.family(
+        name,
+        "counter",
+        "Responses sent on routed requests, by exact status code (codes seen only).",
+    );
+    for p in parts {
+        for r in &p.view.routes {
+            for &(code, n) in r.codes.iter().filter(|(c, _)| *c != 0) {
+                let code = code.to_string();
+                let labels = [("route", r.name.as_str()), ("code", &code)];
+                w.sample(name, &labels, p.w(), Value::Int(n));
+            }
+        }
+    }
+
+    let name = "ringway_errors_total";
+    w.family(
+        name,
+        "counter",
+        "Failed requests by route and error kind (kinds seen only).",
+    );
+    for p in parts {
+        for r in &p.view.routes {
+            for &(kind, n) in &r.errors {
+                let labels = [("route", r.name.as_str()), ("kind", kind)];
+                w.sample(name, &labels, p.w(), Value::Int(n));
+            }
+        }
+    }
+
+    for (name, help, bytes_in) in [
+        (
+            "ringway_route_bytes_received_total",
+            "Request bytes received from downstream, by route.",
+            true,
+        ),
+        (
+            "ringway_route_bytes_sent_total",
+            "Response bytes sent to downstream, by route.",
+            false,
+        ),
+    ] {
+        w.family(name, "counter", help);
+        for p in parts {
+            for r in &p.view.routes {
+                let n = if bytes_in { r.bytes_in } else { r.bytes_out };
+                w.sample(name, &[("route", &r.name)], p.w(), Value::Int(n));
+            }
+        }
+    }
+}
+
+fn clusters(w: &mut Writer, parts: &[Part]) {
+    let name = "ringway_upstream_requests_total";
+    w.family(name, "counter", "Requests forwarded to the cluster.");
+    for p in parts {
+        for c in &p.view.clusters {
+            w.sample(name, &[("cluster", &c.name)], p.w(), Value::Int(c.requests));
+        }
+    }
+    let name = "ringway_upstream_responses_total";
+    w.family(
+        name,
+        "counter",
+        "Upstream responses by status class, by cluster.",
+    );
+    for p in parts {
+        for c in &p.view.clusters {
+            for (class, label) in CODE_CLASSES.iter().enumerate().skip(1) {
+                let labels = [("cluster", c.name.as_str()), ("code_class", label)];
+                w.sample(name, &labels, p.w(), Value::Int(c.classes[class]));
+            }
+        }
+    }
+    let name = "ringway_upstream_errors_total";
+    w.family(
+        name,
+        "counter",
+        "Failed upstream requests by cluster and error kind (kinds seen only).",
+    );
+    for p in parts {
+        for c in &p.view.clusters {
+            for &(kind, n) in &c.errors {
+                let labels = [("cluster", c.name.as_str()), ("kind", kind)];
+                w.sample(name, &labels, p.w(), Value::Int(n));
+            }
+        }
+    }
+}
+
+fn endpoints(w: &mut Writer, parts: &[Part]) {
+    let name = "ringway_upstream_endpoint_requests_total";
+    w.family(name, "counter", "Requests forwarded to the endpoint.");
+    for p in parts {
+        for e in &p.view.endpoints {
+            let labels = [("cluster", e.cluster.as_str()), ("endpoint", &e.endpoint)];
+            w.sample(name, &labels, p.w(), Value::Int(e.requests));
+        }
+    }
+    let name = "ringway_upstream_endpoint_responses_total";
+    w.family(
+        name,
+        "counter",
+        "Upstream responses by status class, by endpoint.",
+    );
+    for p in parts {
+        for e in &p.view.endpoints {
+            for (class, label) in CODE_CLASSES.iter().enumerate().skip(1) {
+                let labels = [
+                    ("cluster", e.cluster.as_str()),
+                    ("endpoint", &e.endpoint),
+                    ("code_class", label),
+                ];
+                w.sample(name, &labels, p.w(), Value::Int(e.classes[class]));
+            }
+        }
+    }
+    let name = "ringway_upstream_connections_total";
+    w.family(
+        name,
+        "counter",
+        "Upstream connections used: kind=\"new\" opened, kind=\"reused\" taken from the idle pool.",
+    );
+    for p in parts {
+        for e in &p.view.endpoints {
+            for (kind, n) in [("new", e.cx_new), ("reused", e.cx_reused)] {
+                let labels = [
+                    ("cluster", e.cluster.as_str()),
+                    ("endpoint", &e.endpoint),
+                    ("kind", kind),
+                ];
+                w.sample(name, &labels, p.w(), Value::Int(n));
+            }
+        }
+    }
+    for (name, help, connect) in [
+        (
+            "ringway_upstream_connect_failures_total",
+            "Upstream connection attempts that failed (refused, unreachable, TLS, connect timeout).",
+            true,
+        ),
+        (
+            "ringway_upstream_timeouts_total",
+            "Upstream connect or response timeouts.",
+            false,
+        ),
+    ] {
+        w.family(name, "counter", help);
+        for p in parts {
+            for e in &p.view.endpoints {
+                let labels = [("cluster", e.cluster.as_str()), ("endpoint", &e.endpoint)];
+                let n = if connect {
+                    e.connect_failures
+                } else {
+                    e.timeouts
+                };
+                w.sample(name, &labels, p.w(), Value::Int(n));
+            }
+        }
+    }
+    let name = "ringway_pool_idle_connections";
+    w.family(
+        name,
+        "gauge",
+        "Idle upstream connections held in the pools now.",
+    );
+    for p in parts {
+        w.sample(name, &[], p.w(), Value::Signed(p.view.pool_idle));
+    }
+}
+
+/// One latency dimension: histogram + summary families over every part.
+fn latency_family<'v, T: 'v>(
+    w: &mut Writer,
+    parts: &'v [Part],
+    name: &str,
+    help: &str,
+    items: impl Fn(&'v StatsView) -> &'v [T],
+    labels: impl Fn(&'v T) -> Vec<(&'v str, &'v str)>,
+    hist: impl Fn(&'v T) -> Option<&'v Histogram<u64>>,
+) {
+    let any = parts
+        .iter()
+        .any(|p| items(&p.view).iter().any(|t| hist(t).is_some()));
+    if !any {
+        // Dimension switched off (`stats.histograms`) or nothing to show.
+        return;
+    }
+    w.family(name, "histogram", help);
+    for p in parts {
+        for t in items(&p.view) {
+            if let Some(h) = hist(t) {
+                w.histogram(name, &labels(t), p.w(), h);
+            }
+        }
+    }
+    let qname = format!("{name}_quantiles");
+    w.family(
+        &qname,
+        "summary",
+        &format!("{help} Exact quantiles from the HDR histogram (NaN before the first sample)."),
+    );
+    for p in parts {
+        for t in items(&p.view) {
+            if let Some(h) = hist(t) {
+                w.summary(&qname, &labels(t), p.w(), h);
+            }
+        }
+    }
+}
+
+fn latency(w: &mut Writer, parts: &[Part]) {
+    latency_family(
+        w,
+        parts,
+        "ringway_request_duration_seconds",
+        "Request duration by route: request head read to response complete.",
+        |v| &v.routes,
+        |r| vec![("route", r.name.as_str())],
+        |r| r.latency.as_ref(),
+    );
+    latency_family(
+        w,
+        parts,
+        "ringway_listener_request_duration_seconds",
+        "Request duration by listener (routed or not).",
+        |v| &v.listeners,
+        |l| vec![("listener", l.name.as_str())],
+        |l| l.latency.as_ref(),
+    );
+    latency_family(
+        w,
+        parts,
+        "ringway_upstream_duration_seconds",
+        "Upstream response time by cluster: request sent upstream to response head received.",
+        |v| &v.clusters,
+        |c| vec![("cluster", c.name.as_str())],
+        |c| c.latency.as_ref(),
+    );
+    latency_family(
+        w,
+        parts,
+        "ringway_upstream_endpoint_duration_seconds",
+        "Upstream response time by endpoint: request sent upstream to response head received.",
+        |v| &v.endpoints,
+        |e| {
+            vec![
+                ("cluster", e.cluster.as_str()),
+                ("endpoint", e.endpoint.as_str()),
+            ]
+        },
+        |e| e.latency.as_ref(),
+    );
+}
+
+fn workers(w: &mut Writer, state: &AdminState, rings: &[Option<RingStats>]) {
+    let ids: Vec<String> = (0..state.registry.workers.len())
+        .map(|i| i.to_string())
+        .collect();
+    let name = "ringway_worker_info";
+    w.family(
+        name,
+        "gauge",
+        "Always 1; the worker's I/O driver and pinned core (\"-\": not pinned).",
+    );
+    for (i, id) in ids.iter().enumerate() {
+        let driver = state.drivers.get(i).map_or("unknown", String::as_str);
+        let core = state
+            .cores
+            .get(i)
+            .copied()
+            .flatten()
+            .map_or_else(|| "-".to_owned(), |c| c.to_string());
+        let labels = [("worker", id.as_str()), ("driver", driver), ("core", &core)];
+        w.sample(name, &labels, None, Value::Int(1));
+    }
+    type Get = fn(&RingStats) -> Value;
+    let families: [(&str, &str, &str, Get); 6] = [
+        (
+            "ringway_worker_ring_submissions_total",
+            "counter",
+            "io_uring submission queue entries consumed by the kernel (from SqHead; no series for workers without a ring).",
+            |r| Value::Int(r.submissions),
+        ),
+        (
+            "ringway_worker_ring_completions_total",
+            "counter",
+            "io_uring completions posted (from CqTail).",
+            |r| Value::Int(r.completions),
+        ),
+        (
+            "ringway_worker_ring_inflight",
+            "gauge",
+            "io_uring operations submitted and not completed yet. An estimate: SqHead - CqTail at the last sample; multishot operations complete more than once.",
+            |r| Value::Int(r.inflight as u64),
+        ),
+        (
+            "ringway_worker_ring_entries",
+            "gauge",
+            "io_uring submission queue size (entries).",
+            |r| Value::Int(r.sq_entries as u64),
+        ),
+        (
+            "ringway_worker_ring_cq_entries",
+            "gauge",
+            "io_uring completion queue size (entries).",
+            |r| Value::Int(r.cq_entries as u64),
+        ),
+        (
+            "ringway_worker_ring_cq_overflow",
+            "gauge",
+            "io_uring completions waiting on the kernel's CQ overflow list at the last sample (non-zero: the completion queue overflowed).",
+            |r| Value::Int(r.cq_overflow as u64),
+        ),
+    ];
+    for (name, kind, help, get) in families {
+        w.family(name, kind, help);
+        for (id, ring) in ids.iter().zip(rings) {
+            if let Some(r) = ring {
+                w.sample(name, &[("worker", id)], None, get(r));
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Request dispatch: method + path → response.
+
+use std::fmt::Write as _;
+
+use super::{json, prometheus, AdminState, RingStats};
+
+/// Content type of `/metrics` (Prometheus text exposition format 0.0.4).
+pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const JSON_CONTENT_TYPE: &str = "application/json";
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+
+/// The endpoints, for the index page and 404s.
+pub const ENDPOINTS: [(&str, &str); 6] = [
+    ("/metrics", "Prometheus text format 0.0.4"),
+    ("/stats", "the same statistics as JSON"),
+    ("/live", "200 while the process runs"),
+    ("/ready", "200, or 503 while draining"),
+    (
+        "/config",
+        "effective configuration as JSON (secrets redacted)",
+    ),
+    (
+        "/workers",
+        "per-worker core, driver, load and io_uring stats as JSON",
+    ),
+];
+
+/// What a handler needs: the shared state and a way to get fresh ring
+/// figures (sampling is done on demand, only by the endpoints that show
+/// them).
+pub struct Context<'a> {
+    pub state: &'a AdminState,
+    pub rings: &'a dyn Fn() -> Vec<Option<RingStats>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    /// Send `Allow: GET, HEAD` (405).
+    pub allow: bool,
+}
+
+impl Response {
+    pub fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Response {
+        Response {
+            status,
+            content_type,
+            body: body.into(),
+            allow: false,
+        }
+    }
+
+    pub fn text(status: u16, body: impl Into<Vec<u8>>) -> Response {
+        Response::new(status, TEXT_CONTENT_TYPE, body)
+    }
+
+    fn json(value: &serde_json::Value) -> Response {
+        let mut body = serde_json::to_vec_pretty(value).unwrap_or_else(|_| b"null".to_vec());
+        body.push(b'\n');
+        Response::new(200, JSON_CONTENT_TYPE, body)
+    }
+
+    /// The whole HTTP/1.1 response (`head_only`: for HEAD, no body).
+    pub fn to_bytes(&self, head_only: bool) -> Vec<u8> {
+        let mut head = format!(
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n",
+            self.status,
+            reason(self.status),
+            self.content_type,
+            self.body.len()
+        );
+        if self.allow {
+            head.push_str("Allow: GET, HEAD\r\n");
+        }
+        head.push_str("\r\n");
+        let mut out = head.into_bytes();
+        if !head_only {
+            out.extend_from_slice(&self.body);
+        }
+        out
+    }
+}
+
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "",
+    }
+}
+
+fn index() -> String {
+    let mut s = String::from("ringway admin\n\n");
+    for (path, what) in ENDPOINTS {
+        let _ = writeln!(s, "  GET {path:<10} {what}");
+    }
+    s
+}
+
+/// Answer one request.
+pub fn handle(ctx: &Context<'_>, method: &str, path: &str) -> Response {
+    let known = path == "/" || ENDPOINTS.iter().any(|(p, _)| *p == path);
+    if !known {
+        return Response::text(404, format!("not found: {path}\n\n{}", index()));
+    }
+    if method != "GET" && method != "HEAD" {
+        let mut r = Response::text(405, "method not allowed: use GET\n");
+        r.allow = true;
+        return r;
+    }
+    let state = ctx.state;
+    match path {
+        "/metrics" => Response::new(
+            200,
+            PROMETHEUS_CONTENT_TYPE,
+            prometheus::render(state, &(ctx.rings)()),
+        ),
+        "/stats" => Response::json(&json::stats(state)),
+        "/live" => Response::text(200, "live\n"),
+        "/ready" => {
+            if state.draining.is_set() {
+                Response::text(503, "draining\n")
+            } else {
+                Response::text(200, "ready\n")
+            }
+        }
+        "/config" => Response::json(&json::config(&state.config)),
+        "/workers" => Response::json(&json::workers(state, &(ctx.rings)())),
+        _ => Response::text(200, index()),
+    }
+}
