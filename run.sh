@@ -71,6 +71,11 @@ cmd_test() {
     cargo clippy --workspace --all-targets -- -D warnings
     log "build binaries (the integration tests start them)"
     cargo build --workspace --bins
+    # A second, independent Prometheus parser for the metrics tests (they
+    # print a skip reason when it is missing).
+    python3 -c "import prometheus_client" 2>/dev/null \
+        || python3 -m pip install -q prometheus_client >/dev/null 2>&1 \
+        || echo "note: prometheus_client (PyPI) not installable; its check is skipped"
     log "unit + integration tests"
     cargo test --workspace
     log "release build (LTO)"

@@ -147,12 +147,10 @@ fn parse_response_inner<'b>(
     for h in resp.headers.iter() {
         let name = h.name.as_bytes();
         let value = h.value;
-        if !is_token(name) {
-            return Err(HeadError::Malformed("invalid header field name"));
-        }
-        if !value.iter().all(|&b| is_field_value_byte(b)) {
-            return Err(HeadError::Malformed("invalid header field value"));
-        }
+        // httparse already enforces both (token names; HTAB / SP / VCHAR /
+        // obs-text values): checked again only in debug builds.
+        debug_assert!(is_token(name), "invalid header field name");
+        debug_assert!(value.iter().all(|&b| is_field_value_byte(b)));
         let name_span = span_of(buf, name)?;
         let value_span = span_of(buf, value)?;
         head.headers.push(HeaderSpan {

@@ -29,6 +29,7 @@ use super::upgrade::tunnel;
 use crate::accesslog::RequestMeta;
 use crate::error::{write_error_response, ErrorKind, ProxyError};
 use crate::http::RequestHead;
+use crate::runtime::watchdog::WatchKey;
 use crate::runtime::worker::{ConnGuard, Worker};
 
 /// Entry point for an accepted TCP connection: TLS handshake when the
@@ -41,12 +42,15 @@ pub async fn serve_tcp(
     guard: ConnGuard,
 ) {
     let _guard = guard;
+    let watch = worker
+        .watchdog
+        .register(std::os::fd::AsRawFd::as_raw_fd(&stream));
     match worker.tls[listener].clone() {
-        None => serve(&worker, listener, stream, peer, false).await,
+        None => serve(&worker, listener, stream, peer, false, &watch).await,
         Some(acceptor) => {
             let timeout = worker.config.limits.header_read_timeout;
             match monoio::time::timeout(timeout, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => serve(&worker, listener, tls, peer, true).await,
+                Ok(Ok(tls)) => serve(&worker, listener, tls, peer, true, &watch).await,
                 Ok(Err(e)) => {
                     tracing::debug!(worker = worker.id, %peer, "TLS handshake failed: {e}")
                 }
@@ -56,8 +60,14 @@ pub async fn serve_tcp(
     }
 }
 
-async fn serve<S>(worker: &Rc<Worker>, listener: usize, mut stream: S, peer: SocketAddr, tls: bool)
-where
+async fn serve<S>(
+    worker: &Rc<Worker>,
+    listener: usize,
+    mut stream: S,
+    peer: SocketAddr,
+    tls: bool,
+    watch: &WatchKey<'_>,
+) where
     S: AsyncReadRent + AsyncWriteRent + Split,
 {
     let mut cbuf = ConnBuf::with_buffer(worker.take_buffer());
@@ -72,7 +82,7 @@ where
     loop {
         // Stage: read_head.
         let started = Instant::now();
-        match read_head(worker, &mut stream, &mut cbuf, &mut head, first).await {
+        match read_head(worker, &mut stream, &mut cbuf, &mut head, first, watch).await {
             Ok(HeadRead::Ready) => {}
             Ok(HeadRead::Closed) => break,
             Err(e) => {
@@ -168,6 +178,7 @@ where
             buf: &mut cbuf,
             peer,
             tls,
+            watch,
         };
         let ids = RequestIds {
             request_id: &request_id,

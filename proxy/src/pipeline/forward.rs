@@ -11,7 +11,8 @@
 //! any response byte arrives (the upstream closed an idle connection at the
 //! same moment we picked it). Nothing else is retried yet.
 //!
-//! Timeouts: `connect_timeout` (connect + TLS), the route `timeout` from the
+//! Timeouts (kept by the worker's watchdog, one deadline per connection;
+//! the connect timeout is a plain timer): `connect_timeout` (connect + TLS), the route `timeout` from the
 //! request being sent to the response head and between response body reads,
 //! `body_read_timeout` between request body reads, `idle_timeout` for each
 //! write to the client.
@@ -28,6 +29,7 @@ use crate::error::{response_head_error, ErrorKind, ProxyError};
 use crate::http::response::parse_response_head;
 use crate::http::rewrite::{write_request_head, write_response_head, ForwardInfo, ResponseInfo};
 use crate::http::{HeadLimits, RequestHead, ResponseFraming, ResponseHead, Version};
+use crate::runtime::watchdog::{Guard, WatchKey};
 use crate::runtime::worker::Worker;
 use crate::upstream::{connect, EndpointId, UpstreamStream};
 
@@ -69,6 +71,8 @@ pub struct Downstream<'a, S> {
     pub buf: &'a mut ConnBuf,
     pub peer: SocketAddr,
     pub tls: bool,
+    /// The connection's deadline slot.
+    pub watch: &'a WatchKey<'a>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -86,6 +90,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
         buf: cbuf,
         peer,
         tls,
+        watch,
     } = ds;
     let config = &worker.config;
     let cluster = &config.clusters[route.cluster];
@@ -173,8 +178,15 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
             },
         };
         let replayable = reused && body_in_hand && attempt == 1;
+        watch.set_upstream(up.fd());
+        watch.arm(Guard::Upstream, route.timeout);
         let (res, o) = up.write_all(std::mem::take(out)).await;
         *out = o;
+        watch.disarm();
+        watch.set_upstream(-1);
+        if watch.take_fired().is_some() {
+            return Err(ProxyError::new(ErrorKind::UpstreamTimeout));
+        }
         if let Err(e) = res {
             if replayable {
                 continue;
@@ -182,7 +194,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
             return Err(ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e));
         }
         if !body_in_hand {
-            send_request_body(worker, client, cbuf, &mut up, &mut body, ex).await?;
+            send_request_body(worker, client, cbuf, &mut up, &mut body, ex, watch, route).await?;
         }
         let sent_at = Instant::now();
         match read_response_head(
@@ -195,6 +207,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
             client,
             client_http10,
             ex,
+            watch,
         )
         .await
         {
@@ -252,14 +265,14 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     };
     ubuf.consume(taken);
     ex.bytes_out += out.len() as u64;
-    write_client(client, out, idle).await?;
+    write_client(client, out, idle, watch).await?;
     ex.response_started = true;
 
     if upgrade {
         // Anything the upstream sent after the 101 belongs to the tunnel.
         let n = ubuf.len();
         if n > 0 {
-            timed_write_prefix(&mut ubuf, client, n, idle).await?;
+            timed_write_prefix(&mut ubuf, client, n, idle, watch).await?;
         }
         worker.give_buffer(ubuf.into_inner());
         return Ok(Next::Upgrade(up));
@@ -268,15 +281,10 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     // The rest of the response body.
     while !rbody.is_done() {
         if ubuf.is_empty() {
-            let read = monoio::time::timeout(route.timeout, ubuf.read_from(&mut up)).await;
-            match read {
-                Err(_) => return Err(ProxyError::new(ErrorKind::UpstreamTimeout)),
-                Ok(Err(e)) => return Err(ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e)),
-                Ok(Ok(0)) => {
-                    rbody.on_eof()?;
-                    break;
-                }
-                Ok(Ok(_)) => {}
+            let deadline = worker.watchdog.now() + route.timeout;
+            if read_upstream(watch, &mut up, &mut ubuf, deadline).await? == 0 {
+                rbody.on_eof()?;
+                break;
             }
         }
         if dechunk {
@@ -284,11 +292,11 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
             let n = rbody.advance(ubuf.data(), Some(out))?;
             ubuf.consume(n);
             ex.bytes_out += out.len() as u64;
-            write_client(client, out, idle).await?;
+            write_client(client, out, idle, watch).await?;
         } else {
             let n = rbody.advance(ubuf.data(), None)?;
             ex.bytes_out += n as u64;
-            timed_write_prefix(&mut ubuf, client, n, idle).await?;
+            timed_write_prefix(&mut ubuf, client, n, idle, watch).await?;
         }
     }
 
@@ -308,6 +316,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
 
 /// Stream the request body that was not in hand from the client to the
 /// upstream.
+#[allow(clippy::too_many_arguments)]
 async fn send_request_body<S: AsyncReadRent>(
     worker: &Worker,
     client: &mut S,
@@ -315,25 +324,57 @@ async fn send_request_body<S: AsyncReadRent>(
     up: &mut UpstreamStream,
     body: &mut BodyFrame,
     ex: &mut Exchange,
+    watch: &WatchKey<'_>,
+    route: &Route,
 ) -> Result<(), ProxyError> {
     let timeout = worker.config.limits.body_read_timeout;
     while !body.is_done() {
         if cbuf.is_empty() {
             cbuf.make_room(4096, super::super::runtime::worker::BUF_SIZE);
-            match monoio::time::timeout(timeout, cbuf.read_from(client)).await {
-                Err(_) => return Err(ProxyError::new(ErrorKind::BodyTimeout)),
-                Ok(Err(e)) => return Err(ProxyError::new(ErrorKind::ClientClosed).with_cause(e)),
-                Ok(Ok(0)) => body.on_eof()?,
-                Ok(Ok(_)) => {}
+            watch.arm(Guard::Body, timeout);
+            let read = cbuf.read_from(client).await;
+            watch.disarm();
+            if watch.take_fired().is_some() {
+                return Err(ProxyError::new(ErrorKind::BodyTimeout));
+            }
+            match read {
+                Err(e) => return Err(ProxyError::new(ErrorKind::ClientClosed).with_cause(e)),
+                Ok(0) => body.on_eof()?,
+                Ok(_) => {}
             }
         }
         let n = body.advance(cbuf.data(), None)?;
         ex.bytes_in += n as u64;
-        cbuf.write_prefix_to(up, n)
-            .await
-            .map_err(|e| ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e))?;
+        watch.set_upstream(up.fd());
+        watch.arm(Guard::Upstream, route.timeout);
+        let res = cbuf.write_prefix_to(up, n).await;
+        watch.disarm();
+        watch.set_upstream(-1);
+        if watch.take_fired().is_some() {
+            return Err(ProxyError::new(ErrorKind::UpstreamTimeout));
+        }
+        res.map_err(|e| ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e))?;
     }
     Ok(())
+}
+
+/// One read from the upstream, bounded by `deadline` (the watchdog shuts the
+/// socket down when it passes). `UpstreamTimeout` when it fired.
+async fn read_upstream(
+    watch: &WatchKey<'_>,
+    up: &mut UpstreamStream,
+    ubuf: &mut ConnBuf,
+    deadline: std::time::Instant,
+) -> Result<usize, ProxyError> {
+    watch.set_upstream(up.fd());
+    watch.arm_at(Guard::Upstream, deadline);
+    let read = ubuf.read_from(up).await;
+    watch.disarm();
+    watch.set_upstream(-1);
+    if watch.take_fired().is_some() {
+        return Err(ProxyError::new(ErrorKind::UpstreamTimeout));
+    }
+    read.map_err(|e| ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e))
 }
 
 /// Read the final response head into `ubuf`/`resp`. Interim 1xx responses:
@@ -351,8 +392,9 @@ async fn read_response_head<S: AsyncWriteRent>(
     client: &mut S,
     client_http10: bool,
     ex: &mut Exchange,
+    watch: &WatchKey<'_>,
 ) -> Result<(), ProxyError> {
-    let deadline = monoio::time::Instant::now() + timeout;
+    let deadline = std::time::Instant::now() + timeout;
     let mut got_any = false;
     loop {
         if !ubuf.is_empty() {
@@ -371,8 +413,8 @@ async fn read_response_head<S: AsyncWriteRent>(
                             &ResponseInfo::default(),
                         );
                         ex.bytes_out += interim.len() as u64;
-                        let (res, _) = client.write_all(interim).await;
-                        res.map_err(|e| ProxyError::new(ErrorKind::ClientClosed).with_cause(e))?;
+                        let mut interim = interim;
+                        write_client(client, &mut interim, Duration::from_secs(30), watch).await?;
                     }
                     ubuf.consume(len);
                     continue;
@@ -381,17 +423,14 @@ async fn read_response_head<S: AsyncWriteRent>(
             }
         }
         ubuf.make_room(4096, limits.max_head_bytes + 4096);
-        match monoio::time::timeout_at(deadline, ubuf.read_from(up)).await {
-            Err(_) => return Err(ProxyError::new(ErrorKind::UpstreamTimeout)),
-            Ok(Ok(0)) => {
+        match read_upstream(watch, up, ubuf, deadline).await {
+            Ok(0) => {
                 return Err(ProxyError::new(ErrorKind::UpstreamClosed).retryable(!got_any));
             }
-            Ok(Err(e)) => {
-                return Err(ProxyError::new(ErrorKind::UpstreamClosed)
-                    .with_cause(e)
-                    .retryable(!got_any))
-            }
-            Ok(Ok(_)) => {}
+            Ok(_) => {}
+            // A timeout is final; a reset before any byte may be retried.
+            Err(e) if e.kind == ErrorKind::UpstreamTimeout => return Err(e),
+            Err(e) => return Err(e.retryable(!got_any)),
         }
     }
 }
@@ -400,16 +439,17 @@ async fn write_client<S: AsyncWriteRent>(
     client: &mut S,
     out: &mut Vec<u8>,
     timeout: Duration,
+    watch: &WatchKey<'_>,
 ) -> Result<(), ProxyError> {
-    let buf = std::mem::take(out);
-    match monoio::time::timeout(timeout, client.write_all(buf)).await {
-        Ok((res, buf)) => {
-            *out = buf;
-            res.map(|_| ())
-                .map_err(|e| ProxyError::new(ErrorKind::ClientClosed).with_cause(e))
-        }
-        Err(_) => Err(ProxyError::new(ErrorKind::ClientClosed)),
+    watch.arm(Guard::ClientWrite, timeout);
+    let (res, buf) = client.write_all(std::mem::take(out)).await;
+    *out = buf;
+    watch.disarm();
+    if watch.take_fired().is_some() {
+        return Err(ProxyError::new(ErrorKind::ClientClosed));
     }
+    res.map(|_| ())
+        .map_err(|e| ProxyError::new(ErrorKind::ClientClosed).with_cause(e))
 }
 
 async fn timed_write_prefix<S: AsyncWriteRent>(
@@ -417,9 +457,13 @@ async fn timed_write_prefix<S: AsyncWriteRent>(
     client: &mut S,
     n: usize,
     timeout: Duration,
+    watch: &WatchKey<'_>,
 ) -> Result<(), ProxyError> {
-    match monoio::time::timeout(timeout, buf.write_prefix_to(client, n)).await {
-        Ok(res) => res.map_err(|e| ProxyError::new(ErrorKind::ClientClosed).with_cause(e)),
-        Err(_) => Err(ProxyError::new(ErrorKind::ClientClosed)),
+    watch.arm(Guard::ClientWrite, timeout);
+    let res = buf.write_prefix_to(client, n).await;
+    watch.disarm();
+    if watch.take_fired().is_some() {
+        return Err(ProxyError::new(ErrorKind::ClientClosed));
     }
+    res.map_err(|e| ProxyError::new(ErrorKind::ClientClosed).with_cause(e))
 }

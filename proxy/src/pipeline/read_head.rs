@@ -5,8 +5,8 @@
 //! idle for `idle_timeout`, and once the first byte of a head arrives the
 //! head must be complete within `header_read_timeout` (slowloris → 408).
 //! A connection that is idle when the worker starts draining is closed.
-
-use std::time::Instant;
+//! Deadlines are kept by the worker's watchdog (`runtime/watchdog.rs`), not
+//! by a timer per read.
 
 use monoio::io::AsyncReadRent;
 
@@ -14,6 +14,7 @@ use super::buffer::ConnBuf;
 use crate::error::{ErrorKind, ProxyError};
 use crate::http::head::parse_request_head;
 use crate::http::{HeadLimits, RequestHead};
+use crate::runtime::watchdog::{Guard, WatchKey};
 use crate::runtime::worker::Worker;
 
 /// What `read_head` found.
@@ -30,56 +31,57 @@ pub async fn read_head<S: AsyncReadRent>(
     buf: &mut ConnBuf,
     head: &mut RequestHead,
     first: bool,
+    watch: &WatchKey<'_>,
 ) -> Result<HeadRead, ProxyError> {
     let limits = &worker.config.limits;
     let head_limits = HeadLimits {
         max_head_bytes: limits.max_head_bytes,
         max_headers: limits.max_headers,
     };
+    // The head must be complete by this time: set at accept for a new
+    // connection, at the first byte for a kept-alive one.
     let mut deadline = if first || !buf.is_empty() {
-        Some(Instant::now() + limits.header_read_timeout)
+        Some(worker.watchdog.now() + limits.header_read_timeout)
     } else {
         None
     };
     loop {
         if !buf.is_empty() && parse_request_head(buf.data(), &head_limits, head)? {
+            watch.disarm();
             return Ok(HeadRead::Ready);
         }
         buf.make_room(4096, limits.max_head_bytes + 4096);
+        let had_bytes = !buf.is_empty();
         match deadline {
             None => {
-                // Idle keep-alive connection: wait for the next request.
+                // Idle keep-alive connection: wait for the next request (the
+                // watchdog also ends this wait when the worker drains).
                 if worker.draining.get() {
                     return Ok(HeadRead::Closed);
                 }
-                let read = monoio::select! {
-                    r = monoio::time::timeout(limits.idle_timeout, buf.read_from(stream)) => r,
-                    _ = worker.shutdown.notified() => return Ok(HeadRead::Closed),
-                };
-                match read {
-                    Ok(Ok(n)) if n > 0 => {
-                        deadline = Some(Instant::now() + limits.header_read_timeout);
-                    }
-                    _ => return Ok(HeadRead::Closed),
+                watch.arm(Guard::Idle, limits.idle_timeout);
+            }
+            Some(at) => watch.arm_at(Guard::Header, at),
+        }
+        let read = buf.read_from(stream).await;
+        watch.disarm();
+        match watch.take_fired() {
+            Some(Guard::Header) if had_bytes => {
+                return Err(ProxyError::new(ErrorKind::HeaderTimeout))
+            }
+            Some(_) => return Ok(HeadRead::Closed),
+            None => {}
+        }
+        match read {
+            Ok(0) if !had_bytes => return Ok(HeadRead::Closed),
+            Ok(0) => return Err(ProxyError::new(ErrorKind::ClientClosed)),
+            Ok(_) => {
+                if deadline.is_none() {
+                    deadline = Some(worker.watchdog.now() + limits.header_read_timeout);
                 }
             }
-            Some(at) => {
-                // A timed-out read takes the buffer with it: decide on what
-                // was there before the read.
-                let had_bytes = !buf.is_empty();
-                let at = monoio::time::Instant::from_std(at);
-                let read = monoio::time::timeout_at(at, buf.read_from(stream)).await;
-                match read {
-                    Err(_) if !had_bytes => return Ok(HeadRead::Closed),
-                    Err(_) => return Err(ProxyError::new(ErrorKind::HeaderTimeout)),
-                    Ok(Ok(0)) if buf.is_empty() => return Ok(HeadRead::Closed),
-                    Ok(Ok(0)) => return Err(ProxyError::new(ErrorKind::ClientClosed)),
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => {
-                        return Err(ProxyError::new(ErrorKind::ClientClosed).with_cause(e))
-                    }
-                }
-            }
+            Err(_) if !had_bytes => return Ok(HeadRead::Closed),
+            Err(e) => return Err(ProxyError::new(ErrorKind::ClientClosed).with_cause(e)),
         }
     }
 }

@@ -16,6 +16,7 @@ use monoio::net::TcpListener;
 
 use super::notify::LocalNotify;
 use super::shutdown::{ShutdownFlag, WATCH_TICK};
+use super::watchdog::Watchdog;
 use crate::accesslog::WorkerLog;
 use crate::config::Config;
 use crate::pipeline::{self, RouteTable};
@@ -44,6 +45,8 @@ pub struct Worker {
     /// Notified once when the worker starts draining.
     pub shutdown: LocalNotify,
     pub draining: Cell<bool>,
+    /// Connection deadlines (header/idle/body/upstream/write timeouts).
+    pub watchdog: Watchdog,
     /// This worker's counters (single writer: this worker).
     pub stats: Arc<WorkerStats>,
     /// This worker's latency histograms, published every `publish_interval`.
@@ -98,6 +101,7 @@ impl Worker {
             conn_closed: LocalNotify::new(),
             shutdown: LocalNotify::new(),
             draining: Cell::new(false),
+            watchdog: Watchdog::default(),
             buffers: RefCell::new(Vec::new()),
             request_ids: Cell::new(seed | 1),
         }
@@ -204,11 +208,12 @@ pub async fn worker_main(
     // The shutdown watch, stats publishing and idle pool sweeping share one
     // tick.
     let publish_every = worker.config.stats.publish_interval;
-    let tick = WATCH_TICK.min(publish_every);
+    let tick = WATCH_TICK.min(publish_every).min(super::watchdog::TICK);
     let mut last_publish = std::time::Instant::now();
     let mut last_sweep = last_publish;
     while !flag.is_set() {
         monoio::time::sleep(tick).await;
+        worker.watchdog.tick(false);
         let now = std::time::Instant::now();
         if let Some(log) = &worker.access_log {
             log.tick();
@@ -225,6 +230,7 @@ pub async fn worker_main(
 
     worker.draining.set(true);
     worker.shutdown.notify_all();
+    worker.watchdog.tick(true);
     for task in accept_tasks {
         task.await;
     }
@@ -233,6 +239,7 @@ pub async fn worker_main(
     let deadline = std::time::Instant::now() + worker.config.runtime.drain_timeout;
     while worker.active.get() > 0 && std::time::Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(10)).await;
+        worker.watchdog.tick(true);
     }
     worker.publish_stats();
     if let Some(log) = &worker.access_log {

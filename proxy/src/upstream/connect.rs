@@ -21,6 +21,7 @@ pub async fn connect(
         match &cluster.tls {
             None => Ok(UpstreamStream::Plain(tcp)),
             Some(tls) => {
+                let fd = std::os::fd::AsRawFd::as_raw_fd(&tcp);
                 let connector = monoio_rustls::TlsConnector::from(tls.config.clone());
                 let stream = connector
                     .connect(tls.server_name.clone(), tcp)
@@ -29,7 +30,7 @@ pub async fn connect(
                         ProxyError::new(ErrorKind::UpstreamTls)
                             .with_cause(std::io::Error::other(e.to_string()))
                     })?;
-                Ok(UpstreamStream::Tls(Box::new(stream)))
+                Ok(UpstreamStream::Tls(Box::new(stream), fd))
             }
         }
     };

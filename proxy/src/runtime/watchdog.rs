@@ -1,0 +1,238 @@
+//! Connection timeouts without a timer per I/O operation.
+//!
+//! # Why
+//! A `monoio::time::timeout` around every read and write registers and
+//! cancels a timer-wheel entry each time — on a small keep-alive request
+//! that was several timers and ~15 % of the proxy's user-space instructions.
+//! Proxies like nginx and HAProxy keep one cheap deadline per connection
+//! instead; so does ringway.
+//!
+//! # How
+//! Each downstream connection owns one slot in the worker's [`Watchdog`]: a
+//! deadline, what it guards ([`Guard`]) and the file descriptors involved.
+//! Arming it is a couple of stores (the clock is a per-worker coarse clock,
+//! refreshed every tick). A worker task ticks every [`TICK`]; when a deadline
+//! has passed it records which one fired and `shutdown(2)`s the socket the
+//! stuck operation waits on. The pending read or write then completes (end of
+//! stream or an error), and the connection task asks the watchdog whether
+//! that was a timeout and answers 408 / 504 or closes, as the guard says.
+//! During a drain, connections idle between requests are shut down the same
+//! way, so they close at once.
+//!
+//! A connection's fds are always unregistered before they are closed (the
+//! slot is released or cleared synchronously, and the tick runs on the same
+//! thread), so the watchdog never touches a reused descriptor.
+//!
+//! Precision is one tick (50 ms): fine for timeouts in seconds.
+
+use std::cell::{Cell, RefCell};
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+/// How often deadlines are checked (and the coarse clock refreshed).
+pub const TICK: Duration = Duration::from_millis(50);
+
+/// What a deadline guards, and so what happens when it passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// Keep-alive connection waiting for its next request: close quietly.
+    Idle,
+    /// A request head being received: 408 (quiet close if nothing came).
+    Header,
+    /// A request body being received: 408.
+    Body,
+    /// Waiting for the upstream (response head or body): 504 / close.
+    Upstream,
+    /// Writing to a client that does not read: close.
+    ClientWrite,
+}
+
+#[derive(Debug)]
+struct Slot {
+    client_fd: RawFd,
+    upstream_fd: RawFd,
+    deadline: Option<Instant>,
+    guard: Guard,
+    fired: Option<Guard>,
+}
+
+/// The per-worker deadline table (`!Send`, owned by the worker).
+#[derive(Debug)]
+pub struct Watchdog {
+    slots: RefCell<Slab<Slot>>,
+    now: Cell<Instant>,
+}
+
+impl Default for Watchdog {
+    fn default() -> Self {
+        Watchdog {
+            slots: RefCell::new(Slab::new()),
+            now: Cell::new(Instant::now()),
+        }
+    }
+}
+
+/// A connection's slot; released on drop.
+pub struct WatchKey<'a> {
+    dog: &'a Watchdog,
+    key: usize,
+}
+
+impl Watchdog {
+    /// The coarse clock (at most one tick old).
+    #[inline]
+    pub fn now(&self) -> Instant {
+        self.now.get()
+    }
+
+    /// Register a connection whose client socket is `client_fd`.
+    pub fn register(&self, client_fd: RawFd) -> WatchKey<'_> {
+        let key = self.slots.borrow_mut().insert(Slot {
+            client_fd,
+            upstream_fd: -1,
+            deadline: None,
+            guard: Guard::Idle,
+            fired: None,
+        });
+        WatchKey { dog: self, key }
+    }
+
+    /// Fire every passed deadline; with `draining`, also every connection
+    /// that is idle between requests. Called by the worker tick.
+    pub fn tick(&self, draining: bool) {
+        let now = Instant::now();
+        self.now.set(now);
+        let mut slots = self.slots.borrow_mut();
+        for (_, s) in slots.iter_mut() {
+            let due = s.deadline.is_some_and(|d| d <= now);
+            let drain_idle = draining && s.deadline.is_some() && s.guard == Guard::Idle;
+            if !(due || drain_idle) {
+                continue;
+            }
+            s.deadline = None;
+            s.fired = Some(s.guard);
+            let (fd, how) = match s.guard {
+                Guard::Idle | Guard::Header | Guard::Body => (s.client_fd, libc::SHUT_RD),
+                Guard::ClientWrite => (s.client_fd, libc::SHUT_RDWR),
+                Guard::Upstream => (s.upstream_fd, libc::SHUT_RDWR),
+            };
+            if fd >= 0 {
+                // SAFETY: `fd` is open: slots are cleared before their
+                // sockets are closed, on this same thread.
+                unsafe {
+                    libc::shutdown(fd, how);
+                }
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl WatchKey<'_> {
+    /// Arm the deadline: `guard` fires `after` from now (coarse clock).
+    #[inline]
+    pub fn arm(&self, guard: Guard, after: Duration) {
+        let deadline = self.dog.now() + after;
+        self.arm_at(guard, deadline);
+    }
+
+    /// Arm the deadline at an absolute time.
+    #[inline]
+    pub fn arm_at(&self, guard: Guard, deadline: Instant) {
+        let mut slots = self.dog.slots.borrow_mut();
+        let s = &mut slots[self.key];
+        s.deadline = Some(deadline);
+        s.guard = guard;
+    }
+
+    /// No deadline (the connection is doing something unbounded, or done).
+    #[inline]
+    pub fn disarm(&self) {
+        self.dog.slots.borrow_mut()[self.key].deadline = None;
+    }
+
+    /// Which guard fired since the last call, if any (and forget it).
+    #[inline]
+    pub fn take_fired(&self) -> Option<Guard> {
+        self.dog.slots.borrow_mut()[self.key].fired.take()
+    }
+
+    /// The upstream socket in use (`-1`: none). Set before waiting on the
+    /// upstream, cleared before the connection goes back to the pool or is
+    /// closed.
+    #[inline]
+    pub fn set_upstream(&self, fd: RawFd) {
+        self.dog.slots.borrow_mut()[self.key].upstream_fd = fd;
+    }
+}
+
+impl Drop for WatchKey<'_> {
+    fn drop(&mut self) {
+        self.dog.slots.borrow_mut().remove(self.key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn fires_passed_deadlines_and_wakes_blocked_reads() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut server, _) = l.accept().unwrap();
+        let dog = Watchdog::default();
+        let key = dog.register(server.as_raw_fd());
+        key.arm(Guard::Header, Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(2));
+        dog.tick(false);
+        assert_eq!(key.take_fired(), Some(Guard::Header));
+        assert_eq!(key.take_fired(), None);
+        // SHUT_RD: reads see end of stream; writes still work (the 408).
+        let mut buf = [0u8; 8];
+        assert_eq!(server.read(&mut buf).unwrap(), 0);
+        server.write_all(b"408").unwrap();
+        let mut got = [0u8; 3];
+        client.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"408");
+    }
+
+    #[test]
+    fn future_deadlines_and_disarmed_slots_do_not_fire() {
+        let dog = Watchdog::default();
+        let a = dog.register(-1);
+        let b = dog.register(-1);
+        a.arm(Guard::Upstream, Duration::from_secs(60));
+        b.arm(Guard::Body, Duration::ZERO);
+        b.disarm();
+        dog.tick(false);
+        assert_eq!(a.take_fired(), None);
+        assert_eq!(b.take_fired(), None);
+        drop(a);
+        assert_eq!(dog.len(), 1);
+    }
+
+    #[test]
+    fn drain_fires_idle_connections_only() {
+        let dog = Watchdog::default();
+        let idle = dog.register(-1);
+        let busy = dog.register(-1);
+        idle.arm(Guard::Idle, Duration::from_secs(60));
+        busy.arm(Guard::Upstream, Duration::from_secs(60));
+        dog.tick(true);
+        assert_eq!(idle.take_fired(), Some(Guard::Idle));
+        assert_eq!(busy.take_fired(), None);
+    }
+}
