@@ -413,7 +413,6 @@ async fn read_response_head<S: AsyncWriteRent>(
                             &ResponseInfo::default(),
                         );
                         ex.bytes_out += interim.len() as u64;
-                        let mut interim = interim;
                         write_client(client, &mut interim, Duration::from_secs(30), watch).await?;
                     }
                     ubuf.consume(len);
