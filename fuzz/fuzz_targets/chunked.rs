@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ringway::http::chunked::{ChunkError, ChunkedDecoder};
+use ringway_http::chunked::{ChunkError, ChunkedDecoder};
 
 /// Decode `input` delivered in pieces of the given sizes (cycled).
 /// Returns (payload, bytes consumed, done) or the error.

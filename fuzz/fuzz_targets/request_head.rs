@@ -5,8 +5,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use libfuzzer_sys::fuzz_target;
-use ringway::http::head::{parse_request_head, HeadLimits, RequestHead};
-use ringway::http::rewrite::{write_request_head, ForwardInfo};
+use ringway_http::head::{parse_request_head, HeadLimits, RequestHead};
+use ringway_http::rewrite::{write_request_head, ForwardInfo};
 
 fuzz_target!(|data: &[u8]| {
     let limits = HeadLimits {

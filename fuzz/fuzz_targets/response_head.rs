@@ -3,9 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ringway::http::head::HeadLimits;
-use ringway::http::response::{parse_response_head, ResponseHead};
-use ringway::http::rewrite::{write_response_head, ResponseInfo};
+use ringway_http::head::HeadLimits;
+use ringway_http::response::{parse_response_head, ResponseHead};
+use ringway_http::rewrite::{write_response_head, ResponseInfo};
 
 fuzz_target!(|data: &[u8]| {
     let flags = data.len() as u8;

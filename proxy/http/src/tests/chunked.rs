@@ -1,6 +1,6 @@
 //! Chunked decoder.
 
-use crate::http::chunked::{ChunkError, ChunkedDecoder, MAX_CHUNK_LINE, MAX_TRAILER_BYTES};
+use crate::chunked::{ChunkError, ChunkedDecoder, MAX_CHUNK_LINE, MAX_TRAILER_BYTES};
 
 #[derive(Debug, PartialEq, Eq)]
 struct Outcome {

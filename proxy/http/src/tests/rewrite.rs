@@ -3,8 +3,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{req, resp};
-use crate::http::hop::is_hop_by_hop;
-use crate::http::rewrite::{write_request_head, write_response_head, ForwardInfo, ResponseInfo};
+use crate::hop::is_hop_by_hop;
+use crate::rewrite::{write_request_head, write_response_head, ForwardInfo, ResponseInfo};
 
 fn info() -> ForwardInfo<'static> {
     ForwardInfo {
@@ -290,7 +290,7 @@ fn trace_context_is_replaced_and_tracestate_optionally_dropped() {
 /// (the property the `request_head` fuzz target checks).
 #[test]
 fn forwarded_heads_reparse_with_same_framing() {
-    use crate::http::head::{parse_request_head, HeadLimits, RequestHead};
+    use crate::head::{parse_request_head, HeadLimits, RequestHead};
     let heads: &[&[u8]] = &[
         b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
         b"GET / HTTP/1.0\r\n\r\n",
@@ -317,7 +317,7 @@ X-Forwarded-For: 1.2.3.4\r\n\r\n",
             );
             assert_eq!(again.head_len, out.len());
             assert_eq!(again.framing, head.framing);
-            assert_eq!(again.version, crate::http::head::Version::Http11);
+            assert_eq!(again.version, crate::head::Version::Http11);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Request head parsing.
 
 use super::{req, req_err_every_split, req_every_split, req_with, s};
-use crate::http::head::{
+use crate::head::{
     parse_request_head, BodyFraming, HeadError, HeadLimits, RequestHead, Span, Version,
 };
 

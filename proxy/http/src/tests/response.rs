@@ -1,8 +1,8 @@
 //! Response head parsing.
 
 use super::{resp, resp_every_split, s};
-use crate::http::head::{HeadError, HeadLimits, Version};
-use crate::http::response::{parse_response_head, ResponseFraming, ResponseHead};
+use crate::head::{HeadError, HeadLimits, Version};
+use crate::response::{parse_response_head, ResponseFraming, ResponseHead};
 
 #[test]
 fn simple_ok() {
