@@ -6,6 +6,38 @@ use super::record::LogLine;
 use super::time::ClockCache;
 use crate::http::Version;
 
+/// An IP address as text without `fmt` (this runs once per log line).
+fn push_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
+    match ip.to_canonical() {
+        std::net::IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                push_u64(out, octet as u64);
+            }
+        }
+        std::net::IpAddr::V6(v6) => {
+            use std::io::Write as _;
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+/// `ip:port`, or `[ip6]:port`.
+fn push_socket_addr(out: &mut Vec<u8>, addr: std::net::SocketAddr) {
+    match addr.ip().to_canonical() {
+        ip @ std::net::IpAddr::V4(_) => push_ip(out, ip),
+        ip => {
+            out.push(b'[');
+            push_ip(out, ip);
+            out.push(b']');
+        }
+    }
+    out.push(b':');
+    push_u64(out, addr.port() as u64);
+}
+
 fn push_u64(out: &mut Vec<u8>, n: u64) {
     let mut b = itoa::Buffer::new();
     out.extend_from_slice(b.format(n).as_bytes());
@@ -63,7 +95,9 @@ pub fn json(out: &mut Vec<u8>, clock: &mut ClockCache, l: &LogLine<'_>) {
     key(out, "worker");
     push_u64(out, l.worker as u64);
     key(out, "client");
-    json_str(out, l.client.to_string().as_bytes());
+    out.push(b'"');
+    push_socket_addr(out, l.client);
+    out.push(b'"');
     key(out, "listener");
     json_str(out, l.listener.as_bytes());
     if let Some(m) = l.meta {
@@ -131,7 +165,7 @@ fn quoted(out: &mut Vec<u8>, s: &[u8]) {
 /// `client - - [time] "METHOD target HTTP/1.1" status bytes "referer" "ua"`
 /// followed by ringway's fields: request id, duration in seconds, upstream.
 pub fn combined(out: &mut Vec<u8>, clock: &mut ClockCache, l: &LogLine<'_>) {
-    out.extend_from_slice(l.client.ip().to_string().as_bytes());
+    push_ip(out, l.client.ip());
     out.extend_from_slice(b" - - [");
     clock.write_clf(out, SystemTime::now());
     out.extend_from_slice(b"] ");
@@ -238,6 +272,21 @@ mod tests {
         json_str(&mut s, b"a\xffb\x01");
         let parsed: String = serde_json::from_slice(&s).unwrap();
         assert_eq!(parsed, "a\u{ff}b\u{1}");
+    }
+
+    #[test]
+    fn addresses_are_written_like_display() {
+        for a in [
+            "127.0.0.1:5555",
+            "10.0.200.3:80",
+            "[::1]:8080",
+            "[2001:db8::1]:443",
+        ] {
+            let addr: std::net::SocketAddr = a.parse().unwrap();
+            let mut out = Vec::new();
+            push_socket_addr(&mut out, addr);
+            assert_eq!(String::from_utf8(out).unwrap(), addr.to_string());
+        }
     }
 
     #[test]

@@ -1,0 +1,676 @@
+//! The contenders (ringway, nginx, haproxy, direct) and the origin: finding
+//! or installing their binaries, writing their configs from `bench/peers/`,
+//! starting them pinned and waiting until they answer.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::placement::{format_core_list, Layout};
+use crate::procs::{run_capture, Child, Spawn};
+use crate::scenarios::Scenario;
+use crate::tls::CertFiles;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Ringway,
+    Nginx,
+    Haproxy,
+    Direct,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::Ringway, Kind::Nginx, Kind::Haproxy, Kind::Direct];
+
+    /// The name used in every output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Ringway => "ringway",
+            Kind::Nginx => "nginx",
+            Kind::Haproxy => "haproxy",
+            Kind::Direct => "direct",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == s.trim())
+    }
+
+    pub fn is_proxy(self) -> bool {
+        self != Kind::Direct
+    }
+}
+
+pub fn parse_list(s: &str) -> Result<Vec<Kind>, String> {
+    let mut v = Vec::new();
+    for p in s.split(',').filter(|p| !p.trim().is_empty()) {
+        let k = Kind::parse(p)
+            .ok_or_else(|| format!("unknown contender {p:?} (ringway, nginx, haproxy, direct)"))?;
+        if !v.contains(&k) {
+            v.push(k);
+        }
+    }
+    if v.is_empty() {
+        return Err("no contender selected".into());
+    }
+    Ok(v)
+}
+
+// ---------------------------------------------------------------------------
+// Binaries
+
+/// `name` on PATH or in the sbin directories (nginx and haproxy live there).
+pub fn find_binary(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin"].map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Installs missing Debian packages with apt-get (root only), once each.
+pub struct Installer {
+    pub allowed: bool,
+    updated: Option<Result<(), String>>,
+    pub log: Vec<String>,
+}
+
+impl Installer {
+    pub fn new(allowed: bool) -> Self {
+        Installer {
+            allowed,
+            updated: None,
+            log: Vec::new(),
+        }
+    }
+
+    /// The path of `binary`, installing `package` when it is missing.
+    pub fn ensure(&mut self, package: &str, binary: &str) -> Result<PathBuf, String> {
+        if let Some(p) = find_binary(binary) {
+            return Ok(p);
+        }
+        if !self.allowed {
+            return Err(format!("{binary} is not installed (--no-install)"));
+        }
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err(format!(
+                "{binary} is not installed and installing needs root"
+            ));
+        }
+        if find_binary("apt-get").is_none() {
+            return Err(format!("{binary} is not installed and there is no apt-get"));
+        }
+        if self.updated.is_none() {
+            eprintln!("ringway-bench: apt-get update");
+            let r = apt(&["update", "-q"], Duration::from_secs(180));
+            self.updated = Some(r.clone());
+        }
+        if let Some(Err(e)) = &self.updated {
+            return Err(format!(
+                "{binary} is not installed; apt-get update failed: {e}"
+            ));
+        }
+        eprintln!("ringway-bench: apt-get install -y {package}");
+        // Debian starts a package's service on install unless policy-rc.d says
+        // no; a system nginx/haproxy left running would only be noise.
+        let policy = Path::new("/usr/sbin/policy-rc.d");
+        let made_policy =
+            !policy.exists() && std::fs::write(policy, "#!/bin/sh\nexit 101\n").is_ok();
+        if made_policy {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(policy, std::fs::Permissions::from_mode(0o755));
+        }
+        let r = apt(
+            &["install", "-y", "-q", "--no-install-recommends", package],
+            Duration::from_secs(300),
+        );
+        if made_policy {
+            let _ = std::fs::remove_file(policy);
+        }
+        r.map_err(|e| format!("{binary} is not installed; apt-get install {package} failed: {e}"))?;
+        self.log.push(format!("installed {package} with apt-get"));
+        find_binary(binary)
+            .ok_or_else(|| format!("apt-get installed {package} but {binary} is not on PATH"))
+    }
+}
+
+fn apt(args: &[&str], timeout: Duration) -> Result<(), String> {
+    let mut cmd = Command::new("apt-get");
+    cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+    match run_capture(&mut cmd, timeout) {
+        Ok((0, _)) => Ok(()),
+        Ok((code, out)) => {
+            let tail: Vec<&str> = out.lines().rev().take(2).collect();
+            Err(format!(
+                "exit {code}: {}",
+                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+            ))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// First line of `binary ARGS` (stdout or stderr), for the report.
+pub fn version_of(binary: &Path, args: &[&str]) -> String {
+    let mut cmd = Command::new(binary);
+    cmd.args(args);
+    match run_capture(&mut cmd, Duration::from_secs(10)) {
+        Ok((_, out)) => out.lines().next().unwrap_or("").trim().to_string(),
+        Err(e) => format!("unknown ({e})"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Configs
+
+const NGINX_TEMPLATE: &str = include_str!("../peers/nginx-proxy.conf.in");
+const HAPROXY_TEMPLATE: &str = include_str!("../peers/haproxy.cfg.in");
+const RINGWAY_TEMPLATE: &str = include_str!("../peers/ringway.toml.in");
+
+/// What a contender config depends on.
+#[derive(Debug, Clone)]
+pub struct ConfigParams<'a> {
+    pub worker_cores: &'a [usize],
+    pub listen: SocketAddr,
+    pub origin: SocketAddr,
+    /// Idle upstream keep-alive connections per worker.
+    pub pool: usize,
+    pub tls: Option<&'a CertFiles>,
+}
+
+/// Pool size: the reference's 256, or the connection count when larger.
+pub fn pool_size(connections: usize) -> usize {
+    connections.max(256)
+}
+
+fn fill(template: &str, vars: &[(&str, String)]) -> String {
+    let mut s = template.to_string();
+    for (k, v) in vars {
+        s = s.replace(&format!("@{k}@"), v);
+    }
+    s
+}
+
+/// nginx `worker_cpu_affinity` mask of one core: core 1 → `10`.
+pub fn nginx_cpu_mask(core: usize) -> String {
+    let mut m = "0".repeat(core + 1);
+    m.replace_range(0..1, "1");
+    m
+}
+
+pub fn nginx_config(p: &ConfigParams) -> String {
+    let masks: Vec<String> = p.worker_cores.iter().map(|&c| nginx_cpu_mask(c)).collect();
+    let (ssl_listen, ssl) = match p.tls {
+        Some(t) => (
+            " ssl".to_string(),
+            format!(
+                "        ssl_certificate {};\n        ssl_certificate_key {};",
+                t.cert.display(),
+                t.key.display()
+            ),
+        ),
+        None => (String::new(), "        # plain HTTP".to_string()),
+    };
+    fill(
+        NGINX_TEMPLATE,
+        &[
+            ("WORKERS", p.worker_cores.len().to_string()),
+            ("CPU_AFFINITY", masks.join(" ")),
+            ("ORIGIN", p.origin.to_string()),
+            ("POOL", p.pool.to_string()),
+            ("LISTEN", p.listen.to_string()),
+            ("SSL_LISTEN", ssl_listen),
+            ("SSL_DIRECTIVES", ssl),
+        ],
+    )
+}
+
+pub fn haproxy_config(p: &ConfigParams) -> String {
+    let cpu_map: Vec<String> = p
+        .worker_cores
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("    cpu-map 1/{} {c}", i + 1))
+        .collect();
+    let ssl = match p.tls {
+        Some(t) => format!(" ssl crt {} alpn http/1.1", t.combined.display()),
+        None => String::new(),
+    };
+    fill(
+        HAPROXY_TEMPLATE,
+        &[
+            ("WORKERS", p.worker_cores.len().to_string()),
+            ("CPU_MAP", cpu_map.join("\n")),
+            ("LISTEN", p.listen.to_string()),
+            ("SSL_BIND", ssl),
+            ("ORIGIN", p.origin.to_string()),
+        ],
+    )
+}
+
+pub fn ringway_config(p: &ConfigParams) -> String {
+    let cores: Vec<String> = p.worker_cores.iter().map(|c| c.to_string()).collect();
+    let tls = match p.tls {
+        Some(t) => format!(
+            "tls = {{ cert = \"{}\", key = \"{}\" }}",
+            t.cert.display(),
+            t.key.display()
+        ),
+        None => String::new(),
+    };
+    fill(
+        RINGWAY_TEMPLATE,
+        &[
+            ("WORKERS", p.worker_cores.len().to_string()),
+            ("CORES", cores.join(", ")),
+            ("LISTEN", p.listen.to_string()),
+            ("TLS", tls),
+            ("ORIGIN", p.origin.to_string()),
+            ("POOL", p.pool.to_string()),
+        ],
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Running processes
+
+/// A port nothing listens on right now.
+pub fn free_port() -> Result<SocketAddr, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("cannot find a free port: {e}"))
+}
+
+/// Binaries found for this run.
+#[derive(Debug, Clone, Default)]
+pub struct Binaries {
+    pub ringway: PathBuf,
+    pub ringload: PathBuf,
+    pub nginx: Option<PathBuf>,
+    pub haproxy: Option<PathBuf>,
+}
+
+/// The origin: `ringload serve`, pinned.
+pub struct Origin {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+pub fn start_origin(
+    bins: &Binaries,
+    scenario: &Scenario,
+    layout: &Layout,
+    dir: &Path,
+    tag: &str,
+) -> Result<Origin, String> {
+    let mut cmd = Command::new(&bins.ringload);
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--workers",
+        &layout.origin.len().to_string(),
+        "--cores",
+        &format_core_list(&layout.origin),
+        "--body-size",
+        &scenario.response_body.to_string(),
+    ]);
+    let mut child = Spawn {
+        name: "ringload serve",
+        cmd,
+        cores: layout.origin.clone(),
+        log_dir: dir,
+        log_name: format!("origin-{tag}"),
+    }
+    .start()
+    .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(addr) = child
+            .stdout()
+            .lines()
+            .find_map(|l| l.strip_prefix("ringload serve: listening on "))
+            .and_then(|a| a.trim().parse().ok())
+        {
+            return Ok(Origin { child, addr });
+        }
+        if let Some(code) = child.try_exit() {
+            return Err(format!("origin exited {code}: {}", child.stderr_tail(3)));
+        }
+        if Instant::now() > deadline {
+            return Err("origin did not print its address within 10 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A contender, ready to take load.
+pub struct Running {
+    /// Root of the contender's process tree (None for direct).
+    pub child: Option<Child>,
+    pub url: String,
+}
+
+impl Running {
+    pub fn root_pid(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.pid)
+    }
+    pub fn stop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            c.stop();
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn start_contender(
+    kind: Kind,
+    bins: &Binaries,
+    layout: &Layout,
+    scenario: &Scenario,
+    origin: SocketAddr,
+    certs: Option<&CertFiles>,
+    dir: &Path,
+    tag: &str,
+) -> Result<Running, String> {
+    let scheme = if scenario.tls { "https" } else { "http" };
+    if kind == Kind::Direct {
+        return Ok(Running {
+            child: None,
+            url: format!("http://{origin}/"),
+        });
+    }
+    let listen = free_port()?;
+    let params = ConfigParams {
+        worker_cores: &layout.worker_cores,
+        listen,
+        origin,
+        pool: pool_size(scenario.connections),
+        tls: if scenario.tls { certs } else { None },
+    };
+    if scenario.tls && certs.is_none() {
+        return Err("no certificate for the TLS scenario".into());
+    }
+    let cmd = match kind {
+        Kind::Ringway => {
+            let path = dir.join(format!("ringway-{tag}.toml"));
+            write(&path, &ringway_config(&params))?;
+            let mut c = Command::new(&bins.ringway);
+            c.arg("run").arg("-c").arg(&path);
+            c
+        }
+        Kind::Nginx => {
+            let bin = bins.nginx.as_ref().ok_or("nginx is not available")?;
+            let prefix = dir.join(format!("nginx-{tag}"));
+            std::fs::create_dir_all(prefix.join("tmp")).map_err(|e| e.to_string())?;
+            let path = prefix.join("nginx.conf");
+            write(&path, &nginx_config(&params))?;
+            let mut c = Command::new(bin);
+            c.arg("-p")
+                .arg(format!("{}/", prefix.display()))
+                .arg("-c")
+                .arg(&path)
+                .arg("-e")
+                .arg(prefix.join("startup-error.log"));
+            c
+        }
+        Kind::Haproxy => {
+            let bin = bins.haproxy.as_ref().ok_or("haproxy is not available")?;
+            let path = dir.join(format!("haproxy-{tag}.cfg"));
+            write(&path, &haproxy_config(&params))?;
+            let mut c = Command::new(bin);
+            c.arg("-f").arg(&path).arg("-db");
+            c
+        }
+        Kind::Direct => unreachable!(),
+    };
+    let mut child = Spawn {
+        name: kind.name(),
+        cmd,
+        cores: layout.contender_mask.clone(),
+        log_dir: dir,
+        log_name: format!("{}-{tag}", kind.name()),
+    }
+    .start()
+    .map_err(|e| e.to_string())?;
+    wait_ready(kind, &mut child, listen, !scenario.tls)?;
+    Ok(Running {
+        child: Some(child),
+        url: format!("{scheme}://{listen}/"),
+    })
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Wait (≤ 10 s) until the contender accepts connections (ringway: also its
+/// `ringway: ready` line), then, for plain HTTP, check one request goes
+/// through to the origin.
+fn wait_ready(
+    kind: Kind,
+    child: &mut Child,
+    listen: SocketAddr,
+    probe: bool,
+) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(code) = child.try_exit() {
+            return Err(format!(
+                "{} exited {code} at start: {}",
+                kind.name(),
+                child.stderr_tail(4)
+            ));
+        }
+        let printed_ready = kind != Kind::Ringway || child.stdout().contains("ringway: ready");
+        if printed_ready && TcpStream::connect_timeout(&listen, Duration::from_millis(200)).is_ok()
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{} did not accept connections on {listen} within 10 s: {}",
+                kind.name(),
+                child.stderr_tail(4)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if probe {
+        let status = probe_get(listen)?;
+        if !(200..300).contains(&status) {
+            return Err(format!("{}: probe request answered {status}", kind.name()));
+        }
+    }
+    Ok(())
+}
+
+/// One `GET /` with `Connection: close`; the status code.
+pub fn probe_get(addr: SocketAddr) -> Result<u16, String> {
+    let err = |e: std::io::Error| format!("probe request to {addr}: {e}");
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(err)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(err)?;
+    s.write_all(format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .map_err(err)?;
+    let mut buf = Vec::new();
+    let _ = s.take(64 * 1024).read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    text.strip_prefix("HTTP/1.1 ")
+        .or_else(|| text.strip_prefix("HTTP/1.0 "))
+        .and_then(|r| r.get(..3))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| {
+            format!(
+                "probe request to {addr}: no HTTP response ({} bytes)",
+                buf.len()
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params<'a>(cores: &'a [usize], tls: Option<&'a CertFiles>) -> ConfigParams<'a> {
+        ConfigParams {
+            worker_cores: cores,
+            listen: "127.0.0.1:28081".parse().unwrap(),
+            origin: "127.0.0.1:28080".parse().unwrap(),
+            pool: 256,
+            tls,
+        }
+    }
+
+    fn certs() -> CertFiles {
+        CertFiles {
+            cert: "/r/c.pem".into(),
+            key: "/r/k.pem".into(),
+            combined: "/r/ck.pem".into(),
+        }
+    }
+
+    #[test]
+    fn names() {
+        let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names, ["ringway", "nginx", "haproxy", "direct"]);
+        assert_eq!(
+            parse_list("nginx,ringway,nginx").unwrap(),
+            vec![Kind::Nginx, Kind::Ringway]
+        );
+        assert!(parse_list("envoy").is_err());
+    }
+
+    #[test]
+    fn cpu_masks() {
+        assert_eq!(nginx_cpu_mask(0), "1");
+        assert_eq!(nginx_cpu_mask(1), "10");
+        assert_eq!(nginx_cpu_mask(3), "1000");
+    }
+
+    #[test]
+    fn nginx_conf_keeps_the_reference_settings() {
+        let c = nginx_config(&params(&[1], None));
+        assert!(!c.contains('@'), "{c}");
+        for line in [
+            "worker_processes 1;",
+            "worker_cpu_affinity 10;",
+            "access_log off;",
+            "keepalive_requests 10000000;",
+            "server 127.0.0.1:28080;",
+            "keepalive 256;",
+            "listen 127.0.0.1:28081 backlog=4096;",
+            "proxy_http_version 1.1;",
+            "proxy_set_header Connection \"\";",
+            "client_body_buffer_size 64k;",
+        ] {
+            assert!(c.contains(line), "missing {line}");
+        }
+        let t = certs();
+        let c = nginx_config(&params(&[1, 2], Some(&t)));
+        assert!(c.contains("worker_processes 2;"));
+        assert!(c.contains("worker_cpu_affinity 10 100;"));
+        assert!(c.contains("listen 127.0.0.1:28081 backlog=4096 ssl;"));
+        assert!(c.contains("ssl_certificate /r/c.pem;"));
+        assert!(c.contains("ssl_certificate_key /r/k.pem;"));
+    }
+
+    #[test]
+    fn haproxy_cfg_keeps_the_reference_settings() {
+        let c = haproxy_config(&params(&[1], None));
+        assert!(!c.contains('@'), "{c}");
+        for line in [
+            "nbthread 1",
+            "cpu-map 1/1 1",
+            "http-reuse always",
+            "bind 127.0.0.1:28081\n",
+            "server s1 127.0.0.1:28080 maxconn 4000",
+        ] {
+            assert!(c.contains(line), "missing {line}");
+        }
+        let t = certs();
+        let c = haproxy_config(&params(&[1, 1], Some(&t)));
+        assert!(c.contains("nbthread 2"));
+        assert!(c.contains("cpu-map 1/2 1"));
+        assert!(c.contains("bind 127.0.0.1:28081 ssl crt /r/ck.pem alpn http/1.1"));
+    }
+
+    #[test]
+    fn ringway_toml_is_a_valid_ringway_config() {
+        let c = ringway_config(&params(&[0], None));
+        assert!(!c.contains('@'), "{c}");
+        let cfg = ringway::config::Config::parse(&c, None).unwrap_or_else(|e| panic!("{e}\n{c}"));
+        assert_eq!(cfg.listeners.len(), 1);
+        assert_eq!(cfg.routes.len(), 1);
+        assert_eq!(cfg.clusters.len(), 1);
+        assert!(c.contains("max_idle_per_endpoint = 256"));
+        let t = certs();
+        let c = ringway_config(&params(&[1, 0], Some(&t)));
+        assert!(c.contains("tls = { cert = \"/r/c.pem\", key = \"/r/k.pem\" }"));
+        assert!(c.contains("cores = [1, 0]"));
+        assert!(c.contains("workers = 2"));
+    }
+
+    /// The generated files pass nginx's and haproxy's own config checks (when
+    /// they are installed; otherwise the test says so and passes).
+    #[test]
+    fn peer_configs_pass_their_own_checks() {
+        let dir =
+            std::env::temp_dir().join(format!("ringway-bench-peercheck-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        let t = crate::tls::mint(&dir).unwrap();
+        for tls in [None, Some(&t)] {
+            let p = params(&[0], tls);
+            if let Some(nginx) = find_binary("nginx") {
+                let conf = dir.join("nginx.conf");
+                std::fs::write(&conf, nginx_config(&p)).unwrap();
+                let mut c = Command::new(nginx);
+                c.arg("-t")
+                    .arg("-p")
+                    .arg(format!("{}/", dir.display()))
+                    .arg("-c")
+                    .arg(&conf)
+                    .arg("-e")
+                    .arg(dir.join("err.log"));
+                let (code, out) = run_capture(&mut c, Duration::from_secs(20)).unwrap();
+                assert_eq!(code, 0, "nginx -t: {out}");
+            } else {
+                eprintln!("nginx not installed: config check skipped");
+            }
+            if let Some(haproxy) = find_binary("haproxy") {
+                let cfg = dir.join("haproxy.cfg");
+                std::fs::write(&cfg, haproxy_config(&p)).unwrap();
+                let mut c = Command::new(haproxy);
+                c.arg("-c").arg("-f").arg(&cfg);
+                let (code, out) = run_capture(&mut c, Duration::from_secs(20)).unwrap();
+                assert_eq!(code, 0, "haproxy -c: {out}");
+            } else {
+                eprintln!("haproxy not installed: config check skipped");
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn pools() {
+        assert_eq!(pool_size(50), 256);
+        assert_eq!(pool_size(1000), 1000);
+    }
+
+    #[test]
+    fn probe_reads_status() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut b = [0u8; 1024];
+            let _ = s.read(&mut b);
+            s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").unwrap();
+        });
+        assert_eq!(probe_get(addr).unwrap(), 204);
+        t.join().unwrap();
+    }
+}

@@ -1,0 +1,764 @@
+//! Results: raw run records → per-contender summaries (medians, spreads,
+//! ratios, flags) → JSON and a markdown table.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::stats::{ratio, round, Summary};
+
+// ---------------------------------------------------------------------------
+// Raw records, filled in while running
+
+/// One measured `ringload run` invocation.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct RunRecord {
+    pub rep: usize,
+    /// `closed` or `open`.
+    pub mode: &'static str,
+    pub rate: Option<f64>,
+    pub requests: u64,
+    pub duration_s: f64,
+    pub rps: f64,
+    pub p50_us: f64,
+    pub p90_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub max_us: f64,
+    pub errors: u64,
+    pub non_2xx: u64,
+    /// CPU the contender's processes used during the invocation, µs.
+    pub proxy_cpu_us: Option<f64>,
+    /// `proxy_cpu_us / requests` — open-loop runs only (no warm-up inside).
+    pub cpu_us_per_req: Option<f64>,
+    /// `proxy_cpu_us / wall time`, percent of one core.
+    pub proxy_cpu_pct: Option<f64>,
+    pub origin_cpu_us_per_req: Option<f64>,
+    /// Peak VmRSS of the contender's processes (summed) during the run, KiB.
+    pub rss_kib: Option<u64>,
+    /// Busy share of the cores before the run (after waiting for idle).
+    pub idle_before: String,
+    /// Other processes' CPU on the benchmark's cores, percent of one core.
+    pub others_core_pct: f64,
+    pub flags: Vec<String>,
+}
+
+/// One `wrk` cross-check run.
+#[derive(Debug, Clone, Serialize)]
+pub struct WrkRecord {
+    pub rep: usize,
+    pub rps: f64,
+    pub p50_us: Option<f64>,
+    pub p90_us: Option<f64>,
+    pub p99_us: Option<f64>,
+    pub errors: u64,
+}
+
+/// Everything measured for one contender in one scenario.
+#[derive(Debug, Clone, Default)]
+pub struct ContenderRuns {
+    pub name: String,
+    /// Set when the contender did not run at all in this scenario.
+    pub skipped: Option<String>,
+    pub runs: Vec<RunRecord>,
+    pub failures: Vec<String>,
+    pub wrk: Vec<WrkRecord>,
+    pub wrk_note: Option<String>,
+}
+
+/// One scenario in one placement with one worker count.
+#[derive(Debug, Clone, Default)]
+pub struct ScenarioRuns {
+    pub name: String,
+    pub description: String,
+    pub placement: String,
+    pub workers: usize,
+    pub connections: usize,
+    pub layout: String,
+    pub notes: Vec<String>,
+    pub open_loop_rate: Option<f64>,
+    pub rate_basis: String,
+    pub contenders: Vec<ContenderRuns>,
+}
+
+// ---------------------------------------------------------------------------
+// Summaries (the JSON document)
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenLoop {
+    pub rate: Option<f64>,
+    pub rps: Option<f64>,
+    pub p50_us: Option<f64>,
+    pub p90_us: Option<f64>,
+    pub p99_us: Option<f64>,
+    pub p999_us: Option<f64>,
+    pub p99_spread: Option<[f64; 2]>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WrkSummary {
+    pub rps: Option<f64>,
+    pub p50_us: Option<f64>,
+    pub p99_us: Option<f64>,
+    pub errors: u64,
+    /// ringload's closed-loop req/s for the same contender, for comparison.
+    pub ringload_rps: Option<f64>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ContenderSummary {
+    pub name: String,
+    /// `ok`, `skipped` or `failed`.
+    pub status: &'static str,
+    pub reason: Option<String>,
+    /// Closed loop, median over repetitions.
+    pub rps: Option<f64>,
+    pub p50_us: Option<f64>,
+    pub p90_us: Option<f64>,
+    pub p99_us: Option<f64>,
+    pub p999_us: Option<f64>,
+    /// Measured in the open loop at the scenario's fixed offered rate.
+    pub cpu_us_per_req: Option<f64>,
+    /// Peak during the open-loop runs (median over repetitions).
+    pub rss_kib: Option<f64>,
+    /// Failed requests over every measured run.
+    pub errors: u64,
+    pub non_2xx: u64,
+    pub reps: usize,
+    pub rps_spread: Option<[f64; 2]>,
+    pub p99_spread: Option<[f64; 2]>,
+    pub cpu_us_per_req_spread: Option<[f64; 2]>,
+    /// Contender CPU during the closed-loop runs, percent of one core.
+    pub proxy_cpu_pct_closed: Option<f64>,
+    pub rss_kib_closed: Option<f64>,
+    pub origin_cpu_us_per_req: Option<f64>,
+    pub open_loop: Option<OpenLoop>,
+    pub wrk: Option<WrkSummary>,
+    pub flags: Vec<String>,
+    pub failures: Vec<String>,
+    pub runs: Vec<RunRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Ratios {
+    /// Closed-loop req/s (higher is better).
+    pub rps: Option<f64>,
+    /// Closed-loop p99 (lower is better).
+    pub p99: Option<f64>,
+    /// Open-loop p99 at the fixed rate (lower is better).
+    pub open_loop_p99: Option<f64>,
+    /// CPU µs per request at the fixed rate (lower is better).
+    pub cpu_us_per_req: Option<f64>,
+    pub rss_kib: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioSummary {
+    pub name: String,
+    pub description: String,
+    pub placement: String,
+    pub workers: usize,
+    pub connections: usize,
+    pub layout: String,
+    pub notes: Vec<String>,
+    pub open_loop_rate: Option<f64>,
+    pub rate_basis: String,
+    pub contenders: Vec<ContenderSummary>,
+    /// `"ringway/nginx"`, `"ringway/haproxy"`, `"ringway/direct"`, ...
+    pub ratios: BTreeMap<String, Ratios>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ContenderInfo {
+    pub name: String,
+    pub available: bool,
+    pub binary: Option<String>,
+    pub version: Option<String>,
+    pub skip_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Machine {
+    pub cpu: String,
+    pub cpus: usize,
+    pub kernel: String,
+    pub mem_total_kib: u64,
+    pub git: String,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Settings {
+    pub quick: bool,
+    pub reps: usize,
+    pub duration_s: f64,
+    pub warmup_s: f64,
+    pub placements: Vec<String>,
+    pub workers: Vec<usize>,
+    pub cores: Vec<usize>,
+    pub load_cores: Vec<usize>,
+    pub contender_cores: Vec<usize>,
+    pub rate: Option<f64>,
+    pub idle_threshold_pct: f64,
+    pub idle_wait_s: f64,
+    pub interference_limit_pct: f64,
+    pub load_generator: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub tool: String,
+    pub version: String,
+    pub started_utc: String,
+    pub finished_utc: String,
+    pub complete: bool,
+    pub machine: Machine,
+    pub settings: Settings,
+    pub contenders: Vec<ContenderInfo>,
+    pub notes: Vec<String>,
+    pub scenarios: Vec<ScenarioSummary>,
+}
+
+fn spread(values: &[f64]) -> Option<[f64; 2]> {
+    Summary::of(values).map(|s| [s.min, s.max])
+}
+
+fn med(values: impl IntoIterator<Item = f64>) -> Option<f64> {
+    let v: Vec<f64> = values.into_iter().collect();
+    crate::stats::median(&v)
+}
+
+/// "interference: ..." ×2 → counted, in first-seen order.
+fn count_flags(runs: &[RunRecord]) -> Vec<String> {
+    let mut order: Vec<String> = Vec::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for f in runs.iter().flat_map(|r| r.flags.iter()) {
+        // Group by the part before any number-bearing detail.
+        let key = f.split(':').next().unwrap_or(f).to_string();
+        if !counts.contains_key(&key) {
+            order.push(key.clone());
+        }
+        *counts.entry(key).or_default() += 1;
+    }
+    order
+        .into_iter()
+        .map(|k| format!("{k} ({}/{} runs)", counts[&k], runs.len()))
+        .collect()
+}
+
+pub fn summarize_contender(c: &ContenderRuns) -> ContenderSummary {
+    let closed: Vec<&RunRecord> = c.runs.iter().filter(|r| r.mode == "closed").collect();
+    let open: Vec<&RunRecord> = c.runs.iter().filter(|r| r.mode == "open").collect();
+    let col = |rs: &[&RunRecord], f: fn(&RunRecord) -> f64| -> Vec<f64> {
+        rs.iter().map(|r| f(r)).collect()
+    };
+    let col_opt = |rs: &[&RunRecord], f: fn(&RunRecord) -> Option<f64>| -> Vec<f64> {
+        rs.iter().filter_map(|r| f(r)).collect()
+    };
+    let rps = col(&closed, |r| r.rps);
+    let p99 = col(&closed, |r| r.p99_us);
+    let cpu = col_opt(&open, |r| r.cpu_us_per_req);
+    let status = if c.skipped.is_some() {
+        "skipped"
+    } else if closed.is_empty() && open.is_empty() {
+        "failed"
+    } else {
+        "ok"
+    };
+    let reason = c
+        .skipped
+        .clone()
+        .or_else(|| (status == "failed").then(|| c.failures.join("; ")));
+    let open_loop = (!open.is_empty()).then(|| OpenLoop {
+        rate: open[0].rate,
+        rps: med(col(&open, |r| r.rps)),
+        p50_us: med(col(&open, |r| r.p50_us)),
+        p90_us: med(col(&open, |r| r.p90_us)),
+        p99_us: med(col(&open, |r| r.p99_us)),
+        p999_us: med(col(&open, |r| r.p999_us)),
+        p99_spread: spread(&col(&open, |r| r.p99_us)),
+    });
+    let wrk = (!c.wrk.is_empty() || c.wrk_note.is_some()).then(|| WrkSummary {
+        rps: med(c.wrk.iter().map(|w| w.rps)),
+        p50_us: med(c.wrk.iter().filter_map(|w| w.p50_us)),
+        p99_us: med(c.wrk.iter().filter_map(|w| w.p99_us)),
+        errors: c.wrk.iter().map(|w| w.errors).sum(),
+        ringload_rps: med(rps.iter().copied()),
+        note: c.wrk_note.clone(),
+    });
+    let mut flags = count_flags(&c.runs);
+    if !c.failures.is_empty() && status == "ok" {
+        flags.push(format!("{} failed run(s)", c.failures.len()));
+    }
+    ContenderSummary {
+        name: c.name.clone(),
+        status,
+        reason,
+        rps: med(rps.iter().copied()),
+        p50_us: med(col(&closed, |r| r.p50_us)),
+        p90_us: med(col(&closed, |r| r.p90_us)),
+        p99_us: med(p99.iter().copied()),
+        p999_us: med(col(&closed, |r| r.p999_us)),
+        cpu_us_per_req: med(cpu.iter().copied()).map(|v| round(v, 2)),
+        rss_kib: med(open.iter().filter_map(|r| r.rss_kib).map(|x| x as f64)),
+        errors: c.runs.iter().map(|r| r.errors).sum(),
+        non_2xx: c.runs.iter().map(|r| r.non_2xx).sum(),
+        reps: closed.len(),
+        rps_spread: spread(&rps),
+        p99_spread: spread(&p99),
+        cpu_us_per_req_spread: spread(&cpu),
+        proxy_cpu_pct_closed: med(col_opt(&closed, |r| r.proxy_cpu_pct)).map(|v| round(v, 1)),
+        rss_kib_closed: med(closed.iter().filter_map(|r| r.rss_kib).map(|x| x as f64)),
+        origin_cpu_us_per_req: med(col_opt(&open, |r| r.origin_cpu_us_per_req))
+            .map(|v| round(v, 2)),
+        open_loop,
+        wrk,
+        flags,
+        failures: c.failures.clone(),
+        runs: c.runs.clone(),
+    }
+}
+
+/// The pairs reported as ratios (numerator, denominator).
+pub const RATIO_PAIRS: &[(&str, &str)] = &[
+    ("ringway", "nginx"),
+    ("ringway", "haproxy"),
+    ("ringway", "direct"),
+    ("nginx", "direct"),
+    ("haproxy", "direct"),
+];
+
+pub fn ratios(contenders: &[ContenderSummary]) -> BTreeMap<String, Ratios> {
+    let get = |n: &str| contenders.iter().find(|c| c.name == n && c.status == "ok");
+    let mut out = BTreeMap::new();
+    for (a, b) in RATIO_PAIRS {
+        let (Some(x), Some(y)) = (get(a), get(b)) else {
+            continue;
+        };
+        let ol = |c: &ContenderSummary| c.open_loop.as_ref().and_then(|o| o.p99_us);
+        out.insert(
+            format!("{a}/{b}"),
+            Ratios {
+                rps: ratio(x.rps, y.rps).map(|v| round(v, 3)),
+                p99: ratio(x.p99_us, y.p99_us).map(|v| round(v, 3)),
+                open_loop_p99: ratio(ol(x), ol(y)).map(|v| round(v, 3)),
+                cpu_us_per_req: ratio(x.cpu_us_per_req, y.cpu_us_per_req).map(|v| round(v, 3)),
+                rss_kib: ratio(x.rss_kib, y.rss_kib).map(|v| round(v, 3)),
+            },
+        );
+    }
+    out
+}
+
+pub fn summarize_scenario(s: &ScenarioRuns) -> ScenarioSummary {
+    let contenders: Vec<ContenderSummary> = s.contenders.iter().map(summarize_contender).collect();
+    ScenarioSummary {
+        name: s.name.clone(),
+        description: s.description.clone(),
+        placement: s.placement.clone(),
+        workers: s.workers,
+        connections: s.connections,
+        layout: s.layout.clone(),
+        notes: s.notes.clone(),
+        open_loop_rate: s.open_loop_rate.map(|r| r.round()),
+        rate_basis: s.rate_basis.clone(),
+        ratios: ratios(&contenders),
+        contenders,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Markdown
+
+fn thousands(x: f64) -> String {
+    let n = x.round() as i64;
+    let s = n.abs().to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+fn num(x: Option<f64>) -> String {
+    x.map(thousands).unwrap_or_else(|| "–".into())
+}
+
+fn dec(x: Option<f64>, d: usize) -> String {
+    x.map(|v| format!("{v:.d$}")).unwrap_or_else(|| "–".into())
+}
+
+fn times(x: Option<f64>) -> String {
+    x.map(|v| format!("{v:.2}×")).unwrap_or_else(|| "–".into())
+}
+
+/// Markdown table cells must not contain `|` or newlines.
+fn cell(s: &str) -> String {
+    s.replace('|', "/").replace('\n', " ")
+}
+
+pub fn markdown(r: &Report) -> String {
+    let mut m = String::new();
+    let _ = writeln!(m, "# ringway-bench compare — {}\n", r.started_utc);
+    if r.settings.quick {
+        let _ = writeln!(
+            m,
+            "> **Quick smoke run** ({} rep × {:.0} s): proves the harness works end to end. \
+             The numbers are noisy and not for quoting.\n",
+            r.settings.reps, r.settings.duration_s
+        );
+    }
+    if !r.complete {
+        let _ = writeln!(
+            m,
+            "> **Incomplete**: the run stopped before every scenario finished.\n"
+        );
+    }
+    let _ = writeln!(
+        m,
+        "- Machine: {} — {} CPUs, kernel {}, {} MiB RAM; git {}",
+        r.machine.cpu,
+        r.machine.cpus,
+        r.machine.kernel,
+        r.machine.mem_total_kib / 1024,
+        r.machine.git
+    );
+    let versions: Vec<String> = r
+        .contenders
+        .iter()
+        .map(|c| match (&c.version, &c.skip_reason) {
+            (_, Some(why)) => format!("{} — **skipped**: {}", c.name, cell(why)),
+            (Some(v), None) => format!("{} ({})", c.name, cell(v)),
+            (None, None) => c.name.clone(),
+        })
+        .collect();
+    let _ = writeln!(m, "- Contenders: {}", versions.join("; "));
+    let s = &r.settings;
+    let _ = writeln!(
+        m,
+        "- Load: {}; {} repetition(s) per contender, order rotated each repetition; {:.1} s measured after a {:.1} s warm-up (discarded); medians with [min–max]",
+        s.load_generator, s.reps, s.duration_s, s.warmup_s
+    );
+    let _ = writeln!(
+        m,
+        "- Cores {:?}: load side {:?}, contender side {:?}; idle wait ≤ {:.0} s for < {:.0}% busy; a run is flagged when other processes used > {:.0}% of a core",
+        s.cores, s.load_cores, s.contender_cores, s.idle_wait_s, s.idle_threshold_pct, s.interference_limit_pct
+    );
+    let _ = writeln!(
+        m,
+        "- CPU µs/req and RSS are measured in the open loop at the fixed offered rate of each scenario (½ of nginx's closed-loop median unless `--rate`); CPU is the contender's utime+stime over all its processes"
+    );
+    for n in &r.notes {
+        let _ = writeln!(m, "- Note: {}", cell(n));
+    }
+    m.push('\n');
+
+    for sc in &r.scenarios {
+        let _ = writeln!(
+            m,
+            "## {} — placement {}, {} worker(s)\n",
+            sc.name, sc.placement, sc.workers
+        );
+        let _ = writeln!(m, "{}. {}.", sc.description, sc.layout);
+        let _ = writeln!(
+            m,
+            "Open loop at {} req/s ({}).",
+            num(sc.open_loop_rate),
+            sc.rate_basis
+        );
+        for n in &sc.notes {
+            let _ = writeln!(m, "**Note:** {n}.");
+        }
+        m.push('\n');
+        let _ = writeln!(
+            m,
+            "| contender | req/s | [min–max] | ×direct | p50 µs | p90 µs | p99 µs | p99.9 µs | open-loop p99 µs | CPU µs/req | RSS KiB | errors | flags |"
+        );
+        let _ = writeln!(m, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+        let direct = sc
+            .contenders
+            .iter()
+            .find(|c| c.name == "direct" && c.status == "ok");
+        for c in &sc.contenders {
+            if c.status != "ok" {
+                let _ = writeln!(
+                    m,
+                    "| {} | {} | | | | | | | | | | | {} |",
+                    c.name,
+                    c.status,
+                    cell(c.reason.as_deref().unwrap_or(""))
+                );
+                continue;
+            }
+            let spread = c
+                .rps_spread
+                .map(|[a, b]| format!("{}–{}", thousands(a), thousands(b)))
+                .unwrap_or_default();
+            let xd = direct.and_then(|d| ratio(c.rps, d.rps));
+            let mut flags = c.flags.clone();
+            if c.errors > 0 {
+                flags.push(format!("{} errors", c.errors));
+            }
+            if c.non_2xx > 0 {
+                flags.push(format!("{} non-2xx", c.non_2xx));
+            }
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                c.name,
+                num(c.rps),
+                spread,
+                times(xd),
+                num(c.p50_us),
+                num(c.p90_us),
+                num(c.p99_us),
+                num(c.p999_us),
+                num(c.open_loop.as_ref().and_then(|o| o.p99_us)),
+                dec(c.cpu_us_per_req, 1),
+                num(c.rss_kib),
+                c.errors,
+                cell(&flags.join(", "))
+            );
+        }
+        m.push('\n');
+        if !sc.ratios.is_empty() {
+            let _ = writeln!(
+                m,
+                "| ratio | req/s | p99 | open-loop p99 | CPU µs/req | RSS |"
+            );
+            let _ = writeln!(m, "|---|--:|--:|--:|--:|--:|");
+            for (k, v) in &sc.ratios {
+                let _ = writeln!(
+                    m,
+                    "| {k} | {} | {} | {} | {} | {} |",
+                    times(v.rps),
+                    times(v.p99),
+                    times(v.open_loop_p99),
+                    times(v.cpu_us_per_req),
+                    times(v.rss_kib)
+                );
+            }
+            m.push('\n');
+        }
+        let wrk: Vec<String> = sc
+            .contenders
+            .iter()
+            .filter_map(|c| c.wrk.as_ref().map(|w| (c, w)))
+            .map(|(c, w)| match (w.rps, &w.note) {
+                (Some(rps), _) => format!(
+                    "{} {} req/s, p99 {} µs (ringload {} req/s)",
+                    c.name,
+                    thousands(rps),
+                    num(w.p99_us),
+                    num(w.ringload_rps)
+                ),
+                (None, Some(n)) => format!("{}: {}", c.name, n),
+                (None, None) => format!("{}: no result", c.name),
+            })
+            .collect();
+        if !wrk.is_empty() {
+            let _ = writeln!(
+                m,
+                "wrk cross-check (same connections, closed loop): {}.\n",
+                wrk.join("; ")
+            );
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(mode: &'static str, rps: f64, p99: f64, cpu: Option<f64>) -> RunRecord {
+        RunRecord {
+            mode,
+            rps,
+            requests: (rps * 2.0) as u64,
+            duration_s: 2.0,
+            p50_us: p99 / 4.0,
+            p90_us: p99 / 2.0,
+            p99_us: p99,
+            p999_us: p99 * 2.0,
+            max_us: p99 * 3.0,
+            rate: (mode == "open").then_some(5000.0),
+            cpu_us_per_req: cpu,
+            rss_kib: Some(8000),
+            ..Default::default()
+        }
+    }
+
+    fn contender(name: &str, rps: &[f64], cpu: f64) -> ContenderRuns {
+        let mut runs: Vec<RunRecord> = rps
+            .iter()
+            .map(|&r| run("closed", r, 1000.0, None))
+            .collect();
+        runs.extend(rps.iter().map(|_| run("open", 5000.0, 400.0, Some(cpu))));
+        ContenderRuns {
+            name: name.into(),
+            runs,
+            ..Default::default()
+        }
+    }
+
+    fn scenario() -> ScenarioRuns {
+        let mut with_flag = contender("haproxy", &[9000.0], 12.0);
+        with_flag.runs[0]
+            .flags
+            .push("interference: other processes used 9% of a core".into());
+        ScenarioRuns {
+            name: "small-get-keepalive".into(),
+            description: "GET".into(),
+            placement: "A".into(),
+            workers: 1,
+            connections: 50,
+            layout: "cores".into(),
+            open_loop_rate: Some(5000.4),
+            rate_basis: "½ of nginx".into(),
+            contenders: vec![
+                contender("ringway", &[12000.0, 10000.0, 11000.0], 10.0),
+                contender("nginx", &[10000.0, 10000.0, 10000.0], 20.0),
+                with_flag,
+                contender("direct", &[20000.0], 0.0),
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn medians_spreads_and_ratios() {
+        let s = summarize_scenario(&scenario());
+        let rw = &s.contenders[0];
+        assert_eq!(rw.status, "ok");
+        assert_eq!(rw.rps, Some(11000.0));
+        assert_eq!(rw.rps_spread, Some([10000.0, 12000.0]));
+        assert_eq!(rw.reps, 3);
+        assert_eq!(rw.cpu_us_per_req, Some(10.0));
+        assert_eq!(rw.rss_kib, Some(8000.0));
+        assert_eq!(rw.open_loop.as_ref().unwrap().p99_us, Some(400.0));
+        let r = &s.ratios["ringway/nginx"];
+        assert_eq!(r.rps, Some(1.1));
+        assert_eq!(r.cpu_us_per_req, Some(0.5));
+        assert_eq!(r.p99, Some(1.0));
+        assert_eq!(s.ratios["ringway/direct"].rps, Some(0.55));
+        assert!(s.ratios.contains_key("haproxy/direct"));
+        assert_eq!(s.contenders[2].flags, vec!["interference (1/2 runs)"]);
+        assert_eq!(s.open_loop_rate, Some(5000.0));
+    }
+
+    #[test]
+    fn skipped_and_failed() {
+        let mut sc = scenario();
+        sc.contenders[1] = ContenderRuns {
+            name: "nginx".into(),
+            skipped: Some("nginx is not installed (--no-install)".into()),
+            ..Default::default()
+        };
+        sc.contenders[2] = ContenderRuns {
+            name: "haproxy".into(),
+            failures: vec!["haproxy exited 1 at start".into()],
+            ..Default::default()
+        };
+        let s = summarize_scenario(&sc);
+        assert_eq!(s.contenders[1].status, "skipped");
+        assert_eq!(s.contenders[1].rps, None);
+        assert_eq!(s.contenders[2].status, "failed");
+        assert!(s.contenders[2]
+            .reason
+            .as_ref()
+            .unwrap()
+            .contains("exited 1"));
+        assert!(!s.ratios.contains_key("ringway/nginx"));
+        assert!(!s.ratios.contains_key("ringway/haproxy"));
+        let md = markdown(&report(vec![s]));
+        assert!(md.contains("| nginx | skipped |"));
+        assert!(md.contains("| haproxy | failed |"));
+    }
+
+    fn report(scenarios: Vec<ScenarioSummary>) -> Report {
+        Report {
+            tool: "ringway-bench compare".into(),
+            version: "0.1.0".into(),
+            started_utc: "2026-11-27 20:00:00 UTC".into(),
+            finished_utc: "2026-11-27 20:01:00 UTC".into(),
+            complete: true,
+            machine: Machine::default(),
+            settings: Settings {
+                quick: true,
+                reps: 1,
+                duration_s: 2.0,
+                ..Default::default()
+            },
+            contenders: vec![],
+            notes: vec![],
+            scenarios,
+        }
+    }
+
+    #[test]
+    fn json_shape() {
+        let r = report(vec![summarize_scenario(&scenario())]);
+        let v: serde_json::Value = serde_json::to_value(&r).unwrap();
+        let sc = &v["scenarios"][0];
+        assert_eq!(sc["name"], "small-get-keepalive");
+        assert_eq!(sc["placement"], "A");
+        let c = &sc["contenders"][0];
+        for key in [
+            "name",
+            "rps",
+            "p50_us",
+            "p99_us",
+            "cpu_us_per_req",
+            "rss_kib",
+            "errors",
+        ] {
+            assert!(c.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(c["name"], "ringway");
+        assert_eq!(c["rps"], 11000.0);
+        assert_eq!(c["cpu_us_per_req"], 10.0);
+        assert!(c["p90_us"].is_number());
+        assert!(c["p999_us"].is_number());
+        assert!(c["rps_spread"].is_array());
+        assert!(c["open_loop"]["p99_us"].is_number());
+        assert_eq!(sc["ratios"]["ringway/nginx"]["rps"], 1.1);
+    }
+
+    #[test]
+    fn markdown_table() {
+        let md = markdown(&report(vec![summarize_scenario(&scenario())]));
+        assert!(md.contains("## small-get-keepalive — placement A, 1 worker(s)"));
+        assert!(md.contains("| ringway | 11,000 | 10,000–12,000 | 0.55× |"));
+        assert!(md.contains("| ringway/nginx | 1.10× |"));
+        assert!(md.contains("Quick smoke run"));
+        // Every table row has the same number of cells as its header.
+        for block in md.split("\n\n") {
+            let rows: Vec<&str> = block.lines().filter(|l| l.starts_with('|')).collect();
+            if let Some(h) = rows.first() {
+                let n = h.matches('|').count();
+                for r in &rows {
+                    assert_eq!(r.matches('|').count(), n, "{r}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn number_formatting() {
+        assert_eq!(thousands(1234567.4), "1,234,567");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(thousands(-1234.0), "-1,234");
+        assert_eq!(num(None), "–");
+        assert_eq!(times(Some(1.234)), "1.23×");
+        assert_eq!(cell("a|b\nc"), "a/b c");
+    }
+}

@@ -1,0 +1,167 @@
+//! The traffic shapes, in report order (`small-get-keepalive` first).
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// Open connections of the load generator.
+    pub connections: usize,
+    /// Origin response body size (`ringload serve --body-size`).
+    pub response_body: usize,
+    /// Request body (POST) size; 0 = GET without body.
+    pub request_body: usize,
+    /// A new connection per request (`--no-keepalive`).
+    pub new_connection_per_request: bool,
+    /// TLS between load generator and contender (the proxy terminates it).
+    pub tls: bool,
+}
+
+impl Scenario {
+    pub fn method(&self) -> &'static str {
+        if self.request_body > 0 {
+            "POST"
+        } else {
+            "GET"
+        }
+    }
+
+    /// Why `direct` (load straight at the origin) cannot run this scenario.
+    pub fn direct_skip_reason(&self) -> Option<&'static str> {
+        self.tls.then_some(
+            "TLS termination is what this scenario measures; the origin speaks plain HTTP, so there is nothing to compare against",
+        )
+    }
+}
+
+pub const ALL: &[Scenario] = &[
+    Scenario {
+        name: "small-get-keepalive",
+        description: "GET, 2-byte response, 50 keep-alive connections",
+        connections: 50,
+        response_body: 2,
+        request_body: 0,
+        new_connection_per_request: false,
+        tls: false,
+    },
+    Scenario {
+        name: "get-1k",
+        description: "GET, 1 KiB response, 50 keep-alive connections",
+        connections: 50,
+        response_body: 1024,
+        request_body: 0,
+        new_connection_per_request: false,
+        tls: false,
+    },
+    Scenario {
+        name: "get-64k",
+        description: "GET, 64 KiB response, 50 keep-alive connections",
+        connections: 50,
+        response_body: 64 * 1024,
+        request_body: 0,
+        new_connection_per_request: false,
+        tls: false,
+    },
+    Scenario {
+        name: "post-16k",
+        description: "POST with a 16 KiB body, 2-byte response, 50 keep-alive connections",
+        connections: 50,
+        response_body: 2,
+        request_body: 16 * 1024,
+        new_connection_per_request: false,
+        tls: false,
+    },
+    Scenario {
+        name: "new-connection-per-request",
+        description:
+            "GET, 2-byte response, a new client connection per request (upstream pool kept)",
+        connections: 50,
+        response_body: 2,
+        request_body: 0,
+        new_connection_per_request: true,
+        tls: false,
+    },
+    Scenario {
+        name: "tls-keepalive",
+        description: "GET, 2-byte response, 50 keep-alive TLS connections terminated at the proxy",
+        connections: 50,
+        response_body: 2,
+        request_body: 0,
+        new_connection_per_request: false,
+        tls: true,
+    },
+    Scenario {
+        name: "conns-1000",
+        description: "GET, 2-byte response, 1,000 keep-alive connections",
+        connections: 1000,
+        response_body: 2,
+        request_body: 0,
+        new_connection_per_request: false,
+        tls: false,
+    },
+];
+
+/// The scenarios run by `--quick` unless `--scenarios` says otherwise.
+pub const QUICK: &[&str] = &["small-get-keepalive", "tls-keepalive"];
+
+/// Parse `--scenarios a,b` (or `all`) into scenarios in report order.
+pub fn select(list: Option<&str>, quick: bool) -> Result<Vec<Scenario>, String> {
+    let names: Vec<String> = match list {
+        None if quick => QUICK.iter().map(|s| s.to_string()).collect(),
+        None => return Ok(ALL.to_vec()),
+        Some(l) if l.trim() == "all" => return Ok(ALL.to_vec()),
+        Some(l) => l
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+    };
+    for n in &names {
+        if !ALL.iter().any(|s| s.name == n) {
+            let known: Vec<&str> = ALL.iter().map(|s| s.name).collect();
+            return Err(format!(
+                "unknown scenario {n:?} (known: {})",
+                known.join(", ")
+            ));
+        }
+    }
+    if names.is_empty() {
+        return Err("no scenario selected".into());
+    }
+    Ok(ALL
+        .iter()
+        .filter(|s| names.iter().any(|n| n == s.name))
+        .cloned()
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_get_is_first() {
+        assert_eq!(ALL[0].name, "small-get-keepalive");
+        let s = select(Some("conns-1000,small-get-keepalive"), false).unwrap();
+        assert_eq!(s[0].name, "small-get-keepalive");
+        assert_eq!(s[1].name, "conns-1000");
+        assert_eq!(select(None, true).unwrap()[0].name, "small-get-keepalive");
+        assert_eq!(select(None, false).unwrap().len(), ALL.len());
+        assert_eq!(select(Some("all"), true).unwrap().len(), ALL.len());
+    }
+
+    #[test]
+    fn unknown_scenario() {
+        assert!(select(Some("nope"), false).unwrap_err().contains("known:"));
+        assert!(select(Some(","), false).is_err());
+    }
+
+    #[test]
+    fn shapes() {
+        let by = |n: &str| ALL.iter().find(|s| s.name == n).unwrap();
+        assert_eq!(by("post-16k").method(), "POST");
+        assert_eq!(by("get-64k").response_body, 65536);
+        assert_eq!(by("conns-1000").connections, 1000);
+        assert!(by("tls-keepalive").direct_skip_reason().is_some());
+        assert!(by("get-1k").direct_skip_reason().is_none());
+    }
+}
