@@ -92,9 +92,9 @@ cmd_demo() {
     log "building release binaries"
     cargo build --release -p ringway -p ringway-loadgen
     local bin="$ROOT/target/release"
-    local dir
-    dir=$(mktemp -d)
-    trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
+    DEMO_DIR=$(mktemp -d)
+    local dir=$DEMO_DIR
+    trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "${DEMO_DIR:-}"' EXIT
     log "demo origin: ringload serve on 127.0.0.1:9000"
     "$bin/ringload" serve --listen 127.0.0.1:9000 --body-size 64 >"$dir/origin.log" 2>&1 &
     sleep 0.5
