@@ -97,7 +97,15 @@ cmd_demo() {
     trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "${DEMO_DIR:-}"' EXIT
     log "demo origin: ringload serve on 127.0.0.1:9000"
     "$bin/ringload" serve --listen 127.0.0.1:9000 --body-size 64 >"$dir/origin.log" 2>&1 &
-    sleep 0.5
+    for _ in $(seq 1 50); do
+        grep -q "listening on" "$dir/origin.log" 2>/dev/null && break
+        sleep 0.1
+    done
+    if ! grep -q "listening on" "$dir/origin.log" 2>/dev/null; then
+        cat "$dir/origin.log" >&2
+        echo "the demo origin did not start (is 127.0.0.1:9000 already in use?)" >&2
+        exit 1
+    fi
     log "ringway with examples/minimal.toml (listener 127.0.0.1:8080 → cluster app 127.0.0.1:9000)"
     "$bin/ringway" run -c examples/minimal.toml >"$dir/ringway.out" 2>"$dir/ringway.err" &
     for _ in $(seq 1 50); do
@@ -105,6 +113,11 @@ cmd_demo() {
         sleep 0.1
     done
     cat "$dir/ringway.out"
+    if ! grep -q "ringway: ready" "$dir/ringway.out"; then
+        cat "$dir/ringway.err" >&2
+        echo "ringway did not start (is 127.0.0.1:8080 or :9901 already in use?)" >&2
+        exit 1
+    fi
     log "5 s of load through the proxy: ringload run -c 50 -d 5s http://127.0.0.1:8080/"
     "$bin/ringload" run -c 50 -d 5s http://127.0.0.1:8080/
     if [ -t 0 ] && [ -z "${CI:-}" ]; then
