@@ -2,7 +2,7 @@
 //! (RFC 9110 §5, RFC 9112 §5-§6): character classes, list splitting, framing
 //! header accumulation and line-ending checks.
 
-use super::head::{HeadError, Span};
+use super::head::{HeadError, HeaderSpan, Span};
 
 /// `tchar` (RFC 9110 §5.6.2).
 #[inline]
@@ -401,4 +401,52 @@ pub(crate) fn push_u64(out: &mut Vec<u8>, mut n: u64) {
         }
     }
     out.extend_from_slice(&tmp[i..]);
+}
+
+/// Record one header field of a request or response: push its spans onto
+/// `headers` and return the value's span.
+pub(crate) fn push_field_spans(
+    buf: &[u8],
+    name: &[u8],
+    value: &[u8],
+    headers: &mut Vec<HeaderSpan>,
+) -> Result<Span, HeadError> {
+    // httparse already enforces both (token names; HTAB / SP / VCHAR /
+    // obs-text values): checked again only in debug builds.
+    debug_assert!(is_token(name), "invalid header field name");
+    debug_assert!(value.iter().all(|&b| is_field_value_byte(b)));
+    let name_span = span_of(buf, name)?;
+    let value_span = span_of(buf, value)?;
+    headers.push(HeaderSpan {
+        name: name_span,
+        value: value_span,
+    });
+    Ok(value_span)
+}
+
+/// The fields that frame a message and scope its hop-by-hop headers, read
+/// the same way in requests and responses: Connection, Content-Length,
+/// Transfer-Encoding (and their `_` look-alikes, rejected). Other names are
+/// left alone.
+pub(crate) fn read_message_field(
+    name: &[u8],
+    value: &[u8],
+    value_span: Span,
+    framing: &mut Framing,
+    conn: &mut ConnFlags,
+    conn_tokens: &mut Vec<Span>,
+) -> Result<(), HeadError> {
+    match name.len() {
+        10 if name.eq_ignore_ascii_case(b"connection") => {
+            add_connection(value, value_span.start as usize, conn, conn_tokens)
+        }
+        14 if name.eq_ignore_ascii_case(b"content-length") => framing.add_content_length(value),
+        17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+            framing.add_transfer_encoding(value)
+        }
+        14 | 17 if is_framing_lookalike(name) => {
+            Err(HeadError::Malformed("framing header name with underscore"))
+        }
+        _ => Ok(()),
+    }
 }

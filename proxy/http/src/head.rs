@@ -4,8 +4,8 @@ use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use super::fields::{
-    add_connection, check_line_endings, is_field_value_byte, is_framing_lookalike, is_token,
-    is_valid_host, map_httparse, span_of, trim_ows, ConnFlags, Framing,
+    check_line_endings, is_token, is_valid_host, map_httparse, push_field_spans,
+    read_message_field, span_of, trim_ows, ConnFlags, Framing,
 };
 
 /// A byte range inside the connection's read buffer (offsets from the start of
@@ -235,16 +235,7 @@ fn parse_request_inner<'b>(
     for h in req.headers.iter() {
         let name = h.name.as_bytes();
         let value = h.value;
-        // httparse already enforces both (token names; HTAB / SP / VCHAR /
-        // obs-text values): checked again only in debug builds.
-        debug_assert!(is_token(name), "invalid header field name");
-        debug_assert!(value.iter().all(|&b| is_field_value_byte(b)));
-        let name_span = span_of(buf, name)?;
-        let value_span = span_of(buf, value)?;
-        head.headers.push(HeaderSpan {
-            name: name_span,
-            value: value_span,
-        });
+        let value_span = push_field_spans(buf, name, value, &mut head.headers)?;
         match name.len() {
             4 if name.eq_ignore_ascii_case(b"host") => {
                 if head.host.is_some() {
@@ -265,24 +256,14 @@ fn parse_request_inner<'b>(
             7 if upgrade_value.is_none() && name.eq_ignore_ascii_case(b"upgrade") => {
                 upgrade_value = Some(value_span);
             }
-            10 if name.eq_ignore_ascii_case(b"connection") => {
-                add_connection(
-                    value,
-                    value_span.start as usize,
-                    &mut conn,
-                    &mut head.conn_tokens,
-                )?;
-            }
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
-                framing.add_content_length(value)?;
-            }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
-                framing.add_transfer_encoding(value)?;
-            }
-            14 | 17 if is_framing_lookalike(name) => {
-                return Err(HeadError::Malformed("framing header name with underscore"));
-            }
-            _ => {}
+            _ => read_message_field(
+                name,
+                value,
+                value_span,
+                &mut framing,
+                &mut conn,
+                &mut head.conn_tokens,
+            )?,
         }
     }
     framing.finish()?;

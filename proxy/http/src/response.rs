@@ -3,8 +3,8 @@
 use std::mem::MaybeUninit;
 
 use super::fields::{
-    add_connection, check_line_endings, is_field_value_byte, is_framing_lookalike, is_token,
-    map_httparse, span, span_of, ConnFlags, Framing,
+    check_line_endings, is_field_value_byte, map_httparse, push_field_spans, read_message_field,
+    span, ConnFlags, Framing,
 };
 use super::head::{HeadError, HeadLimits, HeaderSpan, Span, Version, STACK_HEADERS};
 
@@ -145,38 +145,14 @@ fn parse_response_inner<'b>(
     let mut framing = Framing::default();
     let mut conn = ConnFlags::default();
     for h in resp.headers.iter() {
-        let name = h.name.as_bytes();
-        let value = h.value;
-        // httparse already enforces both (token names; HTAB / SP / VCHAR /
-        // obs-text values): checked again only in debug builds.
-        debug_assert!(is_token(name), "invalid header field name");
-        debug_assert!(value.iter().all(|&b| is_field_value_byte(b)));
-        let name_span = span_of(buf, name)?;
-        let value_span = span_of(buf, value)?;
-        head.headers.push(HeaderSpan {
-            name: name_span,
-            value: value_span,
-        });
-        match name.len() {
-            10 if name.eq_ignore_ascii_case(b"connection") => {
-                add_connection(
-                    value,
-                    value_span.start as usize,
-                    &mut conn,
-                    &mut head.conn_tokens,
-                )?;
-            }
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
-                framing.add_content_length(value)?;
-            }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
-                framing.add_transfer_encoding(value)?;
-            }
-            14 | 17 if is_framing_lookalike(name) => {
-                return Err(HeadError::Malformed("framing header name with underscore"));
-            }
-            _ => {}
-        }
+        read_message_field(
+            h.name.as_bytes(),
+            h.value,
+            push_field_spans(buf, h.name.as_bytes(), h.value, &mut head.headers)?,
+            &mut framing,
+            &mut conn,
+            &mut head.conn_tokens,
+        )?;
     }
     framing.finish()?;
     if framing.te_seen && head.version == Version::Http10 {
