@@ -3,6 +3,7 @@
 
 mod chunked;
 mod cli;
+mod fields;
 mod run;
 mod runtime;
 mod serve;

@@ -5,6 +5,7 @@
 //! A response whose end cannot be determined, or whose head is invalid,
 //! is `Malformed`: it is counted as an error, never as a success.
 
+use crate::fields::trim;
 use thiserror::Error;
 
 use crate::chunked::{ChunkError, ChunkedDecoder};
@@ -262,24 +263,8 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<HeadOutcome, Malformed> 
     })
 }
 
-fn trim(s: &[u8]) -> &[u8] {
-    let start = s
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |p| p + 1);
-    &s[start..end.max(start)]
-}
-
 fn parse_content_length(v: &[u8]) -> Result<u64, Malformed> {
-    let v = trim(v);
-    if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
-        return Err(Malformed::BadContentLength);
-    }
-    Ok(v.iter().fold(0u64, |acc, d| acc * 10 + (d - b'0') as u64))
+    crate::fields::content_length(v).ok_or(Malformed::BadContentLength)
 }
 
 #[cfg(test)]

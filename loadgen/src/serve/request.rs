@@ -2,6 +2,7 @@
 //! connection's read buffer, with the body discarded or (for `--echo`)
 //! collected, from Content-Length or chunked framing.
 
+use crate::fields::trim;
 use thiserror::Error;
 
 use crate::chunked::{ChunkError, ChunkedDecoder};
@@ -244,24 +245,8 @@ impl RequestParser {
     }
 }
 
-fn trim(s: &[u8]) -> &[u8] {
-    let start = s
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |p| p + 1);
-    &s[start..end.max(start)]
-}
-
 fn parse_length(v: &[u8]) -> Result<u64, BadRequest> {
-    let v = trim(v);
-    if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
-        return Err(BadRequest::BadContentLength);
-    }
-    Ok(v.iter().fold(0u64, |acc, d| acc * 10 + (d - b'0') as u64))
+    crate::fields::content_length(v).ok_or(BadRequest::BadContentLength)
 }
 
 #[cfg(test)]
