@@ -263,24 +263,21 @@ fn reason(status: u16) -> &'static str {
 pub fn write_error_response(out: &mut Vec<u8>, err: &ProxyError) -> Option<u16> {
     let status = err.status()?;
     let reason = reason(status);
-    let mut code = itoa_buf(status as u64);
-    let body_len = 4 + reason.len() + 1; // "404 Not Found\n"
+    let mut digits = itoa::Buffer::new();
+    let code = digits.format(status).as_bytes();
+    let body_len = code.len() + 1 + reason.len() + 1; // "404 Not Found\n"
     out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(code.as_bytes());
+    out.extend_from_slice(code);
     out.push(b' ');
     out.extend_from_slice(reason.as_bytes());
     out.extend_from_slice(b"\r\ncontent-type: text/plain\r\ncontent-length: ");
-    out.extend_from_slice(itoa_buf(body_len as u64).as_bytes());
+    out.extend_from_slice(itoa::Buffer::new().format(body_len).as_bytes());
     out.extend_from_slice(b"\r\nconnection: close\r\n\r\n");
-    code.push(' ');
-    out.extend_from_slice(code.as_bytes());
+    out.extend_from_slice(code);
+    out.push(b' ');
     out.extend_from_slice(reason.as_bytes());
     out.push(b'\n');
     Some(status)
-}
-
-fn itoa_buf(n: u64) -> String {
-    n.to_string()
 }
 
 #[cfg(test)]

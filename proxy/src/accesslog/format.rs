@@ -47,16 +47,9 @@ fn push_u64(out: &mut Vec<u8>, n: u64) {
 /// that are not valid UTF-8 become `\u00XX` so the line stays valid JSON.
 fn json_str(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
-    let text = String::from_utf8_lossy(s);
-    let valid = matches!(text, std::borrow::Cow::Borrowed(_));
-    if valid {
-        for &b in s {
-            push_json_byte(out, b, true);
-        }
-    } else {
-        for &b in s {
-            push_json_byte(out, b, false);
-        }
+    let utf8_ok = std::str::from_utf8(s).is_ok();
+    for &b in s {
+        push_json_byte(out, b, utf8_ok);
     }
     out.push(b'"');
 }
@@ -146,12 +139,15 @@ pub fn json(out: &mut Vec<u8>, clock: &mut ClockCache, l: &LogLine<'_>) {
     out.extend_from_slice(b"}\n");
 }
 
-fn quoted(out: &mut Vec<u8>, s: &[u8]) {
+/// `"..."` with `"` and `\\` escaped and control bytes as `?`; `"-"` when
+/// every part is empty. The parts are written one after the other, so a
+/// field made of several pieces needs no temporary buffer.
+fn quoted(out: &mut Vec<u8>, parts: &[&[u8]]) {
     out.push(b'"');
-    if s.is_empty() {
+    if parts.iter().all(|p| p.is_empty()) {
         out.push(b'-');
     }
-    for &b in s {
+    for &b in parts.iter().flat_map(|p| p.iter()) {
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -171,28 +167,24 @@ pub fn combined(out: &mut Vec<u8>, clock: &mut ClockCache, l: &LogLine<'_>) {
     out.extend_from_slice(b"] ");
     match l.meta {
         Some(m) => {
-            let mut line = Vec::with_capacity(m.method().len() + m.target().len() + 10);
-            line.extend_from_slice(m.method());
-            line.push(b' ');
-            line.extend_from_slice(m.target());
-            line.extend_from_slice(match m.version {
+            let version: &[u8] = match m.version {
                 Version::Http10 => b" HTTP/1.0",
                 Version::Http11 => b" HTTP/1.1",
-            });
-            quoted(out, &line);
+            };
+            quoted(out, &[m.method(), b" ", m.target(), version]);
         }
-        None => quoted(out, b""),
+        None => quoted(out, &[]),
     }
     out.push(b' ');
     push_u64(out, l.status as u64);
     out.push(b' ');
     push_u64(out, l.bytes_out);
     out.push(b' ');
-    quoted(out, l.meta.map(|m| m.referer()).unwrap_or(b""));
+    quoted(out, &[l.meta.map(|m| m.referer()).unwrap_or(b"")]);
     out.push(b' ');
-    quoted(out, l.meta.map(|m| m.user_agent()).unwrap_or(b""));
+    quoted(out, &[l.meta.map(|m| m.user_agent()).unwrap_or(b"")]);
     out.push(b' ');
-    quoted(out, l.meta.map(|m| m.request_id()).unwrap_or(b""));
+    quoted(out, &[l.meta.map(|m| m.request_id()).unwrap_or(b"")]);
     out.push(b' ');
     let us = l.duration.as_micros() as u64;
     push_u64(out, us / 1_000_000);
@@ -204,7 +196,7 @@ pub fn combined(out: &mut Vec<u8>, clock: &mut ClockCache, l: &LogLine<'_>) {
         b'0' + (frac % 10) as u8,
     ]);
     out.push(b' ');
-    quoted(out, l.upstream.unwrap_or("").as_bytes());
+    quoted(out, &[l.upstream.unwrap_or("").as_bytes()]);
     out.push(b'\n');
 }
 

@@ -114,12 +114,23 @@ async fn serve<S>(
         // Request id and trace context, and what the access log keeps.
         let data = cbuf.data();
         let scan = scan_headers(data, &head);
+        // Fresh hex digits: the X-Request-Id to add when the client sent
+        // none, and the new span id (its first half).
         let mut request_id = [0u8; 32];
-        worker.next_request_id(&mut request_id);
+        if scan.request_id.is_none() || tracing_on {
+            worker.next_request_id(&mut request_id);
+        }
         let trace = tracing_on.then(|| {
-            let mut r2 = [0u8; 32];
-            worker.next_request_id(&mut r2);
-            trace_context(scan.traceparent.map(|s| s.get(data)), &request_id, &r2)
+            let new_trace_id = || {
+                let mut id = [0u8; 32];
+                worker.next_request_id(&mut id);
+                id
+            };
+            trace_context(
+                scan.traceparent.map(|s| s.get(data)),
+                &request_id,
+                new_trace_id,
+            )
         });
         if logging {
             let rid = match scan.request_id {

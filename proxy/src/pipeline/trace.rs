@@ -91,11 +91,11 @@ pub fn parse_traceparent(v: &[u8]) -> Option<(&[u8], &[u8])> {
 
 /// Build the context for a request: continue `incoming` when valid, else
 /// start a trace. `random` supplies 32 fresh hex digits (the new span id
-/// uses the first 16; a new trace id all 32).
+/// uses the first 16); `new_trace_id` is called only when a trace starts.
 pub fn trace_context(
     incoming: Option<&[u8]>,
     random: &[u8; 32],
-    random2: &[u8; 32],
+    new_trace_id: impl FnOnce() -> [u8; 32],
 ) -> TraceContext {
     let mut header = [0u8; 55];
     header[..3].copy_from_slice(b"00-");
@@ -109,7 +109,7 @@ pub fn trace_context(
             false
         }
         None => {
-            header[3..35].copy_from_slice(random2);
+            header[3..35].copy_from_slice(&new_trace_id());
             header[53..55].copy_from_slice(b"01");
             true
         }
@@ -127,7 +127,7 @@ mod tests {
     #[test]
     fn continues_a_valid_trace_with_a_new_span() {
         let tp = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-        let t = trace_context(Some(tp), R1, R2);
+        let t = trace_context(Some(tp), R1, || *R2);
         assert!(!t.started);
         assert_eq!(t.trace_id(), b"0af7651916cd43dd8448eb211c80319c");
         assert_eq!(t.span_id(), b"1111111111111111");
@@ -150,18 +150,18 @@ mod tests {
             b"00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
             b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0g",
         ] {
-            let t = trace_context(Some(bad), R1, R2);
+            let t = trace_context(Some(bad), R1, || *R2);
             assert!(t.started, "{:?}", String::from_utf8_lossy(bad));
             assert_eq!(t.trace_id(), &R2[..]);
             assert_eq!(&t.header[53..], b"01");
         }
-        assert!(trace_context(None, R1, R2).started);
+        assert!(trace_context(None, R1, || *R2).started);
     }
 
     #[test]
     fn future_versions_may_carry_more_fields() {
         let tp = b"01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00-more";
-        let t = trace_context(Some(tp), R1, R2);
+        let t = trace_context(Some(tp), R1, || *R2);
         assert!(!t.started);
         assert_eq!(&t.header[53..], b"00");
         assert_eq!(&t.header[..3], b"00-");

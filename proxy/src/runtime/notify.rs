@@ -55,12 +55,11 @@ impl Future for Notified<'_> {
             self.key = None;
             return Poll::Ready(());
         }
+        // Our slot can only have gone with a notify_all, which the
+        // generation check above already turned into Ready.
         let mut waiters = self.notify.waiters.borrow_mut();
-        match self.key {
-            Some(key) => match waiters.get_mut(key) {
-                Some(w) => w.clone_from(cx.waker()),
-                None => unreachable_waiter(),
-            },
+        match self.key.and_then(|key| waiters.get_mut(key)) {
+            Some(w) => w.clone_from(cx.waker()),
             None => {
                 let key = waiters.insert(cx.waker().clone());
                 drop(waiters);
@@ -69,12 +68,6 @@ impl Future for Notified<'_> {
         }
         Poll::Pending
     }
-}
-
-#[cold]
-fn unreachable_waiter() {
-    // A key is only dropped by notify_all, which bumps the generation; the
-    // check above returns before we get here. Nothing to do.
 }
 
 impl Drop for Notified<'_> {
