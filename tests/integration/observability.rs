@@ -89,7 +89,8 @@ fn access_log_has_one_matching_line_per_request() {
     let n = 24;
     let mut sent = Vec::new();
     for i in 0..n {
-        // New connections, so both workers take part.
+        // A new connection each time, so the kernel may spread them over
+        // both workers (which worker is asserted elsewhere: lifecycle).
         let mut c = Client::connect(s.addr());
         let path = format!("/log/{i}?q={i}");
         let r = if i % 3 == 0 {
@@ -136,7 +137,10 @@ fn access_log_has_one_matching_line_per_request() {
         assert!(v["error"].is_null(), "{line}");
         workers.insert(v["worker"].as_u64().unwrap());
     }
-    assert!(!workers.is_empty());
+    assert!(
+        workers.iter().all(|w| *w < 2),
+        "worker indices of a 2-worker proxy: {workers:?}"
+    );
 }
 
 #[test]
