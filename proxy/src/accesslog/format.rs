@@ -43,13 +43,32 @@ fn push_u64(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(b.format(n).as_bytes());
 }
 
+/// True for a byte that a JSON string cannot hold as it is (`"`, `\\`,
+/// control bytes) or that may need `\u00XX` (bytes ≥ 0x7f). Written as
+/// comparisons without short-circuits so the check over a field vectorises
+/// (measured with callgrind: cheaper than an eight-bytes-at-a-time SWAR test
+/// on the short fields of a log line).
+#[inline(always)]
+fn byte_needs_care(b: u8) -> bool {
+    !(0x20..0x7f).contains(&b) | (b == b'"') | (b == b'\\')
+}
+
+fn needs_care(s: &[u8]) -> bool {
+    s.iter().fold(false, |acc, &b| acc | byte_needs_care(b))
+}
+
 /// A JSON string body: `"` `\` and control bytes escaped; bytes ≥ 0x80
 /// that are not valid UTF-8 become `\u00XX` so the line stays valid JSON.
+/// Plain printable ASCII (nearly every field) is copied in one go.
 fn json_str(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
-    let utf8_ok = std::str::from_utf8(s).is_ok();
-    for &b in s {
-        push_json_byte(out, b, utf8_ok);
+    if !needs_care(s) {
+        out.extend_from_slice(s);
+    } else {
+        let utf8_ok = std::str::from_utf8(s).is_ok();
+        for &b in s {
+            push_json_byte(out, b, utf8_ok);
+        }
     }
     out.push(b'"');
 }
@@ -73,65 +92,70 @@ fn push_json_byte(out: &mut Vec<u8>, b: u8, utf8_ok: bool) {
     }
 }
 
-fn key(out: &mut Vec<u8>, k: &str) {
-    out.push(b',');
-    out.push(b'"');
-    out.extend_from_slice(k.as_bytes());
-    out.extend_from_slice(b"\":");
+/// `,"name":` as one constant slice.
+macro_rules! key {
+    ($out:expr, $k:literal) => {
+        $out.extend_from_slice(concat!(",\"", $k, "\":").as_bytes())
+    };
 }
+
+/// Upper bound of a line without its variable-length strings; reserved
+/// once so the pushes below do not grow the buffer piecemeal.
+const JSON_FIXED: usize = 400;
 
 /// `{"time":...,"worker":0,...}\n`
 pub fn json(out: &mut Vec<u8>, clock: &mut ClockCache, l: &LogLine<'_>) {
+    out.reserve(JSON_FIXED + l.meta.map_or(0, |m| m.len()));
     out.extend_from_slice(b"{\"time\":\"");
     clock.write_iso(out, SystemTime::now());
     out.push(b'"');
-    key(out, "worker");
+    key!(out, "worker");
     push_u64(out, l.worker as u64);
-    key(out, "client");
+    key!(out, "client");
     out.push(b'"');
     push_socket_addr(out, l.client);
     out.push(b'"');
-    key(out, "listener");
+    key!(out, "listener");
     json_str(out, l.listener.as_bytes());
     if let Some(m) = l.meta {
-        key(out, "method");
+        key!(out, "method");
         json_str(out, m.method());
-        key(out, "path");
+        key!(out, "path");
         json_str(out, m.target());
-        key(out, "host");
+        key!(out, "host");
         json_str(out, m.host());
-        key(out, "request_id");
+        key!(out, "request_id");
         json_str(out, m.request_id());
     }
-    key(out, "route");
+    key!(out, "route");
     match l.route {
         Some(r) => json_str(out, r.as_bytes()),
         None => out.extend_from_slice(b"null"),
     }
-    key(out, "status");
+    key!(out, "status");
     push_u64(out, l.status as u64);
-    key(out, "bytes_in");
+    key!(out, "bytes_in");
     push_u64(out, l.bytes_in);
-    key(out, "bytes_out");
+    key!(out, "bytes_out");
     push_u64(out, l.bytes_out);
-    key(out, "duration_us");
+    key!(out, "duration_us");
     push_u64(out, l.duration.as_micros() as u64);
-    key(out, "upstream");
+    key!(out, "upstream");
     match l.upstream {
         Some(u) => json_str(out, u.as_bytes()),
         None => out.extend_from_slice(b"null"),
     }
-    key(out, "upstream_us");
+    key!(out, "upstream_us");
     match l.upstream_time {
         Some(t) => push_u64(out, t.as_micros() as u64),
         None => out.extend_from_slice(b"null"),
     }
-    key(out, "trace_id");
+    key!(out, "trace_id");
     match l.trace_id {
         Some(t) => json_str(out, t),
         None => out.extend_from_slice(b"null"),
     }
-    key(out, "error");
+    key!(out, "error");
     match l.error {
         Some(e) => json_str(out, e.as_bytes()),
         None => out.extend_from_slice(b"null"),
@@ -264,6 +288,24 @@ mod tests {
         json_str(&mut s, b"a\xffb\x01");
         let parsed: String = serde_json::from_slice(&s).unwrap();
         assert_eq!(parsed, "a\u{ff}b\u{1}");
+        // Valid UTF-8 stays as it is; plain ASCII takes the fast path.
+        for text in ["caf\u{e9} /x?y=1", "/plain/path?q=1&r=2", "", "del\u{7f}"] {
+            let mut s = Vec::new();
+            json_str(&mut s, text.as_bytes());
+            let parsed: String = serde_json::from_slice(&s).unwrap();
+            assert_eq!(parsed, text);
+        }
+    }
+
+    #[test]
+    fn care_check_matches_the_escaping_rules() {
+        for b in 0..=255u8 {
+            let plain = (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\';
+            assert_eq!(byte_needs_care(b), !plain, "{b:#x}");
+            let mut field = *b"/some/path?x=";
+            field[5] = b;
+            assert_eq!(needs_care(&field), !plain);
+        }
     }
 
     #[test]

@@ -56,6 +56,15 @@ impl RequestMeta {
         self.version = head.version;
     }
 
+    /// Bytes captured (the variable-length part of a log line).
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     pub fn method(&self) -> &[u8] {
         &self.buf[self.method.clone()]
     }
