@@ -709,6 +709,14 @@ fn cpu_ticks(pids: &[i32]) -> u64 {
         .sum()
 }
 
+/// Kernel-mode (stime) ticks of `pids`.
+fn sys_ticks(pids: &[i32]) -> u64 {
+    pids.iter()
+        .filter_map(|&p| read_pid_stat(p))
+        .map(|s| s.stime)
+        .sum()
+}
+
 fn tree_of(root: Option<i32>) -> Vec<i32> {
     match root {
         Some(r) => tree_pids(&all_processes(), r),
@@ -819,7 +827,9 @@ fn measure(
     let origin_pids = tree_of(Some(origin.child.pid));
     let me = std::process::id() as i32;
     let proxy_before = cpu_ticks(&proxy_pids);
+    let proxy_sys_before = sys_ticks(&proxy_pids);
     let origin_before = cpu_ticks(&origin_pids);
+    let origin_sys_before = sys_ticks(&origin_pids);
     let me_before = cpu_ticks(&[me]);
     let stat_before = read_proc_stat();
     let t0 = Instant::now();
@@ -833,7 +843,10 @@ fn measure(
     // Re-read the trees: a process that appeared meanwhile counts in full.
     let proxy_pids_after = tree_of(running.root_pid());
     let proxy_after = cpu_ticks(&proxy_pids_after);
-    let origin_after = cpu_ticks(&tree_of(Some(origin.child.pid)));
+    let proxy_sys_after = sys_ticks(&proxy_pids_after);
+    let origin_pids_after = tree_of(Some(origin.child.pid));
+    let origin_after = cpu_ticks(&origin_pids_after);
+    let origin_sys_after = sys_ticks(&origin_pids_after);
     let me_after = cpu_ticks(&[me]);
     let rss_now: u64 = proxy_pids_after
         .iter()
@@ -859,7 +872,11 @@ fn measure(
     let proxy_us = kind
         .is_proxy()
         .then(|| ticks_to_us(proxy_after.saturating_sub(proxy_before)));
+    let proxy_sys_us = kind
+        .is_proxy()
+        .then(|| ticks_to_us(proxy_sys_after.saturating_sub(proxy_sys_before)));
     let origin_us = ticks_to_us(origin_after.saturating_sub(origin_before));
+    let origin_sys_us = ticks_to_us(origin_sys_after.saturating_sub(origin_sys_before));
     let ours = proxy_us.unwrap_or(0.0)
         + origin_us
         + ticks_to_us(me_after.saturating_sub(me_before))
@@ -902,9 +919,17 @@ fn measure(
             Mode::Open(_) => proxy_us.and_then(per_req),
             Mode::Closed => None,
         },
+        cpu_sys_us_per_req: match mode {
+            Mode::Open(_) => proxy_sys_us.and_then(per_req),
+            Mode::Closed => None,
+        },
         proxy_cpu_pct: proxy_us.map(|u| 100.0 * u / (wall.as_secs_f64() * 1e6)),
         origin_cpu_us_per_req: match mode {
             Mode::Open(_) => per_req(origin_us),
+            Mode::Closed => None,
+        },
+        origin_cpu_sys_us_per_req: match mode {
+            Mode::Open(_) => per_req(origin_sys_us),
             Mode::Closed => None,
         },
         rss_kib: kind.is_proxy().then_some(peak_rss),

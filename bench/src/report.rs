@@ -32,9 +32,12 @@ pub struct RunRecord {
     pub proxy_cpu_us: Option<f64>,
     /// `proxy_cpu_us / requests` — open-loop runs only (no warm-up inside).
     pub cpu_us_per_req: Option<f64>,
+    /// The kernel-mode (stime) part of `cpu_us_per_req`.
+    pub cpu_sys_us_per_req: Option<f64>,
     /// `proxy_cpu_us / wall time`, percent of one core.
     pub proxy_cpu_pct: Option<f64>,
     pub origin_cpu_us_per_req: Option<f64>,
+    pub origin_cpu_sys_us_per_req: Option<f64>,
     /// Peak VmRSS of the contender's processes (summed) during the run, KiB.
     pub rss_kib: Option<u64>,
     /// Busy share of the cores before the run (after waiting for idle).
@@ -121,6 +124,8 @@ pub struct ContenderSummary {
     pub p999_us: Option<f64>,
     /// Measured in the open loop at the scenario's fixed offered rate.
     pub cpu_us_per_req: Option<f64>,
+    /// Kernel-mode part of `cpu_us_per_req` (median over repetitions).
+    pub cpu_sys_us_per_req: Option<f64>,
     /// Peak during the open-loop runs (median over repetitions).
     pub rss_kib: Option<f64>,
     /// Failed requests over every measured run.
@@ -134,6 +139,7 @@ pub struct ContenderSummary {
     pub proxy_cpu_pct_closed: Option<f64>,
     pub rss_kib_closed: Option<f64>,
     pub origin_cpu_us_per_req: Option<f64>,
+    pub origin_cpu_sys_us_per_req: Option<f64>,
     pub open_loop: Option<OpenLoop>,
     pub wrk: Option<WrkSummary>,
     pub flags: Vec<String>,
@@ -301,6 +307,7 @@ pub fn summarize_contender(c: &ContenderRuns) -> ContenderSummary {
         p99_us: med(p99.iter().copied()),
         p999_us: med(col(&closed, |r| r.p999_us)),
         cpu_us_per_req: med(cpu.iter().copied()).map(|v| round(v, 2)),
+        cpu_sys_us_per_req: med(col_opt(&open, |r| r.cpu_sys_us_per_req)).map(|v| round(v, 2)),
         rss_kib: med(open.iter().filter_map(|r| r.rss_kib).map(|x| x as f64)),
         errors: c.runs.iter().map(|r| r.errors).sum(),
         non_2xx: c.runs.iter().map(|r| r.non_2xx).sum(),
@@ -311,6 +318,8 @@ pub fn summarize_contender(c: &ContenderRuns) -> ContenderSummary {
         proxy_cpu_pct_closed: med(col_opt(&closed, |r| r.proxy_cpu_pct)).map(|v| round(v, 1)),
         rss_kib_closed: med(closed.iter().filter_map(|r| r.rss_kib).map(|x| x as f64)),
         origin_cpu_us_per_req: med(col_opt(&open, |r| r.origin_cpu_us_per_req))
+            .map(|v| round(v, 2)),
+        origin_cpu_sys_us_per_req: med(col_opt(&open, |r| r.origin_cpu_sys_us_per_req))
             .map(|v| round(v, 2)),
         open_loop,
         wrk,
@@ -480,9 +489,12 @@ pub fn markdown(r: &Report) -> String {
         m.push('\n');
         let _ = writeln!(
             m,
-            "| contender | req/s | [min–max] | ×direct | p50 µs | p90 µs | p99 µs | p99.9 µs | open-loop p99 µs | CPU µs/req | RSS KiB | errors | flags |"
+            "| contender | req/s | [min–max] | ×direct | p50 µs | p90 µs | p99 µs | p99.9 µs | open-loop p99 µs | CPU µs/req | of which kernel | RSS KiB | errors | flags |"
         );
-        let _ = writeln!(m, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+        let _ = writeln!(
+            m,
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
+        );
         let direct = sc
             .contenders
             .iter()
@@ -491,7 +503,7 @@ pub fn markdown(r: &Report) -> String {
             if c.status != "ok" {
                 let _ = writeln!(
                     m,
-                    "| {} | {} | | | | | | | | | | | {} |",
+                    "| {} | {} | | | | | | | | | | | | {} |",
                     c.name,
                     c.status,
                     cell(c.reason.as_deref().unwrap_or(""))
@@ -512,7 +524,7 @@ pub fn markdown(r: &Report) -> String {
             }
             let _ = writeln!(
                 m,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 c.name,
                 num(c.rps),
                 spread,
@@ -523,12 +535,22 @@ pub fn markdown(r: &Report) -> String {
                 num(c.p999_us),
                 num(c.open_loop.as_ref().and_then(|o| o.p99_us)),
                 dec(c.cpu_us_per_req, 1),
+                dec(c.cpu_sys_us_per_req, 1),
                 num(c.rss_kib),
                 c.errors,
                 cell(&flags.join(", "))
             );
         }
         m.push('\n');
+        if let Some(d) = direct {
+            if let (Some(cpu), Some(sys)) = (d.origin_cpu_us_per_req, d.origin_cpu_sys_us_per_req) {
+                let _ = writeln!(
+                    m,
+                    "The origin alone (direct run, open loop) used {cpu:.1} CPU µs/req, {sys:.1} of them in the kernel: \
+                     that is one HTTP exchange over loopback TCP; a proxy terminates two (client side and upstream side).\n"
+                );
+            }
+        }
         if !sc.ratios.is_empty() {
             let _ = writeln!(
                 m,
@@ -592,6 +614,9 @@ mod tests {
             max_us: p99 * 3.0,
             rate: (mode == "open").then_some(5000.0),
             cpu_us_per_req: cpu,
+            cpu_sys_us_per_req: cpu.map(|c| c * 0.75),
+            origin_cpu_us_per_req: (mode == "open").then_some(6.0),
+            origin_cpu_sys_us_per_req: (mode == "open").then_some(4.5),
             rss_kib: Some(8000),
             ..Default::default()
         }
@@ -740,6 +765,10 @@ mod tests {
         assert!(md.contains("| ringway | 11,000 | 10,000–12,000 | 0.55× |"));
         assert!(md.contains("| ringway/nginx | 1.10× |"));
         assert!(md.contains("Quick smoke run"));
+        // The kernel share of the CPU column, and the origin's own cost.
+        assert!(md.contains("| CPU µs/req | of which kernel |"));
+        assert!(md.contains("| 10.0 | 7.5 |"), "{md}");
+        assert!(md.contains("The origin alone (direct run, open loop) used 6.0 CPU µs/req, 4.5 of them in the kernel"));
         // Every table row has the same number of cells as its header.
         for block in md.split("\n\n") {
             let rows: Vec<&str> = block.lines().filter(|l| l.starts_with('|')).collect();
