@@ -71,6 +71,17 @@ impl BodyFrame {
         matches!(self.state, State::UntilClose)
     }
 
+    /// Whether more than `n` payload bytes are (likely) still to come: the
+    /// rest of a Content-Length body, or — when the length is not known — a
+    /// body that has already carried more than `n`.
+    pub fn expects_more_than(&self, n: u64) -> bool {
+        match &self.state {
+            State::Done => false,
+            State::Length { remaining } => *remaining > n,
+            State::UntilClose | State::Chunked { .. } => self.payload > n,
+        }
+    }
+
     /// Payload bytes seen so far.
     pub fn payload(&self) -> u64 {
         self.payload
@@ -153,5 +164,27 @@ impl BodyFrame {
                 Ok(off)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expects_more_than() {
+        let mut b = BodyFrame::response(ResponseFraming::Length(100_000));
+        assert!(b.expects_more_than(16_384));
+        let input = vec![0u8; 90_000];
+        assert_eq!(b.advance(&input, None).unwrap(), 90_000);
+        assert!(!b.expects_more_than(16_384));
+        assert!(b.expects_more_than(9_999));
+        assert_eq!(b.advance(&input, None).unwrap(), 10_000);
+        assert!(!b.expects_more_than(0));
+        // Unknown length: decided by what went by so far.
+        let mut u = BodyFrame::response(ResponseFraming::UntilClose);
+        assert!(!u.expects_more_than(16_384));
+        u.advance(&input[..20_000], None).unwrap();
+        assert!(u.expects_more_than(16_384));
     }
 }

@@ -27,6 +27,18 @@ impl ConnBuf {
         self.buf
     }
 
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Swap in other storage while nothing is buffered; returns the old one.
+    pub fn replace_storage(&mut self, mut buf: Vec<u8>) -> Vec<u8> {
+        debug_assert!(self.is_empty());
+        buf.clear();
+        self.pos = 0;
+        std::mem::replace(&mut self.buf, buf)
+    }
+
     pub fn data(&self) -> &[u8] {
         &self.buf[self.pos..]
     }
@@ -126,6 +138,20 @@ mod tests {
         b.consume(6);
         assert!(b.is_empty());
         assert_eq!(b.pos, 0);
+    }
+
+    #[test]
+    fn replace_storage_when_empty() {
+        let mut b = ConnBuf::with_buffer(Vec::with_capacity(16));
+        b.buf.extend_from_slice(b"abc");
+        b.consume(3);
+        let mut big = Vec::with_capacity(64);
+        big.extend_from_slice(b"stale");
+        let old = b.replace_storage(big);
+        assert_eq!(old.capacity(), 16);
+        assert!(b.is_empty());
+        assert_eq!(b.capacity(), 64);
+        assert_eq!(b.data(), b"");
     }
 
     #[test]

@@ -30,7 +30,7 @@ use crate::http::response::parse_response_head;
 use crate::http::rewrite::{write_request_head, write_response_head, ForwardInfo, ResponseInfo};
 use crate::http::{HeadLimits, RequestHead, ResponseFraming, ResponseHead, Version};
 use crate::runtime::watchdog::{Guard, WatchKey};
-use crate::runtime::worker::Worker;
+use crate::runtime::worker::{Worker, BIG_BUF_SIZE, BUF_SIZE};
 use crate::upstream::{connect, EndpointId, UpstreamStream};
 
 /// What happens to the downstream connection after the exchange.
@@ -281,6 +281,12 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     // The rest of the response body.
     while !rbody.is_done() {
         if ubuf.is_empty() {
+            // A large body streams through a big buffer: a quarter of the
+            // reads, writes and loopback segments of 16 KiB steps.
+            if ubuf.capacity() < BIG_BUF_SIZE && rbody.expects_more_than(BUF_SIZE as u64) {
+                let small = ubuf.replace_storage(worker.take_big_buffer());
+                worker.give_buffer(small);
+            }
             let deadline = worker.watchdog.now() + route.timeout;
             if read_upstream(watch, &mut up, &mut ubuf, deadline).await? == 0 {
                 rbody.on_eof()?;
@@ -330,7 +336,7 @@ async fn send_request_body<S: AsyncReadRent>(
     let timeout = worker.config.limits.body_read_timeout;
     while !body.is_done() {
         if cbuf.is_empty() {
-            cbuf.make_room(4096, super::super::runtime::worker::BUF_SIZE);
+            cbuf.make_room(4096, BUF_SIZE);
             watch.arm(Guard::Body, timeout);
             let read = cbuf.read_from(client).await;
             watch.disarm();

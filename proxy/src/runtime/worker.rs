@@ -27,6 +27,11 @@ use crate::upstream::{RoundRobin, UpstreamPool};
 pub const BUF_SIZE: usize = 16 * 1024;
 /// Buffers kept on the free list.
 const MAX_FREE_BUFFERS: usize = 1024;
+/// Size of the buffers a large response body streams through: fewer, larger
+/// reads and writes (and loopback segments) per body than with `BUF_SIZE`.
+pub const BIG_BUF_SIZE: usize = 64 * 1024;
+/// Big buffers kept on their own free list (at most 4 MiB per worker).
+const MAX_FREE_BIG_BUFFERS: usize = 64;
 
 pub struct Worker {
     pub id: usize,
@@ -54,6 +59,7 @@ pub struct Worker {
     /// This worker's access log buffer, when the access log is on.
     pub access_log: Option<WorkerLog>,
     buffers: RefCell<Vec<Vec<u8>>>,
+    big_buffers: RefCell<Vec<Vec<u8>>>,
     request_ids: Cell<u64>,
 }
 
@@ -103,6 +109,7 @@ impl Worker {
             draining: Cell::new(false),
             watchdog: Watchdog::default(),
             buffers: RefCell::new(Vec::new()),
+            big_buffers: RefCell::new(Vec::new()),
             request_ids: Cell::new(seed | 1),
         }
     }
@@ -124,14 +131,27 @@ impl Worker {
             .unwrap_or_else(|| Vec::with_capacity(BUF_SIZE))
     }
 
-    /// Give a buffer back. Oversized buffers (grown for a big head) are
-    /// dropped so the free list stays small.
+    /// A cleared buffer with at least `BIG_BUF_SIZE` capacity.
+    pub fn take_big_buffer(&self) -> Vec<u8> {
+        self.big_buffers
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(BIG_BUF_SIZE))
+    }
+
+    /// Give a buffer back to the free list its size belongs to. Buffers of
+    /// other sizes (grown for a big head) are dropped so the lists stay small.
     pub fn give_buffer(&self, mut buf: Vec<u8>) {
-        if buf.capacity() < BUF_SIZE || buf.capacity() > 4 * BUF_SIZE {
+        let cap = buf.capacity();
+        let (list, max) = if (BUF_SIZE..BIG_BUF_SIZE).contains(&cap) {
+            (&self.buffers, MAX_FREE_BUFFERS)
+        } else if (BIG_BUF_SIZE..=2 * BIG_BUF_SIZE).contains(&cap) {
+            (&self.big_buffers, MAX_FREE_BIG_BUFFERS)
+        } else {
             return;
-        }
-        let mut list = self.buffers.borrow_mut();
-        if list.len() < MAX_FREE_BUFFERS {
+        };
+        let mut list = list.borrow_mut();
+        if list.len() < max {
             buf.clear();
             list.push(buf);
         }
@@ -296,3 +316,49 @@ async fn accept_loop(worker: Rc<Worker>, listener_index: usize, listener: TcpLis
 
 /// Peer address type re-export for the pipeline.
 pub type Peer = SocketAddr;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn worker() -> Worker {
+        let config = Arc::new(
+            Config::parse(
+                "[[listener]]\nname = \"l\"\naddress = \"127.0.0.1:0\"\n\n\
+                 [[route]]\npath_prefix = \"/\"\ncluster = \"c\"\n\n\
+                 [[cluster]]\nname = \"c\"\nendpoints = [\"127.0.0.1:9\"]\n",
+                None,
+            )
+            .unwrap(),
+        );
+        let stats = Arc::new(WorkerStats::new(0, &config));
+        Worker::new(0, config, stats, None)
+    }
+
+    #[test]
+    fn buffers_go_back_to_the_list_of_their_size() {
+        let w = worker();
+        let small = w.take_buffer();
+        assert!(small.capacity() >= BUF_SIZE && small.capacity() < BIG_BUF_SIZE);
+        let big = w.take_big_buffer();
+        assert!(big.capacity() >= BIG_BUF_SIZE);
+        let (small_ptr, big_ptr) = (small.as_ptr(), big.as_ptr());
+        w.give_buffer(big);
+        w.give_buffer(small);
+        // Each comes back from its own list, storage and all.
+        let (big, small) = (w.take_big_buffer(), w.take_buffer());
+        assert_eq!(big.as_ptr(), big_ptr);
+        assert_eq!(small.as_ptr(), small_ptr);
+        drop((big, small));
+        // Odd sizes are dropped, not kept.
+        w.give_buffer(Vec::with_capacity(1024));
+        w.give_buffer(Vec::with_capacity(4 * BIG_BUF_SIZE));
+        assert!(w.buffers.borrow().is_empty());
+        assert!(w.big_buffers.borrow().is_empty());
+        // The big list is bounded.
+        for _ in 0..MAX_FREE_BIG_BUFFERS + 10 {
+            w.give_buffer(Vec::with_capacity(BIG_BUF_SIZE));
+        }
+        assert_eq!(w.big_buffers.borrow().len(), MAX_FREE_BIG_BUFFERS);
+    }
+}
