@@ -71,7 +71,10 @@ async fn serve<S>(
     S: AsyncReadRent + AsyncWriteRent + Split,
 {
     let mut cbuf = ConnBuf::with_buffer(worker.take_buffer());
-    let mut out = worker.take_buffer();
+    // The output buffer is held only while a request is in flight, so an idle
+    // keep-alive connection keeps one buffer (the read buffer its pending
+    // receive needs), not two.
+    let mut out: Vec<u8> = Vec::new();
     let mut head = RequestHead::default();
     let mut meta = RequestMeta::default();
     let logging = worker.access_log.is_some();
@@ -108,6 +111,9 @@ async fn serve<S>(
             }
         }
         first = false;
+        if out.capacity() == 0 {
+            out = worker.take_buffer();
+        }
         let started = Instant::now();
         let mut ex = Exchange::default();
 
@@ -220,7 +226,10 @@ async fn serve<S>(
         };
         log_request(worker, &rec);
         match next {
-            Some(Next::KeepAlive) => continue,
+            Some(Next::KeepAlive) => {
+                worker.give_buffer(std::mem::take(&mut out));
+                continue;
+            }
             Some(Next::Close) | None => break,
             Some(Next::Upgrade(up)) => {
                 upgraded = Some(up);
