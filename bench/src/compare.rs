@@ -702,19 +702,32 @@ fn measure_guarded(
     };
 }
 
-fn cpu_ticks(pids: &[i32]) -> u64 {
+/// CPU ticks of `pids`: (utime + stime, stime), from one read of each
+/// process's stat file.
+fn cpu_ticks(pids: &[i32]) -> (u64, u64) {
     pids.iter()
         .filter_map(|&p| read_pid_stat(p))
-        .map(|s| s.cpu_ticks())
-        .sum()
+        .fold((0, 0), |(total, sys), s| {
+            (total + s.cpu_ticks(), sys + s.stime)
+        })
 }
 
-/// Kernel-mode (stime) ticks of `pids`.
-fn sys_ticks(pids: &[i32]) -> u64 {
-    pids.iter()
-        .filter_map(|&p| read_pid_stat(p))
-        .map(|s| s.stime)
-        .sum()
+/// A run that produced no result: said on stderr and kept for the report.
+fn record_failure(
+    cr: &mut ContenderRuns,
+    kind: Kind,
+    mode: Mode,
+    rep: usize,
+    e: &dyn std::fmt::Display,
+) {
+    eprintln!(
+        "ringway-bench:   {} {} rep {}: {e}",
+        kind.name(),
+        mode.name(),
+        rep + 1
+    );
+    cr.failures
+        .push(format!("{} rep {}: {e}", mode.name(), rep + 1));
 }
 
 fn tree_of(root: Option<i32>) -> Vec<i32> {
@@ -766,14 +779,7 @@ fn measure(
     ) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!(
-                "ringway-bench:   {} {} rep {}: {e}",
-                kind.name(),
-                mode.name(),
-                rep + 1
-            );
-            cr.failures
-                .push(format!("{} rep {}: {e}", mode.name(), rep + 1));
+            record_failure(cr, kind, mode, rep, &e);
             return;
         }
     };
@@ -826,11 +832,9 @@ fn measure(
     let proxy_pids = tree_of(running.root_pid());
     let origin_pids = tree_of(Some(origin.child.pid));
     let me = std::process::id() as i32;
-    let proxy_before = cpu_ticks(&proxy_pids);
-    let proxy_sys_before = sys_ticks(&proxy_pids);
-    let origin_before = cpu_ticks(&origin_pids);
-    let origin_sys_before = sys_ticks(&origin_pids);
-    let me_before = cpu_ticks(&[me]);
+    let (proxy_before, proxy_sys_before) = cpu_ticks(&proxy_pids);
+    let (origin_before, origin_sys_before) = cpu_ticks(&origin_pids);
+    let (me_before, _) = cpu_ticks(&[me]);
     let stat_before = read_proc_stat();
     let t0 = Instant::now();
     let mut peak_rss: u64 = 0;
@@ -842,12 +846,9 @@ fn measure(
     let stat_after = read_proc_stat();
     // Re-read the trees: a process that appeared meanwhile counts in full.
     let proxy_pids_after = tree_of(running.root_pid());
-    let proxy_after = cpu_ticks(&proxy_pids_after);
-    let proxy_sys_after = sys_ticks(&proxy_pids_after);
-    let origin_pids_after = tree_of(Some(origin.child.pid));
-    let origin_after = cpu_ticks(&origin_pids_after);
-    let origin_sys_after = sys_ticks(&origin_pids_after);
-    let me_after = cpu_ticks(&[me]);
+    let (proxy_after, proxy_sys_after) = cpu_ticks(&proxy_pids_after);
+    let (origin_after, origin_sys_after) = cpu_ticks(&tree_of(Some(origin.child.pid)));
+    let (me_after, _) = cpu_ticks(&[me]);
     let rss_now: u64 = proxy_pids_after
         .iter()
         .filter_map(|&p| read_vm_rss_kib(p))
@@ -857,14 +858,7 @@ fn measure(
     let (lr, exit) = match result {
         Ok(x) => x,
         Err(e) => {
-            eprintln!(
-                "ringway-bench:   {} {} rep {}: {e}",
-                kind.name(),
-                mode.name(),
-                rep + 1
-            );
-            cr.failures
-                .push(format!("{} rep {}: {e}", mode.name(), rep + 1));
+            record_failure(cr, kind, mode, rep, &e);
             running.stop();
             return;
         }

@@ -105,7 +105,7 @@ const JSON_FIXED: usize = 400;
 
 /// `{"time":...,"worker":0,...}\n`
 pub fn json(out: &mut Vec<u8>, clock: &mut ClockCache, l: &LogLine<'_>) {
-    out.reserve(JSON_FIXED + l.meta.map_or(0, |m| m.len()));
+    out.reserve(JSON_FIXED + l.meta.map_or(0, |m| m.captured_len()));
     out.extend_from_slice(b"{\"time\":\"");
     clock.write_iso(out, SystemTime::now());
     out.push(b'"');

@@ -57,12 +57,8 @@ impl RequestMeta {
     }
 
     /// Bytes captured (the variable-length part of a log line).
-    pub fn len(&self) -> usize {
+    pub fn captured_len(&self) -> usize {
         self.buf.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
     }
 
     pub fn method(&self) -> &[u8] {
