@@ -1180,7 +1180,7 @@ histograms = ["route"]
     assert_eq!(up["server_name"], "a.example");
     assert!(up["ca"].as_str().unwrap().ends_with("cert.pem"));
     assert_eq!(v["runtime"]["drain_timeout"], "1500ms");
-    assert_eq!(v["runtime"]["ring_flags"][1], "defer_taskrun");
+    assert_eq!(v["runtime"]["ring_flags"][1], "coop_taskrun");
     assert_eq!(v["routes"][0]["host"], "*.example.com");
     assert_eq!(v["routes"][0]["listener"], serde_json::Value::Null);
     assert_eq!(v["routes"][0]["max_body_bytes"], 1 << 20);

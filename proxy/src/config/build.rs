@@ -360,10 +360,13 @@ impl Builder<'_> {
         };
 
         let ring_flags = match &file.ring_flags {
+            // Not DEFER_TASKRUN: same CPU per request, but under overload
+            // at 1,000 connections it let some requests wait 3-5x the
+            // median (docs/config.md, `ring_flags`).
             None => RingFlags {
                 single_issuer: true,
-                defer_taskrun: true,
-                coop_taskrun: false,
+                defer_taskrun: false,
+                coop_taskrun: true,
             },
             Some(list) => {
                 let mut flags = RingFlags::default();

@@ -59,7 +59,7 @@ pub struct RuntimeFile {
     pub ring_entries: Option<i64>,
     /// SQPOLL idle time; absent = SQPOLL off.
     pub sqpoll_idle: Option<DurationValue>,
-    /// Default `["single_issuer", "defer_taskrun"]`.
+    /// Default `["single_issuer", "coop_taskrun"]`.
     pub ring_flags: Option<Vec<String>>,
     /// Default 10000.
     pub max_connections_per_worker: Option<i64>,

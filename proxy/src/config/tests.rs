@@ -65,8 +65,8 @@ fn minimal_file_uses_documented_defaults() {
         rt.ring_flags,
         RingFlags {
             single_issuer: true,
-            defer_taskrun: true,
-            coop_taskrun: false
+            defer_taskrun: false,
+            coop_taskrun: true
         }
     );
     assert_eq!(rt.max_connections_per_worker, 10_000);
