@@ -277,7 +277,7 @@ mod tests {
     const RINGLOAD: &str = r#"{
       "url": "http://127.0.0.1:39525/", "method": "GET", "mode": "closed",
       "connections": 50, "workers": 1, "pipeline": 1, "rate": null,
-      "driver": "io_uring (single_issuer, defer_taskrun)",
+      "driver": "io_uring (single_issuer, coop_taskrun)",
       "requests": 23396, "duration_s": 2.001191, "rps": 11691.04,
       "bytes": 1356968, "bytes_per_s": 678080.08, "connects": 50, "interrupted": false,
       "status_counts": {"200": 23390, "502": 6},

@@ -1,5 +1,5 @@
 //! Worker threads: pinning, building each worker's monoio runtime (io_uring
-//! with `SINGLE_ISSUER | DEFER_TASKRUN`, then io_uring without flags, then
+//! with `SINGLE_ISSUER | COOP_TASKRUN`, then io_uring without flags, then
 //! the epoll "legacy" driver) and the Ctrl-C flag.
 
 use std::future::Future;
@@ -32,7 +32,7 @@ impl std::fmt::Display for DriverUsed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DriverUsed::IoUring { flags: true } => {
-                f.write_str("io_uring (single_issuer, defer_taskrun)")
+                f.write_str("io_uring (single_issuer, coop_taskrun)")
             }
             DriverUsed::IoUring { flags: false } => f.write_str("io_uring"),
             DriverUsed::Legacy => f.write_str("epoll (legacy)"),
@@ -85,7 +85,7 @@ where
             let mut urb = io_uring::IoUring::builder();
             if flags {
                 urb.setup_single_issuer();
-                urb.setup_defer_taskrun();
+                urb.setup_coop_taskrun();
             }
             let built = RuntimeBuilder::<IoUringDriver>::new()
                 .enable_timer()
