@@ -23,6 +23,8 @@ fn request_head(c: &mut Criterion) {
         strip_expect: false,
         traceparent: Some(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
         drop_tracestate: false,
+        target: None,
+        edits: None,
     };
     let mut g = c.benchmark_group("write_request_head");
     for (name, buf) in common::request_heads() {

@@ -29,6 +29,8 @@ fuzz_target!(|data: &[u8]| {
         traceparent: (flags & 8 != 0)
             .then_some(&b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"[..]),
         drop_tracestate: flags & 16 != 0,
+        target: None,
+        edits: None,
     };
     let mut out = Vec::new();
     write_request_head(&mut out, data, &head, &info);

@@ -24,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
         keep_alive_http10: flags & 4 != 0,
         dechunk: flags & 8 != 0,
         upgrade: flags & 16 != 0,
+        edits: None,
     };
     let mut out = Vec::new();
     write_response_head(&mut out, data, &head, &info);

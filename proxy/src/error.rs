@@ -59,6 +59,8 @@ pub enum ErrorKind {
     BadResponse(&'static str),
     /// The proxy is shutting down (503).
     Draining,
+    /// A bug or an impossible state inside ringway (500).
+    Internal(&'static str),
 }
 
 /// An error on the request path.
@@ -90,7 +92,10 @@ impl ProxyError {
             | ErrorKind::UpstreamClosed
             | ErrorKind::UpstreamTimeout
             | ErrorKind::BadResponse(_) => Side::Upstream,
-            ErrorKind::NoRoute | ErrorKind::NoEndpoint | ErrorKind::Draining => Side::Internal,
+            ErrorKind::NoRoute
+            | ErrorKind::NoEndpoint
+            | ErrorKind::Draining
+            | ErrorKind::Internal(_) => Side::Internal,
         };
         ProxyError {
             kind,
@@ -127,6 +132,7 @@ impl ProxyError {
             | ErrorKind::UpstreamClosed
             | ErrorKind::BadResponse(_) => 502,
             ErrorKind::ConnectTimeout | ErrorKind::UpstreamTimeout => 504,
+            ErrorKind::Internal(_) => 500,
         })
     }
 
@@ -137,7 +143,7 @@ impl ProxyError {
 }
 
 /// Names of the error kinds, indexed by [`ErrorKind::index`] (stats labels).
-pub const ERROR_KIND_NAMES: [&str; 17] = [
+pub const ERROR_KIND_NAMES: [&str; 18] = [
     "bad_request",
     "head_too_large",
     "too_many_headers",
@@ -155,6 +161,7 @@ pub const ERROR_KIND_NAMES: [&str; 17] = [
     "upstream_timeout",
     "bad_response",
     "draining",
+    "internal",
 ];
 
 impl ErrorKind {
@@ -178,6 +185,7 @@ impl ErrorKind {
             ErrorKind::UpstreamTimeout => 14,
             ErrorKind::BadResponse(_) => 15,
             ErrorKind::Draining => 16,
+            ErrorKind::Internal(_) => 17,
         }
     }
 }
@@ -191,7 +199,9 @@ impl fmt::Display for ProxyError {
         };
         write!(f, "{side} {}", self.name())?;
         match self.kind {
-            ErrorKind::BadRequest(why) | ErrorKind::BadResponse(why) => write!(f, ": {why}")?,
+            ErrorKind::BadRequest(why) | ErrorKind::BadResponse(why) | ErrorKind::Internal(why) => {
+                write!(f, ": {why}")?
+            }
             _ => {}
         }
         if let Some(cause) = &self.cause {

@@ -12,6 +12,7 @@
 //! pipeline maps them to 400 / 431 / 502 in `error.rs`.
 
 pub mod chunked;
+pub mod edits;
 mod fields;
 pub mod head;
 pub mod hop;
@@ -22,5 +23,6 @@ pub mod rewrite;
 mod tests;
 
 pub use chunked::{ChunkError, ChunkProgress, ChunkedDecoder};
+pub use edits::HeaderEdits;
 pub use head::{BodyFraming, HeadError, HeadLimits, HeaderSpan, RequestHead, Span, Version};
 pub use response::{ResponseFraming, ResponseHead};

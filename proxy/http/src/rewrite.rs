@@ -4,6 +4,7 @@
 use std::io::Write as _;
 use std::net::IpAddr;
 
+use super::edits::HeaderEdits;
 use super::fields::{push_u64, trim_ows};
 use super::head::{BodyFraming, RequestHead, Span};
 use super::hop::is_hop_by_hop;
@@ -29,6 +30,12 @@ pub struct ForwardInfo<'a> {
     /// Drop `tracestate` (the incoming trace context was invalid and a new
     /// trace was started).
     pub drop_tracestate: bool,
+    /// Request target to send instead of the client's (path rewrite).
+    pub target: Option<&'a [u8]>,
+    /// Header edits of the route's filters: originals they `set` or
+    /// `remove` are dropped (ringway's own X-Forwarded-* / X-Request-Id /
+    /// traceparent too), their fields are written last.
+    pub edits: Option<&'a HeaderEdits>,
 }
 
 /// Append the upstream request head for `head` (parsed from `buf`) to `out`.
@@ -41,11 +48,14 @@ pub struct ForwardInfo<'a> {
 /// `Content-Length: N` for `BodyFraming::Length`, `X-Forwarded-For` (client
 /// values joined with ", " then `client_ip`), `X-Forwarded-Proto`,
 /// `X-Forwarded-Host` (the Host value, when present), `X-Request-Id` when
-/// absent, `Upgrade` + `Connection: upgrade` when upgrading. Ends with CRLF.
+/// absent, `Upgrade` + `Connection: upgrade` when upgrading, then the fields
+/// of `info.edits`. Ends with CRLF.
 pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, info: &ForwardInfo) {
+    let edits = info.edits.filter(|e| !e.is_empty());
+    let dropped = |name: &[u8]| edits.is_some_and(|e| e.drops(name));
     out.extend_from_slice(head.method.get(buf));
     out.push(b' ');
-    out.extend_from_slice(head.target.get(buf));
+    out.extend_from_slice(info.target.unwrap_or_else(|| head.target.get(buf)));
     out.extend_from_slice(b" HTTP/1.1\r\n");
 
     let mut has_request_id = false;
@@ -81,10 +91,13 @@ pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, inf
         if name.eq_ignore_ascii_case(b"x-request-id") {
             has_request_id = true;
         }
+        if dropped(name) {
+            continue;
+        }
         push_field(out, name, h.value.get(buf));
     }
 
-    if head.host.is_none() {
+    if head.host.is_none() && !dropped(b"host") {
         push_field(out, b"Host", info.default_host);
     }
     match head.framing {
@@ -99,6 +112,40 @@ pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, inf
         BodyFraming::None | BodyFraming::Chunked => {}
     }
 
+    if !dropped(b"x-forwarded-for") {
+        write_xff(out, buf, head, has_xff, info.client_ip);
+    }
+    if !dropped(b"x-forwarded-proto") {
+        push_field(
+            out,
+            b"X-Forwarded-Proto",
+            if info.tls { b"https" } else { b"http" },
+        );
+    }
+    if let Some(host) = head.host {
+        if !host.is_empty() && !dropped(b"x-forwarded-host") {
+            push_field(out, b"X-Forwarded-Host", host.get(buf));
+        }
+    }
+    if !has_request_id && !info.request_id.is_empty() && !dropped(b"x-request-id") {
+        push_field(out, b"X-Request-Id", info.request_id);
+    }
+    if let Some(tp) = info.traceparent {
+        if !dropped(b"traceparent") {
+            push_field(out, b"traceparent", tp);
+        }
+    }
+    if info.upgrade && upgrade_forwarded {
+        push_field(out, b"Connection", b"upgrade");
+    }
+    if let Some(e) = edits {
+        e.write_fields(out);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `X-Forwarded-For`: the client's values joined with ", ", then `client_ip`.
+fn write_xff(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, has_xff: bool, client_ip: IpAddr) {
     out.extend_from_slice(b"X-Forwarded-For: ");
     if has_xff {
         for h in &head.headers {
@@ -111,28 +158,7 @@ pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, inf
             }
         }
     }
-    push_ip(out, info.client_ip.to_canonical());
-    out.extend_from_slice(b"\r\n");
-
-    push_field(
-        out,
-        b"X-Forwarded-Proto",
-        if info.tls { b"https" } else { b"http" },
-    );
-    if let Some(host) = head.host {
-        if !host.is_empty() {
-            push_field(out, b"X-Forwarded-Host", host.get(buf));
-        }
-    }
-    if !has_request_id && !info.request_id.is_empty() {
-        push_field(out, b"X-Request-Id", info.request_id);
-    }
-    if let Some(tp) = info.traceparent {
-        push_field(out, b"traceparent", tp);
-    }
-    if info.upgrade && upgrade_forwarded {
-        push_field(out, b"Connection", b"upgrade");
-    }
+    push_ip(out, client_ip.to_canonical());
     out.extend_from_slice(b"\r\n");
 }
 
@@ -187,7 +213,7 @@ fn listed_in_connection(name: &[u8], buf: &[u8], tokens: &[Span]) -> bool {
 
 /// How the response head sent downstream differs from the upstream's.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ResponseInfo {
+pub struct ResponseInfo<'a> {
     /// Send `Connection: close` (the downstream connection closes after it).
     pub close: bool,
     /// HTTP/1.0 client that stays open: send `Connection: keep-alive`.
@@ -196,6 +222,8 @@ pub struct ResponseInfo {
     pub dechunk: bool,
     /// 101 Switching Protocols: keep Upgrade and send `Connection: upgrade`.
     pub upgrade: bool,
+    /// Header edits of the route's response filters.
+    pub edits: Option<&'a HeaderEdits>,
 }
 
 /// Append the downstream response head to `out`: status line
@@ -206,8 +234,9 @@ pub fn write_response_head(
     out: &mut Vec<u8>,
     buf: &[u8],
     head: &ResponseHead,
-    info: &ResponseInfo,
+    info: &ResponseInfo<'_>,
 ) {
+    let edits = info.edits.filter(|e| !e.is_empty());
     out.extend_from_slice(b"HTTP/1.1 ");
     push_u64(out, u64::from(head.status));
     out.push(b' ');
@@ -229,10 +258,14 @@ pub fn write_response_head(
         }
         if (info.dechunk && name.eq_ignore_ascii_case(b"transfer-encoding"))
             || listed_in_connection(name, buf, &head.conn_tokens)
+            || edits.is_some_and(|e| e.drops(name))
         {
             continue;
         }
         push_field(out, name, h.value.get(buf));
+    }
+    if let Some(e) = edits {
+        e.write_fields(out);
     }
 
     if info.upgrade {

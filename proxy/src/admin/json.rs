@@ -222,6 +222,24 @@ pub fn workers(state: &AdminState, rings: &[Option<RingStats>]) -> Value {
 /// `/config`: the effective configuration (after defaults and name
 /// resolution). TLS private key paths are replaced by [`REDACTED`];
 /// certificate and CA paths are shown.
+/// A route's action for `/config`.
+fn action(c: &Config, a: &crate::config::RouteAction) -> Value {
+    use crate::config::{RouteAction, StickyKey};
+    match a {
+        RouteAction::Forward(k) => json!({ "forward": c.clusters[*k].name }),
+        RouteAction::Split(s) => json!({
+            "split": s.targets.iter().map(|&(k, w)| json!({
+                "cluster": c.clusters[k].name, "weight": w,
+            })).collect::<Vec<_>>(),
+            "split_by": s.sticky.as_ref().map(|k| match k {
+                StickyKey::Header(h) => json!({ "header": h }),
+                StickyKey::Cookie(n) => json!({ "cookie": n }),
+            }),
+        }),
+        RouteAction::Local(f) => json!({ "local": f.kind() }),
+    }
+}
+
 pub fn config(c: &Config) -> Value {
     let rt = &c.runtime;
     let mut flags = Vec::new();
@@ -295,7 +313,9 @@ pub fn config(c: &Config) -> Value {
                     HostMatch::Suffix(s) => format!("*{s}"),
                 }),
                 "path_prefix": r.path_prefix,
-                "cluster": c.clusters[r.cluster].name,
+                "cluster": r.target_label(&c.clusters),
+                "action": action(c, &r.action),
+                "filters": r.filters.iter().map(|f| f.kind()).collect::<Vec<_>>(),
                 "max_body_bytes": r.max_body_bytes,
                 "timeout": duration(r.timeout),
             })

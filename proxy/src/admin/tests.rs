@@ -103,10 +103,10 @@ impl Fixture {
         rs.codes[code_slot(status)].inc();
         rs.bytes_in.add(100);
         rs.bytes_out.add(1000);
-        let cs = &w.clusters[r.cluster];
+        let cs = &w.clusters[r.clusters()[0]];
         cs.requests.inc();
         cs.classes[class_of(status)].inc();
-        let es = w.endpoint(r.cluster, endpoint);
+        let es = w.endpoint(r.clusters()[0], endpoint);
         es.requests.inc();
         es.classes[class_of(status)].inc();
         if es.requests.get() == 1 {
@@ -117,7 +117,7 @@ impl Fixture {
         self.hist[worker].record(
             listener,
             Some(route),
-            Some((r.cluster, endpoint, Duration::from_micros(up_micros))),
+            Some((r.clusters()[0], endpoint, Duration::from_micros(up_micros))),
             Duration::from_micros(micros),
         );
     }

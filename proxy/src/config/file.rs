@@ -130,11 +130,38 @@ pub struct RouteFile {
     pub host: Option<String>,
     /// Default `"/"`.
     pub path_prefix: Option<String>,
-    /// Cluster name.
-    pub cluster: String,
+    /// Action: forward to this cluster (one action per route: `cluster`,
+    /// `split` or `direct_response`).
+    pub cluster: Option<String>,
+    /// Action: weighted split over clusters.
+    pub split: Option<Vec<SplitFile>>,
+    /// Split stickiness: the same key always picks the same cluster.
+    pub split_by: Option<StickyFile>,
+    /// Action: answer with a fixed response.
+    pub direct_response: Option<crate::pipeline::filters::direct::DirectFile>,
     pub max_body_bytes: Option<SizeValue>,
     /// Default `"30s"`.
     pub timeout: Option<DurationValue>,
+    /// `[[route.filters]]`, run in order.
+    #[serde(default)]
+    pub filters: Vec<crate::pipeline::filters::FilterFile>,
+}
+
+/// One entry of a route's `split`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct SplitFile {
+    pub cluster: String,
+    /// Share of requests, relative to the other entries (0 = none).
+    pub weight: i64,
+}
+
+/// `split_by = { header = "x-user" }` or `{ cookie = "session" }`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct StickyFile {
+    pub header: Option<String>,
+    pub cookie: Option<String>,
 }
 
 /// `[[cluster]]`

@@ -146,12 +146,76 @@ pub struct RouteConfig {
     pub listener: Option<usize>,
     pub host: Option<HostMatch>,
     pub path_prefix: String,
-    /// Index into `Config::clusters`.
-    pub cluster: usize,
+    /// What the route does with a request its filters let through.
+    pub action: RouteAction,
     /// Largest request body accepted (413 above); `None` = unlimited.
     pub max_body_bytes: Option<u64>,
     /// Time from the request being sent upstream to the response head (504).
     pub timeout: Duration,
+    /// The route's filter chain, in order (compiled once per generation).
+    pub filters: Arc<[crate::pipeline::filters::Filter]>,
+}
+
+/// What a route does with a request.
+#[derive(Debug, Clone)]
+pub enum RouteAction {
+    /// Forward to the cluster with this index.
+    Forward(usize),
+    /// Forward to one of several clusters, by weight.
+    Split(SplitAction),
+    /// Answer locally: a filter that always answers (a direct response, a
+    /// redirect), run after the route's chain.
+    Local(crate::pipeline::filters::Filter),
+}
+
+/// `split = [...]`: clusters (indices) with weights, in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitAction {
+    pub targets: Vec<(usize, u32)>,
+    pub sticky: Option<StickyKey>,
+}
+
+/// What a sticky split hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StickyKey {
+    /// A request header (lower-case name).
+    Header(String),
+    /// A cookie.
+    Cookie(String),
+}
+
+impl RouteConfig {
+    /// Clusters this route can send to (in file order, without repeats).
+    pub fn clusters(&self) -> Vec<usize> {
+        match &self.action {
+            RouteAction::Forward(c) => vec![*c],
+            RouteAction::Split(s) => {
+                let mut v: Vec<usize> = Vec::new();
+                for &(c, _) in &s.targets {
+                    if !v.contains(&c) {
+                        v.push(c);
+                    }
+                }
+                v
+            }
+            RouteAction::Local(_) => Vec::new(),
+        }
+    }
+
+    /// The route's target as shown in stats and `/config`: the cluster
+    /// name, names joined with `,` for a split, `-` for a local answer.
+    pub fn target_label(&self, clusters: &[ClusterConfig]) -> String {
+        let names: Vec<&str> = self
+            .clusters()
+            .into_iter()
+            .map(|c| clusters[c].name.as_str())
+            .collect();
+        if names.is_empty() {
+            "-".into()
+        } else {
+            names.join(",")
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -91,7 +91,7 @@ fn minimal_file_uses_documented_defaults() {
     assert_eq!(r.listener, Some(0));
     assert_eq!(r.host, None);
     assert_eq!(r.path_prefix, "/");
-    assert_eq!(r.cluster, 0);
+    assert_eq!(r.clusters(), [0]);
     assert_eq!(r.max_body_bytes, None);
     assert_eq!(r.timeout, Duration::from_secs(30));
 
@@ -231,7 +231,7 @@ max_idle_per_endpoint = 0
         c.routes[0].host,
         Some(HostMatch::Exact("api.example.com".into()))
     );
-    assert_eq!(c.routes[0].cluster, 1);
+    assert_eq!(c.routes[0].clusters(), [1]);
     assert_eq!(c.routes[0].max_body_bytes, Some(512));
     assert_eq!(c.routes[0].timeout, Duration::from_millis(250));
     assert_eq!(c.routes[1].name, "route1");
@@ -272,7 +272,7 @@ fn minimal_example_is_the_documented_minimal_file() {
     let c = Config::load(&example("minimal.toml")).unwrap();
     assert_eq!(c.runtime.workers, 1);
     assert_eq!(c.listeners[0].name, "public");
-    assert_eq!(c.routes[0].cluster, 0);
+    assert_eq!(c.routes[0].clusters(), [0]);
 }
 
 #[test]
@@ -358,8 +358,11 @@ fn wrong_type() {
 fn missing_required_key() {
     let text = MINIMAL.replace("cluster = \"app\"", "");
     let errs = errors(&text);
-    let e = error_at(&errs, "route[0].cluster");
-    assert_eq!(e.message, "missing required key `cluster`");
+    let e = error_at(&errs, "route[0]");
+    assert_eq!(
+        e.message,
+        "a route needs one action: `cluster`, `split` or `direct_response`"
+    );
     assert_eq!(e.line, Some(line_of(&text, "[[route]]")));
 }
 
@@ -585,7 +588,7 @@ fn load_errors() {
 fn build_without_source_has_no_lines() {
     let file: file::FileConfig = toml::from_str(MINIMAL).unwrap();
     let mut bad = file.clone();
-    bad.route[0].cluster = "zzz".into();
+    bad.route[0].cluster = Some("zzz".into());
     let errs = Config::build(bad, &build::BuildContext::default()).unwrap_err();
     assert_eq!(errs.0[0].path, "route[0].cluster");
     assert_eq!(errs.0[0].line, None);

@@ -1,15 +1,18 @@
 //! One downstream connection: the stage loop.
 //!
 //! ```text
-//! accept → [tls handshake] → read_head → route → filters → forward → log
+//! accept → [tls handshake] → read_head → route → checks → request filters
+//!        → action: local answer | pick cluster → forward (pick endpoint,
+//!          exchange, response filters) → log
 //!                               ↑                                    │
 //!                               └──────── keep-alive / pipelined ────┘
 //! ```
 //!
 //! Requests on a connection are handled one after the other, so pipelined
-//! requests are answered in order. Any error closes the connection after its
-//! response: once something went wrong, the framing of what follows cannot be
-//! trusted.
+//! requests are answered in order. An error closes the connection after its
+//! response (once something went wrong, the framing of what follows cannot be
+//! trusted); a local answer from a filter or a route action keeps it open
+//! when the request's body was absent or already read in full.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -19,16 +22,22 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Split};
 use monoio::net::TcpStream;
 
 use super::buffer::ConnBuf;
-use super::filters::{run_request_filters, Flow};
+use super::filters::reply::{write_local_reply, ReplyConnection};
+use super::filters::{
+    context::body_in_hand, run_checks, run_request, run_response, FilterState, Flow, LocalReply,
+    RequestCx, ResponseCx, TlsFacts,
+};
 use super::forward::{forward, Downstream, Exchange, Next, RequestIds};
 use super::log::{log_request, RequestRecord};
 use super::read_head::{read_head, HeadRead};
-use super::route::{target_path, RouteInput};
+use super::route::{target_path, Route, RouteInput};
+use super::split::pick_cluster;
 use super::trace::{scan_headers, trace_context};
 use super::upgrade::tunnel;
 use crate::accesslog::RequestMeta;
-use crate::error::{write_error_response, ErrorKind, ProxyError};
-use crate::http::RequestHead;
+use crate::config::RouteAction;
+use crate::error::{write_error_response, ProxyError};
+use crate::http::{RequestHead, Version};
 use crate::runtime::watchdog::WatchKey;
 use crate::runtime::worker::{ConnGuard, Worker};
 
@@ -46,26 +55,84 @@ pub async fn serve_tcp(
         .watchdog
         .register(std::os::fd::AsRawFd::as_raw_fd(&stream));
     match worker.tls[listener].clone() {
-        None => serve(&worker, listener, stream, peer, false, &watch).await,
+        None => serve(&worker, listener, stream, peer, None, &watch).await,
         Some(acceptor) => {
             let timeout = worker.config.limits.header_read_timeout;
             match monoio::time::timeout(timeout, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => serve(&worker, listener, tls, peer, true, &watch).await,
+                Ok(Ok(tls)) => {
+                    let facts = TlsFacts {
+                        alpn: tls.alpn_protocol(),
+                        ..TlsFacts::default()
+                    };
+                    serve(&worker, listener, tls, peer, Some(facts), &watch).await
+                }
                 Ok(Err(e)) => {
+                    worker.stats.listeners[listener]
+                        .tls_handshake_failures
+                        .inc();
                     tracing::debug!(worker = worker.id, %peer, "TLS handshake failed: {e}")
                 }
-                Err(_) => tracing::debug!(worker = worker.id, %peer, "TLS handshake timed out"),
+                Err(_) => {
+                    worker.stats.listeners[listener]
+                        .tls_handshake_failures
+                        .inc();
+                    tracing::debug!(worker = worker.id, %peer, "TLS handshake timed out")
+                }
             }
         }
+    }
+}
+
+/// What one request of the loop needs besides the stream.
+struct Conn<'a, S> {
+    worker: &'a Rc<Worker>,
+    listener: usize,
+    stream: S,
+    peer: SocketAddr,
+    /// Output buffer, held only while a request is in flight.
+    out: Vec<u8>,
+}
+
+impl<S: AsyncWriteRent> Conn<'_, S> {
+    /// Early answer for `e` (if anyone is listening), then its log record.
+    /// The connection closes after it.
+    async fn answer_error(
+        &mut self,
+        e: &ProxyError,
+        route: Option<&Route>,
+        started: Instant,
+        meta: Option<&RequestMeta>,
+        trace_id: Option<&[u8]>,
+    ) {
+        let mut ex = Exchange::default();
+        ex.status = respond_error(&mut self.stream, &mut self.out, e)
+            .await
+            .unwrap_or(0);
+        ex.bytes_out = if ex.status != 0 {
+            self.out.len() as u64
+        } else {
+            0
+        };
+        let rec = RequestRecord {
+            listener: self.listener,
+            peer: self.peer,
+            route,
+            ex: &ex,
+            error: Some(e),
+            elapsed: started.elapsed(),
+            meta,
+            trace_id,
+        };
+        log_request(self.worker, &rec);
     }
 }
 
 async fn serve<S>(
     worker: &Rc<Worker>,
     listener: usize,
-    mut stream: S,
+    stream: S,
     peer: SocketAddr,
-    tls: bool,
+    tls_facts: Option<TlsFacts>,
     watch: &WatchKey<'_>,
 ) where
     S: AsyncReadRent + AsyncWriteRent + Split,
@@ -74,48 +141,38 @@ async fn serve<S>(
     // The output buffer is held only while a request is in flight, so an idle
     // keep-alive connection keeps one buffer (the read buffer its pending
     // receive needs), not two.
-    let mut out: Vec<u8> = Vec::new();
+    let mut conn = Conn {
+        worker,
+        listener,
+        stream,
+        peer,
+        out: Vec::new(),
+    };
     let mut head = RequestHead::default();
     let mut meta = RequestMeta::default();
+    let mut fstate = FilterState::default();
     let logging = worker.access_log.is_some();
     let tracing_on = worker.config.trace.w3c;
+    let listener_name: &str = &worker.config.listeners[listener].name;
     let mut first = true;
     let mut upgraded = None;
 
     loop {
         // Stage: read_head.
         let started = Instant::now();
-        match read_head(worker, &mut stream, &mut cbuf, &mut head, first, watch).await {
+        match read_head(worker, &mut conn.stream, &mut cbuf, &mut head, first, watch).await {
             Ok(HeadRead::Ready) => {}
             Ok(HeadRead::Closed) => break,
             Err(e) => {
-                let mut ex = Exchange {
-                    status: respond_error(&mut stream, &mut out, &e).await.unwrap_or(0),
-                    ..Default::default()
-                };
-                if ex.status != 0 {
-                    ex.bytes_out = out.len() as u64;
-                    let rec = RequestRecord {
-                        listener,
-                        peer,
-                        route: None,
-                        ex: &ex,
-                        error: Some(&e),
-                        elapsed: started.elapsed(),
-                        meta: None,
-                        trace_id: None,
-                    };
-                    log_request(worker, &rec);
-                }
+                conn.answer_error(&e, None, started, None, None).await;
                 break;
             }
         }
         first = false;
-        if out.capacity() == 0 {
-            out = worker.take_buffer();
+        if conn.out.capacity() == 0 {
+            conn.out = worker.take_buffer();
         }
         let started = Instant::now();
-        let mut ex = Exchange::default();
 
         // Request id and trace context, and what the access log keeps.
         let data = cbuf.data();
@@ -138,11 +195,11 @@ async fn serve<S>(
                 new_trace_id,
             )
         });
+        let rid: &[u8] = match scan.request_id {
+            Some(s) => s.get(data),
+            None => &request_id[..],
+        };
         if logging {
-            let rid = match scan.request_id {
-                Some(s) => s.get(data),
-                None => &request_id[..],
-            };
             meta.capture(data, &head, rid, scan.user_agent, scan.referer);
         }
         let meta_ref = logging.then_some(&meta);
@@ -154,62 +211,133 @@ async fn serve<S>(
             path: target_path(head.target.get(data)),
         };
         let Some(route) = worker.routes[listener].find(&input) else {
-            let e = ProxyError::new(ErrorKind::NoRoute);
-            ex.status = respond_error(&mut stream, &mut out, &e).await.unwrap_or(0);
-            ex.bytes_out = out.len() as u64;
-            let rec = RequestRecord {
-                listener,
-                peer,
-                route: None,
-                ex: &ex,
-                error: Some(&e),
-                elapsed: started.elapsed(),
-                meta: meta_ref,
-                trace_id,
-            };
-            log_request(worker, &rec);
+            let e = ProxyError::new(crate::error::ErrorKind::NoRoute);
+            conn.answer_error(&e, None, started, meta_ref, trace_id)
+                .await;
             break;
         };
 
-        // Stage: filters.
-        if let Flow::Respond(e) = run_request_filters(route, &head) {
-            ex.status = respond_error(&mut stream, &mut out, &e).await.unwrap_or(0);
-            ex.bytes_out = out.len() as u64;
+        // Stage: checks, then the request phase of the route's filters.
+        if let Err(e) = run_checks(route.max_body_bytes, &head) {
+            conn.answer_error(&e, Some(route), started, meta_ref, trace_id)
+                .await;
+            break;
+        }
+        fstate.clear();
+        let local_action = matches!(route.action, RouteAction::Local(_));
+        if !route.filters.is_empty() || local_action {
+            fstate.request_id.extend_from_slice(rid);
+        }
+        let mut cx = RequestCx {
+            buf: data,
+            head: &head,
+            client: peer,
+            listener: listener_name,
+            tls: tls_facts.as_ref(),
+            route: &route.name,
+            request_id: rid,
+            state: &mut fstate,
+        };
+        let (mut flow, ran) = if route.filters.is_empty() {
+            (Flow::Continue, 0)
+        } else {
+            run_request(&route.filters, &mut cx)
+        };
+        if let (Flow::Continue, RouteAction::Local(f)) = (&flow, &route.action) {
+            flow = match f.on_request(&mut cx) {
+                // A local action always answers; one that does not is a bug.
+                Flow::Continue => Flow::Reject(ProxyError::new(crate::error::ErrorKind::Internal(
+                    "local action did not answer",
+                ))),
+                other => other,
+            };
+        }
+        // Stage: action (a local answer, or the cluster to forward to).
+        let mut cluster = 0;
+        let local = match flow {
+            Flow::Continue => match &route.action {
+                RouteAction::Local(_) => None,
+                RouteAction::Forward(c) => {
+                    cluster = *c;
+                    None
+                }
+                RouteAction::Split(split) => {
+                    cluster = pick_cluster(worker, route.index, split, data, &head);
+                    None
+                }
+            },
+            Flow::Respond(reply) => Some(reply),
+            Flow::Reject(e) => {
+                conn.answer_error(&e, Some(route), started, meta_ref, trace_id)
+                    .await;
+                break;
+            }
+        };
+        if let Some(reply) = local {
+            let (ex, keep) = answer_local(
+                &mut conn,
+                &mut cbuf,
+                &head,
+                route,
+                ran,
+                &mut fstate,
+                reply,
+                watch,
+            )
+            .await;
             let rec = RequestRecord {
                 listener,
                 peer,
                 route: Some(route),
                 ex: &ex,
-                error: Some(&e),
+                error: None,
                 elapsed: started.elapsed(),
                 meta: meta_ref,
                 trace_id,
             };
             log_request(worker, &rec);
+            if keep {
+                worker.give_buffer(std::mem::take(&mut conn.out));
+                continue;
+            }
             break;
         }
 
-        // Stage: forward.
+        // Stage: forward (pick endpoint, exchange, response filters).
+        let mut ex = Exchange::default();
         let ds = Downstream {
-            stream: &mut stream,
+            stream: &mut conn.stream,
             buf: &mut cbuf,
             peer,
-            tls,
+            tls: tls_facts.is_some(),
             watch,
         };
         let ids = RequestIds {
             request_id: &request_id,
             trace: trace.as_ref(),
         };
-        let result = forward(worker, ds, &head, route, ids, &mut out, &mut ex).await;
+        let result = forward(
+            worker,
+            ds,
+            &head,
+            route,
+            ids,
+            cluster,
+            (&mut fstate, ran),
+            &mut conn.out,
+            &mut ex,
+        )
+        .await;
 
         // Stage: log.
         let (next, error) = match result {
             Ok(next) => (Some(next), None),
             Err(e) => {
                 if !ex.response_started {
-                    ex.status = respond_error(&mut stream, &mut out, &e).await.unwrap_or(0);
-                    ex.bytes_out += out.len() as u64;
+                    ex.status = respond_error(&mut conn.stream, &mut conn.out, &e)
+                        .await
+                        .unwrap_or(0);
+                    ex.bytes_out += conn.out.len() as u64;
                 }
                 (None, Some(e))
             }
@@ -227,7 +355,7 @@ async fn serve<S>(
         log_request(worker, &rec);
         match next {
             Some(Next::KeepAlive) => {
-                worker.give_buffer(std::mem::take(&mut out));
+                worker.give_buffer(std::mem::take(&mut conn.out));
                 continue;
             }
             Some(Next::Close) | None => break,
@@ -238,7 +366,8 @@ async fn serve<S>(
         }
     }
 
-    worker.give_buffer(out);
+    worker.give_buffer(std::mem::take(&mut conn.out));
+    let mut stream = conn.stream;
     match upgraded {
         Some(up) => {
             let pending = cbuf.data().to_vec();
@@ -250,6 +379,77 @@ async fn serve<S>(
             worker.give_buffer(cbuf.into_inner());
             let _ = stream.shutdown().await;
         }
+    }
+}
+
+/// Answer the request with a local reply: the response phase of the filters
+/// that ran, then the reply. Returns what the log stage needs and whether
+/// the connection stays open (the body was absent or fully buffered, the
+/// client keeps alive, the worker is not draining).
+#[allow(clippy::too_many_arguments)]
+async fn answer_local<S: AsyncWriteRent>(
+    conn: &mut Conn<'_, S>,
+    cbuf: &mut ConnBuf,
+    head: &RequestHead,
+    route: &Route,
+    ran: usize,
+    fstate: &mut FilterState,
+    mut reply: LocalReply,
+    watch: &WatchKey<'_>,
+) -> (Exchange, bool) {
+    let data = cbuf.data();
+    let head_only = head.is_head(data);
+    let body_read = body_in_hand(head, data.len());
+    let keep = body_read && head.keep_alive() && !conn.worker.draining.get();
+    let mut cx = ResponseCx {
+        status: reply.status,
+        upstream: None,
+        client: conn.peer,
+        route: &route.name,
+        state: fstate,
+    };
+    if let Flow::Respond(r) = run_response(&route.filters, ran, &mut cx) {
+        reply = r;
+    }
+    let conn_mode = match (keep, head.version) {
+        (false, _) => ReplyConnection::Close,
+        (true, Version::Http10) => ReplyConnection::KeepAliveHttp10,
+        (true, Version::Http11) => ReplyConnection::KeepAlive,
+    };
+    let mut ex = Exchange {
+        status: reply.status,
+        ..Default::default()
+    };
+    // The request (and its body, when kept alive) is consumed.
+    let consumed = if keep {
+        head.head_len + (data.len() - head.head_len).min(body_len(head))
+    } else {
+        head.head_len
+    };
+    ex.bytes_in = consumed as u64;
+    cbuf.consume(consumed);
+    conn.out.clear();
+    write_local_reply(
+        &mut conn.out,
+        &reply,
+        &fstate.response,
+        conn_mode,
+        head_only,
+    );
+    ex.bytes_out = conn.out.len() as u64;
+    let idle = conn.worker.config.limits.idle_timeout;
+    let ok = super::forward::write_client(&mut conn.stream, &mut conn.out, idle, watch)
+        .await
+        .is_ok();
+    ex.response_started = true;
+    (ex, keep && ok)
+}
+
+/// The declared body length (0 without a body).
+fn body_len(head: &RequestHead) -> usize {
+    match head.framing {
+        crate::http::BodyFraming::Length(n) => n as usize,
+        _ => 0,
     }
 }
 

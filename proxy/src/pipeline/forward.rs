@@ -24,12 +24,14 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 
 use super::body::BodyFrame;
 use super::buffer::ConnBuf;
+use super::filters::reply::{write_local_reply, ReplyConnection};
+use super::filters::{run_response, FilterState, Flow, ResponseCx};
 use super::route::Route;
 use crate::error::{response_head_error, ErrorKind, ProxyError};
 use crate::http::response::parse_response_head;
 use crate::http::rewrite::{write_request_head, write_response_head, ForwardInfo, ResponseInfo};
 use crate::http::{HeadLimits, RequestHead, ResponseFraming, ResponseHead, Version};
-use crate::runtime::watchdog::{Guard, WatchKey};
+use crate::runtime::watchdog::{Fired, Guard, WatchKey};
 use crate::runtime::worker::{Worker, BIG_BUF_SIZE, BUF_SIZE};
 use crate::upstream::{connect, EndpointId, UpstreamStream};
 
@@ -49,6 +51,8 @@ pub struct Exchange {
     pub response_started: bool,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Index of the cluster the request went to.
+    pub cluster: Option<usize>,
     /// Index of the endpoint in its cluster.
     pub endpoint: Option<usize>,
     pub reused_connection: bool,
@@ -82,6 +86,8 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     head: &RequestHead,
     route: &Route,
     ids: RequestIds<'_>,
+    cluster_index: usize,
+    (fstate, ran): (&mut FilterState, usize),
     out: &mut Vec<u8>,
     ex: &mut Exchange,
 ) -> Result<Next, ProxyError> {
@@ -93,7 +99,8 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
         watch,
     } = ds;
     let config = &worker.config;
-    let cluster = &config.clusters[route.cluster];
+    let cluster = &config.clusters[cluster_index];
+    ex.cluster = Some(cluster_index);
     let idle = config.limits.idle_timeout;
 
     // Facts about the request we still need once its head is consumed.
@@ -103,12 +110,12 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     let client_keep_alive = head.keep_alive();
     let wants_upgrade = head.upgrade.is_some();
 
-    let ep_index = worker.balancers[route.cluster]
+    let ep_index = worker.balancers[cluster_index]
         .pick(cluster.endpoints.len())
         .ok_or_else(|| ProxyError::new(ErrorKind::NoEndpoint))?;
     let endpoint = &cluster.endpoints[ep_index];
     ex.endpoint = Some(ep_index);
-    let ep_id: EndpointId = worker.pool.borrow().endpoint_id(route.cluster, ep_index);
+    let ep_id: EndpointId = worker.pool.borrow().endpoint_id(cluster_index, ep_index);
 
     // The upstream head, then whatever of the body is already here.
     let mut body = BodyFrame::request(head.framing, route.max_body_bytes);
@@ -129,6 +136,8 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
             strip_expect: head.expect_continue,
             traceparent: ids.trace.map(|t| &t.header[..]),
             drop_tracestate: ids.trace.is_some_and(|t| t.started),
+            target: fstate.target(),
+            edits: Some(&fstate.request),
         },
     );
     out.extend_from_slice(&buffered[..in_hand]);
@@ -160,7 +169,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
         };
         let reused = pooled.is_some();
         ex.reused_connection = reused;
-        let ep_stats = worker.stats.endpoint(route.cluster, ep_index);
+        let ep_stats = worker.stats.endpoint(cluster_index, ep_index);
         let mut up = match pooled {
             Some(c) => {
                 ep_stats.cx_reused.inc();
@@ -178,13 +187,18 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
             },
         };
         let replayable = reused && body_in_hand && attempt == 1;
-        watch.set_upstream(up.fd());
-        watch.arm(Guard::Upstream, route.timeout);
-        let (res, o) = up.write_all(std::mem::take(out)).await;
+        let fd = up.fd();
+        let deadline = watch.now() + route.timeout;
+        let ((res, o), fired) = watch
+            .guard(
+                Guard::Upstream,
+                deadline,
+                Some(fd),
+                up.write_all(std::mem::take(out)),
+            )
+            .await;
         *out = o;
-        watch.disarm();
-        watch.set_upstream(-1);
-        if watch.take_fired().is_some() {
+        if fired.is_some() {
             return Err(ProxyError::new(ErrorKind::UpstreamTimeout));
         }
         if let Err(e) = res {
@@ -231,6 +245,38 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
             "101 without an upgrade request",
         )));
     }
+    if ran > 0 {
+        let mut cx = ResponseCx {
+            status: resp.status,
+            upstream: Some((ubuf.data(), &resp)),
+            client: peer,
+            route: &route.name,
+            state: &mut *fstate,
+        };
+        match run_response(&route.filters, ran, &mut cx) {
+            Flow::Continue => {}
+            Flow::Reject(e) => return Err(e),
+            Flow::Respond(reply) => {
+                // The filter answers instead of the upstream: the upstream
+                // connection is dropped (its body is not read).
+                let keep = client_keep_alive && !worker.draining.get() && !upgrade;
+                let mode = match (keep, client_http10) {
+                    (false, _) => ReplyConnection::Close,
+                    (true, true) => ReplyConnection::KeepAliveHttp10,
+                    (true, false) => ReplyConnection::KeepAlive,
+                };
+                ex.status = reply.status;
+                out.clear();
+                write_local_reply(out, &reply, &fstate.response, mode, request_was_head);
+                ex.bytes_out += out.len() as u64;
+                write_client(client, out, idle, watch).await?;
+                ex.response_started = true;
+                worker.give_buffer(ubuf.into_inner());
+                drop(up);
+                return Ok(if keep { Next::KeepAlive } else { Next::Close });
+            }
+        }
+    }
     let dechunk = client_http10 && resp.framing == ResponseFraming::Chunked;
     let close = !client_keep_alive
         || worker.draining.get()
@@ -247,6 +293,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
             keep_alive_http10: client_http10 && !close,
             dechunk,
             upgrade,
+            edits: Some(&fstate.response),
         },
     );
     let mut rbody = BodyFrame::response(resp.framing);
@@ -337,10 +384,11 @@ async fn send_request_body<S: AsyncReadRent>(
     while !body.is_done() {
         if cbuf.is_empty() {
             cbuf.make_room(4096, BUF_SIZE);
-            watch.arm(Guard::Body, timeout);
-            let read = cbuf.read_from(client).await;
-            watch.disarm();
-            if watch.take_fired().is_some() {
+            let deadline = watch.now() + timeout;
+            let (read, fired) = watch
+                .guard(Guard::Body, deadline, None, cbuf.read_from(client))
+                .await;
+            if fired.is_some() {
                 return Err(ProxyError::new(ErrorKind::BodyTimeout));
             }
             match read {
@@ -351,12 +399,17 @@ async fn send_request_body<S: AsyncReadRent>(
         }
         let n = body.advance(cbuf.data(), None)?;
         ex.bytes_in += n as u64;
-        watch.set_upstream(up.fd());
-        watch.arm(Guard::Upstream, route.timeout);
-        let res = cbuf.write_prefix_to(up, n).await;
-        watch.disarm();
-        watch.set_upstream(-1);
-        if watch.take_fired().is_some() {
+        let fd = up.fd();
+        let deadline = watch.now() + route.timeout;
+        let (res, fired) = watch
+            .guard(
+                Guard::Upstream,
+                deadline,
+                Some(fd),
+                cbuf.write_prefix_to(up, n),
+            )
+            .await;
+        if fired.is_some() {
             return Err(ProxyError::new(ErrorKind::UpstreamTimeout));
         }
         res.map_err(|e| ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e))?;
@@ -372,12 +425,11 @@ async fn read_upstream(
     ubuf: &mut ConnBuf,
     deadline: std::time::Instant,
 ) -> Result<usize, ProxyError> {
-    watch.set_upstream(up.fd());
-    watch.arm_at(Guard::Upstream, deadline);
-    let read = ubuf.read_from(up).await;
-    watch.disarm();
-    watch.set_upstream(-1);
-    if watch.take_fired().is_some() {
+    let fd = up.fd();
+    let (read, fired) = watch
+        .guard(Guard::Upstream, deadline, Some(fd), ubuf.read_from(up))
+        .await;
+    if fired.is_some() {
         return Err(ProxyError::new(ErrorKind::UpstreamTimeout));
     }
     read.map_err(|e| ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e))
@@ -440,17 +492,23 @@ async fn read_response_head<S: AsyncWriteRent>(
     }
 }
 
-async fn write_client<S: AsyncWriteRent>(
+pub(super) async fn write_client<S: AsyncWriteRent>(
     client: &mut S,
     out: &mut Vec<u8>,
     timeout: Duration,
     watch: &WatchKey<'_>,
 ) -> Result<(), ProxyError> {
-    watch.arm(Guard::ClientWrite, timeout);
-    let (res, buf) = client.write_all(std::mem::take(out)).await;
+    let deadline = watch.now() + timeout;
+    let ((res, buf), fired) = watch
+        .guard(
+            Guard::ClientWrite,
+            deadline,
+            None,
+            client.write_all(std::mem::take(out)),
+        )
+        .await;
     *out = buf;
-    watch.disarm();
-    if watch.take_fired().is_some() {
+    if fired.is_some() {
         return Err(ProxyError::new(ErrorKind::ClientClosed));
     }
     res.map(|_| ())
@@ -464,10 +522,16 @@ async fn timed_write_prefix<S: AsyncWriteRent>(
     timeout: Duration,
     watch: &WatchKey<'_>,
 ) -> Result<(), ProxyError> {
-    watch.arm(Guard::ClientWrite, timeout);
-    let res = buf.write_prefix_to(client, n).await;
-    watch.disarm();
-    if watch.take_fired().is_some() {
+    let deadline = watch.now() + timeout;
+    let (res, fired): (_, Option<Fired>) = watch
+        .guard(
+            Guard::ClientWrite,
+            deadline,
+            None,
+            buf.write_prefix_to(client, n),
+        )
+        .await;
+    if fired.is_some() {
         return Err(ProxyError::new(ErrorKind::ClientClosed));
     }
     res.map_err(|e| ProxyError::new(ErrorKind::ClientClosed).with_cause(e))

@@ -30,8 +30,8 @@ pub fn log_request(worker: &Worker, rec: &RequestRecord<'_>) {
     record_stats(worker, rec);
     if let Some(log) = &worker.access_log {
         let config = &worker.config;
-        let upstream = match (rec.route, rec.ex.endpoint) {
-            (Some(r), Some(e)) => Some(config.clusters[r.cluster].endpoints[e].label.as_str()),
+        let upstream = match (rec.ex.cluster, rec.ex.endpoint) {
+            (Some(c), Some(e)) => Some(config.clusters[c].endpoints[e].label.as_str()),
             _ => None,
         };
         log.write(&LogLine {
@@ -97,12 +97,12 @@ fn record_stats(worker: &Worker, rec: &RequestRecord<'_>) {
         rs.errors[e.kind.index()].inc();
     }
     let mut upstream = None;
-    if let Some(ep) = ex.endpoint {
+    if let (Some(cluster), Some(ep)) = (ex.cluster, ex.endpoint) {
         let class = class_of(ex.status);
-        let cs = &stats.clusters[route.cluster];
+        let cs = &stats.clusters[cluster];
         cs.requests.inc();
         cs.classes[class].inc();
-        let es = stats.endpoint(route.cluster, ep);
+        let es = stats.endpoint(cluster, ep);
         es.requests.inc();
         es.classes[class].inc();
         if let Some(e) = rec.error {
@@ -113,7 +113,7 @@ fn record_stats(worker: &Worker, rec: &RequestRecord<'_>) {
             }
         }
         if let Some(t) = ex.upstream_time {
-            upstream = Some((route.cluster, ep, t));
+            upstream = Some((cluster, ep, t));
         }
     }
     worker

@@ -20,11 +20,13 @@
 pub mod body;
 pub mod buffer;
 pub mod connection;
+pub mod cookie;
 pub mod filters;
 pub mod forward;
 pub mod log;
 pub mod read_head;
 pub mod route;
+pub mod split;
 pub mod trace;
 pub mod upgrade;
 

@@ -175,6 +175,41 @@ impl WatchKey<'_> {
     }
 }
 
+/// A deadline passed while [`WatchKey::guard`] waited: which one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fired(pub Guard);
+
+impl WatchKey<'_> {
+    /// The "arm → do I/O → see what fired" pattern in one place: arm `guard`
+    /// for `deadline` (with `upstream_fd` as the socket to shut down when it
+    /// guards the upstream), run `io`, disarm, and report whether the
+    /// deadline fired while it ran. `io`'s own result is returned either way
+    /// so the caller can recycle its buffers.
+    pub async fn guard<T>(
+        &self,
+        guard: Guard,
+        deadline: Instant,
+        upstream_fd: Option<RawFd>,
+        io: impl std::future::Future<Output = T>,
+    ) -> (T, Option<Fired>) {
+        if let Some(fd) = upstream_fd {
+            self.set_upstream(fd);
+        }
+        self.arm_at(guard, deadline);
+        let out = io.await;
+        self.disarm();
+        if upstream_fd.is_some() {
+            self.set_upstream(-1);
+        }
+        (out, self.take_fired().map(Fired))
+    }
+
+    /// The coarse clock of the watchdog.
+    pub fn now(&self) -> Instant {
+        self.dog.now()
+    }
+}
+
 impl Drop for WatchKey<'_> {
     fn drop(&mut self) {
         self.dog.slots.borrow_mut().remove(self.key);

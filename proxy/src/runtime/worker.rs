@@ -21,7 +21,7 @@ use crate::accesslog::WorkerLog;
 use crate::config::Config;
 use crate::pipeline::{self, RouteTable};
 use crate::stats::{WorkerHistograms, WorkerStats};
-use crate::upstream::{RoundRobin, UpstreamPool};
+use crate::upstream::{RoundRobin, SmoothWeighted, UpstreamPool};
 
 /// Size of recycled connection buffers.
 pub const BUF_SIZE: usize = 16 * 1024;
@@ -43,6 +43,8 @@ pub struct Worker {
     pub pool: RefCell<UpstreamPool>,
     /// Per cluster.
     pub balancers: Vec<RoundRobin>,
+    /// Per route (by `Route::index`): the weighted cursor of a split route.
+    pub splits: Vec<Option<SmoothWeighted>>,
     /// Open downstream connections.
     pub active: Cell<usize>,
     /// Notified when a downstream connection closes (accept gate).
@@ -87,6 +89,17 @@ impl Worker {
             .iter()
             .map(|c| RoundRobin::starting_at(id % c.endpoints.len().max(1)))
             .collect();
+        let splits = config
+            .routes
+            .iter()
+            .map(|r| match &r.action {
+                crate::config::RouteAction::Split(s) => {
+                    let w: Vec<u32> = s.targets.iter().map(|t| t.1).collect();
+                    Some(SmoothWeighted::new(&w))
+                }
+                _ => None,
+            })
+            .collect();
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -103,6 +116,7 @@ impl Worker {
             routes,
             tls,
             balancers,
+            splits,
             active: Cell::new(0),
             conn_closed: LocalNotify::new(),
             shutdown: LocalNotify::new(),

@@ -143,7 +143,7 @@ pub fn merge(reg: &StatsRegistry, only: Option<usize>) -> StatsView {
         let mut v = RouteView {
             name: r.name.clone(),
             listener: r.listener.map(|l| config.listeners[l].name.clone()),
-            cluster: config.clusters[r.cluster].name.clone(),
+            cluster: r.target_label(&config.clusters),
             ..Default::default()
         };
         for (w, snap) in blocks.iter().zip(&snaps) {

@@ -9,7 +9,7 @@ pub mod connect;
 pub mod pool;
 pub mod stream;
 
-pub use balancer::RoundRobin;
+pub use balancer::{RoundRobin, SmoothWeighted};
 pub use connect::connect;
 pub use pool::{EndpointId, UpstreamPool};
 pub use stream::UpstreamStream;

@@ -16,6 +16,8 @@ fn info() -> ForwardInfo<'static> {
         strip_expect: false,
         traceparent: None,
         drop_tracestate: false,
+        target: None,
+        edits: None,
     }
 }
 
@@ -320,4 +322,60 @@ X-Forwarded-For: 1.2.3.4\r\n\r\n",
             assert_eq!(again.version, crate::head::Version::Http11);
         }
     }
+}
+
+#[test]
+fn request_edits_and_target_override() {
+    use crate::HeaderEdits;
+    let buf = b"GET /old/x?q=1 HTTP/1.1\r\nHost: a.test\r\nX-Drop: 1\r\nX-Keep: 2\r\nX-Set: old\r\nx-set: old2\r\n\r\n";
+    let mut edits = HeaderEdits::new();
+    edits.remove(b"x-drop");
+    edits.set(b"X-Set", b"new");
+    edits.add(b"X-Added", b"v");
+    edits.set(b"x-forwarded-proto", b"https");
+    let info = ForwardInfo {
+        target: Some(b"/new/x?q=1"),
+        edits: Some(&edits),
+        ..info()
+    };
+    let out = fwd(buf, &info);
+    assert!(out.starts_with("GET /new/x?q=1 HTTP/1.1\r\n"), "{out}");
+    assert!(!out.contains("X-Drop"), "{out}");
+    assert!(!out.contains("old"), "{out}");
+    assert!(out.contains("X-Keep: 2\r\n"), "{out}");
+    assert!(
+        out.ends_with("X-Set: new\r\nX-Added: v\r\nx-forwarded-proto: https\r\n\r\n"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("orwarded-Proto").count() + out.matches("orwarded-proto").count(),
+        1,
+        "{out}"
+    );
+    // An empty list changes nothing.
+    let empty = HeaderEdits::new();
+    let plain = fwd(buf, &info_with(None));
+    assert_eq!(fwd(buf, &info_with(Some(&empty))), plain);
+}
+
+fn info_with(edits: Option<&crate::HeaderEdits>) -> ForwardInfo<'_> {
+    ForwardInfo { edits, ..info() }
+}
+
+#[test]
+fn response_edits() {
+    use crate::HeaderEdits;
+    let buf = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nServer: s\r\nX-Powered-By: php\r\n\r\nok";
+    let mut edits = HeaderEdits::new();
+    edits.remove(b"x-powered-by");
+    edits.set(b"server", b"ringway");
+    edits.add(b"Vary", b"Origin");
+    let info = ResponseInfo {
+        edits: Some(&edits),
+        ..ResponseInfo::default()
+    };
+    assert_eq!(
+        back(buf, false, &info),
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nserver: ringway\r\nVary: Origin\r\n\r\n"
+    );
 }

@@ -39,7 +39,10 @@
 
 mod index;
 
-use crate::config::{Config, HostMatch, RouteConfig};
+use std::sync::Arc;
+
+use crate::config::{Config, HostMatch, RouteAction, RouteConfig};
+use crate::pipeline::filters::Filter;
 use index::RouteIndex;
 
 /// Tables with at most this many routes are scanned linearly instead of
@@ -141,9 +144,11 @@ pub struct Route {
     pub index: usize,
     pub name: String,
     pub matcher: RouteMatch,
-    pub cluster: usize,
+    pub action: RouteAction,
     pub max_body_bytes: Option<u64>,
     pub timeout: std::time::Duration,
+    /// The filter chain (shared with the config; empty for most routes).
+    pub filters: Arc<[Filter]>,
 }
 
 /// The routes of one listener, in match order.
@@ -214,9 +219,10 @@ impl Route {
                 host: r.host.clone(),
                 path_prefix: r.path_prefix.as_bytes().to_vec(),
             },
-            cluster: r.cluster,
+            action: r.action.clone(),
             max_body_bytes: r.max_body_bytes,
             timeout: r.timeout,
+            filters: r.filters.clone(),
         }
     }
 }
@@ -278,9 +284,10 @@ mod tests {
             index: pos,
             name: format!("r{pos}"),
             matcher: m(host, prefix),
-            cluster: 0,
+            action: RouteAction::Forward(0),
             max_body_bytes: None,
             timeout: std::time::Duration::from_secs(1),
+            filters: Arc::from([]),
         }
     }
 
@@ -326,17 +333,19 @@ mod tests {
                 index: 0,
                 name: "api".into(),
                 matcher: m(None, "/api"),
-                cluster: 1,
+                action: RouteAction::Forward(1),
                 max_body_bytes: None,
                 timeout: std::time::Duration::from_secs(1),
+                filters: Arc::from([]),
             },
             Route {
                 index: 1,
                 name: "all".into(),
                 matcher: m(None, "/"),
-                cluster: 0,
+                action: RouteAction::Forward(0),
                 max_body_bytes: None,
                 timeout: std::time::Duration::from_secs(1),
+                filters: Arc::from([]),
             },
         ]);
         assert_eq!(table.find(&input(None, "/api/x")).unwrap().name, "api");

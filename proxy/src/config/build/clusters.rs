@@ -1,0 +1,179 @@
+//! `[[cluster]]`.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+
+use super::super::file::*;
+use super::super::source::Skipped;
+use super::super::*;
+use super::{defaults, Builder};
+
+impl Builder<'_> {
+    pub(super) fn clusters(
+        &mut self,
+        file: &[ClusterFile],
+        skipped: &Skipped,
+    ) -> Vec<Option<ClusterConfig>> {
+        let section_broken = skipped.section("cluster");
+        let skipped = &skipped.clusters;
+        if file.is_empty() && !section_broken {
+            self.error("cluster", "at least one [[cluster]] is required");
+        }
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        let mut out = Vec::new();
+        for (i, c) in file.iter().enumerate() {
+            let path = format!("cluster[{i}]");
+            self.unique_name(
+                &mut names,
+                &c.name,
+                i,
+                "cluster",
+                &path,
+                skipped.contains(&i),
+            );
+            if skipped.contains(&i) {
+                out.push(None);
+                continue;
+            }
+            let mut ok = true;
+            if c.endpoints.is_empty() {
+                self.error(
+                    format!("{path}.endpoints"),
+                    "at least one endpoint is required",
+                );
+                ok = false;
+            }
+            let mut endpoints = Vec::new();
+            let mut first_host = None;
+            for (j, e) in c.endpoints.iter().enumerate() {
+                let epath = format!("{path}.endpoints[{j}]");
+                match resolve_endpoint(e) {
+                    Ok((address, host)) => {
+                        if j == 0 {
+                            first_host = Some(host);
+                        }
+                        endpoints.push(Endpoint {
+                            address,
+                            label: e.trim().to_owned(),
+                        });
+                    }
+                    Err(m) => {
+                        self.error(epath, m);
+                        ok = false;
+                    }
+                }
+            }
+            let lb = match c.lb.as_deref().map(str::trim) {
+                None | Some("round_robin") => LbPolicy::RoundRobin,
+                Some(other) => {
+                    self.error(
+                        format!("{path}.lb"),
+                        format!(
+                            "unknown load-balancing policy {other:?}: expected \"round_robin\""
+                        ),
+                    );
+                    LbPolicy::RoundRobin
+                }
+            };
+            let connect_timeout = self.timeout(
+                &format!("{path}.connect_timeout"),
+                c.connect_timeout.as_ref(),
+                defaults::CONNECT_TIMEOUT,
+            );
+            let idle_timeout = self.timeout(
+                &format!("{path}.idle_timeout"),
+                c.idle_timeout.as_ref(),
+                defaults::CLUSTER_IDLE_TIMEOUT,
+            );
+            let max_idle_per_endpoint = self.int_in(
+                &format!("{path}.max_idle_per_endpoint"),
+                c.max_idle_per_endpoint,
+                defaults::MAX_IDLE_PER_ENDPOINT as u64,
+                0,
+                u32::MAX as u64,
+            ) as usize;
+            let tls = match &c.tls {
+                None => None,
+                Some(t) => {
+                    // The first endpoint was unusable (already reported):
+                    // a placeholder host avoids a second, consequential
+                    // "cannot derive server_name" error. The cluster is
+                    // rejected anyway (`ok` is false).
+                    let host = first_host
+                        .as_deref()
+                        .or(if ok { None } else { Some("invalid") });
+                    match tls::upstream_tls(t, &format!("{path}.tls"), &self.base_dir, host) {
+                        Ok(u) => Some(u),
+                        Err(e) => {
+                            self.extend(e);
+                            ok = false;
+                            None
+                        }
+                    }
+                }
+            };
+            let tls_files = c.tls.as_ref().map(|t| cluster_tls_files(t, &self.base_dir));
+            out.push(ok.then(|| ClusterConfig {
+                name: c.name.clone(),
+                endpoints,
+                lb,
+                connect_timeout,
+                idle_timeout,
+                max_idle_per_endpoint,
+                tls,
+                tls_files,
+            }));
+        }
+        out
+    }
+}
+
+/// The resolved TLS file paths of a cluster (for display only).
+pub(super) fn cluster_tls_files(file: &ClusterTlsFile, base_dir: &Path) -> ClusterTlsFiles {
+    ClusterTlsFiles {
+        ca: file.ca.as_deref().map(|p| tls::resolve_path(base_dir, p)),
+        cert: file.cert.as_deref().map(|p| tls::resolve_path(base_dir, p)),
+        key: file.key.as_deref().map(|p| tls::resolve_path(base_dir, p)),
+        insecure_skip_verify: file.insecure_skip_verify,
+    }
+}
+
+/// Resolve `ip:port` or `host:port` (first address) and return it with the
+/// host part as written (without IPv6 brackets).
+pub fn resolve_endpoint(text: &str) -> Result<(SocketAddr, String), String> {
+    let text = text.trim();
+    if let Ok(a) = text.parse::<SocketAddr>() {
+        return Ok((a, a.ip().to_string()));
+    }
+    let forms =
+        "expected \"ip:port\" or \"host:port\", e.g. \"127.0.0.1:9000\" or \"app.internal:80\"";
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!("invalid endpoint {text:?}: missing port; {forms}"));
+    };
+    if host.is_empty() {
+        return Err(format!("invalid endpoint {text:?}: missing host; {forms}"));
+    }
+    if host.contains(':') {
+        return Err(format!(
+            "invalid endpoint {text:?}: IPv6 addresses need brackets, e.g. \"[::1]:9000\""
+        ));
+    }
+    let Ok(port) = port.parse::<u16>() else {
+        return Err(format!(
+            "invalid endpoint {text:?}: bad port {port:?}; {forms}"
+        ));
+    };
+    if !tls::is_dns_name(host) {
+        return Err(format!(
+            "invalid endpoint {text:?}: bad host name {host:?}; {forms}"
+        ));
+    }
+    match (host, port).to_socket_addrs() {
+        Ok(mut addrs) => match addrs.next() {
+            Some(a) => Ok((a, host.to_owned())),
+            None => Err(format!("cannot resolve {host:?}: no addresses")),
+        },
+        Err(e) => Err(format!("cannot resolve {host:?}: {e}")),
+    }
+}

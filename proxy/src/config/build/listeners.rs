@@ -1,0 +1,120 @@
+//! `[[listener]]`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use super::super::file::*;
+use super::super::source::Skipped;
+use super::super::*;
+use super::Builder;
+
+impl Builder<'_> {
+    pub(super) fn listeners(
+        &mut self,
+        file: &[ListenerFile],
+        skipped: &Skipped,
+    ) -> Vec<Option<ListenerConfig>> {
+        let section_broken = skipped.section("listener");
+        let skipped = &skipped.listeners;
+        if file.is_empty() && !section_broken {
+            self.error("listener", "at least one [[listener]] is required");
+        }
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        let mut addresses: HashMap<SocketAddr, usize> = HashMap::new();
+        let mut out = Vec::new();
+        for (i, l) in file.iter().enumerate() {
+            let path = format!("listener[{i}]");
+            self.unique_name(
+                &mut names,
+                &l.name,
+                i,
+                "listener",
+                &path,
+                skipped.contains(&i),
+            );
+            if skipped.contains(&i) {
+                out.push(None);
+                continue;
+            }
+            let address = self.socket_addr(&format!("{path}.address"), &l.address);
+            if let Some(a) = address {
+                if a.port() != 0 {
+                    if let Some(first) = addresses.insert(a, i) {
+                        self.error(
+                            format!("{path}.address"),
+                            format!("address {a} is already used by listener[{first}]"),
+                        );
+                    }
+                }
+            }
+            let tls = match &l.tls {
+                None => None,
+                Some(t) => match tls::listener_tls(t, &format!("{path}.tls"), &self.base_dir) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        self.extend(e);
+                        None
+                    }
+                },
+            };
+            let tls_files = l
+                .tls
+                .as_ref()
+                .map(|t| listener_tls_files(t, &self.base_dir));
+            out.push(address.map(|address| ListenerConfig {
+                name: l.name.clone(),
+                address,
+                tls,
+                tls_files,
+            }));
+        }
+        out
+    }
+
+    /// Check a name for emptiness and duplicates (`names` maps names seen so
+    /// far to their index).
+    pub(super) fn unique_name<'n>(
+        &mut self,
+        names: &mut HashMap<&'n str, usize>,
+        name: &'n str,
+        index: usize,
+        kind: &str,
+        path: &str,
+        skipped: bool,
+    ) {
+        if name.trim().is_empty() {
+            // A skipped element whose name could not be read has an empty
+            // placeholder name: its own error was reported already.
+            if !skipped {
+                self.error(format!("{path}.name"), "must not be empty");
+            }
+            return;
+        }
+        if let Some(first) = names.insert(name, index) {
+            names.insert(name, first);
+            self.error(
+                format!("{path}.name"),
+                format!("duplicate {kind} name {name:?} (also used by {kind}[{first}])"),
+            );
+        }
+    }
+}
+
+/// The resolved TLS file paths of a listener (for display only; the files
+/// themselves are loaded by [`tls::listener_tls`]).
+pub(super) fn listener_tls_files(file: &ListenerTlsFile, base_dir: &Path) -> ListenerTlsFiles {
+    ListenerTlsFiles {
+        cert: file.cert.as_deref().map(|p| tls::resolve_path(base_dir, p)),
+        key: file.key.as_deref().map(|p| tls::resolve_path(base_dir, p)),
+        sni: file
+            .sni
+            .iter()
+            .map(|s| SniFiles {
+                names: s.names.clone(),
+                cert: tls::resolve_path(base_dir, &s.cert),
+                key: tls::resolve_path(base_dir, &s.key),
+            })
+            .collect(),
+    }
+}

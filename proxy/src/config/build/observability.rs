@@ -1,0 +1,155 @@
+//! `[admin]`, `[stats]`, `[access_log]` and `[tracing]`.
+
+use super::super::file::*;
+use super::super::*;
+use super::{defaults, Builder, HISTOGRAM_DIMENSIONS};
+
+impl Builder<'_> {
+    pub(super) fn admin(&mut self, file: &AdminFile) -> Option<AdminConfig> {
+        let (path, text) = match (&file.address, &file.listen) {
+            (Some(_), Some(_)) => {
+                self.error(
+                    "admin.listen",
+                    "`listen` is another name for `address`: set only one of them",
+                );
+                return None;
+            }
+            (Some(a), None) => ("admin.address", a.as_str()),
+            (None, Some(l)) => ("admin.listen", l.as_str()),
+            (None, None) => ("admin.address", defaults::ADMIN_ADDRESS),
+        };
+        self.socket_addr(path, text)
+            .map(|address| AdminConfig { address })
+    }
+
+    pub(super) fn stats(&mut self, file: &StatsFile) -> StatsConfig {
+        let histogram_sigfig = self.int_in(
+            "stats.histogram_sigfig",
+            file.histogram_sigfig,
+            defaults::HISTOGRAM_SIGFIG as u64,
+            1,
+            5,
+        ) as u8;
+        let mut publish_interval = self.duration(
+            "stats.publish_interval",
+            file.publish_interval.as_ref(),
+            defaults::PUBLISH_INTERVAL,
+        );
+        if publish_interval < defaults::MIN_PUBLISH_INTERVAL {
+            self.error(
+                "stats.publish_interval",
+                format!(
+                    "must be at least 10ms (found {}ms)",
+                    publish_interval.as_millis()
+                ),
+            );
+            publish_interval = defaults::PUBLISH_INTERVAL;
+        }
+        let mut on = [true; 4];
+        if let Some(list) = &file.histograms {
+            on = [false; 4];
+            for (i, name) in list.iter().enumerate() {
+                match HISTOGRAM_DIMENSIONS.iter().position(|d| *d == name.trim()) {
+                    Some(d) => on[d] = true,
+                    None => self.error(
+                        format!("stats.histograms[{i}]"),
+                        format!(
+                            "unknown histogram dimension {name:?}: expected {}",
+                            HISTOGRAM_DIMENSIONS.map(|d| format!("{d:?}")).join(", ")
+                        ),
+                    ),
+                }
+            }
+        }
+        StatsConfig {
+            histogram_sigfig,
+            publish_interval,
+            listener_histograms: on[0],
+            route_histograms: on[1],
+            cluster_histograms: on[2],
+            endpoint_histograms: on[3],
+            per_worker: file.per_worker.unwrap_or(false),
+        }
+    }
+
+    pub(super) fn access_log(&mut self, file: &AccessLogFile) -> AccessLogConfig {
+        let target = match file.path.as_deref().map(str::trim) {
+            None | Some("stdout") => AccessLogTarget::Stdout,
+            Some("") => {
+                self.error(
+                    "access_log.path",
+                    "must not be empty: \"stdout\" or a file path",
+                );
+                AccessLogTarget::Stdout
+            }
+            Some(p) => {
+                let path = tls::resolve_path(&self.base_dir, p);
+                if path.is_dir() {
+                    self.error(
+                        "access_log.path",
+                        format!("{} is a directory: expected a file path", path.display()),
+                    );
+                } else {
+                    let parent = path.parent().filter(|d| !d.as_os_str().is_empty());
+                    if let Some(dir) = parent.filter(|d| !d.is_dir()) {
+                        self.error(
+                            "access_log.path",
+                            format!("directory {} does not exist", dir.display()),
+                        );
+                    }
+                }
+                AccessLogTarget::File(path)
+            }
+        };
+        let format = match file.format.as_deref().map(str::trim) {
+            None | Some("json") => AccessLogFormat::Json,
+            Some("combined") => AccessLogFormat::Combined,
+            Some(other) => {
+                self.error(
+                    "access_log.format",
+                    format!("unknown format {other:?}: expected \"json\" or \"combined\""),
+                );
+                AccessLogFormat::Json
+            }
+        };
+        let buffer_bytes = match &file.buffer {
+            None => defaults::ACCESS_LOG_BUFFER,
+            Some(v) => match self.size("access_log.buffer", v) {
+                Some(n)
+                    if n >= defaults::MIN_ACCESS_LOG_BUFFER as u64
+                        && n <= defaults::MAX_ACCESS_LOG_BUFFER as u64 =>
+                {
+                    n as usize
+                }
+                Some(n) => {
+                    self.error(
+                        "access_log.buffer",
+                        format!(
+                            "must be between 4KiB and 16MiB (found {})",
+                            units::format_size(n)
+                        ),
+                    );
+                    defaults::ACCESS_LOG_BUFFER
+                }
+                None => defaults::ACCESS_LOG_BUFFER,
+            },
+        };
+        let flush_interval = self.timeout(
+            "access_log.flush_interval",
+            file.flush_interval.as_ref(),
+            defaults::ACCESS_LOG_FLUSH_INTERVAL,
+        );
+        AccessLogConfig {
+            target,
+            format,
+            buffer_bytes,
+            flush_interval,
+        }
+    }
+
+    pub(super) fn tracing(&mut self, file: &TracingFile) -> TraceConfig {
+        TraceConfig {
+            w3c: file.w3c.unwrap_or(TraceConfig::default().w3c),
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! `[[route]]`: matchers, the action, the filter chain.
+
+use std::collections::HashMap;
+
+use super::super::file::*;
+use super::super::source::Skipped;
+use super::super::*;
+use super::{defaults, index_by_name, known_names, Builder};
+
+impl Builder<'_> {
+    pub(super) fn routes(
+        &mut self,
+        file: &FileConfig,
+        skipped: &Skipped,
+    ) -> Vec<Option<RouteConfig>> {
+        if file.route.is_empty() && !skipped.section("route") {
+            self.error("route", "at least one [[route]] is required");
+        }
+        let listener_index = index_by_name(file.listener.iter().map(|l| l.name.as_str()));
+        let cluster_index = index_by_name(file.cluster.iter().map(|c| c.name.as_str()));
+        let mut names: HashMap<String, usize> = HashMap::new();
+        let mut listener_has_route = vec![false; file.listener.len()];
+        let mut out = Vec::new();
+        for (i, r) in file.route.iter().enumerate() {
+            let path = format!("route[{i}]");
+            let name = match &r.name {
+                // A skipped route's placeholder name is empty when its
+                // `name` was missing or unreadable.
+                Some(n) if !(n.is_empty() && skipped.routes.contains(&i)) => n.clone(),
+                _ => format!("route{i}"),
+            };
+            if skipped.routes.contains(&i) {
+                if !name.is_empty() {
+                    names.entry(name).or_insert(i);
+                }
+                out.push(None);
+                continue;
+            }
+            if name.trim().is_empty() {
+                self.error(
+                    format!("{path}.name"),
+                    "must not be empty (leave it out for the default)",
+                );
+            } else if let Some(first) = names.get(&name) {
+                self.error(
+                    format!("{path}.name"),
+                    format!("duplicate route name {name:?} (also used by route[{first}])"),
+                );
+            } else {
+                names.insert(name.clone(), i);
+            }
+
+            let mut ok = true;
+            let listener = match &r.listener {
+                None => {
+                    listener_has_route.iter_mut().for_each(|h| *h = true);
+                    None
+                }
+                Some(l) => match listener_index.get(l.as_str()) {
+                    Some(&idx) => {
+                        listener_has_route[idx] = true;
+                        Some(idx)
+                    }
+                    None if skipped.section("listener") => {
+                        ok = false;
+                        None
+                    }
+                    None => {
+                        self.error(
+                            format!("{path}.listener"),
+                            format!(
+                                "unknown listener {l:?}{}",
+                                known_names(file.listener.iter().map(|l| l.name.as_str()))
+                            ),
+                        );
+                        ok = false;
+                        None
+                    }
+                },
+            };
+            let host = match &r.host {
+                None => None,
+                Some(h) => match parse_host(h) {
+                    Ok(m) => Some(m),
+                    Err(m) => {
+                        self.error(format!("{path}.host"), m);
+                        ok = false;
+                        None
+                    }
+                },
+            };
+            let path_prefix = r
+                .path_prefix
+                .clone()
+                .unwrap_or_else(|| defaults::PATH_PREFIX.to_owned());
+            if !path_prefix.starts_with('/') {
+                self.error(
+                    format!("{path}.path_prefix"),
+                    format!("must start with '/' (found {path_prefix:?})"),
+                );
+                ok = false;
+            } else if path_prefix
+                .bytes()
+                .any(|b| b <= b' ' || b == 0x7f || b == b'?' || b == b'#')
+            {
+                self.error(
+                    format!("{path}.path_prefix"),
+                    "must not contain spaces, control characters, '?' or '#'",
+                );
+                ok = false;
+            }
+            let action = self.route_action(r, &path, &file.cluster, &cluster_index, skipped);
+            let filters = self.route_filters(r, &path);
+            let max_body_bytes = match &r.max_body_bytes {
+                None => None,
+                Some(v) => self.size(&format!("{path}.max_body_bytes"), v),
+            };
+            let timeout = self.timeout(
+                &format!("{path}.timeout"),
+                r.timeout.as_ref(),
+                defaults::ROUTE_TIMEOUT,
+            );
+            out.push(match (action, filters) {
+                (Some(action), Some(filters)) if ok => Some(RouteConfig {
+                    name,
+                    listener,
+                    host,
+                    path_prefix,
+                    action,
+                    max_body_bytes,
+                    timeout,
+                    filters,
+                }),
+                _ => None,
+            });
+        }
+        // A skipped route might have served any listener: don't guess.
+        // Skipped and duplicate listeners have their own errors already.
+        if skipped.routes.is_empty() && !skipped.section("route") {
+            for (i, has) in listener_has_route.iter().enumerate() {
+                let l = &file.listener[i];
+                let duplicate = listener_index.get(l.name.as_str()) != Some(&i);
+                if !has && !l.name.is_empty() && !duplicate && !skipped.listeners.contains(&i) {
+                    self.error(
+                        format!("listener[{i}]"),
+                        format!(
+                            "listener {:?} has no routes: add a [[route]] with listener = {:?} (or one without `listener`)",
+                            l.name, l.name
+                        ),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    /// A cluster name a route refers to.
+    pub(super) fn cluster_ref(
+        &mut self,
+        key: &str,
+        name: &str,
+        clusters: &[ClusterFile],
+        index: &HashMap<&str, usize>,
+        skipped: &Skipped,
+    ) -> Option<usize> {
+        match index.get(name) {
+            Some(&idx) => Some(idx),
+            None if skipped.section("cluster") => None,
+            None => {
+                self.error(
+                    key,
+                    format!(
+                        "unknown cluster {name:?}{}",
+                        known_names(clusters.iter().map(|c| c.name.as_str()))
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// The route's one action: `cluster`, `split` or `direct_response`.
+    pub(super) fn route_action(
+        &mut self,
+        r: &RouteFile,
+        path: &str,
+        clusters: &[ClusterFile],
+        index: &HashMap<&str, usize>,
+        skipped: &Skipped,
+    ) -> Option<RouteAction> {
+        let given: Vec<&str> = [
+            r.cluster.as_ref().map(|_| "cluster"),
+            r.split.as_ref().map(|_| "split"),
+            r.direct_response.as_ref().map(|_| "direct_response"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if given.len() != 1 {
+            let msg = if given.is_empty() {
+                "a route needs one action: `cluster`, `split` or `direct_response`".to_owned()
+            } else {
+                format!("a route has one action; found {}", given.join(" and "))
+            };
+            self.error(path, msg);
+            return None;
+        }
+        if r.split_by.is_some() && r.split.is_none() {
+            self.error(
+                format!("{path}.split_by"),
+                "only applies to a `split` route",
+            );
+        }
+        if let Some(c) = &r.cluster {
+            return self
+                .cluster_ref(&format!("{path}.cluster"), c, clusters, index, skipped)
+                .map(RouteAction::Forward);
+        }
+        if let Some(d) = &r.direct_response {
+            let mut p = Vec::new();
+            let built = d.build(&mut p);
+            for (key, msg) in p {
+                self.error(format!("{path}.direct_response.{key}"), msg);
+            }
+            return built
+                .map(|d| RouteAction::Local(crate::pipeline::filters::Filter::DirectResponse(d)));
+        }
+        let split = r.split.as_deref().unwrap_or_default();
+        if split.is_empty() {
+            self.error(
+                format!("{path}.split"),
+                "needs at least one { cluster, weight }",
+            );
+            return None;
+        }
+        let mut targets = Vec::new();
+        let mut ok = true;
+        for (i, t) in split.iter().enumerate() {
+            let key = format!("{path}.split[{i}]");
+            let c = self.cluster_ref(
+                &format!("{key}.cluster"),
+                &t.cluster,
+                clusters,
+                index,
+                skipped,
+            );
+            if !(0..=1_000_000).contains(&t.weight) {
+                self.error(
+                    format!("{key}.weight"),
+                    format!("must be 0..=1000000 (found {})", t.weight),
+                );
+                ok = false;
+            }
+            match c {
+                Some(c) => targets.push((c, t.weight.clamp(0, 1_000_000) as u32)),
+                None => ok = false,
+            }
+        }
+        if ok && targets.iter().all(|&(_, w)| w == 0) {
+            self.error(
+                format!("{path}.split"),
+                "at least one weight must be above 0",
+            );
+            ok = false;
+        }
+        let sticky = match &r.split_by {
+            None => None,
+            Some(s) => match (&s.header, &s.cookie) {
+                (Some(h), None) if crate::http::edits::is_token(h.as_bytes()) => {
+                    Some(StickyKey::Header(h.to_ascii_lowercase()))
+                }
+                (None, Some(c)) if crate::http::edits::is_token(c.as_bytes()) => {
+                    Some(StickyKey::Cookie(c.clone()))
+                }
+                _ => {
+                    self.error(
+                        format!("{path}.split_by"),
+                        "give one of `header` or `cookie`, a valid header or cookie name",
+                    );
+                    ok = false;
+                    None
+                }
+            },
+        };
+        ok.then_some(RouteAction::Split(SplitAction { targets, sticky }))
+    }
+
+    /// Compile `[[route.filters]]`.
+    pub(super) fn route_filters(
+        &mut self,
+        r: &RouteFile,
+        path: &str,
+    ) -> Option<std::sync::Arc<[crate::pipeline::filters::Filter]>> {
+        let mut out = Vec::with_capacity(r.filters.len());
+        let mut ok = true;
+        for (i, f) in r.filters.iter().enumerate() {
+            let mut p = Vec::new();
+            match f.build(&mut p) {
+                Some(built) if p.is_empty() => out.push(built),
+                _ => ok = false,
+            }
+            for (key, msg) in p {
+                let full = if key.is_empty() {
+                    format!("{path}.filters[{i}]")
+                } else {
+                    format!("{path}.filters[{i}].{key}")
+                };
+                self.error(full, msg);
+            }
+        }
+        ok.then(|| out.into())
+    }
+}
+
+/// A route's `host`: `api.example.com` → exact, `*.example.com` → suffix.
+pub fn parse_host(text: &str) -> Result<HostMatch, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let hint = "expected a host name such as \"api.example.com\" or a wildcard such as \"*.example.com\" (no port, no scheme)";
+    if lower.is_empty() {
+        return Err(format!("must not be empty: {hint}"));
+    }
+    if lower.contains(':') || lower.contains('/') {
+        return Err(format!("invalid host {text:?}: {hint}"));
+    }
+    let (wild, name) = match lower.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, lower.as_str()),
+    };
+    if !tls::is_dns_name(name) {
+        return Err(format!("invalid host {text:?}: {hint}"));
+    }
+    Ok(if wild {
+        HostMatch::Suffix(format!(".{name}"))
+    } else {
+        HostMatch::Exact(name.to_owned())
+    })
+}

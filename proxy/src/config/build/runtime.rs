@@ -1,0 +1,232 @@
+//! `[runtime]` and `[limits]`.
+
+use super::super::file::*;
+use super::super::units::*;
+use super::super::*;
+use super::{defaults, Builder, MAX_WORKERS};
+
+impl Builder<'_> {
+    pub(super) fn runtime(&mut self, file: &RuntimeFile, online: usize) -> RuntimeConfig {
+        let mut cores = Vec::new();
+        for (i, c) in file.cores.iter().flatten().enumerate() {
+            let path = format!("runtime.cores[{i}]");
+            match usize::try_from(*c) {
+                Ok(c) if c < online => cores.push(c),
+                _ => self.error(
+                    path,
+                    format!(
+                        "CPU {c} does not exist: this machine has {online} online CPU(s), ids 0..={}",
+                        online.saturating_sub(1)
+                    ),
+                ),
+            }
+        }
+        if file.cores.as_ref().is_some_and(|c| c.is_empty()) {
+            self.error(
+                "runtime.cores",
+                "must list at least one CPU id (or be left out)",
+            );
+        }
+
+        let auto_workers = || {
+            if let Some(c) = &file.cores {
+                if !c.is_empty() {
+                    return c.len();
+                }
+            }
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        };
+        let workers = match &file.workers {
+            None => auto_workers(),
+            Some(WorkersValue(IntOrText::Text(t))) if t.trim() == "auto" => auto_workers(),
+            Some(WorkersValue(IntOrText::Int(n))) if (1..=MAX_WORKERS as i64).contains(n) => {
+                *n as usize
+            }
+            Some(WorkersValue(v)) => {
+                self.error(
+                    "runtime.workers",
+                    format!(
+                        "invalid worker count {v}: expected an integer between 1 and {MAX_WORKERS} or \"auto\""
+                    ),
+                );
+                1
+            }
+        };
+
+        let driver = match file.driver.as_deref().map(str::trim) {
+            None | Some("auto") => DriverKind::Auto,
+            Some("io_uring") => DriverKind::IoUring,
+            Some("legacy") => DriverKind::Legacy,
+            Some(other) => {
+                self.error(
+                    "runtime.driver",
+                    format!(
+                        "unknown driver {other:?}: expected \"auto\", \"io_uring\" or \"legacy\""
+                    ),
+                );
+                DriverKind::Auto
+            }
+        };
+
+        let ring_entries = match file.ring_entries {
+            None => defaults::RING_ENTRIES,
+            Some(n) if (2..=32768).contains(&n) && (n as u64).is_power_of_two() => n as u32,
+            Some(n) => {
+                self.error(
+                    "runtime.ring_entries",
+                    format!("must be a power of two between 2 and 32768 (found {n})"),
+                );
+                defaults::RING_ENTRIES
+            }
+        };
+
+        let sqpoll_idle = match &file.sqpoll_idle {
+            None => None,
+            Some(v) => match v.parse() {
+                Ok(d) if d.is_zero() => {
+                    self.error(
+                        "runtime.sqpoll_idle",
+                        "must be greater than zero (leave it out to disable SQPOLL)",
+                    );
+                    None
+                }
+                Ok(d) if d.as_millis() > u128::from(u32::MAX) => {
+                    self.error("runtime.sqpoll_idle", "is too long");
+                    None
+                }
+                Ok(d) => Some(d),
+                Err(m) => {
+                    self.error("runtime.sqpoll_idle", m);
+                    None
+                }
+            },
+        };
+
+        let ring_flags = match &file.ring_flags {
+            // Not DEFER_TASKRUN: same CPU per request, but under overload
+            // at 1,000 connections it let some requests wait 3-5x the
+            // median (docs/config.md, `ring_flags`).
+            None => RingFlags {
+                single_issuer: true,
+                defer_taskrun: false,
+                coop_taskrun: true,
+            },
+            Some(list) => {
+                let mut flags = RingFlags::default();
+                for (i, f) in list.iter().enumerate() {
+                    match f.trim() {
+                        "single_issuer" => flags.single_issuer = true,
+                        "defer_taskrun" => flags.defer_taskrun = true,
+                        "coop_taskrun" => flags.coop_taskrun = true,
+                        other => self.error(
+                            format!("runtime.ring_flags[{i}]"),
+                            format!(
+                                "unknown ring flag {other:?}: expected \"single_issuer\", \"defer_taskrun\" or \"coop_taskrun\""
+                            ),
+                        ),
+                    }
+                }
+                if flags.defer_taskrun && !flags.single_issuer {
+                    self.error(
+                        "runtime.ring_flags",
+                        "\"defer_taskrun\" requires \"single_issuer\"",
+                    );
+                }
+                flags
+            }
+        };
+
+        let max_connections_per_worker = self.int_in(
+            "runtime.max_connections_per_worker",
+            file.max_connections_per_worker,
+            defaults::MAX_CONNECTIONS_PER_WORKER as u64,
+            1,
+            u64::MAX,
+        ) as usize;
+
+        let drain_timeout = self.duration(
+            "runtime.drain_timeout",
+            file.drain_timeout.as_ref(),
+            defaults::DRAIN_TIMEOUT,
+        );
+
+        let log_level = file
+            .log_level
+            .clone()
+            .unwrap_or_else(|| defaults::LOG_LEVEL.to_owned());
+        if log_level.trim().is_empty() {
+            self.error(
+                "runtime.log_level",
+                "must not be empty (e.g. \"info\" or \"ringway=debug,warn\")",
+            );
+        } else if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_level) {
+            self.error(
+                "runtime.log_level",
+                format!("invalid log filter {log_level:?}: {e} (e.g. \"info\" or \"ringway=debug,warn\")"),
+            );
+        }
+
+        RuntimeConfig {
+            workers,
+            cores,
+            driver,
+            ring_entries,
+            sqpoll_idle,
+            ring_flags,
+            max_connections_per_worker,
+            drain_timeout,
+            log_level,
+        }
+    }
+
+    pub(super) fn limits(&mut self, file: &LimitsFile) -> Limits {
+        let max_head_bytes = match &file.max_head_bytes {
+            None => defaults::MAX_HEAD_BYTES,
+            Some(v) => match self.size("limits.max_head_bytes", v) {
+                Some(n)
+                    if n >= defaults::MIN_HEAD_BYTES as u64
+                        && n <= defaults::MAX_MAX_HEAD_BYTES as u64 =>
+                {
+                    n as usize
+                }
+                Some(n) => {
+                    self.error(
+                        "limits.max_head_bytes",
+                        format!(
+                            "must be between 1KiB and 1MiB (found {})",
+                            units::format_size(n)
+                        ),
+                    );
+                    defaults::MAX_HEAD_BYTES
+                }
+                None => defaults::MAX_HEAD_BYTES,
+            },
+        };
+        let max_headers = self.int_in(
+            "limits.max_headers",
+            file.max_headers,
+            defaults::MAX_HEADERS as u64,
+            1,
+            defaults::MAX_MAX_HEADERS as u64,
+        ) as usize;
+        Limits {
+            max_head_bytes,
+            max_headers,
+            header_read_timeout: self.timeout(
+                "limits.header_read_timeout",
+                file.header_read_timeout.as_ref(),
+                defaults::HEADER_READ_TIMEOUT,
+            ),
+            body_read_timeout: self.timeout(
+                "limits.body_read_timeout",
+                file.body_read_timeout.as_ref(),
+                defaults::BODY_READ_TIMEOUT,
+            ),
+            idle_timeout: self.timeout(
+                "limits.idle_timeout",
+                file.idle_timeout.as_ref(),
+                defaults::IDLE_TIMEOUT,
+            ),
+        }
+    }
+}
