@@ -4,11 +4,13 @@
 //! The request path is a list of named stages (see `pipeline`):
 //!
 //! ```text
-//! accept → [tls handshake] → read_head → route → filters → forward → log
+//! accept → [tls handshake] → read_head → route → request filters → pick
+//!        → forward → response filters → log
 //! ```
 //!
-//! Module map: `config` (file → typed config), `runtime` (pinned workers, one
-//! monoio runtime and io_uring ring each, drain), `net` (listeners, TLS
+//! Module map: `config` (file → typed config), `server` (the process: bind,
+//! start workers, signals, live reload), `runtime` (per-core core state:
+//! driver, pool, buffers, deadlines, drain), `net` (listeners, TLS
 //! acceptor, downstream stream type), `http` (strict codec), `pipeline` (the
 //! per-connection stages), `upstream` (balancer, connection pools, connect),
 //! `error` (one error type, one mapping to responses).
@@ -23,5 +25,6 @@ pub use ringway_http as http;
 pub mod net;
 pub mod pipeline;
 pub mod runtime;
+pub mod server;
 pub mod stats;
 pub mod upstream;

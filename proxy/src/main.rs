@@ -79,7 +79,7 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             init_logging(&cfg.runtime.log_level);
-            match ringway::runtime::run(Arc::new(cfg)) {
+            match ringway::server::run(Arc::new(cfg), Some(config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");

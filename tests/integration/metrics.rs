@@ -414,6 +414,8 @@ fn per_worker_series_add_up() {
             "ringway_uptime_seconds",
             "ringway_workers",
             "ringway_draining",
+            "ringway_config_generation",
+            "ringway_reloads_total",
         ]
         .contains(&sample.metric.as_str());
         assert_eq!(

@@ -45,6 +45,13 @@ pub fn ringway_bin() -> PathBuf {
     );
 }
 
+/// The `ringload` binary next to the ringway binary (built by
+/// `cargo build --workspace --bins`), if it is there.
+pub fn ringload_bin() -> Option<PathBuf> {
+    let p = ringway_bin().with_file_name("ringload");
+    p.is_file().then_some(p)
+}
+
 /// The result of a one-shot ringway command.
 #[derive(Debug)]
 pub struct CmdOutput {
@@ -327,6 +334,46 @@ impl Proxy {
         self.stdout_lines.lock().unwrap().join("\n")
     }
 
+    /// Waits until a stdout line contains `needle`; returns that line.
+    pub fn wait_stdout_line(&self, needle: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found = self
+                .stdout_lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+                .cloned();
+            if found.is_some() || Instant::now() >= deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The newest `ringway: listener NAME ...` line printed so far (a
+    /// reload prints the listeners it binds).
+    pub fn latest_listener(&self, name: &str) -> Option<ListenerInfo> {
+        self.stdout_lines
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .filter_map(|l| parse_listener_line(l.trim_end()))
+            .find(|l| l.name == name)
+    }
+
+    /// Replaces the config file the proxy was started with.
+    pub fn rewrite_config(&self, config: &Config) {
+        std::fs::write(&self.config_path, config.to_toml()).expect("rewrite config");
+    }
+
+    /// Replaces the config file with raw TOML.
+    pub fn rewrite_config_toml(&self, toml: &str) {
+        std::fs::write(&self.config_path, toml).expect("rewrite config");
+    }
+
     /// Everything written to stderr so far.
     pub fn stderr(&self) -> String {
         String::from_utf8_lossy(&std::fs::read(&self.stderr_path).unwrap_or_default()).into_owned()
@@ -350,6 +397,10 @@ impl Proxy {
         // SAFETY: kill(2) on our own child's pid; no memory is involved.
         let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
         assert_eq!(rc, 0, "kill({}, {sig}) failed", self.child.id());
+    }
+
+    pub fn sighup(&self) {
+        self.signal(libc::SIGHUP);
     }
 
     pub fn sigterm(&self) {

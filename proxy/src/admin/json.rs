@@ -157,7 +157,7 @@ pub fn view(config: &Config, v: &StatsView) -> Value {
 /// `/stats`: `total` (summed over workers) always; `by_worker` too when
 /// `stats.per_worker` is on.
 pub fn stats(state: &AdminState) -> Value {
-    let reg = &state.registry;
+    let reg = state.registry.load();
     let config = &reg.config;
     let mut out = json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -165,14 +165,14 @@ pub fn stats(state: &AdminState) -> Value {
         "workers": reg.workers.len(),
         "draining": state.draining.is_set(),
         "latency_unit": "us",
-        "total": view(config, &merge(reg, None)),
+        "total": view(config, &merge(&reg, None)),
     });
     if config.stats.per_worker {
         let by_worker: Vec<Value> = reg
             .workers
             .iter()
             .map(|w| {
-                let mut v = view(config, &merge(reg, Some(w.worker)));
+                let mut v = view(config, &merge(&reg, Some(w.worker)));
                 v["worker"] = json!(w.worker);
                 v
             })
@@ -184,8 +184,8 @@ pub fn stats(state: &AdminState) -> Value {
 
 /// `/workers`: per worker core, driver, load and ring figures.
 pub fn workers(state: &AdminState, rings: &[Option<RingStats>]) -> Value {
-    let list: Vec<Value> = state
-        .registry
+    let reg = state.registry.load();
+    let list: Vec<Value> = reg
         .workers
         .iter()
         .enumerate()
@@ -207,6 +207,8 @@ pub fn workers(state: &AdminState, rings: &[Option<RingStats>]) -> Value {
             json!({
                 "worker": w.worker,
                 "core": state.cores.get(i).copied().flatten(),
+                "generation": state.registry.reloads.applied.get(i)
+                    .map(|a| a.load(std::sync::atomic::Ordering::Acquire)),
                 "driver": state.drivers.get(i),
                 "connections_active": active,
                 "connections_total": accepted,
@@ -312,7 +314,23 @@ pub fn config(c: &Config) -> Value {
                     HostMatch::Exact(n) => n.clone(),
                     HostMatch::Suffix(s) => format!("*{s}"),
                 }),
-                "path_prefix": r.path_prefix,
+                // The path matcher and conditions as written: `{ "path_prefix": "/" }`,
+                // `[{ "name": "x-env", "prefix": "stag" }, { "name": "x-debug", "present": true }]`.
+                "path": Value::Object(
+                    [r.path.config_key()]
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), Value::from(v)))
+                        .collect(),
+                ),
+                "methods": r.methods,
+                "headers": r.headers.iter().map(|h| {
+                    let (k, v) = h.value.config_key();
+                    json!({ "name": h.name, k: v.map_or(Value::Bool(true), Value::from) })
+                }).collect::<Vec<_>>(),
+                "query": r.query.iter().map(|q| {
+                    let (k, v) = q.value.config_key();
+                    json!({ "name": q.name, k: v.map_or(Value::Bool(true), Value::from) })
+                }).collect::<Vec<_>>(),
                 "cluster": r.target_label(&c.clusters),
                 "action": action(c, &r.action),
                 "filters": r.filters.iter().map(|f| f.kind()).collect::<Vec<_>>(),

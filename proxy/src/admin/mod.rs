@@ -56,8 +56,10 @@ pub use server::RING_SAMPLE_INTERVAL;
 /// What the admin threads read. Built by the main thread once the workers
 /// are up; shared read-only.
 pub struct AdminState {
-    pub config: Arc<Config>,
+    /// The stats and the current configuration (replaced on reload).
     pub registry: Arc<StatsRegistry>,
+    /// `POST /reload`: load and apply the config file (None: not offered).
+    pub reload: Option<Reloader>,
     /// Set when draining starts: `/ready` answers 503 from then on.
     pub draining: ShutdownFlag,
     /// Process start, for `ringway_uptime_seconds`.
@@ -67,6 +69,18 @@ pub struct AdminState {
     pub drivers: Vec<String>,
     /// Per worker: the CPU it is pinned to.
     pub cores: Vec<Option<usize>>,
+}
+
+/// What `POST /reload` calls: `Ok(message)` when the new generation is
+/// serving, `Err((status, message))` otherwise (400: the file is invalid,
+/// the old generation keeps serving).
+pub type Reloader = Arc<dyn Fn() -> Result<String, (u16, String)> + Send + Sync>;
+
+impl AdminState {
+    /// The configuration of the current generation.
+    pub fn config(&self) -> Arc<Config> {
+        self.registry.load().config.clone()
+    }
 }
 
 /// io_uring telemetry of one worker, as last sampled by the admin side.
@@ -113,7 +127,7 @@ impl AdminHandle {
 /// start the admin threads. Errors: no `[admin]` in the config
 /// (`InvalidInput`), or the bind failed.
 pub fn spawn(state: Arc<AdminState>) -> std::io::Result<AdminHandle> {
-    let Some(admin) = &state.config.admin else {
+    let Some(admin) = state.config().admin.clone() else {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             "no [admin] section in the configuration",

@@ -221,20 +221,20 @@ impl Part {
 /// Render everything. `rings[i]`: worker i's io_uring figures (`None`: no
 /// ring or not sampled).
 pub fn render(state: &AdminState, rings: &[Option<RingStats>]) -> String {
-    let reg = &state.registry;
+    let reg = state.registry.load();
     let config = &reg.config;
     let parts: Vec<Part> = if config.stats.per_worker {
         reg.workers
             .iter()
             .map(|w| Part {
                 worker: Some(w.worker.to_string()),
-                view: merge(reg, Some(w.worker)),
+                view: merge(&reg, Some(w.worker)),
             })
             .collect()
     } else {
         vec![Part {
             worker: None,
-            view: merge(reg, None),
+            view: merge(&reg, None),
         }]
     };
     let mut w = Writer {
@@ -279,7 +279,7 @@ fn process(w: &mut Writer, state: &AdminState) {
         "ringway_workers",
         &[],
         None,
-        Value::Int(state.registry.workers.len() as u64),
+        Value::Int(state.registry.worker_count() as u64),
     );
     w.family(
         "ringway_draining",
@@ -292,6 +292,31 @@ fn process(w: &mut Writer, state: &AdminState) {
         None,
         Value::Int(state.draining.is_set() as u64),
     );
+    let reloads = &state.registry.reloads;
+    w.family(
+        "ringway_config_generation",
+        "gauge",
+        "Configuration generation published (1 = the one ringway started with).",
+    );
+    w.sample(
+        "ringway_config_generation",
+        &[],
+        None,
+        Value::Int(reloads.generation()),
+    );
+    w.family(
+        "ringway_reloads_total",
+        "counter",
+        "Configuration reloads by result (ok: a new generation; error: the file was refused).",
+    );
+    for (result, n) in [("ok", &reloads.ok), ("error", &reloads.failed)] {
+        w.sample(
+            "ringway_reloads_total",
+            &[("result", result)],
+            None,
+            Value::Int(n.load(std::sync::atomic::Ordering::Relaxed)),
+        );
+    }
 }
 
 fn listeners(w: &mut Writer, parts: &[Part]) {
@@ -637,7 +662,7 @@ fn latency(w: &mut Writer, parts: &[Part]) {
 }
 
 fn workers(w: &mut Writer, state: &AdminState, rings: &[Option<RingStats>]) {
-    let ids: Vec<String> = (0..state.registry.workers.len())
+    let ids: Vec<String> = (0..state.registry.worker_count())
         .map(|i| i.to_string())
         .collect();
     let name = "ringway_worker_info";

@@ -10,7 +10,7 @@ pub const JSON_CONTENT_TYPE: &str = "application/json";
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 
 /// The endpoints, for the index page and 404s.
-pub const ENDPOINTS: [(&str, &str); 6] = [
+pub const ENDPOINTS: [(&str, &str); 7] = [
     ("/metrics", "Prometheus text format 0.0.4"),
     ("/stats", "the same statistics as JSON"),
     ("/live", "200 while the process runs"),
@@ -21,7 +21,11 @@ pub const ENDPOINTS: [(&str, &str); 6] = [
     ),
     (
         "/workers",
-        "per-worker core, driver, load and io_uring stats as JSON",
+        "per-worker core, driver, load, applied generation and io_uring stats as JSON",
+    ),
+    (
+        "/reload",
+        "POST: load the config file again; 400 with its problems when invalid",
     ),
 ];
 
@@ -38,7 +42,7 @@ pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
-    /// Send `Allow: GET, HEAD` (405).
+    /// Send `Allow: GET, HEAD` (405); `Allow: POST` for `/reload`.
     pub allow: bool,
 }
 
@@ -72,7 +76,13 @@ impl Response {
             self.body.len()
         );
         if self.allow {
-            head.push_str("Allow: GET, HEAD\r\n");
+            head.push_str(
+                if self.status == 405 && self.body.starts_with(b"method not allowed: use POST") {
+                    "Allow: POST\r\n"
+                } else {
+                    "Allow: GET, HEAD\r\n"
+                },
+            );
         }
         head.push_str("\r\n");
         let mut out = head.into_bytes();
@@ -87,6 +97,7 @@ pub fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        500 => "Internal Server Error",
         404 => "Not Found",
         405 => "Method Not Allowed",
         431 => "Request Header Fields Too Large",
@@ -98,7 +109,8 @@ pub fn reason(status: u16) -> &'static str {
 fn index() -> String {
     let mut s = String::from("ringway admin\n\n");
     for (path, what) in ENDPOINTS {
-        let _ = writeln!(s, "  GET {path:<10} {what}");
+        let m = if path == "/reload" { "POST" } else { "GET " };
+        let _ = writeln!(s, "  {m} {path:<10} {what}");
     }
     s
 }
@@ -108,6 +120,20 @@ pub fn handle(ctx: &Context<'_>, method: &str, path: &str) -> Response {
     let known = path == "/" || ENDPOINTS.iter().any(|(p, _)| *p == path);
     if !known {
         return Response::text(404, format!("not found: {path}\n\n{}", index()));
+    }
+    if path == "/reload" {
+        if method != "POST" {
+            let mut r = Response::text(405, "method not allowed: use POST\n");
+            r.allow = true;
+            return r;
+        }
+        return match &ctx.state.reload {
+            None => Response::text(503, "reload is not available\n"),
+            Some(reload) => match reload() {
+                Ok(msg) => Response::text(200, msg),
+                Err((status, msg)) => Response::text(status, msg),
+            },
+        };
     }
     if method != "GET" && method != "HEAD" {
         let mut r = Response::text(405, "method not allowed: use GET\n");
@@ -130,7 +156,11 @@ pub fn handle(ctx: &Context<'_>, method: &str, path: &str) -> Response {
                 Response::text(200, "ready\n")
             }
         }
-        "/config" => Response::json(&json::config(&state.config)),
+        "/config" => {
+            let mut v = json::config(&state.config());
+            v["generation"] = serde_json::json!(state.registry.reloads.generation());
+            Response::json(&v)
+        }
         "/workers" => Response::json(&json::workers(state, &(ctx.rings)())),
         _ => Response::text(200, index()),
     }

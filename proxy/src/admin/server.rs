@@ -34,7 +34,7 @@ struct Slot {
 
 impl RingSampler {
     pub fn new(state: Arc<AdminState>) -> RingSampler {
-        let n = state.registry.workers.len();
+        let n = state.registry.worker_count();
         RingSampler {
             state,
             totals: Mutex::new(vec![Slot::default(); n]),
@@ -47,6 +47,7 @@ impl RingSampler {
         let readings: Vec<(Option<i32>, Option<RingSample>)> = self
             .state
             .registry
+            .load()
             .workers
             .iter()
             .map(|w| {

@@ -72,8 +72,8 @@ impl Fixture {
         let hist = (0..2).map(|_| WorkerHistograms::new(&config)).collect();
         Fixture {
             state: Arc::new(AdminState {
-                config,
                 registry,
+                reload: None,
                 draining: ShutdownFlag::new(),
                 started: Instant::now()
                     .checked_sub(Duration::from_secs(5))
@@ -90,8 +90,8 @@ impl Fixture {
 
     /// Count one request the way the pipeline does, on `worker`.
     fn record(&self, (worker, route, endpoint, status, micros, up_micros): Req) {
-        let config = &self.state.config;
-        let w = &self.state.registry.workers[worker];
+        let config = &self.state.config();
+        let w = &self.state.registry.worker(worker);
         let r = &config.routes[route];
         let listener = r.listener.unwrap_or(1);
         let l = &w.listeners[listener];
@@ -126,7 +126,9 @@ impl Fixture {
     fn publish(&self) {
         for (w, h) in self.hist.iter().enumerate() {
             if let Some(set) = h.snapshot() {
-                self.state.registry.workers[w]
+                self.state
+                    .registry
+                    .worker(w)
                     .histograms
                     .store(Arc::new(set));
             }
@@ -138,14 +140,14 @@ impl Fixture {
         for req in requests() {
             self.record(req);
         }
-        let w0 = &self.state.registry.workers[0];
+        let w0 = &self.state.registry.worker(0);
         w0.listeners[0].cx_total.add(3);
         w0.listeners[0].cx_active.add(2);
         w0.listeners[1].cx_active.add(1);
         w0.routes[1].errors[0].add(2); // bad_request
         w0.endpoint(1, 0).connect_failures.inc();
         w0.pool_idle.add(4);
-        self.state.registry.workers[1].pool_idle.add(1);
+        self.state.registry.worker(1).pool_idle.add(1);
         self.publish();
     }
 
@@ -795,6 +797,8 @@ fn per_worker_labels_every_data_series() {
             "ringway_uptime_seconds",
             "ringway_workers",
             "ringway_draining",
+            "ringway_config_generation",
+            "ringway_reloads_total",
         ]
         .contains(&s.name.as_str());
         assert_eq!(s.labels.contains_key("worker"), !process_wide, "{s:?}");
@@ -882,10 +886,10 @@ fn label_values_are_escaped() {
     let config = Arc::new(Config::parse(&text, None).unwrap());
     assert_eq!(config.routes[1].name, "st\"at\\ic\nx");
     let registry = Arc::new(StatsRegistry::new(config.clone(), 1));
-    registry.workers[0].routes[1].requests.add(7);
+    registry.worker(0).routes[1].requests.add(7);
     let state = AdminState {
-        config,
         registry,
+        reload: None,
         draining: ShutdownFlag::new(),
         started: Instant::now(),
         drivers: vec!["x\"y".into()],
@@ -1157,7 +1161,7 @@ histograms = ["route"]
     let r = get(
         &AdminState {
             registry: Arc::new(StatsRegistry::new(Arc::new(config.clone()), 1)),
-            config: Arc::new(config),
+            reload: None,
             draining: ShutdownFlag::new(),
             started: Instant::now(),
             drivers: vec![],
@@ -1315,7 +1319,7 @@ fn spawn_without_admin_section_is_an_error() {
     let config = Arc::new(config);
     let state = Arc::new(AdminState {
         registry: Arc::new(StatsRegistry::new(config.clone(), 1)),
-        config,
+        reload: None,
         draining: ShutdownFlag::new(),
         started: Instant::now(),
         drivers: vec![],
@@ -1333,7 +1337,9 @@ fn ring_sampler_reads_a_real_ring() {
     };
     use std::os::fd::AsRawFd;
     let f = Fixture::new("");
-    f.state.registry.workers[0]
+    f.state
+        .registry
+        .worker(0)
         .ring_fd
         .store(ring.as_raw_fd(), std::sync::atomic::Ordering::Relaxed);
     let sampler = server::RingSampler::new(f.state.clone());

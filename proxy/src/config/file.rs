@@ -43,6 +43,19 @@ pub struct FileConfig {
     /// `[tracing]`
     #[serde(default)]
     pub tracing: TracingFile,
+    /// `[reload]`
+    #[serde(default)]
+    pub reload: ReloadFile,
+}
+
+/// `[reload]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct ReloadFile {
+    /// Reload when the file changes (default false).
+    pub watch: Option<bool>,
+    /// How often the file is checked (default `"1s"`; 100ms..=1h).
+    pub interval: Option<DurationValue>,
 }
 
 /// `[runtime]`
@@ -93,6 +106,9 @@ pub struct ListenerFile {
     /// `ip:port`.
     pub address: String,
     pub tls: Option<ListenerTlsFile>,
+    /// `ip_acl = { allow = [...], deny = [...] }`: client addresses this
+    /// listener answers (others get 403).
+    pub ip_acl: Option<crate::pipeline::filters::ip_acl::IpAclFile>,
 }
 
 /// `[listener.tls]` / `tls = { ... }` on a listener.
@@ -128,10 +144,25 @@ pub struct RouteFile {
     pub listener: Option<String>,
     /// `"api.example.com"` or `"*.example.com"`.
     pub host: Option<String>,
-    /// Default `"/"`.
+    /// Default `"/"`. At most one of `path_prefix`, `path`,
+    /// `path_segment_prefix` and `path_regex`.
     pub path_prefix: Option<String>,
+    /// Exact path.
+    pub path: Option<String>,
+    /// `"/api"`: `/api` and `/api/...`, not `/apix`.
+    pub path_segment_prefix: Option<String>,
+    /// Regex the whole path must match.
+    pub path_regex: Option<String>,
+    /// Request methods; absent = any.
+    pub methods: Option<Vec<String>>,
+    /// Header conditions, all of which must hold.
+    #[serde(default)]
+    pub headers: Vec<ValueMatchFile>,
+    /// Query parameter conditions, all of which must hold.
+    #[serde(default)]
+    pub query: Vec<ValueMatchFile>,
     /// Action: forward to this cluster (one action per route: `cluster`,
-    /// `split` or `direct_response`).
+    /// `split`, `direct_response` or `redirect`).
     pub cluster: Option<String>,
     /// Action: weighted split over clusters.
     pub split: Option<Vec<SplitFile>>,
@@ -139,12 +170,29 @@ pub struct RouteFile {
     pub split_by: Option<StickyFile>,
     /// Action: answer with a fixed response.
     pub direct_response: Option<crate::pipeline::filters::direct::DirectFile>,
+    /// Action: answer with a redirect (`filters/redirect`).
+    pub redirect: Option<crate::pipeline::filters::redirect::RedirectFile>,
     pub max_body_bytes: Option<SizeValue>,
     /// Default `"30s"`.
     pub timeout: Option<DurationValue>,
     /// `[[route.filters]]`, run in order.
     #[serde(default)]
     pub filters: Vec<crate::pipeline::filters::FilterFile>,
+}
+
+/// One entry of a route's `headers` or `query`: a name and exactly one
+/// condition.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct ValueMatchFile {
+    pub name: String,
+    pub exact: Option<String>,
+    pub prefix: Option<String>,
+    pub regex: Option<String>,
+    /// `present = true`
+    pub present: Option<bool>,
+    /// `absent = true`
+    pub absent: Option<bool>,
 }
 
 /// One entry of a route's `split`.

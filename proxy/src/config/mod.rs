@@ -43,6 +43,8 @@ pub struct Config {
     pub access_log: Option<AccessLogConfig>,
     /// `[tracing]`: W3C trace context.
     pub trace: TraceConfig,
+    /// `[reload]`: watch the file.
+    pub reload: ReloadConfig,
     /// The file this was loaded from, if any.
     pub source: Option<PathBuf>,
 }
@@ -103,6 +105,8 @@ pub struct ListenerConfig {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The files `tls` was loaded from (for the admin `/config` view).
     pub tls_files: Option<ListenerTlsFiles>,
+    /// Client address rules checked before routing (403 when denied).
+    pub ip_acl: Option<Arc<crate::pipeline::filters::ip_acl::IpAcl>>,
 }
 
 /// Resolved paths of a listener's TLS files.
@@ -122,7 +126,7 @@ pub struct SniFiles {
 }
 
 /// Resolved paths and switches of a cluster's upstream TLS.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ClusterTlsFiles {
     pub ca: Option<PathBuf>,
     pub cert: Option<PathBuf>,
@@ -139,13 +143,72 @@ pub enum HostMatch {
     Suffix(String),
 }
 
+/// Path part of a route match (one per route; matching in
+/// `pipeline/route/matcher.rs`).
+#[derive(Debug, Clone)]
+pub enum PathMatch {
+    /// `path_prefix`: the path starts with these bytes.
+    Prefix(String),
+    /// `path`: the path is exactly this.
+    Exact(String),
+    /// `path_segment_prefix`: the path is this or continues with `/`
+    /// (stored without the one trailing `/` the config may have).
+    SegmentPrefix(String),
+    /// `path_regex`: the whole path matches.
+    Regex(Pattern),
+}
+
+/// A regex compiled at config time, with its source as written.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    /// As written in the config.
+    pub source: String,
+    /// For `path_regex` compiled anchored (`^(?:source)$`), otherwise as is.
+    pub regex: regex::bytes::Regex,
+}
+
+/// What a header or query parameter value must look like.
+#[derive(Debug, Clone)]
+pub enum ValueMatch {
+    Exact(String),
+    Prefix(String),
+    /// Searched (unanchored) in the value.
+    Regex(Pattern),
+    /// Sent, with any value.
+    Present,
+    /// Not sent at all.
+    Absent,
+}
+
+/// One entry of a route's `headers`.
+#[derive(Debug, Clone)]
+pub struct HeaderMatch {
+    /// Lower-case header name.
+    pub name: String,
+    pub value: ValueMatch,
+}
+
+/// One entry of a route's `query`.
+#[derive(Debug, Clone)]
+pub struct QueryMatch {
+    /// Parameter name, raw (as sent, not percent-decoded).
+    pub name: String,
+    pub value: ValueMatch,
+}
+
 #[derive(Debug, Clone)]
 pub struct RouteConfig {
     pub name: String,
     /// Index into `Config::listeners`; `None` = all listeners.
     pub listener: Option<usize>,
     pub host: Option<HostMatch>,
-    pub path_prefix: String,
+    pub path: PathMatch,
+    /// Request methods (case-sensitive tokens); empty = any.
+    pub methods: Vec<String>,
+    /// Header conditions, all of which must hold.
+    pub headers: Vec<HeaderMatch>,
+    /// Query parameter conditions, all of which must hold.
+    pub query: Vec<QueryMatch>,
     /// What the route does with a request its filters let through.
     pub action: RouteAction,
     /// Largest request body accepted (413 above); `None` = unlimited.
@@ -254,6 +317,24 @@ pub struct ClusterConfig {
 #[derive(Debug, Clone)]
 pub struct AdminConfig {
     pub address: SocketAddr,
+}
+
+/// `[reload]`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReloadConfig {
+    /// Reload when the config file changes.
+    pub watch: bool,
+    /// How often the file is checked.
+    pub interval: Duration,
+}
+
+impl Default for ReloadConfig {
+    fn default() -> Self {
+        ReloadConfig {
+            watch: false,
+            interval: Duration::from_secs(1),
+        }
+    }
 }
 
 /// `[tracing]`

@@ -20,12 +20,12 @@ use toml::Spanned;
 
 use super::error::{ConfigError, ConfigErrors};
 use super::file::{
-    AccessLogFile, AdminFile, ClusterFile, FileConfig, LimitsFile, ListenerFile, RouteFile,
-    RuntimeFile, StatsFile, TracingFile,
+    AccessLogFile, AdminFile, ClusterFile, FileConfig, LimitsFile, ListenerFile, ReloadFile,
+    RouteFile, RuntimeFile, StatsFile, TracingFile,
 };
 
 /// Top-level keys, in documentation order.
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "runtime",
     "limits",
     "listener",
@@ -35,6 +35,7 @@ const SECTIONS: [&str; 9] = [
     "stats",
     "access_log",
     "tracing",
+    "reload",
 ];
 
 /// A parsed document: the text plus its spanned tree.
@@ -195,6 +196,11 @@ impl<'a> SourceMap<'a> {
                 "tracing" => {
                     if let Some(v) = self.part::<TracingFile>(value, name, &mut out.errors) {
                         out.file.tracing = v;
+                    }
+                }
+                "reload" => {
+                    if let Some(v) = self.part::<ReloadFile>(value, name, &mut out.errors) {
+                        out.file.reload = v;
                     }
                 }
                 "listener" => {

@@ -90,7 +90,7 @@ fn minimal_file_uses_documented_defaults() {
     assert_eq!(r.name, "route0");
     assert_eq!(r.listener, Some(0));
     assert_eq!(r.host, None);
-    assert_eq!(r.path_prefix, "/");
+    assert_eq!(r.path.config_key(), ("path_prefix", "/"));
     assert_eq!(r.clusters(), [0]);
     assert_eq!(r.max_body_bytes, None);
     assert_eq!(r.timeout, Duration::from_secs(30));
@@ -361,9 +361,47 @@ fn missing_required_key() {
     let e = error_at(&errs, "route[0]");
     assert_eq!(
         e.message,
-        "a route needs one action: `cluster`, `split` or `direct_response`"
+        "a route needs one action: `cluster`, `split`, `direct_response` or `redirect`"
     );
     assert_eq!(e.line, Some(line_of(&text, "[[route]]")));
+}
+
+#[test]
+fn redirect_route_action() {
+    let text = MINIMAL.replace(
+        "cluster = \"app\"",
+        "redirect = { scheme = \"https\", status = 308 }",
+    );
+    let c = Config::parse(&text, None).unwrap();
+    assert!(matches!(
+        &c.routes[0].action,
+        RouteAction::Local(crate::pipeline::filters::Filter::Redirect(r)) if r.status == 308
+    ));
+
+    let text = MINIMAL.replace(
+        "cluster = \"app\"",
+        "redirect = { scheme = \"ftp\", path = \"x\" }",
+    );
+    let errs = errors(&text);
+    let e = error_at(&errs, "route[0].redirect.scheme");
+    assert!(e.message.contains("\"http\" or \"https\""), "{}", e.message);
+    error_at(&errs, "route[0].redirect.path");
+
+    let text = MINIMAL.replace("cluster = \"app\"", "redirect = {}");
+    let e = error_at(&errors(&text), "route[0].redirect")
+        .message
+        .clone();
+    assert!(e.contains("at least one of"), "{e}");
+
+    let text = MINIMAL.replace(
+        "cluster = \"app\"",
+        "cluster = \"app\"\nredirect = { scheme = \"https\" }",
+    );
+    let errs = errors(&text);
+    assert_eq!(
+        error_at(&errs, "route[0]").message,
+        "a route has one action; found cluster and redirect"
+    );
 }
 
 #[test]
@@ -1156,4 +1194,197 @@ fn tracing_errors_have_paths_and_lines() {
     let e = error_at(&errs, "tracing.b3");
     assert_eq!(e.line, Some(line_of(&text, "b3")));
     assert!(e.message.contains("`w3c`"), "{}", e.message);
+}
+
+/// MINIMAL with the route's `path_prefix = "/"` line replaced by `keys`.
+fn with_route_keys(keys: &str) -> String {
+    MINIMAL.replace("path_prefix = \"/\"\n", &format!("{keys}\n"))
+}
+
+#[test]
+fn route_matchers_are_built() {
+    let text = with_route_keys(
+        r#"path_segment_prefix = "/api/"
+methods = ["GET", "POST"]
+headers = [
+  { name = "X-Canary", exact = "1" },
+  { name = "x-env", prefix = "stag" },
+  { name = "x-id", regex = "^[0-9]+$" },
+  { name = "x-debug", present = true },
+  { name = "x-block", absent = true },
+]
+query = [{ name = "v", exact = "2" }, { name = "debug", present = true }, { name = "id", regex = "^[0-9]+$" }]"#,
+    );
+    let c = Config::parse(&text, None).unwrap();
+    let r = &c.routes[0];
+    // One trailing '/' is dropped.
+    assert!(matches!(&r.path, PathMatch::SegmentPrefix(p) if p == "/api"));
+    assert_eq!(r.methods, ["GET", "POST"]);
+    let headers: Vec<_> = r
+        .headers
+        .iter()
+        .map(|h| (h.name.as_str(), h.value.config_key()))
+        .collect();
+    assert_eq!(
+        headers,
+        [
+            ("x-canary", ("exact", Some("1"))),
+            ("x-env", ("prefix", Some("stag"))),
+            ("x-id", ("regex", Some("^[0-9]+$"))),
+            ("x-debug", ("present", None)),
+            ("x-block", ("absent", None)),
+        ]
+    );
+    let query: Vec<_> = r
+        .query
+        .iter()
+        .map(|q| (q.name.as_str(), q.value.config_key()))
+        .collect();
+    assert_eq!(
+        query,
+        [
+            ("v", ("exact", Some("2"))),
+            ("debug", ("present", None)),
+            ("id", ("regex", Some("^[0-9]+$"))),
+        ]
+    );
+    // `/config` shows the matchers as written.
+    let v = crate::admin::json::config(&c);
+    let route = &v["routes"][0];
+    assert_eq!(
+        route["path"],
+        serde_json::json!({ "path_segment_prefix": "/api" })
+    );
+    assert_eq!(route["methods"], serde_json::json!(["GET", "POST"]));
+    assert_eq!(
+        route["headers"][0],
+        serde_json::json!({ "name": "x-canary", "exact": "1" })
+    );
+    assert_eq!(
+        route["headers"][3],
+        serde_json::json!({ "name": "x-debug", "present": true })
+    );
+    assert_eq!(
+        route["query"][2],
+        serde_json::json!({ "name": "id", "regex": "^[0-9]+$" })
+    );
+
+    for (keys, kind, value) in [
+        ("path = \"/exact\"", "path", "/exact"),
+        ("path_prefix = \"/p\"", "path_prefix", "/p"),
+        ("path_segment_prefix = \"/\"", "path_segment_prefix", "/"),
+        ("path_regex = \"/u/[0-9]+\"", "path_regex", "/u/[0-9]+"),
+        ("", "path_prefix", "/"),
+    ] {
+        let c = Config::parse(&with_route_keys(keys), None).unwrap();
+        assert_eq!(c.routes[0].path.config_key(), (kind, value), "{keys}");
+        assert!(c.routes[0].methods.is_empty());
+    }
+    let c = Config::parse(&with_route_keys("path_regex = \"/a|/b\""), None).unwrap();
+    let PathMatch::Regex(p) = &c.routes[0].path else {
+        panic!("not a regex")
+    };
+    // Anchored to the whole path, alternation included.
+    assert!(p.regex.is_match(b"/b"));
+    assert!(!p.regex.is_match(b"/bc"));
+}
+
+#[test]
+fn invalid_regexes_name_the_key_and_line() {
+    let text = with_route_keys(
+        "path_regex = \"/users/(\"\nheaders = [\n  { name = \"x-a\", exact = \"1\" },\n  { name = \"x-id\", regex = \"[0-9\" },\n]\nquery = [{ name = \"id\", regex = \"a{99999999}\" }]",
+    );
+    let errs = errors(&text);
+    let e = error_at(&errs, "route[0].path_regex");
+    assert_eq!(e.line, Some(line_of(&text, "path_regex")));
+    assert!(
+        e.message.contains("invalid regex \"/users/(\""),
+        "{}",
+        e.message
+    );
+    assert!(!e.message.contains('\n'), "{}", e.message);
+    let e = error_at(&errs, "route[0].headers[1].regex");
+    assert_eq!(e.line, Some(line_of(&text, "\"[0-9\"")));
+    assert!(e.message.contains("invalid regex"), "{}", e.message);
+    let e = error_at(&errs, "route[0].query[0].regex");
+    assert_eq!(e.line, Some(line_of(&text, "query = ")));
+    assert!(
+        e.message.contains("too large") || e.message.contains("invalid regex"),
+        "{}",
+        e.message
+    );
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+
+    // A pattern must not escape the anchoring group.
+    let errs = errors(&with_route_keys("path_regex = \"a)|(b\""));
+    error_at(&errs, "route[0].path_regex");
+}
+
+#[test]
+fn route_matcher_errors() {
+    // Two path matchers.
+    let text = with_route_keys("path_prefix = \"/a\"\npath = \"/b\"");
+    let errs = errors(&text);
+    let e = error_at(&errs, "route[0].path");
+    assert_eq!(e.line, Some(line_of(&text, "path = \"/b\"")));
+    assert!(
+        e.message.contains("found `path_prefix` and `path`"),
+        "{}",
+        e.message
+    );
+    let errs = errors(&with_route_keys(
+        "path_segment_prefix = \"/a\"\npath_regex = \"/b\"",
+    ));
+    error_at(&errs, "route[0].path_regex");
+
+    // Literal paths are checked like path_prefix.
+    let errs = errors(&with_route_keys("path = \"b\""));
+    assert!(error_at(&errs, "route[0].path")
+        .message
+        .contains("must start with '/'"));
+    let errs = errors(&with_route_keys("path_segment_prefix = \"/a b\""));
+    error_at(&errs, "route[0].path_segment_prefix");
+
+    // Methods: not empty, tokens.
+    let text = with_route_keys("methods = []");
+    let errs = errors(&text);
+    let e = error_at(&errs, "route[0].methods");
+    assert_eq!(e.line, Some(line_of(&text, "methods")));
+    assert!(e.message.contains("must not be empty"), "{}", e.message);
+    let errs = errors(&with_route_keys("methods = [\"GET\", \"BAD METHOD\"]"));
+    error_at(&errs, "route[0].methods[1]");
+
+    // Header and query entries: exactly one condition, valid names.
+    let text = with_route_keys(
+        "headers = [\n  { name = \"x-a\" },\n  { name = \"x-b\", exact = \"1\", prefix = \"2\" },\n  { name = \"bad name\", present = true },\n  { name = \"x-c\", present = false },\n]\nquery = [{ name = \"v\" }, { name = \"\", exact = \"1\" }, { name = \"v\", exact = \"1\", absent = true }]",
+    );
+    let errs = errors(&text);
+    let e = error_at(&errs, "route[0].headers[0]");
+    assert_eq!(e.line, Some(line_of(&text, "name = \"x-a\"")));
+    assert!(e.message.contains("needs one condition"), "{}", e.message);
+    let e = error_at(&errs, "route[0].headers[1]");
+    assert_eq!(e.line, Some(line_of(&text, "name = \"x-b\"")));
+    assert!(
+        e.message.contains("found exact and prefix"),
+        "{}",
+        e.message
+    );
+    error_at(&errs, "route[0].headers[2].name");
+    error_at(&errs, "route[0].headers[3].present");
+    error_at(&errs, "route[0].query[0]");
+    error_at(&errs, "route[0].query[1].name");
+    assert!(error_at(&errs, "route[0].query[2]")
+        .message
+        .contains("found exact and absent"));
+    assert_eq!(errs.len(), 7, "{errs:#?}");
+
+    // Unknown keys in a condition are rejected by the file layer.
+    let errs = errors(&with_route_keys(
+        "headers = [{ name = \"x-a\", equals = \"1\" }]",
+    ));
+    assert!(
+        errs.iter()
+            .any(|e| e.path.starts_with("route[0].headers[0]")),
+        "{errs:#?}"
+    );
 }

@@ -41,52 +41,53 @@ use crate::http::{RequestHead, Version};
 use crate::runtime::watchdog::WatchKey;
 use crate::runtime::worker::{ConnGuard, Worker};
 
-/// Entry point for an accepted TCP connection: TLS handshake when the
-/// listener terminates TLS, then the stage loop.
+use super::generation::WorkerGen;
+use super::serve::Serving;
+
+/// Entry point for an accepted TCP connection on listener socket group
+/// `group`: TLS handshake when the listener terminates TLS (with the
+/// acceptor of the generation it was accepted under), then the stage loop.
 pub async fn serve_tcp(
-    worker: Rc<Worker>,
-    listener: usize,
+    serving: Rc<Serving>,
+    group: u64,
+    tls: Option<monoio_rustls::TlsAcceptor>,
     stream: TcpStream,
     peer: SocketAddr,
     guard: ConnGuard,
 ) {
-    let _guard = guard;
+    let worker = serving.worker.clone();
     let watch = worker
         .watchdog
-        .register(std::os::fd::AsRawFd::as_raw_fd(&stream));
-    match worker.tls[listener].clone() {
-        None => serve(&worker, listener, stream, peer, None, &watch).await,
+        .register_tagged(std::os::fd::AsRawFd::as_raw_fd(&stream), group);
+    match tls {
+        None => serve(&serving, group, stream, peer, None, &watch).await,
         Some(acceptor) => {
-            let timeout = worker.config.limits.header_read_timeout;
+            let timeout = serving.current().config().limits.header_read_timeout;
             match monoio::time::timeout(timeout, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => {
                     let facts = TlsFacts {
                         alpn: tls.alpn_protocol(),
                         ..TlsFacts::default()
                     };
-                    serve(&worker, listener, tls, peer, Some(facts), &watch).await
+                    serve(&serving, group, tls, peer, Some(facts), &watch).await
                 }
                 Ok(Err(e)) => {
-                    worker.stats.listeners[listener]
-                        .tls_handshake_failures
-                        .inc();
+                    guard.stats().tls_handshake_failures.inc();
                     tracing::debug!(worker = worker.id, %peer, "TLS handshake failed: {e}")
                 }
                 Err(_) => {
-                    worker.stats.listeners[listener]
-                        .tls_handshake_failures
-                        .inc();
+                    guard.stats().tls_handshake_failures.inc();
                     tracing::debug!(worker = worker.id, %peer, "TLS handshake timed out")
                 }
             }
         }
     }
+    drop(guard);
 }
 
 /// What one request of the loop needs besides the stream.
 struct Conn<'a, S> {
     worker: &'a Rc<Worker>,
-    listener: usize,
     stream: S,
     peer: SocketAddr,
     /// Output buffer, held only while a request is in flight.
@@ -96,14 +97,7 @@ struct Conn<'a, S> {
 impl<S: AsyncWriteRent> Conn<'_, S> {
     /// Early answer for `e` (if anyone is listening), then its log record.
     /// The connection closes after it.
-    async fn answer_error(
-        &mut self,
-        e: &ProxyError,
-        route: Option<&Route>,
-        started: Instant,
-        meta: Option<&RequestMeta>,
-        trace_id: Option<&[u8]>,
-    ) {
+    async fn answer_error(&mut self, e: &ProxyError, at: &At<'_>) {
         let mut ex = Exchange::default();
         ex.status = respond_error(&mut self.stream, &mut self.out, e)
             .await
@@ -114,22 +108,32 @@ impl<S: AsyncWriteRent> Conn<'_, S> {
             0
         };
         let rec = RequestRecord {
-            listener: self.listener,
+            listener: at.listener,
             peer: self.peer,
-            route,
+            route: at.route,
             ex: &ex,
             error: Some(e),
-            elapsed: started.elapsed(),
-            meta,
-            trace_id,
+            elapsed: at.started.elapsed(),
+            meta: at.meta,
+            trace_id: at.trace_id,
         };
-        log_request(self.worker, &rec);
+        log_request(self.worker, at.gen, &rec);
     }
 }
 
-async fn serve<S>(
-    worker: &Rc<Worker>,
+/// Where a request stands, for the log stage.
+struct At<'a> {
+    gen: &'a WorkerGen,
     listener: usize,
+    route: Option<&'a Route>,
+    started: Instant,
+    meta: Option<&'a RequestMeta>,
+    trace_id: Option<&'a [u8]>,
+}
+
+async fn serve<S>(
+    serving: &Rc<Serving>,
+    group: u64,
     stream: S,
     peer: SocketAddr,
     tls_facts: Option<TlsFacts>,
@@ -137,13 +141,13 @@ async fn serve<S>(
 ) where
     S: AsyncReadRent + AsyncWriteRent + Split,
 {
+    let worker = &serving.worker;
     let mut cbuf = ConnBuf::with_buffer(worker.take_buffer());
     // The output buffer is held only while a request is in flight, so an idle
     // keep-alive connection keeps one buffer (the read buffer its pending
     // receive needs), not two.
     let mut conn = Conn {
         worker,
-        listener,
         stream,
         peer,
         out: Vec::new(),
@@ -152,23 +156,53 @@ async fn serve<S>(
     let mut meta = RequestMeta::default();
     let mut fstate = FilterState::default();
     let logging = worker.access_log.is_some();
-    let tracing_on = worker.config.trace.w3c;
-    let listener_name: &str = &worker.config.listeners[listener].name;
     let mut first = true;
     let mut upgraded = None;
 
     loop {
+        // The generation this request is served with; the listener may be
+        // gone from it (removed by a reload): then the connection closes.
+        let gen = serving.current();
+        let Some(listener) = gen.snap.listener_index(group) else {
+            break;
+        };
         // Stage: read_head.
         let started = Instant::now();
-        match read_head(worker, &mut conn.stream, &mut cbuf, &mut head, first, watch).await {
+        let limits = gen.config().limits;
+        match read_head(
+            worker,
+            &limits,
+            &mut conn.stream,
+            &mut cbuf,
+            &mut head,
+            first,
+            watch,
+        )
+        .await
+        {
             Ok(HeadRead::Ready) => {}
             Ok(HeadRead::Closed) => break,
             Err(e) => {
-                conn.answer_error(&e, None, started, None, None).await;
+                let at = At {
+                    gen: &gen,
+                    listener,
+                    route: None,
+                    started,
+                    meta: None,
+                    trace_id: None,
+                };
+                conn.answer_error(&e, &at).await;
                 break;
             }
         }
         first = false;
+        // A reload may have happened while the head arrived.
+        let gen = serving.current();
+        let Some(listener) = gen.snap.listener_index(group) else {
+            break;
+        };
+        let tracing_on = gen.config().trace.w3c;
+        let listener_name: &str = &gen.config().listeners[listener].name;
         if conn.out.capacity() == 0 {
             conn.out = worker.take_buffer();
         }
@@ -209,18 +243,28 @@ async fn serve<S>(
         let input = RouteInput {
             host: head.host.map(|h| h.get(data)),
             path: target_path(head.target.get(data)),
+            method: head.method(data),
+            query: super::route::target_query(head.target.get(data)),
+            headers: super::route::RequestHeaders::new(data, &head.headers),
         };
-        let Some(route) = worker.routes[listener].find(&input) else {
+        let mut at = At {
+            gen: &gen,
+            listener,
+            route: None,
+            started,
+            meta: meta_ref,
+            trace_id,
+        };
+        let Some(route) = gen.snap.routes[listener].find(&input) else {
             let e = ProxyError::new(crate::error::ErrorKind::NoRoute);
-            conn.answer_error(&e, None, started, meta_ref, trace_id)
-                .await;
+            conn.answer_error(&e, &at).await;
             break;
         };
+        at.route = Some(route);
 
         // Stage: checks, then the request phase of the route's filters.
         if let Err(e) = run_checks(route.max_body_bytes, &head) {
-            conn.answer_error(&e, Some(route), started, meta_ref, trace_id)
-                .await;
+            conn.answer_error(&e, &at).await;
             break;
         }
         fstate.clear();
@@ -262,20 +306,20 @@ async fn serve<S>(
                     None
                 }
                 RouteAction::Split(split) => {
-                    cluster = pick_cluster(worker, route.index, split, data, &head);
+                    cluster = pick_cluster(&gen, route.index, split, data, &head);
                     None
                 }
             },
             Flow::Respond(reply) => Some(reply),
             Flow::Reject(e) => {
-                conn.answer_error(&e, Some(route), started, meta_ref, trace_id)
-                    .await;
+                conn.answer_error(&e, &at).await;
                 break;
             }
         };
         if let Some(reply) = local {
             let (ex, keep) = answer_local(
                 &mut conn,
+                &gen,
                 &mut cbuf,
                 &head,
                 route,
@@ -295,7 +339,7 @@ async fn serve<S>(
                 meta: meta_ref,
                 trace_id,
             };
-            log_request(worker, &rec);
+            log_request(worker, &gen, &rec);
             if keep {
                 worker.give_buffer(std::mem::take(&mut conn.out));
                 continue;
@@ -318,6 +362,7 @@ async fn serve<S>(
         };
         let result = forward(
             worker,
+            &gen,
             ds,
             &head,
             route,
@@ -352,7 +397,7 @@ async fn serve<S>(
             meta: meta_ref,
             trace_id,
         };
-        log_request(worker, &rec);
+        log_request(worker, &gen, &rec);
         match next {
             Some(Next::KeepAlive) => {
                 worker.give_buffer(std::mem::take(&mut conn.out));
@@ -389,6 +434,7 @@ async fn serve<S>(
 #[allow(clippy::too_many_arguments)]
 async fn answer_local<S: AsyncWriteRent>(
     conn: &mut Conn<'_, S>,
+    gen: &WorkerGen,
     cbuf: &mut ConnBuf,
     head: &RequestHead,
     route: &Route,
@@ -437,7 +483,7 @@ async fn answer_local<S: AsyncWriteRent>(
         head_only,
     );
     ex.bytes_out = conn.out.len() as u64;
-    let idle = conn.worker.config.limits.idle_timeout;
+    let idle = gen.config().limits.idle_timeout;
     let ok = super::forward::write_client(&mut conn.stream, &mut conn.out, idle, watch)
         .await
         .is_ok();

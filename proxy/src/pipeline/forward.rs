@@ -33,6 +33,8 @@ use crate::http::rewrite::{write_request_head, write_response_head, ForwardInfo,
 use crate::http::{HeadLimits, RequestHead, ResponseFraming, ResponseHead, Version};
 use crate::runtime::watchdog::{Fired, Guard, WatchKey};
 use crate::runtime::worker::{Worker, BIG_BUF_SIZE, BUF_SIZE};
+
+use super::generation::WorkerGen;
 use crate::upstream::{connect, EndpointId, UpstreamStream};
 
 /// What happens to the downstream connection after the exchange.
@@ -82,6 +84,7 @@ pub struct Downstream<'a, S> {
 #[allow(clippy::too_many_arguments)]
 pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     worker: &Worker,
+    gen: &WorkerGen,
     ds: Downstream<'_, S>,
     head: &RequestHead,
     route: &Route,
@@ -98,7 +101,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
         tls,
         watch,
     } = ds;
-    let config = &worker.config;
+    let config = gen.config();
     let cluster = &config.clusters[cluster_index];
     ex.cluster = Some(cluster_index);
     let idle = config.limits.idle_timeout;
@@ -110,7 +113,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     let client_keep_alive = head.keep_alive();
     let wants_upgrade = head.upgrade.is_some();
 
-    let ep_index = worker.balancers[cluster_index]
+    let ep_index = gen.balancers[cluster_index]
         .pick(cluster.endpoints.len())
         .ok_or_else(|| ProxyError::new(ErrorKind::NoEndpoint))?;
     let endpoint = &cluster.endpoints[ep_index];
@@ -169,7 +172,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
         };
         let reused = pooled.is_some();
         ex.reused_connection = reused;
-        let ep_stats = worker.stats.endpoint(cluster_index, ep_index);
+        let ep_stats = gen.stats.endpoint(cluster_index, ep_index);
         let mut up = match pooled {
             Some(c) => {
                 ep_stats.cx_reused.inc();
@@ -208,7 +211,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
             return Err(ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e));
         }
         if !body_in_hand {
-            send_request_body(worker, client, cbuf, &mut up, &mut body, ex, watch, route).await?;
+            send_request_body(gen, client, cbuf, &mut up, &mut body, ex, watch, route).await?;
         }
         let sent_at = Instant::now();
         match read_response_head(
@@ -371,7 +374,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
 /// upstream.
 #[allow(clippy::too_many_arguments)]
 async fn send_request_body<S: AsyncReadRent>(
-    worker: &Worker,
+    gen: &WorkerGen,
     client: &mut S,
     cbuf: &mut ConnBuf,
     up: &mut UpstreamStream,
@@ -380,7 +383,7 @@ async fn send_request_body<S: AsyncReadRent>(
     watch: &WatchKey<'_>,
     route: &Route,
 ) -> Result<(), ProxyError> {
-    let timeout = worker.config.limits.body_read_timeout;
+    let timeout = gen.config().limits.body_read_timeout;
     while !body.is_done() {
         if cbuf.is_empty() {
             cbuf.make_room(4096, BUF_SIZE);

@@ -11,6 +11,8 @@ use super::route::Route;
 use crate::accesslog::{LogLine, RequestMeta};
 use crate::error::{ErrorKind, ProxyError};
 use crate::runtime::worker::Worker;
+
+use super::generation::WorkerGen;
 use crate::stats::layout::{class_of, code_slot};
 
 /// Everything the log stage knows about one request.
@@ -26,10 +28,10 @@ pub struct RequestRecord<'a> {
     pub trace_id: Option<&'a [u8]>,
 }
 
-pub fn log_request(worker: &Worker, rec: &RequestRecord<'_>) {
-    record_stats(worker, rec);
+pub fn log_request(worker: &Worker, gen: &WorkerGen, rec: &RequestRecord<'_>) {
+    record_stats(gen, rec);
     if let Some(log) = &worker.access_log {
-        let config = &worker.config;
+        let config = gen.config();
         let upstream = match (rec.ex.cluster, rec.ex.endpoint) {
             (Some(c), Some(e)) => Some(config.clusters[c].endpoints[e].label.as_str()),
             _ => None,
@@ -74,8 +76,8 @@ pub fn log_request(worker: &Worker, rec: &RequestRecord<'_>) {
     }
 }
 
-fn record_stats(worker: &Worker, rec: &RequestRecord<'_>) {
-    let stats = &worker.stats;
+fn record_stats(gen: &WorkerGen, rec: &RequestRecord<'_>) {
+    let stats = &gen.stats;
     let ex = rec.ex;
     let l = &stats.listeners[rec.listener];
     l.requests.inc();
@@ -83,9 +85,7 @@ fn record_stats(worker: &Worker, rec: &RequestRecord<'_>) {
     l.bytes_out.add(ex.bytes_out);
     let Some(route) = rec.route else {
         l.rejected.inc();
-        worker
-            .histograms
-            .record(rec.listener, None, None, rec.elapsed);
+        gen.histograms.record(rec.listener, None, None, rec.elapsed);
         return;
     };
     let rs = &stats.routes[route.index];
@@ -116,7 +116,6 @@ fn record_stats(worker: &Worker, rec: &RequestRecord<'_>) {
             upstream = Some((cluster, ep, t));
         }
     }
-    worker
-        .histograms
+    gen.histograms
         .record(rec.listener, Some(route.index), upstream, rec.elapsed);
 }

@@ -11,6 +11,7 @@
 use monoio::io::AsyncReadRent;
 
 use super::buffer::ConnBuf;
+use crate::config::Limits;
 use crate::error::{ErrorKind, ProxyError};
 use crate::http::head::parse_request_head;
 use crate::http::{HeadLimits, RequestHead};
@@ -27,13 +28,13 @@ pub enum HeadRead {
 
 pub async fn read_head<S: AsyncReadRent>(
     worker: &Worker,
+    limits: &Limits,
     stream: &mut S,
     buf: &mut ConnBuf,
     head: &mut RequestHead,
     first: bool,
     watch: &WatchKey<'_>,
 ) -> Result<HeadRead, ProxyError> {
-    let limits = &worker.config.limits;
     let head_limits = HeadLimits {
         max_head_bytes: limits.max_head_bytes,
         max_headers: limits.max_headers,

@@ -5,9 +5,9 @@
 //! weighted round robin).
 
 use super::cookie::cookie_value;
+use super::generation::WorkerGen;
 use crate::config::{SplitAction, StickyKey};
 use crate::http::RequestHead;
-use crate::runtime::worker::Worker;
 
 /// FNV-1a: stable across workers, processes and restarts, so a sticky key
 /// maps to the same cluster on every ringway node with the same weights.
@@ -39,13 +39,13 @@ fn sticky_key<'a>(key: &StickyKey, buf: &'a [u8], head: &RequestHead) -> Option<
 
 /// The cluster (index) this request of split route `route` goes to.
 pub fn pick_cluster(
-    worker: &Worker,
+    gen: &WorkerGen,
     route: usize,
     split: &SplitAction,
     buf: &[u8],
     head: &RequestHead,
 ) -> usize {
-    let Some(state) = worker.splits.get(route).and_then(Option::as_ref) else {
+    let Some(state) = gen.splits.get(route).and_then(Option::as_ref) else {
         return split.targets[0].0;
     };
     let by_key = split

@@ -51,6 +51,9 @@ pub enum Guard {
 
 #[derive(Debug)]
 struct Slot {
+    /// What the connection belongs to (its listener's socket group), for
+    /// [`Watchdog::drain_tag`].
+    tag: u64,
     client_fd: RawFd,
     upstream_fd: RawFd,
     deadline: Option<Instant>,
@@ -89,7 +92,13 @@ impl Watchdog {
 
     /// Register a connection whose client socket is `client_fd`.
     pub fn register(&self, client_fd: RawFd) -> WatchKey<'_> {
+        self.register_tagged(client_fd, 0)
+    }
+
+    /// Register a connection with a tag (its listener's socket group).
+    pub fn register_tagged(&self, client_fd: RawFd, tag: u64) -> WatchKey<'_> {
         let key = self.slots.borrow_mut().insert(Slot {
+            tag,
             client_fd,
             upstream_fd: -1,
             deadline: None,
@@ -123,6 +132,24 @@ impl Watchdog {
                 // sockets are closed, on this same thread.
                 unsafe {
                     libc::shutdown(fd, how);
+                }
+            }
+        }
+    }
+
+    /// Close the connections tagged `tag` that are idle between requests
+    /// (their listener was removed by a reload); busy ones finish first.
+    pub fn drain_tag(&self, tag: u64) {
+        let mut slots = self.slots.borrow_mut();
+        for (_, s) in slots.iter_mut() {
+            if s.tag == tag && s.deadline.is_some() && s.guard == Guard::Idle {
+                s.deadline = None;
+                s.fired = Some(Guard::Idle);
+                if s.client_fd >= 0 {
+                    // SAFETY: as in `tick`: the slot's fd is open.
+                    unsafe {
+                        libc::shutdown(s.client_fd, libc::SHUT_RD);
+                    }
                 }
             }
         }
@@ -269,5 +296,20 @@ mod tests {
         dog.tick(true);
         assert_eq!(idle.take_fired(), Some(Guard::Idle));
         assert_eq!(busy.take_fired(), None);
+    }
+
+    #[test]
+    fn drain_tag_fires_idle_connections_of_that_tag_only() {
+        let dog = Watchdog::default();
+        let a_idle = dog.register_tagged(-1, 7);
+        let a_busy = dog.register_tagged(-1, 7);
+        let b_idle = dog.register_tagged(-1, 8);
+        a_idle.arm(Guard::Idle, Duration::from_secs(60));
+        a_busy.arm(Guard::Upstream, Duration::from_secs(60));
+        b_idle.arm(Guard::Idle, Duration::from_secs(60));
+        dog.drain_tag(7);
+        assert_eq!(a_idle.take_fired(), Some(Guard::Idle));
+        assert_eq!(a_busy.take_fired(), None);
+        assert_eq!(b_idle.take_fired(), None);
     }
 }

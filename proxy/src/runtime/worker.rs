@@ -1,27 +1,24 @@
-//! One worker: the per-core state and its main task.
+//! One worker's long-lived, per-core state.
 //!
 //! A `Worker` lives on one pinned thread inside one monoio runtime; it is
 //! shared by that worker's tasks through `Rc` and is deliberately `!Send`.
-//! It owns the compiled route tables, the upstream pool, the balancer cursors,
-//! the buffer free list and the connection count. The only cross-thread
-//! values it reads are the immutable `Arc<Config>` and the shutdown flag.
+//! It owns what outlives a configuration generation: the upstream pool
+//! (keyed by endpoint address + TLS identity, re-laid out on reload), the
+//! buffer free lists, the connection deadlines, the connection count and the
+//! drain flag. Per-generation state (routes, balancers, stats layout) is in
+//! `pipeline::generation`; the serving loop that ties them together is
+//! `pipeline::serve`. Nothing here imports the pipeline.
 
 use std::cell::{Cell, RefCell};
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
-
-use monoio::net::TcpListener;
 
 use super::notify::LocalNotify;
-use super::shutdown::{ShutdownFlag, WATCH_TICK};
 use super::watchdog::Watchdog;
 use crate::accesslog::WorkerLog;
 use crate::config::Config;
-use crate::pipeline::{self, RouteTable};
-use crate::stats::{WorkerHistograms, WorkerStats};
-use crate::upstream::{RoundRobin, SmoothWeighted, UpstreamPool};
+use crate::stats::ListenerStats;
+use crate::upstream::UpstreamPool;
 
 /// Size of recycled connection buffers.
 pub const BUF_SIZE: usize = 16 * 1024;
@@ -35,16 +32,7 @@ const MAX_FREE_BIG_BUFFERS: usize = 64;
 
 pub struct Worker {
     pub id: usize,
-    pub config: Arc<Config>,
-    /// Per listener.
-    pub routes: Vec<RouteTable>,
-    /// Per listener: the TLS acceptor, when the listener terminates TLS.
-    pub tls: Vec<Option<monoio_rustls::TlsAcceptor>>,
     pub pool: RefCell<UpstreamPool>,
-    /// Per cluster.
-    pub balancers: Vec<RoundRobin>,
-    /// Per route (by `Route::index`): the weighted cursor of a split route.
-    pub splits: Vec<Option<SmoothWeighted>>,
     /// Open downstream connections.
     pub active: Cell<usize>,
     /// Notified when a downstream connection closes (accept gate).
@@ -54,10 +42,6 @@ pub struct Worker {
     pub draining: Cell<bool>,
     /// Connection deadlines (header/idle/body/upstream/write timeouts).
     pub watchdog: Watchdog,
-    /// This worker's counters (single writer: this worker).
-    pub stats: Arc<WorkerStats>,
-    /// This worker's latency histograms, published every `publish_interval`.
-    pub histograms: WorkerHistograms,
     /// This worker's access log buffer, when the access log is on.
     pub access_log: Option<WorkerLog>,
     buffers: RefCell<Vec<Vec<u8>>>,
@@ -68,38 +52,13 @@ pub struct Worker {
 impl Worker {
     pub fn new(
         id: usize,
-        config: Arc<Config>,
-        stats: Arc<WorkerStats>,
+        config: &Config,
         log_tx: Option<std::sync::mpsc::Sender<Vec<u8>>>,
     ) -> Self {
         let access_log = match (&config.access_log, log_tx) {
             (Some(c), Some(tx)) => Some(WorkerLog::new(c, tx)),
             _ => None,
         };
-        let routes = (0..config.listeners.len())
-            .map(|l| RouteTable::build(&config, l))
-            .collect();
-        let tls = config
-            .listeners
-            .iter()
-            .map(|l| l.tls.clone().map(monoio_rustls::TlsAcceptor::from))
-            .collect();
-        let balancers = config
-            .clusters
-            .iter()
-            .map(|c| RoundRobin::starting_at(id % c.endpoints.len().max(1)))
-            .collect();
-        let splits = config
-            .routes
-            .iter()
-            .map(|r| match &r.action {
-                crate::config::RouteAction::Split(s) => {
-                    let w: Vec<u32> = s.targets.iter().map(|t| t.1).collect();
-                    Some(SmoothWeighted::new(&w))
-                }
-                _ => None,
-            })
-            .collect();
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -108,15 +67,8 @@ impl Worker {
             ^ (std::process::id() as u64) << 32;
         Worker {
             id,
-            pool: RefCell::new(UpstreamPool::new(&config)),
-            histograms: WorkerHistograms::new(&config),
-            stats,
+            pool: RefCell::new(UpstreamPool::new(config)),
             access_log,
-            config,
-            routes,
-            tls,
-            balancers,
-            splits,
             active: Cell::new(0),
             conn_closed: LocalNotify::new(),
             shutdown: LocalNotify::new(),
@@ -126,15 +78,6 @@ impl Worker {
             big_buffers: RefCell::new(Vec::new()),
             request_ids: Cell::new(seed | 1),
         }
-    }
-
-    /// Publish the histograms that changed and the pool gauge.
-    pub fn publish_stats(&self) {
-        if let Some(set) = self.histograms.snapshot() {
-            self.stats.histograms.store(Arc::new(set));
-        }
-        let idle = self.pool.borrow().idle_count() as i64;
-        self.stats.pool_idle.add(idle - self.stats.pool_idle.get());
     }
 
     /// A cleared buffer with at least `BUF_SIZE` capacity.
@@ -196,140 +139,37 @@ impl Worker {
     }
 }
 
-/// Counts a downstream connection for as long as it lives.
+/// Counts a downstream connection for as long as it lives (in the worker's
+/// count for the accept gate, and in its listener's stats of the
+/// generation it was accepted under).
 pub struct ConnGuard {
     worker: Rc<Worker>,
-    listener: usize,
+    stats: Arc<ListenerStats>,
 }
 
 impl ConnGuard {
-    pub fn new(worker: Rc<Worker>, listener: usize) -> Self {
+    pub fn new(worker: Rc<Worker>, stats: Arc<ListenerStats>) -> Self {
         worker.active.set(worker.active.get() + 1);
-        let l = &worker.stats.listeners[listener];
-        l.cx_total.inc();
-        l.cx_active.add(1);
-        ConnGuard { worker, listener }
+        stats.cx_total.inc();
+        stats.cx_active.add(1);
+        ConnGuard { worker, stats }
+    }
+}
+
+impl ConnGuard {
+    /// The listener stats this connection counts in.
+    pub fn stats(&self) -> &ListenerStats {
+        &self.stats
     }
 }
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
         self.worker.active.set(self.worker.active.get() - 1);
-        self.worker.stats.listeners[self.listener].cx_active.add(-1);
+        self.stats.cx_active.add(-1);
         self.worker.conn_closed.notify_all();
     }
 }
-
-/// The worker's main task: accept on every listener until shutdown, then
-/// drain. Returns when every connection is done or the drain timeout passed.
-pub async fn worker_main(
-    worker: Rc<Worker>,
-    listeners: Vec<std::net::TcpListener>,
-    flag: ShutdownFlag,
-) {
-    let mut accept_tasks = Vec::new();
-    for (index, std_listener) in listeners.into_iter().enumerate() {
-        let listener = match TcpListener::from_std(std_listener) {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!(worker = worker.id, "cannot register listener: {e}");
-                continue;
-            }
-        };
-        accept_tasks.push(monoio::spawn(accept_loop(worker.clone(), index, listener)));
-    }
-
-    // The shutdown watch, stats publishing and idle pool sweeping share one
-    // tick.
-    let publish_every = worker.config.stats.publish_interval;
-    let tick = WATCH_TICK.min(publish_every).min(super::watchdog::TICK);
-    let mut last_publish = std::time::Instant::now();
-    let mut last_sweep = last_publish;
-    while !flag.is_set() {
-        monoio::time::sleep(tick).await;
-        worker.watchdog.tick(false);
-        let now = std::time::Instant::now();
-        if let Some(log) = &worker.access_log {
-            log.tick();
-        }
-        if now.duration_since(last_publish) >= publish_every {
-            worker.publish_stats();
-            last_publish = now;
-        }
-        if now.duration_since(last_sweep) >= Duration::from_secs(1) {
-            worker.pool.borrow_mut().sweep();
-            last_sweep = now;
-        }
-    }
-
-    worker.draining.set(true);
-    worker.shutdown.notify_all();
-    worker.watchdog.tick(true);
-    for task in accept_tasks {
-        task.await;
-    }
-    worker.pool.borrow_mut().clear();
-    worker.publish_stats();
-    let deadline = std::time::Instant::now() + worker.config.runtime.drain_timeout;
-    while worker.active.get() > 0 && std::time::Instant::now() < deadline {
-        monoio::time::sleep(Duration::from_millis(10)).await;
-        worker.watchdog.tick(true);
-    }
-    worker.publish_stats();
-    if let Some(log) = &worker.access_log {
-        log.flush();
-    }
-    if worker.active.get() > 0 {
-        tracing::warn!(
-            worker = worker.id,
-            open = worker.active.get(),
-            "drain timeout reached; closing remaining connections"
-        );
-    }
-}
-
-async fn accept_loop(worker: Rc<Worker>, listener_index: usize, listener: TcpListener) {
-    let max = worker.config.runtime.max_connections_per_worker;
-    loop {
-        // Accept gate: stop taking connections while at the limit.
-        while worker.active.get() >= max && !worker.draining.get() {
-            monoio::select! {
-                _ = worker.conn_closed.notified() => {}
-                _ = worker.shutdown.notified() => {}
-            }
-        }
-        if worker.draining.get() {
-            break;
-        }
-        let accepted = monoio::select! {
-            r = listener.accept() => r,
-            _ = worker.shutdown.notified() => break,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                tracing::debug!(worker = worker.id, %peer, "accepted");
-                let _ = stream.set_nodelay(true);
-                let guard = ConnGuard::new(worker.clone(), listener_index);
-                monoio::spawn(pipeline::serve_tcp(
-                    worker.clone(),
-                    listener_index,
-                    stream,
-                    peer,
-                    guard,
-                ));
-            }
-            Err(e) => {
-                // EMFILE and friends: back off a little instead of spinning.
-                tracing::warn!(worker = worker.id, "accept failed: {e}");
-                monoio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
-    drop(listener);
-}
-
-/// Peer address type re-export for the pipeline.
-pub type Peer = SocketAddr;
 
 #[cfg(test)]
 mod tests {
@@ -345,8 +185,7 @@ mod tests {
             )
             .unwrap(),
         );
-        let stats = Arc::new(WorkerStats::new(0, &config));
-        Worker::new(0, config, stats, None)
+        Worker::new(0, &config, None)
     }
 
     #[test]

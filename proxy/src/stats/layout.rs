@@ -87,49 +87,118 @@ pub struct EndpointStats {
     pub timeouts: Counter,
 }
 
-/// One worker's counters (written by that worker only) and its latest
-/// published histograms.
+/// One worker's counters for one configuration generation (written by that
+/// worker only) and its latest published histograms.
+///
+/// The arrays are indexed like the generation's config (listener, route,
+/// cluster, flattened endpoint); each entry is an `Arc` so that a reload
+/// carries the counters of unchanged names over ([`WorkerStats::carried`]):
+/// the old and the new layout share the same counter objects, and a request
+/// still finishing on the old generation counts into them too.
 pub struct WorkerStats {
     pub worker: usize,
-    pub listeners: Box<[ListenerStats]>,
-    pub routes: Box<[RouteStats]>,
-    pub clusters: Box<[ClusterStats]>,
+    pub listeners: Box<[Arc<ListenerStats>]>,
+    pub routes: Box<[Arc<RouteStats>]>,
+    pub clusters: Box<[Arc<ClusterStats>]>,
     /// Flattened: `cluster_base[c] + e`.
-    pub endpoints: Box<[EndpointStats]>,
+    pub endpoints: Box<[Arc<EndpointStats>]>,
     pub cluster_base: Box<[usize]>,
-    /// Idle upstream connections held in the pool.
-    pub pool_idle: Gauge,
+    /// Idle upstream connections held in the pool (per worker, not per
+    /// generation: shared by every layout of the worker).
+    pub pool_idle: Arc<Gauge>,
     /// Latest snapshot published by the worker.
     pub histograms: ArcSwap<HistogramSet>,
     /// The worker's io_uring file descriptor (-1: none, e.g. epoll driver),
-    /// set by the main thread after the worker started.
-    pub ring_fd: AtomicI32,
+    /// set by the main thread after the worker started (shared by every
+    /// layout of the worker).
+    pub ring_fd: Arc<AtomicI32>,
+}
+
+/// Reuse `prev`'s entry named `key` when there is one.
+fn reuse<K: PartialEq, T: Default>(prev: &[(K, Arc<T>)], key: &K) -> Arc<T> {
+    prev.iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+/// Endpoint key: cluster name and endpoint label.
+pub fn endpoint_keys(config: &Config) -> Vec<(String, String)> {
+    config
+        .clusters
+        .iter()
+        .flat_map(|c| {
+            c.endpoints
+                .iter()
+                .map(move |e| (c.name.clone(), e.label.clone()))
+        })
+        .collect()
 }
 
 impl WorkerStats {
     pub fn new(worker: usize, config: &Config) -> Self {
+        Self::carried(worker, config, None)
+    }
+
+    /// The layout of `config`, sharing the counters (and the latest
+    /// published histograms) of every listener, route, cluster and endpoint
+    /// whose name is also in `prev` (with its config).
+    pub fn carried(worker: usize, config: &Config, prev: Option<(&WorkerStats, &Config)>) -> Self {
         let mut cluster_base = Vec::with_capacity(config.clusters.len());
         let mut n_endpoints = 0;
         for c in &config.clusters {
             cluster_base.push(n_endpoints);
             n_endpoints += c.endpoints.len();
         }
+        let names = |v: &mut dyn Iterator<Item = String>| v.collect::<Vec<String>>();
+        let (pl, pr, pc, pe) = match prev {
+            None => (Vec::new(), Vec::new(), Vec::new(), Vec::new()),
+            Some((w, c)) => (
+                names(&mut c.listeners.iter().map(|l| l.name.clone()))
+                    .into_iter()
+                    .zip(w.listeners.iter().cloned())
+                    .collect::<Vec<_>>(),
+                names(&mut c.routes.iter().map(|r| r.name.clone()))
+                    .into_iter()
+                    .zip(w.routes.iter().cloned())
+                    .collect::<Vec<_>>(),
+                names(&mut c.clusters.iter().map(|k| k.name.clone()))
+                    .into_iter()
+                    .zip(w.clusters.iter().cloned())
+                    .collect::<Vec<_>>(),
+                endpoint_keys(c)
+                    .into_iter()
+                    .zip(w.endpoints.iter().cloned())
+                    .collect::<Vec<_>>(),
+            ),
+        };
+        let histograms = match prev {
+            None => HistogramSet::empty(config),
+            Some((w, c)) => HistogramSet::carried(config, &w.histograms.load(), c),
+        };
         WorkerStats {
             worker,
-            listeners: (0..config.listeners.len())
-                .map(|_| Default::default())
+            listeners: config
+                .listeners
+                .iter()
+                .map(|l| reuse(&pl, &l.name))
                 .collect(),
-            routes: (0..config.routes.len())
-                .map(|_| Default::default())
+            routes: config.routes.iter().map(|r| reuse(&pr, &r.name)).collect(),
+            clusters: config
+                .clusters
+                .iter()
+                .map(|c| reuse(&pc, &c.name))
                 .collect(),
-            clusters: (0..config.clusters.len())
-                .map(|_| Default::default())
+            endpoints: endpoint_keys(config)
+                .iter()
+                .map(|k| reuse(&pe, k))
                 .collect(),
-            endpoints: (0..n_endpoints).map(|_| Default::default()).collect(),
             cluster_base: cluster_base.into_boxed_slice(),
-            pool_idle: Gauge::default(),
-            histograms: ArcSwap::from_pointee(HistogramSet::empty(config)),
-            ring_fd: AtomicI32::new(-1),
+            pool_idle: prev.map(|(w, _)| w.pool_idle.clone()).unwrap_or_default(),
+            histograms: ArcSwap::from_pointee(histograms),
+            ring_fd: prev
+                .map(|(w, _)| w.ring_fd.clone())
+                .unwrap_or_else(|| Arc::new(AtomicI32::new(-1))),
         }
     }
 
@@ -143,10 +212,53 @@ impl WorkerStats {
     }
 }
 
-/// Every worker's stats block, for readers. Built once by the main thread.
-pub struct StatsRegistry {
+/// The stats of one configuration generation: its config (for names) and
+/// every worker's layout of it.
+pub struct StatsGeneration {
     pub config: Arc<Config>,
     pub workers: Vec<Arc<WorkerStats>>,
+}
+
+/// Every worker's stats, for readers. The main thread installs a new
+/// [`StatsGeneration`] on each reload (before the workers switch), carrying
+/// the counters of unchanged names over.
+pub struct StatsRegistry {
+    current: ArcSwap<StatsGeneration>,
+    workers: usize,
+    /// Configuration generations and reloads.
+    pub reloads: ReloadStatus,
+}
+
+/// What the admin side shows of reloads. Written by the main thread (and
+/// `applied[w]` by worker `w` only).
+pub struct ReloadStatus {
+    /// The newest generation published (1 = the config ringway started with).
+    pub generation: std::sync::atomic::AtomicU64,
+    pub ok: std::sync::atomic::AtomicU64,
+    pub failed: std::sync::atomic::AtomicU64,
+    /// Per worker: the generation it serves new requests with.
+    pub applied: Arc<[std::sync::atomic::AtomicU64]>,
+}
+
+impl ReloadStatus {
+    fn new(workers: usize) -> Self {
+        use std::sync::atomic::AtomicU64;
+        ReloadStatus {
+            generation: AtomicU64::new(1),
+            ok: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            applied: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Whether every worker serves generation `g` (or a newer one).
+    pub fn all_applied(&self, g: u64) -> bool {
+        self.applied.iter().all(|a| a.load(Ordering::Acquire) >= g)
+    }
 }
 
 impl StatsRegistry {
@@ -155,9 +267,50 @@ impl StatsRegistry {
             .map(|w| Arc::new(WorkerStats::new(w, &config)))
             .collect();
         StatsRegistry {
-            config,
-            workers: blocks,
+            current: ArcSwap::from_pointee(StatsGeneration {
+                config,
+                workers: blocks,
+            }),
+            workers,
+            reloads: ReloadStatus::new(workers),
         }
+    }
+
+    /// The current generation's stats.
+    pub fn load(&self) -> Arc<StatsGeneration> {
+        self.current.load_full()
+    }
+
+    /// Worker `w`'s stats block of the current generation.
+    pub fn worker(&self, w: usize) -> Arc<WorkerStats> {
+        self.current.load().workers[w].clone()
+    }
+
+    pub fn worker_count(&self) -> usize {
+        self.workers
+    }
+
+    /// Lay out the stats of `config` for every worker, carrying counters
+    /// over by name, and make it current. Returns the new blocks (one per
+    /// worker) for the workers to switch to.
+    pub fn install(&self, config: Arc<Config>) -> Vec<Arc<WorkerStats>> {
+        let prev = self.current.load_full();
+        let blocks: Vec<Arc<WorkerStats>> = prev
+            .workers
+            .iter()
+            .map(|w| {
+                Arc::new(WorkerStats::carried(
+                    w.worker,
+                    &config,
+                    Some((w, &prev.config)),
+                ))
+            })
+            .collect();
+        self.current.store(Arc::new(StatsGeneration {
+            config,
+            workers: blocks.clone(),
+        }));
+        blocks
     }
 }
 

@@ -4,7 +4,7 @@
 use hdrhistogram::Histogram;
 
 use super::histograms::new_histogram;
-use super::layout::{StatsRegistry, WorkerStats, CODE_SLOTS, ERROR_KINDS};
+use super::layout::{StatsGeneration, WorkerStats, CODE_SLOTS, ERROR_KINDS};
 use crate::error::ERROR_KIND_NAMES;
 
 #[derive(Debug, Clone, Default)]
@@ -102,7 +102,7 @@ fn errors_of(arr: &[u64; ERROR_KINDS]) -> Vec<(&'static str, u64)> {
 }
 
 /// Merge the workers in `only` (all when `None`).
-pub fn merge(reg: &StatsRegistry, only: Option<usize>) -> StatsView {
+pub fn merge(reg: &StatsGeneration, only: Option<usize>) -> StatsView {
     let config = &reg.config;
     let sigfig = config.stats.histogram_sigfig;
     let blocks: Vec<&WorkerStats> = reg

@@ -27,6 +27,7 @@ pub mod ring;
 pub use counter::{Counter, Gauge};
 pub use histograms::{HistogramSet, WorkerHistograms};
 pub use layout::{
-    ClusterStats, EndpointStats, ListenerStats, RouteStats, StatsRegistry, WorkerStats, ERROR_KINDS,
+    ClusterStats, EndpointStats, ListenerStats, ReloadStatus, RouteStats, StatsGeneration,
+    StatsRegistry, WorkerStats, ERROR_KINDS,
 };
 pub use merge::{merge, StatsView};

@@ -5,18 +5,49 @@
 //! least likely to have been closed by the upstream). A connection idle for
 //! longer than the cluster's `idle_timeout` is dropped (closed) when found.
 //! The pool is owned by one worker; nothing here is `Send`.
+//!
+//! # Reload
+//! Endpoints are identified across configuration generations by a
+//! [`PoolKey`]: the address plus the cluster's TLS identity (server name and
+//! TLS files). [`UpstreamPool::rekey`] lays the pool out for a new config:
+//! idle connections of endpoints whose key is still there move to their new
+//! slot (no reconnect); the others are closed. Connections in flight are not
+//! in the pool: they come back with the `EndpointId` of their own generation
+//! and are checked in only if that id still means the same key.
 
 use std::time::{Duration, Instant};
 
 use slab::Slab;
 
 use super::stream::UpstreamStream;
-use crate::config::Config;
+use crate::config::{ClusterConfig, ClusterTlsFiles, Config};
+
+/// What makes two endpoints interchangeable for pooling: same address, same
+/// TLS identity (plain, or the same server name and TLS files).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    pub address: std::net::SocketAddr,
+    pub tls: Option<(String, ClusterTlsFiles)>,
+}
+
+impl PoolKey {
+    pub fn of(cluster: &ClusterConfig, endpoint: usize) -> PoolKey {
+        PoolKey {
+            address: cluster.endpoints[endpoint].address,
+            tls: cluster.tls.as_ref().map(|t| {
+                (
+                    format!("{:?}", t.server_name),
+                    cluster.tls_files.clone().unwrap_or_default(),
+                )
+            }),
+        }
+    }
+}
 
 /// An endpoint across all clusters: the index into the pool's per-endpoint
 /// lists (`cluster base + endpoint index`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EndpointId(pub usize);
+pub struct EndpointId(pub usize, pub u64);
 
 struct IdleConn {
     stream: UpstreamStream,
@@ -34,6 +65,14 @@ pub struct UpstreamPool {
     idle_timeout: Vec<Duration>,
     /// Per cluster: index of its first endpoint.
     cluster_base: Vec<usize>,
+    /// Per endpoint: its key (to carry idle connections over a reload).
+    keys: Vec<PoolKey>,
+    /// Bumped by every `rekey`: an `EndpointId` is only valid in the layout
+    /// it was taken from (or the one before, through `prev_keys`).
+    layout: u64,
+    /// The keys of the previous layout, to file connections that were in
+    /// flight across a reload.
+    prev_keys: Vec<PoolKey>,
 }
 
 impl UpstreamPool {
@@ -43,26 +82,66 @@ impl UpstreamPool {
             idle: Vec::new(),
             max_idle: Vec::new(),
             idle_timeout: Vec::new(),
-            cluster_base: Vec::with_capacity(config.clusters.len()),
+            cluster_base: Vec::new(),
+            keys: Vec::new(),
+            layout: 0,
+            prev_keys: Vec::new(),
         };
-        for cluster in &config.clusters {
-            pool.cluster_base.push(pool.idle.len());
-            for _ in &cluster.endpoints {
-                pool.idle.push(Vec::new());
-                pool.max_idle.push(cluster.max_idle_per_endpoint);
-                pool.idle_timeout.push(cluster.idle_timeout);
-            }
-        }
+        pool.rekey(config);
         pool
     }
 
+    /// Lay the pool out for `config`. Idle connections of endpoints whose
+    /// [`PoolKey`] is in the new layout are kept (the first endpoint with
+    /// that key gets them); the others are closed. Returns how many idle
+    /// connections were kept.
+    pub fn rekey(&mut self, config: &Config) -> usize {
+        let mut old: std::collections::HashMap<PoolKey, Vec<usize>> =
+            std::collections::HashMap::new();
+        self.prev_keys = self.keys.clone();
+        for (key, list) in self.keys.drain(..).zip(self.idle.drain(..)) {
+            old.entry(key).or_default().extend(list);
+        }
+        self.max_idle.clear();
+        self.idle_timeout.clear();
+        self.cluster_base.clear();
+        for cluster in &config.clusters {
+            self.cluster_base.push(self.idle.len());
+            for e in 0..cluster.endpoints.len() {
+                let key = PoolKey::of(cluster, e);
+                let mut list = old.remove(&key).unwrap_or_default();
+                list.truncate(cluster.max_idle_per_endpoint);
+                self.idle.push(list);
+                self.keys.push(key);
+                self.max_idle.push(cluster.max_idle_per_endpoint);
+                self.idle_timeout.push(cluster.idle_timeout);
+            }
+        }
+        // Whatever no endpoint took is closed.
+        let kept: std::collections::HashSet<usize> = self.idle.iter().flatten().copied().collect();
+        let gone: Vec<usize> = self
+            .slots
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| !kept.contains(k))
+            .collect();
+        for k in gone {
+            self.slots.remove(k);
+        }
+        self.layout += 1;
+        kept.len()
+    }
+
     pub fn endpoint_id(&self, cluster: usize, endpoint: usize) -> EndpointId {
-        EndpointId(self.cluster_base[cluster] + endpoint)
+        EndpointId(self.cluster_base[cluster] + endpoint, self.layout)
     }
 
     /// The warmest idle connection to `ep` that has not outlived its idle
     /// timeout, if any.
     pub fn checkout(&mut self, ep: EndpointId) -> Option<UpstreamStream> {
+        if ep.1 != self.layout {
+            return None;
+        }
         let timeout = self.idle_timeout[ep.0];
         let now = Instant::now();
         while let Some(key) = self.idle[ep.0].pop() {
@@ -78,6 +157,22 @@ impl UpstreamPool {
     /// Return a reusable connection. Dropped (closed) when the endpoint
     /// already keeps `max_idle_per_endpoint` connections.
     pub fn checkin(&mut self, ep: EndpointId, stream: UpstreamStream) {
+        // Taken under the previous layout (a reload happened while the
+        // request was in flight): filed under the endpoint with the same
+        // key, or closed when there is none.
+        let ep = if ep.1 == self.layout {
+            ep
+        } else if ep.1 + 1 == self.layout {
+            let Some(key) = self.prev_keys.get(ep.0) else {
+                return;
+            };
+            match self.keys.iter().position(|k| k == key) {
+                Some(i) => EndpointId(i, self.layout),
+                None => return,
+            }
+        } else {
+            return;
+        };
         let list = &mut self.idle[ep.0];
         if list.len() >= self.max_idle[ep.0] {
             // Keep the newest: drop the oldest one instead.
@@ -113,6 +208,16 @@ impl UpstreamPool {
     /// Idle connections held, all endpoints.
     pub fn idle_count(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Idle connections held for the endpoint with `key`.
+    pub fn idle_for(&self, key: &PoolKey) -> usize {
+        self.keys
+            .iter()
+            .zip(&self.idle)
+            .filter(|(k, _)| *k == key)
+            .map(|(_, l)| l.len())
+            .sum()
     }
 
     /// Drop every idle connection (drain).

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::super::file::*;
 use super::super::source::Skipped;
@@ -62,11 +63,25 @@ impl Builder<'_> {
                 .tls
                 .as_ref()
                 .map(|t| listener_tls_files(t, &self.base_dir));
+            let ip_acl = l.ip_acl.as_ref().and_then(|a| {
+                let mut p = Vec::new();
+                let acl = a.compile(&mut p);
+                for (key, msg) in p {
+                    let full = if key.is_empty() {
+                        format!("{path}.ip_acl")
+                    } else {
+                        format!("{path}.ip_acl.{key}")
+                    };
+                    self.error(full, msg);
+                }
+                acl.map(Arc::new)
+            });
             out.push(address.map(|address| ListenerConfig {
                 name: l.name.clone(),
                 address,
                 tls,
                 tls_files,
+                ip_acl,
             }));
         }
         out

@@ -138,6 +138,7 @@ impl Config {
         let stats = b.stats(&file.stats);
         let access_log = file.access_log.as_ref().map(|a| b.access_log(a));
         let trace = b.tracing(&file.tracing);
+        let reload = b.reload(&file.reload);
 
         if !b.errors.is_empty() {
             let mut errors = ConfigErrors(b.errors);
@@ -154,6 +155,7 @@ impl Config {
             stats,
             access_log,
             trace,
+            reload,
             source: ctx.source.clone(),
         })
     }

@@ -152,4 +152,19 @@ impl Builder<'_> {
             w3c: file.w3c.unwrap_or(TraceConfig::default().w3c),
         }
     }
+
+    pub(super) fn reload(&mut self, file: &ReloadFile) -> ReloadConfig {
+        let interval = self.duration(
+            "reload.interval",
+            file.interval.as_ref(),
+            Duration::from_secs(1),
+        );
+        if !(Duration::from_millis(100)..=Duration::from_secs(3600)).contains(&interval) {
+            self.error("reload.interval", "must be between 100ms and 1h");
+        }
+        ReloadConfig {
+            watch: file.watch.unwrap_or(false),
+            interval,
+        }
+    }
 }

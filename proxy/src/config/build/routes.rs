@@ -89,26 +89,14 @@ impl Builder<'_> {
                     }
                 },
             };
-            let path_prefix = r
-                .path_prefix
-                .clone()
-                .unwrap_or_else(|| defaults::PATH_PREFIX.to_owned());
-            if !path_prefix.starts_with('/') {
-                self.error(
-                    format!("{path}.path_prefix"),
-                    format!("must start with '/' (found {path_prefix:?})"),
-                );
-                ok = false;
-            } else if path_prefix
-                .bytes()
-                .any(|b| b <= b' ' || b == 0x7f || b == b'?' || b == b'#')
-            {
-                self.error(
-                    format!("{path}.path_prefix"),
-                    "must not contain spaces, control characters, '?' or '#'",
-                );
-                ok = false;
-            }
+            let path_match = self.route_path(r, &path);
+            let methods = self.route_methods(r, &path);
+            let headers = self.value_matches(&r.headers, &format!("{path}.headers"), true);
+            let query = self.value_matches(&r.query, &format!("{path}.query"), false);
+            let matchers = match (path_match, methods, headers, query) {
+                (Some(p), Some(m), Some(h), Some(q)) => Some((p, m, h, q)),
+                _ => None,
+            };
             let action = self.route_action(r, &path, &file.cluster, &cluster_index, skipped);
             let filters = self.route_filters(r, &path);
             let max_body_bytes = match &r.max_body_bytes {
@@ -120,17 +108,24 @@ impl Builder<'_> {
                 r.timeout.as_ref(),
                 defaults::ROUTE_TIMEOUT,
             );
-            out.push(match (action, filters) {
-                (Some(action), Some(filters)) if ok => Some(RouteConfig {
-                    name,
-                    listener,
-                    host,
-                    path_prefix,
-                    action,
-                    max_body_bytes,
-                    timeout,
-                    filters,
-                }),
+            out.push(match (action, filters, matchers) {
+                (Some(action), Some(filters), Some((path_match, methods, headers, query)))
+                    if ok =>
+                {
+                    Some(RouteConfig {
+                        name,
+                        listener,
+                        host,
+                        path: path_match,
+                        methods,
+                        headers,
+                        query,
+                        action,
+                        max_body_bytes,
+                        timeout,
+                        filters,
+                    })
+                }
                 _ => None,
             });
         }
@@ -192,13 +187,15 @@ impl Builder<'_> {
             r.cluster.as_ref().map(|_| "cluster"),
             r.split.as_ref().map(|_| "split"),
             r.direct_response.as_ref().map(|_| "direct_response"),
+            r.redirect.as_ref().map(|_| "redirect"),
         ]
         .into_iter()
         .flatten()
         .collect();
         if given.len() != 1 {
             let msg = if given.is_empty() {
-                "a route needs one action: `cluster`, `split` or `direct_response`".to_owned()
+                "a route needs one action: `cluster`, `split`, `direct_response` or `redirect`"
+                    .to_owned()
             } else {
                 format!("a route has one action; found {}", given.join(" and "))
             };
@@ -224,6 +221,20 @@ impl Builder<'_> {
             }
             return built
                 .map(|d| RouteAction::Local(crate::pipeline::filters::Filter::DirectResponse(d)));
+        }
+        if let Some(d) = &r.redirect {
+            let mut p = Vec::new();
+            let built = d.build(&mut p);
+            for (key, msg) in p {
+                let full = if key.is_empty() {
+                    format!("{path}.redirect")
+                } else {
+                    format!("{path}.redirect.{key}")
+                };
+                self.error(full, msg);
+            }
+            return built
+                .map(|d| RouteAction::Local(crate::pipeline::filters::Filter::Redirect(d)));
         }
         let split = r.split.as_deref().unwrap_or_default();
         if split.is_empty() {
@@ -334,4 +345,196 @@ pub fn parse_host(text: &str) -> Result<HostMatch, String> {
     } else {
         HostMatch::Exact(name.to_owned())
     })
+}
+
+/// The route matchers beyond `host`: path, methods, headers, query.
+impl Builder<'_> {
+    /// The route's one path matcher (default `path_prefix = "/"`).
+    fn route_path(&mut self, r: &RouteFile, path: &str) -> Option<PathMatch> {
+        let given: Vec<(&str, &String)> = [
+            ("path_prefix", r.path_prefix.as_ref()),
+            ("path", r.path.as_ref()),
+            ("path_segment_prefix", r.path_segment_prefix.as_ref()),
+            ("path_regex", r.path_regex.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect();
+        if let [(first, _), (second, _), ..] = given[..] {
+            self.error(
+                format!("{path}.{second}"),
+                format!("a route has at most one path matcher; found `{first}` and `{second}`"),
+            );
+            return None;
+        }
+        let Some(&(key, value)) = given.first() else {
+            return Some(PathMatch::Prefix(defaults::PATH_PREFIX.to_owned()));
+        };
+        let key_path = format!("{path}.{key}");
+        if key == "path_regex" {
+            return self.pattern(&key_path, value, true).map(PathMatch::Regex);
+        }
+        if !value.starts_with('/') {
+            self.error(key_path, format!("must start with '/' (found {value:?})"));
+            return None;
+        }
+        if value
+            .bytes()
+            .any(|b| b <= b' ' || b == 0x7f || b == b'?' || b == b'#')
+        {
+            self.error(
+                key_path,
+                "must not contain spaces, control characters, '?' or '#'",
+            );
+            return None;
+        }
+        Some(match key {
+            "path" => PathMatch::Exact(value.clone()),
+            "path_segment_prefix" => {
+                PathMatch::SegmentPrefix(value.strip_suffix('/').unwrap_or(value).to_owned())
+            }
+            _ => PathMatch::Prefix(value.clone()),
+        })
+    }
+
+    /// `methods`: a non-empty list of tokens (absent = any method).
+    fn route_methods(&mut self, r: &RouteFile, path: &str) -> Option<Vec<String>> {
+        let Some(methods) = &r.methods else {
+            return Some(Vec::new());
+        };
+        if methods.is_empty() {
+            self.error(
+                format!("{path}.methods"),
+                "must not be empty (leave it out to match any method)",
+            );
+            return None;
+        }
+        let mut ok = true;
+        for (i, m) in methods.iter().enumerate() {
+            if !crate::http::edits::is_token(m.as_bytes()) {
+                self.error(
+                    format!("{path}.methods[{i}]"),
+                    format!("{m:?} is not a method (a token such as \"GET\")"),
+                );
+                ok = false;
+            }
+        }
+        ok.then(|| methods.clone())
+    }
+
+    /// `headers` (`header_names`: names are tokens, lower-cased) or `query`
+    /// (names are raw query parameter names) at `key`.
+    fn value_matches<T: From<(String, ValueMatch)>>(
+        &mut self,
+        entries: &[ValueMatchFile],
+        key: &str,
+        header_names: bool,
+    ) -> Option<Vec<T>> {
+        let mut out = Vec::with_capacity(entries.len());
+        let mut ok = true;
+        for (i, e) in entries.iter().enumerate() {
+            let at = format!("{key}[{i}]");
+            let name = if header_names {
+                if !crate::http::edits::is_token(e.name.as_bytes()) {
+                    self.error(
+                        format!("{at}.name"),
+                        format!("{:?} is not a valid header name", e.name),
+                    );
+                    ok = false;
+                }
+                e.name.to_ascii_lowercase()
+            } else {
+                if e.name.is_empty()
+                    || e.name
+                        .bytes()
+                        .any(|b| b <= b' ' || b == 0x7f || matches!(b, b'&' | b'=' | b'#'))
+                {
+                    self.error(
+                        format!("{at}.name"),
+                        format!(
+                            "{:?} is not a query parameter name (not empty; no spaces, control characters, '&', '=' or '#')",
+                            e.name
+                        ),
+                    );
+                    ok = false;
+                }
+                e.name.clone()
+            };
+            match self.value_match(e, &at) {
+                Some(value) => out.push(T::from((name, value))),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// The one condition of a `headers` / `query` entry at `at`.
+    fn value_match(&mut self, e: &ValueMatchFile, at: &str) -> Option<ValueMatch> {
+        let given: Vec<&str> = [
+            e.exact.as_ref().map(|_| "exact"),
+            e.prefix.as_ref().map(|_| "prefix"),
+            e.regex.as_ref().map(|_| "regex"),
+            e.present.map(|_| "present"),
+            e.absent.map(|_| "absent"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if given.len() != 1 {
+            let msg = if given.is_empty() {
+                "needs one condition: `exact`, `prefix`, `regex`, `present = true` or `absent = true`"
+                    .to_owned()
+            } else {
+                format!("has one condition; found {}", given.join(" and "))
+            };
+            self.error(at, msg);
+            return None;
+        }
+        if let Some(v) = &e.exact {
+            return Some(ValueMatch::Exact(v.clone()));
+        }
+        if let Some(v) = &e.prefix {
+            return Some(ValueMatch::Prefix(v.clone()));
+        }
+        if let Some(v) = &e.regex {
+            return self
+                .pattern(&format!("{at}.regex"), v, false)
+                .map(ValueMatch::Regex);
+        }
+        let (key, set, value) = match e.present {
+            Some(p) => ("present", p, ValueMatch::Present),
+            None => ("absent", e.absent == Some(true), ValueMatch::Absent),
+        };
+        if !set {
+            self.error(
+                format!("{at}.{key}"),
+                "can only be `true` (use `present = true` or `absent = true`)",
+            );
+            return None;
+        }
+        Some(value)
+    }
+
+    /// Compile regex `source` (anchored to the whole input if `whole`).
+    fn pattern(&mut self, key: &str, source: &str, whole: bool) -> Option<Pattern> {
+        match Pattern::compile(source, whole) {
+            Ok(p) => Some(p),
+            Err(msg) => {
+                self.error(key, msg);
+                None
+            }
+        }
+    }
+}
+
+impl From<(String, ValueMatch)> for HeaderMatch {
+    fn from((name, value): (String, ValueMatch)) -> Self {
+        HeaderMatch { name, value }
+    }
+}
+
+impl From<(String, ValueMatch)> for QueryMatch {
+    fn from((name, value): (String, ValueMatch)) -> Self {
+        QueryMatch { name, value }
+    }
 }

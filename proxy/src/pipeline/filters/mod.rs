@@ -32,9 +32,13 @@
 //! [`Filter`] and in [`FilterFile`].
 
 pub mod context;
+pub mod cors;
 pub mod direct;
 pub mod headers;
+pub mod ip_acl;
+pub mod redirect;
 pub mod reply;
+pub mod rewrite;
 pub mod template;
 
 use serde::Deserialize;
@@ -67,6 +71,10 @@ pub enum Flow {
 pub enum Filter {
     Headers(headers::HeadersFilter),
     DirectResponse(direct::DirectFilter),
+    Cors(cors::CorsFilter),
+    IpAcl(ip_acl::IpAclFilter),
+    Rewrite(rewrite::RewriteFilter),
+    Redirect(redirect::RedirectFilter),
 }
 
 impl Filter {
@@ -75,6 +83,10 @@ impl Filter {
         match self {
             Filter::Headers(f) => f.on_request(cx),
             Filter::DirectResponse(f) => f.on_request(cx),
+            Filter::Cors(f) => f.on_request(cx),
+            Filter::IpAcl(f) => f.on_request(cx),
+            Filter::Rewrite(f) => f.on_request(cx),
+            Filter::Redirect(f) => f.on_request(cx),
         }
     }
 
@@ -83,6 +95,11 @@ impl Filter {
         match self {
             Filter::Headers(f) => f.on_response(cx),
             Filter::DirectResponse(_) => Flow::Continue,
+            // CORS fields are recorded in the request phase.
+            Filter::Cors(_) => Flow::Continue,
+            Filter::IpAcl(_) => Flow::Continue,
+            Filter::Rewrite(f) => f.on_response(cx),
+            Filter::Redirect(f) => f.on_response(cx),
         }
     }
 
@@ -91,6 +108,10 @@ impl Filter {
         match self {
             Filter::Headers(_) => "headers",
             Filter::DirectResponse(_) => "direct_response",
+            Filter::Cors(_) => "cors",
+            Filter::IpAcl(_) => "ip_acl",
+            Filter::Rewrite(_) => "rewrite",
+            Filter::Redirect(_) => "redirect",
         }
     }
 }
@@ -101,6 +122,10 @@ impl Filter {
 pub enum FilterFile {
     Headers(headers::HeadersFile),
     DirectResponse(direct::DirectFile),
+    Cors(cors::CorsFile),
+    IpAcl(ip_acl::IpAclFile),
+    Rewrite(rewrite::RewriteFile),
+    Redirect(redirect::RedirectFile),
 }
 
 impl FilterFile {
@@ -109,6 +134,10 @@ impl FilterFile {
         match self {
             FilterFile::Headers(f) => f.build(p).map(Filter::Headers),
             FilterFile::DirectResponse(f) => f.build(p).map(Filter::DirectResponse),
+            FilterFile::Cors(f) => f.build(p).map(Filter::Cors),
+            FilterFile::IpAcl(f) => f.build(p).map(Filter::IpAcl),
+            FilterFile::Rewrite(f) => f.build(p).map(Filter::Rewrite),
+            FilterFile::Redirect(f) => f.build(p).map(Filter::Redirect),
         }
     }
 }

@@ -13,19 +13,35 @@
 //!
 //! Path trie: a compressed radix trie. A node's `label` is the bytes it adds
 //! to its parent's prefix (the root's may be empty); the prefix of a node is
-//! the concatenation of the labels from the root. `route` is the lowest
-//! position whose path prefix is exactly the node's prefix; `subtree_min` the
-//! lowest position of the node and everything below it. A path starts with a
-//! route's prefix iff the walk that consumes the path label by label reaches
-//! that route's node, so the minimum of `route` over the walked nodes is the
-//! first match in the group. The walk stops early once `subtree_min` cannot
-//! beat the best match found so far (in this or an earlier group).
+//! the concatenation of the labels from the root. Every route is filed under
+//! its path *key*, bytes every path it matches starts with: the prefix of a
+//! `path_prefix`, the path of a `path`, the segment prefix (without trailing
+//! `/`) of a `path_segment_prefix`, the literal start of a `path_regex`
+//! ([`regex_literal_prefix`], often empty). A node keeps the [`Candidate`]s
+//! whose key is exactly its prefix, ascending by position; `subtree_min` is
+//! the lowest position of the node and everything below it.
+//!
+//! A path starts with a route's key iff the walk that consumes the path
+//! label by label reaches that route's node, so the routes a path can match
+//! are among the candidates of the walked nodes. At each node the walk tests
+//! the candidates below the best position found so far, in order, and keeps
+//! the first that matches: the rest of the path decides `path` (nothing
+//! left) and `path_segment_prefix` (nothing left, or a `/`); a route with a
+//! regex, methods, headers or query is then asked
+//! ([`RouteMatch::matches_conditions`](super::RouteMatch::matches_conditions)).
+//! The host was decided by the group, so a candidate that passes matches.
+//! The minimum over the walked nodes is the group's first match. A
+//! `path_prefix` candidate without conditions always matches once its node
+//! is reached, so the candidates after it at the same node are dropped at
+//! build time. The walk stops early once `subtree_min` cannot beat the best
+//! match found so far (in this or an earlier group).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use super::matcher::{at_segment_boundary, regex_literal_prefix};
 use super::{request_host, Route, RouteInput};
-use crate::config::HostMatch;
+use crate::config::{HostMatch, PathMatch};
 
 /// "No route": above every position.
 const NONE: u32 = u32::MAX;
@@ -86,12 +102,12 @@ impl RouteIndex {
         if u32::try_from(routes.len()).ok()? == NONE {
             return None;
         }
-        let mut any_host: Vec<(&[u8], u32)> = Vec::new();
-        let mut exact: HashMap<Vec<u8>, Vec<(&[u8], u32)>> = HashMap::new();
-        let mut suffix: HashMap<Vec<u8>, Vec<(&[u8], u32)>> = HashMap::new();
+        let mut any_host: Vec<Entry<'_>> = Vec::new();
+        let mut exact: HashMap<Vec<u8>, Vec<Entry<'_>>> = HashMap::new();
+        let mut suffix: HashMap<Vec<u8>, Vec<Entry<'_>>> = HashMap::new();
         let mut residual = Vec::new();
         for (pos, route) in (0u32..).zip(routes) {
-            let entry = (route.matcher.path_prefix.as_slice(), pos);
+            let entry = Candidate::entry(route, pos);
             match group_of(route.matcher.host.as_ref()) {
                 Group::AnyHost => any_host.push(entry),
                 Group::Exact(key) => exact.entry(key).or_default().push(entry),
@@ -132,10 +148,10 @@ impl RouteIndex {
     /// Position of the first route of `routes` (the table this index was
     /// built from) that matches `input`.
     pub(super) fn find(&self, routes: &[Route], input: &RouteInput<'_>) -> Option<usize> {
-        let path = input.path;
-        let mut best = self.forest.walk(self.any_host, path, NONE);
+        let lookup = Lookup { routes, input };
+        let mut best = self.forest.walk(self.any_host, &lookup, NONE);
         if let Some(host) = input.host {
-            best = self.find_host(request_host(host), path, best);
+            best = self.find_host(request_host(host), &lookup, best);
         }
         for &pos in &self.residual {
             if pos >= best {
@@ -151,7 +167,7 @@ impl RouteIndex {
 
     /// `best` lowered by the exact and suffix groups of `host` (port and
     /// trailing dot already removed).
-    fn find_host(&self, host: &[u8], path: &[u8], mut best: u32) -> u32 {
+    fn find_host(&self, host: &[u8], lookup: &Lookup<'_, '_>, mut best: u32) -> u32 {
         if self.exact.is_empty() && self.suffix.is_empty() {
             return best;
         }
@@ -173,7 +189,7 @@ impl RouteIndex {
         if host.len() <= self.max_exact_len && self.exact_lens.contains(host.len()) {
             // offset == 0: `lower` is the whole host.
             if let Some(&root) = self.exact.get(lower) {
-                best = self.forest.walk(root, path, best);
+                best = self.forest.walk(root, lookup, best);
             }
         }
         if !self.suffix.is_empty() {
@@ -190,7 +206,7 @@ impl RouteIndex {
                         continue;
                     }
                     if let Some(&root) = self.suffix.get(key) {
-                        best = self.forest.walk(root, path, best);
+                        best = self.forest.walk(root, lookup, best);
                     }
                 }
             }
@@ -215,10 +231,77 @@ impl LenSet {
     }
 }
 
+/// How a route's path relates to its key (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    /// The path starts with the key (`path_prefix`, `path_regex`).
+    Prefix,
+    /// The path is the key (`path`).
+    Exact,
+    /// The path is the key or continues with `/` (`path_segment_prefix`).
+    Segment,
+}
+
+/// A route filed at a trie node.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    pos: u32,
+    kind: KeyKind,
+    /// Ask the route's [`matches_conditions`](super::RouteMatch::matches_conditions)
+    /// (it has a regex, methods, headers or query).
+    checked: bool,
+}
+
+/// A route on its way into a trie: its key and what to file.
+type Entry<'r> = (&'r [u8], Candidate);
+
+impl Candidate {
+    fn entry(route: &Route, pos: u32) -> Entry<'_> {
+        let m = &route.matcher;
+        let (key, kind): (&[u8], KeyKind) = match &m.path {
+            PathMatch::Prefix(p) => (p.as_bytes(), KeyKind::Prefix),
+            PathMatch::Exact(p) => (p.as_bytes(), KeyKind::Exact),
+            PathMatch::SegmentPrefix(p) => (p.as_bytes(), KeyKind::Segment),
+            PathMatch::Regex(p) => (regex_literal_prefix(&p.source).as_bytes(), KeyKind::Prefix),
+        };
+        let checked = m.has_conditions();
+        (key, Candidate { pos, kind, checked })
+    }
+
+    /// Always matches once its node is reached.
+    fn is_catch_all(&self) -> bool {
+        self.kind == KeyKind::Prefix && !self.checked
+    }
+
+    /// Whether the route matches, `rest` being what the path has after the
+    /// key (the host is already known to match).
+    #[inline]
+    fn matches(&self, rest: &[u8], lookup: &Lookup<'_, '_>) -> bool {
+        let path_ok = match self.kind {
+            KeyKind::Prefix => true,
+            KeyKind::Exact => rest.is_empty(),
+            KeyKind::Segment => at_segment_boundary(rest),
+        };
+        path_ok
+            && (!self.checked
+                || lookup.routes[self.pos as usize]
+                    .matcher
+                    .matches_conditions(lookup.input))
+    }
+}
+
+/// One lookup: the table and the request.
+struct Lookup<'r, 'i> {
+    routes: &'r [Route],
+    input: &'r RouteInput<'i>,
+}
+
 /// The path tries of all groups of one table.
 #[derive(Debug, Clone, Default)]
 struct PathForest {
     nodes: Vec<Node>,
+    /// Candidates of all nodes, each node's run contiguous and ascending.
+    candidates: Vec<Candidate>,
     /// All labels, back to back.
     labels: Vec<u8>,
     /// Children of all nodes, each node's run contiguous and sorted by first
@@ -232,8 +315,9 @@ struct Node {
     /// `labels[label_start..label_end]`.
     label_start: u32,
     label_end: u32,
-    /// Lowest position whose prefix ends exactly here, or [`NONE`].
-    route: u32,
+    /// `candidates[cands_start..cands_end]`: the routes keyed exactly here.
+    cands_start: u32,
+    cands_end: u32,
     /// Lowest position in this subtree (this node included).
     subtree_min: u32,
     /// `child_*[children_start..children_end]`.
@@ -245,7 +329,8 @@ impl Node {
     const EMPTY: Node = Node {
         label_start: 0,
         label_end: 0,
-        route: NONE,
+        cands_start: 0,
+        cands_end: 0,
         subtree_min: NONE,
         children_start: 0,
         children_end: 0,
@@ -257,14 +342,13 @@ fn to_u32(n: usize) -> u32 {
 }
 
 impl PathForest {
-    /// Add the trie of `entries` (path prefix, position; any order,
-    /// duplicates allowed, not empty) and return its root.
-    fn add_trie(&mut self, entries: &mut Vec<(&[u8], u32)>) -> u32 {
+    /// Add the trie of `entries` (any order, keys may repeat, not empty)
+    /// and return its root.
+    fn add_trie(&mut self, entries: &mut [Entry<'_>]) -> u32 {
         debug_assert!(!entries.is_empty());
-        // Sorted by prefix, then position: a duplicate prefix keeps its lowest
-        // position, and a prefix comes right before the prefixes it starts.
-        entries.sort_unstable();
-        entries.dedup_by(|later, first| later.0 == first.0);
+        // Sorted by key, then position: the routes of one key are together
+        // and ascending, and a key comes right before the keys it starts.
+        entries.sort_unstable_by(|a, b| (a.0, a.1.pos).cmp(&(b.0, b.1.pos)));
 
         let root = to_u32(self.nodes.len());
         self.nodes.push(Node::EMPTY);
@@ -283,12 +367,23 @@ impl PathForest {
             let label_start = to_u32(self.labels.len());
             self.labels.extend_from_slice(&first[depth..common]);
             let mut i = lo;
-            let mut route = NONE;
+            let cands_start = to_u32(self.candidates.len());
             if first.len() == common {
-                // The only prefix ending here (no duplicates left).
-                route = entries[lo].1;
-                i += 1;
+                // The keys ending here come first.
+                let here = entries[lo..hi]
+                    .iter()
+                    .take_while(|e| e.0.len() == common)
+                    .count();
+                for (_, c) in &entries[lo..lo + here] {
+                    self.candidates.push(*c);
+                    if c.is_catch_all() {
+                        // Nothing after it here can be the first match.
+                        break;
+                    }
+                }
+                i += here;
             }
+            let cands_end = to_u32(self.candidates.len());
             let children_start = to_u32(self.child_bytes.len());
             while i < hi {
                 let byte = entries[i].0[common];
@@ -306,7 +401,8 @@ impl PathForest {
             self.nodes[node as usize] = Node {
                 label_start,
                 label_end: to_u32(self.labels.len()),
-                route,
+                cands_start,
+                cands_end,
                 subtree_min: NONE,
                 children_start,
                 children_end: to_u32(self.child_bytes.len()),
@@ -319,22 +415,27 @@ impl PathForest {
             let node = self.nodes[n];
             let children =
                 &self.child_nodes[node.children_start as usize..node.children_end as usize];
+            let own = if node.cands_start < node.cands_end {
+                self.candidates[node.cands_start as usize].pos
+            } else {
+                NONE
+            };
             let min = children
                 .iter()
                 .map(|&c| self.nodes[c as usize].subtree_min)
-                .fold(node.route, u32::min);
+                .fold(own, u32::min);
             self.nodes[n].subtree_min = min;
         }
         root
     }
 
-    /// `best` lowered to the first position in trie `root` whose prefix
-    /// `path` starts with. `root` may be [`NONE`] (no trie).
-    fn walk(&self, root: u32, path: &[u8], mut best: u32) -> u32 {
+    /// `best` lowered to the first position in trie `root` whose route
+    /// matches the request. `root` may be [`NONE`] (no trie).
+    fn walk(&self, root: u32, lookup: &Lookup<'_, '_>, mut best: u32) -> u32 {
         let Some(mut node) = self.nodes.get(root as usize) else {
             return best;
         };
-        let mut rest = path;
+        let mut rest = lookup.input.path;
         loop {
             if node.subtree_min >= best {
                 return best;
@@ -344,7 +445,16 @@ impl PathForest {
                 Some(r) => rest = r,
                 None => return best,
             }
-            best = best.min(node.route);
+            let cands = &self.candidates[node.cands_start as usize..node.cands_end as usize];
+            for c in cands {
+                if c.pos >= best {
+                    break;
+                }
+                if c.matches(rest, lookup) {
+                    best = c.pos;
+                    break;
+                }
+            }
             let Some(&byte) = rest.first() else {
                 return best;
             };

@@ -1,9 +1,23 @@
 //! The `route` stage: the compiled route table of one listener.
 //!
-//! Built once per config snapshot. Matching today is Host (exact or
-//! `*.suffix`, case-insensitive, port ignored) and path prefix, first match in
-//! file order wins. New matchers (method, headers, query, regex) become new
-//! fields of [`RouteMatch`], checked in [`RouteMatch::matches`].
+//! Built once per config snapshot. A route matches when all of its
+//! matchers do ([`RouteMatch::matches`]); the first match in file order wins:
+//!
+//! - Host (exact or `*.suffix`, case-insensitive, port and one trailing dot
+//!   ignored);
+//! - one path matcher: `path_prefix` (byte prefix, the default `/`), `path`
+//!   (exact), `path_segment_prefix` (`/api` matches `/api` and `/api/…`, not
+//!   `/apix`) or `path_regex` (the whole path);
+//! - `methods` (any of them, case-sensitive);
+//! - `headers` and `query` conditions (`exact`, `prefix`, `regex`,
+//!   `present`, `absent`), all of which must hold; `matcher.rs` has what they
+//!   mean for repeated headers and raw query values.
+//!
+//! The matchers are config types ([`PathMatch`], [`HeaderMatch`],
+//! [`QueryMatch`], regexes compiled with a size limit when the config is
+//! built); their matching is in `route/matcher.rs`. A new matcher is a new
+//! field of [`RouteMatch`], checked in [`RouteMatch::matches_conditions`]
+//! (which the index calls too) unless the index keys on it.
 //!
 //! # Lookup
 //!
@@ -19,31 +33,43 @@
 //!   (hash map keyed by the lower-case `.suffix`, looked up once per label
 //!   boundary of the request host: `a.b.example.com` → `.b.example.com`,
 //!   `.example.com`, `.com`), and one for the routes without a host;
-//! - each group holds its path prefixes in a compressed radix trie in which
-//!   every node records the lowest route position whose prefix ends there
-//!   (and the lowest in its subtree). Walking the request path down the trie
-//!   passes exactly the nodes of the group's prefixes that the path starts
-//!   with, so the minimum seen on the walk is the group's first match.
+//! - each group holds its routes in a compressed radix trie keyed by a path
+//!   *key*, bytes every matching path starts with (the prefix, the exact
+//!   path, the segment prefix, or the literal start of a regex such as
+//!   `/users/` for `/users/[0-9]+`). Every node keeps its routes in position
+//!   order (and the lowest position in its subtree). Walking the request
+//!   path down the trie passes exactly the nodes of the keys the path starts
+//!   with; at each, the routes below the best found so far are tested in
+//!   order (the rest of the path for `path` and `path_segment_prefix`, then
+//!   regex, methods, headers and query for the routes that have them), and
+//!   the first that matches is the node's answer. The minimum seen on the
+//!   walk is the group's first match.
 //!
 //! A route sits in exactly one group, and every group whose host can match
 //! the request is consulted, so the minimum over the groups is the minimum
 //! over all matching routes: the linear scan's answer. Only positions are
 //! compared, so neither the hash maps' order nor the trie layout can change
 //! the result. Cost: one hash lookup for the exact host, one per label for
-//! the suffixes, one trie walk (at most the path's length) per group found;
-//! independent of the number of routes, no allocation (the host is
-//! lower-cased in a stack buffer), no locks. Routes the index cannot key (a
+//! the suffixes, one trie walk (at most the path's length) per group found,
+//! plus the condition checks of the routes filed on the walked nodes (few,
+//! unless many routes share a key and differ only in method, headers, query
+//! or regex: those are tried one by one, like a scan of that key); no
+//! allocation (the host is lower-cased in a stack buffer), no locks. Routes the index cannot key (a
 //! host name longer than that buffer, or a suffix that does not start with
 //! `.`; neither passes config validation) are checked one by one, in order,
 //! after the index.
 
 mod index;
+pub mod matcher;
 
 use std::sync::Arc;
 
-use crate::config::{Config, HostMatch, RouteAction, RouteConfig};
+use crate::config::{
+    Config, HeaderMatch, HostMatch, PathMatch, QueryMatch, RouteAction, RouteConfig,
+};
 use crate::pipeline::filters::Filter;
 use index::RouteIndex;
+pub use matcher::{method_matches, target_query, RequestHeaders};
 
 /// Tables with at most this many routes are scanned linearly instead of
 /// indexed. A scan costs a prefix compare and, for routes with a host, a
@@ -60,29 +86,89 @@ pub const LINEAR_MAX_ROUTES: usize = 16;
 pub struct RouteInput<'a> {
     /// Host header value (may carry a `:port`), if any.
     pub host: Option<&'a [u8]>,
-    /// Path of the request target (no query).
+    /// Path of the request target (no query, see [`target_path`]).
     pub path: &'a [u8],
+    pub method: &'a [u8],
+    /// Query string of the request target, if it has a `?` (see
+    /// [`target_query`]).
+    pub query: Option<&'a [u8]>,
+    pub headers: RequestHeaders<'a>,
 }
 
-/// The match part of a route.
+impl<'a> RouteInput<'a> {
+    /// A `GET` of `path` with no query and no headers but `host`.
+    pub fn get(host: Option<&'a [u8]>, path: &'a [u8]) -> Self {
+        RouteInput {
+            host,
+            path,
+            method: b"GET",
+            query: None,
+            headers: RequestHeaders::NONE,
+        }
+    }
+}
+
+/// The match part of a route: every field must match.
 #[derive(Debug, Clone)]
 pub struct RouteMatch {
     pub host: Option<HostMatch>,
-    pub path_prefix: Vec<u8>,
+    pub path: PathMatch,
+    /// Empty: any method.
+    pub methods: Vec<String>,
+    pub headers: Vec<HeaderMatch>,
+    pub query: Vec<QueryMatch>,
+}
+
+impl Default for RouteMatch {
+    /// Any host, `path_prefix = "/"`, no other condition.
+    fn default() -> Self {
+        RouteMatch {
+            host: None,
+            path: PathMatch::Prefix("/".into()),
+            methods: Vec::new(),
+            headers: Vec::new(),
+            query: Vec::new(),
+        }
+    }
 }
 
 impl RouteMatch {
+    /// The definition of a match. Cheap checks first: a literal path, the
+    /// host, then [`matches_conditions`](Self::matches_conditions).
     pub fn matches(&self, input: &RouteInput<'_>) -> bool {
-        if !input.path.starts_with(&self.path_prefix) {
-            return false;
-        }
-        match &self.host {
-            None => true,
-            Some(want) => match input.host {
-                None => false,
-                Some(host) => host_matches(want, request_host(host)),
-            },
-        }
+        let path_ok = match &self.path {
+            PathMatch::Regex(_) => true, // in `matches_conditions`
+            literal => literal.matches(input.path),
+        };
+        path_ok
+            && match &self.host {
+                None => true,
+                Some(want) => match input.host {
+                    None => false,
+                    Some(host) => host_matches(want, request_host(host)),
+                },
+            }
+            && self.matches_conditions(input)
+    }
+
+    /// Whether the request passes the conditions the index does not key on:
+    /// a `path_regex`, methods, query and headers (true if there are none).
+    pub fn matches_conditions(&self, input: &RouteInput<'_>) -> bool {
+        method_matches(&self.methods, input.method)
+            && match &self.path {
+                PathMatch::Regex(p) => p.regex.is_match(input.path),
+                _ => true,
+            }
+            && self.query.iter().all(|q| q.matches(input.query))
+            && self.headers.iter().all(|h| h.matches(&input.headers))
+    }
+
+    /// Whether [`matches_conditions`](Self::matches_conditions) can say no.
+    pub fn has_conditions(&self) -> bool {
+        matches!(self.path, PathMatch::Regex(_))
+            || !self.methods.is_empty()
+            || !self.headers.is_empty()
+            || !self.query.is_empty()
     }
 }
 
@@ -217,7 +303,10 @@ impl Route {
             name: r.name.clone(),
             matcher: RouteMatch {
                 host: r.host.clone(),
-                path_prefix: r.path_prefix.as_bytes().to_vec(),
+                path: r.path.clone(),
+                methods: r.methods.clone(),
+                headers: r.headers.clone(),
+                query: r.query.clone(),
             },
             action: r.action.clone(),
             max_body_bytes: r.max_body_bytes,
@@ -231,18 +320,47 @@ impl Route {
 mod tests {
     use super::*;
 
+    use crate::config::{Pattern, ValueMatch};
+    use crate::http::{HeaderSpan, Span};
+
     fn m(host: Option<HostMatch>, prefix: &str) -> RouteMatch {
         RouteMatch {
             host,
-            path_prefix: prefix.as_bytes().to_vec(),
+            path: PathMatch::Prefix(prefix.into()),
+            ..RouteMatch::default()
         }
     }
 
     fn input<'a>(host: Option<&'a str>, path: &'a str) -> RouteInput<'a> {
-        RouteInput {
-            host: host.map(str::as_bytes),
-            path: path.as_bytes(),
+        RouteInput::get(host.map(str::as_bytes), path.as_bytes())
+    }
+
+    /// Header fields `(name, value)` as a head buffer and spans.
+    fn header_fields(fields: &[(String, String)]) -> (Vec<u8>, Vec<HeaderSpan>) {
+        let mut buf = Vec::new();
+        let mut spans = Vec::new();
+        for (n, v) in fields {
+            let mut span = |s: &str| {
+                let start = buf.len() as u32;
+                buf.extend_from_slice(s.as_bytes());
+                Span {
+                    start,
+                    end: buf.len() as u32,
+                }
+            };
+            let name = span(n);
+            let value = span(v);
+            spans.push(HeaderSpan { name, value });
         }
+        (buf, spans)
+    }
+
+    fn regex_path(source: &str) -> PathMatch {
+        PathMatch::Regex(Pattern::compile(source, true).unwrap())
+    }
+
+    fn value_regex(source: &str) -> ValueMatch {
+        ValueMatch::Regex(Pattern::compile(source, false).unwrap())
     }
 
     #[test]
@@ -316,12 +434,25 @@ mod tests {
 
     /// `find` as a route position, after checking it against the linear scan.
     fn pos(table: &RouteTable, host: Option<&str>, path: &str) -> Option<usize> {
-        let inp = input(host, path);
-        let got = table.find(&inp).map(|r| r.index);
+        pos_of(table, &input(host, path))
+    }
+
+    fn pos_of(table: &RouteTable, inp: &RouteInput<'_>) -> Option<usize> {
+        let got = table.find(inp).map(|r| r.index);
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let headers: Vec<String> = inp
+            .headers
+            .iter()
+            .map(|(n, v)| format!("{}: {}", text(n), text(v)))
+            .collect();
         assert_eq!(
             got,
-            table.find_linear(&inp).map(|r| r.index),
-            "host {host:?} path {path:?}"
+            table.find_linear(inp).map(|r| r.index),
+            "host {:?} {} {} query {:?} headers {headers:?}",
+            inp.host.map(text),
+            text(inp.method),
+            text(inp.path),
+            inp.query.map(text),
         );
         got
     }
@@ -484,6 +615,12 @@ mod tests {
             items[self.below(items.len())]
         }
 
+        fn shuffle<T>(&mut self, items: &mut [T]) {
+            for i in (1..items.len()).rev() {
+                items.swap(i, self.below(i + 1));
+            }
+        }
+
         fn mixed_case(&mut self, s: &str) -> String {
             s.chars()
                 .map(|c| {
@@ -556,20 +693,162 @@ mod tests {
         }
     }
 
-    /// A route whose prefix is mostly not a catch-all when it has no host
-    /// (those would take most lookups in a large random table).
+    const METHODS: &[&str] = &["GET", "POST", "PUT", "get"];
+    const HEADER_NAMES: &[&str] = &["x-a", "x-b", "x-c"];
+    const QUERY_NAMES: &[&str] = &["v", "id", "debug", "V"];
+    const VALUES: &[&str] = &["", "1", "2", "12", "stag", "staging", "a%20b", "x"];
+    const SUFFIXES: &[&str] = &["", "/", "/x", "12", "abc", "b", "bb", "A"];
+
+    /// A route whose path is mostly not a catch-all when it has no host
+    /// (those would take most lookups in a large random table), with every
+    /// kind of path matcher and, on some routes, methods, headers and query.
     fn random_route(rng: &mut Rng, pos: usize) -> Route {
         let host = random_host_match(rng);
         let mut prefix = rng.path();
         while host.is_none() && prefix.len() < 3 && !rng.chance(5) {
             prefix = rng.path();
         }
-        route(pos, host, &prefix)
+        let path = match rng.below(100) {
+            0..55 => PathMatch::Prefix(prefix),
+            55..70 => PathMatch::Exact(prefix),
+            70..85 => PathMatch::SegmentPrefix(match rng.chance(70) {
+                true => prefix.strip_suffix('/').unwrap_or(&prefix).to_string(),
+                false => prefix,
+            }),
+            _ => cached_regex_path(&random_regex(rng, &prefix)),
+        };
+        let mut r = route(pos, host, "/");
+        r.matcher.path = path;
+        if rng.chance(20) {
+            let n = 1 + rng.below(2);
+            r.matcher.methods = (0..n).map(|_| rng.pick(METHODS).to_string()).collect();
+        }
+        if rng.chance(20) {
+            for _ in 0..1 + rng.below(2) {
+                r.matcher.headers.push(HeaderMatch {
+                    name: rng.pick(HEADER_NAMES).to_string(),
+                    value: random_value_match(rng),
+                });
+            }
+        }
+        if rng.chance(20) {
+            for _ in 0..1 + rng.below(2) {
+                r.matcher.query.push(QueryMatch {
+                    name: rng.pick(QUERY_NAMES).to_string(),
+                    value: random_value_match(rng),
+                });
+            }
+        }
+        r
     }
 
-    /// Host and path of a request, mostly built from those of `target`.
-    fn random_input(rng: &mut Rng, target: &Route) -> (Option<String>, String) {
-        (random_host(rng, target), random_path(rng, target))
+    /// [`regex_path`], compiled once per source (compiling dominates the
+    /// random test in a debug build).
+    fn cached_regex_path(source: &str) -> PathMatch {
+        thread_local! {
+            static CACHE: std::cell::RefCell<std::collections::HashMap<String, PathMatch>> =
+                Default::default();
+        }
+        CACHE.with_borrow_mut(|c| {
+            c.entry(source.to_string())
+                .or_insert_with(|| regex_path(source))
+                .clone()
+        })
+    }
+
+    /// A path regex around `prefix` (bytes from `Rng::path`: no
+    /// metacharacters), with and without a literal start for the index.
+    fn random_regex(rng: &mut Rng, prefix: &str) -> String {
+        match rng.below(9) {
+            0 => format!("{prefix}[a-z]*"),
+            1 => format!("{prefix}(/.*)?"),
+            2 => format!("{prefix}[0-9]+"),
+            3 => format!("{prefix}b*"),
+            4 => format!("{prefix}|/b"),
+            5 => format!("(?i){prefix}.*"),
+            6 => format!(".*{prefix}"),
+            7 => format!("{prefix}/?"),
+            _ => format!("{prefix}A+b?"),
+        }
+    }
+
+    fn random_value_match(rng: &mut Rng) -> ValueMatch {
+        match rng.below(6) {
+            0 => ValueMatch::Exact(rng.pick(VALUES).into()),
+            1 => ValueMatch::Prefix(rng.pick(VALUES).into()),
+            2 => {
+                thread_local! {
+                    static REGEXES: Vec<ValueMatch> =
+                        ["^[0-9]+$", "ag", "^$", "2"].map(value_regex).into();
+                }
+                let i = rng.below(4);
+                REGEXES.with(|r| r[i].clone())
+            }
+            3 => ValueMatch::Present,
+            _ => ValueMatch::Absent,
+        }
+    }
+
+    /// A random request, mostly built from what `target` matches.
+    struct Request {
+        host: Option<String>,
+        path: String,
+        method: &'static str,
+        query: Option<String>,
+        headers: Vec<(String, String)>,
+    }
+
+    fn random_request(rng: &mut Rng, target: &Route) -> Request {
+        let m = &target.matcher;
+        let method = if !m.methods.is_empty() && rng.chance(70) {
+            let want = &m.methods[rng.below(m.methods.len())];
+            METHODS.iter().find(|x| *x == want).unwrap()
+        } else {
+            rng.pick(&["GET", "POST", "PUT", "DELETE", "get"])
+        };
+        let mut headers = Vec::new();
+        for h in &m.headers {
+            if rng.chance(70) {
+                let name = rng.mixed_case(&h.name);
+                headers.push((name, value_for(rng, &h.value)));
+            }
+        }
+        for _ in 0..rng.below(3) {
+            let name = rng.pick(HEADER_NAMES);
+            headers.push((rng.mixed_case(name), rng.pick(VALUES).to_string()));
+        }
+        rng.shuffle(&mut headers);
+        let mut params = Vec::new();
+        for q in &m.query {
+            if rng.chance(70) {
+                params.push(format!("{}={}", q.name, value_for(rng, &q.value)));
+            }
+        }
+        for _ in 0..rng.below(3) {
+            let name = rng.pick(QUERY_NAMES);
+            params.push(match rng.chance(20) {
+                true => name.to_string(),
+                false => format!("{name}={}", rng.pick(VALUES)),
+            });
+        }
+        rng.shuffle(&mut params);
+        let query = (!params.is_empty() || rng.chance(10)).then(|| params.join("&"));
+        Request {
+            host: random_host(rng, target),
+            path: random_path(rng, target),
+            method,
+            query,
+            headers,
+        }
+    }
+
+    /// A value that often satisfies `want`.
+    fn value_for(rng: &mut Rng, want: &ValueMatch) -> String {
+        match want {
+            ValueMatch::Exact(v) => v.clone(),
+            ValueMatch::Prefix(v) => format!("{v}{}", rng.pick(VALUES)),
+            _ => rng.pick(VALUES).to_string(),
+        }
     }
 
     fn random_host(rng: &mut Rng, target: &Route) -> Option<String> {
@@ -600,19 +879,76 @@ mod tests {
     }
 
     fn random_path(rng: &mut Rng, target: &Route) -> String {
-        let prefix = String::from_utf8(target.matcher.path_prefix.clone()).unwrap();
+        let key = match &target.matcher.path {
+            PathMatch::Prefix(p) | PathMatch::Exact(p) | PathMatch::SegmentPrefix(p) => p.clone(),
+            PathMatch::Regex(p) => matcher::regex_literal_prefix(&p.source).to_string(),
+        };
         match rng.below(10) {
-            0..5 => prefix + &rng.path(),
-            5..7 => prefix[..rng.below(prefix.len() + 1)].to_string(),
+            0..3 => key + &rng.path(),
+            3..5 => key + rng.pick(SUFFIXES),
+            5..7 => key[..rng.below(key.len() + 1)].to_string(),
             _ => rng.path(),
+        }
+    }
+
+    /// Hits of the random test, by what decided them.
+    #[derive(Debug, Default)]
+    struct Tally {
+        lookups: usize,
+        hits: usize,
+        exact_host: usize,
+        suffix_host: usize,
+        any_host: usize,
+        prefix: usize,
+        exact_path: usize,
+        segment: usize,
+        regex: usize,
+        methods: usize,
+        headers: usize,
+        query: usize,
+        /// Hits where an earlier route with the same path key had
+        /// conditions that failed.
+        passed_over: usize,
+    }
+
+    impl Tally {
+        fn count(&mut self, table: &RouteTable, got: Option<usize>, inp: &RouteInput<'_>) {
+            self.lookups += 1;
+            let Some(i) = got else { return };
+            self.hits += 1;
+            let m = &table.routes[i].matcher;
+            match m.host {
+                Some(HostMatch::Exact(_)) => self.exact_host += 1,
+                Some(HostMatch::Suffix(_)) => self.suffix_host += 1,
+                None => self.any_host += 1,
+            }
+            match m.path {
+                PathMatch::Prefix(_) => self.prefix += 1,
+                PathMatch::Exact(_) => self.exact_path += 1,
+                PathMatch::SegmentPrefix(_) => self.segment += 1,
+                PathMatch::Regex(_) => self.regex += 1,
+            }
+            self.methods += usize::from(!m.methods.is_empty());
+            self.headers += usize::from(!m.headers.is_empty());
+            self.query += usize::from(!m.query.is_empty());
+            let passed = table.routes[..i].iter().any(|r| {
+                let m = &r.matcher;
+                m.has_conditions()
+                    && (matches!(m.path, PathMatch::Regex(_)) || m.path.matches(inp.path))
+                    && match (&m.host, inp.host) {
+                        (None, _) => true,
+                        (Some(want), Some(host)) => host_matches(want, request_host(host)),
+                        (Some(_), None) => false,
+                    }
+            });
+            self.passed_over += usize::from(passed);
         }
     }
 
     #[test]
     fn index_equals_linear_scan_on_random_tables() {
         let mut rng = Rng(0x5eed_2024);
-        let (mut lookups, mut hits, mut exact_hits, mut suffix_hits, mut any_hits) =
-            (0, 0, 0, 0, 0);
+        let mut t = Tally::default();
         for _ in 0..150 {
             let n = LINEAR_MAX_ROUTES + 1 + rng.below(300 - LINEAR_MAX_ROUTES);
             let routes: Vec<Route> = (0..n).map(|i| random_route(&mut rng, i)).collect();
@@ -620,32 +956,105 @@ mod tests {
             assert!(table.is_indexed(), "{n} routes");
             for _ in 0..300 {
                 let target = &table.routes[rng.below(n)];
-                let (host, path) = random_input(&mut rng, target);
-                let got = pos(&table, host.as_deref(), &path);
-                lookups += 1;
-                if let Some(i) = got {
-                    hits += 1;
-                    match table.routes[i].matcher.host {
-                        Some(HostMatch::Exact(_)) => exact_hits += 1,
-                        Some(HostMatch::Suffix(_)) => suffix_hits += 1,
-                        None => any_hits += 1,
-                    }
-                }
+                let req = random_request(&mut rng, target);
+                let (buf, spans) = header_fields(&req.headers);
+                let inp = RouteInput {
+                    host: req.host.as_deref().map(str::as_bytes),
+                    path: req.path.as_bytes(),
+                    method: req.method.as_bytes(),
+                    query: req.query.as_deref().map(str::as_bytes),
+                    headers: RequestHeaders::new(&buf, &spans),
+                };
+                let got = pos_of(&table, &inp);
+                t.count(&table, got, &inp);
             }
         }
-        // The inputs exercise every kind of group, not just misses.
-        assert!(hits * 3 > lookups, "{hits} hits of {lookups}");
-        assert!(
-            exact_hits * 20 > lookups,
-            "{exact_hits} exact-host hits of {lookups}"
-        );
-        assert!(
-            suffix_hits * 20 > lookups,
-            "{suffix_hits} suffix hits of {lookups}"
-        );
-        assert!(
-            any_hits * 20 > lookups,
-            "{any_hits} host-less hits of {lookups}"
-        );
+        // The inputs exercise every kind of group and matcher, not just
+        // misses.
+        let lookups = t.lookups;
+        assert!(t.hits * 3 > lookups, "{t:?}");
+        for (what, n) in [
+            ("exact-host", t.exact_host),
+            ("suffix-host", t.suffix_host),
+            ("host-less", t.any_host),
+            ("prefix", t.prefix),
+            ("exact-path", t.exact_path),
+            ("segment-prefix", t.segment),
+            ("regex", t.regex),
+            ("method", t.methods),
+            ("header", t.headers),
+            ("query", t.query),
+            ("passed-over", t.passed_over),
+        ] {
+            assert!(n * 50 > lookups, "{n} {what} hits of {lookups}: {t:?}");
+        }
+    }
+
+    #[test]
+    fn index_checks_conditions_in_order() {
+        let get_api = |pos: usize, path: PathMatch, methods: &[&str]| {
+            let mut r = route(pos, None, "/");
+            r.matcher.path = path;
+            r.matcher.methods = methods.iter().map(|m| m.to_string()).collect();
+            r
+        };
+        let mut routes = vec![
+            get_api(0, PathMatch::Prefix("/api".into()), &["POST"]),
+            get_api(1, PathMatch::Exact("/api/x".into()), &[]),
+            get_api(2, regex_path("/api/[0-9]+"), &[]),
+            get_api(3, PathMatch::SegmentPrefix("/api".into()), &["GET"]),
+            get_api(4, PathMatch::Prefix("/api".into()), &[]),
+            // Never reached: same key after a catch-all.
+            get_api(5, PathMatch::Prefix("/api".into()), &["PUT"]),
+            get_api(6, regex_path("(?i)/other"), &[]),
+        ];
+        let mut header_route = route(7, None, "/h");
+        header_route.matcher.headers.push(HeaderMatch {
+            name: "x-canary".into(),
+            value: ValueMatch::Exact("1".into()),
+        });
+        routes.push(header_route);
+        let mut query_route = route(8, None, "/h");
+        query_route.matcher.query.push(QueryMatch {
+            name: "v".into(),
+            value: value_regex("^[0-9]+$"),
+        });
+        routes.push(query_route);
+        while routes.len() <= LINEAR_MAX_ROUTES {
+            let i = routes.len();
+            routes.push(route(i, exact(&format!("pad{i}.invalid")), "/"));
+        }
+        let table = RouteTable::from_routes(routes);
+        assert!(table.is_indexed());
+        let find = |method: &str, target: &str, headers: &[(&str, &str)]| {
+            let fields: Vec<(String, String)> = headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            let (buf, spans) = header_fields(&fields);
+            pos_of(
+                &table,
+                &RouteInput {
+                    host: Some(b"any.test"),
+                    path: target_path(target.as_bytes()),
+                    method: method.as_bytes(),
+                    query: target_query(target.as_bytes()),
+                    headers: RequestHeaders::new(&buf, &spans),
+                },
+            )
+        };
+        assert_eq!(find("POST", "/api/x", &[]), Some(0));
+        assert_eq!(find("GET", "/api/x", &[]), Some(1));
+        assert_eq!(find("GET", "/api/12", &[]), Some(2));
+        assert_eq!(find("GET", "/api/12/x", &[]), Some(3));
+        assert_eq!(find("GET", "/api", &[]), Some(3));
+        assert_eq!(find("GET", "/apix", &[]), Some(4));
+        assert_eq!(find("PUT", "/api/y", &[]), Some(4));
+        assert_eq!(find("GET", "/OTHER", &[]), Some(6));
+        assert_eq!(find("GET", "/OTHER/x", &[]), None);
+        assert_eq!(find("GET", "/h", &[("X-Canary", "1")]), Some(7));
+        assert_eq!(find("GET", "/h?v=12", &[("X-Canary", "2")]), Some(8));
+        assert_eq!(find("GET", "/h?v=x&v=3", &[("x-canary", "0")]), Some(8));
+        assert_eq!(find("GET", "/h?v=x", &[("x-canary", "0")]), None);
     }
 }

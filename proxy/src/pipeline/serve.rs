@@ -1,0 +1,278 @@
+//! A worker's serving loop: the `accept` stage (one task per listener
+//! socket), the worker tick (deadlines, access log, stats publishing, pool
+//! sweep, configuration updates) and the drain at shutdown.
+//!
+//! # Configuration updates
+//! The main thread sends each worker a [`GenUpdate`] per reload (a plain
+//! `std::sync::mpsc` channel, read with `try_recv` at the tick: no lock and
+//! no wake-up on the request path). Applying it, on the worker's thread:
+//!
+//! 1. prepare the worker's parts of the new generation ([`WorkerGen::new`]:
+//!    balancers, split cursors, histograms shared by name);
+//! 2. re-lay the upstream pool out (idle connections of unchanged endpoints
+//!    stay: no reconnect);
+//! 3. commit: swap the current `Rc<WorkerGen>` (requests in flight keep
+//!    theirs);
+//! 4. listeners: stop accepting on socket groups the new generation no
+//!    longer has (their idle keep-alive connections are closed, busy ones
+//!    finish their request first) and start accepting on the new ones;
+//! 5. publish the applied generation for `/workers` and `/reload`.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::time::Duration;
+
+use monoio::net::TcpListener;
+
+use super::connection::serve_tcp;
+use super::generation::{Snapshot, WorkerGen};
+use crate::runtime::notify::LocalNotify;
+use crate::runtime::shutdown::{ShutdownFlag, WATCH_TICK};
+use crate::runtime::worker::{ConnGuard, Worker};
+use crate::stats::WorkerStats;
+
+/// A new generation for one worker.
+pub struct GenUpdate {
+    pub snap: Arc<Snapshot>,
+    /// This worker's stats layout of the generation (counters carried).
+    pub stats: Arc<WorkerStats>,
+    /// Sockets of listener groups this worker does not serve yet:
+    /// `(group id, socket)`.
+    pub sockets: Vec<(u64, std::net::TcpListener)>,
+}
+
+/// One running accept task.
+struct AcceptTask {
+    group: u64,
+    stop: Rc<StopSignal>,
+    task: monoio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct StopSignal {
+    stopped: Cell<bool>,
+    notify: LocalNotify,
+}
+
+/// A worker's serving state: its long-lived core and its current generation.
+pub struct Serving {
+    pub worker: Rc<Worker>,
+    current: RefCell<Rc<WorkerGen>>,
+    accepts: RefCell<Vec<AcceptTask>>,
+    /// Where this worker publishes the generation it applied.
+    applied: Arc<[AtomicU64]>,
+}
+
+impl Serving {
+    /// The generation new requests are served with.
+    #[inline]
+    pub fn current(&self) -> Rc<WorkerGen> {
+        self.current.borrow().clone()
+    }
+
+    /// Apply a generation update (see the module docs).
+    fn apply(self: &Rc<Self>, update: GenUpdate) {
+        let worker = &self.worker;
+        let prev = self.current();
+        let gen = Rc::new(WorkerGen::new(
+            worker.id,
+            update.snap,
+            update.stats,
+            Some(&prev),
+        ));
+        let kept = worker.pool.borrow_mut().rekey(gen.config());
+        *self.current.borrow_mut() = gen.clone();
+        let keep = &gen.snap.listener_ids;
+        let mut accepts = self.accepts.borrow_mut();
+        accepts.retain(|task| {
+            if keep.contains(&task.group) {
+                return true;
+            }
+            task.stop.stopped.set(true);
+            task.stop.notify.notify_all();
+            worker.watchdog.drain_tag(task.group);
+            false
+        });
+        drop(accepts);
+        for (group, socket) in update.sockets {
+            self.start_accept(group, socket);
+        }
+        gen.publish_histograms();
+        self.publish_pool();
+        let generation = gen.snap.generation;
+        self.applied[worker.id].store(generation, Ordering::Release);
+        tracing::info!(
+            worker = worker.id,
+            generation,
+            idle_upstream_kept = kept,
+            "configuration generation applied"
+        );
+    }
+
+    fn start_accept(self: &Rc<Self>, group: u64, socket: std::net::TcpListener) {
+        let listener = match TcpListener::from_std(socket) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(worker = self.worker.id, "cannot register listener: {e}");
+                return;
+            }
+        };
+        let stop = Rc::new(StopSignal::default());
+        let task = monoio::spawn(accept_loop(self.clone(), group, listener, stop.clone()));
+        self.accepts
+            .borrow_mut()
+            .push(AcceptTask { group, stop, task });
+    }
+
+    fn publish_pool(&self) {
+        let gen = self.current();
+        let idle = self.worker.pool.borrow().idle_count() as i64;
+        let gauge = &gen.stats.pool_idle;
+        gauge.add(idle - gauge.get());
+    }
+
+    fn publish_stats(&self) {
+        self.current().publish_histograms();
+        self.publish_pool();
+    }
+}
+
+/// The worker's main task: accept on every listener until shutdown, then
+/// drain. Returns when every connection is done or the drain timeout passed.
+pub async fn worker_main(
+    worker: Rc<Worker>,
+    first: GenUpdate,
+    updates: Receiver<GenUpdate>,
+    flag: ShutdownFlag,
+    applied: Arc<[AtomicU64]>,
+) {
+    let gen = Rc::new(WorkerGen::new(worker.id, first.snap, first.stats, None));
+    let serving = Rc::new(Serving {
+        worker: worker.clone(),
+        current: RefCell::new(gen.clone()),
+        accepts: RefCell::new(Vec::new()),
+        applied,
+    });
+    for (group, socket) in first.sockets {
+        serving.start_accept(group, socket);
+    }
+    serving.applied[worker.id].store(gen.snap.generation, Ordering::Release);
+    drop(gen);
+
+    // Deadlines, stats publishing, pool sweeping and updates share one tick.
+    let tick = |s: &Serving| {
+        WATCH_TICK
+            .min(s.current().config().stats.publish_interval)
+            .min(crate::runtime::watchdog::TICK)
+    };
+    let mut last_publish = std::time::Instant::now();
+    let mut last_sweep = last_publish;
+    while !flag.is_set() {
+        monoio::time::sleep(tick(&serving)).await;
+        worker.watchdog.tick(false);
+        while let Ok(update) = updates.try_recv() {
+            serving.apply(update);
+        }
+        let now = std::time::Instant::now();
+        if let Some(log) = &worker.access_log {
+            log.tick();
+        }
+        if now.duration_since(last_publish) >= serving.current().config().stats.publish_interval {
+            serving.publish_stats();
+            last_publish = now;
+        }
+        if now.duration_since(last_sweep) >= Duration::from_secs(1) {
+            worker.pool.borrow_mut().sweep();
+            last_sweep = now;
+        }
+    }
+
+    worker.draining.set(true);
+    worker.shutdown.notify_all();
+    worker.watchdog.tick(true);
+    // Accept tasks end on the shutdown notification (their sockets close).
+    let tasks: Vec<AcceptTask> = serving.accepts.borrow_mut().drain(..).collect();
+    for t in tasks {
+        t.task.await;
+    }
+    worker.pool.borrow_mut().clear();
+    serving.publish_stats();
+    let deadline = std::time::Instant::now() + serving.current().config().runtime.drain_timeout;
+    while worker.active.get() > 0 && std::time::Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(10)).await;
+        worker.watchdog.tick(true);
+    }
+    serving.publish_stats();
+    if let Some(log) = &worker.access_log {
+        log.flush();
+    }
+    if worker.active.get() > 0 {
+        tracing::warn!(
+            worker = worker.id,
+            open = worker.active.get(),
+            "drain timeout reached; closing remaining connections"
+        );
+    }
+}
+
+/// The `accept` stage for one listener socket: the accept gate (at most
+/// `max_connections_per_worker` open connections), then one task per
+/// connection.
+async fn accept_loop(
+    serving: Rc<Serving>,
+    group: u64,
+    listener: TcpListener,
+    stop: Rc<StopSignal>,
+) {
+    let worker = serving.worker.clone();
+    loop {
+        // Accept gate: stop taking connections while at the limit.
+        loop {
+            let max = serving
+                .current()
+                .config()
+                .runtime
+                .max_connections_per_worker;
+            if worker.active.get() < max || worker.draining.get() || stop.stopped.get() {
+                break;
+            }
+            monoio::select! {
+                _ = worker.conn_closed.notified() => {}
+                _ = worker.shutdown.notified() => {}
+                _ = stop.notify.notified() => {}
+            }
+        }
+        if worker.draining.get() || stop.stopped.get() {
+            break;
+        }
+        let accepted = monoio::select! {
+            r = listener.accept() => r,
+            _ = worker.shutdown.notified() => break,
+            _ = stop.notify.notified() => break,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let gen = serving.current();
+                let Some(index) = gen.snap.listener_index(group) else {
+                    // Removed by a reload an instant ago.
+                    break;
+                };
+                tracing::debug!(worker = worker.id, %peer, "accepted");
+                let _ = stream.set_nodelay(true);
+                let guard = ConnGuard::new(worker.clone(), gen.stats.listeners[index].clone());
+                let tls = gen.snap.tls[index].clone();
+                drop(gen);
+                monoio::spawn(serve_tcp(serving.clone(), group, tls, stream, peer, guard));
+            }
+            Err(e) => {
+                // EMFILE and friends: back off a little instead of spinning.
+                tracing::warn!(worker = worker.id, "accept failed: {e}");
+                monoio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    drop(listener);
+}

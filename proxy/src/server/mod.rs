@@ -1,0 +1,344 @@
+//! The process: bind the listeners, start the pinned workers, the admin
+//! threads and the config watcher, then turn signals into actions until the
+//! drain is over.
+//!
+//! # Architecture
+//! ```text
+//! main thread: config → Snapshot (generation 1) → bind listener groups
+//!   → workers (one pinned thread + monoio runtime each, `pipeline::serve`)
+//!   → admin threads → "ringway: ready" → signal loop:
+//!        SIGHUP          reload (server/reload.rs) → GenUpdate per worker
+//!        SIGUSR1         reopen the access log
+//!        SIGTERM/SIGINT  drain and stop
+//! ```
+//! `POST /reload` (admin thread) and `[reload] watch = true` (watcher
+//! thread) call the same [`reload::Control`]. Nothing here runs on the
+//! request path.
+//!
+//! # Shutdown
+//! SIGTERM or SIGINT: the main thread sets the flag; each worker stops
+//! accepting (closes its listener sockets), closes idle keep-alive
+//! connections, lets in-flight requests finish (their responses carry
+//! `Connection: close`) for up to `drain_timeout`, then returns. The process
+//! exits 0 when every worker is done.
+
+pub mod reload;
+pub mod watch;
+
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+use signal_hook::iterator::Signals;
+
+use crate::accesslog::AccessLogSink;
+use crate::admin::AdminState;
+use crate::config::Config;
+use crate::net::bind_group;
+use crate::pipeline::generation::Snapshot;
+use crate::pipeline::serve::{worker_main, GenUpdate};
+use crate::runtime::driver::{run_on_driver, DriverUsed};
+use crate::runtime::shutdown::ShutdownFlag;
+use crate::runtime::worker::Worker;
+use crate::runtime::{pin_plan, summary};
+use crate::stats::{ring, StatsRegistry};
+use reload::{Control, Group};
+
+/// Why the proxy could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("listener {name:?}: cannot bind {address}: {source}")]
+    Bind {
+        name: String,
+        address: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("worker {worker}: {message}")]
+    Worker { worker: usize, message: String },
+    #[error("signals: {0}")]
+    Signals(std::io::Error),
+    #[error("admin listener: cannot bind {address}: {source}")]
+    Admin {
+        address: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("access log: {0}")]
+    AccessLog(std::io::Error),
+    #[error("cannot start thread: {0}")]
+    Spawn(std::io::Error),
+}
+
+/// Run the proxy until SIGTERM/SIGINT and the drain that follows. `path` is
+/// the file `config` came from (reloads read it again); `None` turns reload
+/// off.
+pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
+    // Signals first, so a signal during start-up is not lost.
+    let mut signals =
+        Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGHUP]).map_err(RunError::Signals)?;
+    let workers = config.runtime.workers;
+
+    // Bind every listener before starting anything.
+    let mut groups = Vec::with_capacity(config.listeners.len());
+    let mut per_worker: Vec<Vec<(u64, std::net::TcpListener)>> =
+        (0..workers).map(|_| Vec::new()).collect();
+    for (i, l) in config.listeners.iter().enumerate() {
+        let g = bind_group(l.address, workers).map_err(|source| RunError::Bind {
+            name: l.name.clone(),
+            address: l.address,
+            source,
+        })?;
+        let id = i as u64 + 1;
+        groups.push(Group {
+            id,
+            name: l.name.clone(),
+            configured: l.address,
+            bound: g.address,
+        });
+        // Socket i of every listener goes to worker i.
+        for (w, s) in g.sockets.into_iter().enumerate() {
+            per_worker[w].push((id, s));
+        }
+    }
+    let bound: Vec<_> = groups.iter().map(|g| g.bound).collect();
+    let ids: Vec<u64> = groups.iter().map(|g| g.id).collect();
+    let snap = Arc::new(Snapshot::build(config.clone(), 1, ids));
+
+    let flag = ShutdownFlag::new();
+    let plan = pin_plan(&config);
+    let registry = Arc::new(StatsRegistry::new(config.clone(), workers));
+    let applied = registry.reloads.applied.clone();
+    let access_log = match &config.access_log {
+        Some(c) => Some(AccessLogSink::start(&c.target).map_err(RunError::AccessLog)?),
+        None => None,
+    };
+    let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<(DriverUsed, bool), String>)>();
+    let mut handles = Vec::with_capacity(workers);
+    let mut senders = Vec::with_capacity(workers);
+    let mut drivers: Vec<Option<(DriverUsed, bool)>> = vec![None; workers];
+    let mut failure: Option<RunError> = None;
+    let mut ring_fds: Vec<i32> = ring::io_uring_fds();
+    let first_stats = registry.load().workers.clone();
+    for (id, sockets) in per_worker.into_iter().enumerate() {
+        let (tx, rx) = mpsc::channel::<GenUpdate>();
+        senders.push(tx);
+        let first = GenUpdate {
+            snap: snap.clone(),
+            stats: first_stats[id].clone(),
+            sockets,
+        };
+        let config = config.clone();
+        let flag = flag.clone();
+        let ready = ready_tx.clone();
+        let core = plan[id];
+        let log_tx = access_log.as_ref().map(|s| s.sender());
+        let applied = applied.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("ringway-w{id}"))
+            .spawn(move || {
+                let pinned = core.map(core_affinity::set_for_current).unwrap_or(false);
+                let rc = config.runtime.clone();
+                run_on_driver(
+                    &rc,
+                    move || async move {
+                        let worker = Rc::new(Worker::new(id, &config, log_tx));
+                        worker_main(worker, first, rx, flag, applied).await;
+                    },
+                    |started| {
+                        let _ = ready.send((id, started.map(|d| (d, pinned))));
+                    },
+                );
+            })
+            .map_err(RunError::Spawn)?;
+        handles.push(handle);
+        // Workers start one at a time, so the io_uring descriptor that
+        // appears while worker `id` starts is its ring (read for telemetry).
+        match ready_rx.recv() {
+            Ok((w, Ok(d))) => {
+                if matches!(d.0, DriverUsed::IoUring { .. }) {
+                    let fds = ring::io_uring_fds();
+                    if let Some(fd) = fds.into_iter().find(|fd| !ring_fds.contains(fd)) {
+                        ring_fds.push(fd);
+                        first_stats[w]
+                            .ring_fd
+                            .store(fd, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                drivers[w] = Some(d);
+            }
+            Ok((w, Err(message))) => {
+                failure = Some(RunError::Worker { worker: w, message });
+                break;
+            }
+            Err(_) => {
+                failure = Some(RunError::Worker {
+                    worker: id,
+                    message: "exited during start-up".into(),
+                });
+                break;
+            }
+        }
+    }
+    drop(ready_tx);
+
+    if let Some(err) = failure {
+        flag.trigger();
+        for h in handles {
+            let _ = h.join();
+        }
+        return Err(err);
+    }
+
+    // The fallback reason is printed once, not once per worker.
+    if let Some(Some((DriverUsed::Legacy { reason: Some(r) }, _))) = drivers.first() {
+        tracing::warn!("{r}; using the epoll driver");
+        println!("ringway: io_uring not available ({r}); falling back to epoll");
+    }
+    summary::print(&config, &bound, &drivers, &plan);
+
+    let control = path.map(|p| {
+        Arc::new(Control::new(
+            p,
+            config.clone(),
+            groups,
+            registry.clone(),
+            senders,
+        ))
+    });
+
+    let admin = match &config.admin {
+        None => None,
+        Some(a) => {
+            let reload = control.as_ref().map(|c| {
+                let c = c.clone();
+                Arc::new(move || admin_reload(&c)) as crate::admin::Reloader
+            });
+            let state = Arc::new(AdminState {
+                registry: registry.clone(),
+                reload,
+                draining: flag.clone(),
+                started: std::time::Instant::now(),
+                drivers: drivers
+                    .iter()
+                    .map(|d| d.as_ref().map(|(d, _)| d.to_string()).unwrap_or_default())
+                    .collect(),
+                cores: plan.iter().map(|c| c.map(|c| c.id)).collect(),
+            });
+            match crate::admin::spawn(state) {
+                Ok(handle) => {
+                    println!("ringway: admin on {}", handle.address);
+                    Some(handle)
+                }
+                Err(source) => {
+                    flag.trigger();
+                    for h in handles {
+                        let _ = h.join();
+                    }
+                    return Err(RunError::Admin {
+                        address: a.address,
+                        source,
+                    });
+                }
+            }
+        }
+    };
+    let watch_stop = Arc::new(AtomicBool::new(false));
+    let watcher = match (&control, config.reload.watch) {
+        (Some(c), true) => Some(
+            watch::spawn(
+                c.clone(),
+                c.path().to_path_buf(),
+                config.reload.interval,
+                watch_stop.clone(),
+            )
+            .map_err(RunError::Spawn)?,
+        ),
+        _ => None,
+    };
+    println!("ringway: ready");
+
+    for sig in signals.forever() {
+        match sig {
+            SIGUSR1 => {
+                if let Some(log) = &access_log {
+                    tracing::info!("SIGUSR1: reopening the access log");
+                    log.reopen();
+                }
+            }
+            SIGHUP => match &control {
+                None => tracing::warn!("SIGHUP: no config file to reload"),
+                Some(c) => {
+                    tracing::info!("SIGHUP: reloading {}", c.path().display());
+                    match c.reload() {
+                        Ok(r) => println!("{r}"),
+                        Err(e) => {
+                            tracing::error!("reload failed:\n{e}");
+                            eprintln!("{e}");
+                        }
+                    }
+                }
+            },
+            _ => {
+                tracing::info!(signal = sig, "shutting down: draining connections");
+                println!("ringway: draining (signal {sig})");
+                break;
+            }
+        }
+    }
+    flag.trigger();
+    watch_stop.store(true, std::sync::atomic::Ordering::Release);
+    for h in handles {
+        let _ = h.join();
+    }
+    if let Some(w) = watcher {
+        let _ = w.join();
+    }
+    if let Some(log) = access_log {
+        log.finish();
+    }
+    if let Some(admin) = admin {
+        admin.stop();
+    }
+    println!("ringway: stopped");
+    Ok(())
+}
+
+/// `POST /reload`: reload, then wait (up to 5 s) until every worker serves
+/// the new generation.
+fn admin_reload(control: &Control) -> Result<String, (u16, String)> {
+    match control.reload() {
+        Ok(r) => {
+            println!("{r}");
+            let waited = control.wait_applied(r.generation, Duration::from_secs(5));
+            let mut msg = format!("{r}\n");
+            match waited {
+                Some(d) => msg.push_str(&format!(
+                    "every worker serves generation {} ({} ms after the reload)\n",
+                    r.generation,
+                    d.as_millis()
+                )),
+                None => {
+                    return Err((
+                        500,
+                        format!(
+                            "{msg}not every worker took generation {} within 5 s\n",
+                            r.generation
+                        ),
+                    ))
+                }
+            }
+            Ok(msg)
+        }
+        Err(e) => {
+            let status = match e {
+                reload::ReloadError::Invalid(_) | reload::ReloadError::Bind(_) => 400,
+                reload::ReloadError::Stopped => 503,
+            };
+            eprintln!("{e}");
+            Err((status, format!("{e}\n")))
+        }
+    }
+}

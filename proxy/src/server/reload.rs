@@ -1,0 +1,320 @@
+//! Live reload: load and validate the file off the data path, bind new
+//! listeners, publish generation N+1 to every worker.
+//!
+//! # Steps ([`Control::reload`])
+//! 1. Read, parse and build the file (`Config::load`): any problem → the
+//!    reload fails with the same key-path + line messages as
+//!    `ringway check`, and nothing changes.
+//! 2. Listeners: one that keeps its name and configured address keeps its
+//!    socket group (no refused connection); a new or moved one gets a new
+//!    group, bound now (a bind failure fails the reload, nothing changes);
+//!    a removed one is dropped from the generation: workers stop accepting
+//!    on it and its connections drain.
+//! 3. Compile the [`Snapshot`] (routes, filter chains, TLS acceptors: TLS
+//!    files are read again by step 1).
+//! 4. Lay out the stats of the new generation, counters carried over by
+//!    name ([`StatsRegistry::install`]).
+//! 5. Send each worker its [`GenUpdate`]; each applies it at its next tick
+//!    (`pipeline::serve`).
+//!
+//! Settings that shape the process (`runtime.workers`, `cores`, `driver`,
+//! ring settings, `[admin]`, `[access_log]`) cannot change in a running
+//! process: a reload that changes them applies everything else and says
+//! which of them wait for a restart.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, ConfigErrors};
+use crate::net::bind_group;
+use crate::pipeline::generation::Snapshot;
+use crate::pipeline::serve::GenUpdate;
+use crate::stats::StatsRegistry;
+
+/// A listener socket group the process holds.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub id: u64,
+    pub name: String,
+    /// As configured (port 0 stays 0: an unchanged `:0` listener keeps its
+    /// group).
+    pub configured: SocketAddr,
+    pub bound: SocketAddr,
+}
+
+/// Why a reload changed nothing.
+#[derive(Debug)]
+pub enum ReloadError {
+    /// The file has problems (key path + line each).
+    Invalid(ConfigErrors),
+    /// A new listener could not be bound.
+    Bind(String),
+    /// The workers are gone (shutting down).
+    Stopped,
+}
+
+impl std::fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReloadError::Invalid(errors) => {
+                for e in &errors.0 {
+                    writeln!(f, "error: {e}")?;
+                }
+                write!(
+                    f,
+                    "{} problem(s) found; the running configuration is unchanged",
+                    errors.0.len()
+                )
+            }
+            ReloadError::Bind(m) => write!(f, "error: {m}; the running configuration is unchanged"),
+            ReloadError::Stopped => write!(f, "error: ringway is shutting down"),
+        }
+    }
+}
+
+/// A successful reload.
+#[derive(Debug, Clone)]
+pub struct Reloaded {
+    pub generation: u64,
+    /// Changed settings that take effect only after a restart.
+    pub restart_needed: Vec<&'static str>,
+    /// Listeners bound by this reload: name, address, TLS.
+    pub new_listeners: Vec<(String, SocketAddr, bool)>,
+    pub removed_listeners: Vec<String>,
+}
+
+impl std::fmt::Display for Reloaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (name, addr, tls) in &self.new_listeners {
+            writeln!(
+                f,
+                "ringway: listener {name} on {addr} ({})",
+                if *tls { "tls" } else { "plain" }
+            )?;
+        }
+        for name in &self.removed_listeners {
+            writeln!(f, "ringway: listener {name} removed (draining)")?;
+        }
+        for key in &self.restart_needed {
+            writeln!(
+                f,
+                "ringway: warning: {key} changed; it takes effect after a restart"
+            )?;
+        }
+        write!(f, "ringway: reloaded: generation {}", self.generation)
+    }
+}
+
+struct State {
+    config: Arc<Config>,
+    groups: Vec<Group>,
+    next_group: u64,
+}
+
+/// The main-thread side of generations. Shared by the signal loop, the
+/// admin thread (`POST /reload`) and the file watcher; a mutex serialises
+/// reloads (never touched by a worker).
+pub struct Control {
+    path: PathBuf,
+    registry: Arc<StatsRegistry>,
+    senders: Vec<Sender<GenUpdate>>,
+    state: Mutex<State>,
+}
+
+impl Control {
+    pub fn new(
+        path: PathBuf,
+        config: Arc<Config>,
+        groups: Vec<Group>,
+        registry: Arc<StatsRegistry>,
+        senders: Vec<Sender<GenUpdate>>,
+    ) -> Control {
+        let next_group = groups.iter().map(|g| g.id).max().unwrap_or(0) + 1;
+        Control {
+            path,
+            registry,
+            senders,
+            state: Mutex::new(State {
+                config,
+                groups,
+                next_group,
+            }),
+        }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Load the file and publish it as the next generation (see the module
+    /// docs). Counts the outcome in `ringway_reloads_total`.
+    pub fn reload(&self) -> Result<Reloaded, ReloadError> {
+        let result = self.try_reload();
+        let counter = match &result {
+            Ok(_) => &self.registry.reloads.ok,
+            Err(_) => &self.registry.reloads.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        result
+    }
+
+    fn try_reload(&self) -> Result<Reloaded, ReloadError> {
+        let mut loaded = Config::load(&self.path).map_err(ReloadError::Invalid)?;
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let workers = self.senders.len();
+        // What cannot change in a running process keeps its running value.
+        let restart_needed = restart_needed(&state.config, &loaded);
+        keep_process_settings(&state.config, &mut loaded);
+        let config = Arc::new(loaded);
+
+        // Listener groups: keep, bind or drop.
+        let mut ids = Vec::with_capacity(config.listeners.len());
+        let mut fresh: Vec<(Group, Vec<std::net::TcpListener>, bool)> = Vec::new();
+        let mut next = state.next_group;
+        for l in &config.listeners {
+            if let Some(g) = state
+                .groups
+                .iter()
+                .find(|g| g.name == l.name && g.configured == l.address)
+            {
+                ids.push(g.id);
+                continue;
+            }
+            let group = bind_group(l.address, workers).map_err(|e| {
+                ReloadError::Bind(format!(
+                    "listener {:?}: cannot bind {}: {e}",
+                    l.name, l.address
+                ))
+            })?;
+            let g = Group {
+                id: next,
+                name: l.name.clone(),
+                configured: l.address,
+                bound: group.address,
+            };
+            next += 1;
+            ids.push(g.id);
+            fresh.push((g, group.sockets, l.tls.is_some()));
+        }
+        let removed: Vec<String> = state
+            .groups
+            .iter()
+            .filter(|g| !ids.contains(&g.id))
+            .map(|g| g.name.clone())
+            .collect();
+
+        let generation = self.registry.reloads.generation() + 1;
+        let snap = Arc::new(Snapshot::build(config.clone(), generation, ids.clone()));
+        let stats = self.registry.install(config.clone());
+
+        // Socket i of every new group goes to worker i.
+        let mut per_worker: Vec<Vec<(u64, std::net::TcpListener)>> =
+            (0..workers).map(|_| Vec::new()).collect();
+        let mut new_listeners = Vec::new();
+        let mut kept_groups: Vec<Group> = state
+            .groups
+            .iter()
+            .filter(|g| ids.contains(&g.id))
+            .cloned()
+            .collect();
+        for (g, sockets, tls) in fresh {
+            for (i, s) in sockets.into_iter().enumerate() {
+                per_worker[i].push((g.id, s));
+            }
+            new_listeners.push((g.name.clone(), g.bound, tls));
+            kept_groups.push(g);
+        }
+        for ((tx, sockets), stats) in self.senders.iter().zip(per_worker).zip(stats) {
+            let update = GenUpdate {
+                snap: snap.clone(),
+                stats,
+                sockets,
+            };
+            tx.send(update).map_err(|_| ReloadError::Stopped)?;
+        }
+        self.registry
+            .reloads
+            .generation
+            .store(generation, Ordering::Release);
+
+        state.config = config;
+        state.groups = kept_groups;
+        state.next_group = next;
+        Ok(Reloaded {
+            generation,
+            restart_needed,
+            new_listeners,
+            removed_listeners: removed,
+        })
+    }
+
+    /// Wait until every worker serves generation `g` (at most `timeout`).
+    /// Returns how long it took, or `None` on timeout.
+    pub fn wait_applied(&self, g: u64, timeout: Duration) -> Option<Duration> {
+        let start = Instant::now();
+        while !self.registry.reloads.all_applied(g) {
+            if start.elapsed() >= timeout {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Some(start.elapsed())
+    }
+}
+
+/// Copy the settings that shape the process from `old` into `new`.
+fn keep_process_settings(old: &Config, new: &mut Config) {
+    let max_conns = new.runtime.max_connections_per_worker;
+    let drain = new.runtime.drain_timeout;
+    new.runtime = old.runtime.clone();
+    // These two are read live.
+    new.runtime.max_connections_per_worker = max_conns;
+    new.runtime.drain_timeout = drain;
+    new.admin = old.admin.clone();
+    new.access_log = old.access_log.clone();
+    new.stats.histogram_sigfig = old.stats.histogram_sigfig;
+}
+
+/// The settings that differ between `old` and `new` but cannot change in a
+/// running process.
+fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
+    let (a, b) = (&old.runtime, &new.runtime);
+    let mut out = Vec::new();
+    if a.workers != b.workers {
+        out.push("runtime.workers");
+    }
+    if a.cores != b.cores {
+        out.push("runtime.cores");
+    }
+    if a.driver != b.driver {
+        out.push("runtime.driver");
+    }
+    if a.ring_entries != b.ring_entries
+        || a.sqpoll_idle != b.sqpoll_idle
+        || a.ring_flags != b.ring_flags
+    {
+        out.push("runtime ring settings");
+    }
+    if a.log_level != b.log_level {
+        out.push("runtime.log_level");
+    }
+    if old.admin.as_ref().map(|x| x.address) != new.admin.as_ref().map(|x| x.address) {
+        out.push("admin");
+    }
+    let log_key = |c: &Config| {
+        c.access_log
+            .as_ref()
+            .map(|l| (l.target.clone(), l.format, l.buffer_bytes, l.flush_interval))
+    };
+    if log_key(old) != log_key(new) {
+        out.push("access_log");
+    }
+    if old.stats.histogram_sigfig != new.stats.histogram_sigfig {
+        out.push("stats.histogram_sigfig");
+    }
+    out
+}
