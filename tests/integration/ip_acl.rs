@@ -98,3 +98,30 @@ fn bad_blocks_are_config_errors_naming_the_entry() {
     );
     assert_eq!(out.code(), Some(0), "{out}");
 }
+
+/// The listener's `ip_acl` is checked before routing: 403 (connection kept)
+/// for a denied client, whatever the path, and the origin is never reached.
+#[test]
+fn listener_acl_answers_403_before_routing() {
+    use ringway_tests::origin::Origin;
+    use ringway_tests::proxy::Proxy;
+    let dir = TestDir::new("acl-listener");
+    let origin = Origin::start();
+    let config = Config::new()
+        .listener_with("denied", &[("ip_acl", r#"{ deny = ["127.0.0.0/8"] }"#)])
+        .listener_with("allowed", &[("ip_acl", r#"{ allow = ["127.0.0.1/32"] }"#)])
+        .route("denied", "/", "app", &[])
+        .route("allowed", "/", "app", &[("name", "\"allowed\"")])
+        .cluster("app", &[origin.addr()], &[]);
+    let proxy = Proxy::start(&dir, &config);
+    let mut c = ringway_tests::client::Client::connect(proxy.addr("denied"));
+    for path in ["/", "/no/route/needed"] {
+        let r = c.get(path);
+        assert_eq!(r.status(), 403, "{r}");
+        assert!(!r.has_token("connection", "close"), "{r}");
+    }
+    assert_eq!(origin.request_count(), 0);
+    let mut c = ringway_tests::client::Client::connect(proxy.addr("allowed"));
+    assert_eq!(c.get("/ok").status(), 200);
+    assert_eq!(origin.request_count(), 1);
+}

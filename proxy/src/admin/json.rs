@@ -300,7 +300,13 @@ pub fn config(c: &Config) -> Value {
                     })
                 }
             };
-            json!({ "name": l.name, "address": l.address.to_string(), "tls": tls })
+            let ip_acl = l.ip_acl.as_ref().map(|a| {
+                json!({
+                    "allow": a.allow.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+                    "deny": a.deny.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+                })
+            });
+            json!({ "name": l.name, "address": l.address.to_string(), "tls": tls, "ip_acl": ip_acl })
         })
         .collect();
     let routes: Vec<Value> = c

@@ -239,6 +239,42 @@ async fn serve<S>(
         let meta_ref = logging.then_some(&meta);
         let trace_id = trace.as_ref().map(|t| t.trace_id());
 
+        // The listener's IP rules (before routing): 403, connection kept.
+        if let Some(acl) = &gen.config().listeners[listener].ip_acl {
+            if !acl.allows(peer.ip()) {
+                fstate.clear();
+                let reply = LocalReply::text(403, "403 Forbidden\n");
+                let (ex, keep) = answer_local(
+                    &mut conn,
+                    &gen,
+                    &mut cbuf,
+                    &head,
+                    None,
+                    0,
+                    &mut fstate,
+                    reply,
+                    watch,
+                )
+                .await;
+                let rec = RequestRecord {
+                    listener,
+                    peer,
+                    route: None,
+                    ex: &ex,
+                    error: None,
+                    elapsed: started.elapsed(),
+                    meta: meta_ref,
+                    trace_id,
+                };
+                log_request(worker, &gen, &rec);
+                if keep {
+                    worker.give_buffer(std::mem::take(&mut conn.out));
+                    continue;
+                }
+                break;
+            }
+        }
+
         // Stage: route.
         let input = RouteInput {
             host: head.host.map(|h| h.get(data)),
@@ -322,7 +358,7 @@ async fn serve<S>(
                 &gen,
                 &mut cbuf,
                 &head,
-                route,
+                Some(route),
                 ran,
                 &mut fstate,
                 reply,
@@ -437,7 +473,7 @@ async fn answer_local<S: AsyncWriteRent>(
     gen: &WorkerGen,
     cbuf: &mut ConnBuf,
     head: &RequestHead,
-    route: &Route,
+    route: Option<&Route>,
     ran: usize,
     fstate: &mut FilterState,
     mut reply: LocalReply,
@@ -451,10 +487,11 @@ async fn answer_local<S: AsyncWriteRent>(
         status: reply.status,
         upstream: None,
         client: conn.peer,
-        route: &route.name,
+        route: route.map_or("", |r| r.name.as_str()),
         state: fstate,
     };
-    if let Flow::Respond(r) = run_response(&route.filters, ran, &mut cx) {
+    let chain = route.map_or(&[][..], |r| &r.filters[..]);
+    if let Flow::Respond(r) = run_response(chain, ran, &mut cx) {
         reply = r;
     }
     let conn_mode = match (keep, head.version) {

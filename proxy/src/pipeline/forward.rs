@@ -1,41 +1,40 @@
-//! The `forward` stage: one request/response exchange with an upstream.
+//! The `forward` stage: from the chosen cluster to the response on its way
+//! back to the client.
 //!
 //! ```text
-//! pick endpoint → pooled connection or connect → send head (+ buffered body)
-//!   → stream the rest of the request body → read response head (1xx handled)
-//!   → send response head → stream response body → return connection to pool
+//! pick endpoint (pick.rs) → write the upstream head (header edits, rewritten
+//!   target) → upstream exchange (exchange.rs: pooled connection or connect,
+//!   send, stream the request body, response head; may run again)
+//!   → response filters → send response head → stream response body
+//!   → return the connection to the pool
 //! ```
 //!
-//! Retry: a request whose head and whole body were still in hand is sent once
-//! more, on a fresh connection, when a *reused* pooled connection fails before
-//! any response byte arrives (the upstream closed an idle connection at the
-//! same moment we picked it). Nothing else is retried yet.
-//!
-//! Timeouts (kept by the worker's watchdog, one deadline per connection;
-//! the connect timeout is a plain timer): `connect_timeout` (connect + TLS), the route `timeout` from the
-//! request being sent to the response head and between response body reads,
-//! `body_read_timeout` between request body reads, `idle_timeout` for each
-//! write to the client.
+//! Timeouts (kept by the worker's watchdog, one deadline per connection; the
+//! connect timeout is a plain timer): `connect_timeout` (connect + TLS), the
+//! route `timeout` from the request being sent to the response head and
+//! between response body reads, `body_read_timeout` between request body
+//! reads, `idle_timeout` for each write to the client.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 
 use super::body::BodyFrame;
 use super::buffer::ConnBuf;
+use super::exchange::{exchange, read_upstream, UpstreamRequest};
 use super::filters::reply::{write_local_reply, ReplyConnection};
 use super::filters::{run_response, FilterState, Flow, ResponseCx};
+use super::pick::pick_endpoint;
 use super::route::Route;
-use crate::error::{response_head_error, ErrorKind, ProxyError};
-use crate::http::response::parse_response_head;
+use crate::error::{ErrorKind, ProxyError};
 use crate::http::rewrite::{write_request_head, write_response_head, ForwardInfo, ResponseInfo};
 use crate::http::{HeadLimits, RequestHead, ResponseFraming, ResponseHead, Version};
 use crate::runtime::watchdog::{Fired, Guard, WatchKey};
 use crate::runtime::worker::{Worker, BIG_BUF_SIZE, BUF_SIZE};
 
 use super::generation::WorkerGen;
-use crate::upstream::{connect, EndpointId, UpstreamStream};
+use crate::upstream::{EndpointId, UpstreamStream};
 
 /// What happens to the downstream connection after the exchange.
 pub enum Next {
@@ -113,9 +112,8 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     let client_keep_alive = head.keep_alive();
     let wants_upgrade = head.upgrade.is_some();
 
-    let ep_index = gen.balancers[cluster_index]
-        .pick(cluster.endpoints.len())
-        .ok_or_else(|| ProxyError::new(ErrorKind::NoEndpoint))?;
+    // Stage: pick endpoint.
+    let ep_index = pick_endpoint(gen, cluster_index)?;
     let endpoint = &cluster.endpoints[ep_index];
     ex.endpoint = Some(ep_index);
     let ep_id: EndpointId = worker.pool.borrow().endpoint_id(cluster_index, ep_index);
@@ -162,83 +160,23 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
         max_head_bytes: config.limits.max_head_bytes,
         max_headers: config.limits.max_headers,
     };
-    let mut attempt = 0;
-    let (mut up, sent_at) = loop {
-        attempt += 1;
-        let pooled = if attempt == 1 {
-            worker.pool.borrow_mut().checkout(ep_id)
-        } else {
-            None
-        };
-        let reused = pooled.is_some();
-        ex.reused_connection = reused;
-        let ep_stats = gen.stats.endpoint(cluster_index, ep_index);
-        let mut up = match pooled {
-            Some(c) => {
-                ep_stats.cx_reused.inc();
-                c
-            }
-            None => match connect(cluster, endpoint).await {
-                Ok(c) => {
-                    ep_stats.cx_new.inc();
-                    c
-                }
-                Err(e) => {
-                    ep_stats.connect_failures.inc();
-                    return Err(e);
-                }
-            },
-        };
-        let replayable = reused && body_in_hand && attempt == 1;
-        let fd = up.fd();
-        let deadline = watch.now() + route.timeout;
-        let ((res, o), fired) = watch
-            .guard(
-                Guard::Upstream,
-                deadline,
-                Some(fd),
-                up.write_all(std::mem::take(out)),
-            )
-            .await;
-        *out = o;
-        if fired.is_some() {
-            return Err(ProxyError::new(ErrorKind::UpstreamTimeout));
-        }
-        if let Err(e) = res {
-            if replayable {
-                continue;
-            }
-            return Err(ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e));
-        }
-        if !body_in_hand {
-            send_request_body(gen, client, cbuf, &mut up, &mut body, ex, watch, route).await?;
-        }
-        let sent_at = Instant::now();
-        match read_response_head(
-            &mut up,
-            &mut ubuf,
-            &mut resp,
-            &head_limits,
-            request_was_head,
-            route.timeout,
-            client,
-            client_http10,
-            ex,
-            watch,
-        )
-        .await
-        {
-            Ok(()) => break (up, sent_at),
-            Err(e) if e.retry && replayable => {
-                tracing::debug!(
-                    worker = worker.id,
-                    "reused upstream connection failed: {e}; retrying"
-                );
-                continue;
-            }
-            Err(e) => return Err(e),
-        }
+    // Stage: upstream exchange (runs again on a replayable failure).
+    let mut req = UpstreamRequest {
+        cluster: cluster_index,
+        endpoint: ep_index,
+        pool_id: ep_id,
+        timeout: route.timeout,
+        head: out,
+        body: &mut body,
+        body_in_hand,
+        request_was_head,
+        client_http10,
+        head_limits,
     };
+    let (mut up, sent_at) = exchange(
+        worker, gen, &mut req, client, cbuf, &mut ubuf, &mut resp, ex, watch,
+    )
+    .await?;
     ex.upstream_time = Some(sent_at.elapsed());
 
     // Response head to the client.
@@ -368,131 +306,6 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     }
     worker.give_buffer(ubuf.into_inner());
     Ok(if close { Next::Close } else { Next::KeepAlive })
-}
-
-/// Stream the request body that was not in hand from the client to the
-/// upstream.
-#[allow(clippy::too_many_arguments)]
-async fn send_request_body<S: AsyncReadRent>(
-    gen: &WorkerGen,
-    client: &mut S,
-    cbuf: &mut ConnBuf,
-    up: &mut UpstreamStream,
-    body: &mut BodyFrame,
-    ex: &mut Exchange,
-    watch: &WatchKey<'_>,
-    route: &Route,
-) -> Result<(), ProxyError> {
-    let timeout = gen.config().limits.body_read_timeout;
-    while !body.is_done() {
-        if cbuf.is_empty() {
-            cbuf.make_room(4096, BUF_SIZE);
-            let deadline = watch.now() + timeout;
-            let (read, fired) = watch
-                .guard(Guard::Body, deadline, None, cbuf.read_from(client))
-                .await;
-            if fired.is_some() {
-                return Err(ProxyError::new(ErrorKind::BodyTimeout));
-            }
-            match read {
-                Err(e) => return Err(ProxyError::new(ErrorKind::ClientClosed).with_cause(e)),
-                Ok(0) => body.on_eof()?,
-                Ok(_) => {}
-            }
-        }
-        let n = body.advance(cbuf.data(), None)?;
-        ex.bytes_in += n as u64;
-        let fd = up.fd();
-        let deadline = watch.now() + route.timeout;
-        let (res, fired) = watch
-            .guard(
-                Guard::Upstream,
-                deadline,
-                Some(fd),
-                cbuf.write_prefix_to(up, n),
-            )
-            .await;
-        if fired.is_some() {
-            return Err(ProxyError::new(ErrorKind::UpstreamTimeout));
-        }
-        res.map_err(|e| ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e))?;
-    }
-    Ok(())
-}
-
-/// One read from the upstream, bounded by `deadline` (the watchdog shuts the
-/// socket down when it passes). `UpstreamTimeout` when it fired.
-async fn read_upstream(
-    watch: &WatchKey<'_>,
-    up: &mut UpstreamStream,
-    ubuf: &mut ConnBuf,
-    deadline: std::time::Instant,
-) -> Result<usize, ProxyError> {
-    let fd = up.fd();
-    let (read, fired) = watch
-        .guard(Guard::Upstream, deadline, Some(fd), ubuf.read_from(up))
-        .await;
-    if fired.is_some() {
-        return Err(ProxyError::new(ErrorKind::UpstreamTimeout));
-    }
-    read.map_err(|e| ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e))
-}
-
-/// Read the final response head into `ubuf`/`resp`. Interim 1xx responses:
-/// `100 Continue` is dropped (the proxy answered the client's expectation
-/// itself), others are passed to HTTP/1.1 clients. A failure before any byte
-/// arrived is marked retryable.
-#[allow(clippy::too_many_arguments)]
-async fn read_response_head<S: AsyncWriteRent>(
-    up: &mut UpstreamStream,
-    ubuf: &mut ConnBuf,
-    resp: &mut ResponseHead,
-    limits: &HeadLimits,
-    request_was_head: bool,
-    timeout: Duration,
-    client: &mut S,
-    client_http10: bool,
-    ex: &mut Exchange,
-    watch: &WatchKey<'_>,
-) -> Result<(), ProxyError> {
-    let deadline = std::time::Instant::now() + timeout;
-    let mut got_any = false;
-    loop {
-        if !ubuf.is_empty() {
-            got_any = true;
-            let complete = parse_response_head(ubuf.data(), limits, request_was_head, resp)
-                .map_err(response_head_error)?;
-            if complete {
-                if (100..200).contains(&resp.status) && resp.status != 101 {
-                    let len = resp.head_len;
-                    if resp.status != 100 && !client_http10 {
-                        let mut interim = Vec::with_capacity(len);
-                        write_response_head(
-                            &mut interim,
-                            ubuf.data(),
-                            resp,
-                            &ResponseInfo::default(),
-                        );
-                        ex.bytes_out += interim.len() as u64;
-                        write_client(client, &mut interim, Duration::from_secs(30), watch).await?;
-                    }
-                    ubuf.consume(len);
-                    continue;
-                }
-                return Ok(());
-            }
-        }
-        ubuf.make_room(4096, limits.max_head_bytes + 4096);
-        match read_upstream(watch, up, ubuf, deadline).await {
-            Ok(0) => {
-                return Err(ProxyError::new(ErrorKind::UpstreamClosed).retryable(!got_any));
-            }
-            Ok(_) => {}
-            // A timeout is final; a reset before any byte may be retried.
-            Err(e) if e.kind == ErrorKind::UpstreamTimeout => return Err(e),
-            Err(e) => return Err(e.retryable(!got_any)),
-        }
-    }
 }
 
 pub(super) async fn write_client<S: AsyncWriteRent>(

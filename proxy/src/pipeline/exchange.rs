@@ -1,0 +1,277 @@
+//! The upstream exchange: one request sent to one picked endpoint and its
+//! response head read back, run again when that is safe.
+//!
+//! ```text
+//! pooled connection (or connect) → send head + buffered body → stream the
+//!   rest of the request body → read the response head (1xx handled)
+//! ```
+//!
+//! [`exchange`] is one function that can run several times for one
+//! downstream request: today it runs again, on a fresh connection, when a
+//! *reused* pooled connection fails before any response byte arrives and the
+//! whole request (head and body) was still in hand (the upstream closed an
+//! idle connection at the moment we picked it). Retries with budgets,
+//! hedging and fan-out build on the same function.
+//!
+//! Timeouts are the connection's watchdog deadlines: the route `timeout`
+//! while sending to the upstream and waiting for the response head,
+//! `body_read_timeout` between request body reads; `connect_timeout`
+//! (connect + TLS) is a plain timer in `upstream::connect`.
+
+use std::time::{Duration, Instant};
+
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+
+use super::body::BodyFrame;
+use super::buffer::ConnBuf;
+use super::forward::{write_client, Exchange};
+use super::generation::WorkerGen;
+use crate::error::{response_head_error, ErrorKind, ProxyError};
+use crate::http::response::parse_response_head;
+use crate::http::rewrite::{write_response_head, ResponseInfo};
+use crate::http::{HeadLimits, ResponseHead};
+use crate::runtime::watchdog::{Guard, WatchKey};
+use crate::runtime::worker::{Worker, BUF_SIZE};
+use crate::upstream::{connect, EndpointId, UpstreamStream};
+
+/// What one exchange sends, and to whom.
+pub struct UpstreamRequest<'a> {
+    /// Cluster and endpoint (indices in the generation's config).
+    pub cluster: usize,
+    pub endpoint: usize,
+    /// The endpoint's slot in the worker's pool.
+    pub pool_id: EndpointId,
+    /// The route timeout: sending and waiting for the response head.
+    pub timeout: Duration,
+    /// The upstream request head plus the body bytes already in hand (kept
+    /// intact, so the exchange can send it again).
+    pub head: &'a mut Vec<u8>,
+    /// The request body's framing state (for the part not in hand).
+    pub body: &'a mut BodyFrame,
+    /// The whole body was in `head` (the request can be replayed).
+    pub body_in_hand: bool,
+    pub request_was_head: bool,
+    pub client_http10: bool,
+    pub head_limits: HeadLimits,
+}
+
+/// Run the exchange: returns the upstream connection, positioned after the
+/// final response head (parsed into `resp`, its bytes at the start of
+/// `ubuf`), and when the request was sent.
+#[allow(clippy::too_many_arguments)]
+pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
+    worker: &Worker,
+    gen: &WorkerGen,
+    req: &mut UpstreamRequest<'_>,
+    client: &mut S,
+    cbuf: &mut ConnBuf,
+    ubuf: &mut ConnBuf,
+    resp: &mut ResponseHead,
+    ex: &mut Exchange,
+    watch: &WatchKey<'_>,
+) -> Result<(UpstreamStream, Instant), ProxyError> {
+    let cluster = &gen.config().clusters[req.cluster];
+    let endpoint = &cluster.endpoints[req.endpoint];
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let pooled = if attempt == 1 {
+            worker.pool.borrow_mut().checkout(req.pool_id)
+        } else {
+            None
+        };
+        let reused = pooled.is_some();
+        ex.reused_connection = reused;
+        let ep_stats = gen.stats.endpoint(req.cluster, req.endpoint);
+        let mut up = match pooled {
+            Some(c) => {
+                ep_stats.cx_reused.inc();
+                c
+            }
+            None => match connect(cluster, endpoint).await {
+                Ok(c) => {
+                    ep_stats.cx_new.inc();
+                    c
+                }
+                Err(e) => {
+                    ep_stats.connect_failures.inc();
+                    return Err(e);
+                }
+            },
+        };
+        let replayable = reused && req.body_in_hand && attempt == 1;
+        let fd = up.fd();
+        let deadline = watch.now() + req.timeout;
+        let ((res, o), fired) = watch
+            .guard(
+                Guard::Upstream,
+                deadline,
+                Some(fd),
+                up.write_all(std::mem::take(req.head)),
+            )
+            .await;
+        *req.head = o;
+        if fired.is_some() {
+            return Err(ProxyError::new(ErrorKind::UpstreamTimeout));
+        }
+        if let Err(e) = res {
+            if replayable {
+                continue;
+            }
+            return Err(ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e));
+        }
+        if !req.body_in_hand {
+            send_request_body(gen, client, cbuf, &mut up, req.body, ex, watch, req.timeout).await?;
+        }
+        let sent_at = Instant::now();
+        match read_response_head(
+            &mut up,
+            ubuf,
+            resp,
+            &req.head_limits,
+            req.request_was_head,
+            req.timeout,
+            client,
+            req.client_http10,
+            ex,
+            watch,
+        )
+        .await
+        {
+            Ok(()) => return Ok((up, sent_at)),
+            Err(e) if e.retry && replayable => {
+                tracing::debug!(
+                    worker = worker.id,
+                    "reused upstream connection failed: {e}; retrying"
+                );
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Stream the request body that was not in hand from the client to the
+/// upstream.
+#[allow(clippy::too_many_arguments)]
+async fn send_request_body<S: AsyncReadRent>(
+    gen: &WorkerGen,
+    client: &mut S,
+    cbuf: &mut ConnBuf,
+    up: &mut UpstreamStream,
+    body: &mut BodyFrame,
+    ex: &mut Exchange,
+    watch: &WatchKey<'_>,
+    upstream_timeout: Duration,
+) -> Result<(), ProxyError> {
+    let timeout = gen.config().limits.body_read_timeout;
+    while !body.is_done() {
+        if cbuf.is_empty() {
+            cbuf.make_room(4096, BUF_SIZE);
+            let deadline = watch.now() + timeout;
+            let (read, fired) = watch
+                .guard(Guard::Body, deadline, None, cbuf.read_from(client))
+                .await;
+            if fired.is_some() {
+                return Err(ProxyError::new(ErrorKind::BodyTimeout));
+            }
+            match read {
+                Err(e) => return Err(ProxyError::new(ErrorKind::ClientClosed).with_cause(e)),
+                Ok(0) => body.on_eof()?,
+                Ok(_) => {}
+            }
+        }
+        let n = body.advance(cbuf.data(), None)?;
+        ex.bytes_in += n as u64;
+        let fd = up.fd();
+        let deadline = watch.now() + upstream_timeout;
+        let (res, fired) = watch
+            .guard(
+                Guard::Upstream,
+                deadline,
+                Some(fd),
+                cbuf.write_prefix_to(up, n),
+            )
+            .await;
+        if fired.is_some() {
+            return Err(ProxyError::new(ErrorKind::UpstreamTimeout));
+        }
+        res.map_err(|e| ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e))?;
+    }
+    Ok(())
+}
+
+/// One read from the upstream, bounded by `deadline` (the watchdog shuts the
+/// socket down when it passes). `UpstreamTimeout` when it fired.
+pub(super) async fn read_upstream(
+    watch: &WatchKey<'_>,
+    up: &mut UpstreamStream,
+    ubuf: &mut ConnBuf,
+    deadline: std::time::Instant,
+) -> Result<usize, ProxyError> {
+    let fd = up.fd();
+    let (read, fired) = watch
+        .guard(Guard::Upstream, deadline, Some(fd), ubuf.read_from(up))
+        .await;
+    if fired.is_some() {
+        return Err(ProxyError::new(ErrorKind::UpstreamTimeout));
+    }
+    read.map_err(|e| ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e))
+}
+
+/// Read the final response head into `ubuf`/`resp`. Interim 1xx responses:
+/// `100 Continue` is dropped (the proxy answered the client's expectation
+/// itself), others are passed to HTTP/1.1 clients. A failure before any byte
+/// arrived is marked retryable.
+#[allow(clippy::too_many_arguments)]
+async fn read_response_head<S: AsyncWriteRent>(
+    up: &mut UpstreamStream,
+    ubuf: &mut ConnBuf,
+    resp: &mut ResponseHead,
+    limits: &HeadLimits,
+    request_was_head: bool,
+    timeout: Duration,
+    client: &mut S,
+    client_http10: bool,
+    ex: &mut Exchange,
+    watch: &WatchKey<'_>,
+) -> Result<(), ProxyError> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut got_any = false;
+    loop {
+        if !ubuf.is_empty() {
+            got_any = true;
+            let complete = parse_response_head(ubuf.data(), limits, request_was_head, resp)
+                .map_err(response_head_error)?;
+            if complete {
+                if (100..200).contains(&resp.status) && resp.status != 101 {
+                    let len = resp.head_len;
+                    if resp.status != 100 && !client_http10 {
+                        let mut interim = Vec::with_capacity(len);
+                        write_response_head(
+                            &mut interim,
+                            ubuf.data(),
+                            resp,
+                            &ResponseInfo::default(),
+                        );
+                        ex.bytes_out += interim.len() as u64;
+                        write_client(client, &mut interim, Duration::from_secs(30), watch).await?;
+                    }
+                    ubuf.consume(len);
+                    continue;
+                }
+                return Ok(());
+            }
+        }
+        ubuf.make_room(4096, limits.max_head_bytes + 4096);
+        match read_upstream(watch, up, ubuf, deadline).await {
+            Ok(0) => {
+                return Err(ProxyError::new(ErrorKind::UpstreamClosed).retryable(!got_any));
+            }
+            Ok(_) => {}
+            // A timeout is final; a reset before any byte may be retried.
+            Err(e) if e.kind == ErrorKind::UpstreamTimeout => return Err(e),
+            Err(e) => return Err(e.retryable(!got_any)),
+        }
+    }
+}
