@@ -8,6 +8,7 @@ mod bodies;
 mod check;
 mod concurrency;
 mod cors;
+mod filters;
 mod harness;
 mod headers;
 mod ip_acl;

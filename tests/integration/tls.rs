@@ -181,3 +181,33 @@ fn upstream_mtls_presents_the_client_certificate() {
     assert_eq!(u.origin.request_count(), 1);
     assert!(!u.origin.tls_errors().is_empty());
 }
+
+/// Filters see the TLS facts of the connection: `$tls_sni` and
+/// `$tls_version` in a header template reach the origin.
+#[test]
+fn filters_see_sni_and_tls_version() {
+    let dir = TestDir::new("tls-facts");
+    let ca = Ca::new("ringway test CA");
+    ca.issue(&["facts.test"]).write(dir.path(), "srv");
+    let origin = Origin::start();
+    let config = Config::new()
+        .listener_with("secure", &[("tls", r#"{ cert = "srv.pem", key = "srv.key" }"#)])
+        .route(
+            "secure",
+            "/",
+            "app",
+            &[(
+                "filters",
+                r#"[{ type = "headers", request_set = { "x-sni" = "$tls_sni", "x-tls" = "$tls_version" } }]"#,
+            )],
+        )
+        .cluster("app", &[origin.addr()], &[]);
+    let proxy = Proxy::start(&dir, &config);
+    let addr = proxy.addr("secure");
+    let mut c = Client::connect_tls(addr, &TlsOptions::new("facts.test", ca.cert_der()));
+    let r = c.request(&Request::get("/").host("facts.test"));
+    assert_eq!(r.status(), 200, "{r}");
+    let rec = origin.last_request().unwrap();
+    assert_eq!(rec.header("x-sni"), Some("facts.test"), "{}", rec.raw_str());
+    assert_eq!(rec.header("x-tls"), Some("TLSv1.3"), "{}", rec.raw_str());
+}

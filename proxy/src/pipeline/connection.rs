@@ -65,10 +65,7 @@ pub async fn serve_tcp(
             let timeout = serving.current().config().limits.header_read_timeout;
             match monoio::time::timeout(timeout, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => {
-                    let facts = TlsFacts {
-                        alpn: tls.alpn_protocol(),
-                        ..TlsFacts::default()
-                    };
+                    let facts = TlsFacts::of(tls.session());
                     serve(&serving, group, tls, peer, Some(facts), &watch).await
                 }
                 Ok(Err(e)) => {

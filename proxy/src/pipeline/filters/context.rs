@@ -26,6 +26,48 @@ pub struct TlsFacts {
     pub peer_sans: Vec<String>,
 }
 
+impl TlsFacts {
+    /// What the handshake of `session` settled (called once per TLS
+    /// connection).
+    pub fn of(session: &rustls::ServerConnection) -> TlsFacts {
+        TlsFacts {
+            sni: session.server_name().map(str::to_owned),
+            alpn: session.alpn_protocol().map(<[u8]>::to_vec),
+            version: match session.protocol_version() {
+                Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+                Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+                _ => "",
+            },
+            peer_sans: session
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|leaf| subject_alt_names(leaf.as_ref()))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The URI and DNS subject alternative names of a DER certificate (empty
+/// when it cannot be parsed or has none).
+pub fn subject_alt_names(der: &[u8]) -> Vec<String> {
+    use x509_parser::extensions::GeneralName;
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return Vec::new();
+    };
+    let Ok(Some(san)) = cert.subject_alternative_name() else {
+        return Vec::new();
+    };
+    san.value
+        .general_names
+        .iter()
+        .filter_map(|n| match n {
+            GeneralName::URI(u) => Some((*u).to_owned()),
+            GeneralName::DNSName(d) => Some((*d).to_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Per-request variables (`$var.NAME`): set by a filter (an auth subject, an
 /// API key id), read by later filters, header templates and the access log.
 #[derive(Debug, Clone, Default)]
@@ -268,6 +310,20 @@ mod tests {
         assert_eq!(names, [b"key".to_vec(), b"sub".to_vec()]);
         v.clear();
         assert!(v.is_empty());
+    }
+
+    #[test]
+    fn sans_of_a_minted_certificate() {
+        let mut params =
+            rcgen::CertificateParams::new(vec!["api.test".to_string()]).expect("params");
+        params.subject_alt_names.push(rcgen::SanType::URI(
+            rcgen::string::Ia5String::try_from("spiffe://example.org/ns/a/sa/b").unwrap(),
+        ));
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let sans = subject_alt_names(cert.der());
+        assert_eq!(sans, ["api.test", "spiffe://example.org/ns/a/sa/b"]);
+        assert!(subject_alt_names(b"not a certificate").is_empty());
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! | `$host`       | the Host header value (empty when absent)              |
 //! | `$path`       | the request path, no query                             |
 //! | `$var.NAME`   | the per-request variable NAME (empty when unset)       |
+//! | `$tls_sni`    | the server name the TLS client asked for (request phase; empty on plain listeners) |
+//! | `$tls_version`| `TLSv1.3` / `TLSv1.2` (request phase; empty on plain listeners) |
 //! | `$$`          | a literal `$`                                          |
 //!
 //! `${name}` may be written where the name runs into following text
@@ -29,6 +31,8 @@ pub enum Part {
     Host,
     Path,
     Var(Box<str>),
+    TlsSni,
+    TlsVersion,
 }
 
 /// A compiled template.
@@ -45,6 +49,8 @@ pub struct TemplateInput<'a> {
     pub host: &'a [u8],
     pub path: &'a [u8],
     pub vars: &'a super::context::Vars,
+    /// TLS facts (request phase on a TLS listener).
+    pub tls: Option<&'a super::context::TlsFacts>,
 }
 
 fn is_name_char(c: char) -> bool {
@@ -84,11 +90,13 @@ impl Template {
                 "route" => Part::Route,
                 "host" => Part::Host,
                 "path" => Part::Path,
+                "tls_sni" => Part::TlsSni,
+                "tls_version" => Part::TlsVersion,
                 n => match n.strip_prefix("var.") {
                     Some(v) if !v.is_empty() && v.chars().all(is_name_char) => Part::Var(v.into()),
                     _ => {
                         return Err(format!(
-                        "unknown variable `${n}` in {text:?} (known: $client_ip, $request_id, $route, $host, $path, $var.NAME; `$$` for a literal `$`)"
+                        "unknown variable `${n}` in {text:?} (known: $client_ip, $request_id, $route, $host, $path, $tls_sni, $tls_version, $var.NAME; `$$` for a literal `$`)"
                     ))
                     }
                 },
@@ -147,6 +155,13 @@ impl Template {
                 Part::Host => edits.push_value(input.host),
                 Part::Path => edits.push_value(input.path),
                 Part::Var(v) => edits.push_value(input.vars.get(v).unwrap_or_default()),
+                Part::TlsSni => {
+                    let sni = input.tls.and_then(|t| t.sni.as_deref()).unwrap_or_default();
+                    edits.push_value(sni.as_bytes())
+                }
+                Part::TlsVersion => {
+                    edits.push_value(input.tls.map_or("", |t| t.version).as_bytes())
+                }
             }
         }
         edits.finish_value(start, name, append)
@@ -177,6 +192,7 @@ mod tests {
             host: b"a.test",
             path: b"/p",
             vars,
+            tls: None,
         };
         assert!(t.render_into(&mut e, b"x", false, &input));
         String::from_utf8(e.get(b"x").unwrap().to_vec()).unwrap()
@@ -232,6 +248,7 @@ mod tests {
             host: b"",
             path: b"",
             vars: &vars,
+            tls: None,
         };
         assert!(!t.render_into(&mut e, b"x", false, &input));
         assert!(e.is_empty());

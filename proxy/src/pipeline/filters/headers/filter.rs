@@ -66,6 +66,7 @@ impl HeadersFilter {
             host,
             path,
             vars: &state.vars,
+            tls: cx.tls,
         };
         apply(&self.request, &mut state.request, &input);
         Flow::Continue
@@ -83,6 +84,7 @@ impl HeadersFilter {
             host: &state.host,
             path: &state.path,
             vars: &state.vars,
+            tls: None,
         };
         apply(&self.response, &mut state.response, &input);
         Flow::Continue
