@@ -272,7 +272,6 @@ fn response_templates_read_the_request_of_each_filter() {
 }
 
 #[test]
-#[ignore = "bug: headers/filter.rs:50 copies $path again per filter when the request has no Host"]
 fn response_templates_without_host_read_the_path_once() {
     let s = Setup::new("filters-resp-nohost", |c| {
         c.all_routes("filters", TWO_RESPONSE_TEMPLATE_FILTERS)

@@ -160,6 +160,19 @@ pub fn json(out: &mut Vec<u8>, clock: &mut ClockCache, l: &LogLine<'_>) {
         Some(e) => json_str(out, e.as_bytes()),
         None => out.extend_from_slice(b"null"),
     }
+    if let Some(vars) = l.vars.filter(|v| !v.is_empty()) {
+        key!(out, "vars");
+        out.push(b'{');
+        for (i, (name, value)) in vars.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json_str(out, name);
+            out.push(b':');
+            json_str(out, value);
+        }
+        out.push(b'}');
+    }
     out.extend_from_slice(b"}\n");
 }
 
@@ -254,7 +267,27 @@ mod tests {
             upstream_time: Some(Duration::from_micros(900)),
             trace_id: Some(b"0af7651916cd43dd8448eb211c80319c"),
             error: None,
+            vars: None,
         }
+    }
+
+    #[test]
+    fn json_line_carries_filter_variables() {
+        let mut vars = crate::pipeline::filters::Vars::default();
+        vars.set("sub", b"alice \"a\"");
+        vars.set("key_id", b"k1");
+        let mut l = line(None);
+        l.vars = Some(&vars);
+        let mut out = Vec::new();
+        json(&mut out, &mut ClockCache::default(), &l);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["vars"]["sub"], "alice \"a\"");
+        assert_eq!(v["vars"]["key_id"], "k1");
+        // No variables: no key at all.
+        let mut out = Vec::new();
+        json(&mut out, &mut ClockCache::default(), &line(None));
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert!(v.get("vars").is_none());
     }
 
     #[test]

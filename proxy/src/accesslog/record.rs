@@ -101,4 +101,7 @@ pub struct LogLine<'a> {
     /// 32 hex digits.
     pub trace_id: Option<&'a [u8]>,
     pub error: Option<&'static str>,
+    /// Per-request variables set by filters (JSON: a `vars` object, written
+    /// only when one was set).
+    pub vars: Option<&'a crate::pipeline::filters::Vars>,
 }

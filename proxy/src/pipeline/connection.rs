@@ -113,6 +113,7 @@ impl<S: AsyncWriteRent> Conn<'_, S> {
             elapsed: at.started.elapsed(),
             meta: at.meta,
             trace_id: at.trace_id,
+            vars: None,
         };
         log_request(self.worker, at.gen, &rec);
     }
@@ -262,6 +263,7 @@ async fn serve<S>(
                     elapsed: started.elapsed(),
                     meta: meta_ref,
                     trace_id,
+                    vars: None,
                 };
                 log_request(worker, &gen, &rec);
                 if keep {
@@ -371,6 +373,7 @@ async fn serve<S>(
                 elapsed: started.elapsed(),
                 meta: meta_ref,
                 trace_id,
+                vars: Some(&fstate.vars),
             };
             log_request(worker, &gen, &rec);
             if keep {
@@ -429,6 +432,7 @@ async fn serve<S>(
             elapsed: started.elapsed(),
             meta: meta_ref,
             trace_id,
+            vars: Some(&fstate.vars),
         };
         log_request(worker, &gen, &rec);
         match next {

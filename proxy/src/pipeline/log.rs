@@ -26,6 +26,8 @@ pub struct RequestRecord<'a> {
     /// Captured request facts (only when the access log is on).
     pub meta: Option<&'a RequestMeta>,
     pub trace_id: Option<&'a [u8]>,
+    /// Variables the route's filters set.
+    pub vars: Option<&'a super::filters::Vars>,
 }
 
 pub fn log_request(worker: &Worker, gen: &WorkerGen, rec: &RequestRecord<'_>) {
@@ -50,6 +52,7 @@ pub fn log_request(worker: &Worker, gen: &WorkerGen, rec: &RequestRecord<'_>) {
             upstream_time: rec.ex.upstream_time,
             trace_id: rec.trace_id,
             error: rec.error.map(|e| e.name()),
+            vars: rec.vars,
         });
     }
     let ex = rec.ex;

@@ -134,6 +134,9 @@ pub struct FilterState {
     /// route's chain asks for them: `$host` / `$path` in a response template).
     pub host: Vec<u8>,
     pub path: Vec<u8>,
+    /// `host` and `path` hold this request's facts (set by the first filter
+    /// that needed them).
+    pub request_line_kept: bool,
     /// The request id, kept for the response phase (when the route has
     /// filters).
     pub request_id: Vec<u8>,
@@ -148,6 +151,7 @@ impl FilterState {
         self.target_set = false;
         self.host.clear();
         self.path.clear();
+        self.request_line_kept = false;
         self.request_id.clear();
     }
 

@@ -47,11 +47,12 @@ impl HeadersFilter {
     }
 
     pub fn on_request(&self, cx: &mut RequestCx<'_>) -> Flow {
-        if self.response_reads_request_line && cx.state.host.is_empty() {
+        if self.response_reads_request_line && !cx.state.request_line_kept {
             let host = cx.host().unwrap_or_default();
             let path = cx.path();
             cx.state.host.extend_from_slice(host);
             cx.state.path.extend_from_slice(path);
+            cx.state.request_line_kept = true;
         }
         if self.request.is_empty() {
             return Flow::Continue;
