@@ -157,8 +157,10 @@ pub fn handle(ctx: &Context<'_>, method: &str, path: &str) -> Response {
             }
         }
         "/config" => {
-            let mut v = json::config(&state.config());
-            v["generation"] = serde_json::json!(state.registry.reloads.generation());
+            // Config and generation from one snapshot: never a mix.
+            let current = state.registry.load();
+            let mut v = json::config(&current.config);
+            v["generation"] = serde_json::json!(current.generation);
             Response::json(&v)
         }
         "/workers" => Response::json(&json::workers(state, &(ctx.rings)())),

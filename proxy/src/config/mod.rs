@@ -132,6 +132,9 @@ pub struct ClusterTlsFiles {
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
     pub insecure_skip_verify: bool,
+    /// Hash of the files' contents when loaded (pool identity across
+    /// reloads; not shown in `/config`).
+    pub fingerprint: u64,
 }
 
 /// Host part of a route match.

@@ -87,6 +87,8 @@ struct Conn<'a, S> {
     worker: &'a Rc<Worker>,
     stream: S,
     peer: SocketAddr,
+    /// Close after the current request (its listener was removed).
+    closing: bool,
     /// Output buffer, held only while a request is in flight.
     out: Vec<u8>,
 }
@@ -148,6 +150,7 @@ async fn serve<S>(
         worker,
         stream,
         peer,
+        closing: false,
         out: Vec::new(),
     };
     let mut head = RequestHead::default();
@@ -194,10 +197,16 @@ async fn serve<S>(
             }
         }
         first = false;
-        // A reload may have happened while the head arrived.
-        let gen = serving.current();
-        let Some(listener) = gen.snap.listener_index(group) else {
-            break;
+        // A reload may have happened while the head arrived. If it removed
+        // this listener, the request is still answered, on the generation
+        // it arrived under, and the connection closes after it.
+        let newest = serving.current();
+        let (gen, listener) = match newest.snap.listener_index(group) {
+            Some(l) => (newest, l),
+            None => {
+                conn.closing = true;
+                (gen, listener)
+            }
         };
         let tracing_on = gen.config().trace.w3c;
         let listener_name: &str = &gen.config().listeners[listener].name;
@@ -391,6 +400,7 @@ async fn serve<S>(
             peer,
             tls: tls_facts.is_some(),
             watch,
+            closing: conn.closing,
         };
         let ids = RequestIds {
             request_id: &request_id,
@@ -483,7 +493,7 @@ async fn answer_local<S: AsyncWriteRent>(
     let data = cbuf.data();
     let head_only = head.is_head(data);
     let body_read = body_in_hand(head, data.len());
-    let keep = body_read && head.keep_alive() && !conn.worker.draining.get();
+    let keep = body_read && head.keep_alive() && !conn.worker.draining.get() && !conn.closing;
     let mut cx = ResponseCx {
         status: reply.status,
         upstream: None,
@@ -492,8 +502,16 @@ async fn answer_local<S: AsyncWriteRent>(
         state: fstate,
     };
     let chain = route.map_or(&[][..], |r| &r.filters[..]);
-    if let Flow::Respond(r) = run_response(chain, ran, &mut cx) {
-        reply = r;
+    let mut keep = keep;
+    match run_response(chain, ran, &mut cx) {
+        Flow::Continue => {}
+        Flow::Respond(r) => reply = r,
+        // An error from the response phase replaces the reply, and closes
+        // like every error answer.
+        Flow::Reject(e) => {
+            reply = LocalReply::empty(e.status().unwrap_or(500));
+            keep = false;
+        }
     }
     let conn_mode = match (keep, head.version) {
         (false, _) => ReplyConnection::Close,

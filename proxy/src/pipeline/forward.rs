@@ -78,6 +78,9 @@ pub struct Downstream<'a, S> {
     pub tls: bool,
     /// The connection's deadline slot.
     pub watch: &'a WatchKey<'a>,
+    /// The connection closes after this response (its listener was removed
+    /// by a reload): answer with `Connection: close`.
+    pub closing: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -99,6 +102,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
         peer,
         tls,
         watch,
+        closing,
     } = ds;
     let config = gen.config();
     let cluster = &config.clusters[cluster_index];
@@ -200,7 +204,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
             Flow::Respond(reply) => {
                 // The filter answers instead of the upstream: the upstream
                 // connection is dropped (its body is not read).
-                let keep = client_keep_alive && !worker.draining.get() && !upgrade;
+                let keep = client_keep_alive && !worker.draining.get() && !closing && !upgrade;
                 let mode = match (keep, client_http10) {
                     (false, _) => ReplyConnection::Close,
                     (true, true) => ReplyConnection::KeepAliveHttp10,
@@ -221,6 +225,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     let dechunk = client_http10 && resp.framing == ResponseFraming::Chunked;
     let close = !client_keep_alive
         || worker.draining.get()
+        || closing
         || resp.framing == ResponseFraming::UntilClose
         || dechunk;
     ex.status = resp.status;

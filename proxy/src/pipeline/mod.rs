@@ -1,21 +1,29 @@
 //! The request path as named stages (DESIGN.md §3):
 //!
 //! ```text
-//! accept → [tls handshake] → read_head → route → filters → forward → log
+//! accept → [tls handshake] → read_head → (listener ip_acl) → route → checks
+//!   → request filters → action: local answer | cluster (split) → pick
+//!   → upstream exchange → response filters → response → log
 //! ```
 //!
-//! | stage      | file            | what it does                                         |
-//! |------------|-----------------|------------------------------------------------------|
-//! | accept     | runtime/worker  | accept gate, spawn a task per connection             |
-//! | tls        | connection      | rustls handshake (SNI, ALPN) with the header timeout |
-//! | read_head  | read_head       | read + strict parse, header/idle timeouts            |
-//! | route      | route           | first matching route of the listener's table        |
-//! | filters    | filters         | per-route checks returning `Flow`                    |
-//! | forward    | forward, body   | upstream exchange, bodies streamed, retries          |
-//! | log        | log             | one record per request, always                       |
+//! | stage             | file                 | what it does                                            |
+//! |-------------------|----------------------|---------------------------------------------------------|
+//! | accept            | serve                | accept gate, a task per connection, generation updates  |
+//! | tls               | connection           | rustls handshake (SNI, ALPN) with the header timeout    |
+//! | read_head         | read_head            | read + strict parse, header/idle timeouts               |
+//! | route             | route                | first matching route of the listener's table            |
+//! | checks            | filters (run_checks) | 417 for an unknown `Expect`, 413 for a declared body    |
+//! | request filters   | filters              | the route's chain: edits, variables, or a local answer  |
+//! | action            | connection, split    | local answer, or the cluster (weighted split)           |
+//! | pick              | pick                 | the endpoint of the cluster                             |
+//! | upstream exchange | exchange             | send the request, read the response head; may run again |
+//! | response filters  | forward, filters     | the chain's response phase (also for local answers)     |
+//! | response          | forward, body        | response head and body to the client                    |
+//! | log               | log                  | one record per request, always                          |
 //!
-//! Errors from any stage are `ProxyError`s, turned into responses in one
-//! place (`error::write_error_response`).
+//! Each request is served with the configuration generation current when
+//! its head arrived (`generation`). Errors from any stage are `ProxyError`s,
+//! turned into responses in one place (`error::write_error_response`).
 
 pub mod body;
 pub mod buffer;

@@ -271,9 +271,25 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
             SIGHUP => match &control {
                 None => tracing::warn!("SIGHUP: no config file to reload"),
                 Some(c) => {
+                    let received = std::time::Instant::now();
                     tracing::info!("SIGHUP: reloading {}", c.path().display());
                     match c.reload() {
-                        Ok(r) => println!("{r}"),
+                        Ok(r) => {
+                            println!("{r}");
+                            // From the signal to every worker serving the
+                            // new generation (the reload-time figure).
+                            match c.wait_applied(r.generation, Duration::from_secs(5)) {
+                                Some(_) => println!(
+                                    "ringway: generation {} on every worker {:.3} ms after SIGHUP",
+                                    r.generation,
+                                    received.elapsed().as_secs_f64() * 1000.0
+                                ),
+                                None => println!(
+                                    "ringway: warning: generation {} not on every worker after 5 s",
+                                    r.generation
+                                ),
+                            }
+                        }
                         Err(e) => {
                             tracing::error!("reload failed:\n{e}");
                             eprintln!("{e}");

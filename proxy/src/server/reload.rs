@@ -209,7 +209,7 @@ impl Control {
 
         let generation = self.registry.reloads.generation() + 1;
         let snap = Arc::new(Snapshot::build(config.clone(), generation, ids.clone()));
-        let stats = self.registry.install(config.clone());
+        let stats = self.registry.install(config.clone(), generation);
 
         // Socket i of every new group goes to worker i.
         let mut per_worker: Vec<Vec<(u64, std::net::TcpListener)>> =
@@ -277,6 +277,7 @@ fn keep_process_settings(old: &Config, new: &mut Config) {
     new.admin = old.admin.clone();
     new.access_log = old.access_log.clone();
     new.stats.histogram_sigfig = old.stats.histogram_sigfig;
+    new.reload = old.reload;
 }
 
 /// The settings that differ between `old` and `new` but cannot change in a
@@ -315,6 +316,9 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     }
     if old.stats.histogram_sigfig != new.stats.histogram_sigfig {
         out.push("stats.histogram_sigfig");
+    }
+    if old.reload != new.reload {
+        out.push("reload");
     }
     out
 }

@@ -215,6 +215,8 @@ impl WorkerStats {
 /// The stats of one configuration generation: its config (for names) and
 /// every worker's layout of it.
 pub struct StatsGeneration {
+    /// The configuration generation these stats are laid out for.
+    pub generation: u64,
     pub config: Arc<Config>,
     pub workers: Vec<Arc<WorkerStats>>,
 }
@@ -268,6 +270,7 @@ impl StatsRegistry {
             .collect();
         StatsRegistry {
             current: ArcSwap::from_pointee(StatsGeneration {
+                generation: 1,
                 config,
                 workers: blocks,
             }),
@@ -293,7 +296,7 @@ impl StatsRegistry {
     /// Lay out the stats of `config` for every worker, carrying counters
     /// over by name, and make it current. Returns the new blocks (one per
     /// worker) for the workers to switch to.
-    pub fn install(&self, config: Arc<Config>) -> Vec<Arc<WorkerStats>> {
+    pub fn install(&self, config: Arc<Config>, generation: u64) -> Vec<Arc<WorkerStats>> {
         let prev = self.current.load_full();
         let blocks: Vec<Arc<WorkerStats>> = prev
             .workers
@@ -307,6 +310,7 @@ impl StatsRegistry {
             })
             .collect();
         self.current.store(Arc::new(StatsGeneration {
+            generation,
             config,
             workers: blocks.clone(),
         }));

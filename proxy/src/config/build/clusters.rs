@@ -131,12 +131,27 @@ impl Builder<'_> {
 
 /// The resolved TLS file paths of a cluster (for display only).
 pub(super) fn cluster_tls_files(file: &ClusterTlsFile, base_dir: &Path) -> ClusterTlsFiles {
-    ClusterTlsFiles {
+    let mut files = ClusterTlsFiles {
         ca: file.ca.as_deref().map(|p| tls::resolve_path(base_dir, p)),
         cert: file.cert.as_deref().map(|p| tls::resolve_path(base_dir, p)),
         key: file.key.as_deref().map(|p| tls::resolve_path(base_dir, p)),
         insecure_skip_verify: file.insecure_skip_verify,
+        fingerprint: 0,
+    };
+    files.fingerprint = tls_fingerprint(&files);
+    files
+}
+
+/// A hash of the contents of the cluster's TLS files: pooled connections
+/// made under other contents (a certificate or CA rotated in place) are not
+/// carried over a reload.
+fn tls_fingerprint(files: &ClusterTlsFiles) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for p in [&files.ca, &files.cert, &files.key].into_iter().flatten() {
+        std::fs::read(p).unwrap_or_default().hash(&mut h);
     }
+    h.finish()
 }
 
 /// Resolve `ip:port` or `host:port` (first address) and return it with the

@@ -151,6 +151,8 @@ fn bad_filter_files_name_their_keys() {
     assert_eq!(p[0].0, "");
     let p = problems("[[filters]]\ntype = \"direct_response\"\nstatus = 99\n");
     assert_eq!(p[0].0, "status");
+    let p = problems("[[filters]]\ntype = \"direct_response\"\nstatus = 204\nbody = \"x\"\n");
+    assert_eq!(p[0].0, "body");
 }
 
 #[test]

@@ -43,6 +43,12 @@ impl DirectFile {
             ));
         }
         let body = self.body.clone().unwrap_or_default();
+        if matches!(self.status, 204 | 304) && !body.is_empty() {
+            p.push((
+                "body".into(),
+                format!("a {} response has no body: leave `body` out", self.status),
+            ));
+        }
         if body.len() > MAX_BODY {
             p.push((
                 "body".into(),
