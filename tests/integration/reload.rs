@@ -384,3 +384,53 @@ impl OutputAsync for Command {
         }))
     }
 }
+
+/// `[reload] watch = true`: a changed file is reloaded without a signal; an
+/// invalid one is reported and changes nothing.
+#[test]
+fn watched_file_is_reloaded_when_it_changes() {
+    let dir = TestDir::new("reload-watch");
+    let a = Origin::start_named("a");
+    let b = Origin::start_named("b");
+    let watched = |extra: Config| -> Config {
+        extra
+            .section("reload", "watch", "true")
+            .section("reload", "interval", &q("100ms"))
+    };
+    let proxy = Proxy::start(&dir, &watched(base(&a)));
+    let admin_addr = proxy.admin_addr();
+    let addr = proxy.addr("public");
+    assert_eq!(Client::connect(addr).get("/b").status(), 404);
+
+    let next = watched(
+        base(&a)
+            .route("public", "/b", "cb", &[("name", &q("b"))])
+            .cluster("cb", &[b.addr()], &[]),
+    );
+    proxy.rewrite_config(&next);
+    assert!(
+        proxy
+            .wait_stdout_line("reloaded: generation 2", Duration::from_secs(5))
+            .is_some(),
+        "{}",
+        proxy.stdout()
+    );
+    wait_generation(admin_addr, 2);
+    assert_eq!(
+        Client::connect(addr).get("/b/1").header("x-origin"),
+        Some("b")
+    );
+
+    // A broken file: reported on stderr, generation 2 keeps serving.
+    proxy.rewrite_config_toml(&next.to_toml().replace("[[cluster]]", "[[clusterr]]"));
+    assert!(
+        proxy.wait_stderr_contains("unknown key `clusterr`", Duration::from_secs(5)),
+        "{}",
+        proxy.stderr()
+    );
+    assert_eq!(worker_generations(admin_addr), vec![2, 2]);
+    assert_eq!(
+        Client::connect(addr).get("/b/2").header("x-origin"),
+        Some("b")
+    );
+}
