@@ -434,3 +434,55 @@ fn watched_file_is_reloaded_when_it_changes() {
         Some("b")
     );
 }
+
+/// A reload reads the TLS files again: after the certificate is replaced on
+/// disk and the file reloaded, new connections get the new certificate on
+/// the same (unchanged) listener socket, and a connection opened before
+/// goes on with the old one.
+#[test]
+fn reload_reads_rotated_certificates() {
+    use ringway_tests::certs::Ca;
+    use ringway_tests::client::TlsOptions;
+    let dir = TestDir::new("reload-tls");
+    let ca = Ca::new("ringway reload CA");
+    let first = ca.issue(&["rot.test"]);
+    first.write(dir.path(), "srv");
+    let a = Origin::start_named("a");
+    let config = Config::new()
+        .listener_with(
+            "secure",
+            &[("tls", r#"{ cert = "srv.pem", key = "srv.key" }"#)],
+        )
+        .admin()
+        .route("secure", "/", "ca", &[])
+        .cluster("ca", &[a.addr()], &[]);
+    let proxy = Proxy::start(&dir, &config);
+    let admin_addr = proxy.admin_addr();
+    let addr = proxy.addr("secure");
+    let opts = TlsOptions::new("rot.test", ca.cert_der());
+    let mut old = Client::connect_tls(addr, &opts);
+    assert!(old.peer_certificates()[0] == first.cert_der);
+    assert_eq!(
+        old.request(&Request::get("/1").host("rot.test")).status(),
+        200
+    );
+
+    let second = ca.issue(&["rot.test"]);
+    second.write(dir.path(), "srv");
+    let r = admin(admin_addr, "POST", "/reload");
+    assert_eq!(r.status(), 200, "{r}");
+    let mut new = Client::connect_tls(addr, &opts);
+    assert!(
+        new.peer_certificates()[0] == second.cert_der,
+        "a new connection after the reload still got the old certificate"
+    );
+    assert_eq!(
+        new.request(&Request::get("/2").host("rot.test")).status(),
+        200
+    );
+    assert_eq!(
+        old.request(&Request::get("/3").host("rot.test")).status(),
+        200
+    );
+    assert_eq!(proxy.latest_listener("secure").unwrap().addr, addr);
+}
