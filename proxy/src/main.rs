@@ -1,4 +1,4 @@
-//! The `ringway` command: `run`, `check`, `--version`.
+//! The `ringway` command: `run`, `check`, `apikey hash|new`, `--version`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,6 +32,63 @@ enum Command {
         #[arg(short, long, env = "RINGWAY_CONFIG")]
         config: PathBuf,
     },
+    /// API keys for `type = "api_key"` filters.
+    Apikey {
+        #[command(subcommand)]
+        command: ApikeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApikeyCommand {
+    /// Print the SHA-256 (hex) of KEY, for `keys = [{ id, sha256 }]`.
+    Hash {
+        /// The key; read from stdin when absent (keeps it out of the shell
+        /// history and the process list).
+        key: Option<String>,
+    },
+    /// Print a fresh random key and its SHA-256.
+    New,
+}
+
+/// `ringway apikey hash|new`.
+fn apikey(command: ApikeyCommand) -> ExitCode {
+    use ringway::pipeline::filters::api_key::{hash_key, new_key};
+    match command {
+        ApikeyCommand::Hash { key } => {
+            let key = match key {
+                Some(k) => k,
+                None => {
+                    let mut text = String::new();
+                    if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                    {
+                        eprintln!("error: reading the key from stdin: {e}");
+                        return ExitCode::from(1);
+                    }
+                    // One trailing line end (`echo KEY |`) is not part of it.
+                    let trimmed = text.strip_suffix('\n').unwrap_or(&text);
+                    trimmed.strip_suffix('\r').unwrap_or(trimmed).to_owned()
+                }
+            };
+            if key.is_empty() {
+                eprintln!("error: the key is empty");
+                return ExitCode::from(1);
+            }
+            println!("{}", hash_key(key.as_bytes()));
+            ExitCode::SUCCESS
+        }
+        ApikeyCommand::New => match new_key() {
+            Ok(key) => {
+                println!("key:    {key}");
+                println!("sha256: {}", hash_key(key.as_bytes()));
+                ExitCode::SUCCESS
+            }
+            Err(_) => {
+                eprintln!("error: the system random number generator failed");
+                ExitCode::from(1)
+            }
+        },
+    }
 }
 
 fn init_logging(level: &str) {
@@ -59,6 +116,7 @@ fn load(path: &Path) -> Result<Config, ExitCode> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Apikey { command } => apikey(command),
         Command::Check { config } => match load(&config) {
             Ok(c) => {
                 println!(

@@ -4,20 +4,25 @@
 //! Needs the binary: `cargo build -p ringway` first (or set RINGWAY_BIN).
 //! `harness` tests check the test harness itself and need no proxy.
 
+mod auth;
 mod bodies;
 mod check;
 mod concurrency;
 mod cors;
+mod filter_metrics;
 mod filters;
 mod harness;
 mod headers;
 mod ip_acl;
+mod jwt;
 mod keepalive;
 mod large;
 mod lifecycle;
 mod matchers;
 mod metrics;
 mod observability;
+mod proxy_protocol;
+mod rate_limit;
 mod redirect;
 mod reload;
 mod rewrite;
@@ -25,5 +30,6 @@ mod routing;
 mod strict;
 mod timeouts;
 mod tls;
+mod tls_listener;
 mod upgrade;
 mod upstream;

@@ -471,7 +471,10 @@ fn reload_reads_rotated_certificates() {
     second.write(dir.path(), "srv");
     let r = admin(admin_addr, "POST", "/reload");
     assert_eq!(r.status(), 200, "{r}");
-    let mut new = Client::connect_tls(addr, &opts);
+    // A fresh client (no session to resume: a resumed handshake would not
+    // carry a certificate at all).
+    let fresh = TlsOptions::new("rot.test", ca.cert_der());
+    let mut new = Client::connect_tls(addr, &fresh);
     assert!(
         new.peer_certificates()[0] == second.cert_der,
         "a new connection after the reload still got the old certificate"

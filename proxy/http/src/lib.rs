@@ -9,13 +9,16 @@
 //!
 //! # Errors
 //! Every rejection is a [`HeadError`] or [`ChunkError`] with a static reason; the
-//! pipeline maps them to 400 / 431 / 502 in `error.rs`.
+//! pipeline maps them to 400 / 431 / 502 in `error.rs`. A malformed PROXY
+//! protocol header ([`ProxyHeaderError`]) closes the connection unanswered.
 
 pub mod chunked;
 pub mod edits;
 mod fields;
+pub mod forwarded;
 pub mod head;
 pub mod hop;
+pub mod proxy_protocol;
 pub mod response;
 pub mod rewrite;
 
@@ -24,5 +27,7 @@ mod tests;
 
 pub use chunked::{ChunkError, ChunkProgress, ChunkedDecoder};
 pub use edits::HeaderEdits;
+pub use forwarded::{client_address, Cidr};
 pub use head::{BodyFraming, HeadError, HeadLimits, HeaderSpan, RequestHead, Span, Version};
+pub use proxy_protocol::{parse_proxy_header, ProxyHeader, ProxyHeaderError};
 pub use response::{ResponseFraming, ResponseHead};

@@ -84,6 +84,7 @@ pub fn view(config: &Config, v: &StatsView) -> Value {
                 "connections_total": l.cx_total,
                 "connections_active": l.cx_active,
                 "tls_handshake_failures": l.tls_handshake_failures,
+                "proxy_protocol_errors": l.proxy_protocol_errors,
                 "requests": l.requests,
                 "rejected": l.rejected,
                 "bytes_in": l.bytes_in,

@@ -247,8 +247,126 @@ pub fn render(state: &AdminState, rings: &[Option<RingStats>]) -> String {
     clusters(&mut w, &parts);
     endpoints(&mut w, &parts);
     latency(&mut w, &parts);
+    filters(&mut w, config);
     workers(&mut w, state, rings);
     w.out
+}
+
+/// Counters kept by the filters themselves (process-wide: summed over the
+/// workers inside the filter, so no `worker` label). A family is written
+/// only when some route has that filter.
+fn filters(w: &mut Writer, config: &Config) {
+    use crate::pipeline::filters::Filter;
+    let mut api_ok: Vec<(String, String, &'static str, u64)> = Vec::new();
+    let mut api_refused: Vec<(String, &'static str, u64)> = Vec::new();
+    let mut limited: Vec<(String, u64, u64)> = Vec::new();
+    let mut concurrency: Vec<(String, u64, u64)> = Vec::new();
+    for r in &config.routes {
+        for f in r.filters.iter() {
+            match f {
+                Filter::ApiKey(k) => {
+                    for c in k.counts() {
+                        api_ok.push((r.name.clone(), c.id.to_string(), "ok", c.ok));
+                        api_ok.push((r.name.clone(), c.id.to_string(), "rejected", c.rejected));
+                    }
+                    let (missing, unknown) = k.unmatched();
+                    api_refused.push((r.name.clone(), "missing", missing));
+                    api_refused.push((r.name.clone(), "unknown", unknown));
+                }
+                Filter::RateLimit(l) => {
+                    limited.push((r.name.clone(), l.limited_total(), l.table_full_total()))
+                }
+                Filter::ConcurrencyLimit(c) => {
+                    concurrency.push((r.name.clone(), c.rejected_total(), c.in_flight() as u64))
+                }
+                _ => {}
+            }
+        }
+    }
+    if !api_ok.is_empty() {
+        w.family(
+            "ringway_api_key_requests_total",
+            "counter",
+            "Requests that presented a configured API key, by route, key id and result.",
+        );
+        for (route, key, result, n) in &api_ok {
+            w.sample(
+                "ringway_api_key_requests_total",
+                &[("route", route), ("key", key), ("result", result)],
+                None,
+                Value::Int(*n),
+            );
+        }
+        w.family(
+            "ringway_api_key_refused_total",
+            "counter",
+            "Requests refused (401) without a known API key, by route and reason.",
+        );
+        for (route, reason, n) in &api_refused {
+            w.sample(
+                "ringway_api_key_refused_total",
+                &[("route", route), ("reason", reason)],
+                None,
+                Value::Int(*n),
+            );
+        }
+    }
+    if !limited.is_empty() {
+        w.family(
+            "ringway_rate_limited_total",
+            "counter",
+            "Requests answered 429 by a route's rate_limit filter.",
+        );
+        for (route, n, _) in &limited {
+            w.sample(
+                "ringway_rate_limited_total",
+                &[("route", route)],
+                None,
+                Value::Int(*n),
+            );
+        }
+        w.family(
+            "ringway_rate_limit_table_full_total",
+            "counter",
+            "Requests let through because the limiter's key table had no free slot (fail open).",
+        );
+        for (route, _, n) in &limited {
+            w.sample(
+                "ringway_rate_limit_table_full_total",
+                &[("route", route)],
+                None,
+                Value::Int(*n),
+            );
+        }
+    }
+    if !concurrency.is_empty() {
+        w.family(
+            "ringway_concurrency_limited_total",
+            "counter",
+            "Requests answered 503 by a route's concurrency_limit filter.",
+        );
+        for (route, n, _) in &concurrency {
+            w.sample(
+                "ringway_concurrency_limited_total",
+                &[("route", route)],
+                None,
+                Value::Int(*n),
+            );
+        }
+        w.family(
+            "ringway_concurrency_in_flight",
+            "gauge",
+            "Requests in flight on a route with a concurrency_limit filter.",
+        );
+        for (route, _, n) in &concurrency {
+            w.sample(
+                "ringway_concurrency_in_flight",
+                &[("route", route)],
+                None,
+                Value::Int(*n),
+            );
+        }
+    }
 }
 
 fn process(w: &mut Writer, state: &AdminState) {
@@ -321,7 +439,7 @@ fn process(w: &mut Writer, state: &AdminState) {
 
 fn listeners(w: &mut Writer, parts: &[Part]) {
     type Get = fn(&ListenerView) -> Value;
-    let families: [(&str, &str, &str, Get); 7] = [
+    let families: [(&str, &str, &str, Get); 8] = [
         (
             "ringway_downstream_connections_total",
             "counter",
@@ -339,6 +457,12 @@ fn listeners(w: &mut Writer, parts: &[Part]) {
             "counter",
             "Downstream TLS handshakes that failed.",
             |l| Value::Int(l.tls_handshake_failures),
+        ),
+        (
+            "ringway_downstream_proxy_protocol_errors_total",
+            "counter",
+            "Downstream connections closed for a malformed, missing or late PROXY protocol header.",
+            |l| Value::Int(l.proxy_protocol_errors),
         ),
         (
             "ringway_listener_requests_total",

@@ -109,6 +109,12 @@ pub struct ListenerFile {
     /// `ip_acl = { allow = [...], deny = [...] }`: client addresses this
     /// listener answers (others get 403).
     pub ip_acl: Option<crate::pipeline::filters::ip_acl::IpAclFile>,
+    /// Every connection starts with a PROXY protocol header (v1 or v2),
+    /// whose source is the client (default false).
+    pub proxy_protocol: Option<bool>,
+    /// Blocks whose X-Forwarded-For entries are believed: the client is the
+    /// rightmost address not in them (default none).
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// `[listener.tls]` / `tls = { ... }` on a listener.
@@ -122,6 +128,14 @@ pub struct ListenerTlsFile {
     /// Certificates chosen by SNI name.
     #[serde(default)]
     pub sni: Vec<SniCertFile>,
+    /// DER OCSP response stapled with `cert` (re-read when it changes).
+    pub ocsp: Option<String>,
+    /// `"1.2"` (default) or `"1.3"`.
+    pub min_version: Option<String>,
+    /// The server's cipher-suite order wins (default true).
+    pub prefer_server_ciphers: Option<bool>,
+    /// Stateless session tickets, keys shared by every worker (default true).
+    pub session_tickets: Option<bool>,
 }
 
 /// One entry of `tls.sni`.
@@ -132,6 +146,8 @@ pub struct SniCertFile {
     pub names: Vec<String>,
     pub cert: String,
     pub key: String,
+    /// DER OCSP response stapled with this certificate.
+    pub ocsp: Option<String>,
 }
 
 /// `[[route]]`
@@ -228,6 +244,9 @@ pub struct ClusterFile {
     /// Default 64.
     pub max_idle_per_endpoint: Option<i64>,
     pub tls: Option<ClusterTlsFile>,
+    /// `"v1"` or `"v2"`: start every upstream connection with a PROXY
+    /// protocol header (such connections are not pooled).
+    pub send_proxy_protocol: Option<String>,
 }
 
 /// `tls = { ... }` on a cluster (TLS to the upstream).

@@ -105,8 +105,16 @@ pub struct ListenerConfig {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The files `tls` was loaded from (for the admin `/config` view).
     pub tls_files: Option<ListenerTlsFiles>,
+    /// Certificates with a stapled OCSP response file (re-read on change).
+    pub ocsp: Vec<Arc<tls::StapledKey>>,
     /// Client address rules checked before routing (403 when denied).
     pub ip_acl: Option<Arc<crate::pipeline::filters::ip_acl::IpAcl>>,
+    /// Read a PROXY protocol header (v1 or v2) before anything else; its
+    /// source address is the connection's peer.
+    pub proxy_protocol: bool,
+    /// X-Forwarded-For hops believed when finding the client (empty: the
+    /// peer is the client).
+    pub trusted_proxies: Arc<[crate::http::Cidr]>,
 }
 
 /// Resolved paths of a listener's TLS files.
@@ -314,6 +322,16 @@ pub struct ClusterConfig {
     pub tls: Option<UpstreamTls>,
     /// The files `tls` was loaded from (for the admin `/config` view).
     pub tls_files: Option<ClusterTlsFiles>,
+    /// Write a PROXY protocol header at the start of every connection
+    /// (these connections are never pooled: the header names one client).
+    pub send_proxy_protocol: Option<ProxyVersion>,
+}
+
+/// PROXY protocol version sent to an upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyVersion {
+    V1,
+    V2,
 }
 
 /// `[admin]` (`address`, alias `listen`).

@@ -184,14 +184,66 @@ pub(crate) fn is_dns_name(name: &str) -> bool {
         })
 }
 
+/// A server certificate whose stapled OCSP response can be replaced while
+/// the listener runs (`tls.ocsp`, re-read when the file changes by the
+/// server's OCSP thread; handshakes load the current one lock-free).
+#[derive(Debug)]
+pub struct StapledKey {
+    current: arc_swap::ArcSwap<CertifiedKey>,
+    /// The DER OCSP response file, if any.
+    pub ocsp_file: Option<PathBuf>,
+    /// Modification time of the OCSP file when it was last read.
+    seen: std::sync::Mutex<Option<std::time::SystemTime>>,
+}
+
+impl StapledKey {
+    pub fn new(key: CertifiedKey, ocsp_file: Option<PathBuf>) -> StapledKey {
+        StapledKey {
+            current: arc_swap::ArcSwap::from_pointee(key),
+            ocsp_file,
+            seen: std::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn current(&self) -> Arc<CertifiedKey> {
+        self.current.load_full()
+    }
+
+    /// Read the OCSP file again when its modification time changed. Returns
+    /// whether a new response was installed; an unreadable file keeps the
+    /// last good response (and says why).
+    pub fn refresh_ocsp(&self) -> Result<bool, String> {
+        let Some(file) = &self.ocsp_file else {
+            return Ok(false);
+        };
+        let modified = std::fs::metadata(file)
+            .and_then(|m| m.modified())
+            .map_err(|e| format!("{}: {}", file.display(), io_message(&e)))?;
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if *seen == Some(modified) {
+            return Ok(false);
+        }
+        let der = read_file(file)?;
+        if der.is_empty() {
+            return Err(format!("{}: the OCSP response is empty", file.display()));
+        }
+        let base = self.current.load();
+        let mut next = CertifiedKey::new(base.cert.clone(), base.key.clone());
+        next.ocsp = Some(der);
+        self.current.store(Arc::new(next));
+        *seen = Some(modified);
+        Ok(true)
+    }
+}
+
 /// Chooses the server certificate from the SNI name: exact names first, then
 /// one-label wildcards, then the default; no match and no default = no
 /// certificate (the handshake fails).
 #[derive(Debug, Default)]
 pub struct SniResolver {
-    default: Option<Arc<CertifiedKey>>,
-    exact: HashMap<String, Arc<CertifiedKey>>,
-    wildcard: HashMap<String, Arc<CertifiedKey>>,
+    default: Option<Arc<StapledKey>>,
+    exact: HashMap<String, Arc<StapledKey>>,
+    wildcard: HashMap<String, Arc<StapledKey>>,
 }
 
 impl SniResolver {
@@ -199,12 +251,12 @@ impl SniResolver {
         SniResolver::default()
     }
 
-    pub fn set_default(&mut self, key: Arc<CertifiedKey>) {
+    pub fn set_default(&mut self, key: Arc<StapledKey>) {
         self.default = Some(key);
     }
 
     /// Add a name; returns `false` (and keeps the first) if already present.
-    pub fn add(&mut self, name: SniName, key: Arc<CertifiedKey>) -> bool {
+    pub fn add(&mut self, name: SniName, key: Arc<StapledKey>) -> bool {
         let map = match &name {
             SniName::Exact(_) => &mut self.exact,
             SniName::Wildcard(_) => &mut self.wildcard,
@@ -222,15 +274,15 @@ impl SniResolver {
         if let Some(name) = server_name {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
             if let Some(k) = self.exact.get(&name) {
-                return Some(k.clone());
+                return Some(k.current());
             }
             if let Some((_, parent)) = name.split_once('.') {
                 if let Some(k) = self.wildcard.get(parent) {
-                    return Some(k.clone());
+                    return Some(k.current());
                 }
             }
         }
-        self.default.clone()
+        self.default.as_ref().map(|k| k.current())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -244,18 +296,69 @@ impl ResolvesServerCert for SniResolver {
     }
 }
 
-/// A `ServerConfig` (TLS 1.2/1.3, ALPN http/1.1, no client auth) around a
-/// certificate resolver.
+/// Listener TLS settings besides the certificates.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerTlsOptions {
+    /// TLS 1.3 only (`min_version = "1.3"`); else 1.2 and 1.3.
+    pub tls13_only: bool,
+    /// The server's cipher-suite order wins over the client's.
+    pub prefer_server_ciphers: bool,
+    /// Stateless session tickets (TLS 1.2 and 1.3).
+    pub session_tickets: bool,
+}
+
+impl Default for ServerTlsOptions {
+    fn default() -> Self {
+        ServerTlsOptions {
+            tls13_only: false,
+            prefer_server_ciphers: true,
+            session_tickets: true,
+        }
+    }
+}
+
+/// The session-ticket keys of the process: one ticketer (rustls's ring
+/// ticketer, keys rotated every 6 hours, a ticket valid for up to 12) shared
+/// by every listener, every worker and every configuration generation, so a
+/// ticket issued by one worker resumes on another and across reloads.
+pub fn shared_ticketer() -> Result<Arc<dyn rustls::server::ProducesTickets>, rustls::Error> {
+    static TICKETER: std::sync::OnceLock<Arc<dyn rustls::server::ProducesTickets>> =
+        std::sync::OnceLock::new();
+    if let Some(t) = TICKETER.get() {
+        return Ok(t.clone());
+    }
+    let t = rustls::crypto::ring::Ticketer::new()?;
+    Ok(TICKETER.get_or_init(|| t).clone())
+}
+
+/// A `ServerConfig` (ALPN http/1.1, no client auth) around a certificate
+/// resolver, with `options`.
 pub fn server_config_with_resolver(
     resolver: Arc<dyn ResolvesServerCert>,
+    options: ServerTlsOptions,
 ) -> Result<Arc<ServerConfig>, rustls::Error> {
+    let versions: &[&rustls::SupportedProtocolVersion] = if options.tls13_only {
+        &[&rustls::version::TLS13]
+    } else {
+        PROTOCOL_VERSIONS
+    };
     let mut config = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(PROTOCOL_VERSIONS)?
+        .with_protocol_versions(versions)?
         .with_no_client_auth()
         .with_cert_resolver(resolver);
     config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+    config.ignore_client_order = options.prefer_server_ciphers;
+    if options.session_tickets {
+        config.ticketer = shared_ticketer()?;
+    } else {
+        config.send_tls13_tickets = 0;
+    }
     Ok(Arc::new(config))
 }
+
+/// A listener's TLS: the `ServerConfig` and the certificates whose stapled
+/// OCSP response is re-read from a file.
+pub type ListenerTls = (Arc<ServerConfig>, Vec<Arc<StapledKey>>);
 
 /// Build a listener's `ServerConfig` from its `tls` table. `path` is the key
 /// path of that table (`listener[0].tls`).
@@ -263,10 +366,26 @@ pub fn listener_tls(
     file: &ListenerTlsFile,
     path: &str,
     base_dir: &Path,
-) -> Result<Arc<ServerConfig>, Vec<ConfigError>> {
+) -> Result<ListenerTls, Vec<ConfigError>> {
     let provider = provider();
     let mut errors = Vec::new();
     let mut resolver = SniResolver::new();
+    let mut stapled: Vec<Arc<StapledKey>> = Vec::new();
+    let mut staple = |certified: Arc<CertifiedKey>,
+                      ocsp: &Option<String>,
+                      key_path: String,
+                      errors: &mut Vec<ConfigError>|
+     -> Arc<StapledKey> {
+        let file = ocsp.as_deref().map(|p| resolve_path(base_dir, p));
+        let key = Arc::new(StapledKey::new((*certified).clone(), file.clone()));
+        if file.is_some() {
+            if let Err(m) = key.refresh_ocsp() {
+                errors.push(ConfigError::new(key_path, m));
+            }
+            stapled.push(key.clone());
+        }
+        key
+    };
 
     match (&file.cert, &file.key) {
         (Some(cert), Some(key)) => {
@@ -279,7 +398,13 @@ pub fn listener_tls(
                 &format!("{path}.key"),
                 &mut errors,
             ) {
-                resolver.set_default(pair.certified);
+                let key = staple(
+                    pair.certified,
+                    &file.ocsp,
+                    format!("{path}.ocsp"),
+                    &mut errors,
+                );
+                resolver.set_default(key);
             }
         }
         (Some(_), None) => errors.push(ConfigError::new(
@@ -326,8 +451,14 @@ pub fn listener_tls(
         ) else {
             continue;
         };
+        let key = staple(
+            pair.certified,
+            &entry.ocsp,
+            format!("{entry_path}.ocsp"),
+            &mut errors,
+        );
         for (j, name) in names {
-            if !resolver.add(name, pair.certified.clone()) {
+            if !resolver.add(name, key.clone()) {
                 errors.push(ConfigError::new(
                     format!("{entry_path}.names[{j}]"),
                     format!("SNI name {:?} is listed more than once", entry.names[j]),
@@ -336,15 +467,33 @@ pub fn listener_tls(
         }
     }
 
+    let tls13_only = match file.min_version.as_deref() {
+        None | Some("1.2") => false,
+        Some("1.3") => true,
+        Some(other) => {
+            errors.push(ConfigError::new(
+                format!("{path}.min_version"),
+                format!("expected \"1.2\" or \"1.3\" (found {other:?}); older versions are never offered"),
+            ));
+            false
+        }
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
-    server_config_with_resolver(Arc::new(resolver)).map_err(|e| {
-        vec![ConfigError::new(
-            path,
-            format!("cannot build TLS config: {e}"),
-        )]
-    })
+    let options = ServerTlsOptions {
+        tls13_only,
+        prefer_server_ciphers: file.prefer_server_ciphers.unwrap_or(true),
+        session_tickets: file.session_tickets.unwrap_or(true),
+    };
+    server_config_with_resolver(Arc::new(resolver), options)
+        .map(|c| (c, stapled))
+        .map_err(|e| {
+            vec![ConfigError::new(
+                path,
+                format!("cannot build TLS config: {e}"),
+            )]
+        })
 }
 
 /// Build a cluster's upstream TLS settings from its `tls` table. `path` is
@@ -577,7 +726,7 @@ mod tests {
         let file = ListenerTlsFile {
             cert: Some("/nonexistent/ringway/cert.pem".into()),
             key: Some("/nonexistent/ringway/key.pem".into()),
-            sni: Vec::new(),
+            ..ListenerTlsFile::default()
         };
         let errs = listener_tls(&file, "listener[0].tls", Path::new("/")).unwrap_err();
         assert_eq!(errs.len(), 2);

@@ -1,7 +1,8 @@
 //! One downstream connection: the stage loop.
 //!
 //! ```text
-//! accept → [tls handshake] → read_head → route → checks → request filters
+//! accept → [proxy header] → [tls handshake] → read_head → route → checks
+//!        → request filters
 //!        → action: local answer | pick cluster → forward (pick endpoint,
 //!          exchange, response filters) → log
 //!                               ↑                                    │
@@ -13,6 +14,15 @@
 //! response (once something went wrong, the framing of what follows cannot be
 //! trusted); a local answer from a filter or a route action keeps it open
 //! when the request's body was absent or already read in full.
+//!
+//! # Client address
+//! The connection's peer is the TCP peer, or the source of the PROXY header
+//! a `proxy_protocol` listener reads first (`proxy_header.rs`). With
+//! `trusted_proxies`, each request's client is found in its
+//! X-Forwarded-For (`ringway_http::forwarded`); that client is what the
+//! listener `ip_acl`, the filters (`$client_ip`, `ip_acl`) and the access
+//! log see, and the source of a PROXY header sent upstream. The
+//! X-Forwarded-For sent upstream still ends with the connection's peer.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -29,6 +39,7 @@ use super::filters::{
 };
 use super::forward::{forward, Downstream, Exchange, Next, RequestIds};
 use super::log::{log_request, RequestRecord};
+use super::proxy_header::read_proxy_header;
 use super::read_head::{read_head, HeadRead};
 use super::route::{target_path, Route, RouteInput};
 use super::split::pick_cluster;
@@ -45,8 +56,9 @@ use super::generation::WorkerGen;
 use super::serve::Serving;
 
 /// Entry point for an accepted TCP connection on listener socket group
-/// `group`: TLS handshake when the listener terminates TLS (with the
-/// acceptor of the generation it was accepted under), then the stage loop.
+/// `group`: the PROXY header when the listener expects one, the TLS
+/// handshake when it terminates TLS (with the acceptor of the generation it
+/// was accepted under), then the stage loop.
 pub async fn serve_tcp(
     serving: Rc<Serving>,
     group: u64,
@@ -59,14 +71,21 @@ pub async fn serve_tcp(
     let watch = worker
         .watchdog
         .register_tagged(std::os::fd::AsRawFd::as_raw_fd(&stream), group);
+    let local = stream.local_addr().unwrap_or(peer);
+    // Stage: proxy header (listeners with `proxy_protocol`).
+    let Some(peer) = connection_peer(&serving, group, &stream, peer, &guard).await else {
+        drop(guard);
+        return;
+    };
+    let addrs = (peer, local);
     match tls {
-        None => serve(&serving, group, stream, peer, None, &watch).await,
+        None => serve(&serving, group, stream, addrs, None, &watch).await,
         Some(acceptor) => {
             let timeout = serving.current().config().limits.header_read_timeout;
             match monoio::time::timeout(timeout, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => {
                     let facts = TlsFacts::of(tls.session());
-                    serve(&serving, group, tls, peer, Some(facts), &watch).await
+                    serve(&serving, group, tls, addrs, Some(facts), &watch).await
                 }
                 Ok(Err(e)) => {
                     guard.stats().tls_handshake_failures.inc();
@@ -80,6 +99,37 @@ pub async fn serve_tcp(
         }
     }
     drop(guard);
+}
+
+/// The connection's peer: the TCP peer, or the source of the PROXY header
+/// when the listener expects one. `None`: no valid header (counted); the
+/// connection closes unanswered.
+async fn connection_peer(
+    serving: &Serving,
+    group: u64,
+    stream: &TcpStream,
+    peer: SocketAddr,
+    guard: &ConnGuard,
+) -> Option<SocketAddr> {
+    let (expects_header, timeout) = {
+        let gen = serving.current();
+        let expects = gen
+            .snap
+            .listener_index(group)
+            .is_some_and(|l| gen.config().listeners[l].proxy_protocol);
+        (expects, gen.config().limits.header_read_timeout)
+    };
+    if !expects_header {
+        return Some(peer);
+    }
+    match read_proxy_header(stream, timeout).await {
+        Ok(h) => Some(h.source.unwrap_or(peer)),
+        Err(e) => {
+            guard.stats().proxy_protocol_errors.inc();
+            tracing::debug!(worker = serving.worker.id, %peer, "{e}; closing");
+            None
+        }
+    }
 }
 
 /// What one request of the loop needs besides the stream.
@@ -135,7 +185,7 @@ async fn serve<S>(
     serving: &Rc<Serving>,
     group: u64,
     stream: S,
-    peer: SocketAddr,
+    (peer, local_addr): (SocketAddr, SocketAddr),
     tls_facts: Option<TlsFacts>,
     watch: &WatchKey<'_>,
 ) where
@@ -168,6 +218,7 @@ async fn serve<S>(
             break;
         };
         // Stage: read_head.
+        conn.peer = peer;
         let started = Instant::now();
         let limits = gen.config().limits;
         match read_head(
@@ -245,10 +296,17 @@ async fn serve<S>(
         }
         let meta_ref = logging.then_some(&meta);
         let trace_id = trace.as_ref().map(|t| t.trace_id());
+        let client = request_client(
+            &gen.config().listeners[listener].trusted_proxies,
+            peer,
+            data,
+            &head,
+        );
+        conn.peer = client;
 
         // The listener's IP rules (before routing): 403, connection kept.
         if let Some(acl) = &gen.config().listeners[listener].ip_acl {
-            if !acl.allows(peer.ip()) {
+            if !acl.allows(client.ip()) {
                 fstate.clear();
                 let reply = LocalReply::text(403, "403 Forbidden\n");
                 let (ex, keep) = answer_local(
@@ -265,7 +323,7 @@ async fn serve<S>(
                 .await;
                 let rec = RequestRecord {
                     listener,
-                    peer,
+                    peer: client,
                     route: None,
                     ex: &ex,
                     error: None,
@@ -319,7 +377,7 @@ async fn serve<S>(
         let mut cx = RequestCx {
             buf: data,
             head: &head,
-            client: peer,
+            client,
             listener: listener_name,
             tls: tls_facts.as_ref(),
             route: &route.name,
@@ -375,7 +433,7 @@ async fn serve<S>(
             .await;
             let rec = RequestRecord {
                 listener,
-                peer,
+                peer: client,
                 route: Some(route),
                 ex: &ex,
                 error: None,
@@ -398,6 +456,8 @@ async fn serve<S>(
             stream: &mut conn.stream,
             buf: &mut cbuf,
             peer,
+            client,
+            local: local_addr,
             tls: tls_facts.is_some(),
             watch,
             closing: conn.closing,
@@ -435,7 +495,7 @@ async fn serve<S>(
         };
         let rec = RequestRecord {
             listener,
-            peer,
+            peer: client,
             route: Some(route),
             ex: &ex,
             error: error.as_ref(),
@@ -545,6 +605,31 @@ async fn answer_local<S: AsyncWriteRent>(
         .is_ok();
     ex.response_started = true;
     (ex, keep && ok)
+}
+
+/// The request's client: the peer, or with `trusted_proxies` the rightmost
+/// untrusted X-Forwarded-For hop (`ringway_http::forwarded`; its port is
+/// unknown: 0).
+fn request_client(
+    trusted: &[crate::http::Cidr],
+    peer: SocketAddr,
+    data: &[u8],
+    head: &RequestHead,
+) -> SocketAddr {
+    if trusted.is_empty() {
+        return peer;
+    }
+    let xff = head
+        .headers
+        .iter()
+        .filter(|h| h.name.get(data).eq_ignore_ascii_case(b"x-forwarded-for"))
+        .map(|h| h.value.get(data));
+    let ip = crate::http::client_address(xff, peer.ip(), trusted);
+    if ip == crate::http::forwarded::canonical(peer.ip()) {
+        peer
+    } else {
+        SocketAddr::new(ip, 0)
+    }
 }
 
 /// The declared body length (0 without a body).

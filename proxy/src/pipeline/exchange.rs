@@ -53,6 +53,9 @@ pub struct UpstreamRequest<'a> {
     pub request_was_head: bool,
     pub client_http10: bool,
     pub head_limits: HeadLimits,
+    /// Source and destination of the PROXY header a new connection starts
+    /// with, when the cluster sends one.
+    pub proxy_addrs: (std::net::SocketAddr, std::net::SocketAddr),
 }
 
 /// Run the exchange: returns the upstream connection, positioned after the
@@ -75,7 +78,9 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let pooled = if attempt == 1 {
+        // A cluster that sends PROXY headers never pools (forward.rs); a
+        // connection a reload carried over from before it did is not used.
+        let pooled = if attempt == 1 && cluster.send_proxy_protocol.is_none() {
             worker.pool.borrow_mut().checkout(req.pool_id)
         } else {
             None
@@ -88,7 +93,7 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
                 ep_stats.cx_reused.inc();
                 c
             }
-            None => match connect(cluster, endpoint).await {
+            None => match connect(cluster, endpoint, req.proxy_addrs).await {
                 Ok(c) => {
                     ep_stats.cx_new.inc();
                     c

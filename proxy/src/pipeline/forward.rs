@@ -74,7 +74,15 @@ pub struct RequestIds<'a> {
 pub struct Downstream<'a, S> {
     pub stream: &'a mut S,
     pub buf: &'a mut ConnBuf,
+    /// The connection's peer (TCP or PROXY header): appended to
+    /// X-Forwarded-For.
     pub peer: SocketAddr,
+    /// The request's client (the peer, or found in X-Forwarded-For through
+    /// trusted proxies): filters, and the source of a PROXY header sent
+    /// upstream.
+    pub client: SocketAddr,
+    /// The local address the client connected to (PROXY header destination).
+    pub local: SocketAddr,
     pub tls: bool,
     /// The connection's deadline slot.
     pub watch: &'a WatchKey<'a>,
@@ -100,6 +108,8 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
         stream: client,
         buf: cbuf,
         peer,
+        client: client_addr,
+        local,
         tls,
         watch,
         closing,
@@ -176,6 +186,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
         request_was_head,
         client_http10,
         head_limits,
+        proxy_addrs: (client_addr, local),
     };
     let (mut up, sent_at) = exchange(
         worker, gen, &mut req, client, cbuf, &mut ubuf, &mut resp, ex, watch,
@@ -194,7 +205,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
         let mut cx = ResponseCx {
             status: resp.status,
             upstream: Some((ubuf.data(), &resp)),
-            client: peer,
+            client: client_addr,
             route: &route.name,
             state: &mut *fstate,
         };
@@ -300,8 +311,10 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     }
 
     // Reuse the upstream connection only when the exchange ended cleanly on a
-    // message boundary.
-    let reusable = !upstream_close
+    // message boundary, and never one that began with a PROXY header (it
+    // names this request's client).
+    let reusable = cluster.send_proxy_protocol.is_none()
+        && !upstream_close
         && !rbody.is_until_close()
         && resp.framing != ResponseFraming::UntilClose
         && ubuf.is_empty()

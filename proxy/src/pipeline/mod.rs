@@ -9,6 +9,7 @@
 //! | stage             | file                 | what it does                                            |
 //! |-------------------|----------------------|---------------------------------------------------------|
 //! | accept            | serve                | accept gate, a task per connection, generation updates  |
+//! | proxy header      | proxy_header         | PROXY protocol v1/v2 source, before TLS (opt-in)        |
 //! | tls               | connection           | rustls handshake (SNI, ALPN) with the header timeout    |
 //! | read_head         | read_head            | read + strict parse, header/idle timeouts               |
 //! | route             | route                | first matching route of the listener's table            |
@@ -35,6 +36,7 @@ pub mod forward;
 pub mod generation;
 pub mod log;
 pub mod pick;
+pub mod proxy_header;
 pub mod read_head;
 pub mod route;
 pub mod serve;

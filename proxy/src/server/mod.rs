@@ -22,6 +22,7 @@
 //! `Connection: close`) for up to `drain_timeout`, then returns. The process
 //! exits 0 when every worker is done.
 
+pub mod ocsp;
 pub mod reload;
 pub mod watch;
 
@@ -258,6 +259,14 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
         ),
         _ => None,
     };
+    let ocsp_thread = if config.listeners.iter().any(|l| !l.ocsp.is_empty()) || control.is_some() {
+        Some(
+            ocsp::spawn(registry.clone(), ocsp::INTERVAL, watch_stop.clone())
+                .map_err(RunError::Spawn)?,
+        )
+    } else {
+        None
+    };
     println!("ringway: ready");
 
     for sig in signals.forever() {
@@ -311,6 +320,9 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
     }
     if let Some(w) = watcher {
         let _ = w.join();
+    }
+    if let Some(t) = ocsp_thread {
+        let _ = t.join();
     }
     if let Some(log) = access_log {
         log.finish();

@@ -27,6 +27,8 @@ pub struct ListenerStats {
     pub cx_total: Counter,
     pub cx_active: Gauge,
     pub tls_handshake_failures: Counter,
+    /// Connections closed for a malformed, missing or late PROXY header.
+    pub proxy_protocol_errors: Counter,
     /// Requests whose head was read (routed or not).
     pub requests: Counter,
     /// Requests rejected before routing (bad head, 408, 431) or unrouted (404).

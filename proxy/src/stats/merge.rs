@@ -13,6 +13,7 @@ pub struct ListenerView {
     pub cx_total: u64,
     pub cx_active: i64,
     pub tls_handshake_failures: u64,
+    pub proxy_protocol_errors: u64,
     pub requests: u64,
     pub rejected: u64,
     pub bytes_in: u64,
@@ -128,6 +129,7 @@ pub fn merge(reg: &StatsGeneration, only: Option<usize>) -> StatsView {
             v.cx_total += s.cx_total.get();
             v.cx_active += s.cx_active.get();
             v.tls_handshake_failures += s.tls_handshake_failures.get();
+            v.proxy_protocol_errors += s.proxy_protocol_errors.get();
             v.requests += s.requests.get();
             v.rejected += s.rejected.get();
             v.bytes_in += s.bytes_in.get();

@@ -114,6 +114,21 @@ impl Builder<'_> {
                 }
             };
             let tls_files = c.tls.as_ref().map(|t| cluster_tls_files(t, &self.base_dir));
+            let send_proxy_protocol = match c.send_proxy_protocol.as_deref().map(str::trim) {
+                None => None,
+                Some("v1") => Some(ProxyVersion::V1),
+                Some("v2") => Some(ProxyVersion::V2),
+                Some(other) => {
+                    self.error(
+                        format!("{path}.send_proxy_protocol"),
+                        format!(
+                            "unknown PROXY protocol version {other:?}: expected \"v1\" or \"v2\""
+                        ),
+                    );
+                    ok = false;
+                    None
+                }
+            };
             out.push(ok.then(|| ClusterConfig {
                 name: c.name.clone(),
                 endpoints,
@@ -123,6 +138,7 @@ impl Builder<'_> {
                 max_idle_per_endpoint,
                 tls,
                 tls_files,
+                send_proxy_protocol,
             }));
         }
         out

@@ -49,13 +49,13 @@ impl Builder<'_> {
                     }
                 }
             }
-            let tls = match &l.tls {
-                None => None,
+            let (tls, ocsp) = match &l.tls {
+                None => (None, Vec::new()),
                 Some(t) => match tls::listener_tls(t, &format!("{path}.tls"), &self.base_dir) {
-                    Ok(c) => Some(c),
+                    Ok((c, ocsp)) => (Some(c), ocsp),
                     Err(e) => {
                         self.extend(e);
-                        None
+                        (None, Vec::new())
                     }
                 },
             };
@@ -76,15 +76,31 @@ impl Builder<'_> {
                 }
                 acl.map(Arc::new)
             });
+            let trusted_proxies = self.trusted_proxies(&path, l.trusted_proxies.as_deref());
             out.push(address.map(|address| ListenerConfig {
                 name: l.name.clone(),
                 address,
                 tls,
                 tls_files,
+                ocsp: ocsp.clone(),
                 ip_acl,
+                proxy_protocol: l.proxy_protocol.unwrap_or(false),
+                trusted_proxies,
             }));
         }
         out
+    }
+
+    /// `trusted_proxies = ["10.0.0.0/8", ...]`: every entry a block.
+    fn trusted_proxies(&mut self, path: &str, list: Option<&[String]>) -> Arc<[crate::http::Cidr]> {
+        let mut out = Vec::new();
+        for (j, text) in list.unwrap_or_default().iter().enumerate() {
+            match crate::http::Cidr::parse(text) {
+                Ok(c) => out.push(c),
+                Err(m) => self.error(format!("{path}.trusted_proxies[{j}]"), m),
+            }
+        }
+        out.into()
     }
 
     /// Check a name for emptiness and duplicates (`names` maps names seen so

@@ -98,7 +98,7 @@ impl Builder<'_> {
                 _ => None,
             };
             let action = self.route_action(r, &path, &file.cluster, &cluster_index, skipped);
-            let filters = self.route_filters(r, &path);
+            let filters = self.route_filters(r, &path, &name);
             let max_body_bytes = match &r.max_body_bytes {
                 None => None,
                 Some(v) => self.size(&format!("{path}.max_body_bytes"), v),
@@ -296,17 +296,18 @@ impl Builder<'_> {
         ok.then_some(RouteAction::Split(SplitAction { targets, sticky }))
     }
 
-    /// Compile `[[route.filters]]`.
+    /// Compile `[[route.filters]]` of the route named `name`.
     pub(super) fn route_filters(
         &mut self,
         r: &RouteFile,
         path: &str,
+        name: &str,
     ) -> Option<std::sync::Arc<[crate::pipeline::filters::Filter]>> {
         let mut out = Vec::with_capacity(r.filters.len());
         let mut ok = true;
         for (i, f) in r.filters.iter().enumerate() {
             let mut p = Vec::new();
-            match f.build(&mut p) {
+            match f.build_on_route(name, &self.base_dir, &mut p) {
                 Some(built) if p.is_empty() => out.push(built),
                 _ => ok = false,
             }

@@ -140,6 +140,10 @@ pub struct FilterState {
     /// The request id, kept for the response phase (when the route has
     /// filters).
     pub request_id: Vec<u8>,
+    /// Slots this request holds (a `concurrency_limit` permit): given back
+    /// when dropped, by the holder's response phase or at the latest by
+    /// `clear()` (next request) or with the connection.
+    pub permits: Vec<super::concurrency::Permit>,
 }
 
 impl FilterState {
@@ -153,6 +157,7 @@ impl FilterState {
         self.path.clear();
         self.request_line_kept = false;
         self.request_id.clear();
+        self.permits.clear();
     }
 
     /// The rewritten request target, if a filter rewrote it.

@@ -31,11 +31,16 @@
 //! `build`) and `filter.rs` (`on_request` / `on_response`), a variant in
 //! [`Filter`] and in [`FilterFile`].
 
+pub mod api_key;
+pub mod basic_auth;
+pub mod concurrency;
 pub mod context;
 pub mod cors;
 pub mod direct;
 pub mod headers;
 pub mod ip_acl;
+pub mod jwt;
+pub mod rate_limit;
 pub mod redirect;
 pub mod reply;
 pub mod rewrite;
@@ -75,6 +80,11 @@ pub enum Filter {
     IpAcl(ip_acl::IpAclFilter),
     Rewrite(rewrite::RewriteFilter),
     Redirect(redirect::RedirectFilter),
+    ApiKey(api_key::ApiKeyFilter),
+    BasicAuth(basic_auth::BasicAuthFilter),
+    RateLimit(rate_limit::RateLimitFilter),
+    ConcurrencyLimit(concurrency::ConcurrencyLimitFilter),
+    Jwt(jwt::JwtFilter),
 }
 
 impl Filter {
@@ -87,6 +97,11 @@ impl Filter {
             Filter::IpAcl(f) => f.on_request(cx),
             Filter::Rewrite(f) => f.on_request(cx),
             Filter::Redirect(f) => f.on_request(cx),
+            Filter::ApiKey(f) => f.on_request(cx),
+            Filter::BasicAuth(f) => f.on_request(cx),
+            Filter::RateLimit(f) => f.on_request(cx),
+            Filter::ConcurrencyLimit(f) => f.on_request(cx),
+            Filter::Jwt(f) => f.on_request(cx),
         }
     }
 
@@ -100,6 +115,14 @@ impl Filter {
             Filter::IpAcl(_) => Flow::Continue,
             Filter::Rewrite(f) => f.on_response(cx),
             Filter::Redirect(f) => f.on_response(cx),
+            // The 401 challenge is recorded in the request phase.
+            Filter::ApiKey(_) | Filter::BasicAuth(_) => Flow::Continue,
+            // The 429 fields are recorded in the request phase.
+            Filter::RateLimit(_) => Flow::Continue,
+            // Gives the request's slot back.
+            Filter::ConcurrencyLimit(f) => f.on_response(cx),
+            // Claims and the 401/403 challenge are set in the request phase.
+            Filter::Jwt(_) => Flow::Continue,
         }
     }
 
@@ -112,6 +135,11 @@ impl Filter {
             Filter::IpAcl(_) => "ip_acl",
             Filter::Rewrite(_) => "rewrite",
             Filter::Redirect(_) => "redirect",
+            Filter::ApiKey(_) => "api_key",
+            Filter::BasicAuth(_) => "basic_auth",
+            Filter::RateLimit(_) => "rate_limit",
+            Filter::ConcurrencyLimit(_) => "concurrency_limit",
+            Filter::Jwt(_) => "jwt",
         }
     }
 }
@@ -126,11 +154,37 @@ pub enum FilterFile {
     IpAcl(ip_acl::IpAclFile),
     Rewrite(rewrite::RewriteFile),
     Redirect(redirect::RedirectFile),
+    ApiKey(api_key::ApiKeyFile),
+    BasicAuth(basic_auth::BasicAuthFile),
+    RateLimit(rate_limit::RateLimitFile),
+    ConcurrencyLimit(concurrency::ConcurrencyLimitFile),
+    // Boxed: the largest file form by far.
+    Jwt(Box<jwt::JwtFile>),
 }
 
 impl FilterFile {
-    /// Check and compile; problems are reported into `p`.
+    /// Check and compile; problems are reported into `p`. Files a filter
+    /// reads (`keys_file`, `htpasswd_file`) are relative to the current
+    /// directory: see [`FilterFile::build_in`].
     pub fn build(&self, p: &mut Problems) -> Option<Filter> {
+        self.build_in(std::path::Path::new(""), p)
+    }
+
+    /// As [`FilterFile::build`], with files a filter reads relative to
+    /// `base_dir` (the config file's directory).
+    pub fn build_in(&self, base_dir: &std::path::Path, p: &mut Problems) -> Option<Filter> {
+        self.build_on_route("", base_dir, p)
+    }
+
+    /// As [`FilterFile::build_in`], for the route named `route`: limiters
+    /// (`rate_limit`, `concurrency_limit`) keep their state across reloads
+    /// by route name.
+    pub fn build_on_route(
+        &self,
+        route: &str,
+        base_dir: &std::path::Path,
+        p: &mut Problems,
+    ) -> Option<Filter> {
         match self {
             FilterFile::Headers(f) => f.build(p).map(Filter::Headers),
             FilterFile::DirectResponse(f) => f.build(p).map(Filter::DirectResponse),
@@ -138,6 +192,11 @@ impl FilterFile {
             FilterFile::IpAcl(f) => f.build(p).map(Filter::IpAcl),
             FilterFile::Rewrite(f) => f.build(p).map(Filter::Rewrite),
             FilterFile::Redirect(f) => f.build(p).map(Filter::Redirect),
+            FilterFile::ApiKey(f) => f.build(base_dir, p).map(Filter::ApiKey),
+            FilterFile::BasicAuth(f) => f.build(base_dir, p).map(Filter::BasicAuth),
+            FilterFile::RateLimit(f) => f.build(route, p).map(Filter::RateLimit),
+            FilterFile::ConcurrencyLimit(f) => f.build(route, p).map(Filter::ConcurrencyLimit),
+            FilterFile::Jwt(f) => f.build(base_dir, p).map(Filter::Jwt),
         }
     }
 }
