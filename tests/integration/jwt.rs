@@ -205,8 +205,8 @@ fn valid_es256_and_rs256_tokens_reach_the_origin_with_claim_fields() {
             ["alice@example.com"],
             "{alg}"
         );
-        // The token itself goes on (forward_token defaults to true).
-        assert!(seen.header("authorization").is_some(), "{alg}");
+        // The token itself does not go on (`strip` defaults to true).
+        assert!(seen.header("authorization").is_none(), "{alg}");
     }
     assert_eq!(s.origin.request_count(), 2);
 }
@@ -415,4 +415,239 @@ fn a_401_keeps_the_connection_for_the_next_valid_request() {
     assert_eq!(s.origin.request_count(), 2);
     let seen = s.origin.last_request().unwrap();
     assert_eq!(seen.headers_all("x-user-id"), ["alice"]);
+}
+
+// ---- jwks_url ----------------------------------------------------------------
+
+/// A tiny HTTPS server for one JWKS document, which the test can change.
+struct JwksServer {
+    addr: std::net::SocketAddr,
+    body: std::sync::Arc<std::sync::Mutex<String>>,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl JwksServer {
+    fn start(ca: &ringway_tests::certs::Ca, body: String) -> JwksServer {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        use std::sync::{Arc, Mutex};
+
+        let leaf = ca.issue(&["127.0.0.1"]);
+        let tls = Arc::new(
+            rustls::ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![leaf.cert()], leaf.key())
+            .unwrap(),
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = JwksServer {
+            addr,
+            body: Arc::new(Mutex::new(body)),
+            fetches: Default::default(),
+            stop: Default::default(),
+        };
+        let (body, fetches, stop) = (
+            server.body.clone(),
+            server.fetches.clone(),
+            server.stop.clone(),
+        );
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Ok(tcp) = conn else { continue };
+                let _ = tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                let conn = rustls::ServerConnection::new(tls.clone()).unwrap();
+                let mut s = rustls::StreamOwned::new(conn, tcp);
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+                    match s.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                fetches.fetch_add(1, Ordering::Relaxed);
+                let body = body.lock().unwrap().clone();
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(reply.as_bytes());
+                s.conn.send_close_notify();
+                let _ = s.flush();
+            }
+        });
+        server
+    }
+
+    fn set(&self, body: String) {
+        *self.body.lock().unwrap() = body;
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for JwksServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = std::net::TcpStream::connect(self.addr);
+    }
+}
+
+/// A fresh ES256 key and its JWKS entry under `kid`.
+fn es_key(kid: &str) -> (EcdsaKeyPair, serde_json::Value) {
+    let rng = SystemRandom::new();
+    let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+    let kp = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap();
+    let p = kp.public_key().as_ref();
+    let jwk = json!({"kty": "EC", "crv": "P-256", "kid": kid, "x": B64.encode(&p[1..33]), "y": B64.encode(&p[33..])});
+    (kp, jwk)
+}
+
+fn es_token(kp: &EcdsaKeyPair, kid: &str) -> String {
+    let header = json!({"alg": "ES256", "kid": kid}).to_string();
+    let input = format!(
+        "{}.{}",
+        B64.encode(header),
+        B64.encode(claims().to_string())
+    );
+    let sig = kp.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+    format!("{input}.{}", B64.encode(sig.as_ref()))
+}
+
+fn jwks_of(keys: &[&serde_json::Value]) -> String {
+    json!({ "keys": keys }).to_string()
+}
+
+/// A proxy whose routes verify against `jwks_url` only.
+fn start_remote(
+    label: &str,
+    server: &JwksServer,
+    ca: &ringway_tests::certs::Ca,
+    refresh: &str,
+) -> (Proxy, Origin, TestDir) {
+    let dir = TestDir::new(label);
+    ca.write_pem(dir.path(), "idp-ca.pem");
+    let origin = Origin::start();
+    let filter = format!(
+        r#"[{{ type = "jwt", jwks_url = "https://{}/jwks.json", jwks_ca = "idp-ca.pem", jwks_refresh = "{refresh}", issuers = ["{ISS}"], forward_claims = {{ sub = "x-user-id" }} }}]"#,
+        server.addr
+    );
+    let config = Config::simple(origin.addr()).all_routes("filters", &filter);
+    let proxy = Proxy::start(&dir, &config);
+    (proxy, origin, dir)
+}
+
+/// Send `token` until the status is `want` (or time runs out); returns
+/// the last status.
+fn until_status(proxy: &Proxy, token: &str, want: u16, within: std::time::Duration) -> u16 {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let mut c = Client::connect(proxy.addr("public"));
+        let status = c.request(&bearer(token)).status();
+        if status == want || std::time::Instant::now() > deadline {
+            return status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn jwks_url_rotation_new_kid_accepted_removed_key_refused() {
+    let ca = ringway_tests::certs::Ca::new("jwks idp ca");
+    let (k1, jwk1) = es_key("k1");
+    let (k2, jwk2) = es_key("k2");
+    let server = JwksServer::start(&ca, jwks_of(&[&jwk1]));
+    let (proxy, origin, _dir) = start_remote("jwt-jwks-rotation", &server, &ca, "1s");
+    let t1 = es_token(&k1, "k1");
+    let t2 = es_token(&k2, "k2");
+    let wait = std::time::Duration::from_secs(10);
+
+    assert_eq!(
+        until_status(&proxy, &t1, 200, wait),
+        200,
+        "k1 never accepted"
+    );
+    assert_eq!(
+        origin.last_request().unwrap().headers_all("x-user-id"),
+        ["alice"]
+    );
+    assert_eq!(
+        Client::connect(proxy.addr("public"))
+            .request(&bearer(&t2))
+            .status(),
+        401
+    );
+
+    // Rotation: k2 in, k1 out. The k1 token was cached as valid: the new
+    // set generation must still refuse it.
+    server.set(jwks_of(&[&jwk2]));
+    assert_eq!(
+        until_status(&proxy, &t2, 200, wait),
+        200,
+        "k2 never accepted"
+    );
+    let r = Client::connect(proxy.addr("public")).request(&bearer(&t1));
+    assert_eq!(r.status(), 401, "the removed key still works: {r}");
+
+    // A broken document: the last good set stays.
+    server.set("not json".into());
+    let seen = server.fetches();
+    let deadline = std::time::Instant::now() + wait;
+    while server.fetches() < seen + 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        server.fetches() >= seen + 2,
+        "no refetch after the bad document"
+    );
+    let r = Client::connect(proxy.addr("public")).request(&bearer(&t2));
+    assert_eq!(r.status(), 200, "the last good set was dropped: {r}");
+    assert!(
+        proxy.wait_stderr_contains("JWKS fetch failed", std::time::Duration::from_secs(5)),
+        "{}",
+        proxy.stderr()
+    );
+}
+
+#[test]
+fn jwks_url_unknown_kid_triggers_an_early_refetch() {
+    let ca = ringway_tests::certs::Ca::new("jwks idp ca");
+    let (k1, jwk1) = es_key("k1");
+    let (k2, jwk2) = es_key("k2");
+    let server = JwksServer::start(&ca, jwks_of(&[&jwk1]));
+    // Refresh every 20 s: an early refetch may come 5 s after the last
+    // fetch at the soonest, well before the next scheduled one.
+    let (proxy, _origin, _dir) = start_remote("jwt-jwks-refetch", &server, &ca, "20s");
+    let wait = std::time::Duration::from_secs(10);
+    assert_eq!(until_status(&proxy, &es_token(&k1, "k1"), 200, wait), 200);
+    let fetched = server.fetches();
+    assert_eq!(fetched, 1);
+
+    server.set(jwks_of(&[&jwk1, &jwk2]));
+    let t2 = es_token(&k2, "k2");
+    let started = std::time::Instant::now();
+    assert_eq!(
+        until_status(&proxy, &t2, 200, std::time::Duration::from_secs(15)),
+        200,
+        "the unknown kid did not cause a refetch"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    // Rate-limited: many unknown-kid requests, few fetches.
+    assert!(
+        server.fetches() <= fetched + 2,
+        "{} fetches",
+        server.fetches()
+    );
 }

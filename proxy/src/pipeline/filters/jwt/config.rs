@@ -77,9 +77,10 @@ pub struct JwtFile {
     pub forward_claims: BTreeMap<String, String>,
     #[serde(default)]
     pub claims_to_vars: Vec<String>,
-    /// Keep the token's field in the request sent upstream (default true).
+    /// Remove the token's field (`Authorization` or `from_header`) from the
+    /// request sent upstream (default true).
     #[serde(default)]
-    pub forward_token: Option<bool>,
+    pub strip: Option<bool>,
     #[serde(default)]
     pub cache_size: Option<u64>,
     /// `realm` of the `WWW-Authenticate` challenge (default "ringway").
@@ -257,7 +258,7 @@ impl JwtFile {
             rules: rules.into(),
             forward: forward.into(),
             vars: boxed(&self.claims_to_vars),
-            strip_token: self.forward_token == Some(false),
+            strip_token: self.strip.unwrap_or(true),
             cache_size,
             challenge_missing: challenge(""),
             challenge_invalid: challenge("invalid_token"),

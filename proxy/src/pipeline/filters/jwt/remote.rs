@@ -9,7 +9,7 @@
 //! (no lock). It refetches every `jwks_refresh`; after a failure it retries
 //! with a doubling backoff (1 s, 2 s, … up to `jwks_refresh`) and keeps the
 //! last good set meanwhile. A token whose `kid` is in no key set asks for
-//! one early refetch, honoured at most once per `min(30 s, jwks_refresh)`.
+//! one early refetch, honoured at most once per `min(30 s, jwks_refresh / 4)`.
 //!
 //! The thread holds only a `Weak` reference: when the configuration
 //! generation that built the filter goes away (a reload), the filter's drop
@@ -36,7 +36,8 @@ use super::keys::{parse_jwks, KeySet};
 pub const MAX_JWKS_BYTES: usize = 1024 * 1024;
 /// Connect, read and write timeout of one fetch.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
-/// The longest wait between two early (unknown `kid`) refetches.
+/// The longest wait between two early (unknown `kid`) refetches; shorter
+/// with a short `jwks_refresh` (a quarter of it).
 const MIN_REFETCH: Duration = Duration::from_secs(30);
 
 /// System CA bundles, tried in order when `jwks_ca` is not given.
@@ -130,7 +131,7 @@ impl RemoteJwks {
 
 /// The fetcher thread.
 fn run(weak: Weak<RemoteJwks>, cfg: FetchConfig) {
-    let min_refetch = MIN_REFETCH.min(cfg.refresh);
+    let min_refetch = MIN_REFETCH.min(cfg.refresh / 4);
     let mut failures: u32 = 0;
     let mut last_digest: Option<[u8; 32]> = None;
     loop {

@@ -1043,18 +1043,24 @@ fn token_from_header_cookie_and_query() {
     let t = fx.token(json!({"alg": "RS256", "kid": "rs"}), claims());
     let mut st = FilterState::default();
 
-    let f = filter(
-        &fx,
-        "jwks_file = \"jwks.json\"\nfrom_header = \"X-Token\"\nforward_token = false",
-    );
+    let f = filter(&fx, "jwks_file = \"jwks.json\"\nfrom_header = \"X-Token\"");
     assert!(matches!(
         run(&get(&format!("x-token: {t}\r\n")), &f, &mut st),
         Flow::Continue
     ));
     assert!(
         st.request.drops(b"x-token"),
-        "forward_token = false drops the field"
+        "strip (default) drops the field"
     );
+    let f = filter(
+        &fx,
+        "jwks_file = \"jwks.json\"\nfrom_header = \"X-Token\"\nstrip = false",
+    );
+    assert!(matches!(
+        run(&get(&format!("x-token: {t}\r\n")), &f, &mut st),
+        Flow::Continue
+    ));
+    assert!(!st.request.drops(b"x-token"), "strip = false keeps it");
     assert_eq!(
         status(&run(
             &get(&format!("Authorization: Bearer {t}\r\n")),
