@@ -5,6 +5,7 @@
 //! `harness` tests check the test harness itself and need no proxy.
 
 mod auth;
+mod balancing;
 mod bodies;
 mod check;
 mod concurrency;
@@ -33,3 +34,4 @@ mod tls;
 mod tls_listener;
 mod upgrade;
 mod upstream;
+mod versioning;

@@ -299,7 +299,14 @@ endpoints = ["127.0.0.1:9"]
         "rate_limit flood: {ok} distinct keys answered 204 ({other} other) in {elapsed:.1} s; RSS {} → {} KiB (peak {} KiB)",
         before.rss_kib, after.rss_kib, after.hwm_kib
     );
-    assert_eq!(other, 0, "a distinct key was limited");
+    // A distinct key is limited only when it shares its home slots and its
+    // 20-bit tag with a key seen in the last 100 ms (table.rs): about
+    // 5,000 live keys × 10^6 keys / (8,192 regions × 2^20 tags) ≈ 0.6
+    // expected per run of 10^6. More than a handful would be a bug.
+    assert!(
+        other <= 20,
+        "{other} distinct keys were limited (expected about 0.6 per million from tag collisions)"
+    );
     assert!(
         ok >= 100_000,
         "the flood was too slow to mean anything: {ok}"

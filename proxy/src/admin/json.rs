@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::prometheus::{route_listener, CODE_CLASSES};
 use super::{AdminState, RingStats};
-use crate::config::{AccessLogFormat, AccessLogTarget, Config, DriverKind, HostMatch, LbPolicy};
+use crate::config::{AccessLogFormat, AccessLogTarget, Config, DriverKind, HostMatch};
 use crate::stats::merge;
 use crate::stats::merge::StatsView;
 
@@ -240,6 +240,13 @@ fn action(c: &Config, a: &crate::config::RouteAction) -> Value {
             }),
         }),
         RouteAction::Local(f) => json!({ "local": f.kind() }),
+        RouteAction::Versioned(v) => json!({
+            "versions": v.versions.iter().map(|x| json!({
+                "version": x.name, "cluster": c.clusters[x.cluster].name,
+                "deprecated": !x.deprecation.is_empty(),
+            })).collect::<Vec<_>>(),
+            "default_version": v.default.map(|i| v.versions[i].name.as_str()),
+        }),
     }
 }
 
@@ -307,7 +314,14 @@ pub fn config(c: &Config) -> Value {
                     "deny": a.deny.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
                 })
             });
-            json!({ "name": l.name, "address": l.address.to_string(), "tls": tls, "ip_acl": ip_acl })
+            json!({
+                "name": l.name,
+                "address": l.address.to_string(),
+                "tls": tls,
+                "ip_acl": ip_acl,
+                "proxy_protocol": l.proxy_protocol,
+                "trusted_proxies": l.trusted_proxies.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            })
         })
         .collect();
     let routes: Vec<Value> = c
@@ -371,8 +385,9 @@ pub fn config(c: &Config) -> Value {
             json!({
                 "name": k.name,
                 "endpoints": endpoints,
-                "lb": match k.lb { LbPolicy::RoundRobin => "round_robin" },
+                "lb": k.lb.name(),
                 "connect_timeout": duration(k.connect_timeout),
+                "send_proxy_protocol": k.send_proxy_protocol.map(|v| format!("{v:?}").to_ascii_lowercase()),
                 "idle_timeout": duration(k.idle_timeout),
                 "max_idle_per_endpoint": k.max_idle_per_endpoint,
                 "tls": tls,

@@ -261,7 +261,13 @@ fn filters(w: &mut Writer, config: &Config) {
     let mut api_refused: Vec<(String, &'static str, u64)> = Vec::new();
     let mut limited: Vec<(String, u64, u64)> = Vec::new();
     let mut concurrency: Vec<(String, u64, u64)> = Vec::new();
+    let mut versions: Vec<(String, String, u64)> = Vec::new();
     for r in &config.routes {
+        if let crate::config::RouteAction::Versioned(v) = &r.action {
+            for (name, n) in v.counts() {
+                versions.push((r.name.clone(), name.to_owned(), n));
+            }
+        }
         for f in r.filters.iter() {
             match f {
                 Filter::ApiKey(k) => {
@@ -362,6 +368,21 @@ fn filters(w: &mut Writer, config: &Config) {
             w.sample(
                 "ringway_concurrency_in_flight",
                 &[("route", route)],
+                None,
+                Value::Int(*n),
+            );
+        }
+    }
+    if !versions.is_empty() {
+        w.family(
+            "ringway_api_version_requests_total",
+            "counter",
+            "Requests forwarded by a `versions` route, by route and API version.",
+        );
+        for (route, version, n) in &versions {
+            w.sample(
+                "ringway_api_version_requests_total",
+                &[("route", route), ("version", version)],
                 None,
                 Value::Int(*n),
             );

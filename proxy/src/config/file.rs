@@ -178,7 +178,7 @@ pub struct RouteFile {
     #[serde(default)]
     pub query: Vec<ValueMatchFile>,
     /// Action: forward to this cluster (one action per route: `cluster`,
-    /// `split`, `direct_response` or `redirect`).
+    /// `split`, `direct_response`, `redirect` or `versions`).
     pub cluster: Option<String>,
     /// Action: weighted split over clusters.
     pub split: Option<Vec<SplitFile>>,
@@ -188,6 +188,12 @@ pub struct RouteFile {
     pub direct_response: Option<crate::pipeline::filters::direct::DirectFile>,
     /// Action: answer with a redirect (`filters/redirect`).
     pub redirect: Option<crate::pipeline::filters::redirect::RedirectFile>,
+    /// Action: forward by API version (`pipeline/versioning`).
+    pub versions: Option<Vec<crate::pipeline::versioning::VersionFile>>,
+    /// Where a `versions` route reads the version.
+    pub version_from: Option<crate::pipeline::versioning::VersionFromFile>,
+    /// The version of a request that names none.
+    pub default_version: Option<String>,
     pub max_body_bytes: Option<SizeValue>,
     /// Default `"30s"`.
     pub timeout: Option<DurationValue>,
@@ -233,10 +239,15 @@ pub struct StickyFile {
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub struct ClusterFile {
     pub name: String,
-    /// `"ip:port"` or `"host:port"`.
-    pub endpoints: Vec<String>,
-    /// Default `"round_robin"`.
+    /// `"ip:port"` or `"host:port"`, or `{ address = "...", weight = 3 }`.
+    pub endpoints: Vec<EndpointFile>,
+    /// Default `"round_robin"`; see `LbPolicy`.
     pub lb: Option<String>,
+    /// What `ring_hash` / `maglev` hash (exactly one key).
+    pub hash_key: Option<HashKeyFile>,
+    /// `ring_hash` / `maglev`: cap each endpoint at this factor (> 1) of the
+    /// average in-flight requests (per worker).
+    pub bounded_load: Option<f64>,
     /// Default `"2s"`.
     pub connect_timeout: Option<DurationValue>,
     /// Default `"60s"`.
@@ -247,6 +258,48 @@ pub struct ClusterFile {
     /// `"v1"` or `"v2"`: start every upstream connection with a PROXY
     /// protocol header (such connections are not pooled).
     pub send_proxy_protocol: Option<String>,
+}
+
+/// One element of `endpoints`: a plain `"host:port"` string or a table
+/// with a weight.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "\"host:port\" or { address = \"host:port\", weight = 1 }"
+)]
+pub enum EndpointFile {
+    Address(String),
+    Weighted(WeightedEndpointFile),
+}
+
+impl EndpointFile {
+    pub fn address(&self) -> &str {
+        match self {
+            EndpointFile::Address(a) => a,
+            EndpointFile::Weighted(w) => &w.address,
+        }
+    }
+}
+
+/// `{ address = "host:port", weight = 3 }` in `endpoints`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedEndpointFile {
+    pub address: String,
+    /// Default 1; 1..=1000.
+    pub weight: Option<i64>,
+}
+
+/// `hash_key = { header = "x-user" }` (or `cookie`, `client_ip = true`,
+/// `path = true`, `query = "id"`) on a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct HashKeyFile {
+    pub header: Option<String>,
+    pub cookie: Option<String>,
+    pub client_ip: Option<bool>,
+    pub path: Option<bool>,
+    pub query: Option<String>,
 }
 
 /// `tls = { ... }` on a cluster (TLS to the upstream).

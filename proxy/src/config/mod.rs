@@ -240,6 +240,9 @@ pub enum RouteAction {
     /// Answer locally: a filter that always answers (a direct response, a
     /// redirect), run after the route's chain.
     Local(crate::pipeline::filters::Filter),
+    /// Forward to the cluster of the API version the request asks for
+    /// (`versions`), or answer 400/404 for an unknown one.
+    Versioned(crate::pipeline::versioning::Versioning),
 }
 
 /// `split = [...]`: clusters (indices) with weights, in file order.
@@ -273,6 +276,7 @@ impl RouteConfig {
                 v
             }
             RouteAction::Local(_) => Vec::new(),
+            RouteAction::Versioned(v) => v.clusters(),
         }
     }
 
@@ -292,9 +296,59 @@ impl RouteConfig {
     }
 }
 
+/// `lb` on a cluster: how an endpoint is chosen (`upstream::lb`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LbPolicy {
     RoundRobin,
+    WeightedRoundRobin,
+    Random,
+    /// Power of two choices on in-flight requests.
+    LeastRequest,
+    /// Power of two choices on peak-EWMA latency × (in-flight + 1).
+    PeakEwma,
+    RingHash,
+    Maglev,
+}
+
+impl LbPolicy {
+    /// Every policy, by its config name.
+    pub const ALL: [(&'static str, LbPolicy); 7] = [
+        ("round_robin", LbPolicy::RoundRobin),
+        ("weighted_round_robin", LbPolicy::WeightedRoundRobin),
+        ("random", LbPolicy::Random),
+        ("least_request", LbPolicy::LeastRequest),
+        ("peak_ewma", LbPolicy::PeakEwma),
+        ("ring_hash", LbPolicy::RingHash),
+        ("maglev", LbPolicy::Maglev),
+    ];
+
+    /// The name used in the config file.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, p)| *p == self)
+            .map_or("round_robin", |(n, _)| n)
+    }
+
+    /// The policy hashes a request key (`hash_key`).
+    pub fn is_hashing(self) -> bool {
+        matches!(self, LbPolicy::RingHash | LbPolicy::Maglev)
+    }
+}
+
+/// `hash_key` of a `ring_hash` / `maglev` cluster: what part of the request
+/// is hashed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashKey {
+    /// A header value (name lowercase).
+    Header(String),
+    Cookie(String),
+    /// The client address (after trusted X-Forwarded-For).
+    ClientIp,
+    /// The path of the target (before `?`).
+    Path,
+    /// A query parameter's raw value.
+    Query(String),
 }
 
 #[derive(Debug, Clone)]
@@ -302,6 +356,9 @@ pub struct Endpoint {
     pub address: SocketAddr,
     /// As written in the config (`host:port`), for logs and stats.
     pub label: String,
+    /// Relative share of the traffic (1..=1000, default 1); used by every
+    /// policy but `round_robin`, `random` and `least_request`.
+    pub weight: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -315,6 +372,10 @@ pub struct ClusterConfig {
     pub name: String,
     pub endpoints: Vec<Endpoint>,
     pub lb: LbPolicy,
+    /// `ring_hash` / `maglev` only (required there).
+    pub hash_key: Option<HashKey>,
+    /// `ring_hash` / `maglev`: the bounded-load factor `c` (> 1).
+    pub bounded_load: Option<f64>,
     pub connect_timeout: Duration,
     /// How long an idle pooled connection is kept.
     pub idle_timeout: Duration,

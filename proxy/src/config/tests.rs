@@ -361,7 +361,7 @@ fn missing_required_key() {
     let e = error_at(&errs, "route[0]");
     assert_eq!(
         e.message,
-        "a route needs one action: `cluster`, `split`, `direct_response` or `redirect`"
+        "a route needs one action: `cluster`, `split`, `direct_response`, `redirect` or `versions`"
     );
     assert_eq!(e.line, Some(line_of(&text, "[[route]]")));
 }
@@ -485,7 +485,7 @@ cluster = "c"
 [[cluster]]
 name = "c"
 endpoints = ["127.0.0.1:1", "127.0.0.1", "::1:80", "127.0.0.1:99999"]
-lb = "random"
+lb = "fastest"
 connect_timeout = "0ms"
 
 [[cluster]]
@@ -516,7 +516,7 @@ address = "nowhere"
         ("cluster[0].endpoints[1]", "endpoints = [\"127.0.0.1:1\""),
         ("cluster[0].endpoints[2]", "endpoints = [\"127.0.0.1:1\""),
         ("cluster[0].endpoints[3]", "endpoints = [\"127.0.0.1:1\""),
-        ("cluster[0].lb", "random"),
+        ("cluster[0].lb", "fastest"),
         ("cluster[0].connect_timeout", "0ms"),
         ("cluster[1].name", "name = \"c\"\nendpoints = []"),
         ("cluster[1].endpoints", "endpoints = []"),
@@ -1387,4 +1387,139 @@ fn route_matcher_errors() {
             .any(|e| e.path.starts_with("route[0].headers[0]")),
         "{errs:#?}"
     );
+}
+
+const VERSIONED: &str = r#"
+[[route]]
+name = "orders"
+path_prefix = "/orders"
+version_from = { header = "api-version" }
+default_version = "2"
+versions = [
+  { version = "1", cluster = "app", deprecated = { sunset = "2027-06-30T00:00:00Z", link = "https://docs.example/v1-sunset" } },
+  { version = "2", cluster = "app2", rewrite_prefix = { from = "/orders", to = "/api/orders" } },
+]
+
+[[cluster]]
+name = "app2"
+endpoints = ["127.0.0.1:9001"]
+"#;
+
+#[test]
+fn versions_route_action() {
+    let text = format!("{MINIMAL}{VERSIONED}");
+    let c = Config::parse(&text, None).unwrap();
+    let r = c.routes.iter().find(|r| r.name == "orders").unwrap();
+    let RouteAction::Versioned(v) = &r.action else {
+        panic!("expected a versions action")
+    };
+    assert_eq!(v.default, Some(1));
+    assert_eq!(r.clusters(), [0, 1]);
+    assert_eq!(r.target_label(&c.clusters), "app,app2");
+}
+
+#[test]
+fn versions_route_errors() {
+    let base = format!("{MINIMAL}{VERSIONED}");
+    // Two sources.
+    let text = base.replace(
+        "version_from = { header = \"api-version\" }",
+        "version_from = { header = \"api-version\", query = \"v\" }",
+    );
+    let errs = errors(&text);
+    let e = error_at(&errs, "route[1].version_from");
+    assert_eq!(e.message, "one source only; found header and query");
+    // Unknown cluster in versions.
+    let text = base.replace("cluster = \"app2\"", "cluster = \"nope\"");
+    let e = error_at(&errors(&text), "route[1].versions[1].cluster")
+        .message
+        .clone();
+    assert!(e.contains("unknown cluster \"nope\""), "{e}");
+    // Duplicate versions.
+    let text = base.replace("version = \"2\"", "version = \"1\"");
+    let errs = errors(&text);
+    assert_eq!(
+        error_at(&errs, "route[1].versions[1].version").message,
+        "duplicate version \"1\""
+    );
+    // Bad sunset date.
+    let text = base.replace("2027-06-30T00:00:00Z", "next summer");
+    let e = error_at(&errors(&text), "route[1].versions[0].deprecated.sunset")
+        .message
+        .clone();
+    assert!(e.contains("RFC 3339"), "{e}");
+    // Two actions.
+    let text = base.replace(
+        "default_version = \"2\"",
+        "default_version = \"2\"\ncluster = \"app\"",
+    );
+    assert_eq!(
+        error_at(&errors(&text), "route[1]").message,
+        "a route has one action; found cluster and versions"
+    );
+    // version_from without versions.
+    let text = MINIMAL.replace(
+        "cluster = \"app\"",
+        "cluster = \"app\"\nversion_from = { query = \"v\" }",
+    );
+    assert_eq!(
+        error_at(&errors(&text), "route[0].version_from").message,
+        "only applies to a `versions` route"
+    );
+}
+
+#[test]
+fn load_balancing_keys() {
+    let text = MINIMAL.replace(
+        "endpoints = [\"127.0.0.1:9000\"]",
+        "endpoints = [\"127.0.0.1:9000\", { address = \"127.0.0.1:9001\", weight = 3 }]\n\
+         lb = \"maglev\"\nhash_key = { header = \"X-User\" }\nbounded_load = 1.25",
+    );
+    let c = Config::parse(&text, None).expect("valid");
+    let k = &c.clusters[0];
+    assert_eq!(k.lb, LbPolicy::Maglev);
+    assert_eq!(k.hash_key, Some(HashKey::Header("x-user".into())));
+    assert_eq!(k.bounded_load, Some(1.25));
+    let w: Vec<u32> = k.endpoints.iter().map(|e| e.weight).collect();
+    assert_eq!(w, [1, 3]);
+    assert_eq!(k.endpoints[1].label, "127.0.0.1:9001");
+
+    let bad = |extra: &str, path: &str, needle: &str| {
+        let text = MINIMAL.replace(
+            "endpoints = [\"127.0.0.1:9000\"]",
+            &format!("endpoints = [\"127.0.0.1:9000\"]\n{extra}"),
+        );
+        let errs = errors(&text);
+        let e = error_at(&errs, path);
+        assert!(e.message.contains(needle), "{extra}: {}", e.message);
+    };
+    bad("lb = \"fastest\"", "cluster[0].lb", "peak_ewma");
+    bad(
+        "lb = \"ring_hash\"",
+        "cluster[0].hash_key",
+        "needs a hash_key",
+    );
+    bad(
+        "lb = \"ring_hash\"\nhash_key = { header = \"a\", path = true }",
+        "cluster[0].hash_key",
+        "exactly one",
+    );
+    bad(
+        "hash_key = { path = true }",
+        "cluster[0].hash_key",
+        "only used",
+    );
+    bad(
+        "lb = \"maglev\"\nhash_key = { client_ip = true }\nbounded_load = 0.5",
+        "cluster[0].bounded_load",
+        "above 1",
+    );
+    let text = MINIMAL.replace(
+        "endpoints = [\"127.0.0.1:9000\"]",
+        "endpoints = [{ address = \"127.0.0.1:9000\", weight = 0 }]",
+    );
+    let errs = errors(&text);
+    assert!(error_at(&errs, "cluster[0].endpoints[0].weight")
+        .message
+        .contains("between 1 and 1000"));
 }

@@ -411,6 +411,13 @@ async fn serve<S>(
                     cluster = pick_cluster(&gen, route.index, split, data, &head);
                     None
                 }
+                RouteAction::Versioned(v) => match v.resolve(&mut cx) {
+                    Ok(c) => {
+                        cluster = c;
+                        None
+                    }
+                    Err(reply) => Some(reply),
+                },
             },
             Flow::Respond(reply) => Some(reply),
             Flow::Reject(e) => {

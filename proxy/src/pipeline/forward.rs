@@ -25,7 +25,7 @@ use super::buffer::ConnBuf;
 use super::exchange::{exchange, read_upstream, UpstreamRequest};
 use super::filters::reply::{write_local_reply, ReplyConnection};
 use super::filters::{run_response, FilterState, Flow, ResponseCx};
-use super::pick::pick_endpoint;
+use super::pick::{pick_endpoint, PickRequest};
 use super::route::Route;
 use crate::error::{ErrorKind, ProxyError};
 use crate::http::rewrite::{write_request_head, write_response_head, ForwardInfo, ResponseInfo};
@@ -127,7 +127,18 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     let wants_upgrade = head.upgrade.is_some();
 
     // Stage: pick endpoint.
-    let ep_index = pick_endpoint(gen, cluster_index)?;
+    // The guard counts the request in flight to the endpoint until this
+    // stage returns (least_request, peak_ewma, bounded loads).
+    let picked = pick_endpoint(
+        gen,
+        cluster_index,
+        &PickRequest {
+            buf: data,
+            head,
+            client: client_addr.ip(),
+        },
+    )?;
+    let ep_index = picked.endpoint();
     let endpoint = &cluster.endpoints[ep_index];
     ex.endpoint = Some(ep_index);
     let ep_id: EndpointId = worker.pool.borrow().endpoint_id(cluster_index, ep_index);
@@ -192,7 +203,9 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
         worker, gen, &mut req, client, cbuf, &mut ubuf, &mut resp, ex, watch,
     )
     .await?;
-    ex.upstream_time = Some(sent_at.elapsed());
+    let upstream_time = sent_at.elapsed();
+    ex.upstream_time = Some(upstream_time);
+    picked.observe(upstream_time);
 
     // Response head to the client.
     let upgrade = resp.status == 101;

@@ -25,7 +25,8 @@ use std::sync::Arc;
 
 use crate::config::{Config, RouteAction};
 use crate::stats::{WorkerHistograms, WorkerStats};
-use crate::upstream::{RoundRobin, SmoothWeighted};
+use crate::upstream::lb::ClusterBalancer;
+use crate::upstream::SmoothWeighted;
 
 use super::route::RouteTable;
 
@@ -77,8 +78,8 @@ pub struct WorkerGen {
     pub stats: Arc<WorkerStats>,
     /// This worker's live latency histograms in this generation's layout.
     pub histograms: WorkerHistograms,
-    /// Per cluster.
-    pub balancers: Vec<RoundRobin>,
+    /// Per cluster: the load balancer and in-flight counts.
+    pub balancers: Vec<ClusterBalancer>,
     /// Per route (by `Route::index`): the weighted cursor of a split route.
     pub splits: Vec<Option<SmoothWeighted>>,
 }
@@ -96,7 +97,8 @@ impl WorkerGen {
         let balancers = config
             .clusters
             .iter()
-            .map(|c| RoundRobin::starting_at(id % c.endpoints.len().max(1)))
+            .enumerate()
+            .map(|(i, c)| ClusterBalancer::new(c, i, id))
             .collect();
         let splits = config
             .routes

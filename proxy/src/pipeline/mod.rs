@@ -15,7 +15,8 @@
 //! | route             | route                | first matching route of the listener's table            |
 //! | checks            | filters (run_checks) | 417 for an unknown `Expect`, 413 for a declared body    |
 //! | request filters   | filters              | the route's chain: edits, variables, or a local answer  |
-//! | action            | connection, split    | local answer, or the cluster (weighted split)           |
+//! | action            | connection, split,   | local answer, or the cluster (weighted split, or the    |
+//! |                   | versioning           | API version's cluster; 400/404 for an unknown version)  |
 //! | pick              | pick                 | the endpoint of the cluster                             |
 //! | upstream exchange | exchange             | send the request, read the response head; may run again |
 //! | response filters  | forward, filters     | the chain's response phase (also for local answers)     |
@@ -43,6 +44,7 @@ pub mod serve;
 pub mod split;
 pub mod trace;
 pub mod upgrade;
+pub mod versioning;
 
 pub use connection::serve_tcp;
 pub use route::RouteTable;

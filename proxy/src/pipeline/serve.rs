@@ -49,6 +49,8 @@ struct AcceptTask {
     group: u64,
     stop: Rc<StopSignal>,
     task: monoio::task::JoinHandle<()>,
+    /// The listening socket (owned by the task; open until it returns).
+    fd: std::os::fd::RawFd,
 }
 
 #[derive(Default)]
@@ -93,6 +95,13 @@ impl Serving {
             }
             task.stop.stopped.set(true);
             task.stop.notify.notify_all();
+            // Stop listening now, not when the task next runs: once the
+            // worker reports the generation applied, connects are refused.
+            // SAFETY: the fd is open: the accept task that owns the socket
+            // only closes it when it returns, after this (same thread).
+            unsafe {
+                libc::shutdown(task.fd, libc::SHUT_RDWR);
+            }
             worker.watchdog.drain_tag(task.group);
             false
         });
@@ -121,10 +130,14 @@ impl Serving {
             }
         };
         let stop = Rc::new(StopSignal::default());
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
         let task = monoio::spawn(accept_loop(self.clone(), group, listener, stop.clone()));
-        self.accepts
-            .borrow_mut()
-            .push(AcceptTask { group, stop, task });
+        self.accepts.borrow_mut().push(AcceptTask {
+            group,
+            stop,
+            task,
+            fd,
+        });
     }
 
     fn publish_pool(&self) {
@@ -267,6 +280,7 @@ async fn accept_loop(
                 drop(gen);
                 monoio::spawn(serve_tcp(serving.clone(), group, tls, stream, peer, guard));
             }
+            Err(_) if stop.stopped.get() => break,
             Err(e) => {
                 // EMFILE and friends: back off a little instead of spinning.
                 tracing::warn!(worker = worker.id, "accept failed: {e}");

@@ -30,10 +30,12 @@ pub fn spawn(
     interval: Duration,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    // The version the running configuration came from, taken now (not when
+    // the thread first runs, which could be after the file changed).
+    let mut seen = fingerprint(&path);
     std::thread::Builder::new()
         .name("ringway-watch".into())
         .spawn(move || {
-            let mut seen = fingerprint(&path);
             let mut pending: Option<(std::time::SystemTime, u64, u64)> = None;
             while !stop.load(Ordering::Acquire) {
                 std::thread::sleep(interval);

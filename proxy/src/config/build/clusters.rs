@@ -48,14 +48,26 @@ impl Builder<'_> {
             let mut first_host = None;
             for (j, e) in c.endpoints.iter().enumerate() {
                 let epath = format!("{path}.endpoints[{j}]");
-                match resolve_endpoint(e) {
+                let weight = match e {
+                    EndpointFile::Address(_) => 1,
+                    EndpointFile::Weighted(w) => self.int_in(
+                        &format!("{epath}.weight"),
+                        w.weight,
+                        1,
+                        1,
+                        MAX_ENDPOINT_WEIGHT,
+                    ) as u32,
+                };
+                let text = e.address();
+                match resolve_endpoint(text) {
                     Ok((address, host)) => {
                         if j == 0 {
                             first_host = Some(host);
                         }
                         endpoints.push(Endpoint {
                             address,
-                            label: e.trim().to_owned(),
+                            label: text.trim().to_owned(),
+                            weight,
                         });
                     }
                     Err(m) => {
@@ -64,18 +76,7 @@ impl Builder<'_> {
                     }
                 }
             }
-            let lb = match c.lb.as_deref().map(str::trim) {
-                None | Some("round_robin") => LbPolicy::RoundRobin,
-                Some(other) => {
-                    self.error(
-                        format!("{path}.lb"),
-                        format!(
-                            "unknown load-balancing policy {other:?}: expected \"round_robin\""
-                        ),
-                    );
-                    LbPolicy::RoundRobin
-                }
-            };
+            let (lb, hash_key, bounded_load) = self.lb_policy(c, &path);
             let connect_timeout = self.timeout(
                 &format!("{path}.connect_timeout"),
                 c.connect_timeout.as_ref(),
@@ -133,6 +134,8 @@ impl Builder<'_> {
                 name: c.name.clone(),
                 endpoints,
                 lb,
+                hash_key,
+                bounded_load,
                 connect_timeout,
                 idle_timeout,
                 max_idle_per_endpoint,
@@ -142,6 +145,100 @@ impl Builder<'_> {
             }));
         }
         out
+    }
+}
+
+/// Largest `weight` of an endpoint (a ring of 100 points per unit of
+/// weight stays small).
+const MAX_ENDPOINT_WEIGHT: u64 = 1000;
+
+impl Builder<'_> {
+    /// `lb`, `hash_key` and `bounded_load` of cluster `c` (at `path`).
+    fn lb_policy(
+        &mut self,
+        c: &ClusterFile,
+        path: &str,
+    ) -> (LbPolicy, Option<HashKey>, Option<f64>) {
+        let name = c.lb.as_deref().map_or("round_robin", str::trim);
+        let lb = match LbPolicy::ALL.iter().find(|(n, _)| *n == name) {
+            Some(&(_, p)) => p,
+            None => {
+                let names: Vec<String> = LbPolicy::ALL
+                    .iter()
+                    .map(|(n, _)| format!("{n:?}"))
+                    .collect();
+                self.error(
+                    format!("{path}.lb"),
+                    format!(
+                        "unknown load-balancing policy {name:?}: expected one of {}",
+                        names.join(", ")
+                    ),
+                );
+                LbPolicy::RoundRobin
+            }
+        };
+        let hash_key = c.hash_key.as_ref().and_then(|k| {
+            let mut keys = Vec::new();
+            if let Some(h) = &k.header {
+                keys.push(HashKey::Header(h.trim().to_ascii_lowercase()));
+            }
+            if let Some(n) = &k.cookie {
+                keys.push(HashKey::Cookie(n.trim().to_owned()));
+            }
+            if k.client_ip == Some(true) {
+                keys.push(HashKey::ClientIp);
+            }
+            if k.path == Some(true) {
+                keys.push(HashKey::Path);
+            }
+            if let Some(q) = &k.query {
+                keys.push(HashKey::Query(q.trim().to_owned()));
+            }
+            let empty = matches!(
+                keys.first(),
+                Some(HashKey::Header(s) | HashKey::Cookie(s) | HashKey::Query(s)) if s.is_empty()
+            );
+            if keys.len() != 1 || empty {
+                self.error(
+                    format!("{path}.hash_key"),
+                    "needs exactly one non-empty key: { header = \"name\" }, { cookie = \"name\" }, \
+                     { client_ip = true }, { path = true } or { query = \"name\" }",
+                );
+                return None;
+            }
+            keys.pop()
+        });
+        if lb.is_hashing() && c.hash_key.is_none() {
+            self.error(
+                format!("{path}.hash_key"),
+                format!("lb = {:?} needs a hash_key", lb.name()),
+            );
+        }
+        if !lb.is_hashing() && c.hash_key.is_some() {
+            self.error(
+                format!("{path}.hash_key"),
+                "only used with lb = \"ring_hash\" or \"maglev\"",
+            );
+        }
+        let bounded_load = match c.bounded_load {
+            None => None,
+            Some(_) if !lb.is_hashing() => {
+                self.error(
+                    format!("{path}.bounded_load"),
+                    "only used with lb = \"ring_hash\" or \"maglev\"",
+                );
+                None
+            }
+            Some(f) if f.is_finite() && f > 1.0 && f <= 100.0 => Some(f),
+            Some(f) => {
+                self.error(
+                    format!("{path}.bounded_load"),
+                    format!("must be a number above 1 and at most 100, e.g. 1.25 (found {f})"),
+                );
+                None
+            }
+        };
+        (lb, hash_key, bounded_load)
     }
 }
 

@@ -188,13 +188,14 @@ impl Builder<'_> {
             r.split.as_ref().map(|_| "split"),
             r.direct_response.as_ref().map(|_| "direct_response"),
             r.redirect.as_ref().map(|_| "redirect"),
+            r.versions.as_ref().map(|_| "versions"),
         ]
         .into_iter()
         .flatten()
         .collect();
         if given.len() != 1 {
             let msg = if given.is_empty() {
-                "a route needs one action: `cluster`, `split`, `direct_response` or `redirect`"
+                "a route needs one action: `cluster`, `split`, `direct_response`, `redirect` or `versions`"
                     .to_owned()
             } else {
                 format!("a route has one action; found {}", given.join(" and "))
@@ -207,6 +208,34 @@ impl Builder<'_> {
                 format!("{path}.split_by"),
                 "only applies to a `split` route",
             );
+        }
+        if r.versions.is_none() && (r.version_from.is_some() || r.default_version.is_some()) {
+            let key = if r.version_from.is_some() {
+                "version_from"
+            } else {
+                "default_version"
+            };
+            self.error(
+                format!("{path}.{key}"),
+                "only applies to a `versions` route",
+            );
+        }
+        if let Some(versions) = &r.versions {
+            let mut p = Vec::new();
+            let built = crate::pipeline::versioning::build(
+                r.version_from.as_ref(),
+                r.default_version.as_deref(),
+                versions,
+                &mut |i, name| {
+                    let key = format!("{path}.versions[{i}].cluster");
+                    self.cluster_ref(&key, name, clusters, index, skipped)
+                },
+                &mut p,
+            );
+            for (key, msg) in p {
+                self.error(format!("{path}.{key}"), msg);
+            }
+            return built.map(RouteAction::Versioned);
         }
         if let Some(c) = &r.cluster {
             return self

@@ -1,0 +1,56 @@
+//! The pick of each load-balancing algorithm (`upstream::lb`) at 3 and 100
+//! endpoints, including the in-flight guard (counted up on pick, down on
+//! drop). Hashing policies get a fresh key hash per pick.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use ringway::config::LbPolicy;
+use ringway::upstream::lb::hash::mix64;
+use ringway::upstream::lb::{Balancer, ClusterBalancer, Load};
+
+fn cluster(policy: LbPolicy, n: usize, bound: Option<f64>) -> ClusterBalancer {
+    let names: Vec<String> = (0..n)
+        .map(|i| format!("10.0.{}.{}:80", i / 256, i % 256))
+        .collect();
+    let endpoints: Vec<(&str, u32)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), 1 + (i % 3) as u32))
+        .collect();
+    ClusterBalancer {
+        balancer: Balancer::new(policy, &endpoints, bound, 7),
+        load: Load::new(n),
+    }
+}
+
+fn pick(c: &mut Criterion) {
+    let mut g = c.benchmark_group("lb_pick");
+    let cases: [(&str, LbPolicy, Option<f64>); 8] = [
+        ("round_robin", LbPolicy::RoundRobin, None),
+        ("weighted_round_robin", LbPolicy::WeightedRoundRobin, None),
+        ("random", LbPolicy::Random, None),
+        ("least_request", LbPolicy::LeastRequest, None),
+        ("peak_ewma", LbPolicy::PeakEwma, None),
+        ("ring_hash", LbPolicy::RingHash, None),
+        ("maglev", LbPolicy::Maglev, None),
+        ("maglev_bounded", LbPolicy::Maglev, Some(1.25)),
+    ];
+    for (name, policy, bound) in cases {
+        for n in [3usize, 100] {
+            let b = cluster(policy, n, bound);
+            let mut key = 0u64;
+            g.bench_with_input(BenchmarkId::new(name, n), &n, |bench, _| {
+                bench.iter(|| {
+                    key += 1;
+                    let guard = b.pick(Some(mix64(key)));
+                    black_box(guard.map(|g| g.endpoint()))
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, pick);
+criterion_main!(benches);

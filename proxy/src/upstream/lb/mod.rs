@@ -1,0 +1,211 @@
+//! Load balancing: which endpoint of a cluster takes a request (`lb` on a
+//! `[[cluster]]`).
+//!
+//! # Architecture
+//! One [`ClusterBalancer`] per cluster per worker, built with the worker's
+//! generation (`pipeline::generation::WorkerGen`): a [`Balancer`] (the
+//! algorithm, one file each) and a [`Load`] (in-flight requests per
+//! endpoint). Everything is `!Send` (`Cell`): no locks, no atomics, no
+//! cross-core traffic; each worker balances its own share of the requests,
+//! and in-flight counts and latencies are what this worker sees.
+//!
+//! A pick returns an [`InFlight`] guard: it counts the request as in flight
+//! until dropped (at the end of the forward stage), and takes the response
+//! latency back for `peak_ewma`.
+//!
+//! | `lb` | file | picks |
+//! | --- | --- | --- |
+//! | `round_robin` | `upstream::balancer` | in turn, ignoring weights |
+//! | `weighted_round_robin` | `upstream::balancer` | smooth WRR (nginx): exact shares per `sum(weights)` |
+//! | `random` | `random.rs` | at random, by weight |
+//! | `least_request` | `least_request.rs` | P2C on in-flight / weight |
+//! | `peak_ewma` | `peak_ewma.rs` | P2C on peak-EWMA latency × (in-flight + 1) |
+//! | `ring_hash` | `ring_hash.rs` | consistent hash ring of the request key |
+//! | `maglev` | `maglev.rs` | Maglev table of the request key |
+//!
+//! A request without its hash key (no such header, cookie or query
+//! parameter) goes by smooth weighted round robin instead.
+//!
+//! # Performance
+//! Picks are O(1) except `ring_hash` (binary search over ~100 × weight
+//! points) and bounded-load hashing (a short walk when the owner is over
+//! its bound). Rings and tables are built per worker per generation.
+
+pub mod hash;
+pub mod least_request;
+pub mod load;
+pub mod maglev;
+pub mod peak_ewma;
+pub mod random;
+pub mod ring_hash;
+
+use std::time::{Duration, Instant};
+
+use crate::config::{ClusterConfig, LbPolicy};
+use crate::upstream::balancer::{RoundRobin, SmoothWeighted};
+
+pub use least_request::LeastRequest;
+pub use load::Load;
+pub use maglev::Maglev;
+pub use peak_ewma::PeakEwma;
+pub use random::Random;
+pub use ring_hash::RingHash;
+
+/// What a pick may look at.
+pub struct PickContext<'a> {
+    /// The hash of the request's `hash_key`, when the cluster has one and
+    /// the request carries it.
+    pub hash: Option<u64>,
+    /// In-flight requests per endpoint (this worker).
+    pub load: &'a Load,
+}
+
+/// A load-balancing algorithm over one cluster's endpoints.
+#[derive(Debug)]
+pub enum Balancer {
+    RoundRobin(RoundRobin, usize),
+    WeightedRoundRobin(SmoothWeighted),
+    Random(Random),
+    LeastRequest(LeastRequest),
+    PeakEwma(PeakEwma),
+    /// The ring, and the weighted round robin for requests without a key.
+    RingHash(RingHash, SmoothWeighted),
+    Maglev(Maglev, SmoothWeighted),
+}
+
+impl Balancer {
+    /// Build `policy` over `(name, weight)` endpoints; `seed` differs per
+    /// worker and cluster (random draws, round-robin start).
+    pub fn new(
+        policy: LbPolicy,
+        endpoints: &[(&str, u32)],
+        bound: Option<f64>,
+        seed: u64,
+    ) -> Balancer {
+        let n = endpoints.len();
+        let weights: Vec<u32> = endpoints.iter().map(|e| e.1).collect();
+        match policy {
+            LbPolicy::RoundRobin => {
+                Balancer::RoundRobin(RoundRobin::starting_at(seed as usize % n.max(1)), n)
+            }
+            LbPolicy::WeightedRoundRobin => {
+                Balancer::WeightedRoundRobin(SmoothWeighted::new(&weights))
+            }
+            LbPolicy::Random => Balancer::Random(Random::new(&weights, seed)),
+            LbPolicy::LeastRequest => Balancer::LeastRequest(LeastRequest::new(&weights, seed)),
+            LbPolicy::PeakEwma => Balancer::PeakEwma(PeakEwma::new(n, seed)),
+            LbPolicy::RingHash => Balancer::RingHash(
+                RingHash::new(endpoints, bound),
+                SmoothWeighted::new(&weights),
+            ),
+            LbPolicy::Maglev => Balancer::Maglev(
+                Maglev::new(endpoints, maglev::TABLE_SIZE, bound),
+                SmoothWeighted::new(&weights),
+            ),
+        }
+    }
+
+    /// The endpoint (index) for the next request, `None` when there is
+    /// none.
+    #[inline]
+    pub fn pick(&self, ctx: &PickContext) -> Option<usize> {
+        match self {
+            Balancer::RoundRobin(rr, n) => rr.pick(*n),
+            Balancer::WeightedRoundRobin(w) => w.pick(),
+            Balancer::Random(r) => r.pick(),
+            Balancer::LeastRequest(l) => l.pick(ctx.load),
+            Balancer::PeakEwma(p) => p.pick(ctx.load),
+            Balancer::RingHash(r, fallback) => match ctx.hash {
+                Some(h) => r.pick(h, ctx.load),
+                None => fallback.pick(),
+            },
+            Balancer::Maglev(m, fallback) => match ctx.hash {
+                Some(h) => m.pick(h, ctx.load),
+                None => fallback.pick(),
+            },
+        }
+    }
+
+    /// A response from `endpoint` arrived `latency` after the request went
+    /// out.
+    #[inline]
+    pub fn observe(&self, endpoint: usize, latency: Duration) {
+        if let Balancer::PeakEwma(p) = self {
+            p.observe(endpoint, latency, Instant::now());
+        }
+    }
+}
+
+/// One cluster's balancer on one worker (`!Send`).
+#[derive(Debug)]
+pub struct ClusterBalancer {
+    pub balancer: Balancer,
+    pub load: Load,
+}
+
+impl ClusterBalancer {
+    /// The balancer of `cluster` (index `index`) on worker `worker`.
+    pub fn new(cluster: &ClusterConfig, index: usize, worker: usize) -> ClusterBalancer {
+        let endpoints: Vec<(&str, u32)> = cluster
+            .endpoints
+            .iter()
+            .map(|e| (e.label.as_str(), e.weight))
+            .collect();
+        // Round robin starts at the worker's id (as before); the others
+        // draw from a stream of their own.
+        let seed = match cluster.lb {
+            LbPolicy::RoundRobin => worker as u64,
+            _ => hash::mix64(((worker as u64) << 32) ^ index as u64 ^ 0x5eed),
+        };
+        ClusterBalancer {
+            balancer: Balancer::new(cluster.lb, &endpoints, cluster.bounded_load, seed),
+            load: Load::new(endpoints.len()),
+        }
+    }
+
+    /// Pick an endpoint for a request whose key hashes to `hash`, and count
+    /// it in flight until the guard drops.
+    #[inline]
+    pub fn pick(&self, hash: Option<u64>) -> Option<InFlight<'_>> {
+        let endpoint = self.balancer.pick(&PickContext {
+            hash,
+            load: &self.load,
+        })?;
+        self.load.start(endpoint);
+        Some(InFlight {
+            cluster: self,
+            endpoint,
+        })
+    }
+}
+
+/// A picked endpoint with its request in flight: dropping it ends the
+/// request (for `least_request`, `peak_ewma` and bounded loads).
+#[derive(Debug)]
+pub struct InFlight<'a> {
+    cluster: &'a ClusterBalancer,
+    endpoint: usize,
+}
+
+impl InFlight<'_> {
+    /// The endpoint's index in its cluster.
+    #[inline]
+    pub fn endpoint(&self) -> usize {
+        self.endpoint
+    }
+
+    /// The response head arrived `latency` after the request was sent.
+    #[inline]
+    pub fn observe(&self, latency: Duration) {
+        self.cluster.balancer.observe(self.endpoint, latency);
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.cluster.load.finish(self.endpoint);
+    }
+}
+
+#[cfg(test)]
+mod tests;
