@@ -56,6 +56,7 @@ fn record(
         Some(route),
         Some((cluster, endpoint, total / 2)),
         total,
+        Some(total - total / 2),
     );
 }
 

@@ -366,6 +366,77 @@ fn metrics_count_exactly_the_requests_sent() {
 }
 
 #[test]
+fn proxy_added_latency_excludes_the_upstream_time() {
+    let dir = TestDir::new("metrics-proxy-added");
+    let origin = Origin::start();
+    let proxy = Proxy::start(&dir, &three_routes(&origin));
+    let admin_addr = proxy.admin_addr();
+    let addr = proxy.addr("public");
+    // The origin sleeps 250 ms before its response head: upstream time.
+    for _ in 0..4 {
+        let r = Client::connect(addr).get("/delay/250");
+        assert_eq!(r.status(), 200, "{r}");
+    }
+    let slow = [("route", "slow")];
+    let s = scrape_until(admin_addr, Duration::from_secs(10), |s| {
+        s.sum("ringway_route_proxy_added_seconds_count", &slow) == Some(4.0)
+    });
+    s.check_complete();
+    assert_eq!(
+        s.value("ringway_route_proxy_added_seconds_count", &slow),
+        4.0
+    );
+    assert_eq!(
+        s.value("ringway_route_proxy_added_seconds_quantiles_count", &slow),
+        4.0
+    );
+    // Total and upstream time both include the origin's delay...
+    let total = s.quantile("ringway_request_duration_seconds_quantiles", &slow, 0.5);
+    assert!(total >= 0.25, "request duration p50 = {total}");
+    let upstream = s.quantile(
+        "ringway_upstream_duration_seconds_quantiles",
+        &[("cluster", "app")],
+        0.5,
+    );
+    assert!(upstream >= 0.25, "upstream p50 = {upstream}");
+    // ...what ringway added is far below it.
+    let added = s.quantile("ringway_route_proxy_added_seconds_quantiles", &slow, 0.999);
+    assert!(added < 0.05, "proxy-added p99.9 = {added}");
+    let hist = s
+        .parsed
+        .samples
+        .iter()
+        .find(|x| {
+            x.metric == "ringway_route_proxy_added_seconds" && x.labels.get("route") == Some("slow")
+        })
+        .unwrap_or_else(|| panic!("no proxy-added histogram:\n{}", s.text));
+    let prometheus_parse::Value::Histogram(buckets) = &hist.value else {
+        panic!("{hist:?}");
+    };
+    let under = |le: f64| buckets.iter().find(|b| b.less_than == le).unwrap().count;
+    assert_eq!(under(0.1), 4.0, "{buckets:?}");
+    assert_eq!(under(f64::INFINITY), 4.0, "{buckets:?}");
+
+    // The same in /stats.
+    let stats = json(&admin_get(admin_addr, "/stats"));
+    let route = stats["total"]["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "slow")
+        .unwrap()
+        .clone();
+    assert_eq!(route["proxy_latency"]["count"], 4, "{route}");
+    let max = route["proxy_latency"]["max_us"].as_u64().unwrap();
+    assert!(max < 50_000, "{route}");
+    assert!(
+        route["latency"]["min_us"].as_u64().unwrap() >= 240_000,
+        "{route}"
+    );
+    python_parses(&s.text);
+}
+
+#[test]
 fn per_worker_series_add_up() {
     let dir = TestDir::new("metrics-per-worker");
     let origin = Origin::start();

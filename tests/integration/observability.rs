@@ -107,13 +107,31 @@ fn access_log_has_one_matching_line_per_request() {
             trace_parts(rec.header("traceparent").unwrap()).0,
         ));
     }
+    // A malformed request never reaches an upstream: no proxy-added time.
+    let mut bad = Client::connect(s.addr());
+    bad.send(b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !std::fs::read_to_string(s.dir.join("access.log"))
+        .unwrap_or_default()
+        .contains("\"status\":400")
+    {
+        assert!(std::time::Instant::now() < deadline, "400 line not flushed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     s.proxy.sigterm();
     let status = s.proxy.wait_exit(Duration::from_secs(10)).expect("exits");
     assert!(status.success());
 
     let text = std::fs::read_to_string(s.dir.join("access.log")).expect("access log written");
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), n, "one line per request:\n{text}");
+    assert_eq!(lines.len(), n + 1, "one line per request:\n{text}");
+    let bad = lines
+        .iter()
+        .find(|l| l.contains("\"status\":400"))
+        .unwrap_or_else(|| panic!("no line for the 400:\n{text}"));
+    let v: serde_json::Value = serde_json::from_str(bad).expect("valid JSON");
+    assert!(v["upstream_us"].is_null(), "{bad}");
+    assert!(v["proxy_us"].is_null(), "{bad}");
     let mut workers = std::collections::BTreeSet::new();
     for (path, method, rid, trace) in &sent {
         let line = lines
@@ -132,6 +150,12 @@ fn access_log_has_one_matching_line_per_request() {
         assert!(v["bytes_out"].as_u64().unwrap() > 0, "{line}");
         assert!(v["duration_us"].as_u64().is_some(), "{line}");
         assert!(v["upstream_us"].as_u64().is_some(), "{line}");
+        // The time ringway added: duration minus upstream time.
+        assert_eq!(
+            v["proxy_us"].as_u64(),
+            Some(v["duration_us"].as_u64().unwrap() - v["upstream_us"].as_u64().unwrap()),
+            "{line}"
+        );
         assert!(v["time"].as_str().unwrap().ends_with('Z'), "{line}");
         assert!(v["client"].as_str().unwrap().starts_with("127.0.0.1:"));
         assert!(v["error"].is_null(), "{line}");

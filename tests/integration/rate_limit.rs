@@ -1,7 +1,8 @@
 //! `type = "rate_limit"` and `type = "concurrency_limit"` on a real ringway
 //! with two workers: accuracy over 10 s at 3× the limit, the 429's fields,
 //! independent keys, a flood of distinct keys against a bounded RSS, state
-//! kept across a reload, and 503 beyond `max` requests in flight.
+//! kept across a reload, per-plan rates for API keys, and 503 beyond `max`
+//! requests in flight.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use ringway_tests::client::{Client, Request};
 use ringway_tests::dir::TestDir;
 use ringway_tests::origin::Origin;
-use ringway_tests::proxy::Proxy;
+use ringway_tests::proxy::{run_ringway, Proxy};
 
 /// Two workers, one listener, one route `/` with `filters` → `origin`.
 fn config(origin: SocketAddr, filters: &str) -> String {
@@ -373,4 +374,62 @@ fn rate_limit_concurrency_limit_answers_503_beyond_max_then_recovers() {
     for t in all {
         assert_eq!(t.join().unwrap(), 200, "slots leaked");
     }
+}
+
+#[test]
+fn rate_limit_plans_give_each_api_key_its_plans_rate() {
+    let dir = TestDir::new("rate-limit-plans");
+    let origin = Origin::start();
+    let hash = |key: &str| {
+        let out = run_ringway(&["apikey", "hash", key], None, Duration::from_secs(10));
+        assert_eq!(out.code(), Some(0), "{out}");
+        out.stdout.trim().to_string()
+    };
+    let (gold, free, none) = (
+        hash("gold-secret"),
+        hash("free-secret"),
+        hash("none-secret"),
+    );
+    let filters = format!(
+        r#"[{{ type = "api_key", keys = [{{ id = "team-a", sha256 = "{gold}", plan = "gold" }}, {{ id = "team-b", sha256 = "{free}", plan = "free" }}, {{ id = "team-c", sha256 = "{none}" }}] }}, {{ type = "rate_limit", key = "var:api_key_id", plans = {{ gold = {{ rate = "1000/s", burst = 100 }}, free = {{ rate = "1/s", burst = 3 }} }}, rate = "1/m", burst = 2 }}]"#
+    );
+    let proxy = Proxy::start_toml(&dir, &config(origin.addr(), &filters), &[]);
+    let mut c = Client::connect(proxy.addr("public"));
+    let get = |c: &mut Client, key: &str| c.request(&Request::get("/p").header("x-api-key", key));
+    let start = Instant::now();
+    // The free key: its burst of 3, then 429 naming its plan.
+    let statuses: Vec<u16> = (0..5)
+        .map(|_| get(&mut c, "free-secret").status())
+        .collect();
+    // The gold key on the same route, meanwhile: 30 at once, all allowed.
+    let gold_statuses: Vec<u16> = (0..30)
+        .map(|_| get(&mut c, "gold-secret").status())
+        .collect();
+    let r = get(&mut c, "free-secret");
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed < Duration::from_millis(900),
+        "too slow to judge a 1/s plan: {elapsed:?}"
+    );
+    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    assert!(gold_statuses.iter().all(|&s| s == 200), "{gold_statuses:?}");
+    assert_eq!(r.status(), 429, "{r}");
+    assert_eq!(
+        r.header("ratelimit-policy"),
+        Some("\"free\";q=1;w=1"),
+        "{r}"
+    );
+    assert_eq!(r.header("ratelimit"), Some("\"free\";r=0;t=1"), "{r}");
+    assert_eq!(r.header("retry-after"), Some("1"), "{r}");
+    // A key without a plan gets the default: `rate`, `burst`, "default".
+    assert_eq!(get(&mut c, "none-secret").status(), 200);
+    assert_eq!(get(&mut c, "none-secret").status(), 200);
+    let r = get(&mut c, "none-secret");
+    assert_eq!(r.status(), 429, "{r}");
+    assert_eq!(
+        r.header("ratelimit-policy"),
+        Some("\"default\";q=1;w=60"),
+        "{r}"
+    );
+    assert_eq!(origin.request_count(), 3 + 30 + 2);
 }

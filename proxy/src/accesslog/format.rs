@@ -101,7 +101,7 @@ macro_rules! key {
 
 /// Upper bound of a line without its variable-length strings; reserved
 /// once so the pushes below do not grow the buffer piecemeal.
-const JSON_FIXED: usize = 400;
+const JSON_FIXED: usize = 432;
 
 /// `{"time":...,"worker":0,...}\n`
 pub fn json(out: &mut Vec<u8>, clock: &mut ClockCache, l: &LogLine<'_>) {
@@ -148,6 +148,17 @@ pub fn json(out: &mut Vec<u8>, clock: &mut ClockCache, l: &LogLine<'_>) {
     key!(out, "upstream_us");
     match l.upstream_time {
         Some(t) => push_u64(out, t.as_micros() as u64),
+        None => out.extend_from_slice(b"null"),
+    }
+    // The time ringway added: `duration_us` minus `upstream_us` (in whole
+    // µs, so the line's fields add up; saturating); null when the request
+    // got no upstream time.
+    key!(out, "proxy_us");
+    match l.upstream_time {
+        Some(t) => push_u64(
+            out,
+            (l.duration.as_micros() as u64).saturating_sub(t.as_micros() as u64),
+        ),
         None => out.extend_from_slice(b"null"),
     }
     key!(out, "trace_id");
@@ -302,6 +313,7 @@ mod tests {
         assert_eq!(v["status"], 200);
         assert_eq!(v["duration_us"], 1500);
         assert_eq!(v["upstream_us"], 900);
+        assert_eq!(v["proxy_us"], 600);
         assert_eq!(v["request_id"], "abc123");
         assert_eq!(v["trace_id"], "0af7651916cd43dd8448eb211c80319c");
         assert!(v["error"].is_null());
@@ -317,6 +329,18 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["error"], "bad_request");
         assert!(v.get("method").is_none());
+        let mut out = Vec::new();
+        l.upstream_time = None;
+        json(&mut out, &mut ClockCache::default(), &l);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert!(v["upstream_us"].is_null());
+        assert!(v["proxy_us"].is_null());
+        // An upstream time longer than the duration (clock skew) saturates.
+        let mut out = Vec::new();
+        l.upstream_time = Some(Duration::from_micros(2000));
+        json(&mut out, &mut ClockCache::default(), &l);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["proxy_us"], 0);
         let mut s = Vec::new();
         json_str(&mut s, b"a\xffb\x01");
         let parsed: String = serde_json::from_slice(&s).unwrap();

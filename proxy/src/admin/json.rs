@@ -113,6 +113,7 @@ pub fn view(config: &Config, v: &StatsView) -> Value {
                 "bytes_in": r.bytes_in,
                 "bytes_out": r.bytes_out,
                 "latency": latency(r.latency.as_ref()),
+                "proxy_latency": latency(r.proxy_latency.as_ref()),
             })
         })
         .collect();

@@ -775,6 +775,16 @@ fn latency(w: &mut Writer, parts: &[Part]) {
     latency_family(
         w,
         parts,
+        "ringway_route_proxy_added_seconds",
+        "Time ringway added by route: request duration minus upstream response time, \
+         requests that reached an upstream only.",
+        |v| &v.routes,
+        |r| vec![("route", r.name.as_str())],
+        |r| r.proxy_latency.as_ref(),
+    );
+    latency_family(
+        w,
+        parts,
         "ringway_listener_request_duration_seconds",
         "Request duration by listener (routed or not).",
         |v| &v.listeners,

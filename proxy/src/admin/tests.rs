@@ -88,7 +88,8 @@ impl Fixture {
         }
     }
 
-    /// Count one request the way the pipeline does, on `worker`.
+    /// Count one request the way the pipeline does, on `worker` (every
+    /// request reached an upstream: the proxy added `micros - up_micros`).
     fn record(&self, (worker, route, endpoint, status, micros, up_micros): Req) {
         let config = &self.state.config();
         let w = &self.state.registry.worker(worker);
@@ -119,6 +120,7 @@ impl Fixture {
             Some(route),
             Some((r.clusters()[0], endpoint, Duration::from_micros(up_micros))),
             Duration::from_micros(micros),
+            Some(Duration::from_micros(micros.saturating_sub(up_micros))),
         );
     }
 
@@ -157,7 +159,7 @@ impl Fixture {
 }
 
 /// api: 9 requests of 1 ms (200); static: 4 of 20 ms (404); shared: 8 of
-/// 300 ms (503), on both workers.
+/// 300 ms (503), on both workers. The proxy added 200 µs, 5 ms and 50 ms.
 fn requests() -> Vec<Req> {
     let mut v = Vec::new();
     for (worker, n_api, n_static, n_shared) in [(0, 5, 3, 2), (1, 4, 1, 6)] {
@@ -543,6 +545,59 @@ fn metrics_counts_match_what_was_recorded() {
     assert!((q("shared", "0.99") - 0.3).abs() < 0.0005);
     assert!((q("static", "0.9") - 0.02).abs() < 0.00005);
 
+    // Proxy-added time per route (total minus upstream): api 200 µs,
+    // static 5 ms, shared 50 ms.
+    for (route, n) in [("api", 9.0), ("static", 4.0), ("shared", 8.0)] {
+        let h = [("route", route)];
+        assert_eq!(exp.value("ringway_route_proxy_added_seconds_count", &h), n);
+        assert_eq!(
+            exp.value(
+                "ringway_route_proxy_added_seconds_bucket",
+                &[("route", route), ("le", "+Inf")]
+            ),
+            n
+        );
+        assert_eq!(
+            exp.value("ringway_route_proxy_added_seconds_quantiles_count", &h),
+            n
+        );
+    }
+    let added = |route: &str, le: &str| {
+        exp.value(
+            "ringway_route_proxy_added_seconds_bucket",
+            &[("route", route), ("le", le)],
+        )
+    };
+    assert_eq!(added("api", "0.0001"), 0.0);
+    assert_eq!(added("api", "0.00025"), 9.0);
+    assert_eq!(added("static", "0.0025"), 0.0);
+    assert_eq!(added("static", "0.01"), 4.0);
+    assert_eq!(added("shared", "0.025"), 0.0);
+    assert_eq!(added("shared", "0.1"), 8.0);
+    // Same bounds as the request duration family.
+    assert_eq!(
+        exp.find(
+            "ringway_route_proxy_added_seconds_bucket",
+            &[("route", "api")]
+        )
+        .len(),
+        exp.find(
+            "ringway_request_duration_seconds_bucket",
+            &[("route", "api")]
+        )
+        .len()
+    );
+    let sum = exp.value(
+        "ringway_route_proxy_added_seconds_sum",
+        &[("route", "shared")],
+    );
+    assert!((sum - 0.4).abs() < 0.001, "{sum}");
+    let pq = exp.value(
+        "ringway_route_proxy_added_seconds_quantiles",
+        &[("route", "api"), ("quantile", "0.99")],
+    );
+    assert_eq!(pq, 0.0002);
+
     // Responses by class and code; errors.
     let class = |route: &str, c: &str| {
         exp.value(
@@ -709,6 +764,11 @@ fn metrics_counts_match_what_was_recorded() {
         exp.types["ringway_request_duration_seconds_quantiles"],
         "summary"
     );
+    assert_eq!(exp.types["ringway_route_proxy_added_seconds"], "histogram");
+    assert_eq!(
+        exp.types["ringway_route_proxy_added_seconds_quantiles"],
+        "summary"
+    );
     assert_eq!(exp.types["ringway_downstream_connections_active"], "gauge");
     assert_eq!(exp.types["ringway_requests_total"], "counter");
 
@@ -838,10 +898,29 @@ fn switched_off_histograms_are_not_exported() {
     let text = f.render();
     let exp = strict_parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert!(exp.types.contains_key("ringway_request_duration_seconds"));
+    assert!(exp.types.contains_key("ringway_route_proxy_added_seconds"));
     for off in [
         "ringway_listener_request_duration_seconds",
         "ringway_upstream_duration_seconds",
         "ringway_upstream_endpoint_duration_seconds",
+    ] {
+        assert!(!exp.types.contains_key(off), "{off}");
+        assert!(
+            !exp.types.contains_key(&format!("{off}_quantiles")),
+            "{off}"
+        );
+    }
+    // The proxy-added family follows the route histograms.
+    let f = Fixture::new("[stats]\nhistograms = [\"listener\"]\n");
+    f.load();
+    let text = f.render();
+    let exp = strict_parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert!(exp
+        .types
+        .contains_key("ringway_listener_request_duration_seconds"));
+    for off in [
+        "ringway_request_duration_seconds",
+        "ringway_route_proxy_added_seconds",
     ] {
         assert!(!exp.types.contains_key(off), "{off}");
         assert!(
@@ -1016,6 +1095,14 @@ fn metrics_parse_with_python_prometheus_client() {
         ),
         "{py}"
     );
+    assert!(
+        py.contains("ringway_route_proxy_added_seconds_count|route=shared,worker=1|6.0"),
+        "{py}"
+    );
+    assert!(
+        py.contains("ringway_route_proxy_added_seconds_bucket|le=0.00025,route=api,worker=0|5.0"),
+        "{py}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -1055,6 +1142,10 @@ fn stats_json() {
     assert_eq!(api["latency"]["p50_us"], 1000);
     assert_eq!(api["latency"]["p999_us"], 1000);
     assert_eq!(api["latency"]["max_us"], 1000);
+    assert_eq!(api["proxy_latency"]["count"], 9);
+    assert_eq!(api["proxy_latency"]["p50_us"], 200);
+    assert_eq!(api["proxy_latency"]["max_us"], 200);
+    assert_eq!(routes[1]["proxy_latency"]["min_us"], 5000);
     let shared = &routes[2];
     assert_eq!(shared["listener"], "*");
     assert_eq!(shared["responses"]["5xx"], 8);
@@ -1074,6 +1165,7 @@ fn stats_json() {
     assert_eq!(by[1]["routes"][2]["requests"], 6);
     assert_eq!(v["total"]["routes"][2]["requests"], 8);
     assert!(v["total"]["routes"][0]["latency"].is_null());
+    assert!(v["total"]["routes"][0]["proxy_latency"].is_null());
 }
 
 #[test]

@@ -88,7 +88,8 @@ fn record_stats(gen: &WorkerGen, rec: &RequestRecord<'_>) {
     l.bytes_out.add(ex.bytes_out);
     let Some(route) = rec.route else {
         l.rejected.inc();
-        gen.histograms.record(rec.listener, None, None, rec.elapsed);
+        gen.histograms
+            .record(rec.listener, None, None, rec.elapsed, None);
         return;
     };
     let rs = &stats.routes[route.index];
@@ -119,6 +120,14 @@ fn record_stats(gen: &WorkerGen, rec: &RequestRecord<'_>) {
             upstream = Some((cluster, ep, t));
         }
     }
-    gen.histograms
-        .record(rec.listener, Some(route.index), upstream, rec.elapsed);
+    // The time ringway added: only for requests that reached an upstream
+    // (a locally answered request has no upstream time to subtract).
+    let proxy_added = ex.upstream_time.map(|t| rec.elapsed.saturating_sub(t));
+    gen.histograms.record(
+        rec.listener,
+        Some(route.index),
+        upstream,
+        rec.elapsed,
+        proxy_added,
+    );
 }

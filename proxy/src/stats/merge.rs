@@ -37,6 +37,9 @@ pub struct RouteView {
     pub errors: Vec<(&'static str, u64)>,
     /// Request duration, µs.
     pub latency: Option<Histogram<u64>>,
+    /// Time ringway added (request duration minus upstream time), µs, for
+    /// the requests that reached an upstream.
+    pub proxy_latency: Option<Histogram<u64>>,
 }
 
 impl RouteView {
@@ -160,6 +163,11 @@ pub fn merge(reg: &StatsGeneration, only: Option<usize>) -> StatsView {
                 errors[k] += c.get();
             }
             add_hist(&mut v.latency, snap.routes.get(i).map(|h| &**h), sigfig);
+            add_hist(
+                &mut v.proxy_latency,
+                snap.routes_proxy.get(i).map(|h| &**h),
+                sigfig,
+            );
         }
         v.codes = codes
             .iter()

@@ -15,7 +15,7 @@
 //!   and load the latest snapshots, then merge across workers ([`merge`]).
 //!
 //! # Performance
-//! Recording a request is a handful of non-atomic-RMW stores and up to four
+//! Recording a request is a handful of non-atomic-RMW stores and up to five
 //! histogram increments on memory only this core touches.
 
 pub mod counter;

@@ -9,31 +9,82 @@ use super::config::Rate;
 use super::key::KeySpec;
 use super::table::{now_us, Decision, Table};
 
+/// One plan's limiter: its GCRA parameters, its table and its fields.
 #[derive(Debug, Clone)]
-pub struct RateLimitFilter {
-    pub key: KeySpec,
+pub struct Limiter {
     /// Shared by every worker, and by the next generation when unchanged.
     pub table: Arc<Table>,
     pub rate: Rate,
     pub burst: u32,
-    /// The policy's name in the `RateLimit` fields.
+    /// The policy's name in the `RateLimit` fields: the plan's name, or
+    /// `policy` for the default plan.
     pub policy_name: Arc<str>,
     /// The `RateLimit-Policy` value: `"default";q=100;w=1`.
     pub policy_field: Arc<[u8]>,
 }
 
+#[derive(Debug, Clone)]
+pub struct RateLimitFilter {
+    pub key: KeySpec,
+    /// The default plan (`rate`, `burst`): requests without a plan, or
+    /// whose plan is not in `plans`.
+    pub default: Limiter,
+    /// The variable naming the request's plan (`Some` when `plans` is set).
+    pub plan_from: Option<Box<str>>,
+    /// The plans, sorted by name.
+    pub plans: Box<[(Box<[u8]>, Limiter)]>,
+}
+
 impl RateLimitFilter {
     pub fn on_request(&self, cx: &mut RequestCx<'_>) -> Flow {
-        let hash = self.key.hash(cx, &self.table.hasher);
-        match self.table.check(hash, now_us()) {
+        let limiter = self.limiter_for(cx);
+        let hash = self.key.hash(cx, &limiter.table.hasher);
+        match limiter.table.check(hash, now_us()) {
             Decision::Allow { .. } | Decision::Full => Flow::Continue,
             Decision::Limit { retry_us } => {
-                self.limited_reply(cx, retry_us);
+                limiter.limited_reply(cx, retry_us);
                 Flow::Respond(LocalReply::text(429, "429 Too Many Requests\n"))
             }
         }
     }
 
+    /// The request's plan: the one `plan_from` names, else the default.
+    #[inline]
+    pub fn limiter_for(&self, cx: &RequestCx<'_>) -> &Limiter {
+        self.plan(self.plan_from.as_deref().and_then(|v| cx.state.vars.get(v)))
+    }
+
+    /// The limiter of plan `name` (`None`, or a name not in `plans`: the
+    /// default).
+    pub fn plan(&self, name: Option<&[u8]>) -> &Limiter {
+        name.and_then(|n| {
+            self.plans
+                .binary_search_by(|(p, _)| p.as_ref().cmp(n))
+                .ok()
+                .map(|i| &self.plans[i].1)
+        })
+        .unwrap_or(&self.default)
+    }
+
+    /// Every plan's limiter, the default first.
+    pub fn limiters(&self) -> impl Iterator<Item = &Limiter> {
+        std::iter::once(&self.default).chain(self.plans.iter().map(|(_, l)| l))
+    }
+
+    /// Requests this limiter answered with 429, all plans together (since
+    /// their tables were made: they survive reloads with the tables). For
+    /// `/metrics`.
+    pub fn limited_total(&self) -> u64 {
+        self.limiters().map(|l| l.table.limited_total()).sum()
+    }
+
+    /// Requests allowed because a table had no slot for their key.
+    pub fn table_full_total(&self) -> u64 {
+        self.limiters().map(|l| l.table.full_total()).sum()
+    }
+}
+
+impl Limiter {
     /// Record the 429's fields: `Retry-After` (whole seconds, rounded up),
     /// `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers-10).
     fn limited_reply(&self, cx: &mut RequestCx<'_>, retry_us: u64) {
@@ -49,17 +100,6 @@ impl RateLimitFilter {
         edits.push_value(b"\";r=0;t=");
         edits.push_value(secs);
         edits.finish_value(start, b"ratelimit", false);
-    }
-
-    /// Requests this limiter answered with 429 (since its table was made:
-    /// it survives reloads with the table). For `/metrics`.
-    pub fn limited_total(&self) -> u64 {
-        self.table.limited_total()
-    }
-
-    /// Requests allowed because the table had no slot for their key.
-    pub fn table_full_total(&self) -> u64 {
-        self.table.full_total()
     }
 }
 

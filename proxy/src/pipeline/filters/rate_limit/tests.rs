@@ -293,7 +293,7 @@ rate = "100/s"
 key = "client_ip""#,
     );
     assert!(
-        Arc::ptr_eq(&a.table, &again.table),
+        Arc::ptr_eq(&a.default.table, &again.default.table),
         "same identity, same table"
     );
     for other in [
@@ -307,7 +307,7 @@ rate = "100/s"
 key = "client_ip/24""#,
     ] {
         assert!(
-            !Arc::ptr_eq(&a.table, &build("reg-a", other).table),
+            !Arc::ptr_eq(&a.default.table, &build("reg-a", other).default.table),
             "{other}"
         );
     }
@@ -316,9 +316,12 @@ key = "client_ip/24""#,
         r#"type = "rate_limit"
 rate = "100/s""#,
     );
-    assert!(!Arc::ptr_eq(&a.table, &b.table), "another route");
+    assert!(
+        !Arc::ptr_eq(&a.default.table, &b.default.table),
+        "another route"
+    );
     // Dropped by every generation: the next build starts afresh.
-    let weak = Arc::downgrade(&a.table);
+    let weak = Arc::downgrade(&a.default.table);
     drop((a, again));
     assert!(weak.upgrade().is_none());
     let fresh = build(
@@ -438,5 +441,202 @@ fn a_route_built_by_the_config_builder_reuses_its_table() {
     let (Filter::RateLimit(a), Filter::RateLimit(b)) = (a, b) else {
         panic!("rate_limit filters")
     };
-    assert!(Arc::ptr_eq(&a.table, &b.table));
+    assert!(Arc::ptr_eq(&a.default.table, &b.default.table));
+}
+
+const PLANS: &str = r#"type = "rate_limit"
+key = "var:api_key_id"
+plans = { gold = { rate = "1000/s", burst = 100 }, free = { rate = "10/s", burst = 5 }, slow = { rate = "6/m" } }
+rate = "5/s""#;
+
+/// The first `n` requests of `id` (plan `plan`, unset when `None`) at
+/// once: how many pass, and the last 429's `RateLimit-Policy`.
+fn burst_of(f: &Filter, id: &str, plan: Option<&str>, n: usize) -> (usize, Option<String>) {
+    let mut state = FilterState::default();
+    let raw = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    let mut head = RequestHead::default();
+    let limits = HeadLimits {
+        max_head_bytes: 64 * 1024,
+        max_headers: 100,
+    };
+    assert!(parse_request_head(raw, &limits, &mut head).unwrap());
+    let (mut ok, mut policy) = (0, None);
+    for _ in 0..n {
+        state.clear();
+        state.vars.set("api_key_id", id.as_bytes());
+        if let Some(plan) = plan {
+            state.vars.set("api_key_plan", plan.as_bytes());
+        }
+        let mut cx = RequestCx {
+            buf: raw,
+            head: &head,
+            client: "192.0.2.1:1".parse().unwrap(),
+            listener: "l",
+            tls: None,
+            route: "r",
+            request_id: b"rid",
+            state: &mut state,
+        };
+        match f.on_request(&mut cx) {
+            Flow::Continue => ok += 1,
+            Flow::Respond(r) => {
+                assert_eq!(r.status, 429);
+                policy = state
+                    .response
+                    .get(b"ratelimit-policy")
+                    .map(|v| String::from_utf8(v.to_vec()).unwrap());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    (ok, policy)
+}
+
+#[test]
+fn plans_are_selected_by_the_plan_variable() {
+    let f = build("plans-select", PLANS);
+    assert_eq!(f.plan_from.as_deref(), Some("api_key_plan"));
+    let names: Vec<&[u8]> = f.plans.iter().map(|(n, _)| n.as_ref()).collect();
+    assert_eq!(names, [&b"free"[..], b"gold", b"slow"], "sorted");
+    assert_eq!(f.plan(Some(b"gold")).burst, 100);
+    assert_eq!(f.plan(Some(b"gold")).rate.count, 1000);
+    assert_eq!(f.plan(Some(b"free")).burst, 5);
+    // A plan's burst defaults to its rate's count.
+    assert_eq!(f.plan(Some(b"slow")).burst, 6);
+    assert_eq!(&*f.plan(Some(b"slow")).policy_field, b"\"slow\";q=6;w=60");
+    // No plan, an unknown plan, a prefix of a plan: the default.
+    for p in [None, Some(&b"platinum"[..]), Some(b"gol"), Some(b"")] {
+        let l = f.plan(p);
+        assert!(Arc::ptr_eq(&l.table, &f.default.table), "{p:?}");
+        assert_eq!((l.rate.count, l.burst), (5, 5));
+        assert_eq!(&*l.policy_name, "default");
+    }
+    // Every plan has a table of its own, `table_size` slots each.
+    let tables: Vec<_> = f.limiters().map(|l| Arc::as_ptr(&l.table)).collect();
+    assert_eq!(tables.len(), 4);
+    for (i, a) in tables.iter().enumerate() {
+        assert!(tables[i + 1..].iter().all(|b| a != b));
+    }
+    assert!(f.limiters().all(|l| l.table.len() == 65_536));
+}
+
+#[test]
+fn each_plan_has_its_own_rate_and_the_default_covers_the_rest() {
+    let f = Filter::RateLimit(build("plans-rates", PLANS));
+    // gold: burst 100; free: burst 5; no plan or an unknown one: 5 (`rate`).
+    assert_eq!(burst_of(&f, "team-a", Some("gold"), 150).0, 100);
+    let (ok, policy) = burst_of(&f, "team-b", Some("free"), 20);
+    assert_eq!(ok, 5);
+    assert_eq!(policy.as_deref(), Some("\"free\";q=10;w=1"));
+    let (ok, policy) = burst_of(&f, "team-c", None, 20);
+    assert_eq!(ok, 5);
+    assert_eq!(policy.as_deref(), Some("\"default\";q=5;w=1"));
+    let (ok, policy) = burst_of(&f, "team-d", Some("platinum"), 20);
+    assert_eq!(ok, 5);
+    assert_eq!(policy.as_deref(), Some("\"default\";q=5;w=1"));
+    // The gold key is limited too, past its burst: "gold";q=1000;w=1.
+    let (ok, policy) = burst_of(&f, "team-a", Some("gold"), 5);
+    assert!(ok <= 1, "{ok}");
+    assert_eq!(policy.as_deref(), Some("\"gold\";q=1000;w=1"));
+    let Filter::RateLimit(rl) = &f else {
+        unreachable!()
+    };
+    // Each plan counts in its own table; the filter sums them.
+    assert_eq!(rl.plan(Some(b"free")).table.limited_total(), 15);
+    assert!(rl.limited_total() >= 50 + 15 + 15 + 15 + 4);
+}
+
+#[test]
+fn plan_from_names_another_variable() {
+    let f = Filter::RateLimit(build(
+        "plans-var",
+        r#"type = "rate_limit"
+key = "var:api_key_id"
+plan_from = "$var.tier"
+plans = { gold = { rate = "100/s", burst = 10 } }
+rate = "2/s""#,
+    ));
+    let Filter::RateLimit(rl) = &f else {
+        unreachable!()
+    };
+    assert_eq!(rl.plan_from.as_deref(), Some("tier"));
+    // `api_key_plan` is now just a variable: "gold" there is the default.
+    assert_eq!(burst_of(&f, "k", Some("gold"), 20).0, 2);
+    // Without `plans`: no plan variable, one limiter.
+    let plain = build("plans-none", "type = \"rate_limit\"\nrate = \"2/s\"");
+    assert_eq!(plain.plan_from, None);
+    assert_eq!(plain.limiters().count(), 1);
+}
+
+#[test]
+fn plan_tables_are_kept_across_builds_by_plan() {
+    let a = build("plans-reg", PLANS);
+    let b = build("plans-reg", PLANS);
+    for (x, y) in a.limiters().zip(b.limiters()) {
+        assert!(Arc::ptr_eq(&x.table, &y.table));
+    }
+    // gold changed: a new gold table; free and the default are kept.
+    let c = build(
+        "plans-reg",
+        &PLANS.replace(
+            "rate = \"1000/s\", burst = 100",
+            "rate = \"999/s\", burst = 100",
+        ),
+    );
+    assert!(!Arc::ptr_eq(
+        &a.plan(Some(b"gold")).table,
+        &c.plan(Some(b"gold")).table
+    ));
+    assert!(Arc::ptr_eq(
+        &a.plan(Some(b"free")).table,
+        &c.plan(Some(b"free")).table
+    ));
+    assert!(Arc::ptr_eq(&a.default.table, &c.default.table));
+    // A plan named like the default policy, with the default's rate, is
+    // still a table of its own.
+    let d = build(
+        "plans-reg",
+        &PLANS.replace("slow = { rate = \"6/m\" }", "default = { rate = \"5/s\" }"),
+    );
+    assert!(!Arc::ptr_eq(
+        &d.default.table,
+        &d.plan(Some(b"default")).table
+    ));
+    assert!(Arc::ptr_eq(&d.default.table, &a.default.table));
+}
+
+#[test]
+fn bad_plans_are_reported_by_name() {
+    let mut p = Vec::new();
+    let f = file(
+        r#"type = "rate_limit"
+rate = "5/s"
+plan_from = "a.b"
+plans = { gold = { rate = "1000/x" }, free = { rate = "10/s", burst = 0 }, "a\"b" = { rate = "1/s" } }"#,
+    );
+    assert!(f.build("bad-plans", &mut p).is_none());
+    let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "plans.a\"b",
+            "plans.free.burst",
+            "plans.gold.rate",
+            "plan_from"
+        ],
+        "{p:?}"
+    );
+    let mut p = Vec::new();
+    let f = file("type = \"rate_limit\"\nrate = \"5/s\"\nplan_from = \"tier\"");
+    assert!(f.build("bad-plans", &mut p).is_none());
+    assert_eq!(p[0].0, "plan_from");
+    let mut p = Vec::new();
+    let f = file("type = \"rate_limit\"\nrate = \"5/s\"\nplans = {}");
+    assert!(f.build("bad-plans", &mut p).is_none());
+    assert_eq!(p[0].0, "plans");
+    // Unknown fields in a plan are refused.
+    assert!(toml::from_str::<FilterFile>(
+        "type = \"rate_limit\"\nrate = \"5/s\"\nplans = { gold = { rate = \"1/s\", brust = 1 } }"
+    )
+    .is_err());
 }
