@@ -10,6 +10,7 @@ mod bodies;
 mod check;
 mod concurrency;
 mod cors;
+mod examples;
 mod filter_metrics;
 mod filters;
 mod harness;
