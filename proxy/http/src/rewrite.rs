@@ -52,7 +52,9 @@ pub struct ForwardInfo<'a> {
 /// of `info.edits`. Ends with CRLF.
 pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, info: &ForwardInfo) {
     let edits = info.edits.filter(|e| !e.is_empty());
-    let dropped = |name: &[u8]| edits.is_some_and(|e| e.drops(name));
+    // Framing is never an edit's to change (whatever a filter's config
+    // named): Transfer-Encoding and Content-Length stay as parsed.
+    let dropped = |name: &[u8]| edits.is_some_and(|e| e.drops(name)) && !is_framing(name);
     out.extend_from_slice(head.method.get(buf));
     out.push(b' ');
     out.extend_from_slice(info.target.unwrap_or_else(|| head.target.get(buf)));
@@ -139,9 +141,18 @@ pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, inf
         push_field(out, b"Connection", b"upgrade");
     }
     if let Some(e) = edits {
-        e.write_fields(out);
+        for (name, value) in e.fields() {
+            if !is_framing(name) && !is_hop_by_hop(name) {
+                push_field(out, name, value);
+            }
+        }
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// Fields that frame the message body.
+fn is_framing(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"transfer-encoding") || name.eq_ignore_ascii_case(b"content-length")
 }
 
 /// `X-Forwarded-For`: the client's values joined with ", ", then `client_ip`.
@@ -258,14 +269,18 @@ pub fn write_response_head(
         }
         if (info.dechunk && name.eq_ignore_ascii_case(b"transfer-encoding"))
             || listed_in_connection(name, buf, &head.conn_tokens)
-            || edits.is_some_and(|e| e.drops(name))
+            || (edits.is_some_and(|e| e.drops(name)) && !is_framing(name))
         {
             continue;
         }
         push_field(out, name, h.value.get(buf));
     }
     if let Some(e) = edits {
-        e.write_fields(out);
+        for (name, value) in e.fields() {
+            if !is_framing(name) && !is_hop_by_hop(name) {
+                push_field(out, name, value);
+            }
+        }
     }
 
     if info.upgrade {

@@ -304,6 +304,24 @@ async fn serve<S>(
         );
         conn.peer = client;
 
+        // Targets that could alias another route (dot segments, encoded
+        // unreserved characters, an absolute form naming another host): 400.
+        if let Err(why) =
+            super::target::check_target(head.target.get(data), head.host.map(|h| h.get(data)))
+        {
+            let e = ProxyError::new(crate::error::ErrorKind::BadRequest(why));
+            let at = At {
+                gen: &gen,
+                listener,
+                route: None,
+                started,
+                meta: meta_ref,
+                trace_id,
+            };
+            conn.answer_error(&e, &at).await;
+            break;
+        }
+
         // The listener's IP rules (before routing): 403, connection kept.
         if let Some(acl) = &gen.config().listeners[listener].ip_acl {
             if !acl.allows(client.ip()) {

@@ -42,6 +42,7 @@ pub mod read_head;
 pub mod route;
 pub mod serve;
 pub mod split;
+pub mod target;
 pub mod trace;
 pub mod upgrade;
 pub mod versioning;

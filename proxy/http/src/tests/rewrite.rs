@@ -379,3 +379,36 @@ fn response_edits() {
         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nserver: ringway\r\nVary: Origin\r\n\r\n"
     );
 }
+
+#[test]
+fn edits_never_touch_framing() {
+    use crate::HeaderEdits;
+    let buf = b"POST /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let mut edits = HeaderEdits::new();
+    edits.remove(b"transfer-encoding");
+    edits.set(b"content-length", b"5");
+    edits.set(b"connection", b"close");
+    edits.add(b"x-ok", b"1");
+    let out = fwd(buf, &info_with(Some(&edits)));
+    assert!(out.contains("Transfer-Encoding: chunked\r\n"), "{out}");
+    assert!(
+        !out.to_ascii_lowercase().contains("content-length"),
+        "{out}"
+    );
+    assert!(
+        !out.to_ascii_lowercase().contains("connection: close"),
+        "{out}"
+    );
+    assert!(out.contains("x-ok: 1\r\n"), "{out}");
+    let resp = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let info = ResponseInfo {
+        edits: Some(&edits),
+        ..ResponseInfo::default()
+    };
+    let back = back(resp, false, &info);
+    assert!(back.contains("Transfer-Encoding: chunked\r\n"), "{back}");
+    assert!(
+        !back.to_ascii_lowercase().contains("content-length"),
+        "{back}"
+    );
+}
