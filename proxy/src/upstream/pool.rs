@@ -28,6 +28,10 @@ use crate::config::{ClusterConfig, ClusterTlsFiles, Config};
 pub struct PoolKey {
     pub address: std::net::SocketAddr,
     pub tls: Option<(String, ClusterTlsFiles)>,
+    /// The cluster sends a PROXY protocol header on its connections (they
+    /// carry one client's address and are never pooled): such an endpoint
+    /// never takes another cluster's idle connections.
+    pub sends_proxy_header: bool,
 }
 
 impl PoolKey {
@@ -40,6 +44,7 @@ impl PoolKey {
                     cluster.tls_files.clone().unwrap_or_default(),
                 )
             }),
+            sends_proxy_header: cluster.send_proxy_protocol.is_some(),
         }
     }
 }
@@ -110,7 +115,9 @@ impl UpstreamPool {
             for e in 0..cluster.endpoints.len() {
                 let key = PoolKey::of(cluster, e);
                 let mut list = old.remove(&key).unwrap_or_default();
-                list.truncate(cluster.max_idle_per_endpoint);
+                // Keep the warmest (the list is oldest first).
+                let extra = list.len().saturating_sub(cluster.max_idle_per_endpoint);
+                list.drain(..extra);
                 self.idle.push(list);
                 self.keys.push(key);
                 self.max_idle.push(cluster.max_idle_per_endpoint);
