@@ -222,11 +222,19 @@ fn query_key_from_a_keys_file_is_removed_from_the_target() {
     let r = c.request(&Request::get(&format!("/q?api_key={KEY_B}")));
     assert_eq!(r.status(), 200, "{r}");
     assert_eq!(s.origin.last_request().unwrap().target, "/q");
-    // The access log's `path` is the target as the client sent it (query
-    // included): one reason to prefer a header for keys.
-    let v = log_line(&s, &format!("/q?a=1&api_key={KEY_B}&b=2"));
+    // The access log's `path` is the target as the client sent it, with
+    // the key's value redacted (refused keys too): no key ever reaches the
+    // log.
+    let v = log_line(&s, "/q?a=1&api_key=REDACTED&b=2");
     assert_eq!(v["vars"]["api_key_id"], "mobile", "{v}");
     assert_eq!(v["vars"]["api_key_plan"], "bronze", "{v}");
+    log_line(&s, "/q?api_key=REDACTED&api_key=REDACTED");
+    let text = std::fs::read_to_string(s.dir.join("access.log")).unwrap();
+    assert!(!text.contains(KEY_B), "a key in the access log:\n{text}");
+    assert!(
+        !text.contains("rwk_nope"),
+        "a key in the access log:\n{text}"
+    );
 }
 
 #[test]

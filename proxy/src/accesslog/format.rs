@@ -259,8 +259,29 @@ mod tests {
         let mut head = RequestHead::default();
         assert!(parse_request_head(raw, &HeadLimits::default(), &mut head).unwrap());
         let mut m = RequestMeta::default();
-        m.capture(raw, &head, b"abc123", None, None);
+        m.capture(raw, &head, b"abc123", (None, None), &[]);
         m
+    }
+
+    #[test]
+    fn redacted_query_values_never_reach_the_line() {
+        let raw = b"GET /v1/x?a=1&api_key=s3cr3t&api_key=two&token&b=api_key%3D#api_key=f HTTP/1.1\r\nHost: h\r\n\r\n";
+        let mut head = RequestHead::default();
+        assert!(parse_request_head(raw, &HeadLimits::default(), &mut head).unwrap());
+        let mut m = RequestMeta::default();
+        let redact: Vec<Box<[u8]>> = vec![b"api_key"[..].into(), b"token"[..].into()];
+        m.capture(raw, &head, b"id", (None, None), &redact);
+        assert_eq!(
+            std::str::from_utf8(m.target()).unwrap(),
+            "/v1/x?a=1&api_key=REDACTED&api_key=REDACTED&token&b=api_key%3D#api_key=f"
+        );
+        // Without a list, or without a query, the target is copied as is.
+        m.capture(raw, &head, b"id", (None, None), &[]);
+        assert!(std::str::from_utf8(m.target()).unwrap().contains("s3cr3t"));
+        let raw = b"GET /plain HTTP/1.1\r\nHost: h\r\n\r\n";
+        assert!(parse_request_head(raw, &HeadLimits::default(), &mut head).unwrap());
+        m.capture(raw, &head, b"id", (None, None), &redact);
+        assert_eq!(m.target(), b"/plain");
     }
 
     fn line<'a>(m: Option<&'a RequestMeta>) -> LogLine<'a> {

@@ -28,18 +28,19 @@ impl RequestMeta {
         start..self.buf.len()
     }
 
-    /// Copy what the log needs from `head` (parsed from `data`).
+    /// Copy what the log needs from `head` (parsed from `data`); the
+    /// values of the query parameters named in `redact` become `REDACTED`.
     pub fn capture(
         &mut self,
         data: &[u8],
         head: &RequestHead,
         request_id: &[u8],
-        user_agent: Option<Span>,
-        referer: Option<Span>,
+        (user_agent, referer): (Option<Span>, Option<Span>),
+        redact: &[Box<[u8]>],
     ) {
         self.buf.clear();
         self.method = self.push(head.method.get(data));
-        self.target = self.push(head.target.get(data));
+        self.target = self.push_target(head.target.get(data), redact);
         self.host = match head.host {
             Some(h) => self.push(h.get(data)),
             None => 0..0,
@@ -54,6 +55,33 @@ impl RequestMeta {
         };
         self.request_id = self.push(request_id);
         self.version = head.version;
+    }
+
+    fn push_target(&mut self, target: &[u8], redact: &[Box<[u8]>]) -> Range<usize> {
+        let query_at = match memchr::memchr(b'?', target) {
+            Some(q) if !redact.is_empty() => q + 1,
+            _ => return self.push(target),
+        };
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&target[..query_at]);
+        let (query, fragment) = match memchr::memchr(b'#', &target[query_at..]) {
+            Some(h) => target[query_at..].split_at(h),
+            None => (&target[query_at..], &b""[..]),
+        };
+        for (i, pair) in query.split(|&b| b == b'&').enumerate() {
+            if i > 0 {
+                self.buf.push(b'&');
+            }
+            match memchr::memchr(b'=', pair) {
+                Some(eq) if redact.iter().any(|n| n[..] == pair[..eq]) => {
+                    self.buf.extend_from_slice(&pair[..=eq]);
+                    self.buf.extend_from_slice(b"REDACTED");
+                }
+                _ => self.buf.extend_from_slice(pair),
+            }
+        }
+        self.buf.extend_from_slice(fragment);
+        start..self.buf.len()
     }
 
     /// Bytes captured (the variable-length part of a log line).

@@ -356,6 +356,9 @@ pub struct AccessLogFile {
     pub buffer: Option<SizeValue>,
     /// Default `"1s"`.
     pub flush_interval: Option<DurationValue>,
+    /// Query parameters whose values the log replaces with `REDACTED`
+    /// (the ones `api_key` and `jwt` filters read are always redacted).
+    pub redact_query: Option<Vec<String>>,
 }
 
 /// `[tracing]`

@@ -485,4 +485,6 @@ pub struct AccessLogConfig {
     pub buffer_bytes: usize,
     /// … or at least this often (default 1s).
     pub flush_interval: Duration,
+    /// `redact_query`: parameter names (raw, as sent).
+    pub redact_query: Vec<String>,
 }

@@ -1147,9 +1147,12 @@ fn stats_errors_have_paths_and_lines() {
 #[test]
 fn access_log_errors_have_paths_and_lines() {
     let text = format!(
-        "{MINIMAL}\n[access_log]\npath = \"/nonexistent-ringway-dir/a.log\"\nformat = \"clf\"\nbuffer = \"1KiB\"\nflush_interval = \"0s\"\n"
+        "{MINIMAL}\n[access_log]\npath = \"/nonexistent-ringway-dir/a.log\"\nformat = \"clf\"\nbuffer = \"1KiB\"\nflush_interval = \"0s\"\nredact_query = [\"ok\", \"a=b\"]\n"
     );
     let errs = errors(&text);
+    let e = error_at(&errs, "access_log.redact_query[1]");
+    assert_eq!(e.line, Some(line_of(&text, "redact_query = ")));
+    assert!(e.message.contains("\"a=b\""), "{}", e.message);
     let e = error_at(&errs, "access_log.path");
     assert_eq!(e.line, Some(line_of(&text, "path = ")));
     assert!(e.message.contains("does not exist"), "{}", e.message);
@@ -1166,7 +1169,7 @@ fn access_log_errors_have_paths_and_lines() {
     let e = error_at(&errs, "access_log.flush_interval");
     assert_eq!(e.line, Some(line_of(&text, "flush_interval")));
     assert!(e.message.contains("greater than zero"), "{}", e.message);
-    assert_eq!(errs.len(), 4, "{errs:#?}");
+    assert_eq!(errs.len(), 5, "{errs:#?}");
 
     let text = format!("{MINIMAL}\n[access_log]\npath = \"\"\nbuffer = \"32MiB\"\n");
     let errs = errors(&text);

@@ -292,7 +292,13 @@ async fn serve<S>(
             None => &request_id[..],
         };
         if logging {
-            meta.capture(data, &head, rid, scan.user_agent, scan.referer);
+            meta.capture(
+                data,
+                &head,
+                rid,
+                (scan.user_agent, scan.referer),
+                &gen.snap.log_redact,
+            );
         }
         let meta_ref = logging.then_some(&meta);
         let trace_id = trace.as_ref().map(|t| t.trace_id());

@@ -41,6 +41,10 @@ pub struct Snapshot {
     /// Per listener: the id of its socket group (unchanged listeners keep
     /// their id, and their sockets, across generations).
     pub listener_ids: Vec<u64>,
+    /// Query parameters whose values the access log redacts:
+    /// `access_log.redact_query` and every parameter a filter reads a
+    /// secret from.
+    pub log_redact: Vec<Box<[u8]>>,
 }
 
 impl Snapshot {
@@ -55,12 +59,14 @@ impl Snapshot {
             .iter()
             .map(|l| l.tls.clone().map(monoio_rustls::TlsAcceptor::from))
             .collect();
+        let log_redact = log_redact(&config);
         Snapshot {
             generation,
             config,
             routes,
             tls,
             listener_ids,
+            log_redact,
         }
     }
 
@@ -134,4 +140,23 @@ impl WorkerGen {
             self.stats.histograms.store(Arc::new(set));
         }
     }
+}
+
+/// The query parameter names the access log redacts, without repeats.
+fn log_redact(config: &Config) -> Vec<Box<[u8]>> {
+    let mut names: Vec<Box<[u8]>> = Vec::new();
+    let configured = config
+        .access_log
+        .iter()
+        .flat_map(|a| a.redact_query.iter().map(|n| n.as_bytes()));
+    let secret = config
+        .routes
+        .iter()
+        .flat_map(|r| r.filters.iter().filter_map(|f| f.secret_query_param()));
+    for name in configured.chain(secret) {
+        if !names.iter().any(|n| &n[..] == name) {
+            names.push(name.into());
+        }
+    }
+    names
 }

@@ -139,11 +139,27 @@ impl Builder<'_> {
             file.flush_interval.as_ref(),
             defaults::ACCESS_LOG_FLUSH_INTERVAL,
         );
+        let mut redact_query = Vec::new();
+        for (i, name) in file.redact_query.iter().flatten().enumerate() {
+            let ok = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && !b"&=#%+?".contains(&b));
+            if ok {
+                redact_query.push(name.clone());
+            } else {
+                self.error(
+                    format!("access_log.redact_query[{i}]"),
+                    format!("{name:?} is not a query parameter name (visible ASCII without & = # % + ?)"),
+                );
+            }
+        }
         AccessLogConfig {
             target,
             format,
             buffer_bytes,
             flush_interval,
+            redact_query,
         }
     }
 

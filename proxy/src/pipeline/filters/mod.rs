@@ -126,6 +126,22 @@ impl Filter {
         }
     }
 
+    /// The query parameter this filter reads a secret from (an API key, a
+    /// token): the access log never shows its value.
+    pub fn secret_query_param(&self) -> Option<&[u8]> {
+        match self {
+            Filter::ApiKey(f) => match &f.source {
+                api_key::filter::KeySource::Query(name) => Some(name),
+                api_key::filter::KeySource::Header(_) => None,
+            },
+            Filter::Jwt(f) => match &f.source {
+                jwt::filter::TokenSource::Query(name) => Some(name),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// The `type` of this filter, for `/config` and logs.
     pub fn kind(&self) -> &'static str {
         match self {

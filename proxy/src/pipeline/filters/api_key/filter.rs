@@ -56,7 +56,7 @@ pub struct KeyCount {
 
 #[derive(Clone)]
 pub struct ApiKeyFilter {
-    pub(super) source: KeySource,
+    pub(crate) source: KeySource,
     pub(super) keys: Arc<[StoredKey]>,
     /// SHA-256 → index into `keys`.
     pub(super) by_hash: Arc<HashMap<[u8; 32], u32>>,
