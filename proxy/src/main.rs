@@ -132,6 +132,8 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Run { config } => {
+            // A serving process fetches remote key sets; `check` does not.
+            ringway::pipeline::filters::jwt::remote::allow_fetching();
             let cfg = match load(&config) {
                 Ok(c) => c,
                 Err(code) => return code,

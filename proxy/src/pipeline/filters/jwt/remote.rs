@@ -11,6 +11,10 @@
 //! last good set meanwhile. A token whose `kid` is in no key set asks for
 //! one early refetch, honoured at most once per `min(30 s, jwks_refresh / 4)`.
 //!
+//! Only a serving process fetches: `ringway run` calls
+//! [`allow_fetching`] before it loads its configuration; `ringway check`
+//! builds the same filters but starts no thread and sends nothing.
+//!
 //! The thread holds only a `Weak` reference: when the configuration
 //! generation that built the filter goes away (a reload), the filter's drop
 //! wakes the thread and it ends.
@@ -47,6 +51,15 @@ const SYSTEM_CA_BUNDLES: [&str; 4] = [
     "/etc/ssl/ca-bundle.pem",
     "/etc/ssl/cert.pem",
 ];
+
+/// Fetcher threads start only after this is set (by `ringway run`).
+static FETCHING_ALLOWED: AtomicBool = AtomicBool::new(false);
+
+/// Let filters built from now on fetch their `jwks_url` (a serving
+/// process; a config check never calls it).
+pub fn allow_fetching() {
+    FETCHING_ALLOWED.store(true, Ordering::Release);
+}
 
 /// Where and how to fetch.
 #[derive(Clone)]
@@ -91,7 +104,8 @@ impl Drop for RemoteJwks {
 }
 
 impl RemoteJwks {
-    /// Start the fetcher thread for `cfg`.
+    /// Start the fetcher thread for `cfg` (none before [`allow_fetching`]:
+    /// the set stays empty).
     pub fn start(cfg: FetchConfig) -> Result<Arc<RemoteJwks>, String> {
         let state = Arc::new(RemoteJwks {
             current: ArcSwapOption::empty(),
@@ -100,6 +114,9 @@ impl RemoteJwks {
             thread: OnceLock::new(),
             url: cfg.url.clone(),
         });
+        if !FETCHING_ALLOWED.load(Ordering::Acquire) {
+            return Ok(state);
+        }
         let weak = Arc::downgrade(&state);
         let handle = std::thread::Builder::new()
             .name("ringway-jwks".into())
@@ -107,6 +124,11 @@ impl RemoteJwks {
             .map_err(|e| format!("cannot start the JWKS fetcher thread: {e}"))?;
         let _ = state.thread.set(handle.thread().clone());
         Ok(state)
+    }
+
+    /// A fetcher thread runs for this set.
+    pub fn is_fetching(&self) -> bool {
+        self.thread.get().is_some()
     }
 
     /// The last good set (`None` before the first successful fetch).

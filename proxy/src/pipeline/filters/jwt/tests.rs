@@ -1189,6 +1189,32 @@ fn config_problems_are_reported_by_key() {
 // ---- jwks_url pieces (the fetch itself: tests/integration/jwt.rs) ----------
 
 #[test]
+fn a_config_check_starts_no_jwks_fetcher() {
+    // No test in this binary calls `allow_fetching` (only `ringway run`
+    // does): building a filter with a `jwks_url` must not start a thread,
+    // so `ringway check` sends nothing anywhere.
+    use super::remote::{FetchConfig, RemoteJwks};
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
+    let remote = RemoteJwks::start(FetchConfig {
+        url: "https://127.0.0.1:9/jwks".into(),
+        host: "127.0.0.1".into(),
+        port: 9,
+        target: "/jwks".into(),
+        tls: std::sync::Arc::new(tls),
+        refresh: std::time::Duration::from_secs(60),
+    })
+    .unwrap();
+    assert!(!remote.is_fetching());
+    assert!(remote.keys().is_none());
+}
+
+#[test]
 fn jwks_urls_are_https_with_a_host() {
     use super::remote::parse_url;
     assert_eq!(
