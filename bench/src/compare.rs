@@ -808,6 +808,7 @@ fn measure(
         method: sc.method(),
         body_file: (sc.request_body > 0).then(|| ctx.body_file.clone()),
         insecure: sc.tls,
+        no_tls_resumption: sc.full_handshakes,
     };
     // Open loop: the warm-up is its own invocation, so that the CPU window
     // below holds exactly the measured requests.
@@ -908,6 +909,7 @@ fn measure(
         max_us: lr.latency_us.max,
         errors: lr.errors_total(),
         non_2xx: lr.non_2xx(),
+        tls_resumed_pct: if sc.tls { lr.tls_resumed_pct() } else { None },
         proxy_cpu_us: proxy_us,
         cpu_us_per_req: match mode {
             Mode::Open(_) => proxy_us.and_then(per_req),

@@ -25,6 +25,11 @@ pub struct LoadResult {
     pub latency_us: Latency,
     #[serde(default)]
     pub interrupted: bool,
+    /// Connections opened, and how many resumed a TLS session.
+    #[serde(default)]
+    pub connects: u64,
+    #[serde(default)]
+    pub tls_resumed: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -44,6 +49,12 @@ impl LoadResult {
     pub fn errors_total(&self) -> u64 {
         self.errors_total
             .unwrap_or_else(|| self.errors.values().sum())
+    }
+
+    /// Share of the connections whose TLS handshake resumed a session,
+    /// percent (`None` without connections).
+    pub fn tls_resumed_pct(&self) -> Option<f64> {
+        (self.connects > 0).then(|| 100.0 * self.tls_resumed as f64 / self.connects as f64)
     }
 
     /// Responses whose status is not 2xx.
@@ -70,6 +81,8 @@ pub struct RunSpec {
     pub method: &'static str,
     pub body_file: Option<PathBuf>,
     pub insecure: bool,
+    /// `--no-tls-resumption`.
+    pub no_tls_resumption: bool,
 }
 
 fn ms(d: Duration) -> String {
@@ -113,6 +126,9 @@ impl RunSpec {
         if let Some(f) = &self.body_file {
             a.push("--body-file".into());
             a.push(f.display().to_string());
+        }
+        if self.no_tls_resumption {
+            a.push("--no-tls-resumption".into());
         }
         if self.insecure {
             a.push("--insecure".into());
@@ -317,6 +333,7 @@ mod tests {
             method: "POST",
             body_file: Some("/tmp/b".into()),
             insecure: true,
+            no_tls_resumption: false,
         };
         let a = s.args().join(" ");
         assert_eq!(

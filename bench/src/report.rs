@@ -28,6 +28,10 @@ pub struct RunRecord {
     pub max_us: f64,
     pub errors: u64,
     pub non_2xx: u64,
+    /// TLS scenarios: share of the load generator's connections that
+    /// resumed a session (ticket), percent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_resumed_pct: Option<f64>,
     /// CPU the contender's processes used during the invocation, µs.
     pub proxy_cpu_us: Option<f64>,
     /// `proxy_cpu_us / requests` — open-loop runs only (no warm-up inside).
@@ -131,6 +135,9 @@ pub struct ContenderSummary {
     /// Failed requests over every measured run.
     pub errors: u64,
     pub non_2xx: u64,
+    /// TLS scenarios: resumed handshakes, percent of connections (median).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_resumed_pct: Option<f64>,
     pub reps: usize,
     pub rps_spread: Option<[f64; 2]>,
     pub p99_spread: Option<[f64; 2]>,
@@ -311,6 +318,7 @@ pub fn summarize_contender(c: &ContenderRuns) -> ContenderSummary {
         rss_kib: med(open.iter().filter_map(|r| r.rss_kib).map(|x| x as f64)),
         errors: c.runs.iter().map(|r| r.errors).sum(),
         non_2xx: c.runs.iter().map(|r| r.non_2xx).sum(),
+        tls_resumed_pct: med(c.runs.iter().filter_map(|r| r.tls_resumed_pct)).map(|v| round(v, 1)),
         reps: closed.len(),
         rps_spread: spread(&rps),
         p99_spread: spread(&p99),
@@ -521,6 +529,9 @@ pub fn markdown(r: &Report) -> String {
             }
             if c.non_2xx > 0 {
                 flags.push(format!("{} non-2xx", c.non_2xx));
+            }
+            if let Some(p) = c.tls_resumed_pct {
+                flags.push(format!("{p}% TLS handshakes resumed"));
             }
             let _ = writeln!(
                 m,

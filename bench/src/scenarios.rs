@@ -14,6 +14,8 @@ pub struct Scenario {
     pub new_connection_per_request: bool,
     /// TLS between load generator and contender (the proxy terminates it).
     pub tls: bool,
+    /// TLS: the client never resumes a session (every handshake is full).
+    pub full_handshakes: bool,
 }
 
 impl Scenario {
@@ -42,6 +44,7 @@ pub const ALL: &[Scenario] = &[
         request_body: 0,
         new_connection_per_request: false,
         tls: false,
+        full_handshakes: false,
     },
     Scenario {
         name: "get-1k",
@@ -51,6 +54,7 @@ pub const ALL: &[Scenario] = &[
         request_body: 0,
         new_connection_per_request: false,
         tls: false,
+        full_handshakes: false,
     },
     Scenario {
         name: "get-64k",
@@ -60,6 +64,7 @@ pub const ALL: &[Scenario] = &[
         request_body: 0,
         new_connection_per_request: false,
         tls: false,
+        full_handshakes: false,
     },
     Scenario {
         name: "post-16k",
@@ -69,6 +74,7 @@ pub const ALL: &[Scenario] = &[
         request_body: 16 * 1024,
         new_connection_per_request: false,
         tls: false,
+        full_handshakes: false,
     },
     Scenario {
         name: "new-connection-per-request",
@@ -79,6 +85,7 @@ pub const ALL: &[Scenario] = &[
         request_body: 0,
         new_connection_per_request: true,
         tls: false,
+        full_handshakes: false,
     },
     Scenario {
         name: "tls-keepalive",
@@ -88,6 +95,27 @@ pub const ALL: &[Scenario] = &[
         request_body: 0,
         new_connection_per_request: false,
         tls: true,
+        full_handshakes: false,
+    },
+    Scenario {
+        name: "tls-new-connection",
+        description: "GET, 2-byte response, a new TLS connection per request (handshake at the proxy; the client resumes sessions with the tickets it is given)",
+        connections: 50,
+        response_body: 2,
+        request_body: 0,
+        new_connection_per_request: true,
+        tls: true,
+        full_handshakes: false,
+    },
+    Scenario {
+        name: "tls-new-connection-full",
+        description: "As tls-new-connection, but the client never resumes: a full handshake per request",
+        connections: 50,
+        response_body: 2,
+        request_body: 0,
+        new_connection_per_request: true,
+        tls: true,
+        full_handshakes: true,
     },
     Scenario {
         name: "conns-1000",
@@ -97,6 +125,7 @@ pub const ALL: &[Scenario] = &[
         request_body: 0,
         new_connection_per_request: false,
         tls: false,
+        full_handshakes: false,
     },
 ];
 

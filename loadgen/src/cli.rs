@@ -100,6 +100,10 @@ pub struct RunArgs {
     /// Accept any server certificate (https:// only; for tests).
     #[arg(short = 'k', long)]
     pub insecure: bool,
+    /// Never resume TLS sessions: every connection makes a full handshake
+    /// (by default tickets and session ids the server gives are used).
+    #[arg(long)]
+    pub no_tls_resumption: bool,
     /// Print one JSON document instead of the text report.
     #[arg(long)]
     pub json: bool,
@@ -147,6 +151,8 @@ pub struct RunConfig {
     pub keepalive: bool,
     pub timeout: Duration,
     pub tls: Option<TlsTrust>,
+    /// Resume TLS sessions (default true).
+    pub tls_resumption: bool,
     pub json: bool,
     pub hdr_log: Option<PathBuf>,
     pub cores: Option<Vec<usize>>,
@@ -277,6 +283,7 @@ impl RunArgs {
             keepalive: !self.no_keepalive,
             timeout: self.timeout,
             tls,
+            tls_resumption: !self.no_tls_resumption,
             json: self.json,
             hdr_log: self.hdr_log,
             cores: self.cores.map(|c| c.0),

@@ -104,16 +104,23 @@ pub struct Conn {
     parser: ResponseParser,
     /// Bytes read from the socket since the last `take_bytes`.
     bytes: u64,
+    /// The TLS handshake resumed an earlier session.
+    pub resumed: bool,
 }
 
 impl Conn {
     fn new(stream: Stream) -> Self {
+        let resumed = match &stream {
+            Stream::Tls(s) => s.session().handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+            Stream::Plain(_) => false,
+        };
         Conn {
             stream,
             buf: Vec::with_capacity(READ_BUF),
             start: 0,
             parser: ResponseParser::new(),
             bytes: 0,
+            resumed,
         }
     }
 

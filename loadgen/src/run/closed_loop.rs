@@ -32,7 +32,7 @@ pub async fn run_connection(ctx: &Ctx) {
             Some(c) => c,
             None => match ctx.connector.connect().await {
                 Ok(c) => {
-                    ctx.stats.borrow_mut().connects += 1;
+                    ctx.stats.borrow_mut().record_connect(c.resumed);
                     conn.insert(c)
                 }
                 Err(kind) => {

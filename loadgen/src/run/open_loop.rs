@@ -49,7 +49,7 @@ pub async fn run_connection(ctx: &Ctx, index: usize) {
             let Some(c) = conn.as_mut() else {
                 match ctx.connector.connect().await {
                     Ok(c) => {
-                        ctx.stats.borrow_mut().connects += 1;
+                        ctx.stats.borrow_mut().record_connect(c.resumed);
                         conn = Some(c);
                     }
                     Err(kind) => {

@@ -104,6 +104,8 @@ pub struct JsonReport {
     pub bytes_per_s: f64,
     /// Connections opened.
     pub connects: u64,
+    /// TLS connections that resumed a session (ticket or session id).
+    pub tls_resumed: u64,
     /// The run was stopped early by Ctrl-C.
     pub interrupted: bool,
     pub status_counts: BTreeMap<String, u64>,
@@ -139,6 +141,7 @@ impl Summary {
             bytes: s.bytes,
             bytes_per_s: round2(s.bytes as f64 / self.secs()),
             connects: s.connects,
+            tls_resumed: s.tls_resumed,
             interrupted: self.interrupted,
             status_counts: s
                 .status_counts()
@@ -205,6 +208,12 @@ impl Summary {
             errors.join(", "),
             s.error_total()
         );
+        if self.url.starts_with("https://") {
+            out += &format!(
+                "  Connections: {} opened, {} TLS handshakes resumed\n",
+                s.connects, s.tls_resumed
+            );
+        }
         out += &format!(
             "  {} requests in {:.2}s, {} read\n",
             s.responses,

@@ -85,6 +85,8 @@ pub struct WorkerStats {
     pub bytes: u64,
     /// Connections opened (including reconnects).
     pub connects: u64,
+    /// TLS connections whose handshake resumed an earlier session.
+    pub tls_resumed: u64,
 }
 
 impl Default for WorkerStats {
@@ -96,6 +98,7 @@ impl Default for WorkerStats {
             responses: 0,
             bytes: 0,
             connects: 0,
+            tls_resumed: 0,
         }
     }
 }
@@ -107,6 +110,13 @@ impl WorkerStats {
         self.status[status as usize % STATUS_SLOTS] += 1;
         self.latency
             .saturating_record((latency.as_nanos() as u64 / 1_000).max(1));
+    }
+
+    /// A connection opened (`resumed`: its TLS handshake resumed a session).
+    #[inline]
+    pub fn record_connect(&mut self, resumed: bool) {
+        self.connects += 1;
+        self.tls_resumed += resumed as u64;
     }
 
     #[inline]
@@ -132,6 +142,7 @@ impl WorkerStats {
         self.responses += other.responses;
         self.bytes += other.bytes;
         self.connects += other.connects;
+        self.tls_resumed += other.tls_resumed;
     }
 
     /// `(code, count)` for every code seen, ascending.

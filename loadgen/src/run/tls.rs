@@ -15,8 +15,10 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Build the client configuration; offers ALPN `http/1.1` only.
-pub fn client_config(trust: &TlsTrust) -> Result<Arc<ClientConfig>, String> {
+/// Build the client configuration; offers ALPN `http/1.1` only. With
+/// `resumption`, sessions are kept in rustls's in-memory store (shared by
+/// every connection of the run) and resumed.
+pub fn client_config(trust: &TlsTrust, resumption: bool) -> Result<Arc<ClientConfig>, String> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -31,6 +33,9 @@ pub fn client_config(trust: &TlsTrust) -> Result<Arc<ClientConfig>, String> {
             .with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    if !resumption {
+        config.resumption = rustls::client::Resumption::disabled();
+    }
     Ok(Arc::new(config))
 }
 
@@ -116,13 +121,13 @@ mod tests {
 
     #[test]
     fn insecure_config_builds() {
-        let c = client_config(&TlsTrust::Insecure).unwrap();
+        let c = client_config(&TlsTrust::Insecure, true).unwrap();
         assert_eq!(c.alpn_protocols, vec![b"http/1.1".to_vec()]);
     }
 
     #[test]
     fn missing_ca_file_is_reported() {
-        let err = client_config(&TlsTrust::CaFile("/nonexistent/ca.pem".into())).unwrap_err();
+        let err = client_config(&TlsTrust::CaFile("/nonexistent/ca.pem".into()), true).unwrap_err();
         assert!(err.contains("--cacert"), "{err}");
     }
 
