@@ -179,6 +179,59 @@ fn session_tickets_resume_on_every_worker() {
 }
 
 #[test]
+fn ringload_resumes_with_the_tickets_ringway_gives() {
+    // What the bench's tls-new-connection scenario relies on: ringload,
+    // a new connection per request, resumes (and counts it); with
+    // --no-tls-resumption every handshake is full.
+    let Some(ringload) = ringway_tests::proxy::ringload_bin() else {
+        println!("SKIP ringload_resumes_with_the_tickets_ringway_gives: ringload binary not built (cargo build --workspace --bins)");
+        return;
+    };
+    let dir = TestDir::new("tls-ringload");
+    let ca = Ca::new("ringway test CA");
+    let (proxy, _origin) = start(&dir, r#"{ cert = "srv.pem", key = "srv.key" }"#, &ca);
+    let url = format!("https://{}/", proxy.addr("secure"));
+    let run = |extra: &[&str]| -> serde_json::Value {
+        let out = std::process::Command::new(&ringload)
+            .args([
+                "run",
+                "-n",
+                "40",
+                "-c",
+                "2",
+                "-t",
+                "1",
+                "--no-keepalive",
+                "--json",
+            ])
+            .arg("--insecure")
+            .args(extra)
+            .arg(&url)
+            .output()
+            .expect("ringload runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("ringload JSON")
+    };
+    let v = run(&[]);
+    assert_eq!(v["requests"], 40, "{v}");
+    assert_eq!(v["errors_total"], 0, "{v}");
+    let (connects, resumed) = (
+        v["connects"].as_u64().unwrap(),
+        v["tls_resumed"].as_u64().unwrap(),
+    );
+    assert!(connects >= 40, "{v}");
+    // The first connection of each client connection slot is full.
+    assert!(resumed + 2 >= connects, "{v}");
+    let v = run(&["--no-tls-resumption"]);
+    assert_eq!(v["requests"], 40, "{v}");
+    assert_eq!(v["tls_resumed"], 0, "{v}");
+}
+
+#[test]
 fn ocsp_response_is_stapled_and_reread_when_the_file_changes() {
     let dir = TestDir::new("tls-ocsp");
     let ca = Ca::new("ringway test CA");
