@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::prometheus::{route_listener, CODE_CLASSES};
 use super::{AdminState, RingStats};
-use crate::config::{AccessLogFormat, AccessLogTarget, Config, DriverKind, HostMatch};
+use crate::config::{AccessLogFormat, AccessLogTarget, Config, DriverKind, HashKey, HostMatch};
 use crate::stats::merge;
 use crate::stats::merge::StatsView;
 
@@ -368,8 +368,21 @@ pub fn config(c: &Config) -> Value {
             let endpoints: Vec<Value> = k
                 .endpoints
                 .iter()
-                .map(|e| json!({ "endpoint": e.label, "address": e.address.to_string() }))
+                .map(|e| {
+                    json!({
+                        "endpoint": e.label,
+                        "address": e.address.to_string(),
+                        "weight": e.weight,
+                    })
+                })
                 .collect();
+            let hash_key = k.hash_key.as_ref().map(|h| match h {
+                HashKey::Header(n) => json!({ "header": n }),
+                HashKey::Cookie(n) => json!({ "cookie": n }),
+                HashKey::ClientIp => json!({ "client_ip": true }),
+                HashKey::Path => json!({ "path": true }),
+                HashKey::Query(n) => json!({ "query": n }),
+            });
             let tls = match &k.tls {
                 None => Value::Null,
                 Some(t) => {
@@ -387,6 +400,8 @@ pub fn config(c: &Config) -> Value {
                 "name": k.name,
                 "endpoints": endpoints,
                 "lb": k.lb.name(),
+                "hash_key": hash_key,
+                "bounded_load": k.bounded_load,
                 "connect_timeout": duration(k.connect_timeout),
                 "send_proxy_protocol": k.send_proxy_protocol.map(|v| format!("{v:?}").to_ascii_lowercase()),
                 "idle_timeout": duration(k.idle_timeout),

@@ -1235,7 +1235,10 @@ max_body_bytes = "1MiB"
 
 [[cluster]]
 name = "up"
-endpoints = ["127.0.0.1:9443"]
+endpoints = ["127.0.0.1:9443", { address = "127.0.0.1:9444", weight = 3 }]
+lb = "maglev"
+hash_key = { header = "x-user" }
+bounded_load = 1.25
 tls = { ca = "cert.pem", server_name = "a.example", cert = "cert.pem", key = "secret-key.pem" }
 
 [admin]
@@ -1285,6 +1288,11 @@ histograms = ["route"]
         v["clusters"][0]["endpoints"][0]["address"],
         "127.0.0.1:9443"
     );
+    assert_eq!(v["clusters"][0]["endpoints"][0]["weight"], 1);
+    assert_eq!(v["clusters"][0]["endpoints"][1]["weight"], 3);
+    assert_eq!(v["clusters"][0]["lb"], "maglev");
+    assert_eq!(v["clusters"][0]["hash_key"]["header"], "x-user");
+    assert_eq!(v["clusters"][0]["bounded_load"], 1.25);
     assert_eq!(v["limits"]["idle_timeout"], "1m");
     assert_eq!(v["stats"]["histograms"], serde_json::json!(["route"]));
     assert!(v["access_log"]["path"]
