@@ -76,6 +76,10 @@ cmd_test() {
     python3 -c "import prometheus_client" 2>/dev/null \
         || python3 -m pip install -q prometheus_client >/dev/null 2>&1 \
         || echo "note: prometheus_client (PyPI) not installable; its check is skipped"
+    # Headless Chromium for the dashboard test (it prints a skip reason
+    # when the browser is missing).
+    command -v chromium >/dev/null 2>&1 || apt_install chromium \
+        || echo "note: chromium (Debian) not installable; the dashboard browser test is skipped"
     log "unit + integration tests"
     cargo test --workspace
     log "release build (LTO)"

@@ -11,6 +11,7 @@ mod bodies;
 mod check;
 mod concurrency;
 mod cors;
+mod dashboard;
 mod examples;
 mod filter_metrics;
 mod filters;

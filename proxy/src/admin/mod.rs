@@ -11,7 +11,9 @@
 //! - `ringway-admin-ring` samples every worker's io_uring telemetry from
 //!   `/proc/self/fdinfo/<ring fd>` ([`crate::stats::ring`]) every
 //!   [`RING_SAMPLE_INTERVAL`] and keeps 64-bit totals in a mutex that only
-//!   the two admin threads touch.
+//!   the two admin threads touch. Once a second it also folds the merged
+//!   route figures into the dashboard's five-minute history
+//!   ([`history`]).
 //!
 //! Workers are never locked or signalled by a scrape: rendering reads their
 //! single-writer counters and the histogram snapshots they publish every
@@ -28,11 +30,14 @@
 //! | `GET /ready` | 200, or 503 once draining has started |
 //! | `GET /config` | the effective configuration, TLS key paths redacted ([`json::config`]) |
 //! | `GET /workers` | per worker: core, driver, active connections, requests, ring stats |
+//! | `GET /dashboard` | a live page of all of the above ([`dashboard`]), fed by `GET /dashboard.json` |
 //! | `GET /` | a list of the above |
 //!
 //! `HEAD` is answered like `GET` without a body; any other method gets 405,
 //! an unknown path 404.
 
+pub mod dashboard;
+pub mod history;
 pub mod json;
 pub mod prometheus;
 pub mod routes;

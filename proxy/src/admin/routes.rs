@@ -8,9 +8,10 @@ use super::{json, prometheus, AdminState, RingStats};
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub const JSON_CONTENT_TYPE: &str = "application/json";
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+pub const HTML_CONTENT_TYPE: &str = "text/html; charset=utf-8";
 
 /// The endpoints, for the index page and 404s.
-pub const ENDPOINTS: [(&str, &str); 7] = [
+pub const ENDPOINTS: [(&str, &str); 9] = [
     ("/metrics", "Prometheus text format 0.0.4"),
     ("/stats", "the same statistics as JSON"),
     ("/live", "200 while the process runs"),
@@ -24,6 +25,14 @@ pub const ENDPOINTS: [(&str, &str); 7] = [
         "per-worker core, driver, load, applied generation and io_uring stats as JSON",
     ),
     (
+        "/dashboard",
+        "live dashboard (HTML, refreshes every second)",
+    ),
+    (
+        "/dashboard.json",
+        "what the dashboard shows, with five minutes of per-route history",
+    ),
+    (
         "/reload",
         "POST: load the config file again; 400 with its problems when invalid",
     ),
@@ -35,6 +44,8 @@ pub const ENDPOINTS: [(&str, &str); 7] = [
 pub struct Context<'a> {
     pub state: &'a AdminState,
     pub rings: &'a dyn Fn() -> Vec<Option<RingStats>>,
+    /// The routes' recent history (kept by the sampler thread).
+    pub history: &'a std::sync::Mutex<super::history::History>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +121,7 @@ fn index() -> String {
     let mut s = String::from("ringway admin\n\n");
     for (path, what) in ENDPOINTS {
         let m = if path == "/reload" { "POST" } else { "GET " };
-        let _ = writeln!(s, "  {m} {path:<10} {what}");
+        let _ = writeln!(s, "  {m} {path:<16} {what}");
     }
     s
 }
@@ -164,6 +175,12 @@ pub fn handle(ctx: &Context<'_>, method: &str, path: &str) -> Response {
             Response::json(&v)
         }
         "/workers" => Response::json(&json::workers(state, &(ctx.rings)())),
+        "/dashboard" => Response::new(200, HTML_CONTENT_TYPE, super::dashboard::PAGE),
+        "/dashboard.json" => {
+            let rings = (ctx.rings)();
+            let history = ctx.history.lock().unwrap_or_else(|e| e.into_inner());
+            Response::json(&super::dashboard::data(state, &rings, &history))
+        }
         _ => Response::text(200, index()),
     }
 }

@@ -8,12 +8,16 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::history::History;
 use super::routes::{self, Response};
 use super::{AdminState, RingStats};
+use crate::stats::merge;
 use crate::stats::ring::{RingSample, RingTotals};
 
 /// How often the sampler reads every worker's ring counters.
 pub const RING_SAMPLE_INTERVAL: Duration = Duration::from_millis(500);
+/// How often the sampler adds a point to the dashboard's history.
+pub const HISTORY_INTERVAL: Duration = Duration::from_secs(1);
 /// Read and write timeout of an admin connection.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(3);
 /// Largest request head accepted (431 above).
@@ -111,21 +115,36 @@ pub fn start(
 ) -> io::Result<Vec<JoinHandle<()>>> {
     let sampler = Arc::new(RingSampler::new(state.clone()));
     sampler.sample();
+    let history = Arc::new(Mutex::new(History::default()));
 
     let s = sampler.clone();
     let stop_s = stop.clone();
+    let (h, state_s) = (history.clone(), state.clone());
     let ring_thread = std::thread::Builder::new()
         .name("ringway-admin-ring".into())
         .spawn(move || {
             lower_priority();
             let tick = Duration::from_millis(50);
             let mut next = Instant::now() + RING_SAMPLE_INTERVAL;
+            let mut next_point = Instant::now();
             while !stop_s.load(Ordering::Acquire) {
-                std::thread::sleep(tick);
-                if Instant::now() >= next {
+                let now = Instant::now();
+                if now >= next_point {
+                    // Merge outside the lock; the lock only guards the fold.
+                    let view = merge(&state_s.registry.load(), None);
+                    h.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .record(&view, now);
+                    next_point += HISTORY_INTERVAL;
+                    if next_point < now {
+                        next_point = now + HISTORY_INTERVAL;
+                    }
+                }
+                if now >= next {
                     s.sample();
                     next = Instant::now() + RING_SAMPLE_INTERVAL;
                 }
+                std::thread::sleep(tick);
             }
         })?;
 
@@ -152,7 +171,7 @@ pub fn start(
                         // Accepted sockets do not inherit O_NONBLOCK on
                         // Linux; make sure, the timeouts rely on it.
                         if stream.set_nonblocking(false).is_ok() {
-                            serve(&state, &sampler, stream);
+                            serve(&state, &sampler, &history, stream);
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -276,7 +295,12 @@ pub fn parse_request_line(head: &[u8]) -> Result<RequestLine<'_>, ReadError> {
 }
 
 /// Serve one connection: one request, one response, close.
-fn serve(state: &Arc<AdminState>, sampler: &RingSampler, mut stream: TcpStream) {
+fn serve(
+    state: &Arc<AdminState>,
+    sampler: &RingSampler,
+    history: &Mutex<History>,
+    mut stream: TcpStream,
+) {
     let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
     let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
     let _ = stream.set_nodelay(true);
@@ -294,6 +318,7 @@ fn serve(state: &Arc<AdminState>, sampler: &RingSampler, mut stream: TcpStream) 
                         sampler.sample();
                         sampler.stats()
                     },
+                    history,
                 };
                 (routes::handle(&ctx, req.method, req.path), head_only)
             }

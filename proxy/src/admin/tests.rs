@@ -1110,9 +1110,11 @@ fn metrics_parse_with_python_prometheus_client() {
 
 fn get(state: &AdminState, method: &str, path: &str) -> routes::Response {
     let rings = || rings();
+    let history = std::sync::Mutex::new(super::history::History::default());
     let ctx = Context {
         state,
         rings: &rings,
+        history: &history,
     };
     handle(&ctx, method, path)
 }
@@ -1328,6 +1330,22 @@ fn dispatch() {
         "{head}"
     );
     assert_eq!(get(s, "GET", "/").status, 200);
+    let page = get(s, "GET", "/dashboard");
+    assert_eq!(page.status, 200);
+    assert_eq!(page.content_type, routes::HTML_CONTENT_TYPE);
+    let html = String::from_utf8(page.body).unwrap();
+    // Self-contained: no external fetch of any kind.
+    for external in ["http://", "https://", "src=", "<link", "@import"] {
+        assert!(!html.contains(external), "page refers to {external}");
+    }
+    let data = body_json(&get(s, "GET", "/dashboard.json"));
+    assert_eq!(data["workers"].as_array().unwrap().len(), 2);
+    assert_eq!(data["total"]["routes"][0]["name"], "api");
+    assert_eq!(
+        data["total"]["routes"][0]["history"]["rps"],
+        serde_json::json!([])
+    );
+    assert_eq!(data["cluster_config"][0]["lb"], "round_robin");
 
     s.draining.trigger();
     let r = get(s, "GET", "/ready");
