@@ -587,3 +587,55 @@ fn forwarded_headers_and_metrics() {
     }
     assert_eq!((count("a"), count("b")), (1, 1));
 }
+
+#[test]
+fn check_names_the_key_of_a_bad_leg() {
+    let dir = TestDir::new("agg-check");
+    let toml = r#"
+[[listener]]
+name = "public"
+address = "127.0.0.1:0"
+
+[[route]]
+name = "dash"
+path_regex = "/dash/(?P<id>[0-9]+)"
+aggregate = { policy = "some", legs = [
+  { name = "user", cluster = "users", path = "/users/{id}" },
+  { name = "orders", cluster = "orderz", path = "/orders?u={usr.id}" },
+] }
+
+[[cluster]]
+name = "users"
+endpoints = ["127.0.0.1:9"]
+"#;
+    let path = dir.write("bad.toml", toml);
+    let out = ringway_tests::proxy::run_ringway(
+        &["check", "-c", path.to_str().unwrap()],
+        Some(dir.path()),
+        Duration::from_secs(10),
+    );
+    assert_eq!(out.code(), Some(1), "{out}");
+    let text = out.all();
+    for needle in [
+        "route[0].aggregate.policy",
+        "expected \"all\" or \"partial\"",
+        "route[0].aggregate.legs[1].cluster",
+        "unknown cluster \"orderz\"",
+        "route[0].aggregate.legs[1].path",
+        "unknown placeholder {usr.id}",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    // The same route, fixed, checks clean.
+    let good = toml
+        .replace("\"some\"", "\"all\"")
+        .replace("orderz", "users")
+        .replace("usr.id", "user.id");
+    let path = dir.write("good.toml", &good);
+    let out = ringway_tests::proxy::run_ringway(
+        &["check", "-c", path.to_str().unwrap()],
+        Some(dir.path()),
+        Duration::from_secs(10),
+    );
+    assert_eq!(out.code(), Some(0), "{out}");
+}
