@@ -265,10 +265,14 @@ async fn run_leg(
         Some(ep),
         outcome.as_ref().map(|a| a.status),
     );
-    match outcome {
+    let outcome = match outcome {
         Ok(a) if !(200..300).contains(&a.status) => Err(LegError::Status(a.status)),
         other => other,
+    };
+    if let Err(e) = &outcome {
+        tracing::debug!(worker = inc.worker.id, leg = %leg.name, error = %e, "aggregate leg failed");
     }
+    outcome
 }
 
 /// Count the leg as an upstream request of its cluster (and endpoint).
