@@ -11,14 +11,16 @@
 # per-repetition ratios agg_us / (3 × plain_us) (target: ≤ 1.2×).
 #
 # Usage: bench/aggregate-cost.sh [REPS] [RATE] [SECONDS]
-#        (defaults 8, 3000, 5). Needs: target/release/{ringway,ringload}
-#        (cargo build --release), python3; BIN_DIR=… to use other binaries.
+#        (defaults 8, 3000, 5; WARMUP=1s unmeasured load before each run).
+#        Needs: target/release/{ringway,ringload} (cargo build --release),
+#        python3; BIN_DIR=… to use other binaries.
 # Placement A: the measured ringway on core 1; origin and load generator on
 # core 0. Everything listens on 127.0.0.1 only.
 set -euo pipefail
 REPS=${1:-8}
 RATE=${2:-3000}
 SECS=${3:-5}
+WARMUP=${WARMUP:-1s}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 R=${BIN_DIR:-$ROOT/target/release}
 for b in ringway ringload; do
@@ -43,6 +45,11 @@ address = "127.0.0.1:$ORIGIN_PORT"
 name = "json"
 path_prefix = "/"
 direct_response = { status = 200, content_type = "application/json", body = '{"id":42,"name":"ringway","items":[1,2,3]}' }
+
+# Never used: a config needs a cluster.
+[[cluster]]
+name = "unused"
+endpoints = ["127.0.0.1:9"]
 EOF
 cat > "$DIR/proxy.toml" <<EOF
 [runtime]
@@ -75,6 +82,17 @@ EOF
 "$R/ringway" run -c "$DIR/origin.toml" > "$DIR/origin.log" 2>&1 &
 ORIGIN=$!
 for _ in $(seq 50); do grep -q "ringway: ready" "$DIR/origin.log" && break; sleep 0.1; done
+grep -q "ringway: ready" "$DIR/origin.log" || { echo "aggregate-cost: the origin did not start:" >&2; cat "$DIR/origin.log" >&2; exit 1; }
+# The composite answer must be a 200 with every leg's JSON, else the run
+# would measure error answers.
+check_agg() {
+    python3 - "$1" <<'PY'
+import json, sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
+    body = json.load(r)
+assert r.status == 200 and set(body) == {"user", "orders", "stock"} and body["user"]["id"] == 42, body
+PY
+}
 # CPU time of the process (utime + stime of every thread) in ns, from
 # /proc/PID/stat (10 ms ticks), as filter-cost.sh does.
 TCK=$(getconf CLK_TCK)
@@ -92,8 +110,9 @@ for rep in $(seq "$REPS"); do
         P=$!
         for _ in $(seq 50); do grep -q "ringway: ready" "$DIR/ringway.$v.log" && break; sleep 0.1; done
         URL=$(url_of "$v")
+        check_agg "$(url_of agg)" || { echo "aggregate-cost: /agg/42 did not answer the composite JSON" >&2; exit 1; }
         # Warm-up (pool, caches), not measured.
-        taskset -c 0 "$R/ringload" run -c 50 -d 1s -t 1 "$URL" > /dev/null
+        taskset -c 0 "$R/ringload" run -c 50 -d "$WARMUP" -t 1 "$URL" > /dev/null
         c1=$(cpu_ns $P)
         out=$(taskset -c 0 "$R/ringload" run -c 50 -d "${SECS}s" -t 1 --rate "$(rate_of "$v")" --json "$URL")
         c2=$(cpu_ns $P)
