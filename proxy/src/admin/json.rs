@@ -248,6 +248,24 @@ fn action(c: &Config, a: &crate::config::RouteAction) -> Value {
             })).collect::<Vec<_>>(),
             "default_version": v.default.map(|i| v.versions[i].name.as_str()),
         }),
+        RouteAction::Aggregate(a) => json!({
+            "aggregate": {
+                "policy": match a.policy {
+                    crate::pipeline::aggregate::Policy::All => "all",
+                    crate::pipeline::aggregate::Policy::Partial => "partial",
+                },
+                "deadline": duration(a.deadline),
+                "max_leg_bytes": a.max_leg_bytes,
+                "legs": a.legs.iter().enumerate().map(|(i, l)| json!({
+                    "name": l.name,
+                    "cluster": c.clusters[l.cluster].name,
+                    "method": String::from_utf8_lossy(&l.method),
+                    "path": a.leg_path(i),
+                    "timeout": duration(l.timeout),
+                    "headers": l.headers.iter().map(|h| String::from_utf8_lossy(h)).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            }
+        }),
     }
 }
 

@@ -178,7 +178,7 @@ pub struct RouteFile {
     #[serde(default)]
     pub query: Vec<ValueMatchFile>,
     /// Action: forward to this cluster (one action per route: `cluster`,
-    /// `split`, `direct_response`, `redirect` or `versions`).
+    /// `split`, `direct_response`, `redirect`, `versions` or `aggregate`).
     pub cluster: Option<String>,
     /// Action: weighted split over clusters.
     pub split: Option<Vec<SplitFile>>,
@@ -194,6 +194,9 @@ pub struct RouteFile {
     pub version_from: Option<crate::pipeline::versioning::VersionFromFile>,
     /// The version of a request that names none.
     pub default_version: Option<String>,
+    /// Action: fan out to several upstream requests and merge their JSON
+    /// answers (`pipeline/aggregate`).
+    pub aggregate: Option<crate::pipeline::aggregate::AggregateFile>,
     pub max_body_bytes: Option<SizeValue>,
     /// Default `"30s"`.
     pub timeout: Option<DurationValue>,

@@ -243,6 +243,9 @@ pub enum RouteAction {
     /// Forward to the cluster of the API version the request asks for
     /// (`versions`), or answer 400/404 for an unknown one.
     Versioned(crate::pipeline::versioning::Versioning),
+    /// Fan out to several upstream requests and answer with their merged
+    /// JSON (`aggregate`).
+    Aggregate(Arc<crate::pipeline::aggregate::Aggregation>),
 }
 
 /// `split = [...]`: clusters (indices) with weights, in file order.
@@ -277,6 +280,7 @@ impl RouteConfig {
             }
             RouteAction::Local(_) => Vec::new(),
             RouteAction::Versioned(v) => v.clusters(),
+            RouteAction::Aggregate(a) => a.clusters(),
         }
     }
 

@@ -361,7 +361,7 @@ fn missing_required_key() {
     let e = error_at(&errs, "route[0]");
     assert_eq!(
         e.message,
-        "a route needs one action: `cluster`, `split`, `direct_response`, `redirect` or `versions`"
+        "a route needs one action: `cluster`, `split`, `direct_response`, `redirect`, `versions` or `aggregate`"
     );
     assert_eq!(e.line, Some(line_of(&text, "[[route]]")));
 }

@@ -424,6 +424,8 @@ async fn serve<S>(
         }
         // Stage: action (a local answer, or the cluster to forward to).
         let mut cluster = 0;
+        // An aggregate answer: the time its legs took, and its error (502).
+        let mut aggregated: Option<(std::time::Duration, Option<ProxyError>)> = None;
         let local = match flow {
             Flow::Continue => match &route.action {
                 RouteAction::Local(_) => None,
@@ -442,6 +444,33 @@ async fn serve<S>(
                     }
                     Err(reply) => Some(reply),
                 },
+                RouteAction::Aggregate(agg) => {
+                    let inc = super::aggregate::Incoming {
+                        worker,
+                        gen: &gen,
+                        buf: data,
+                        head: &head,
+                        peer,
+                        client,
+                        local: local_addr,
+                        tls: tls_facts.is_some(),
+                        request_id: rid,
+                        traceparent: trace.as_ref().map(|t| &t.header[..]),
+                        edits: &cx.state.request,
+                    };
+                    let legs_started = Instant::now();
+                    let outcomes = super::aggregate::run(agg, &inc).await;
+                    let took = legs_started.elapsed();
+                    let (reply, failed) =
+                        super::aggregate::reply(agg, &outcomes, &mut cx.state.response);
+                    let error = failed.then(|| {
+                        ProxyError::new(crate::error::ErrorKind::BadResponse(
+                            "aggregate leg failed",
+                        ))
+                    });
+                    aggregated = Some((took, error));
+                    Some(reply)
+                }
             },
             Flow::Respond(reply) => Some(reply),
             Flow::Reject(e) => {
@@ -450,7 +479,7 @@ async fn serve<S>(
             }
         };
         if let Some(reply) = local {
-            let (ex, keep) = answer_local(
+            let (mut ex, keep) = answer_local(
                 &mut conn,
                 &gen,
                 &mut cbuf,
@@ -462,12 +491,18 @@ async fn serve<S>(
                 watch,
             )
             .await;
+            // The legs' time is the aggregate's upstream time (what ringway
+            // added is the rest).
+            let agg_error = aggregated.and_then(|(took, error)| {
+                ex.upstream_time = Some(took);
+                error
+            });
             let rec = RequestRecord {
                 listener,
                 peer: client,
                 route: Some(route),
                 ex: &ex,
-                error: None,
+                error: agg_error.as_ref(),
                 elapsed: started.elapsed(),
                 meta: meta_ref,
                 trace_id,

@@ -16,7 +16,8 @@
 //! | checks            | filters (run_checks) | 417 for an unknown `Expect`, 413 for a declared body    |
 //! | request filters   | filters              | the route's chain: edits, variables, or a local answer  |
 //! | action            | connection, split,   | local answer, or the cluster (weighted split, or the    |
-//! |                   | versioning           | API version's cluster; 400/404 for an unknown version)  |
+//! |                   | versioning,          | API version's cluster; 400/404 for an unknown version), |
+//! |                   | aggregate            | or legs to several clusters merged into one JSON answer |
 //! | pick              | pick                 | the endpoint of the cluster                             |
 //! | upstream exchange | exchange             | send the request, read the response head; may run again |
 //! | response filters  | forward, filters     | the chain's response phase (also for local answers)     |
@@ -27,6 +28,7 @@
 //! its head arrived (`generation`). Errors from any stage are `ProxyError`s,
 //! turned into responses in one place (`error::write_error_response`).
 
+pub mod aggregate;
 pub mod body;
 pub mod buffer;
 pub mod connection;

@@ -97,17 +97,18 @@ impl Builder<'_> {
                 (Some(p), Some(m), Some(h), Some(q)) => Some((p, m, h, q)),
                 _ => None,
             };
-            let action = self.route_action(r, &path, &file.cluster, &cluster_index, skipped);
-            let filters = self.route_filters(r, &path, &name);
-            let max_body_bytes = match &r.max_body_bytes {
-                None => None,
-                Some(v) => self.size(&format!("{path}.max_body_bytes"), v),
-            };
             let timeout = self.timeout(
                 &format!("{path}.timeout"),
                 r.timeout.as_ref(),
                 defaults::ROUTE_TIMEOUT,
             );
+            let action =
+                self.route_action(r, &path, timeout, &file.cluster, &cluster_index, skipped);
+            let filters = self.route_filters(r, &path, &name);
+            let max_body_bytes = match &r.max_body_bytes {
+                None => None,
+                Some(v) => self.size(&format!("{path}.max_body_bytes"), v),
+            };
             out.push(match (action, filters, matchers) {
                 (Some(action), Some(filters), Some((path_match, methods, headers, query)))
                     if ok =>
@@ -174,11 +175,15 @@ impl Builder<'_> {
         }
     }
 
-    /// The route's one action: `cluster`, `split` or `direct_response`.
+    /// The route's one action: `cluster`, `split`, `direct_response`,
+    /// `redirect`, `versions` or `aggregate` (whose `deadline` defaults to
+    /// the route's `timeout`).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn route_action(
         &mut self,
         r: &RouteFile,
         path: &str,
+        timeout: std::time::Duration,
         clusters: &[ClusterFile],
         index: &HashMap<&str, usize>,
         skipped: &Skipped,
@@ -189,13 +194,14 @@ impl Builder<'_> {
             r.direct_response.as_ref().map(|_| "direct_response"),
             r.redirect.as_ref().map(|_| "redirect"),
             r.versions.as_ref().map(|_| "versions"),
+            r.aggregate.as_ref().map(|_| "aggregate"),
         ]
         .into_iter()
         .flatten()
         .collect();
         if given.len() != 1 {
             let msg = if given.is_empty() {
-                "a route needs one action: `cluster`, `split`, `direct_response`, `redirect` or `versions`"
+                "a route needs one action: `cluster`, `split`, `direct_response`, `redirect`, `versions` or `aggregate`"
                     .to_owned()
             } else {
                 format!("a route has one action; found {}", given.join(" and "))
@@ -236,6 +242,23 @@ impl Builder<'_> {
                 self.error(format!("{path}.{key}"), msg);
             }
             return built.map(RouteAction::Versioned);
+        }
+        if let Some(a) = &r.aggregate {
+            let mut p = Vec::new();
+            let built = crate::pipeline::aggregate::build(
+                a,
+                r.path_regex.as_deref(),
+                timeout,
+                &mut |i, name| {
+                    let key = format!("{path}.aggregate.legs[{i}].cluster");
+                    self.cluster_ref(&key, name, clusters, index, skipped)
+                },
+                &mut p,
+            );
+            for (key, msg) in p {
+                self.error(format!("{path}.aggregate.{key}"), msg);
+            }
+            return built.map(|a| RouteAction::Aggregate(std::sync::Arc::new(a)));
         }
         if let Some(c) = &r.cluster {
             return self
