@@ -23,6 +23,7 @@ pub mod error;
 /// the fuzz targets build without the runtime and TLS stacks.
 pub use ringway_http as http;
 pub mod net;
+pub mod otel;
 pub mod pipeline;
 pub mod runtime;
 pub mod server;

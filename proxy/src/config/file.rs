@@ -370,4 +370,35 @@ pub struct AccessLogFile {
 pub struct TracingFile {
     /// Default true.
     pub w3c: Option<bool>,
+    /// `[tracing.otlp]`: export spans to an OTLP/HTTP collector.
+    pub otlp: Option<OtlpFile>,
+}
+
+/// `[tracing.otlp]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct OtlpFile {
+    /// `"http://host:port/v1/traces"` (OTLP/HTTP, protobuf).
+    pub endpoint: String,
+    /// `service.name` of the resource; default `"ringway"`.
+    pub service_name: Option<String>,
+    /// `service.instance.id`; default the host name.
+    pub node: Option<String>,
+    /// Share of new traces sampled at the head, 0..=1 (default 1). A
+    /// continued trace follows its parent's sampled flag.
+    pub sample_ratio: Option<f64>,
+    /// Also export requests that failed (5xx or a proxy error) whatever the
+    /// head decision (default true).
+    pub keep_errors: Option<bool>,
+    /// Also export requests that took at least this long.
+    pub keep_slower_than: Option<DurationValue>,
+    /// Spans per export request (default 512).
+    pub batch_spans: Option<i64>,
+    /// Batches waiting for the exporter before new ones are dropped
+    /// (default 16).
+    pub queue_batches: Option<i64>,
+    /// Longest time a span waits in its worker's buffer (default "1s").
+    pub flush_interval: Option<DurationValue>,
+    /// Connect + send + response timeout of one export (default "2s").
+    pub timeout: Option<DurationValue>,
 }

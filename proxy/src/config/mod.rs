@@ -424,16 +424,37 @@ impl Default for ReloadConfig {
 }
 
 /// `[tracing]`
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TraceConfig {
     /// Propagate W3C `traceparent`/`tracestate`, starting a trace when a
     /// request has none (default true).
     pub w3c: bool,
+    /// Span export (`[tracing.otlp]`); needs `w3c`.
+    pub otlp: Option<OtlpConfig>,
+}
+
+/// `[tracing.otlp]` (`crate::otel`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtlpConfig {
+    pub endpoint: crate::otel::Endpoint,
+    pub service_name: String,
+    pub node: String,
+    /// 0.0..=1.0
+    pub sample_ratio: f64,
+    pub keep_errors: bool,
+    pub keep_slower_than: Option<Duration>,
+    pub batch_spans: usize,
+    pub queue_batches: usize,
+    pub flush_interval: Duration,
+    pub timeout: Duration,
 }
 
 impl Default for TraceConfig {
     fn default() -> Self {
-        TraceConfig { w3c: true }
+        TraceConfig {
+            w3c: true,
+            otlp: None,
+        }
     }
 }
 

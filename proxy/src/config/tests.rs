@@ -1001,7 +1001,13 @@ fn observability_sections_default() {
     assert!(s.cluster_histograms && s.endpoint_histograms);
     assert!(!s.per_worker);
     assert!(c.access_log.is_none());
-    assert_eq!(c.trace, TraceConfig { w3c: true });
+    assert_eq!(
+        c.trace,
+        TraceConfig {
+            w3c: true,
+            otlp: None
+        }
+    );
 
     // Present but empty tables: defaults too; `[access_log]` alone turns the
     // log on (JSON to stdout).

@@ -164,7 +164,7 @@ impl<S: AsyncWriteRent> Conn<'_, S> {
             error: Some(e),
             elapsed: at.started.elapsed(),
             meta: at.meta,
-            trace_id: at.trace_id,
+            trace: at.trace,
             vars: None,
         };
         log_request(self.worker, at.gen, &rec);
@@ -178,7 +178,7 @@ struct At<'a> {
     route: Option<&'a Route>,
     started: Instant,
     meta: Option<&'a RequestMeta>,
-    trace_id: Option<&'a [u8]>,
+    trace: Option<&'a super::trace::TraceContext>,
 }
 
 async fn serve<S>(
@@ -241,7 +241,7 @@ async fn serve<S>(
                     route: None,
                     started,
                     meta: None,
-                    trace_id: None,
+                    trace: None,
                 };
                 conn.answer_error(&e, &at).await;
                 break;
@@ -285,13 +285,16 @@ async fn serve<S>(
                 scan.traceparent.map(|s| s.get(data)),
                 &request_id,
                 new_trace_id,
+                gen.config().trace.otlp.as_ref().map(|o| o.sample_ratio),
             )
         });
         let rid: &[u8] = match scan.request_id {
             Some(s) => s.get(data),
             None => &request_id[..],
         };
-        if logging {
+        // The access log and span export read the request facts.
+        let capture = logging || worker.spans.is_some();
+        if capture {
             meta.capture(
                 data,
                 &head,
@@ -300,8 +303,7 @@ async fn serve<S>(
                 &gen.snap.log_redact,
             );
         }
-        let meta_ref = logging.then_some(&meta);
-        let trace_id = trace.as_ref().map(|t| t.trace_id());
+        let meta_ref = capture.then_some(&meta);
         let client = request_client(
             &gen.config().listeners[listener].trusted_proxies,
             peer,
@@ -322,7 +324,7 @@ async fn serve<S>(
                 route: None,
                 started,
                 meta: meta_ref,
-                trace_id,
+                trace: trace.as_ref(),
             };
             conn.answer_error(&e, &at).await;
             break;
@@ -353,7 +355,7 @@ async fn serve<S>(
                     error: None,
                     elapsed: started.elapsed(),
                     meta: meta_ref,
-                    trace_id,
+                    trace: trace.as_ref(),
                     vars: None,
                 };
                 log_request(worker, &gen, &rec);
@@ -379,7 +381,7 @@ async fn serve<S>(
             route: None,
             started,
             meta: meta_ref,
-            trace_id,
+            trace: trace.as_ref(),
         };
         let Some(route) = gen.snap.routes[listener].find(&input) else {
             let e = ProxyError::new(crate::error::ErrorKind::NoRoute);
@@ -426,6 +428,7 @@ async fn serve<S>(
         let mut cluster = 0;
         // An aggregate answer: the time its legs took, and its error (502).
         let mut aggregated: Option<(std::time::Duration, Option<ProxyError>)> = None;
+        let mut leg_spans = Vec::new();
         let local = match flow {
             Flow::Continue => match &route.action {
                 RouteAction::Local(_) => None,
@@ -459,7 +462,8 @@ async fn serve<S>(
                         edits: &cx.state.request,
                     };
                     let legs_started = Instant::now();
-                    let outcomes = super::aggregate::run(agg, &inc).await;
+                    let (outcomes, spans) = super::aggregate::run(agg, &inc).await;
+                    leg_spans = spans;
                     let took = legs_started.elapsed();
                     let (reply, failed) =
                         super::aggregate::reply(agg, &outcomes, &mut cx.state.response);
@@ -497,6 +501,7 @@ async fn serve<S>(
                 ex.upstream_time = Some(took);
                 error
             });
+            ex.legs = leg_spans;
             let rec = RequestRecord {
                 listener,
                 peer: client,
@@ -505,7 +510,7 @@ async fn serve<S>(
                 error: agg_error.as_ref(),
                 elapsed: started.elapsed(),
                 meta: meta_ref,
-                trace_id,
+                trace: trace.as_ref(),
                 vars: Some(&fstate.vars),
             };
             log_request(worker, &gen, &rec);
@@ -567,7 +572,7 @@ async fn serve<S>(
             error: error.as_ref(),
             elapsed: started.elapsed(),
             meta: meta_ref,
-            trace_id,
+            trace: trace.as_ref(),
             vars: Some(&fstate.vars),
         };
         log_request(worker, &gen, &rec);

@@ -59,6 +59,10 @@ pub struct Exchange {
     pub reused_connection: bool,
     /// Time from sending the request to the response head.
     pub upstream_time: Option<Duration>,
+    /// When the request was sent upstream (the last attempt).
+    pub upstream_sent: Option<std::time::Instant>,
+    /// An aggregate request's sent legs (span export).
+    pub legs: Vec<super::aggregate::LegSpan>,
 }
 
 /// Identifiers the forwarded request carries.
@@ -205,6 +209,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     .await?;
     let upstream_time = sent_at.elapsed();
     ex.upstream_time = Some(upstream_time);
+    ex.upstream_sent = Some(sent_at);
     picked.observe(upstream_time);
 
     // Response head to the client.

@@ -25,7 +25,7 @@ pub struct RequestRecord<'a> {
     pub elapsed: Duration,
     /// Captured request facts (only when the access log is on).
     pub meta: Option<&'a RequestMeta>,
-    pub trace_id: Option<&'a [u8]>,
+    pub trace: Option<&'a super::trace::TraceContext>,
     /// Variables the route's filters set.
     pub vars: Option<&'a super::filters::Vars>,
 }
@@ -50,11 +50,12 @@ pub fn log_request(worker: &Worker, gen: &WorkerGen, rec: &RequestRecord<'_>) {
             duration: rec.elapsed,
             upstream,
             upstream_time: rec.ex.upstream_time,
-            trace_id: rec.trace_id,
+            trace_id: rec.trace.map(|t| t.trace_id()),
             error: rec.error.map(|e| e.name()),
             vars: rec.vars,
         });
     }
+    super::spans::export(worker, gen, rec);
     let ex = rec.ex;
     match rec.error {
         None => tracing::debug!(

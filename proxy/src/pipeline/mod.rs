@@ -43,6 +43,7 @@ pub mod proxy_header;
 pub mod read_head;
 pub mod route;
 pub mod serve;
+pub mod spans;
 pub mod split;
 pub mod target;
 pub mod trace;

@@ -193,6 +193,9 @@ pub async fn worker_main(
         if let Some(log) = &worker.access_log {
             log.tick();
         }
+        if let Some(spans) = &worker.spans {
+            spans.tick();
+        }
         if now.duration_since(last_publish) >= serving.current().config().stats.publish_interval {
             serving.publish_stats();
             last_publish = now;
@@ -221,6 +224,9 @@ pub async fn worker_main(
     serving.publish_stats();
     if let Some(log) = &worker.access_log {
         log.flush();
+    }
+    if let Some(spans) = &worker.spans {
+        spans.flush();
     }
     if worker.active.get() > 0 {
         tracing::warn!(

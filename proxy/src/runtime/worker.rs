@@ -44,6 +44,8 @@ pub struct Worker {
     pub watchdog: Watchdog,
     /// This worker's access log buffer, when the access log is on.
     pub access_log: Option<WorkerLog>,
+    /// This worker's span buffer, when spans are exported.
+    pub spans: Option<crate::otel::WorkerSpans>,
     buffers: RefCell<Vec<Vec<u8>>>,
     big_buffers: RefCell<Vec<Vec<u8>>>,
     request_ids: Cell<u64>,
@@ -54,9 +56,18 @@ impl Worker {
         id: usize,
         config: &Config,
         log_tx: Option<std::sync::mpsc::Sender<Vec<u8>>>,
+        span_tx: Option<std::sync::mpsc::SyncSender<crate::otel::exporter::Batch>>,
     ) -> Self {
         let access_log = match (&config.access_log, log_tx) {
             (Some(c), Some(tx)) => Some(WorkerLog::new(c, tx)),
+            _ => None,
+        };
+        let spans = match (&config.trace.otlp, span_tx) {
+            (Some(o), Some(tx)) => Some(crate::otel::WorkerSpans::new(
+                o.batch_spans,
+                o.flush_interval,
+                tx,
+            )),
             _ => None,
         };
         let seed = std::time::SystemTime::now()
@@ -69,6 +80,7 @@ impl Worker {
             id,
             pool: RefCell::new(UpstreamPool::new(config)),
             access_log,
+            spans,
             active: Cell::new(0),
             conn_closed: LocalNotify::new(),
             shutdown: LocalNotify::new(),
@@ -185,7 +197,7 @@ mod tests {
             )
             .unwrap(),
         );
-        Worker::new(0, &config, None)
+        Worker::new(0, &config, None, None)
     }
 
     #[test]

@@ -116,6 +116,10 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
         Some(c) => Some(AccessLogSink::start(&c.target).map_err(RunError::AccessLog)?),
         None => None,
     };
+    let exporter = match &config.trace.otlp {
+        Some(o) => Some(crate::otel::Exporter::start(o).map_err(RunError::Spawn)?),
+        None => None,
+    };
     let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<(DriverUsed, bool), String>)>();
     let mut handles = Vec::with_capacity(workers);
     let mut senders = Vec::with_capacity(workers);
@@ -136,6 +140,7 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
         let ready = ready_tx.clone();
         let core = plan[id];
         let log_tx = access_log.as_ref().map(|s| s.sender());
+        let span_tx = exporter.as_ref().map(|e| e.sender());
         let applied = applied.clone();
         let handle = std::thread::Builder::new()
             .name(format!("ringway-w{id}"))
@@ -145,7 +150,7 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
                 run_on_driver(
                     &rc,
                     move || async move {
-                        let worker = Rc::new(Worker::new(id, &config, log_tx));
+                        let worker = Rc::new(Worker::new(id, &config, log_tx, span_tx));
                         worker_main(worker, first, rx, flag, applied).await;
                     },
                     |started| {
@@ -326,6 +331,9 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
     }
     if let Some(log) = access_log {
         log.finish();
+    }
+    if let Some(e) = exporter {
+        e.stop();
     }
     if let Some(admin) = admin {
         admin.stop();

@@ -275,7 +275,25 @@ fn keep_process_settings(old: &Config, new: &mut Config) {
     new.runtime.max_connections_per_worker = max_conns;
     new.runtime.drain_timeout = drain;
     new.admin = old.admin.clone();
+    // The log's redaction list is read per request: it follows the file.
+    let redact = new.access_log.as_ref().map(|a| a.redact_query.clone());
     new.access_log = old.access_log.clone();
+    if let (Some(a), Some(r)) = (new.access_log.as_mut(), redact) {
+        a.redact_query = r;
+    }
+    // The exporter (its thread, collector, batches) stays; the sampling
+    // settings are read per request and follow the file.
+    if old.trace.otlp.is_none() {
+        // No exporter runs: nothing to sample for.
+        new.trace.otlp = None;
+    }
+    if let (Some(o), Some(n)) = (&old.trace.otlp, new.trace.otlp.as_mut()) {
+        let (ratio, errors, slow) = (n.sample_ratio, n.keep_errors, n.keep_slower_than);
+        *n = o.clone();
+        n.sample_ratio = ratio;
+        n.keep_errors = errors;
+        n.keep_slower_than = slow;
+    }
     new.stats.histogram_sigfig = old.stats.histogram_sigfig;
     new.reload = old.reload;
 }
@@ -316,6 +334,22 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     }
     if old.stats.histogram_sigfig != new.stats.histogram_sigfig {
         out.push("stats.histogram_sigfig");
+    }
+    let exporter = |c: &Config| {
+        c.trace.otlp.as_ref().map(|o| {
+            (
+                o.endpoint.clone(),
+                o.service_name.clone(),
+                o.node.clone(),
+                o.batch_spans,
+                o.queue_batches,
+                o.flush_interval,
+                o.timeout,
+            )
+        })
+    };
+    if exporter(old) != exporter(new) {
+        out.push("tracing.otlp (collector, names, batching)");
     }
     if old.reload != new.reload {
         out.push("reload");

@@ -164,9 +164,93 @@ impl Builder<'_> {
     }
 
     pub(super) fn tracing(&mut self, file: &TracingFile) -> TraceConfig {
-        TraceConfig {
-            w3c: file.w3c.unwrap_or(TraceConfig::default().w3c),
+        let w3c = file.w3c.unwrap_or(TraceConfig::default().w3c);
+        let otlp = file.otlp.as_ref().and_then(|o| self.otlp(o));
+        if otlp.is_some() && !w3c {
+            self.error(
+                "tracing.w3c",
+                "must be true when [tracing.otlp] exports spans (spans need trace context)",
+            );
         }
+        TraceConfig { w3c, otlp }
+    }
+
+    fn otlp(&mut self, file: &OtlpFile) -> Option<OtlpConfig> {
+        let endpoint = match crate::otel::Endpoint::parse(&file.endpoint) {
+            Ok(e) => Some(e),
+            Err(m) => {
+                self.error("tracing.otlp.endpoint", m);
+                None
+            }
+        };
+        let text = |b: &mut Self, key: &str, v: Option<&String>, default: String| match v {
+            None => default,
+            Some(s)
+                if !s.trim().is_empty() && s.len() <= 256 && !s.chars().any(char::is_control) =>
+            {
+                s.trim().to_owned()
+            }
+            Some(_) => {
+                b.error(
+                    format!("tracing.otlp.{key}"),
+                    "must be 1 to 256 printable characters",
+                );
+                default
+            }
+        };
+        let service_name = text(
+            self,
+            "service_name",
+            file.service_name.as_ref(),
+            "ringway".into(),
+        );
+        let node = text(self, "node", file.node.as_ref(), crate::otel::host_name());
+        let sample_ratio = match file.sample_ratio {
+            None => 1.0,
+            Some(r) if (0.0..=1.0).contains(&r) => r,
+            Some(r) => {
+                self.error(
+                    "tracing.otlp.sample_ratio",
+                    format!("must be between 0 and 1 (found {r})"),
+                );
+                1.0
+            }
+        };
+        let keep_slower_than = file
+            .keep_slower_than
+            .as_ref()
+            .map(|v| self.timeout("tracing.otlp.keep_slower_than", Some(v), Duration::MAX));
+        let batch_spans =
+            self.int_in("tracing.otlp.batch_spans", file.batch_spans, 512, 1, 65_536) as usize;
+        let queue_batches = self.int_in(
+            "tracing.otlp.queue_batches",
+            file.queue_batches,
+            16,
+            1,
+            1024,
+        ) as usize;
+        let flush_interval = self.timeout(
+            "tracing.otlp.flush_interval",
+            file.flush_interval.as_ref(),
+            Duration::from_secs(1),
+        );
+        let timeout = self.timeout(
+            "tracing.otlp.timeout",
+            file.timeout.as_ref(),
+            Duration::from_secs(2),
+        );
+        Some(OtlpConfig {
+            endpoint: endpoint?,
+            service_name,
+            node,
+            sample_ratio,
+            keep_errors: file.keep_errors.unwrap_or(true),
+            keep_slower_than,
+            batch_spans,
+            queue_batches,
+            flush_interval,
+            timeout,
+        })
     }
 
     pub(super) fn reload(&mut self, file: &ReloadFile) -> ReloadConfig {

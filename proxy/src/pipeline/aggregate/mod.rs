@@ -61,7 +61,7 @@ use std::time::Duration;
 
 pub use config::{build, AggregateFile, LegFile};
 pub use merge::reply;
-pub use run::{run, Incoming, LegError, LegOutcome};
+pub use run::{run, Incoming, LegError, LegOutcome, LegSpan};
 
 use template::Template;
 

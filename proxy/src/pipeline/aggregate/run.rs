@@ -102,8 +102,29 @@ impl fmt::Display for LegError {
 
 pub type LegOutcome = Result<Answer, LegError>;
 
-/// Run every leg of `agg` for the request; outcomes in leg order.
-pub async fn run(agg: &Aggregation, inc: &Incoming<'_>) -> Vec<LegOutcome> {
+/// What a sent leg's client span says (span export; `traceparent` on).
+#[derive(Debug, Clone)]
+pub struct LegSpan {
+    /// Index in the aggregation's legs.
+    pub leg: usize,
+    pub cluster: usize,
+    /// The endpoint picked (none: the pick failed).
+    pub endpoint: Option<usize>,
+    /// The span id sent in the leg's `traceparent` (hex).
+    pub span_id: [u8; 16],
+    pub started: Instant,
+    pub ended: Instant,
+    /// The upstream's status (0: none came).
+    pub status: u16,
+    pub reused: bool,
+    /// Why the leg failed.
+    pub error: Option<String>,
+}
+
+/// Run every leg of `agg` for the request; outcomes in leg order, and the
+/// sent legs' spans (when a `traceparent` is sent).
+pub async fn run(agg: &Aggregation, inc: &Incoming<'_>) -> (Vec<LegOutcome>, Vec<LegSpan>) {
+    let mut spans = Vec::new();
     let deadline_at = Instant::now() + agg.deadline;
     let target = inc.head.target.get(inc.buf);
     let caps = agg
@@ -163,17 +184,19 @@ pub async fn run(agg: &Aggregation, inc: &Incoming<'_>) -> Vec<LegOutcome> {
                 }
             }
         }
-        for (i, outcome) in started.into_iter().zip(join_all(futs).await) {
+        for (i, (outcome, span)) in started.into_iter().zip(join_all(futs).await) {
+            spans.extend(span);
             if let (true, Ok(a)) = (agg.legs[i].referenced, &outcome) {
                 answers[i] = serde_json::from_slice(&a.body).ok();
             }
             results[i] = Some(outcome);
         }
     }
-    results
+    let outcomes = results
         .into_iter()
         .map(|r| r.expect("every leg has an outcome"))
-        .collect()
+        .collect();
+    (outcomes, spans)
 }
 
 /// Poll every future on the current task until all are done. Each wake
@@ -203,13 +226,49 @@ async fn join_all<F: Future>(mut futs: Vec<Pin<Box<F>>>) -> Vec<F::Output> {
         .collect()
 }
 
-/// One leg, start to end, with its stats.
+/// One leg, start to end, with its stats (and its span when traced).
 async fn run_leg(
     agg: &Aggregation,
     inc: &Incoming<'_>,
     i: usize,
     path: Vec<u8>,
     deadline_at: Instant,
+) -> (LegOutcome, Option<LegSpan>) {
+    let started = Instant::now();
+    // Each leg is its own client span: a fresh span id in its traceparent.
+    let span_id = inc.traceparent.map(|_| {
+        let mut id = [0u8; 32];
+        inc.worker.next_request_id(&mut id);
+        let mut s = [0u8; 16];
+        s.copy_from_slice(&id[..16]);
+        s
+    });
+    let mut trace = (None, false, 0u16);
+    let outcome = leg_outcome(agg, inc, i, path, deadline_at, span_id.as_ref(), &mut trace).await;
+    let span = span_id.map(|span_id| LegSpan {
+        leg: i,
+        cluster: agg.legs[i].cluster,
+        endpoint: trace.0,
+        span_id,
+        started,
+        ended: Instant::now(),
+        status: trace.2,
+        reused: trace.1,
+        error: outcome.as_ref().err().map(|e| e.to_string()),
+    });
+    (outcome, span)
+}
+
+/// [`run_leg`] without the span: `trace` gets the endpoint, whether the
+/// connection was reused, and the upstream status.
+async fn leg_outcome(
+    agg: &Aggregation,
+    inc: &Incoming<'_>,
+    i: usize,
+    path: Vec<u8>,
+    deadline_at: Instant,
+    span_id: Option<&[u8; 16]>,
+    trace: &mut (Option<usize>, bool, u16),
 ) -> LegOutcome {
     let leg = &agg.legs[i];
     let gen = inc.gen;
@@ -239,14 +298,15 @@ async fn run_leg(
         }
     };
     let ep = picked.endpoint();
+    trace.0 = Some(ep);
     let label = gen.config().clusters[leg.cluster].endpoints[ep]
         .label
         .as_bytes();
-    let head = leg_head(inc, leg, &path, label);
+    let head = leg_head(inc, leg, &path, label, span_id);
     let mut ubuf = ConnBuf::with_buffer(inc.worker.take_buffer());
     let exchanged = monoio::time::timeout(
         limit,
-        exchange_leg(inc, leg, ep, head, agg.max_leg_bytes, &mut ubuf),
+        exchange_leg(inc, leg, ep, head, agg.max_leg_bytes, &mut ubuf, trace),
     )
     .await;
     inc.worker.give_buffer(ubuf.into_inner());
@@ -325,7 +385,13 @@ fn record_status(
 /// The leg's request head: method, rendered path, `Host` (the endpoint's
 /// label), the listed incoming headers, the forwarding fields a forwarded
 /// request carries, and the route filters' request edits.
-fn leg_head(inc: &Incoming<'_>, leg: &Leg, path: &[u8], host: &[u8]) -> Vec<u8> {
+fn leg_head(
+    inc: &Incoming<'_>,
+    leg: &Leg,
+    path: &[u8],
+    host: &[u8],
+    span_id: Option<&[u8; 16]>,
+) -> Vec<u8> {
     let buf = inc.buf;
     let edits = inc.edits;
     let mut out = Vec::with_capacity(256 + path.len());
@@ -371,7 +437,16 @@ fn leg_head(inc: &Incoming<'_>, leg: &Leg, path: &[u8], host: &[u8]) -> Vec<u8> 
         push_field(&mut out, b"X-Request-Id", inc.request_id);
     }
     if let Some(tp) = inc.traceparent {
-        push_field(&mut out, b"traceparent", tp);
+        // The request's trace, the leg's own span id.
+        match (span_id, tp.len()) {
+            (Some(id), 55) => {
+                let mut v = [0u8; 55];
+                v.copy_from_slice(tp);
+                v[36..52].copy_from_slice(id);
+                push_field(&mut out, b"traceparent", &v);
+            }
+            _ => push_field(&mut out, b"traceparent", tp),
+        }
     }
     if !matches!(&*leg.method, b"GET" | b"HEAD") {
         push_field(&mut out, b"Content-Length", b"0");
@@ -405,6 +480,7 @@ async fn exchange_leg(
     mut head: Vec<u8>,
     max: u64,
     ubuf: &mut ConnBuf,
+    trace: &mut (Option<usize>, bool, u16),
 ) -> Result<(Answer, Duration), LegError> {
     let (worker, gen) = (inc.worker, inc.gen);
     let config = gen.config();
@@ -428,6 +504,7 @@ async fn exchange_leg(
             None
         };
         let retry_allowed = pooled.is_some() && attempt == 1;
+        trace.1 = pooled.is_some();
         let mut up = match pooled {
             Some(c) => {
                 ep_stats.cx_reused.inc();
@@ -462,6 +539,7 @@ async fn exchange_leg(
         }
     };
     let head_time = sent_at.elapsed();
+    trace.2 = resp.status;
     if let ResponseFraming::Length(n) = resp.framing {
         if n > max {
             return Err(LegError::TooLarge(max));
