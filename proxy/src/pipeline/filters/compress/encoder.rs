@@ -34,9 +34,10 @@ use crate::pipeline::body::BodyFrame;
 /// Size of brotli's output buffer (what one of its writes hands over).
 const BROTLI_OUT: usize = 16 * 1024;
 
+// Boxed: the encoders are large and a `Compressor` lives in the
+// connection's future.
 enum Encoder {
-    Gzip(GzEncoder<Vec<u8>>),
-    // Boxed: the writer is large and this enum lives on the stack.
+    Gzip(Box<GzEncoder<Vec<u8>>>),
     Brotli(Box<brotli::CompressorWriter<Vec<u8>>>),
     Finished,
 }
@@ -51,10 +52,10 @@ pub struct Compressor {
 impl Compressor {
     pub fn new(plan: Plan) -> Compressor {
         let encoder = match plan.codec {
-            Codec::Gzip => Encoder::Gzip(GzEncoder::new(
+            Codec::Gzip => Encoder::Gzip(Box::new(GzEncoder::new(
                 Vec::new(),
                 flate2::Compression::new(u32::from(plan.level)),
-            )),
+            ))),
             Codec::Brotli => Encoder::Brotli(Box::new(brotli::CompressorWriter::new(
                 Vec::new(),
                 BROTLI_OUT,
