@@ -18,6 +18,7 @@ use ringway_tests::client::{Client, Request, Response};
 use ringway_tests::config::Config;
 use ringway_tests::dir::TestDir;
 use ringway_tests::proxy::Proxy;
+use ringway_tests::setup::Setup;
 
 /// Text that compresses like real JSON: records with varying numbers.
 fn text(len: usize) -> Vec<u8> {
@@ -176,6 +177,21 @@ fn respond(w: &mut TcpStream, method: &str, path: &str) -> io::Result<()> {
             w.write_all(b"0\r\n\r\n")?;
             w.flush()
         }
+        "close" => {
+            // No framing: the body ends when the origin closes.
+            write!(
+                w,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/css\r\nConnection: close\r\n\r\n"
+            )?;
+            if !head_only {
+                for piece in text(n).chunks(10_000) {
+                    w.write_all(piece)?;
+                    w.flush()?;
+                }
+            }
+            w.shutdown(std::net::Shutdown::Both)?;
+            Err(io::Error::other("closed"))
+        }
         _ => fixed(w, "404 Not Found", "Content-Type: text/plain\r\n", b"no\n"),
     }
 }
@@ -259,6 +275,41 @@ fn compression_gzip_and_brotli_round_trip() {
     // An existing Vary is extended in one field line.
     let r = get(&mut c, "/vary/5000", Some("gzip"));
     assert_eq!(r.headers_all("vary"), ["Origin, Accept-Encoding"], "{r}");
+}
+
+#[test]
+fn compression_of_a_body_ended_by_close_and_accept_encoding_upstream() {
+    let (_o, proxy, _d) = start("compress-close", FILTER);
+    let want = text(123_456);
+    for coding in ["gzip", "br"] {
+        let mut c = Client::connect(proxy.addr("public"));
+        let r = get(&mut c, "/close/123456", Some(coding));
+        assert_eq!(r.header("content-encoding"), Some(coding), "{r}");
+        assert!(r.chunked.is_some(), "{r}");
+        let body = if coding == "gzip" {
+            gunzip(&r.body)
+        } else {
+            unbrotli(&r.body)
+        };
+        assert!(body == want, "{coding}: the body differs");
+    }
+
+    // The client's Accept-Encoding goes upstream as it is (the recording
+    // origin echoes it back).
+    let s = Setup::new("compress-upstream-ae", |c| {
+        c.all_routes("filters", &format!("[{FILTER}]"))
+    });
+    let mut c = s.client();
+    let r = c.request(
+        &Request::get("/echo")
+            .header("Accept-Encoding", "br;q=0.9, gzip")
+            .header("x-echo-headers", "accept-encoding"),
+    );
+    assert_eq!(r.status(), 200, "{r}");
+    assert_eq!(
+        s.origin.last_request().unwrap().header("accept-encoding"),
+        Some("br;q=0.9, gzip")
+    );
 }
 
 #[test]
