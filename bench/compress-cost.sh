@@ -72,7 +72,10 @@ open(sys.argv[1], "w").write(json.dumps({"items": items}, indent=1)[: 100 * 1024
 EOF
 BODY_BYTES=$(stat -c %s "$DIR/origin/www/data.json")
 
-ngx_common="worker_processes 1;
+# nginx workers (not root) must read the document and write their temp dirs.
+chmod 755 "$DIR"
+ngx_common="user root;
+worker_processes 1;
 daemon off;
 error_log error.log warn;
 worker_rlimit_nofile 16384;
@@ -121,6 +124,9 @@ $1
             proxy_pass http://backend;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            # The whole 100 KiB response in memory: no temp file.
+            proxy_buffer_size 16k;
+            proxy_buffers 16 16k;
         }
     }
 }
@@ -225,6 +231,9 @@ for rep in $(seq "$REPS"); do
 import json, sys
 d = json.loads(sys.argv[1])
 n = max(d["requests"], 1)
+bad = {k: c for k, c in d["status_counts"].items() if k != "200"}
+if bad:
+    print(f"compress-cost: {sys.argv[5]}: responses other than 200: {bad}", file=sys.stderr)
 mb = n * int(sys.argv[6]) / 1e6
 us_per_mb = (int(sys.argv[3]) - int(sys.argv[2])) / 1e3 / mb
 print(sys.argv[4], sys.argv[5], round(us_per_mb, 1), d["bytes"] // n, round(d["rps"]), d["errors_total"])
