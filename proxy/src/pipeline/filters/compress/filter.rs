@@ -3,7 +3,7 @@
 //!
 //! A response is *eligible* when none of these hold: a local reply; status
 //! 1xx, 204, 206 or 304; a Content-Encoding other than `identity`; a
-//! Content-Range; `Cache-Control: no-transform`; no Content-Type or one not
+//! Content-Range; a transfer coding other than chunked; `Cache-Control: no-transform`; no Content-Type or one not
 //! in `content_types`; a Content-Length under `min_size`. An eligible
 //! response gets `Vary: Accept-Encoding` (whether or not this client gets it
 //! compressed: caches must know). It is compressed when it is eligible, has
@@ -96,6 +96,15 @@ impl CompressFilter {
                 }
             } else if name.eq_ignore_ascii_case(b"content-range") {
                 return false;
+            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                // A transfer coding besides chunked (`gzip, chunked`): the
+                // de-chunked payload is still coded; leave it alone.
+                if value
+                    .split(|&b| b == b',')
+                    .any(|t| !trim(t).eq_ignore_ascii_case(b"chunked"))
+                {
+                    return false;
+                }
             } else if name.eq_ignore_ascii_case(b"cache-control") {
                 if has_token(value, b"no-transform") {
                     return false;

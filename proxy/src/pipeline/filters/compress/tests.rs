@@ -494,6 +494,8 @@ fn phases_refuse_what_must_not_be_compressed() {
         // A range.
         "HTTP/1.1 206 Partial Content\nContent-Type: text/html\nContent-Range: bytes 0-4999/9000\nContent-Length: 5000",
         "HTTP/1.1 200 OK\nContent-Type: text/html\nContent-Range: bytes 0-4999/9000\nContent-Length: 5000",
+        // A transfer coding besides chunked.
+        "HTTP/1.1 200 OK\nContent-Type: text/html\nTransfer-Encoding: gzip, chunked",
         // no-transform.
         "HTTP/1.1 200 OK\nContent-Type: text/html\nCache-Control: public, No-Transform\nContent-Length: 5000",
         // Type not listed or absent.
