@@ -10,6 +10,7 @@ mod auth;
 mod balancing;
 mod bodies;
 mod check;
+mod compression;
 mod concurrency;
 mod cors;
 mod dashboard;

@@ -235,12 +235,22 @@ pub struct ResponseInfo<'a> {
     pub upgrade: bool,
     /// Header edits of the route's response filters.
     pub edits: Option<&'a HeaderEdits>,
+    /// The body is compressed on its way down with this content coding
+    /// (`gzip`, `br`): see [`write_response_head`]. Framing changes only
+    /// through this flag, never through `edits`.
+    pub compress: Option<&'a [u8]>,
 }
 
 /// Append the downstream response head to `out`: status line
 /// `HTTP/1.1 STATUS REASON`, the upstream's fields minus hop-by-hop ones and
 /// those listed in its Connection header (minus Transfer-Encoding when
 /// `dechunk`), then the Connection header `info` asks for. Ends with CRLF.
+///
+/// With `info.compress = Some(coding)` the body is re-encoded on the way:
+/// the upstream's Content-Length, Transfer-Encoding and Content-Encoding
+/// (an edit's too) are dropped, a strong ETag becomes weak (`W/"…"`, as
+/// nginx does: the bytes differ, the meaning does not), and
+/// `Content-Encoding: coding` + `Transfer-Encoding: chunked` are written.
 pub fn write_response_head(
     out: &mut Vec<u8>,
     buf: &[u8],
@@ -259,26 +269,30 @@ pub fn write_response_head(
     }
     out.extend_from_slice(b"\r\n");
 
-    for h in &head.headers {
-        let name = h.name.get(buf);
-        if is_hop_by_hop(name) {
-            if info.upgrade && name.eq_ignore_ascii_case(b"upgrade") {
-                push_field(out, name, h.value.get(buf));
+    if let Some(coding) = info.compress {
+        write_compressed_fields(out, buf, head, edits, coding);
+    } else {
+        for h in &head.headers {
+            let name = h.name.get(buf);
+            if is_hop_by_hop(name) {
+                if info.upgrade && name.eq_ignore_ascii_case(b"upgrade") {
+                    push_field(out, name, h.value.get(buf));
+                }
+                continue;
             }
-            continue;
+            if (info.dechunk && name.eq_ignore_ascii_case(b"transfer-encoding"))
+                || listed_in_connection(name, buf, &head.conn_tokens)
+                || (edits.is_some_and(|e| e.drops(name)) && !is_framing(name))
+            {
+                continue;
+            }
+            push_field(out, name, h.value.get(buf));
         }
-        if (info.dechunk && name.eq_ignore_ascii_case(b"transfer-encoding"))
-            || listed_in_connection(name, buf, &head.conn_tokens)
-            || (edits.is_some_and(|e| e.drops(name)) && !is_framing(name))
-        {
-            continue;
-        }
-        push_field(out, name, h.value.get(buf));
-    }
-    if let Some(e) = edits {
-        for (name, value) in e.fields() {
-            if !is_framing(name) && !is_hop_by_hop(name) {
-                push_field(out, name, value);
+        if let Some(e) = edits {
+            for (name, value) in e.fields() {
+                if !is_framing(name) && !is_hop_by_hop(name) {
+                    push_field(out, name, value);
+                }
             }
         }
     }
@@ -291,6 +305,53 @@ pub fn write_response_head(
         push_field(out, b"Connection", b"keep-alive");
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// The fields of a response whose body is compressed with `coding` on its
+/// way down (see [`write_response_head`]).
+fn write_compressed_fields(
+    out: &mut Vec<u8>,
+    buf: &[u8],
+    head: &ResponseHead,
+    edits: Option<&HeaderEdits>,
+    coding: &[u8],
+) {
+    let encoding = |name: &[u8]| name.eq_ignore_ascii_case(b"content-encoding");
+    for h in &head.headers {
+        let name = h.name.get(buf);
+        if is_hop_by_hop(name)
+            || is_framing(name)
+            || encoding(name)
+            || listed_in_connection(name, buf, &head.conn_tokens)
+            || edits.is_some_and(|e| e.drops(name))
+        {
+            continue;
+        }
+        let value = h.value.get(buf);
+        if name.eq_ignore_ascii_case(b"etag") {
+            let value = trim_ows(value);
+            if value.starts_with(b"W/") {
+                push_field(out, name, value);
+            } else if value.first() == Some(&b'"') {
+                out.extend_from_slice(name);
+                out.extend_from_slice(b": W/");
+                out.extend_from_slice(value);
+                out.extend_from_slice(b"\r\n");
+            }
+            // Anything else is no entity-tag: dropped (nginx does too).
+            continue;
+        }
+        push_field(out, name, value);
+    }
+    if let Some(e) = edits {
+        for (name, value) in e.fields() {
+            if !is_framing(name) && !is_hop_by_hop(name) && !encoding(name) {
+                push_field(out, name, value);
+            }
+        }
+    }
+    push_field(out, b"Content-Encoding", coding);
+    push_field(out, b"Transfer-Encoding", b"chunked");
 }
 
 /// Reason phrase for a status code whose upstream reason was empty.

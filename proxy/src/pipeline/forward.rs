@@ -23,6 +23,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use super::body::BodyFrame;
 use super::buffer::ConnBuf;
 use super::exchange::{exchange, read_upstream, UpstreamRequest};
+use super::filters::compress::Compressor;
 use super::filters::reply::{write_local_reply, ReplyConnection};
 use super::filters::{run_response, FilterState, Flow, ResponseCx};
 use super::pick::{pick_endpoint, PickRequest};
@@ -251,6 +252,9 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
             }
         }
     }
+    // A compressed body (the `compress` filter chose it: never for HTTP/1.0
+    // clients, upgrades or bodiless responses) is re-framed as chunked.
+    let mut compressor = fstate.compress.chosen().map(Compressor::new);
     let dechunk = client_http10 && resp.framing == ResponseFraming::Chunked;
     let close = !client_keep_alive
         || worker.draining.get()
@@ -269,13 +273,16 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
             dechunk,
             upgrade,
             edits: Some(&fstate.response),
+            compress: fstate.compress.chosen().map(|p| p.codec.token()),
         },
     );
     let mut rbody = BodyFrame::response(resp.framing);
     let head_len = resp.head_len;
     let upstream_close = resp.conn_close;
     ubuf.consume(head_len);
-    let taken = if dechunk {
+    let taken = if let Some(c) = compressor.as_mut() {
+        c.step(&mut rbody, ubuf.data(), out)?
+    } else if dechunk {
         let mut tmp = std::mem::take(out);
         let n = rbody.advance(ubuf.data(), Some(&mut tmp));
         *out = tmp;
@@ -315,7 +322,15 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
                 break;
             }
         }
-        if dechunk {
+        if let Some(c) = compressor.as_mut() {
+            out.clear();
+            let n = c.step(&mut rbody, ubuf.data(), out)?;
+            ubuf.consume(n);
+            if !out.is_empty() {
+                ex.bytes_out += out.len() as u64;
+                write_client(client, out, idle, watch).await?;
+            }
+        } else if dechunk {
             out.clear();
             let n = rbody.advance(ubuf.data(), Some(out))?;
             ubuf.consume(n);
@@ -326,6 +341,15 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
             ex.bytes_out += n as u64;
             timed_write_prefix(&mut ubuf, client, n, idle, watch).await?;
         }
+    }
+
+    // A body that ended with the upstream's close: the encoder's last
+    // bytes and the last chunk.
+    if let Some(c) = compressor.as_mut().filter(|c| !c.is_finished()) {
+        out.clear();
+        c.finish(out)?;
+        ex.bytes_out += out.len() as u64;
+        write_client(client, out, idle, watch).await?;
     }
 
     // Reuse the upstream connection only when the exchange ended cleanly on a

@@ -412,3 +412,39 @@ fn edits_never_touch_framing() {
         "{back}"
     );
 }
+
+#[test]
+fn response_compressed_reframes_and_weakens_etag() {
+    use crate::HeaderEdits;
+    let buf = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Encoding: identity\r\n\
+ETag: \"v1\"\r\nContent-Type: text/plain\r\nConnection: keep-alive\r\n\r\nok";
+    let info = ResponseInfo {
+        compress: Some(b"gzip"),
+        ..ResponseInfo::default()
+    };
+    assert_eq!(
+        back(buf, false, &info),
+        "HTTP/1.1 200 OK\r\nETag: W/\"v1\"\r\nContent-Type: text/plain\r\n\
+Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    // Chunked upstream, weak and malformed tags, edits naming framing or
+    // the coding are ignored; other edits apply.
+    let buf = b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\nETag: W/\"w\"\r\n\
+Etag: bogus\r\nX-A: 1\r\n\r\n";
+    let mut edits = HeaderEdits::new();
+    edits.set(b"content-encoding", b"x");
+    edits.set(b"content-length", b"9");
+    edits.remove(b"x-a");
+    edits.add(b"Vary", b"Accept-Encoding");
+    let info = ResponseInfo {
+        compress: Some(b"br"),
+        close: true,
+        edits: Some(&edits),
+        ..ResponseInfo::default()
+    };
+    assert_eq!(
+        back(buf, false, &info),
+        "HTTP/1.1 404 Not Found\r\nETag: W/\"w\"\r\nVary: Accept-Encoding\r\n\
+Content-Encoding: br\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+}

@@ -144,6 +144,33 @@ pub struct FilterState {
     /// when dropped, by the holder's response phase or at the latest by
     /// `clear()` (next request) or with the connection.
     pub permits: Vec<super::concurrency::Permit>,
+    /// Response compression (`compress` filter): the coding the request
+    /// accepted, then whether the response is compressed.
+    pub compress: CompressState,
+}
+
+/// Where a request stands with the `compress` filter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CompressState {
+    /// Not compressed.
+    #[default]
+    Off,
+    /// The request phase found a coding the client accepts.
+    Accepted(super::compress::Plan),
+    /// The response phase found the response eligible: `forward` compresses
+    /// the body with this plan.
+    Chosen(super::compress::Plan),
+}
+
+impl CompressState {
+    /// The plan to compress the response body with, if any.
+    #[inline]
+    pub fn chosen(&self) -> Option<super::compress::Plan> {
+        match self {
+            CompressState::Chosen(p) => Some(*p),
+            _ => None,
+        }
+    }
 }
 
 impl FilterState {
@@ -158,6 +185,7 @@ impl FilterState {
         self.request_line_kept = false;
         self.request_id.clear();
         self.permits.clear();
+        self.compress = CompressState::Off;
     }
 
     /// The rewritten request target, if a filter rewrote it.
@@ -300,6 +328,23 @@ impl<'a> ResponseCx<'a> {
             .find(|h| h.name.get(buf).eq_ignore_ascii_case(name))
             .map(|h| h.value.get(buf))
     }
+
+    /// Every upstream response field as `(name, value)`, in order; none for
+    /// a local reply.
+    pub fn headers(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        response_fields(self.upstream)
+    }
+}
+
+/// The fields of an upstream response head (see [`ResponseCx::upstream`]).
+pub fn response_fields<'a>(
+    upstream: Option<(&'a [u8], &'a ResponseHead)>,
+) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+    upstream.into_iter().flat_map(|(buf, head)| {
+        head.headers
+            .iter()
+            .map(move |h| (h.name.get(buf), h.value.get(buf)))
+    })
 }
 
 #[cfg(test)]

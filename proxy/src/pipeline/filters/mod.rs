@@ -33,6 +33,7 @@
 
 pub mod api_key;
 pub mod basic_auth;
+pub mod compress;
 pub mod concurrency;
 pub mod context;
 pub mod cors;
@@ -51,7 +52,7 @@ use serde::Deserialize;
 use crate::error::{ErrorKind, ProxyError};
 use crate::http::{BodyFraming, RequestHead};
 
-pub use context::{FilterState, RequestCx, ResponseCx, TlsFacts, Vars};
+pub use context::{CompressState, FilterState, RequestCx, ResponseCx, TlsFacts, Vars};
 pub use reply::{LocalReply, ReplyBody};
 
 /// Problems found while building a filter: (key path relative to the filter,
@@ -85,6 +86,7 @@ pub enum Filter {
     RateLimit(rate_limit::RateLimitFilter),
     ConcurrencyLimit(concurrency::ConcurrencyLimitFilter),
     Jwt(jwt::JwtFilter),
+    Compress(compress::CompressFilter),
 }
 
 impl Filter {
@@ -102,6 +104,7 @@ impl Filter {
             Filter::RateLimit(f) => f.on_request(cx),
             Filter::ConcurrencyLimit(f) => f.on_request(cx),
             Filter::Jwt(f) => f.on_request(cx),
+            Filter::Compress(f) => f.on_request(cx),
         }
     }
 
@@ -123,6 +126,8 @@ impl Filter {
             Filter::ConcurrencyLimit(f) => f.on_response(cx),
             // Claims and the 401/403 challenge are set in the request phase.
             Filter::Jwt(_) => Flow::Continue,
+            // Decides from the response head; `forward` streams the body.
+            Filter::Compress(f) => f.on_response(cx),
         }
     }
 
@@ -156,6 +161,7 @@ impl Filter {
             Filter::RateLimit(_) => "rate_limit",
             Filter::ConcurrencyLimit(_) => "concurrency_limit",
             Filter::Jwt(_) => "jwt",
+            Filter::Compress(_) => "compress",
         }
     }
 }
@@ -176,6 +182,7 @@ pub enum FilterFile {
     ConcurrencyLimit(concurrency::ConcurrencyLimitFile),
     // Boxed: the largest file form by far.
     Jwt(Box<jwt::JwtFile>),
+    Compress(compress::CompressFile),
 }
 
 impl FilterFile {
@@ -213,6 +220,7 @@ impl FilterFile {
             FilterFile::RateLimit(f) => f.build(route, p).map(Filter::RateLimit),
             FilterFile::ConcurrencyLimit(f) => f.build(route, p).map(Filter::ConcurrencyLimit),
             FilterFile::Jwt(f) => f.build(base_dir, p).map(Filter::Jwt),
+            FilterFile::Compress(f) => f.build(p).map(Filter::Compress),
         }
     }
 }
