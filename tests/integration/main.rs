@@ -27,6 +27,7 @@ mod lifecycle;
 mod matchers;
 mod metrics;
 mod observability;
+mod otlp;
 mod proxy_protocol;
 mod rate_limit;
 mod redirect;

@@ -169,6 +169,17 @@ pub fn stats(state: &AdminState) -> Value {
         "latency_unit": "us",
         "total": view(config, &merge(&reg, None)),
     });
+    if config.trace.otlp.is_some() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = crate::otel::counters();
+        out["trace_export"] = json!({
+            "spans_exported": c.exported.load(Relaxed),
+            "spans_dropped_queue_full": c.dropped_queue_full.load(Relaxed),
+            "spans_dropped_export_failed": c.dropped_export_failed.load(Relaxed),
+            "requests_ok": c.requests_ok.load(Relaxed),
+            "requests_failed": c.requests_failed.load(Relaxed),
+        });
+    }
     if config.stats.per_worker {
         let by_worker: Vec<Value> = reg
             .workers

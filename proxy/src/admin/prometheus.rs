@@ -456,6 +456,55 @@ fn process(w: &mut Writer, state: &AdminState) {
             Value::Int(n.load(std::sync::atomic::Ordering::Relaxed)),
         );
     }
+    if state.config().trace.otlp.is_some() {
+        trace_export(w);
+    }
+}
+
+/// `[tracing.otlp]`: what the exporter did.
+fn trace_export(w: &mut Writer) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = crate::otel::counters();
+    w.family(
+        "ringway_trace_spans_exported_total",
+        "counter",
+        "Spans the collector accepted.",
+    );
+    w.sample(
+        "ringway_trace_spans_exported_total",
+        &[],
+        None,
+        Value::Int(c.exported.load(Relaxed)),
+    );
+    w.family(
+        "ringway_trace_spans_dropped_total",
+        "counter",
+        "Spans dropped: queue_full (the exporter was behind), export_failed (the collector did not accept them).",
+    );
+    for (reason, n) in [
+        ("queue_full", &c.dropped_queue_full),
+        ("export_failed", &c.dropped_export_failed),
+    ] {
+        w.sample(
+            "ringway_trace_spans_dropped_total",
+            &[("reason", reason)],
+            None,
+            Value::Int(n.load(Relaxed)),
+        );
+    }
+    w.family(
+        "ringway_trace_export_requests_total",
+        "counter",
+        "Export requests to the collector by result.",
+    );
+    for (result, n) in [("ok", &c.requests_ok), ("failed", &c.requests_failed)] {
+        w.sample(
+            "ringway_trace_export_requests_total",
+            &[("result", result)],
+            None,
+            Value::Int(n.load(Relaxed)),
+        );
+    }
 }
 
 fn listeners(w: &mut Writer, parts: &[Part]) {
