@@ -134,6 +134,34 @@ fn api_gateway_example_works_end_to_end() {
     }
     assert!(first_by_user.contains(&"stable"));
 
+    // The dashboard: three legs on one call. The echo origins answer
+    // empty bodies (not JSON): orders is a string, so the leg reading
+    // `orders.0.id` has no value and fails; policy partial names it.
+    let dash = Request::get("/dashboard/42?limit=3").host("api.example.com");
+    assert_eq!(c.request(&dash).status(), 401, "no key, no legs");
+    let r = c.request(&dash.header("x-api-key", key));
+    assert_eq!(r.status(), 200, "{r}");
+    assert_eq!(r.header("x-ringway-partial"), Some("latest"), "{r}");
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["orders"], "", "{v}");
+    assert_eq!(v["recommended"], "", "{v}");
+    assert!(v["latest"].is_null(), "{v}");
+    let targets: Vec<String> = origins
+        .iter()
+        .flat_map(|o| o.requests())
+        .map(|r| r.target)
+        .collect();
+    assert!(
+        targets.iter().any(|t| t == "/orders?user=42"),
+        "{targets:?}"
+    );
+    assert!(
+        targets
+            .iter()
+            .any(|t| t == "/catalog/recommended?user=42&limit=3"),
+        "{targets:?}"
+    );
+
     // Anything else on the API host: 404 from ringway.
     let r = c.request(&Request::get("/nope").host("api.example.com"));
     assert_eq!(
