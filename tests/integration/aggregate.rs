@@ -531,6 +531,42 @@ fn placeholder_values_are_encoded() {
 }
 
 #[test]
+fn dot_segment_and_empty_values_never_reach_a_leg_path() {
+    // `..` from the query or from another leg's JSON would move the leg to
+    // another resource (`/users/../profile` = `/profile`); an empty value
+    // to a list (`/users/`). The leg fails instead and nothing is sent.
+    let dir = TestDir::new("agg-dots");
+    let origin = JsonOrigin::start(|target| {
+        if target.starts_with("/who") {
+            Reply::json(r#"{"id":".."}"#)
+        } else {
+            Reply::json("{}")
+        }
+    });
+    let p = proxy(
+        &dir,
+        &[("o", origin.addr)],
+        "^/dash$",
+        r#"{ policy = "partial", legs = [
+  { name = "q", cluster = "o", path = "/users/{query.id}/profile" },
+  { name = "who", cluster = "o", path = "/who" },
+  { name = "dep", cluster = "o", path = "/users/{who.id}/profile" },
+] }"#,
+    );
+    let mut client = Client::connect(p.addr("public"));
+    for query in ["?id=..", "?id=.", "?id=", "?id=%2E%2E"] {
+        let r = client.get(&format!("/dash{query}"));
+        assert_eq!(r.status(), 200, "{query}: {r}");
+        assert_eq!(r.header("x-ringway-partial"), Some("q,dep"), "{query}: {r}");
+    }
+    let seen: Vec<String> = origin.seen().into_iter().map(|s| s.target).collect();
+    assert!(
+        seen.iter().all(|t| t == "/who"),
+        "a dot segment or empty value reached the origin: {seen:?}"
+    );
+}
+
+#[test]
 fn forwarded_headers_and_metrics() {
     let dir = TestDir::new("agg-headers");
     let a = JsonOrigin::start(|_| Reply::json("{}"));

@@ -177,6 +177,21 @@ fn respond(w: &mut TcpStream, method: &str, path: &str) -> io::Result<()> {
             w.write_all(b"0\r\n\r\n")?;
             w.flush()
         }
+        "slow" => {
+            // A stream of small messages: one, a pause, another.
+            write!(
+                w,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+            )?;
+            for (i, pause) in [(1, 0), (2, 1500)] {
+                thread::sleep(Duration::from_millis(pause));
+                let msg = format!("message {i}\n");
+                write!(w, "{:x}\r\n{msg}\r\n", msg.len())?;
+                w.flush()?;
+            }
+            w.write_all(b"0\r\n\r\n")?;
+            w.flush()
+        }
         "close" => {
             // No framing: the body ends when the origin closes.
             write!(
@@ -362,6 +377,58 @@ fn compression_leaves_alone_what_it_must() {
     let r = get(&mut c, "/chunked/9000", Some("gzip"));
     assert_eq!(r.header("content-encoding"), Some("gzip"), "{r}");
     assert!(gunzip(&r.body) == text(9000));
+}
+
+#[test]
+fn compression_streams_small_messages_without_holding_them_back() {
+    // A chunked stream of small messages: each one reaches the client as
+    // it arrives (the encoder is flushed when the upstream pauses), not
+    // when the body ends 1.5 s later.
+    let (_origin, proxy, _dir) = start("compress-stream", FILTER);
+    let mut s = TcpStream::connect(proxy.addr("public")).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    s.write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\n\r\n")
+        .unwrap();
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let mut decoded = Vec::new();
+    let mut buf = [0u8; 4096];
+    while started.elapsed() < Duration::from_millis(1000) && decoded.is_empty() {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+        // Head, then the chunks so far: decode what they hold.
+        let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+        assert!(head.contains("content-encoding: gzip"), "{head}");
+        let mut rest = &got[end + 4..];
+        let mut wire = Vec::new();
+        while let Some(le) = rest.windows(2).position(|w| w == b"\r\n") {
+            let size =
+                usize::from_str_radix(std::str::from_utf8(&rest[..le]).unwrap(), 16).unwrap();
+            if rest.len() < le + 4 + size || size == 0 {
+                break;
+            }
+            wire.extend_from_slice(&rest[le + 2..le + 2 + size]);
+            rest = &rest[le + 4 + size..];
+        }
+        let mut d = flate2::write::GzDecoder::new(Vec::new());
+        d.write_all(&wire).unwrap();
+        d.flush().unwrap();
+        decoded = d.get_ref().clone();
+    }
+    assert_eq!(
+        decoded,
+        b"message 1\n",
+        "the first message was held back ({:?} in)",
+        started.elapsed()
+    );
+    assert!(started.elapsed() < Duration::from_millis(1200));
 }
 
 #[test]

@@ -316,7 +316,12 @@ fn write_compressed_fields(
     edits: Option<&HeaderEdits>,
     coding: &[u8],
 ) {
-    let encoding = |name: &[u8]| name.eq_ignore_ascii_case(b"content-encoding");
+    // Accept-Ranges would invite byte ranges of the identity body that do
+    // not fit the compressed one (nginx drops it too).
+    let encoding = |name: &[u8]| {
+        name.eq_ignore_ascii_case(b"content-encoding")
+            || name.eq_ignore_ascii_case(b"accept-ranges")
+    };
     for h in &head.headers {
         let name = h.name.get(buf);
         if is_hop_by_hop(name)

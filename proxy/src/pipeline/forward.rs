@@ -316,6 +316,19 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
                 let small = ubuf.replace_storage(worker.take_big_buffer());
                 worker.give_buffer(small);
             }
+            // A compressed stream (chunked or until close): what the encoder
+            // holds goes out before waiting for more.
+            if let Some(c) = compressor
+                .as_mut()
+                .filter(|_| !matches!(resp.framing, ResponseFraming::Length(_)))
+            {
+                out.clear();
+                c.flush(out)?;
+                if !out.is_empty() {
+                    ex.bytes_out += out.len() as u64;
+                    write_client(client, out, idle, watch).await?;
+                }
+            }
             let deadline = worker.watchdog.now() + route.timeout;
             if read_upstream(watch, &mut up, &mut ubuf, deadline).await? == 0 {
                 rbody.on_eof()?;

@@ -417,7 +417,7 @@ fn edits_never_touch_framing() {
 fn response_compressed_reframes_and_weakens_etag() {
     use crate::HeaderEdits;
     let buf = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Encoding: identity\r\n\
-ETag: \"v1\"\r\nContent-Type: text/plain\r\nConnection: keep-alive\r\n\r\nok";
+ETag: \"v1\"\r\nAccept-Ranges: bytes\r\nContent-Type: text/plain\r\nConnection: keep-alive\r\n\r\nok";
     let info = ResponseInfo {
         compress: Some(b"gzip"),
         ..ResponseInfo::default()

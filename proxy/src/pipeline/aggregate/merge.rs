@@ -61,7 +61,12 @@ pub fn reply(
 /// A leg's answer as a member value: verbatim JSON, or a JSON string.
 fn push_member(out: &mut Vec<u8>, body: &[u8]) {
     let trimmed = body.trim_ascii();
-    if !trimmed.is_empty() && serde_json::from_slice::<IgnoredAny>(trimmed).is_ok() {
+    // serde_json does not check UTF-8 inside strings it skips: check it
+    // first, so the composite is always valid JSON text.
+    if !trimmed.is_empty()
+        && std::str::from_utf8(trimmed).is_ok()
+        && serde_json::from_slice::<IgnoredAny>(trimmed).is_ok()
+    {
         out.extend_from_slice(trimmed);
     } else {
         let text = String::from_utf8_lossy(body);
@@ -90,7 +95,7 @@ fn problem(agg: &Aggregation, outcomes: &[LegOutcome], failed: &[usize]) -> Loca
         body.extend_from_slice(&leg.key_json);
         let state = match outcome {
             Ok(_) => "ok".to_owned(),
-            Err(e) => e.to_string(),
+            Err(e) => e.public(),
         };
         body.extend_from_slice(serde_json::Value::from(state).to_string().as_bytes());
     }

@@ -100,7 +100,23 @@ impl fmt::Display for LegError {
     }
 }
 
+impl LegError {
+    /// What the client is told: an upstream failure by its kind only (its
+    /// cause, an io or TLS message, may name internal hosts: logged, not
+    /// sent).
+    pub fn public(&self) -> String {
+        match self {
+            LegError::Upstream(e) => format!("upstream error: {}", e.name()),
+            other => other.to_string(),
+        }
+    }
+}
+
 pub type LegOutcome = Result<Answer, LegError>;
+
+/// Largest answer whose fields another leg may read (a parsed JSON tree
+/// takes up to ~16× its text; larger answers are still merged verbatim).
+pub const REFERENCE_MAX: usize = 256 * 1024;
 
 /// What a sent leg's client span says (span export; `traceparent` on).
 #[derive(Debug, Clone)]
@@ -187,7 +203,13 @@ pub async fn run(agg: &Aggregation, inc: &Incoming<'_>) -> (Vec<LegOutcome>, Vec
         for (i, (outcome, span)) in started.into_iter().zip(join_all(futs).await) {
             spans.extend(span);
             if let (true, Ok(a)) = (agg.legs[i].referenced, &outcome) {
-                answers[i] = serde_json::from_slice(&a.body).ok();
+                // Fields are read from answers up to REFERENCE_MAX bytes:
+                // a parsed tree takes many times its text.
+                answers[i] = if a.body.len() <= REFERENCE_MAX {
+                    serde_json::from_slice(&a.body).ok()
+                } else {
+                    None
+                };
             }
             results[i] = Some(outcome);
         }
@@ -293,7 +315,8 @@ async fn leg_outcome(
         Ok(p) => p,
         Err(e) => {
             let err = LegError::Upstream(e);
-            record(gen, leg.cluster, None, Err(&err));
+            // No endpoint, no upstream request: the forward path does not
+            // count these in the cluster either (the route's 502 does).
             return Err(err);
         }
     };
@@ -534,7 +557,10 @@ async fn exchange_leg(
         ubuf.consume(ubuf.len());
         match read_head(&mut up, ubuf, &limits, head_request, &mut resp).await {
             Ok(()) => break (up, sent_at),
-            Err(e) if e.retry && retry_allowed => continue,
+            // The request reached the upstream: send it again only when
+            // that is safe (a stale pooled connection closed before any
+            // answer, and a method without side effects).
+            Err(e) if e.retry && retry_allowed && idempotent(&leg.method) => continue,
             Err(e) => return Err(LegError::Upstream(e)),
         }
     };
@@ -585,6 +611,14 @@ async fn exchange_leg(
         body,
     };
     Ok((answer, head_time))
+}
+
+/// Methods RFC 9110 calls idempotent: safe to send twice.
+fn idempotent(method: &[u8]) -> bool {
+    matches!(
+        method,
+        b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE" | b"PUT" | b"DELETE"
+    )
 }
 
 /// Read the final response head into `ubuf`/`resp` (interim 1xx skipped).

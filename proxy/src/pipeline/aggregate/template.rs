@@ -123,11 +123,28 @@ impl Template {
         out: &mut Vec<u8>,
         mut value: impl FnMut(&Source) -> Option<Value<'v>>,
     ) -> Result<(), String> {
+        // In the path, a value must stay one non-empty segment: `..`, `.`
+        // or nothing would move the leg to another resource
+        // (`/users/{id}/profile` with id `..`). In the query they are
+        // plain data.
+        let mut in_query = false;
         for p in &self.pieces {
             match p {
-                Piece::Literal(l) => out.extend_from_slice(l),
+                Piece::Literal(l) => {
+                    in_query |= l.contains(&b'?');
+                    out.extend_from_slice(l);
+                }
                 Piece::Value { text, source } => match value(source) {
-                    Some(v) => push_value(out, &v),
+                    Some(v) => {
+                        let start = out.len();
+                        push_value(out, &v);
+                        let pushed = &out[start..];
+                        if !in_query && matches!(pushed, b"" | b"." | b"..") {
+                            return Err(format!(
+                                "unsafe value for {text} in the path: empty, \".\" or \"..\""
+                            ));
+                        }
+                    }
                     None => return Err(format!("missing value for {text}")),
                 },
             }

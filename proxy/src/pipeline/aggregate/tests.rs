@@ -277,6 +277,55 @@ fn values_are_percent_encoded() {
 }
 
 #[test]
+fn dot_segments_and_empty_values_never_reach_a_leg_path() {
+    let n = names(Some(vec![None, Some("id")]), &["user"]);
+    let t = Template::parse("/users/{id}/profile?q={query.q}", &n).unwrap();
+    let value = |id: &'static [u8], q: &'static [u8]| {
+        move |s: &Source| match s {
+            Source::Named(_) => Some(Value::Request {
+                raw: id,
+                keep_plus: false,
+            }),
+            Source::Query(_) => Some(Value::Request {
+                raw: q,
+                keep_plus: true,
+            }),
+            _ => None,
+        }
+    };
+    for id in [&b".."[..], b".", b"", b"%2E%2E", b"%2e", b".%2E"] {
+        let e = render(&t, value(id, b"x")).unwrap_err();
+        assert!(
+            e.starts_with("unsafe value for {id} in the path"),
+            "{id:?}: {e}"
+        );
+    }
+    // From a JSON answer too.
+    let t = Template::parse("/users/{user.id}", &n).unwrap();
+    for bad in [&b".."[..], b"", b"."] {
+        let e = render(&t, |_| Some(Value::Plain(bad.into()))).unwrap_err();
+        assert!(e.contains("unsafe value"), "{bad:?}");
+    }
+    // Dots inside a value, and any value in the query, are fine.
+    assert_eq!(
+        render(
+            &Template::parse("/users/{id}/profile?q={query.q}", &n).unwrap(),
+            value(b"...", b"..")
+        )
+        .unwrap(),
+        "/users/.../profile?q=.."
+    );
+    assert_eq!(
+        render(
+            &Template::parse("/users/{id}/profile?q={query.q}", &n).unwrap(),
+            value(b"a.b", b"")
+        )
+        .unwrap(),
+        "/users/a.b/profile?q="
+    );
+}
+
+#[test]
 fn missing_values_name_the_placeholder() {
     let n = names(None, &["user"]);
     let t = Template::parse("/o?u={user.id}&l={query.limit}", &n).unwrap();
@@ -367,6 +416,31 @@ fn merge_all_ok_and_non_json() {
         v,
         serde_json::json!({"json": [1, 2], "text": "", "gone": "{\"a\":1} trailing"})
     );
+}
+
+#[test]
+fn merged_answers_are_always_valid_json_and_hide_upstream_causes() {
+    let a = three_legs("partial");
+    // Invalid UTF-8 inside a JSON string: not spliced verbatim.
+    let bad = Answer {
+        status: 200,
+        body: b"{\"a\":\"\xff\"}".to_vec(),
+    };
+    let outcomes = vec![Ok(bad), ok("1"), ok("2")];
+    let (r, _) = reply(&a, &outcomes, &mut HeaderEdits::new());
+    let text = std::str::from_utf8(r.body.as_bytes()).expect("UTF-8");
+    let v: serde_json::Value = serde_json::from_str(text).unwrap();
+    assert!(v["json"].is_string(), "{v}");
+    // A 502 names the kind of an upstream failure, never its cause.
+    let a = three_legs("all");
+    let cause = std::io::Error::other("certificate for internal-db.corp.example is invalid");
+    let e = crate::error::ProxyError::new(crate::error::ErrorKind::ConnectFailed).with_cause(cause);
+    let outcomes = vec![Err(LegError::Upstream(e)), ok("1"), ok("2")];
+    let (r, failed) = reply(&a, &outcomes, &mut HeaderEdits::new());
+    assert!(failed);
+    let text = String::from_utf8(r.body.as_bytes().to_vec()).unwrap();
+    assert!(!text.contains("internal-db"), "{text}");
+    assert!(text.contains("upstream error: "), "{text}");
 }
 
 #[test]

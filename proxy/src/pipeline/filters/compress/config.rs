@@ -26,6 +26,8 @@ pub const DEFAULT_GZIP_LEVEL: u8 = 6;
 pub const DEFAULT_BROTLI_QUALITY: u8 = 4;
 pub const DEFAULT_BROTLI_WINDOW: u8 = 18;
 pub const DEFAULT_MIN_SIZE: u64 = 1024;
+/// Compressors alive at once per worker (memory: 0.3 – 2 MiB each).
+pub const DEFAULT_MAX_STREAMS: usize = 128;
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,6 +45,10 @@ pub struct CompressFile {
     pub min_size: Option<SizeValue>,
     #[serde(default)]
     pub content_types: Option<Vec<String>>,
+    /// Responses compressed at once per worker; past it, identity (with
+    /// `Vary`). Default 128.
+    #[serde(default)]
+    pub max_streams_per_worker: Option<i64>,
 }
 
 impl CompressFile {
@@ -120,7 +126,19 @@ impl CompressFile {
                 TypeList::default_list()
             }),
         };
+        let max_streams = match self.max_streams_per_worker {
+            None => DEFAULT_MAX_STREAMS,
+            Some(n) if (1..=65_536).contains(&n) => n as usize,
+            Some(n) => {
+                p.push((
+                    "max_streams_per_worker".into(),
+                    format!("{n} is out of range: 1 to 65536"),
+                ));
+                DEFAULT_MAX_STREAMS
+            }
+        };
         (p.len() == before).then(|| CompressFilter {
+            max_streams,
             algorithms: algorithms.into(),
             gzip_level,
             brotli_quality,

@@ -19,9 +19,12 @@
 //! ([`BodyFrame`]) strips chunked framing into `payload`, the encoder
 //! consumes it, and whatever compressed bytes it has produced so far are
 //! appended to `out` as one chunk (none when it produced nothing: encoders
-//! keep back output until a block is full, as nginx's gzip does; nothing is
-//! flushed early). When the body ends the encoder is finished and the last
-//! chunk (`0\r\n\r\n`) written.
+//! keep back output until a block is full). When the upstream has nothing
+//! more for now (its read buffer is empty, the body not done, and the body
+//! is chunked or ends with the close: a stream, not a sized document),
+//! [`Compressor::flush`] hands over what the encoder holds, so events and
+//! long-poll messages are not held back. When the body ends the encoder is
+//! finished and the last chunk (`0\r\n\r\n`) written.
 
 use std::io::Write;
 
@@ -42,11 +45,30 @@ enum Encoder {
     Finished,
 }
 
+std::thread_local! {
+    /// Compressors alive on this thread (a worker): bounded by the filter's
+    /// `max_streams_per_worker`.
+    static LIVE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Compressors alive on this worker.
+pub fn live_streams() -> usize {
+    LIVE.with(|l| l.get())
+}
+
 /// One response body on its way through an encoder.
 pub struct Compressor {
     encoder: Encoder,
     /// De-framed payload of the current upstream read.
     payload: Vec<u8>,
+    /// Input went in since the last flush.
+    dirty: bool,
+}
+
+impl Drop for Compressor {
+    fn drop(&mut self) {
+        LIVE.with(|l| l.set(l.get().saturating_sub(1)));
+    }
 }
 
 impl Compressor {
@@ -63,10 +85,37 @@ impl Compressor {
                 u32::from(plan.window),
             ))),
         };
+        LIVE.with(|l| l.set(l.get() + 1));
         Compressor {
             encoder,
             payload: Vec::new(),
+            dirty: false,
         }
+    }
+
+    /// Hand over what the encoder holds back (a sync flush), as a chunk:
+    /// called when the upstream has nothing more for now, so a stream of
+    /// small writes reaches the client as it comes. Nothing when no input
+    /// arrived since the last flush.
+    pub fn flush(&mut self, out: &mut Vec<u8>) -> Result<(), ProxyError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        self.dirty = false;
+        let produced = match &mut self.encoder {
+            Encoder::Gzip(e) => {
+                e.flush().map_err(encoder_error)?;
+                e.get_mut()
+            }
+            Encoder::Brotli(e) => {
+                e.flush().map_err(encoder_error)?;
+                e.get_mut()
+            }
+            Encoder::Finished => return Ok(()),
+        };
+        push_chunk(out, produced);
+        produced.clear();
+        Ok(())
     }
 
     /// Whether the last chunk was written.
@@ -101,6 +150,7 @@ impl Compressor {
         if input.is_empty() {
             return Ok(());
         }
+        self.dirty = true;
         let produced = match &mut self.encoder {
             Encoder::Gzip(e) => {
                 e.write_all(input).map_err(encoder_error)?;

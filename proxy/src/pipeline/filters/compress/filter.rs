@@ -22,6 +22,8 @@ use crate::http::{ResponseFraming, Version};
 
 #[derive(Debug, Clone)]
 pub struct CompressFilter {
+    /// Live compressors per worker beyond which responses go uncompressed.
+    pub(super) max_streams: usize,
     /// Server preference order.
     pub(super) algorithms: Box<[Codec]>,
     pub(super) gzip_level: u8,
@@ -52,7 +54,12 @@ impl CompressFilter {
         }
         add_vary(cx);
         if let CompressState::Accepted(plan) = accepted {
-            if head.framing != ResponseFraming::None {
+            // Each stream holds its encoder's state (0.3 – 2 MiB): a worker
+            // compresses at most `max_streams` responses at once, the rest
+            // go out as they are.
+            if head.framing != ResponseFraming::None
+                && super::encoder::live_streams() < self.max_streams
+            {
                 cx.state.compress = CompressState::Chosen(plan);
             }
         }
@@ -86,7 +93,13 @@ impl CompressFilter {
         let mut typed = false;
         for (name, value) in cx.headers() {
             if name.eq_ignore_ascii_case(b"content-type") {
-                if typed || !self.types.matches(value) {
+                // Server-sent events are a stream of small messages that must
+                // arrive one by one: never buffered in an encoder.
+                let media = value.split(|&b| b == b';').next().unwrap_or(b"");
+                if typed
+                    || !self.types.matches(value)
+                    || trim(media).eq_ignore_ascii_case(b"text/event-stream")
+                {
                     return false;
                 }
                 typed = true;

@@ -527,6 +527,90 @@ fn phases_refuse_what_must_not_be_compressed() {
 }
 
 #[test]
+fn event_streams_and_the_stream_limit() {
+    // Server-sent events are never compressed, even when the type list
+    // covers them.
+    let all = build(r#"content_types = ["*"]"#).unwrap();
+    let (s, _) = phases(
+        &all,
+        GET_GZIP,
+        "HTTP/1.1 200 OK\nContent-Type: text/event-stream; charset=utf-8\nTransfer-Encoding: chunked",
+    );
+    assert_eq!(chosen(s), None);
+    // At most max_streams_per_worker live compressors on this thread: the
+    // next eligible response goes out as it is, still with Vary.
+    let f = build("max_streams_per_worker = 2").unwrap();
+    let resp = "HTTP/1.1 200 OK\nContent-Type: text/html\nContent-Length: 5000";
+    let base = super::encoder::live_streams();
+    let plan = Plan {
+        codec: Codec::Gzip,
+        level: 1,
+        window: 15,
+    };
+    let held: Vec<_> = (0..2).map(|_| super::Compressor::new(plan)).collect();
+    assert_eq!(super::encoder::live_streams(), base + 2);
+    if base == 0 {
+        let (s, e) = phases(&f, GET_GZIP, resp);
+        assert_eq!(chosen(s), None);
+        assert_eq!(e.len(), 1, "Vary is still added: {e:?}");
+    }
+    drop(held);
+    assert_eq!(super::encoder::live_streams(), base);
+    if base == 0 {
+        let (s, _) = phases(&f, GET_GZIP, resp);
+        assert_eq!(chosen(s), Some(Codec::Gzip));
+    }
+    assert_eq!(
+        problem_keys("max_streams_per_worker = 0"),
+        ["max_streams_per_worker"]
+    );
+}
+
+#[test]
+fn flush_hands_over_what_the_encoder_holds() {
+    for codec in [Codec::Gzip, Codec::Brotli] {
+        let plan = Plan {
+            codec,
+            level: if codec == Codec::Gzip { 6 } else { 4 },
+            window: if codec == Codec::Gzip { 15 } else { 18 },
+        };
+        let mut c = super::Compressor::new(plan);
+        let mut out = Vec::new();
+        c.push(b"data: first event\n\n", &mut out).unwrap();
+        c.flush(&mut out).unwrap();
+        // What was flushed decodes to the event already (a sync flush).
+        let mut wire = Vec::new();
+        let mut rest = &out[..];
+        while !rest.is_empty() {
+            let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let size =
+                usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16).unwrap();
+            assert!(size > 0, "a flush never writes the last chunk");
+            wire.extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
+            rest = &rest[line_end + 4 + size..];
+        }
+        let mut partial = Vec::new();
+        match codec {
+            Codec::Gzip => {
+                let mut d = flate2::write::GzDecoder::new(&mut partial);
+                std::io::Write::write_all(&mut d, &wire).unwrap();
+                std::io::Write::flush(&mut d).unwrap();
+            }
+            Codec::Brotli => {
+                let mut d = brotli::DecompressorWriter::new(&mut partial, 4096);
+                std::io::Write::write_all(&mut d, &wire).unwrap();
+                std::io::Write::flush(&mut d).unwrap();
+            }
+        }
+        assert_eq!(partial, b"data: first event\n\n", "{codec:?}");
+        // Nothing new: a second flush writes nothing.
+        let before = out.len();
+        c.flush(&mut out).unwrap();
+        assert_eq!(out.len(), before);
+    }
+}
+
+#[test]
 fn local_replies_are_left_alone() {
     let f = build("").unwrap();
     let mut state = FilterState::default();
