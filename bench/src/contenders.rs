@@ -207,7 +207,10 @@ pub fn nginx_config(p: &ConfigParams) -> String {
         Some(t) => (
             " ssl".to_string(),
             format!(
-                "        ssl_certificate {};\n        ssl_certificate_key {};",
+                // TLS 1.3 as well: nginx 1.22's default stops at 1.2
+                // (1.23.4 added 1.3); every contender then negotiates the
+                // same version with the same client.
+                "        ssl_certificate {};\n        ssl_certificate_key {};\n        ssl_protocols TLSv1.2 TLSv1.3;",
                 t.cert.display(),
                 t.key.display()
             ),
@@ -576,6 +579,7 @@ mod tests {
         assert!(c.contains("listen 127.0.0.1:28081 backlog=4096 ssl;"));
         assert!(c.contains("ssl_certificate /r/c.pem;"));
         assert!(c.contains("ssl_certificate_key /r/k.pem;"));
+        assert!(c.contains("ssl_protocols TLSv1.2 TLSv1.3;"));
     }
 
     #[test]

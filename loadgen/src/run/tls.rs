@@ -33,9 +33,11 @@ pub fn client_config(trust: &TlsTrust, resumption: bool) -> Result<Arc<ClientCon
             .with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    if !resumption {
-        config.resumption = rustls::client::Resumption::disabled();
-    }
+    config.resumption = if resumption {
+        rustls::client::Resumption::store(Arc::new(TicketStore::default()))
+    } else {
+        rustls::client::Resumption::disabled()
+    };
     Ok(Arc::new(config))
 }
 
@@ -59,6 +61,89 @@ fn load_roots(path: &Path) -> Result<RootCertStore, String> {
 pub fn server_name(host: &str) -> Result<ServerName<'static>, String> {
     ServerName::try_from(host.to_string())
         .map_err(|e| format!("invalid TLS server name '{host}': {e}"))
+}
+
+/// Sessions to resume, shared by every connection of a worker: many
+/// clients' worth of TLS 1.3 tickets (rustls's own cache keeps 8 per
+/// server, so 50 connections opening at once would mostly find none and
+/// make full handshakes: a load-generator artifact, not what 50 real
+/// clients, each with its own cache, would do).
+#[derive(Debug, Default)]
+struct TicketStore {
+    inner: std::sync::Mutex<Sessions>,
+}
+
+#[derive(Debug, Default)]
+struct Sessions {
+    kx: std::collections::HashMap<ServerName<'static>, rustls::NamedGroup>,
+    tls12: std::collections::HashMap<ServerName<'static>, rustls::client::Tls12ClientSessionValue>,
+    tls13: std::collections::HashMap<
+        ServerName<'static>,
+        std::collections::VecDeque<rustls::client::Tls13ClientSessionValue>,
+    >,
+}
+
+/// TLS 1.3 tickets kept per server (the oldest are dropped past it).
+const TICKETS_PER_SERVER: usize = 4096;
+
+impl rustls::client::ClientSessionStore for TicketStore {
+    fn set_kx_hint(&self, server_name: ServerName<'static>, group: rustls::NamedGroup) {
+        self.inner.lock().unwrap().kx.insert(server_name, group);
+    }
+
+    fn kx_hint(&self, server_name: &ServerName<'_>) -> Option<rustls::NamedGroup> {
+        self.inner.lock().unwrap().kx.get(&server_name.to_owned()).copied()
+    }
+
+    fn set_tls12_session(
+        &self,
+        server_name: ServerName<'static>,
+        value: rustls::client::Tls12ClientSessionValue,
+    ) {
+        self.inner.lock().unwrap().tls12.insert(server_name, value);
+    }
+
+    fn tls12_session(
+        &self,
+        server_name: &ServerName<'_>,
+    ) -> Option<rustls::client::Tls12ClientSessionValue> {
+        self.inner
+            .lock()
+            .unwrap()
+            .tls12
+            .get(&server_name.to_owned())
+            .cloned()
+    }
+
+    fn remove_tls12_session(&self, server_name: &ServerName<'static>) {
+        self.inner.lock().unwrap().tls12.remove(server_name);
+    }
+
+    fn insert_tls13_ticket(
+        &self,
+        server_name: ServerName<'static>,
+        value: rustls::client::Tls13ClientSessionValue,
+    ) {
+        let mut s = self.inner.lock().unwrap();
+        let q = s.tls13.entry(server_name).or_default();
+        if q.len() == TICKETS_PER_SERVER {
+            q.pop_front();
+        }
+        q.push_back(value);
+    }
+
+    fn take_tls13_ticket(
+        &self,
+        server_name: &ServerName<'static>,
+    ) -> Option<rustls::client::Tls13ClientSessionValue> {
+        // Newest first: the likeliest to be within the server's key window.
+        self.inner
+            .lock()
+            .unwrap()
+            .tls13
+            .get_mut(server_name)
+            .and_then(|q| q.pop_back())
+    }
 }
 
 /// `--insecure`: any certificate is accepted; handshake signatures are
