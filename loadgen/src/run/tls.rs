@@ -92,7 +92,12 @@ impl rustls::client::ClientSessionStore for TicketStore {
     }
 
     fn kx_hint(&self, server_name: &ServerName<'_>) -> Option<rustls::NamedGroup> {
-        self.inner.lock().unwrap().kx.get(&server_name.to_owned()).copied()
+        self.inner
+            .lock()
+            .unwrap()
+            .kx
+            .get(&server_name.to_owned())
+            .copied()
     }
 
     fn set_tls12_session(

@@ -39,8 +39,16 @@ impl RequestMeta {
         redact: &[Box<[u8]>],
     ) {
         self.buf.clear();
-        self.method = self.push(head.method.get(data));
-        self.target = self.push_target(head.target.get(data), redact);
+        let (m, t) = (head.method.range(), head.target.range());
+        if redact.is_empty() && m.end <= t.start && t.end <= data.len() {
+            // Method and target sit together in the request line: one copy.
+            self.buf.extend_from_slice(&data[m.start..t.end]);
+            self.method = 0..m.len();
+            self.target = t.start - m.start..t.end - m.start;
+        } else {
+            self.method = self.push(&data[m]);
+            self.target = self.push_target(&data[t], redact);
+        }
         self.host = match head.host {
             Some(h) => self.push(h.get(data)),
             None => 0..0,
