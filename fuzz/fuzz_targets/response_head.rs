@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use ringway_http::head::HeadLimits;
-use ringway_http::response::{parse_response_head, ResponseHead};
+use ringway_http::response::{parse_response_head, ResponseFraming, ResponseHead};
 use ringway_http::rewrite::{write_response_head, ResponseInfo};
 
 fuzz_target!(|data: &[u8]| {
@@ -25,6 +25,12 @@ fuzz_target!(|data: &[u8]| {
         dechunk: flags & 8 != 0,
         upgrade: flags & 16 != 0,
         edits: None,
+        // Compression re-frames a response that has a body as chunked.
+        compress: (flags & 32 != 0
+            && head.framing != ResponseFraming::None
+            && !request_was_head
+            && flags & (4 | 8 | 16) == 0)
+            .then_some(&b"gzip"[..]),
     };
     let mut out = Vec::new();
     write_response_head(&mut out, data, &head, &info);
@@ -39,7 +45,9 @@ fuzz_target!(|data: &[u8]| {
     );
     assert_eq!(again.head_len, out.len());
     assert_eq!(again.status, head.status);
-    if !info.dechunk {
+    if info.compress.is_some() {
+        assert_eq!(again.framing, ResponseFraming::Chunked);
+    } else if !info.dechunk {
         assert_eq!(again.framing, head.framing);
     }
 });
