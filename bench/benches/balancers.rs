@@ -21,7 +21,22 @@ fn cluster(policy: LbPolicy, n: usize, bound: Option<f64>) -> ClusterBalancer {
     ClusterBalancer {
         balancer: Balancer::new(policy, &endpoints, bound, 7),
         load: Load::new(n),
+        health: None,
+        panic: 0.5,
     }
+}
+
+/// `cluster` with active health checks on and every endpoint healthy (the
+/// pick's extra cost: one atomic load).
+fn checked(policy: LbPolicy, n: usize) -> ClusterBalancer {
+    use ringway::upstream::health::{ClusterHealth, HealthCell};
+    let mut b = cluster(policy, n, None);
+    let cells: Vec<std::sync::Arc<HealthCell>> =
+        (0..n).map(|_| std::sync::Arc::new(HealthCell::default())).collect();
+    b.health = Some(std::sync::Arc::new(ClusterHealth {
+        cells: cells.into(),
+    }));
+    b
 }
 
 fn pick(c: &mut Criterion) {
@@ -46,6 +61,17 @@ fn pick(c: &mut Criterion) {
                     let guard = b.pick(Some(mix64(key)));
                     black_box(guard.map(|g| g.endpoint()))
                 })
+            });
+        }
+    }
+    for (name, policy) in [
+        ("round_robin_checked", LbPolicy::RoundRobin),
+        ("peak_ewma_checked", LbPolicy::PeakEwma),
+    ] {
+        for n in [3usize, 100] {
+            let b = checked(policy, n);
+            g.bench_with_input(BenchmarkId::new(name, n), &n, |bench, _| {
+                bench.iter(|| black_box(b.pick(None).map(|g| g.endpoint())))
             });
         }
     }

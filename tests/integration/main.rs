@@ -19,6 +19,7 @@ mod filter_metrics;
 mod filters;
 mod harness;
 mod headers;
+mod health;
 mod ip_acl;
 mod jwt;
 mod keepalive;

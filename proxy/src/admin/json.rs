@@ -195,6 +195,88 @@ pub fn stats(state: &AdminState) -> Value {
     out
 }
 
+/// `/clusters`: every cluster's endpoints with their weight, source and
+/// health (active checks), and what the workers counted for them.
+pub fn clusters(state: &AdminState) -> Value {
+    use std::sync::atomic::Ordering::Relaxed;
+    let reg = state.registry.load();
+    let config = &reg.config;
+    let view = merge(&reg, None);
+    let list: Vec<Value> = config
+        .clusters
+        .iter()
+        .map(|c| {
+            let health = crate::upstream::health::registry().cluster(c);
+            let endpoints: Vec<Value> = c
+                .endpoints
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    let counted = view
+                        .endpoints
+                        .iter()
+                        .find(|v| v.cluster == c.name && v.endpoint == e.label);
+                    let mut v = json!({
+                        "endpoint": e.label,
+                        "address": e.address.to_string(),
+                        "weight": e.weight,
+                        "zone": Value::Null,
+                        "source": "static",
+                        "requests": counted.map_or(0, |v| v.requests),
+                        "responses_5xx": counted.map_or(0, |v| v.classes[5]),
+                        "connect_failures": counted.map_or(0, |v| v.connect_failures),
+                        "timeouts": counted.map_or(0, |v| v.timeouts),
+                    });
+                    v["health"] = match &health {
+                        None => json!("unchecked"),
+                        Some(h) => {
+                            let cell = &h.cells[i];
+                            v["checks"] = json!({
+                                "passed": cell.passes.load(Relaxed),
+                                "failed": cell.failures.load(Relaxed),
+                                "last_status": cell.last_status.load(Relaxed),
+                                "times_unhealthy": cell.transitions_down.load(Relaxed),
+                            });
+                            json!(if cell.is_healthy() {
+                                "healthy"
+                            } else {
+                                "unhealthy"
+                            })
+                        }
+                    };
+                    v
+                })
+                .collect();
+            let (healthy, panic) = match &health {
+                None => (c.endpoints.len(), false),
+                Some(h) => {
+                    let n = h.healthy_count();
+                    (
+                        n,
+                        (n as f64) < c.panic_threshold / 100.0 * c.endpoints.len() as f64,
+                    )
+                }
+            };
+            json!({
+                "name": c.name,
+                "lb": c.lb.name(),
+                "health_check": c.health_check.as_ref().map(|h| json!({
+                    "path": h.path,
+                    "interval": duration(h.interval),
+                    "timeout": duration(h.timeout),
+                    "healthy_threshold": h.healthy_threshold,
+                    "unhealthy_threshold": h.unhealthy_threshold,
+                })),
+                "panic_threshold": c.panic_threshold,
+                "healthy_endpoints": healthy,
+                "panic": panic,
+                "endpoints": endpoints,
+            })
+        })
+        .collect();
+    json!({ "generation": reg.generation, "clusters": list })
+}
+
 /// `/workers`: per worker core, driver, load and ring figures.
 pub fn workers(state: &AdminState, rings: &[Option<RingStats>]) -> Value {
     let reg = state.registry.load();

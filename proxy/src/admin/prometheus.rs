@@ -459,6 +459,57 @@ fn process(w: &mut Writer, state: &AdminState) {
     if state.config().trace.otlp.is_some() {
         trace_export(w);
     }
+    health(w, state);
+}
+
+/// Active health checks: each checked endpoint's state and check counts.
+fn health(w: &mut Writer, state: &AdminState) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let config = state.config();
+    let checked: Vec<_> = config
+        .clusters
+        .iter()
+        .filter_map(|c| Some((c, crate::upstream::health::registry().cluster(c)?)))
+        .collect();
+    if checked.is_empty() {
+        return;
+    }
+    w.family(
+        "ringway_endpoint_healthy",
+        "gauge",
+        "1 while the endpoint passes its cluster's active health checks, else 0.",
+    );
+    for (c, h) in &checked {
+        for (e, cell) in c.endpoints.iter().zip(h.cells.iter()) {
+            w.sample(
+                "ringway_endpoint_healthy",
+                &[("cluster", &c.name), ("endpoint", &e.label)],
+                None,
+                Value::Int(cell.is_healthy() as u64),
+            );
+        }
+    }
+    w.family(
+        "ringway_health_checks_total",
+        "counter",
+        "Active health checks by result (pass: the expected status in time).",
+    );
+    for (c, h) in &checked {
+        for (e, cell) in c.endpoints.iter().zip(h.cells.iter()) {
+            for (result, n) in [("pass", &cell.passes), ("fail", &cell.failures)] {
+                w.sample(
+                    "ringway_health_checks_total",
+                    &[
+                        ("cluster", &c.name),
+                        ("endpoint", &e.label),
+                        ("result", result),
+                    ],
+                    None,
+                    Value::Int(n.load(Relaxed)),
+                );
+            }
+        }
+    }
 }
 
 /// `[tracing.otlp]`: what the exporter did.

@@ -11,7 +11,7 @@ pub const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 pub const HTML_CONTENT_TYPE: &str = "text/html; charset=utf-8";
 
 /// The endpoints, for the index page and 404s.
-pub const ENDPOINTS: [(&str, &str); 9] = [
+pub const ENDPOINTS: [(&str, &str); 10] = [
     ("/metrics", "Prometheus text format 0.0.4"),
     ("/stats", "the same statistics as JSON"),
     ("/live", "200 while the process runs"),
@@ -23,6 +23,10 @@ pub const ENDPOINTS: [(&str, &str); 9] = [
     (
         "/workers",
         "per-worker core, driver, load, applied generation and io_uring stats as JSON",
+    ),
+    (
+        "/clusters",
+        "clusters and endpoints: weight, source, active health, counts",
     ),
     (
         "/dashboard",
@@ -175,6 +179,7 @@ pub fn handle(ctx: &Context<'_>, method: &str, path: &str) -> Response {
             Response::json(&v)
         }
         "/workers" => Response::json(&json::workers(state, &(ctx.rings)())),
+        "/clusters" => Response::json(&json::clusters(state)),
         "/dashboard" => Response::new(200, HTML_CONTENT_TYPE, super::dashboard::PAGE),
         "/dashboard.json" => {
             let rings = (ctx.rings)();

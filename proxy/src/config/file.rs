@@ -261,6 +261,33 @@ pub struct ClusterFile {
     /// `"v1"` or `"v2"`: start every upstream connection with a PROXY
     /// protocol header (such connections are not pooled).
     pub send_proxy_protocol: Option<String>,
+    /// Active health checks (`upstream::health`).
+    pub health_check: Option<HealthCheckFile>,
+    /// Percent of healthy endpoints below which health is ignored and
+    /// every endpoint takes traffic. Default 50.
+    pub panic_threshold: Option<f64>,
+}
+
+/// `health_check = { path = "/healthz", ... }` on a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct HealthCheckFile {
+    pub path: String,
+    /// Host header; default the endpoint as written.
+    pub host: Option<String>,
+    /// Default `"5s"`.
+    pub interval: Option<DurationValue>,
+    /// Up to this much is added to each interval at random. Default
+    /// a tenth of the interval.
+    pub jitter: Option<DurationValue>,
+    /// Default `"2s"`.
+    pub timeout: Option<DurationValue>,
+    /// Passes in a row to come back. Default 2.
+    pub healthy_threshold: Option<i64>,
+    /// Failures in a row to leave. Default 3.
+    pub unhealthy_threshold: Option<i64>,
+    /// `["200-399"]` (default), `["200", "204"]`, ...
+    pub expected_statuses: Option<Vec<String>>,
 }
 
 /// One element of `endpoints`: a plain `"host:port"` string or a table

@@ -390,6 +390,33 @@ pub struct ClusterConfig {
     /// Write a PROXY protocol header at the start of every connection
     /// (these connections are never pooled: the header names one client).
     pub send_proxy_protocol: Option<ProxyVersion>,
+    /// Active health checks (`upstream::health`).
+    pub health_check: Option<HealthCheck>,
+    /// Percent (0–100) of healthy endpoints below which every endpoint
+    /// takes traffic whatever its health.
+    pub panic_threshold: f64,
+}
+
+/// `health_check` on a cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthCheck {
+    pub path: String,
+    pub host: Option<String>,
+    pub interval: Duration,
+    pub jitter: Duration,
+    pub timeout: Duration,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+    /// Inclusive status ranges that pass.
+    pub expected: Vec<(u16, u16)>,
+}
+
+impl HealthCheck {
+    pub fn expects(&self, status: u16) -> bool {
+        self.expected
+            .iter()
+            .any(|&(a, b)| (a..=b).contains(&status))
+    }
 }
 
 /// PROXY protocol version sent to an upstream.

@@ -1532,3 +1532,36 @@ fn load_balancing_keys() {
         .message
         .contains("between 1 and 1000"));
 }
+
+#[test]
+fn health_check_errors_name_the_key() {
+    let with = |keys: &str| {
+        MINIMAL.replace(
+            "endpoints = [\"127.0.0.1:9000\"]\n",
+            &format!("endpoints = [\"127.0.0.1:9000\"]\n{keys}"),
+        )
+    };
+    let text = with("health_check = { path = \"healthz\", interval = \"0s\", healthy_threshold = 0, expected_statuses = [\"200\", \"299-200\", \"abc\"] }\npanic_threshold = 150\n");
+    let errs = errors(&text);
+    for key in [
+        "cluster[0].health_check.path",
+        "cluster[0].health_check.interval",
+        "cluster[0].health_check.healthy_threshold",
+        "cluster[0].health_check.expected_statuses[1]",
+        "cluster[0].health_check.expected_statuses[2]",
+        "cluster[0].panic_threshold",
+    ] {
+        let e = error_at(&errs, key);
+        assert!(e.line.is_some(), "{key}: no line");
+    }
+    assert_eq!(errs.len(), 6, "{errs:#?}");
+    let ok = with(
+        "health_check = { path = \"/healthz\", expected_statuses = [\"200-299\", \"404\"] }\n",
+    );
+    let c = Config::parse(&ok, None).unwrap();
+    let hc = c.clusters[0].health_check.as_ref().unwrap();
+    assert!(hc.expects(204) && hc.expects(404) && !hc.expects(503));
+    assert_eq!(hc.interval, Duration::from_secs(5));
+    assert_eq!((hc.healthy_threshold, hc.unhealthy_threshold), (2, 3));
+    assert_eq!(c.clusters[0].panic_threshold, 50.0);
+}

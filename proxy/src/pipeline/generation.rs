@@ -41,6 +41,9 @@ pub struct Snapshot {
     /// Per listener: the id of its socket group (unchanged listeners keep
     /// their id, and their sockets, across generations).
     pub listener_ids: Vec<u64>,
+    /// Per cluster: the endpoints' active health (clusters with a
+    /// `health_check`), shared with the checker thread.
+    pub health: Vec<Option<Arc<crate::upstream::health::ClusterHealth>>>,
     /// Query parameters whose values the access log redacts:
     /// `access_log.redact_query` and every parameter a filter reads a
     /// secret from.
@@ -60,7 +63,9 @@ impl Snapshot {
             .map(|l| l.tls.clone().map(monoio_rustls::TlsAcceptor::from))
             .collect();
         let log_redact = log_redact(&config);
+        let health = crate::upstream::health::registry().for_config(&config);
         Snapshot {
+            health,
             generation,
             config,
             routes,
@@ -104,7 +109,7 @@ impl WorkerGen {
             .clusters
             .iter()
             .enumerate()
-            .map(|(i, c)| ClusterBalancer::new(c, i, id))
+            .map(|(i, c)| ClusterBalancer::new(c, i, id, snap.health[i].clone()))
             .collect();
         let splits = config
             .routes

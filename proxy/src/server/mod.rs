@@ -116,6 +116,17 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
         Some(c) => Some(AccessLogSink::start(&c.target).map_err(RunError::AccessLog)?),
         None => None,
     };
+    // Active health checks: one thread for the process, reading the
+    // configuration in force (it idles when no cluster has checks).
+    let health_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let health_thread = {
+        let reg = registry.clone();
+        crate::upstream::health::checker::start(
+            Arc::new(move || reg.load().config.clone()),
+            health_stop.clone(),
+        )
+        .map_err(RunError::Spawn)?
+    };
     let exporter = match &config.trace.otlp {
         Some(o) => Some(crate::otel::Exporter::start(o).map_err(RunError::Spawn)?),
         None => None,
@@ -335,6 +346,8 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
     if let Some(e) = exporter {
         e.stop();
     }
+    health_stop.store(true, std::sync::atomic::Ordering::Release);
+    let _ = health_thread.join();
     if let Some(admin) = admin {
         admin.stop();
     }

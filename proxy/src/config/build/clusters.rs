@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
+use std::time::Duration;
 
 use super::super::file::*;
 use super::super::source::Skipped;
@@ -130,6 +131,21 @@ impl Builder<'_> {
                     None
                 }
             };
+            let health_check = c
+                .health_check
+                .as_ref()
+                .and_then(|h| self.health_check(h, &format!("{path}.health_check")));
+            let panic_threshold = match c.panic_threshold {
+                None => 50.0,
+                Some(p) if (0.0..=100.0).contains(&p) => p,
+                Some(p) => {
+                    self.error(
+                        format!("{path}.panic_threshold"),
+                        format!("must be a percentage, 0 to 100 (found {p})"),
+                    );
+                    50.0
+                }
+            };
             out.push(ok.then(|| ClusterConfig {
                 name: c.name.clone(),
                 endpoints,
@@ -142,9 +158,98 @@ impl Builder<'_> {
                 tls,
                 tls_files,
                 send_proxy_protocol,
+                health_check,
+                panic_threshold,
             }));
         }
         out
+    }
+
+    /// `health_check` of a cluster (at `path`).
+    fn health_check(&mut self, h: &HealthCheckFile, path: &str) -> Option<HealthCheck> {
+        let before = self.errors.len();
+        if !h.path.starts_with('/')
+            || h.path
+                .bytes()
+                .any(|b| !(0x21..0x7f).contains(&b) || b == b'#')
+        {
+            self.error(
+                format!("{path}.path"),
+                format!(
+                    "{:?} is not a request path (\"/...\", visible ASCII without #)",
+                    h.path
+                ),
+            );
+        }
+        if let Some(host) = &h.host {
+            if host.is_empty() || host.bytes().any(|b| !(0x21..0x7f).contains(&b)) {
+                self.error(format!("{path}.host"), format!("{host:?} is not a host"));
+            }
+        }
+        let interval = self.timeout(
+            &format!("{path}.interval"),
+            h.interval.as_ref(),
+            Duration::from_secs(5),
+        );
+        let jitter = self.duration(&format!("{path}.jitter"), h.jitter.as_ref(), interval / 10);
+        let timeout = self.timeout(
+            &format!("{path}.timeout"),
+            h.timeout.as_ref(),
+            Duration::from_secs(2),
+        );
+        let healthy_threshold = self.int_in(
+            &format!("{path}.healthy_threshold"),
+            h.healthy_threshold,
+            2,
+            1,
+            100,
+        ) as u32;
+        let unhealthy_threshold = self.int_in(
+            &format!("{path}.unhealthy_threshold"),
+            h.unhealthy_threshold,
+            3,
+            1,
+            100,
+        ) as u32;
+        let mut expected = Vec::new();
+        match &h.expected_statuses {
+            None => expected.push((200, 399)),
+            Some(list) if list.is_empty() => self.error(
+                format!("{path}.expected_statuses"),
+                "must list at least one status or range",
+            ),
+            Some(list) => {
+                for (i, s) in list.iter().enumerate() {
+                    let parsed = match s.trim().split_once('-') {
+                        Some((a, b)) => a
+                            .trim()
+                            .parse::<u16>()
+                            .ok()
+                            .zip(b.trim().parse::<u16>().ok()),
+                        None => s.trim().parse::<u16>().ok().map(|a| (a, a)),
+                    };
+                    match parsed {
+                        Some((a, b)) if (100..=599).contains(&a) && (a..=599).contains(&b) => {
+                            expected.push((a, b))
+                        }
+                        _ => self.error(
+                            format!("{path}.expected_statuses[{i}]"),
+                            format!("{s:?} is not a status or a range like \"200-299\""),
+                        ),
+                    }
+                }
+            }
+        }
+        (self.errors.len() == before).then(|| HealthCheck {
+            path: h.path.clone(),
+            host: h.host.clone(),
+            interval,
+            jitter,
+            timeout,
+            healthy_threshold,
+            unhealthy_threshold,
+            expected,
+        })
     }
 }
 

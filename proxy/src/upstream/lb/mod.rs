@@ -141,11 +141,22 @@ impl Balancer {
 pub struct ClusterBalancer {
     pub balancer: Balancer,
     pub load: Load,
+    /// Active health of the endpoints (clusters with a `health_check`).
+    pub health: Option<std::sync::Arc<crate::upstream::health::ClusterHealth>>,
+    /// Fewer healthy endpoints than this share (0–1): every endpoint
+    /// takes traffic.
+    pub panic: f64,
 }
 
 impl ClusterBalancer {
-    /// The balancer of `cluster` (index `index`) on worker `worker`.
-    pub fn new(cluster: &ClusterConfig, index: usize, worker: usize) -> ClusterBalancer {
+    /// The balancer of `cluster` (index `index`) on worker `worker`, with
+    /// the endpoints' `health` when the cluster is checked.
+    pub fn new(
+        cluster: &ClusterConfig,
+        index: usize,
+        worker: usize,
+        health: Option<std::sync::Arc<crate::upstream::health::ClusterHealth>>,
+    ) -> ClusterBalancer {
         let endpoints: Vec<(&str, u32)> = cluster
             .endpoints
             .iter()
@@ -160,6 +171,8 @@ impl ClusterBalancer {
         ClusterBalancer {
             balancer: Balancer::new(cluster.lb, &endpoints, cluster.bounded_load, seed),
             load: Load::new(endpoints.len()),
+            health,
+            panic: cluster.panic_threshold / 100.0,
         }
     }
 
@@ -167,15 +180,55 @@ impl ClusterBalancer {
     /// it in flight until the guard drops.
     #[inline]
     pub fn pick(&self, hash: Option<u64>) -> Option<InFlight<'_>> {
-        let endpoint = self.balancer.pick(&PickContext {
+        let ctx = PickContext {
             hash,
             load: &self.load,
-        })?;
+        };
+        let mut endpoint = self.balancer.pick(&ctx)?;
+        if let Some(h) = &self.health {
+            if !h.is_healthy(endpoint) {
+                endpoint = self.healthy_instead(h, endpoint, &ctx);
+            }
+        }
         self.load.start(endpoint);
         Some(InFlight {
             cluster: self,
             endpoint,
         })
+    }
+}
+
+impl ClusterBalancer {
+    /// The algorithm picked an unhealthy endpoint: let it pick again (its
+    /// own order: the next in turn, another draw), then take the next
+    /// healthy endpoint after `picked` (a hash key's owner is down: its
+    /// keys move to one neighbour, as on a ring). With fewer healthy
+    /// endpoints than the panic threshold, health is ignored (`picked`).
+    #[cold]
+    fn healthy_instead(
+        &self,
+        h: &crate::upstream::health::ClusterHealth,
+        picked: usize,
+        ctx: &PickContext,
+    ) -> usize {
+        let n = h.cells.len();
+        let healthy = h.healthy_count();
+        if healthy == 0 || (healthy as f64) < self.panic * n as f64 {
+            return picked;
+        }
+        if ctx.hash.is_none() {
+            for _ in 0..n {
+                match self.balancer.pick(ctx) {
+                    Some(e) if h.is_healthy(e) => return e,
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+        }
+        (1..n)
+            .map(|i| (picked + i) % n)
+            .find(|&e| h.is_healthy(e))
+            .unwrap_or(picked)
     }
 }
 

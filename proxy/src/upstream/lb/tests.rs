@@ -16,6 +16,76 @@ fn build(policy: LbPolicy, weights: &[u32], bound: Option<f64>) -> ClusterBalanc
     ClusterBalancer {
         balancer: Balancer::new(policy, &endpoints, bound, 42),
         load: Load::new(weights.len()),
+        health: None,
+        panic: 0.5,
+    }
+}
+
+/// `b` with health cells; `down` endpoints unhealthy.
+fn with_health(mut b: ClusterBalancer, n: usize, down: &[usize]) -> ClusterBalancer {
+    use crate::upstream::health::{ClusterHealth, HealthCell};
+    let cells: Vec<std::sync::Arc<HealthCell>> = (0..n)
+        .map(|i| {
+            let c = std::sync::Arc::new(HealthCell::default());
+            if down.contains(&i) {
+                for _ in 0..3 {
+                    c.record(false, 0, 2, 3);
+                }
+            }
+            c
+        })
+        .collect();
+    b.health = Some(std::sync::Arc::new(ClusterHealth {
+        cells: cells.into(),
+    }));
+    b
+}
+
+#[test]
+fn unhealthy_endpoints_get_nothing_until_too_few_are_left() {
+    let policies = [
+        LbPolicy::RoundRobin,
+        LbPolicy::WeightedRoundRobin,
+        LbPolicy::Random,
+        LbPolicy::LeastRequest,
+        LbPolicy::PeakEwma,
+        LbPolicy::RingHash,
+        LbPolicy::Maglev,
+    ];
+    for policy in policies {
+        let b = with_health(build(policy, &[1, 1, 1, 1], None), 4, &[1]);
+        let c = counts(&b, 4, 4000, |i| Some(hash::mix64(i as u64)));
+        assert_eq!(c[1], 0, "{policy:?}: {c:?}");
+        assert!(
+            c.iter().filter(|&&x| x > 0).count() == 3,
+            "{policy:?}: {c:?}"
+        );
+        // Without hash keys too.
+        let c = counts(&b, 4, 4000, |_| None);
+        assert_eq!(c[1], 0, "{policy:?}: {c:?}");
+        // Three of four down: 25 % healthy, under the 50 % panic
+        // threshold: every endpoint takes traffic again.
+        let b = with_health(build(policy, &[1, 1, 1, 1], None), 4, &[0, 1, 2]);
+        let c = counts(&b, 4, 4000, |_| None);
+        assert!(
+            c[0] > 0 && c[1] > 0 && c[2] > 0,
+            "{policy:?} in panic: {c:?}"
+        );
+    }
+    // A hash key whose owner is down moves to one neighbour, always the
+    // same: the rest of the keys stay where they were.
+    let all = build(LbPolicy::Maglev, &[1, 1, 1, 1], None);
+    let b = with_health(build(LbPolicy::Maglev, &[1, 1, 1, 1], None), 4, &[2]);
+    for i in 0..2000u64 {
+        let h = Some(hash::mix64(i));
+        let before = all.pick(h).unwrap().endpoint();
+        let now = b.pick(h).unwrap().endpoint();
+        if before != 2 {
+            assert_eq!(now, before, "key {i} moved although its endpoint is up");
+        } else {
+            assert_eq!(now, b.pick(h).unwrap().endpoint(), "key {i} is not stable");
+            assert_ne!(now, 2);
+        }
     }
 }
 
