@@ -31,8 +31,9 @@ fn cluster(policy: LbPolicy, n: usize, bound: Option<f64>) -> ClusterBalancer {
 fn checked(policy: LbPolicy, n: usize) -> ClusterBalancer {
     use ringway::upstream::health::{ClusterHealth, HealthCell};
     let mut b = cluster(policy, n, None);
-    let cells: Vec<std::sync::Arc<HealthCell>> =
-        (0..n).map(|_| std::sync::Arc::new(HealthCell::default())).collect();
+    let cells: Vec<std::sync::Arc<HealthCell>> = (0..n)
+        .map(|_| std::sync::Arc::new(HealthCell::default()))
+        .collect();
     b.health = Some(std::sync::Arc::new(ClusterHealth {
         cells: cells.into(),
     }));

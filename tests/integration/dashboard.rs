@@ -179,6 +179,12 @@ fn dashboard_renders_live_figures_in_a_browser() {
     // Both workers are listed, with their cores.
     assert!(dom.contains("data-k=\"worker:0:worker\""), "{dom}");
     assert!(dom.contains("data-k=\"worker:1:worker\""), "{dom}");
+    // The endpoint's health: this cluster has no checks.
+    let health = format!(
+        "data-k=\"endpoint:app/{}:health\">unchecked<",
+        origin.addr()
+    );
+    assert!(dom.contains(&health), "{health} not in:\n{dom}");
     // Sparklines drew a line once the history had two points.
     assert!(dom.contains("<polyline"), "no sparkline:\n{dom}");
 

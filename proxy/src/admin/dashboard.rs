@@ -36,6 +36,19 @@ pub fn data(state: &AdminState, rings: &[Option<RingStats>], history: &History) 
         .iter()
         .map(|c| json!({ "name": c.name, "lb": c.lb.name(), "endpoints": c.endpoints.len() }))
         .collect();
+    // Endpoint health (active checks): "cluster/endpoint" → state.
+    let mut health = serde_json::Map::new();
+    for c in &config.clusters {
+        let h = crate::upstream::health::registry().cluster(c);
+        for (i, e) in c.endpoints.iter().enumerate() {
+            let state = match &h {
+                None => "unchecked",
+                Some(h) if h.is_healthy(i) => "healthy",
+                Some(_) => "unhealthy",
+            };
+            health.insert(format!("{}/{}", c.name, e.label), json!(state));
+        }
+    }
     json!({
         "version": env!("CARGO_PKG_VERSION"),
         "generation": reg.generation,
@@ -43,6 +56,7 @@ pub fn data(state: &AdminState, rings: &[Option<RingStats>], history: &History) 
         "draining": state.draining.is_set(),
         "workers": json::workers(state, rings)["workers"].clone(),
         "cluster_config": lbs,
+        "endpoint_health": health,
         "history_seconds": super::history::POINTS,
         "total": total,
     })
