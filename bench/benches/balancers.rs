@@ -23,6 +23,7 @@ fn cluster(policy: LbPolicy, n: usize, bound: Option<f64>) -> ClusterBalancer {
         load: Load::new(n),
         health: None,
         panic: 0.5,
+        outliers: None,
     }
 }
 

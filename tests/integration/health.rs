@@ -2,7 +2,9 @@
 //! fail leaves the rotation on every worker and comes back when they pass;
 //! a dead endpoint is found without sending it traffic; too few healthy
 //! endpoints (panic threshold) means all take traffic; health survives a
-//! reload; `/clusters` and `/metrics` show it.
+//! reload; `/clusters` and `/metrics` show it. Passive outlier ejection: an
+//! endpoint answering 503 is taken out after a run of failures and tried
+//! again when its ejection ends.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -20,6 +22,8 @@ use ringway_tests::proxy::Proxy;
 struct FlipOrigin {
     addr: SocketAddr,
     healthy: Arc<AtomicBool>,
+    /// Requests (other than /healthz) get 503.
+    failing: Arc<AtomicBool>,
     checks: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
@@ -30,18 +34,20 @@ impl FlipOrigin {
         let o = FlipOrigin {
             addr: listener.local_addr().unwrap(),
             healthy: Arc::new(AtomicBool::new(true)),
+            failing: Default::default(),
             checks: Default::default(),
             stop: Default::default(),
         };
         let (healthy, checks, stop) = (o.healthy.clone(), o.checks.clone(), o.stop.clone());
+        let failing = o.failing.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if stop.load(Ordering::Relaxed) {
                     return;
                 }
                 let Ok(s) = conn else { continue };
-                let (healthy, checks) = (healthy.clone(), checks.clone());
-                std::thread::spawn(move || serve(s, name, &healthy, &checks));
+                let (healthy, checks, failing) = (healthy.clone(), checks.clone(), failing.clone());
+                std::thread::spawn(move || serve(s, name, &healthy, &checks, &failing));
             }
         });
         o
@@ -55,7 +61,13 @@ impl Drop for FlipOrigin {
     }
 }
 
-fn serve(mut s: TcpStream, name: &str, healthy: &AtomicBool, checks: &AtomicUsize) {
+fn serve(
+    mut s: TcpStream,
+    name: &str,
+    healthy: &AtomicBool,
+    checks: &AtomicUsize,
+    failing: &AtomicBool,
+) {
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -72,6 +84,8 @@ fn serve(mut s: TcpStream, name: &str, healthy: &AtomicBool, checks: &AtomicUsiz
                     "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\n\r\ndown\n"
                         .to_string()
                 }
+            } else if failing.load(Ordering::Relaxed) {
+                format!("HTTP/1.1 503 Service Unavailable\r\nx-origin: {name}\r\nContent-Length: 0\r\n\r\n")
             } else {
                 format!("HTTP/1.1 200 OK\r\nx-origin: {name}\r\nContent-Length: 0\r\n\r\n")
             };
@@ -245,4 +259,103 @@ fn below_the_panic_threshold_every_endpoint_takes_traffic() {
     assert_eq!(v["clusters"][0]["panic"], true, "{v}");
     let counts = spread(&proxy, 60);
     assert_eq!(counts.len(), 3, "all take traffic in panic: {counts:?}");
+}
+
+/// Statuses over `n` sequential requests on one keep-alive connection.
+fn statuses(proxy: &Proxy, n: usize) -> Vec<(u16, String)> {
+    let mut c = Client::connect(proxy.addr("public"));
+    (0..n)
+        .map(|i| {
+            let r = c.get(&format!("/o/{i}"));
+            (r.status(), r.header("x-origin").unwrap_or("-").to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_of_503s_ejects_the_endpoint_until_its_ejection_ends() {
+    let (a, b, c) = (
+        FlipOrigin::start("a"),
+        FlipOrigin::start("b"),
+        FlipOrigin::start("c"),
+    );
+    b.failing.store(true, Ordering::Relaxed);
+    let cluster = |outlier: bool| {
+        let mut t = Config::new()
+            .runtime("workers", "1")
+            .listener("public")
+            .route("public", "/", "app", &[])
+            .admin();
+        let od = r#"{ consecutive_gateway_errors = 3, base_ejection_time = "1s", max_ejection_percent = 50 }"#;
+        t = if outlier {
+            t.cluster(
+                "app",
+                &[a.addr, b.addr, c.addr],
+                &[("outlier_detection", od)],
+            )
+        } else {
+            t.cluster("app", &[a.addr, b.addr, c.addr], &[])
+        };
+        t
+    };
+    // Without outlier detection: a third of the requests fail.
+    let dir = TestDir::new("outlier-off");
+    let plain = Proxy::start(&dir, &cluster(false));
+    let got = statuses(&plain, 60);
+    let failed = got.iter().filter(|(s, _)| *s == 503).count();
+    assert_eq!(failed, 20, "round robin over 3, one failing: {got:?}");
+    drop(plain);
+
+    // With it: three 503s in a row from b, then b is out.
+    let dir = TestDir::new("outlier-on");
+    let proxy = Proxy::start(&dir, &cluster(true));
+    let got = statuses(&proxy, 60);
+    let failed: Vec<usize> = got
+        .iter()
+        .enumerate()
+        .filter(|(_, (s, _))| *s == 503)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(failed.len(), 3, "{got:?}");
+    assert!(got[failed[2] + 1..]
+        .iter()
+        .all(|(s, o)| *s == 200 && o != "b"));
+    let v = clusters(&proxy);
+    let ep = v["clusters"][0]["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["endpoint"] == b.addr.to_string())
+        .unwrap()
+        .clone();
+    assert_eq!(ep["ejections"], 1, "{ep}");
+    assert_eq!(ep["ejected_by_workers"], 1, "{ep}");
+    let metrics = Client::connect(proxy.admin_addr())
+        .get("/metrics")
+        .body_str();
+    let line = format!(
+        "ringway_outlier_ejections_total{{cluster=\"app\",endpoint=\"{}\"}} 1",
+        b.addr
+    );
+    assert!(metrics.contains(&line), "{line}");
+
+    // The ejection ends after base_ejection_time: b is tried again, fails
+    // three more times, and is out again (for 2 × base this time).
+    std::thread::sleep(Duration::from_millis(1100));
+    let got = statuses(&proxy, 30);
+    assert_eq!(got.iter().filter(|(s, _)| *s == 503).count(), 3, "{got:?}");
+    let v = clusters(&proxy);
+    let ejections: u64 = v["clusters"][0]["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["ejections"].as_u64().unwrap())
+        .sum();
+    assert_eq!(ejections, 2, "{v}");
+    // Once b recovers and its ejection ends, it takes traffic again.
+    b.failing.store(false, Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(2100));
+    let got = statuses(&proxy, 30);
+    assert!(got.iter().all(|(s, _)| *s == 200), "{got:?}");
+    assert!(got.iter().any(|(_, o)| o == "b"), "{got:?}");
 }

@@ -226,6 +226,8 @@ pub fn clusters(state: &AdminState) -> Value {
                         "responses_5xx": counted.map_or(0, |v| v.classes[5]),
                         "connect_failures": counted.map_or(0, |v| v.connect_failures),
                         "timeouts": counted.map_or(0, |v| v.timeouts),
+                        "ejections": counted.map_or(0, |v| v.ejections),
+                        "ejected_by_workers": counted.map_or(0, |v| v.ejected_by),
                     });
                     v["health"] = match &health {
                         None => json!("unchecked"),
@@ -268,6 +270,13 @@ pub fn clusters(state: &AdminState) -> Value {
                     "unhealthy_threshold": h.unhealthy_threshold,
                 })),
                 "panic_threshold": c.panic_threshold,
+                "outlier_detection": c.outlier_detection.as_ref().map(|o| json!({
+                    "consecutive_5xx": o.consecutive_5xx,
+                    "consecutive_gateway_errors": o.consecutive_gateway_errors,
+                    "base_ejection_time": duration(o.base_ejection_time),
+                    "max_ejection_time": duration(o.max_ejection_time),
+                    "max_ejection_percent": o.max_ejection_percent,
+                })),
                 "healthy_endpoints": healthy,
                 "panic": panic,
                 "endpoints": endpoints,

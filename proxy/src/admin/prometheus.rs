@@ -811,6 +811,30 @@ fn endpoints(w: &mut Writer, parts: &[Part]) {
             }
         }
     }
+    let name = "ringway_outlier_ejections_total";
+    w.family(
+        name,
+        "counter",
+        "Times a worker ejected the endpoint (outlier_detection: runs of 5xx or gateway errors).",
+    );
+    for p in parts {
+        for e in &p.view.endpoints {
+            let labels = [("cluster", e.cluster.as_str()), ("endpoint", &e.endpoint)];
+            w.sample(name, &labels, p.w(), Value::Int(e.ejections));
+        }
+    }
+    let name = "ringway_outlier_ejected";
+    w.family(
+        name,
+        "gauge",
+        "Workers that eject the endpoint now (outlier_detection).",
+    );
+    for p in parts {
+        for e in &p.view.endpoints {
+            let labels = [("cluster", e.cluster.as_str()), ("endpoint", &e.endpoint)];
+            w.sample(name, &labels, p.w(), Value::Signed(e.ejected_by));
+        }
+    }
     let name = "ringway_pool_idle_connections";
     w.family(
         name,

@@ -266,6 +266,24 @@ pub struct ClusterFile {
     /// Percent of healthy endpoints below which health is ignored and
     /// every endpoint takes traffic. Default 50.
     pub panic_threshold: Option<f64>,
+    /// Passive outlier ejection (`upstream::lb::outlier`).
+    pub outlier_detection: Option<OutlierFile>,
+}
+
+/// `outlier_detection = { ... }` on a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct OutlierFile {
+    /// Default 5; 0 = off.
+    pub consecutive_5xx: Option<i64>,
+    /// Default 5; 0 = off.
+    pub consecutive_gateway_errors: Option<i64>,
+    /// Default `"30s"`.
+    pub base_ejection_time: Option<DurationValue>,
+    /// Default `"300s"`.
+    pub max_ejection_time: Option<DurationValue>,
+    /// Default 10.
+    pub max_ejection_percent: Option<f64>,
 }
 
 /// `health_check = { path = "/healthz", ... }` on a cluster.

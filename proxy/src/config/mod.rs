@@ -395,6 +395,20 @@ pub struct ClusterConfig {
     /// Percent (0–100) of healthy endpoints below which every endpoint
     /// takes traffic whatever its health.
     pub panic_threshold: f64,
+    /// Passive outlier ejection (`upstream::lb::outlier`).
+    pub outlier_detection: Option<OutlierDetection>,
+}
+
+/// `outlier_detection` on a cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutlierDetection {
+    /// 0 = this rule is off.
+    pub consecutive_5xx: u32,
+    pub consecutive_gateway_errors: u32,
+    pub base_ejection_time: Duration,
+    pub max_ejection_time: Duration,
+    /// 0–100.
+    pub max_ejection_percent: f64,
 }
 
 /// `health_check` on a cluster.

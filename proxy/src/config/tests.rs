@@ -1565,3 +1565,29 @@ fn health_check_errors_name_the_key() {
     assert_eq!((hc.healthy_threshold, hc.unhealthy_threshold), (2, 3));
     assert_eq!(c.clusters[0].panic_threshold, 50.0);
 }
+
+#[test]
+fn outlier_detection_defaults_and_errors() {
+    let with = |keys: &str| {
+        MINIMAL.replace(
+            "endpoints = [\"127.0.0.1:9000\"]\n",
+            &format!("endpoints = [\"127.0.0.1:9000\"]\n{keys}"),
+        )
+    };
+    let c = Config::parse(&with("outlier_detection = {}\n"), None).unwrap();
+    let o = c.clusters[0].outlier_detection.as_ref().unwrap();
+    assert_eq!((o.consecutive_5xx, o.consecutive_gateway_errors), (5, 5));
+    assert_eq!(o.base_ejection_time, Duration::from_secs(30));
+    assert_eq!(o.max_ejection_time, Duration::from_secs(300));
+    assert_eq!(o.max_ejection_percent, 10.0);
+    let text = with("outlier_detection = { consecutive_5xx = -1, base_ejection_time = \"10s\", max_ejection_time = \"5s\", max_ejection_percent = 120 }\n");
+    let errs = errors(&text);
+    for key in [
+        "cluster[0].outlier_detection.consecutive_5xx",
+        "cluster[0].outlier_detection.max_ejection_time",
+        "cluster[0].outlier_detection.max_ejection_percent",
+    ] {
+        assert!(error_at(&errs, key).line.is_some(), "{key}");
+    }
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+}

@@ -109,7 +109,14 @@ impl WorkerGen {
             .clusters
             .iter()
             .enumerate()
-            .map(|(i, c)| ClusterBalancer::new(c, i, id, snap.health[i].clone()))
+            .map(|(i, c)| {
+                let mut b = ClusterBalancer::new(c, i, id, snap.health[i].clone());
+                b.outliers = c.outlier_detection.clone().map(|o| {
+                    let eps = (0..c.endpoints.len()).map(|e| stats.endpoint_arc(i, e));
+                    crate::upstream::lb::outlier::Outliers::new(o, eps.collect())
+                });
+                b
+            })
             .collect();
         let splits = config
             .routes

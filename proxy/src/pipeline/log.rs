@@ -117,6 +117,13 @@ fn record_stats(gen: &WorkerGen, rec: &RequestRecord<'_>) {
                 _ => {}
             }
         }
+        // Outlier detection: what this exchange says about the endpoint.
+        if let Some(b) = gen.balancers.get(cluster) {
+            b.observe_outcome(
+                ep,
+                crate::upstream::lb::outlier::Outcome::of(ex.status, rec.error.map(|e| &e.kind)),
+            );
+        }
         if let Some(t) = ex.upstream_time {
             upstream = Some((cluster, ep, t));
         }

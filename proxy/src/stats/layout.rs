@@ -87,6 +87,10 @@ pub struct EndpointStats {
     pub cx_reused: Counter,
     pub connect_failures: Counter,
     pub timeouts: Counter,
+    /// Times this worker ejected the endpoint (`outlier_detection`).
+    pub ejections: Counter,
+    /// 1 while this worker ejects it.
+    pub ejected: Gauge,
 }
 
 /// One worker's counters for one configuration generation (written by that
@@ -206,6 +210,11 @@ impl WorkerStats {
 
     pub fn endpoint(&self, cluster: usize, endpoint: usize) -> &EndpointStats {
         &self.endpoints[self.cluster_base[cluster] + endpoint]
+    }
+
+    /// The shared handle of [`WorkerStats::endpoint`].
+    pub fn endpoint_arc(&self, cluster: usize, endpoint: usize) -> Arc<EndpointStats> {
+        self.endpoints[self.cluster_base[cluster] + endpoint].clone()
     }
 
     pub fn ring_fd(&self) -> Option<i32> {

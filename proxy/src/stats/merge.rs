@@ -72,6 +72,9 @@ pub struct EndpointView {
     pub cx_new: u64,
     pub cx_reused: u64,
     pub connect_failures: u64,
+    /// Ejections by all workers, and how many eject it now.
+    pub ejections: u64,
+    pub ejected_by: i64,
     pub timeouts: u64,
     pub latency: Option<Histogram<u64>>,
 }
@@ -216,6 +219,8 @@ pub fn merge(reg: &StatsGeneration, only: Option<usize>) -> StatsView {
                 e.cx_reused += s.cx_reused.get();
                 e.connect_failures += s.connect_failures.get();
                 e.timeouts += s.timeouts.get();
+                e.ejections += s.ejections.get();
+                e.ejected_by += s.ejected.get();
                 add_hist(
                     &mut e.latency,
                     snap.endpoints.get(flat).map(|h| &**h),

@@ -146,6 +146,10 @@ impl Builder<'_> {
                     50.0
                 }
             };
+            let outlier_detection = c
+                .outlier_detection
+                .as_ref()
+                .and_then(|o| self.outlier(o, &format!("{path}.outlier_detection")));
             out.push(ok.then(|| ClusterConfig {
                 name: c.name.clone(),
                 endpoints,
@@ -160,9 +164,63 @@ impl Builder<'_> {
                 send_proxy_protocol,
                 health_check,
                 panic_threshold,
+                outlier_detection,
             }));
         }
         out
+    }
+
+    /// `outlier_detection` of a cluster (at `path`).
+    fn outlier(&mut self, o: &OutlierFile, path: &str) -> Option<OutlierDetection> {
+        let before = self.errors.len();
+        let consecutive_5xx = self.int_in(
+            &format!("{path}.consecutive_5xx"),
+            o.consecutive_5xx,
+            5,
+            0,
+            10_000,
+        ) as u32;
+        let consecutive_gateway_errors = self.int_in(
+            &format!("{path}.consecutive_gateway_errors"),
+            o.consecutive_gateway_errors,
+            5,
+            0,
+            10_000,
+        ) as u32;
+        let base_ejection_time = self.timeout(
+            &format!("{path}.base_ejection_time"),
+            o.base_ejection_time.as_ref(),
+            Duration::from_secs(30),
+        );
+        let max_ejection_time = self.timeout(
+            &format!("{path}.max_ejection_time"),
+            o.max_ejection_time.as_ref(),
+            Duration::from_secs(300),
+        );
+        if max_ejection_time < base_ejection_time {
+            self.error(
+                format!("{path}.max_ejection_time"),
+                "must not be shorter than base_ejection_time",
+            );
+        }
+        let max_ejection_percent = match o.max_ejection_percent {
+            None => 10.0,
+            Some(p) if (0.0..=100.0).contains(&p) => p,
+            Some(p) => {
+                self.error(
+                    format!("{path}.max_ejection_percent"),
+                    format!("must be a percentage, 0 to 100 (found {p})"),
+                );
+                10.0
+            }
+        };
+        (self.errors.len() == before).then_some(OutlierDetection {
+            consecutive_5xx,
+            consecutive_gateway_errors,
+            base_ejection_time,
+            max_ejection_time,
+            max_ejection_percent,
+        })
     }
 
     /// `health_check` of a cluster (at `path`).

@@ -393,6 +393,10 @@ fn record_status(
         cs.errors[k.index()].inc();
     }
     if let Some(ep) = ep {
+        gen.balancers[cluster].observe_outcome(
+            ep,
+            crate::upstream::lb::outlier::Outcome::of(status, error.as_ref()),
+        );
         let es = gen.stats.endpoint(cluster, ep);
         es.requests.inc();
         es.classes[class].inc();

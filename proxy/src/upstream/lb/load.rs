@@ -11,6 +11,15 @@ pub struct Load {
 }
 
 impl Load {
+    /// Endpoints counted.
+    pub fn len(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.in_flight.is_empty()
+    }
+
     pub fn new(endpoints: usize) -> Load {
         Load {
             in_flight: (0..endpoints).map(|_| Cell::new(0)).collect(),

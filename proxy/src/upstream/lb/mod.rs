@@ -35,6 +35,7 @@ pub mod hash;
 pub mod least_request;
 pub mod load;
 pub mod maglev;
+pub mod outlier;
 pub mod peak_ewma;
 pub mod random;
 pub mod ring_hash;
@@ -146,6 +147,8 @@ pub struct ClusterBalancer {
     /// Fewer healthy endpoints than this share (0–1): every endpoint
     /// takes traffic.
     pub panic: f64,
+    /// Passive outlier ejection on this worker (`outlier_detection`).
+    pub outliers: Option<outlier::Outliers>,
 }
 
 impl ClusterBalancer {
@@ -173,6 +176,26 @@ impl ClusterBalancer {
             load: Load::new(endpoints.len()),
             health,
             panic: cluster.panic_threshold / 100.0,
+            outliers: None,
+        }
+    }
+
+    /// Whether `endpoint` may take a request: healthy (active checks) and
+    /// not ejected (outlier detection).
+    #[inline]
+    fn eligible(&self, endpoint: usize) -> bool {
+        self.health.as_ref().is_none_or(|h| h.is_healthy(endpoint))
+            && self
+                .outliers
+                .as_ref()
+                .is_none_or(|o| !o.is_ejected(endpoint))
+    }
+
+    /// How an exchange with `endpoint` ended (outlier detection).
+    #[inline]
+    pub fn observe_outcome(&self, endpoint: usize, outcome: outlier::Outcome) {
+        if let Some(o) = &self.outliers {
+            o.observe(endpoint, outcome);
         }
     }
 
@@ -185,10 +208,8 @@ impl ClusterBalancer {
             load: &self.load,
         };
         let mut endpoint = self.balancer.pick(&ctx)?;
-        if let Some(h) = &self.health {
-            if !h.is_healthy(endpoint) {
-                endpoint = self.healthy_instead(h, endpoint, &ctx);
-            }
+        if (self.health.is_some() || self.outliers.is_some()) && !self.eligible(endpoint) {
+            endpoint = self.healthy_instead(endpoint, &ctx);
         }
         self.load.start(endpoint);
         Some(InFlight {
@@ -199,27 +220,23 @@ impl ClusterBalancer {
 }
 
 impl ClusterBalancer {
-    /// The algorithm picked an unhealthy endpoint: let it pick again (its
-    /// own order: the next in turn, another draw), then take the next
-    /// healthy endpoint after `picked` (a hash key's owner is down: its
-    /// keys move to one neighbour, as on a ring). With fewer healthy
-    /// endpoints than the panic threshold, health is ignored (`picked`).
+    /// The algorithm picked an unhealthy or ejected endpoint: let it pick
+    /// again (its own order: the next in turn, another draw), then take the
+    /// next eligible endpoint after `picked` (a hash key's owner is out:
+    /// its keys move to one neighbour, as on a ring). With fewer eligible
+    /// endpoints than the panic threshold, health and ejection are ignored
+    /// (`picked`).
     #[cold]
-    fn healthy_instead(
-        &self,
-        h: &crate::upstream::health::ClusterHealth,
-        picked: usize,
-        ctx: &PickContext,
-    ) -> usize {
-        let n = h.cells.len();
-        let healthy = h.healthy_count();
-        if healthy == 0 || (healthy as f64) < self.panic * n as f64 {
+    fn healthy_instead(&self, picked: usize, ctx: &PickContext) -> usize {
+        let n = self.load.len();
+        let eligible = (0..n).filter(|&e| self.eligible(e)).count();
+        if eligible == 0 || (eligible as f64) < self.panic * n as f64 {
             return picked;
         }
         if ctx.hash.is_none() {
             for _ in 0..n {
                 match self.balancer.pick(ctx) {
-                    Some(e) if h.is_healthy(e) => return e,
+                    Some(e) if self.eligible(e) => return e,
                     Some(_) => {}
                     None => break,
                 }
@@ -227,7 +244,7 @@ impl ClusterBalancer {
         }
         (1..n)
             .map(|i| (picked + i) % n)
-            .find(|&e| h.is_healthy(e))
+            .find(|&e| self.eligible(e))
             .unwrap_or(picked)
     }
 }

@@ -18,6 +18,7 @@ fn build(policy: LbPolicy, weights: &[u32], bound: Option<f64>) -> ClusterBalanc
         load: Load::new(weights.len()),
         health: None,
         panic: 0.5,
+        outliers: None,
     }
 }
 
