@@ -14,6 +14,7 @@ mod compression;
 mod concurrency;
 mod cors;
 mod dashboard;
+mod discovery;
 mod examples;
 mod filter_metrics;
 mod filters;

@@ -243,7 +243,11 @@ pub struct StickyFile {
 pub struct ClusterFile {
     pub name: String,
     /// `"ip:port"` or `"host:port"`, or `{ address = "...", weight = 3 }`.
+    #[serde(default)]
     pub endpoints: Vec<EndpointFile>,
+    /// Discovery from a file (JSON or TOML) instead of `endpoints`: watched,
+    /// a change applies without a reload (`config::discovery`).
+    pub endpoints_file: Option<String>,
     /// Default `"round_robin"`; see `LbPolicy`.
     pub lb: Option<String>,
     /// What `ring_hash` / `maglev` hash (exactly one key).

@@ -11,6 +11,7 @@
 //! `Arc<Config>`.
 
 pub mod build;
+pub mod discovery;
 pub mod error;
 pub mod file;
 pub mod source;
@@ -397,6 +398,9 @@ pub struct ClusterConfig {
     pub panic_threshold: f64,
     /// Passive outlier ejection (`upstream::lb::outlier`).
     pub outlier_detection: Option<OutlierDetection>,
+    /// Where the endpoints came from: `None` = the config file,
+    /// `Some(path)` = `endpoints_file`.
+    pub endpoints_file: Option<std::path::PathBuf>,
 }
 
 /// `outlier_detection` on a cluster.

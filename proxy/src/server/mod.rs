@@ -22,6 +22,7 @@
 //! `Connection: close`) for up to `drain_timeout`, then returns. The process
 //! exits 0 when every worker is done.
 
+pub mod discovery;
 pub mod ocsp;
 pub mod reload;
 pub mod watch;
@@ -275,6 +276,23 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
         ),
         _ => None,
     };
+    // File discovery: endpoints files are watched whether or not the config
+    // file is (`[reload] watch`).
+    let discovery_thread = match &control {
+        Some(c) => {
+            let reg = registry.clone();
+            Some(
+                discovery::spawn(
+                    c.clone(),
+                    Arc::new(move || reg.load().config.clone()),
+                    config.reload.interval,
+                    watch_stop.clone(),
+                )
+                .map_err(RunError::Spawn)?,
+            )
+        }
+        None => None,
+    };
     let ocsp_thread = if config.listeners.iter().any(|l| !l.ocsp.is_empty()) || control.is_some() {
         Some(
             ocsp::spawn(registry.clone(), ocsp::INTERVAL, watch_stop.clone())
@@ -338,6 +356,9 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
         let _ = w.join();
     }
     if let Some(t) = ocsp_thread {
+        let _ = t.join();
+    }
+    if let Some(t) = discovery_thread {
         let _ = t.join();
     }
     if let Some(log) = access_log {

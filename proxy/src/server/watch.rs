@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::reload::Control;
 
 /// What identifies a version of the file.
-fn fingerprint(path: &Path) -> Option<(std::time::SystemTime, u64, u64)> {
+pub(super) fn fingerprint(path: &Path) -> Option<(std::time::SystemTime, u64, u64)> {
     let meta = std::fs::metadata(path).ok()?;
     let bytes = std::fs::read(path).ok()?;
     let mut h = std::collections::hash_map::DefaultHasher::new();

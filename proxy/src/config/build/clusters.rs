@@ -38,17 +38,40 @@ impl Builder<'_> {
                 continue;
             }
             let mut ok = true;
-            if c.endpoints.is_empty() {
-                self.error(
-                    format!("{path}.endpoints"),
-                    "at least one endpoint is required",
-                );
+            // The endpoints: written here, or read from `endpoints_file`.
+            let (listed, endpoints_file, where_) = match &c.endpoints_file {
+                None => (c.endpoints.clone(), None, format!("{path}.endpoints")),
+                Some(f) => {
+                    let file = tls::resolve_path(&self.base_dir, f);
+                    if !c.endpoints.is_empty() {
+                        self.error(
+                            format!("{path}.endpoints_file"),
+                            "give `endpoints` or `endpoints_file`, not both",
+                        );
+                        ok = false;
+                    }
+                    match super::super::discovery::read_endpoints_file(&file) {
+                        Ok(list) => (list, Some(file), format!("{path}.endpoints_file")),
+                        Err(m) => {
+                            self.error(format!("{path}.endpoints_file"), m);
+                            ok = false;
+                            (Vec::new(), Some(file), format!("{path}.endpoints_file"))
+                        }
+                    }
+                }
+            };
+            if listed.is_empty() && ok {
+                self.error(where_.clone(), "at least one endpoint is required");
                 ok = false;
             }
             let mut endpoints = Vec::new();
             let mut first_host = None;
-            for (j, e) in c.endpoints.iter().enumerate() {
-                let epath = format!("{path}.endpoints[{j}]");
+            for (j, e) in listed.iter().enumerate() {
+                let epath = if endpoints_file.is_some() {
+                    format!("{where_}: endpoint {}", j + 1)
+                } else {
+                    format!("{where_}[{j}]")
+                };
                 let weight = match e {
                     EndpointFile::Address(_) => 1,
                     EndpointFile::Weighted(w) => self.int_in(
@@ -165,6 +188,7 @@ impl Builder<'_> {
                 health_check,
                 panic_threshold,
                 outlier_detection,
+                endpoints_file,
             }));
         }
         out
