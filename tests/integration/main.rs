@@ -34,6 +34,7 @@ mod proxy_protocol;
 mod rate_limit;
 mod redirect;
 mod reload;
+mod retries;
 mod rewrite;
 mod routing;
 mod strict;

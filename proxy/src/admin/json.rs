@@ -124,6 +124,8 @@ pub fn view(config: &Config, v: &StatsView) -> Value {
             json!({
                 "name": c.name,
                 "requests": c.requests,
+                "retries": c.retries,
+                "retries_budget_exhausted": c.retries_budget_exhausted,
                 "responses": classes(&c.classes),
                 "errors": errors(&c.errors),
                 "latency": latency(c.latency.as_ref()),

@@ -725,6 +725,30 @@ fn clusters(w: &mut Writer, parts: &[Part]) {
             }
         }
     }
+    for (name, help, budget) in [
+        (
+            "ringway_upstream_retries_total",
+            "Retries sent to the cluster (`retries` on a route).",
+            false,
+        ),
+        (
+            "ringway_upstream_retries_budget_exhausted_total",
+            "Retries not sent: the cluster's retry budget was spent.",
+            true,
+        ),
+    ] {
+        w.family(name, "counter", help);
+        for p in parts {
+            for c in &p.view.clusters {
+                let n = if budget {
+                    c.retries_budget_exhausted
+                } else {
+                    c.retries
+                };
+                w.sample(name, &[("cluster", &c.name)], p.w(), Value::Int(n));
+            }
+        }
+    }
     let name = "ringway_upstream_errors_total";
     w.family(
         name,

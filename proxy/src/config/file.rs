@@ -197,12 +197,41 @@ pub struct RouteFile {
     /// Action: fan out to several upstream requests and merge their JSON
     /// answers (`pipeline/aggregate`).
     pub aggregate: Option<crate::pipeline::aggregate::AggregateFile>,
+    /// Retries of a failed upstream attempt (`pipeline::retry`).
+    pub retries: Option<RetriesFile>,
     pub max_body_bytes: Option<SizeValue>,
     /// Default `"30s"`.
     pub timeout: Option<DurationValue>,
     /// `[[route.filters]]`, run in order.
     #[serde(default)]
     pub filters: Vec<crate::pipeline::filters::FilterFile>,
+}
+
+/// `retries = { attempts = 2, ... }` on a route.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RetriesFile {
+    /// Retries after the first attempt. Default 2.
+    pub attempts: Option<i64>,
+    /// Statuses retried. Default `[502, 503, 504]`.
+    pub statuses: Option<Vec<i64>>,
+    /// Time for one attempt (connect to response head); default the
+    /// route's `timeout`.
+    pub per_try_timeout: Option<DurationValue>,
+    /// First backoff (doubled each retry, full jitter). Default `"25ms"`.
+    pub backoff: Option<DurationValue>,
+    /// Largest backoff. Default `"250ms"`.
+    pub max_backoff: Option<DurationValue>,
+    /// A 503's `Retry-After` is honoured up to this. Default `"1s"`.
+    pub retry_after_max: Option<DurationValue>,
+}
+
+/// `retry_budget = { ratio = 0.2, min_per_second = 10 }` on a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct RetryBudgetFile {
+    pub ratio: Option<f64>,
+    pub min_per_second: Option<f64>,
 }
 
 /// One entry of a route's `headers` or `query`: a name and exactly one
@@ -272,6 +301,9 @@ pub struct ClusterFile {
     pub panic_threshold: Option<f64>,
     /// Passive outlier ejection (`upstream::lb::outlier`).
     pub outlier_detection: Option<OutlierFile>,
+    /// Retries to this cluster per worker: at most `ratio` × requests +
+    /// `min_per_second`. Default 0.2 and 10.
+    pub retry_budget: Option<RetryBudgetFile>,
 }
 
 /// `outlier_detection = { ... }` on a cluster.

@@ -227,6 +227,8 @@ pub struct RouteConfig {
     pub max_body_bytes: Option<u64>,
     /// Time from the request being sent upstream to the response head (504).
     pub timeout: Duration,
+    /// Retries of failed upstream attempts (`pipeline::retry`).
+    pub retries: Option<RetryPolicy>,
     /// The route's filter chain, in order (compiled once per generation).
     pub filters: Arc<[crate::pipeline::filters::Filter]>,
 }
@@ -401,6 +403,20 @@ pub struct ClusterConfig {
     /// Where the endpoints came from: `None` = the config file,
     /// `Some(path)` = `endpoints_file`.
     pub endpoints_file: Option<std::path::PathBuf>,
+    /// Retries allowed per worker: `ratio` × requests + `min_per_second`.
+    pub retry_budget: (f64, f64),
+}
+
+/// `retries` on a route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub attempts: u32,
+    pub statuses: Vec<u16>,
+    pub per_try_timeout: Option<Duration>,
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    pub retry_after_max: Duration,
 }
 
 /// `outlier_detection` on a cluster.

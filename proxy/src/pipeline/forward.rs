@@ -134,19 +134,16 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     // Stage: pick endpoint.
     // The guard counts the request in flight to the endpoint until this
     // stage returns (least_request, peak_ewma, bounded loads).
-    let picked = pick_endpoint(
-        gen,
-        cluster_index,
-        &PickRequest {
-            buf: data,
-            head,
-            client: client_addr.ip(),
-        },
-    )?;
+    let pick_req = PickRequest {
+        buf: data,
+        head,
+        client: client_addr.ip(),
+    };
+    let mut picked = pick_endpoint(gen, cluster_index, &pick_req)?;
     let ep_index = picked.endpoint();
     let endpoint = &cluster.endpoints[ep_index];
     ex.endpoint = Some(ep_index);
-    let ep_id: EndpointId = worker.pool.borrow().endpoint_id(cluster_index, ep_index);
+    let mut ep_id: EndpointId = worker.pool.borrow().endpoint_id(cluster_index, ep_index);
 
     // The upstream head, then whatever of the body is already here.
     let mut body = BodyFrame::request(head.framing, route.max_body_bytes);
@@ -190,24 +187,87 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
         max_head_bytes: config.limits.max_head_bytes,
         max_headers: config.limits.max_headers,
     };
-    // Stage: upstream exchange (runs again on a replayable failure).
-    let mut req = UpstreamRequest {
-        cluster: cluster_index,
-        endpoint: ep_index,
-        pool_id: ep_id,
-        timeout: route.timeout,
-        head: out,
-        body: &mut body,
-        body_in_hand,
-        request_was_head,
-        client_http10,
-        head_limits,
-        proxy_addrs: (client_addr, local),
+    // Stage: upstream exchange (runs again on a replayable failure), and
+    // retries (`pipeline::retry`) when the route has them and the whole
+    // request is in hand.
+    let policy = gen.config().routes[route.index]
+        .retries
+        .as_ref()
+        .filter(|_| body_in_hand);
+    let budget = &gen.retry_budgets[cluster_index];
+    if policy.is_some() {
+        budget.deposit();
+    }
+    let overall = watch.now() + route.timeout;
+    let mut retries = 0u32;
+    let (mut up, sent_at) = loop {
+        let per_try = policy.and_then(|p| p.per_try_timeout);
+        let left = overall.saturating_duration_since(watch.now());
+        let mut req = UpstreamRequest {
+            cluster: cluster_index,
+            endpoint: picked.endpoint(),
+            pool_id: ep_id,
+            timeout: per_try
+                .map_or(left, |t| t.min(left))
+                .max(Duration::from_millis(1)),
+            head: &mut *out,
+            body: &mut body,
+            body_in_hand,
+            request_was_head,
+            client_http10,
+            head_limits,
+            proxy_addrs: (client_addr, local),
+        };
+        let result = exchange(
+            worker, gen, &mut req, client, cbuf, &mut ubuf, &mut resp, ex, watch,
+        )
+        .await;
+        let Some(p) = policy else { break result? };
+        let per_try_fired = per_try.is_some() && watch.now() < overall;
+        let (again, failed_status, error) = match &result {
+            Ok(_) => (p.statuses.contains(&resp.status), resp.status, None),
+            Err(e) => (
+                !ex.response_started && super::retry::retriable(e, per_try_fired),
+                0,
+                Some(e),
+            ),
+        };
+        if !again || retries >= p.attempts || watch.now() >= overall {
+            break result?;
+        }
+        if !budget.withdraw() {
+            gen.stats.clusters[cluster_index]
+                .retries_budget_exhausted
+                .inc();
+            break result?;
+        }
+        // This attempt counts for its endpoint (requests, class, outlier
+        // detection); the final one is counted by the log stage.
+        record_attempt(gen, cluster_index, picked.endpoint(), failed_status, error);
+        let delay = if failed_status == 503 {
+            retry_after_of(ubuf.data(), &resp).map(|d| d.min(p.retry_after_max))
+        } else {
+            None
+        }
+        .unwrap_or_else(|| super::retry::backoff(p, retries, worker.random_u64()));
+        // The failed answer is discarded with its connection.
+        drop(result);
+        ubuf.consume(ubuf.len());
+        gen.stats.clusters[cluster_index].retries.inc();
+        retries += 1;
+        if !delay.is_zero() {
+            monoio::time::sleep(delay.min(overall.saturating_duration_since(watch.now()))).await;
+        }
+        // Another endpoint when the cluster has one.
+        let failed = picked.endpoint();
+        drop(picked);
+        picked = super::pick::pick_again(gen, cluster_index, failed)?;
+        ex.endpoint = Some(picked.endpoint());
+        ep_id = worker
+            .pool
+            .borrow()
+            .endpoint_id(cluster_index, picked.endpoint());
     };
-    let (mut up, sent_at) = exchange(
-        worker, gen, &mut req, client, cbuf, &mut ubuf, &mut resp, ex, watch,
-    )
-    .await?;
     let upstream_time = sent_at.elapsed();
     ex.upstream_time = Some(upstream_time);
     ex.upstream_sent = Some(sent_at);
@@ -424,4 +484,48 @@ async fn timed_write_prefix<S: AsyncWriteRent>(
         return Err(ProxyError::new(ErrorKind::ClientClosed));
     }
     res.map_err(|e| ProxyError::new(ErrorKind::ClientClosed).with_cause(e))
+}
+
+/// Count a failed attempt that is retried on its endpoint: the cluster's
+/// and endpoint's requests and classes, its errors, and outlier detection.
+fn record_attempt(
+    gen: &WorkerGen,
+    cluster: usize,
+    endpoint: usize,
+    status: u16,
+    error: Option<&ProxyError>,
+) {
+    use crate::stats::layout::class_of;
+    let status = match (status, error) {
+        (0, Some(e)) => e.status().unwrap_or(502),
+        (s, _) => s,
+    };
+    let class = class_of(status);
+    let cs = &gen.stats.clusters[cluster];
+    cs.requests.inc();
+    cs.classes[class].inc();
+    let es = gen.stats.endpoint(cluster, endpoint);
+    es.requests.inc();
+    es.classes[class].inc();
+    if let Some(e) = error {
+        cs.errors[e.kind.index()].inc();
+        if matches!(
+            e.kind,
+            ErrorKind::UpstreamTimeout | ErrorKind::ConnectTimeout
+        ) {
+            es.timeouts.inc();
+        }
+    }
+    gen.balancers[cluster].observe_outcome(
+        endpoint,
+        crate::upstream::lb::outlier::Outcome::of(status, error.map(|e| &e.kind)),
+    );
+}
+
+/// A `Retry-After` field of the response head in `buf`.
+fn retry_after_of(buf: &[u8], resp: &ResponseHead) -> Option<Duration> {
+    resp.headers
+        .iter()
+        .find(|h| h.name.get(buf).eq_ignore_ascii_case(b"retry-after"))
+        .and_then(|h| super::retry::retry_after(h.value.get(buf)))
 }

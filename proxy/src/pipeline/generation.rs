@@ -93,6 +93,8 @@ pub struct WorkerGen {
     pub balancers: Vec<ClusterBalancer>,
     /// Per route (by `Route::index`): the weighted cursor of a split route.
     pub splits: Vec<Option<SmoothWeighted>>,
+    /// Per cluster: its retry budget on this worker (`pipeline::retry`).
+    pub retry_budgets: Vec<super::retry::RetryBudget>,
 }
 
 impl WorkerGen {
@@ -132,12 +134,18 @@ impl WorkerGen {
         let published = stats.histograms.load_full();
         let histograms =
             WorkerHistograms::carried(config, prev.map(|p| &p.histograms), Some(&published));
+        let retry_budgets = config
+            .clusters
+            .iter()
+            .map(|c| super::retry::RetryBudget::new(c.retry_budget))
+            .collect();
         WorkerGen {
             snap,
             stats,
             histograms,
             balancers,
             splits,
+            retry_budgets,
         }
     }
 

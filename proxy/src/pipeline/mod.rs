@@ -41,6 +41,7 @@ pub mod log;
 pub mod pick;
 pub mod proxy_header;
 pub mod read_head;
+pub mod retry;
 pub mod route;
 pub mod serve;
 pub mod spans;

@@ -41,6 +41,29 @@ pub fn pick_endpoint<'g>(
         .ok_or_else(|| ProxyError::new(ErrorKind::NoEndpoint))
 }
 
+/// An endpoint for a retry: another than `failed` when the cluster has
+/// another one to give (a few picks are tried). A retry is picked without
+/// the request's hash key (its owner just failed): by the cluster's
+/// algorithm, or weighted round robin for `ring_hash` / `maglev`.
+pub fn pick_again(
+    gen: &WorkerGen,
+    cluster: usize,
+    failed: usize,
+) -> Result<InFlight<'_>, ProxyError> {
+    let b = &gen.balancers[cluster];
+    let n = gen.config().clusters[cluster].endpoints.len();
+    for _ in 0..4 {
+        let p = b
+            .pick(None)
+            .ok_or_else(|| ProxyError::new(ErrorKind::NoEndpoint))?;
+        if p.endpoint() != failed || n == 1 {
+            return Ok(p);
+        }
+    }
+    b.pick(None)
+        .ok_or_else(|| ProxyError::new(ErrorKind::NoEndpoint))
+}
+
 /// The hash of the request's key, `None` when it has no (or an empty) one.
 fn key_hash(key: &HashKey, req: &PickRequest<'_>) -> Option<u64> {
     let (buf, head) = (req.buf, req.head);

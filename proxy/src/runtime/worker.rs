@@ -126,6 +126,16 @@ impl Worker {
         }
     }
 
+    /// A pseudo-random number from the same stream (jitter; not a secret).
+    pub fn random_u64(&self) -> u64 {
+        let mut x = self.request_ids.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.request_ids.set(x);
+        x
+    }
+
     /// A fresh 128-bit request id as 32 lower-case hex digits (xorshift; unique
     /// enough for correlation, not a secret).
     pub fn next_request_id(&self, out: &mut [u8; 32]) {

@@ -66,6 +66,10 @@ pub struct ClusterStats {
     /// Responses by class: 0 = none, 1..=5 = 1xx..5xx.
     pub classes: [Counter; 6],
     pub errors: Box<[Counter]>,
+    /// Retries sent (`retries` on a route).
+    pub retries: Counter,
+    /// Retries not sent: the cluster's retry budget was spent.
+    pub retries_budget_exhausted: Counter,
 }
 
 impl Default for ClusterStats {
@@ -74,6 +78,8 @@ impl Default for ClusterStats {
             requests: Counter::default(),
             classes: Default::default(),
             errors: counters(ERROR_KINDS),
+            retries: Counter::default(),
+            retries_budget_exhausted: Counter::default(),
         }
     }
 }

@@ -57,6 +57,8 @@ impl RouteView {
 pub struct ClusterView {
     pub name: String,
     pub requests: u64,
+    pub retries: u64,
+    pub retries_budget_exhausted: u64,
     pub classes: [u64; 6],
     pub errors: Vec<(&'static str, u64)>,
     /// Upstream response time, µs.
@@ -192,6 +194,8 @@ pub fn merge(reg: &StatsGeneration, only: Option<usize>) -> StatsView {
         for (w, snap) in blocks.iter().zip(&snaps) {
             let s = &w.clusters[ci];
             v.requests += s.requests.get();
+            v.retries += s.retries.get();
+            v.retries_budget_exhausted += s.retries_budget_exhausted.get();
             for (k, n) in s.classes.iter().enumerate() {
                 v.classes[k] += n.get();
             }

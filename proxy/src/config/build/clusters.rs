@@ -173,6 +173,24 @@ impl Builder<'_> {
                 .outlier_detection
                 .as_ref()
                 .and_then(|o| self.outlier(o, &format!("{path}.outlier_detection")));
+            let retry_budget = {
+                let b = c.retry_budget.clone().unwrap_or_default();
+                let ratio = b.ratio.unwrap_or(0.2);
+                let min = b.min_per_second.unwrap_or(10.0);
+                if !(0.0..=10.0).contains(&ratio) {
+                    self.error(
+                        format!("{path}.retry_budget.ratio"),
+                        format!("must be between 0 and 10 (found {ratio})"),
+                    );
+                }
+                if !(0.0..=100_000.0).contains(&min) {
+                    self.error(
+                        format!("{path}.retry_budget.min_per_second"),
+                        format!("must be between 0 and 100000 (found {min})"),
+                    );
+                }
+                (ratio, min)
+            };
             out.push(ok.then(|| ClusterConfig {
                 name: c.name.clone(),
                 endpoints,
@@ -189,6 +207,7 @@ impl Builder<'_> {
                 panic_threshold,
                 outlier_detection,
                 endpoints_file,
+                retry_budget,
             }));
         }
         out

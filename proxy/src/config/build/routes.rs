@@ -105,6 +105,10 @@ impl Builder<'_> {
             let action =
                 self.route_action(r, &path, timeout, &file.cluster, &cluster_index, skipped);
             let filters = self.route_filters(r, &path, &name);
+            let retries = r
+                .retries
+                .as_ref()
+                .and_then(|f| self.retries(f, &format!("{path}.retries")));
             let max_body_bytes = match &r.max_body_bytes {
                 None => None,
                 Some(v) => self.size(&format!("{path}.max_body_bytes"), v),
@@ -124,6 +128,7 @@ impl Builder<'_> {
                         action,
                         max_body_bytes,
                         timeout,
+                        retries,
                         filters,
                     })
                 }
@@ -589,5 +594,65 @@ impl From<(String, ValueMatch)> for HeaderMatch {
 impl From<(String, ValueMatch)> for QueryMatch {
     fn from((name, value): (String, ValueMatch)) -> Self {
         QueryMatch { name, value }
+    }
+}
+
+impl Builder<'_> {
+    /// `retries` of a route (at `path`).
+    fn retries(&mut self, f: &RetriesFile, path: &str) -> Option<RetryPolicy> {
+        let before = self.errors.len();
+        let attempts = self.int_in(&format!("{path}.attempts"), f.attempts, 2, 1, 10) as u32;
+        let mut statuses = Vec::new();
+        match &f.statuses {
+            None => statuses.extend([502, 503, 504]),
+            Some(list) => {
+                for (i, &s) in list.iter().enumerate() {
+                    if (500..=599).contains(&s) || s == 429 || s == 408 {
+                        statuses.push(s as u16);
+                    } else {
+                        self.error(
+                            format!("{path}.statuses[{i}]"),
+                            format!("{s} is not a status worth retrying (5xx, 408 or 429)"),
+                        );
+                    }
+                }
+            }
+        }
+        let per_try_timeout = f.per_try_timeout.as_ref().map(|v| {
+            self.timeout(
+                &format!("{path}.per_try_timeout"),
+                Some(v),
+                defaults::ROUTE_TIMEOUT,
+            )
+        });
+        let backoff = self.timeout(
+            &format!("{path}.backoff"),
+            f.backoff.as_ref(),
+            std::time::Duration::from_millis(25),
+        );
+        let max_backoff = self.timeout(
+            &format!("{path}.max_backoff"),
+            f.max_backoff.as_ref(),
+            std::time::Duration::from_millis(250),
+        );
+        if max_backoff < backoff {
+            self.error(
+                format!("{path}.max_backoff"),
+                "must not be shorter than backoff",
+            );
+        }
+        let retry_after_max = self.duration(
+            &format!("{path}.retry_after_max"),
+            f.retry_after_max.as_ref(),
+            std::time::Duration::from_secs(1),
+        );
+        (self.errors.len() == before).then_some(RetryPolicy {
+            attempts,
+            statuses,
+            per_try_timeout,
+            backoff,
+            max_backoff,
+            retry_after_max,
+        })
     }
 }

@@ -1,0 +1,231 @@
+//! Retries against real origins: a 503ing origin, a refused port and a
+//! resetting origin beside a good one; the same run without retries shows
+//! the failures; the retry budget caps retries at ratio × requests (the
+//! default 20 % cannot cover an endpoint that fails half the requests:
+//! outlier ejection takes such an endpoint out instead).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ringway_tests::client::{Client, Request};
+use ringway_tests::config::Config;
+use ringway_tests::dir::TestDir;
+use ringway_tests::origin::Origin;
+use ringway_tests::proxy::Proxy;
+
+/// How a scripted origin answers every request.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// 503 with `Retry-After: 0`.
+    Unavailable,
+    /// Reads the request, then closes without answering.
+    Reset,
+}
+
+struct BadOrigin {
+    addr: SocketAddr,
+    requests: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl BadOrigin {
+    fn start(mode: Mode) -> BadOrigin {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let o = BadOrigin {
+            addr: listener.local_addr().unwrap(),
+            requests: Default::default(),
+            stop: Default::default(),
+        };
+        let (requests, stop) = (o.requests.clone(), o.stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Ok(mut s) = conn else { continue };
+                let requests = requests.clone();
+                std::thread::spawn(move || {
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                            let body: usize = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse().ok())
+                                .unwrap_or(0);
+                            if buf.len() < end + 4 + body {
+                                break;
+                            }
+                            buf.drain(..end + 4 + body);
+                            requests.fetch_add(1, Ordering::Relaxed);
+                            match mode {
+                                Mode::Reset => return,
+                                Mode::Unavailable => {
+                                    let r = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\nContent-Length: 5\r\n\r\nbusy\n";
+                                    if s.write_all(r).is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        }
+                        match s.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                });
+            }
+        });
+        o
+    }
+}
+
+impl Drop for BadOrigin {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn proxy(
+    label: &str,
+    eps: &[SocketAddr],
+    retries: Option<&str>,
+    budget: Option<&str>,
+) -> (Proxy, TestDir) {
+    let dir = TestDir::new(label);
+    let mut route: Vec<(&str, &str)> = Vec::new();
+    if let Some(r) = retries {
+        route.push(("retries", r));
+    }
+    let mut cluster: Vec<(&str, &str)> = Vec::new();
+    if let Some(b) = budget {
+        cluster.push(("retry_budget", b));
+    }
+    let config = Config::new()
+        .runtime("workers", "1")
+        .listener("public")
+        .route("public", "/", "app", &route)
+        .cluster("app", eps, &cluster)
+        .admin();
+    (Proxy::start(&dir, &config), dir)
+}
+
+fn statuses(proxy: &Proxy, n: usize, post: bool) -> Vec<u16> {
+    let mut c = Client::connect(proxy.addr("public"));
+    (0..n)
+        .map(|i| {
+            let r = if post {
+                c.request(&Request::new("POST", &format!("/p/{i}")).body(b"hello".to_vec()))
+            } else {
+                c.get(&format!("/g/{i}"))
+            };
+            // A 502 of ringway's own closes the connection.
+            if r.header("connection")
+                .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+            {
+                c = Client::connect(proxy.addr("public"));
+            }
+            r.status()
+        })
+        .collect()
+}
+
+fn cluster_stats(proxy: &Proxy) -> serde_json::Value {
+    let r = Client::connect(proxy.admin_addr()).get("/stats");
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    v["total"]["clusters"][0].clone()
+}
+
+#[test]
+fn retries_turn_failures_into_successes() {
+    let good = Origin::start_named("good");
+    let unavailable = BadOrigin::start(Mode::Unavailable);
+    let reset = BadOrigin::start(Mode::Reset);
+    let refused = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    for (name, bad) in [
+        ("503", unavailable.addr),
+        ("reset", reset.addr),
+        ("refused", refused),
+    ] {
+        // Without retries: the bad endpoint's share fails.
+        let (p, _d) = proxy(
+            &format!("retries-off-{name}"),
+            &[good.addr(), bad],
+            None,
+            None,
+        );
+        let got = statuses(&p, 40, false);
+        let failed = got.iter().filter(|&&s| s != 200).count();
+        assert_eq!(failed, 20, "{name} without retries: {got:?}");
+        drop(p);
+        // With them (and a budget that allows one retry per request: half
+        // the requests need one here): every request succeeds.
+        let (p, _d) = proxy(
+            &format!("retries-on-{name}"),
+            &[good.addr(), bad],
+            Some(r#"{ attempts = 2, backoff = "1ms", max_backoff = "5ms" }"#),
+            Some("{ ratio = 1.0 }"),
+        );
+        let got = statuses(&p, 40, false);
+        assert!(
+            got.iter().all(|&s| s == 200),
+            "{name} with retries: {got:?}"
+        );
+        // Round robin: a retry takes the good endpoint's turn, so the next
+        // request tries the bad one first again (outlier ejection is what
+        // takes it out of the rotation).
+        let c = cluster_stats(&p);
+        let retries = c["retries"].as_u64().unwrap();
+        assert!((20..=40).contains(&retries), "{name}: {c}");
+        assert_eq!(c["responses"]["2xx"], 40, "{name}: {c}");
+    }
+    // A POST whose body arrived with its head is retried too.
+    let before = unavailable.requests.load(Ordering::Relaxed);
+    let (p, _d) = proxy(
+        "retries-post",
+        &[good.addr(), unavailable.addr],
+        Some(r#"{ attempts = 2, backoff = "1ms" }"#),
+        Some("{ ratio = 1.0 }"),
+    );
+    let got = statuses(&p, 10, true);
+    assert!(got.iter().all(|&s| s == 200), "{got:?}");
+    assert!(unavailable.requests.load(Ordering::Relaxed) > before);
+    assert!(good
+        .requests()
+        .iter()
+        .any(|r| r.method == "POST" && r.body_len == Some(5)));
+}
+
+#[test]
+fn the_retry_budget_caps_retries_during_an_outage() {
+    let unavailable = BadOrigin::start(Mode::Unavailable);
+    // Every endpoint fails: without a budget each request would be sent
+    // three times. ratio 0.1 and no floor: about one retry per ten.
+    let (p, _d) = proxy(
+        "retries-budget",
+        &[unavailable.addr],
+        Some(r#"{ attempts = 2, backoff = "1ms" }"#),
+        Some("{ ratio = 0.1, min_per_second = 0 }"),
+    );
+    let got = statuses(&p, 100, false);
+    assert!(got.iter().all(|&s| s == 503), "{got:?}");
+    let c = cluster_stats(&p);
+    let retries = c["retries"].as_u64().unwrap();
+    assert!((8..=11).contains(&retries), "{retries} retries: {c}");
+    assert!(c["retries_budget_exhausted"].as_u64().unwrap() >= 85, "{c}");
+    let sent = unavailable.requests.load(Ordering::Relaxed) as u64;
+    assert_eq!(sent, 100 + retries, "the origin saw each retry once");
+    let metrics = Client::connect(p.admin_addr()).get("/metrics").body_str();
+    let line = format!("ringway_upstream_retries_total{{cluster=\"app\"}} {retries}");
+    assert!(metrics.contains(&line), "{line} not in /metrics");
+}
