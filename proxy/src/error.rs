@@ -61,6 +61,9 @@ pub enum ErrorKind {
     Draining,
     /// A bug or an impossible state inside ringway (500).
     Internal(&'static str),
+    /// A circuit breaker of the cluster is open (503, `x-ringway-overflow`
+    /// names the breaker).
+    Overflow(&'static str),
 }
 
 /// An error on the request path.
@@ -95,6 +98,7 @@ impl ProxyError {
             ErrorKind::NoRoute
             | ErrorKind::NoEndpoint
             | ErrorKind::Draining
+            | ErrorKind::Overflow(_)
             | ErrorKind::Internal(_) => Side::Internal,
         };
         ProxyError {
@@ -126,7 +130,7 @@ impl ProxyError {
             ErrorKind::ExpectationFailed => 417,
             ErrorKind::ClientClosed => return None,
             ErrorKind::NoRoute => 404,
-            ErrorKind::NoEndpoint | ErrorKind::Draining => 503,
+            ErrorKind::NoEndpoint | ErrorKind::Draining | ErrorKind::Overflow(_) => 503,
             ErrorKind::ConnectFailed
             | ErrorKind::UpstreamTls
             | ErrorKind::UpstreamClosed
@@ -143,7 +147,7 @@ impl ProxyError {
 }
 
 /// Names of the error kinds, indexed by [`ErrorKind::index`] (stats labels).
-pub const ERROR_KIND_NAMES: [&str; 18] = [
+pub const ERROR_KIND_NAMES: [&str; 19] = [
     "bad_request",
     "head_too_large",
     "too_many_headers",
@@ -162,6 +166,7 @@ pub const ERROR_KIND_NAMES: [&str; 18] = [
     "bad_response",
     "draining",
     "internal",
+    "overflow",
 ];
 
 impl ErrorKind {
@@ -186,6 +191,7 @@ impl ErrorKind {
             ErrorKind::BadResponse(_) => 15,
             ErrorKind::Draining => 16,
             ErrorKind::Internal(_) => 17,
+            ErrorKind::Overflow(_) => 18,
         }
     }
 }
@@ -282,6 +288,10 @@ pub fn write_error_response(out: &mut Vec<u8>, err: &ProxyError) -> Option<u16> 
     out.extend_from_slice(reason.as_bytes());
     out.extend_from_slice(b"\r\ncontent-type: text/plain\r\ncontent-length: ");
     out.extend_from_slice(itoa::Buffer::new().format(body_len).as_bytes());
+    if let ErrorKind::Overflow(breaker) = err.kind {
+        out.extend_from_slice(b"\r\nx-ringway-overflow: ");
+        out.extend_from_slice(breaker.as_bytes());
+    }
     out.extend_from_slice(b"\r\nconnection: close\r\n\r\n");
     out.extend_from_slice(code);
     out.push(b' ');
@@ -305,6 +315,20 @@ mod tests {
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(head.contains(&format!("content-length: {}", body.len())));
         assert_eq!(body, "404 Not Found\n");
+    }
+
+    #[test]
+    fn an_open_circuit_breaker_is_named() {
+        let mut out = Vec::new();
+        let e = ProxyError::new(ErrorKind::Overflow("max_requests"));
+        assert_eq!(write_error_response(&mut out, &e), Some(503));
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("\r\nx-ringway-overflow: max_requests\r\n"),
+            "{text}"
+        );
+        assert_eq!(e.side, Side::Internal);
+        assert_eq!(e.name(), "overflow");
     }
 
     #[test]

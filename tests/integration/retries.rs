@@ -229,3 +229,50 @@ fn the_retry_budget_caps_retries_during_an_outage() {
     let line = format!("ringway_upstream_retries_total{{cluster=\"app\"}} {retries}");
     assert!(metrics.contains(&line), "{line} not in /metrics");
 }
+
+#[test]
+fn circuit_breaker_max_requests_answers_503_with_the_breaker_named() {
+    let slow = Origin::start_named("slow");
+    let dir = TestDir::new("breaker-requests");
+    let config = Config::new()
+        .runtime("workers", "1")
+        .listener("public")
+        .route("public", "/", "app", &[])
+        .cluster(
+            "app",
+            &[slow.addr()],
+            &[("circuit_breakers", "{ max_requests = 2 }")],
+        )
+        .admin();
+    let proxy = Proxy::start(&dir, &config);
+    let addr = proxy.addr("public");
+    // Six at once, each held 400 ms by the origin: two go through.
+    let threads: Vec<_> = (0..6)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let r = Client::connect(addr).get("/delay/400");
+                (
+                    r.status(),
+                    r.header("x-ringway-overflow").map(str::to_owned),
+                )
+            })
+        })
+        .collect();
+    let got: Vec<(u16, Option<String>)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let ok = got.iter().filter(|(s, _)| *s == 200).count();
+    let refused: Vec<_> = got.iter().filter(|(s, _)| *s == 503).collect();
+    assert_eq!(ok, 2, "{got:?}");
+    assert_eq!(refused.len(), 4, "{got:?}");
+    assert!(refused
+        .iter()
+        .all(|(_, h)| h.as_deref() == Some("max_requests")));
+    assert_eq!(
+        slow.request_count(),
+        2,
+        "refused requests never reach the origin"
+    );
+    let c = cluster_stats(&proxy);
+    assert_eq!(c["overflow"]["max_requests"], 4, "{c}");
+    // Once they finish, requests flow again.
+    assert_eq!(Client::connect(addr).get("/x").status(), 200);
+}

@@ -749,6 +749,23 @@ fn clusters(w: &mut Writer, parts: &[Part]) {
             }
         }
     }
+    let name = "ringway_upstream_overflow_total";
+    w.family(
+        name,
+        "counter",
+        "Requests (max_requests) and retries (max_retries) refused by the cluster's circuit breakers.",
+    );
+    for p in parts {
+        for c in &p.view.clusters {
+            for (breaker, n) in [
+                ("max_requests", c.overflow_requests),
+                ("max_retries", c.overflow_retries),
+            ] {
+                let labels = [("cluster", c.name.as_str()), ("breaker", breaker)];
+                w.sample(name, &labels, p.w(), Value::Int(n));
+            }
+        }
+    }
     let name = "ringway_upstream_errors_total";
     w.family(
         name,

@@ -304,6 +304,17 @@ pub struct ClusterFile {
     /// Retries to this cluster per worker: at most `ratio` × requests +
     /// `min_per_second`. Default 0.2 and 10.
     pub retry_budget: Option<RetryBudgetFile>,
+    /// Per-worker limits (`max_requests`, `max_retries`): past them, 503
+    /// with `x-ringway-overflow`.
+    pub circuit_breakers: Option<CircuitBreakersFile>,
+}
+
+/// `circuit_breakers = { max_requests = 1000, max_retries = 3 }`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct CircuitBreakersFile {
+    pub max_requests: Option<i64>,
+    pub max_retries: Option<i64>,
 }
 
 /// `outlier_detection = { ... }` on a cluster.

@@ -405,6 +405,10 @@ pub struct ClusterConfig {
     pub endpoints_file: Option<std::path::PathBuf>,
     /// Retries allowed per worker: `ratio` × requests + `min_per_second`.
     pub retry_budget: (f64, f64),
+    /// Per worker: requests in flight to the cluster at most (503 past it).
+    pub max_requests: Option<u32>,
+    /// Per worker: retries in flight to the cluster at most.
+    pub max_retries: Option<u32>,
 }
 
 /// `retries` on a route.

@@ -200,6 +200,9 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     }
     let overall = watch.now() + route.timeout;
     let mut retries = 0u32;
+    // Counts this request among the cluster's retries in flight from its
+    // first retry until it ends.
+    let mut _retry_guard: Option<RetryInFlight<'_>> = None;
     let (mut up, sent_at) = loop {
         let per_try = policy.and_then(|p| p.per_try_timeout);
         let left = overall.saturating_duration_since(watch.now());
@@ -235,11 +238,22 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
         if !again || retries >= p.attempts || watch.now() >= overall {
             break result?;
         }
+        // Circuit breaker: retries in flight to the cluster on this worker.
+        let in_flight = &gen.retries_in_flight[cluster_index];
+        let max_retries = gen.config().clusters[cluster_index].max_retries;
+        if retries == 0 && max_retries.is_some_and(|m| in_flight.get() >= m) {
+            gen.stats.clusters[cluster_index].overflow_retries.inc();
+            break result?;
+        }
         if !budget.withdraw() {
             gen.stats.clusters[cluster_index]
                 .retries_budget_exhausted
                 .inc();
             break result?;
+        }
+        if retries == 0 {
+            in_flight.set(in_flight.get() + 1);
+            _retry_guard = Some(RetryInFlight(in_flight));
         }
         // This attempt counts for its endpoint (requests, class, outlier
         // detection); the final one is counted by the log stage.
@@ -528,4 +542,14 @@ fn retry_after_of(buf: &[u8], resp: &ResponseHead) -> Option<Duration> {
         .iter()
         .find(|h| h.name.get(buf).eq_ignore_ascii_case(b"retry-after"))
         .and_then(|h| super::retry::retry_after(h.value.get(buf)))
+}
+
+/// A request being retried, counted until it ends
+/// (`circuit_breakers.max_retries`).
+struct RetryInFlight<'a>(&'a std::cell::Cell<u32>);
+
+impl Drop for RetryInFlight<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
 }

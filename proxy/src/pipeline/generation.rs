@@ -95,6 +95,9 @@ pub struct WorkerGen {
     pub splits: Vec<Option<SmoothWeighted>>,
     /// Per cluster: its retry budget on this worker (`pipeline::retry`).
     pub retry_budgets: Vec<super::retry::RetryBudget>,
+    /// Per cluster: retries in flight on this worker
+    /// (`circuit_breakers.max_retries`).
+    pub retries_in_flight: Vec<std::cell::Cell<u32>>,
 }
 
 impl WorkerGen {
@@ -139,6 +142,7 @@ impl WorkerGen {
             .iter()
             .map(|c| super::retry::RetryBudget::new(c.retry_budget))
             .collect();
+        let retries_in_flight = config.clusters.iter().map(|_| Default::default()).collect();
         WorkerGen {
             snap,
             stats,
@@ -146,6 +150,7 @@ impl WorkerGen {
             balancers,
             splits,
             retry_budgets,
+            retries_in_flight,
         }
     }
 

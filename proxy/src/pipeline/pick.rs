@@ -32,6 +32,13 @@ pub fn pick_endpoint<'g>(
     cluster: usize,
     req: &PickRequest<'_>,
 ) -> Result<InFlight<'g>, ProxyError> {
+    // Circuit breaker: requests in flight to the cluster on this worker.
+    if let Some(max) = gen.config().clusters[cluster].max_requests {
+        if gen.balancers[cluster].load.total() >= max {
+            gen.stats.clusters[cluster].overflow_requests.inc();
+            return Err(ProxyError::new(ErrorKind::Overflow("max_requests")));
+        }
+    }
     let hash = gen.config().clusters[cluster]
         .hash_key
         .as_ref()

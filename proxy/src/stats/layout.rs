@@ -70,6 +70,10 @@ pub struct ClusterStats {
     pub retries: Counter,
     /// Retries not sent: the cluster's retry budget was spent.
     pub retries_budget_exhausted: Counter,
+    /// Requests refused (503) by `circuit_breakers.max_requests`.
+    pub overflow_requests: Counter,
+    /// Retries not sent because of `circuit_breakers.max_retries`.
+    pub overflow_retries: Counter,
 }
 
 impl Default for ClusterStats {
@@ -80,6 +84,8 @@ impl Default for ClusterStats {
             errors: counters(ERROR_KINDS),
             retries: Counter::default(),
             retries_budget_exhausted: Counter::default(),
+            overflow_requests: Counter::default(),
+            overflow_retries: Counter::default(),
         }
     }
 }

@@ -59,6 +59,8 @@ pub struct ClusterView {
     pub requests: u64,
     pub retries: u64,
     pub retries_budget_exhausted: u64,
+    pub overflow_requests: u64,
+    pub overflow_retries: u64,
     pub classes: [u64; 6],
     pub errors: Vec<(&'static str, u64)>,
     /// Upstream response time, µs.
@@ -196,6 +198,8 @@ pub fn merge(reg: &StatsGeneration, only: Option<usize>) -> StatsView {
             v.requests += s.requests.get();
             v.retries += s.retries.get();
             v.retries_budget_exhausted += s.retries_budget_exhausted.get();
+            v.overflow_requests += s.overflow_requests.get();
+            v.overflow_retries += s.overflow_retries.get();
             for (k, n) in s.classes.iter().enumerate() {
                 v.classes[k] += n.get();
             }

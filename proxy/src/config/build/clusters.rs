@@ -191,6 +191,20 @@ impl Builder<'_> {
                 }
                 (ratio, min)
             };
+            let breakers = c.circuit_breakers.clone().unwrap_or_default();
+            let limit = |b: &mut Self, key: &str, v: Option<i64>| {
+                v.map(|_| {
+                    b.int_in(
+                        &format!("{path}.circuit_breakers.{key}"),
+                        v,
+                        0,
+                        0,
+                        1_000_000,
+                    ) as u32
+                })
+            };
+            let max_requests = limit(self, "max_requests", breakers.max_requests);
+            let max_retries = limit(self, "max_retries", breakers.max_retries);
             out.push(ok.then(|| ClusterConfig {
                 name: c.name.clone(),
                 endpoints,
@@ -208,6 +222,8 @@ impl Builder<'_> {
                 outlier_detection,
                 endpoints_file,
                 retry_budget,
+                max_requests,
+                max_retries,
             }));
         }
         out
