@@ -24,6 +24,7 @@ fn cluster(policy: LbPolicy, n: usize, bound: Option<f64>) -> ClusterBalancer {
         health: None,
         panic: 0.5,
         outliers: None,
+        local: None,
     }
 }
 

@@ -359,3 +359,45 @@ fn a_run_of_503s_ejects_the_endpoint_until_its_ejection_ends() {
     assert!(got.iter().all(|(s, _)| *s == 200), "{got:?}");
     assert!(got.iter().any(|(_, o)| o == "b"), "{got:?}");
 }
+
+#[test]
+fn zone_aware_routing_prefers_the_local_zone_and_spills_over() {
+    let (a1, a2, b1) = (
+        FlipOrigin::start("a1"),
+        FlipOrigin::start("a2"),
+        FlipOrigin::start("b1"),
+    );
+    let eps = format!(
+        r#"[{{ address = "{}", zone = "a" }}, {{ address = "{}", zone = "a" }}, {{ address = "{}", zone = "b" }}]"#,
+        a1.addr, a2.addr, b1.addr
+    );
+    let dir = TestDir::new("zone-aware");
+    let config = config(
+        &[a1.addr],
+        &[
+            ("endpoints", &eps),
+            ("prefer_zone", &q("a")),
+            ("zone_min_healthy", "50"),
+            ("panic_threshold", "0"),
+        ],
+    );
+    let proxy = Proxy::start(&dir, &config);
+    let counts = spread(&proxy, 40);
+    assert_eq!(counts.get("b1"), None, "zone a first: {counts:?}");
+    assert!(
+        counts.contains_key("a1") && counts.contains_key("a2"),
+        "{counts:?}"
+    );
+    // One of two in zone a down: 50 % is still enough.
+    a1.healthy.store(false, Ordering::Relaxed);
+    wait_health(&proxy, a1.addr, "unhealthy");
+    let counts = spread(&proxy, 20);
+    assert_eq!(counts.get("a2"), Some(&20), "{counts:?}");
+    // Both down: zone b takes the traffic.
+    a2.healthy.store(false, Ordering::Relaxed);
+    wait_health(&proxy, a2.addr, "unhealthy");
+    let counts = spread(&proxy, 20);
+    assert_eq!(counts.get("b1"), Some(&20), "{counts:?}");
+    let v = clusters(&proxy);
+    assert_eq!(v["clusters"][0]["endpoints"][2]["zone"], "b", "{v}");
+}

@@ -223,7 +223,7 @@ pub fn clusters(state: &AdminState) -> Value {
                         "endpoint": e.label,
                         "address": e.address.to_string(),
                         "weight": e.weight,
-                        "zone": Value::Null,
+                        "zone": e.zone,
                         "source": if c.endpoints_file.is_some() { "file" } else { "static" },
                         "requests": counted.map_or(0, |v| v.requests),
                         "responses_5xx": counted.map_or(0, |v| v.classes[5]),

@@ -10,9 +10,9 @@
 //! [ "10.0.0.11:8080",
 //!   { "address": "10.0.0.12:8080", "weight": 2, "zone": "b", "metadata": { "version": "1.4" } } ]
 //! ```
-//! or `{ "endpoints": [ ... ] }` (TOML: `endpoints = [ ... ]`). `zone` and
-//! `metadata` are accepted (for the etcd format to match) and not used
-//! yet.
+//! or `{ "endpoints": [ ... ] }` (TOML: `endpoints = [ ... ]`). `zone`
+//! feeds zone-aware routing (`prefer_zone`); `metadata` is accepted (for
+//! the etcd format to match) and not used yet.
 
 use std::path::Path;
 
@@ -79,12 +79,15 @@ fn parse(doc: &serde_json::Value) -> Result<Vec<EndpointFile>, String> {
                         format!("endpoint {}: \"weight\" is not an integer", i + 1)
                     })?),
                 };
-                if o.get("zone").is_some_and(|z| !z.is_string()) {
-                    return Err(format!("endpoint {}: \"zone\" is not a string", i + 1));
-                }
+                let zone = match o.get("zone") {
+                    None => None,
+                    Some(serde_json::Value::String(z)) => Some(z.clone()),
+                    Some(_) => return Err(format!("endpoint {}: \"zone\" is not a string", i + 1)),
+                };
                 Ok(EndpointFile::Weighted(WeightedEndpointFile {
                     address: address.to_owned(),
                     weight,
+                    zone,
                 }))
             }
             _ => Err(format!(

@@ -307,6 +307,12 @@ pub struct ClusterFile {
     /// Per-worker limits (`max_requests`, `max_retries`): past them, 503
     /// with `x-ringway-overflow`.
     pub circuit_breakers: Option<CircuitBreakersFile>,
+    /// Zone-aware routing: send to endpoints of this zone while enough of
+    /// them can take traffic.
+    pub prefer_zone: Option<String>,
+    /// Percent of the preferred zone's endpoints that must be healthy and
+    /// not ejected for traffic to stay in it. Default 70.
+    pub zone_min_healthy: Option<f64>,
 }
 
 /// `circuit_breakers = { max_requests = 1000, max_retries = 3 }`.
@@ -383,6 +389,8 @@ pub struct WeightedEndpointFile {
     pub address: String,
     /// Default 1; 1..=1000.
     pub weight: Option<i64>,
+    /// Locality (zone-aware routing: `prefer_zone` on the cluster).
+    pub zone: Option<String>,
 }
 
 /// `hash_key = { header = "x-user" }` (or `cookie`, `client_ip = true`,

@@ -366,6 +366,8 @@ pub struct Endpoint {
     /// Relative share of the traffic (1..=1000, default 1); used by every
     /// policy but `round_robin`, `random` and `least_request`.
     pub weight: u32,
+    /// Locality, for zone-aware routing.
+    pub zone: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -409,6 +411,9 @@ pub struct ClusterConfig {
     pub max_requests: Option<u32>,
     /// Per worker: retries in flight to the cluster at most.
     pub max_retries: Option<u32>,
+    /// Zone-aware routing: the preferred zone and the share (0–1) of its
+    /// endpoints that must be eligible for traffic to stay in it.
+    pub prefer_zone: Option<(String, f64)>,
 }
 
 /// `retries` on a route.

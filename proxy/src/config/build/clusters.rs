@@ -88,10 +88,15 @@ impl Builder<'_> {
                         if j == 0 {
                             first_host = Some(host);
                         }
+                        let zone = match e {
+                            EndpointFile::Weighted(w) => w.zone.clone(),
+                            EndpointFile::Address(_) => None,
+                        };
                         endpoints.push(Endpoint {
                             address,
                             label: text.trim().to_owned(),
                             weight,
+                            zone,
                         });
                     }
                     Err(m) => {
@@ -205,6 +210,41 @@ impl Builder<'_> {
             };
             let max_requests = limit(self, "max_requests", breakers.max_requests);
             let max_retries = limit(self, "max_retries", breakers.max_retries);
+            let prefer_zone = match &c.prefer_zone {
+                None => {
+                    if c.zone_min_healthy.is_some() {
+                        self.error(format!("{path}.zone_min_healthy"), "only with prefer_zone");
+                    }
+                    None
+                }
+                Some(z) => {
+                    let share = match c.zone_min_healthy {
+                        None => 70.0,
+                        Some(p) if (0.0..=100.0).contains(&p) => p,
+                        Some(p) => {
+                            self.error(
+                                format!("{path}.zone_min_healthy"),
+                                format!("must be a percentage, 0 to 100 (found {p})"),
+                            );
+                            70.0
+                        }
+                    };
+                    // (Discovered endpoints come and go: a file without the
+                    // zone just routes to every zone.)
+                    if c.endpoints_file.is_none()
+                        && !endpoints
+                            .iter()
+                            .any(|e| e.zone.as_deref() == Some(z.as_str()))
+                        && ok
+                    {
+                        self.error(
+                            format!("{path}.prefer_zone"),
+                            format!("no endpoint of the cluster is in zone {z:?}"),
+                        );
+                    }
+                    Some((z.clone(), share / 100.0))
+                }
+            };
             out.push(ok.then(|| ClusterConfig {
                 name: c.name.clone(),
                 endpoints,
@@ -224,6 +264,7 @@ impl Builder<'_> {
                 retry_budget,
                 max_requests,
                 max_retries,
+                prefer_zone,
             }));
         }
         out

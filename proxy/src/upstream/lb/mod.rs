@@ -149,6 +149,9 @@ pub struct ClusterBalancer {
     pub panic: f64,
     /// Passive outlier ejection on this worker (`outlier_detection`).
     pub outliers: Option<outlier::Outliers>,
+    /// Zone-aware routing: which endpoints are in the preferred zone, and
+    /// the share of them that must be eligible to keep traffic there.
+    pub local: Option<(Box<[bool]>, f64)>,
 }
 
 impl ClusterBalancer {
@@ -177,6 +180,14 @@ impl ClusterBalancer {
             health,
             panic: cluster.panic_threshold / 100.0,
             outliers: None,
+            local: cluster.prefer_zone.as_ref().map(|(zone, share)| {
+                let mask: Box<[bool]> = cluster
+                    .endpoints
+                    .iter()
+                    .map(|e| e.zone.as_deref() == Some(zone.as_str()))
+                    .collect();
+                (mask, *share)
+            }),
         }
     }
 
@@ -210,6 +221,11 @@ impl ClusterBalancer {
         let mut endpoint = self.balancer.pick(&ctx)?;
         if (self.health.is_some() || self.outliers.is_some()) && !self.eligible(endpoint) {
             endpoint = self.healthy_instead(endpoint, &ctx);
+        }
+        if let Some((mask, share)) = &self.local {
+            if !mask.get(endpoint).copied().unwrap_or(true) {
+                endpoint = self.local_instead(endpoint, &ctx, mask, *share);
+            }
         }
         self.load.start(endpoint);
         Some(InFlight {
@@ -245,6 +261,35 @@ impl ClusterBalancer {
         (1..n)
             .map(|i| (picked + i) % n)
             .find(|&e| self.eligible(e))
+            .unwrap_or(picked)
+    }
+}
+
+impl ClusterBalancer {
+    /// Zone-aware routing: the algorithm picked an endpoint outside the
+    /// preferred zone. While at least `share` of the zone's endpoints are
+    /// eligible (healthy, not ejected), pick again (its own order), then
+    /// take the next eligible endpoint of the zone; otherwise the pick
+    /// stands (traffic spills over to the other zones).
+    #[cold]
+    fn local_instead(&self, picked: usize, ctx: &PickContext, mask: &[bool], share: f64) -> usize {
+        let local: Vec<usize> = (0..mask.len()).filter(|&e| mask[e]).collect();
+        let ready = local.iter().filter(|&&e| self.eligible(e)).count();
+        if ready == 0 || (ready as f64) < share * local.len() as f64 {
+            return picked;
+        }
+        if ctx.hash.is_none() {
+            for _ in 0..mask.len() {
+                match self.balancer.pick(ctx) {
+                    Some(e) if mask[e] && self.eligible(e) => return e,
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+        }
+        (1..mask.len())
+            .map(|i| (picked + i) % mask.len())
+            .find(|&e| mask[e] && self.eligible(e))
             .unwrap_or(picked)
     }
 }

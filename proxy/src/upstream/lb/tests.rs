@@ -19,6 +19,7 @@ fn build(policy: LbPolicy, weights: &[u32], bound: Option<f64>) -> ClusterBalanc
         health: None,
         panic: 0.5,
         outliers: None,
+        local: None,
     }
 }
 
@@ -163,4 +164,31 @@ fn peak_ewma_takes_latency_through_the_guard() {
         g.observe(Duration::from_millis(ms));
     }
     assert!(c[2] < 30, "{c:?}");
+}
+
+#[test]
+fn zone_aware_routing_stays_local_until_too_few_are_left() {
+    for policy in [
+        LbPolicy::RoundRobin,
+        LbPolicy::LeastRequest,
+        LbPolicy::Random,
+    ] {
+        // Endpoints 0 and 1 in the preferred zone, 2 and 3 elsewhere.
+        let local = |down: &[usize]| {
+            let mut b = with_health(build(policy, &[1, 1, 1, 1], None), 4, down);
+            b.local = Some((vec![true, true, false, false].into(), 0.5));
+            b.panic = 0.0;
+            b
+        };
+        let c = counts(&local(&[]), 4, 2000, |_| None);
+        assert_eq!((c[2], c[3]), (0, 0), "{policy:?}: {c:?}");
+        assert!(c[0] > 0 && c[1] > 0, "{policy:?}: {c:?}");
+        // One of two local endpoints down: 50 % ≥ 50 %, still local.
+        let c = counts(&local(&[0]), 4, 2000, |_| None);
+        assert_eq!((c[0], c[2], c[3]), (0, 0, 0), "{policy:?}: {c:?}");
+        // Both down: traffic spills over to the other zone.
+        let c = counts(&local(&[0, 1]), 4, 2000, |_| None);
+        assert_eq!((c[0], c[1]), (0, 0), "{policy:?}: {c:?}");
+        assert!(c[2] > 0 && c[3] > 0, "{policy:?}: {c:?}");
+    }
 }
