@@ -24,6 +24,8 @@ struct FlipOrigin {
     healthy: Arc<AtomicBool>,
     /// Requests (other than /healthz) get 503.
     failing: Arc<AtomicBool>,
+    /// Every other request (other than /healthz) gets 503.
+    half: Arc<AtomicBool>,
     checks: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
@@ -35,11 +37,14 @@ impl FlipOrigin {
             addr: listener.local_addr().unwrap(),
             healthy: Arc::new(AtomicBool::new(true)),
             failing: Default::default(),
+            half: Default::default(),
             checks: Default::default(),
             stop: Default::default(),
         };
         let (healthy, checks, stop) = (o.healthy.clone(), o.checks.clone(), o.stop.clone());
         let failing = o.failing.clone();
+        let half = o.half.clone();
+        let served = Arc::new(AtomicUsize::new(0));
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if stop.load(Ordering::Relaxed) {
@@ -47,7 +52,10 @@ impl FlipOrigin {
                 }
                 let Ok(s) = conn else { continue };
                 let (healthy, checks, failing) = (healthy.clone(), checks.clone(), failing.clone());
-                std::thread::spawn(move || serve(s, name, &healthy, &checks, &failing));
+                let (half, served) = (half.clone(), served.clone());
+                std::thread::spawn(move || {
+                    serve(s, name, &healthy, &checks, (&failing, &half, &served))
+                });
             }
         });
         o
@@ -66,7 +74,7 @@ fn serve(
     name: &str,
     healthy: &AtomicBool,
     checks: &AtomicUsize,
-    failing: &AtomicBool,
+    (failing, half, served): (&AtomicBool, &AtomicBool, &AtomicUsize),
 ) {
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
     let mut buf = Vec::new();
@@ -84,7 +92,9 @@ fn serve(
                     "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\n\r\ndown\n"
                         .to_string()
                 }
-            } else if failing.load(Ordering::Relaxed) {
+            } else if failing.load(Ordering::Relaxed)
+                || (half.load(Ordering::Relaxed) && served.fetch_add(1, Ordering::Relaxed) % 2 == 0)
+            {
                 format!("HTTP/1.1 503 Service Unavailable\r\nx-origin: {name}\r\nContent-Length: 0\r\n\r\n")
             } else {
                 format!("HTTP/1.1 200 OK\r\nx-origin: {name}\r\nContent-Length: 0\r\n\r\n")
@@ -400,4 +410,58 @@ fn zone_aware_routing_prefers_the_local_zone_and_spills_over() {
     assert_eq!(counts.get("b1"), Some(&20), "{counts:?}");
     let v = clusters(&proxy);
     assert_eq!(v["clusters"][0]["endpoints"][2]["zone"], "b", "{v}");
+}
+
+#[test]
+fn half_failing_endpoint_is_a_success_rate_outlier_and_retries_cover_the_rest() {
+    // One of three origins answers 503 to every other request: never
+    // three failures in a row, so only the success-rate comparison finds
+    // it. With retries on top, the client sees no failure.
+    let (a, b, c) = (
+        FlipOrigin::start("a"),
+        FlipOrigin::start("b"),
+        FlipOrigin::start("c"),
+    );
+    b.half.store(true, Ordering::Relaxed);
+    let od = r#"{ consecutive_5xx = 3, consecutive_gateway_errors = 3, interval = "300ms", success_rate_minimum_hosts = 3, success_rate_request_volume = 10, success_rate_stdev_factor = 1.0, base_ejection_time = "30s", max_ejection_percent = 34 }"#;
+    let dir = TestDir::new("outlier-success-rate");
+    let config = Config::new()
+        .runtime("workers", "1")
+        .listener("public")
+        .route(
+            "public",
+            "/",
+            "app",
+            &[("retries", r#"{ attempts = 2, backoff = "1ms" }"#)],
+        )
+        .cluster(
+            "app",
+            &[a.addr, b.addr, c.addr],
+            &[
+                ("outlier_detection", od),
+                ("retry_budget", "{ ratio = 1.0 }"),
+            ],
+        )
+        .admin();
+    let proxy = Proxy::start(&dir, &config);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut sent = 0;
+    let mut failed = 0;
+    loop {
+        let got = statuses(&proxy, 30);
+        sent += got.len();
+        failed += got.iter().filter(|(s, _)| *s != 200).count();
+        let v = clusters(&proxy);
+        let ejected = v["clusters"][0]["endpoints"][1]["ejections"]
+            .as_u64()
+            .unwrap();
+        if ejected >= 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "b never ejected: {v}");
+    }
+    // Ejected for 30 s: b gets nothing now.
+    let got = statuses(&proxy, 60);
+    assert!(got.iter().all(|(s, o)| *s == 200 && o != "b"), "{got:?}");
+    assert_eq!(failed, 0, "{failed} of {sent} failed before the ejection");
 }

@@ -337,6 +337,16 @@ pub struct OutlierFile {
     pub max_ejection_time: Option<DurationValue>,
     /// Default 10.
     pub max_ejection_percent: Option<f64>,
+    /// How often success rates are compared. Default `"10s"`.
+    pub interval: Option<DurationValue>,
+    /// Endpoints with at least `success_rate_request_volume` requests in an
+    /// interval needed to compare rates. Default 5; 0 = success-rate
+    /// detection off.
+    pub success_rate_minimum_hosts: Option<i64>,
+    /// Default 100.
+    pub success_rate_request_volume: Option<i64>,
+    /// Ejected below mean − factor × standard deviation. Default 1.9.
+    pub success_rate_stdev_factor: Option<f64>,
 }
 
 /// `health_check = { path = "/healthz", ... }` on a cluster.

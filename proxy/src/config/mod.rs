@@ -438,6 +438,13 @@ pub struct OutlierDetection {
     pub max_ejection_time: Duration,
     /// 0–100.
     pub max_ejection_percent: f64,
+    /// Success-rate outliers: compared every `interval` among endpoints
+    /// with at least `request_volume` requests, when there are at least
+    /// `minimum_hosts` (0 = off) of them.
+    pub interval: Duration,
+    pub success_rate_minimum_hosts: u32,
+    pub success_rate_request_volume: u32,
+    pub success_rate_stdev_factor: f64,
 }
 
 /// `health_check` on a cluster.

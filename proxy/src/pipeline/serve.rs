@@ -196,6 +196,9 @@ pub async fn worker_main(
         if let Some(spans) = &worker.spans {
             spans.tick();
         }
+        for b in &serving.current().balancers {
+            b.tick(now);
+        }
         if now.duration_since(last_publish) >= serving.current().config().stats.publish_interval {
             serving.publish_stats();
             last_publish = now;

@@ -314,12 +314,46 @@ impl Builder<'_> {
                 10.0
             }
         };
+        let interval = self.timeout(
+            &format!("{path}.interval"),
+            o.interval.as_ref(),
+            Duration::from_secs(10),
+        );
+        let success_rate_minimum_hosts = self.int_in(
+            &format!("{path}.success_rate_minimum_hosts"),
+            o.success_rate_minimum_hosts,
+            5,
+            0,
+            10_000,
+        ) as u32;
+        let success_rate_request_volume = self.int_in(
+            &format!("{path}.success_rate_request_volume"),
+            o.success_rate_request_volume,
+            100,
+            1,
+            10_000_000,
+        ) as u32;
+        let success_rate_stdev_factor = match o.success_rate_stdev_factor {
+            None => 1.9,
+            Some(f) if f > 0.0 && f <= 10.0 => f,
+            Some(f) => {
+                self.error(
+                    format!("{path}.success_rate_stdev_factor"),
+                    format!("must be above 0 and at most 10 (found {f})"),
+                );
+                1.9
+            }
+        };
         (self.errors.len() == before).then_some(OutlierDetection {
             consecutive_5xx,
             consecutive_gateway_errors,
             base_ejection_time,
             max_ejection_time,
             max_ejection_percent,
+            interval,
+            success_rate_minimum_hosts,
+            success_rate_request_volume,
+            success_rate_stdev_factor,
         })
     }
 

@@ -202,6 +202,13 @@ impl ClusterBalancer {
                 .is_none_or(|o| !o.is_ejected(endpoint))
     }
 
+    /// The worker's tick: success-rate outlier detection.
+    pub fn tick(&self, now: Instant) {
+        if let Some(o) = &self.outliers {
+            o.sweep(now);
+        }
+    }
+
     /// How an exchange with `endpoint` ended (outlier detection).
     #[inline]
     pub fn observe_outcome(&self, endpoint: usize, outcome: outlier::Outcome) {

@@ -35,6 +35,9 @@ struct Track {
     run_gateway: Cell<u32>,
     ejected_until: Cell<Option<Instant>>,
     times: Cell<u32>,
+    /// This interval: successes and counted outcomes (success-rate).
+    ok: Cell<u32>,
+    seen: Cell<u32>,
 }
 
 /// What a finished exchange says about its endpoint.
@@ -80,6 +83,8 @@ pub struct Outliers {
     /// The endpoints' stats (ejections, ejected now) on this worker.
     stats: Box<[Arc<EndpointStats>]>,
     ejected: Cell<usize>,
+    /// When success rates were last compared.
+    last_sweep: Cell<Instant>,
 }
 
 impl Outliers {
@@ -89,6 +94,43 @@ impl Outliers {
             tracks: stats.iter().map(|_| Track::default()).collect(),
             stats: stats.into(),
             ejected: Cell::new(0),
+            last_sweep: Cell::new(Instant::now()),
+        }
+    }
+
+    /// Every `interval` (called on the worker's tick): compare the success
+    /// rates of the endpoints with at least `request_volume` outcomes;
+    /// when there are `minimum_hosts` of them, eject those below mean −
+    /// `stdev_factor` × standard deviation. The counts start over.
+    pub fn sweep(&self, now: Instant) {
+        if now.saturating_duration_since(self.last_sweep.get()) < self.cfg.interval {
+            return;
+        }
+        self.last_sweep.set(now);
+        let volume = self.cfg.success_rate_request_volume;
+        let rates: Vec<(usize, f64)> = self
+            .tracks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.seen.get() >= volume && t.ejected_until.get().is_none())
+            .map(|(i, t)| (i, f64::from(t.ok.get()) / f64::from(t.seen.get())))
+            .collect();
+        for t in self.tracks.iter() {
+            t.ok.set(0);
+            t.seen.set(0);
+        }
+        let hosts = self.cfg.success_rate_minimum_hosts as usize;
+        if hosts == 0 || rates.len() < hosts {
+            return;
+        }
+        let n = rates.len() as f64;
+        let mean = rates.iter().map(|r| r.1).sum::<f64>() / n;
+        let var = rates.iter().map(|r| (r.1 - mean).powi(2)).sum::<f64>() / n;
+        let floor = mean - self.cfg.success_rate_stdev_factor * var.sqrt();
+        for (i, rate) in rates {
+            if rate < floor {
+                self.eject(i, &self.tracks[i]);
+            }
         }
     }
 
@@ -115,9 +157,13 @@ impl Outliers {
         let Some(t) = self.tracks.get(endpoint) else {
             return;
         };
+        if outcome != Outcome::Neutral {
+            t.seen.set(t.seen.get() + 1);
+        }
         match outcome {
             Outcome::Neutral => return,
             Outcome::Success => {
+                t.ok.set(t.ok.get() + 1);
                 t.run_5xx.set(0);
                 t.run_gateway.set(0);
                 return;
@@ -191,7 +237,50 @@ mod tests {
             base_ejection_time: Duration::from_millis(200),
             max_ejection_time: Duration::from_millis(500),
             max_ejection_percent: 50.0,
+            interval: Duration::from_millis(100),
+            success_rate_minimum_hosts: 3,
+            success_rate_request_volume: 20,
+            success_rate_stdev_factor: 1.0,
         }
+    }
+
+    #[test]
+    fn success_rate_outliers_are_ejected_each_interval() {
+        let o = outliers(4);
+        // Endpoints 0–2 succeed; 3 fails every other request (never three
+        // in a row: the consecutive rules do not see it).
+        for i in 0..40 {
+            for e in 0..3 {
+                o.observe(e, Outcome::Success);
+            }
+            o.observe(
+                3,
+                if i % 2 == 0 {
+                    Outcome::GatewayError
+                } else {
+                    Outcome::Success
+                },
+            );
+        }
+        assert!(!o.is_ejected(3));
+        // Not yet an interval.
+        o.sweep(o.last_sweep.get() + Duration::from_millis(50));
+        assert!(!o.is_ejected(3));
+        o.sweep(o.last_sweep.get() + Duration::from_millis(100));
+        assert!(o.is_ejected(3), "50 % beside 100 %: an outlier");
+        assert!(!o.is_ejected(0));
+        // Counts start over: too few outcomes, nothing more.
+        o.sweep(o.last_sweep.get() + Duration::from_millis(100));
+        assert_eq!(o.stats[3].ejections.get(), 1);
+        // Fewer hosts with enough volume than the minimum: no comparison.
+        let o = outliers(4);
+        for _ in 0..40 {
+            o.observe(0, Outcome::Success);
+            o.observe(1, Outcome::GatewayError);
+            o.observe(1, Outcome::Success);
+        }
+        o.sweep(o.last_sweep.get() + Duration::from_millis(100));
+        assert!(!o.is_ejected(1));
     }
 
     fn outliers(n: usize) -> Outliers {
