@@ -185,6 +185,8 @@ fn dashboard_renders_live_figures_in_a_browser() {
         origin.addr()
     );
     assert!(dom.contains(&health), "{health} not in:\n{dom}");
+    let ejections = format!("data-k=\"endpoint:app/{}:ejections\">0<", origin.addr());
+    assert!(dom.contains(&ejections), "{ejections} not in:\n{dom}");
     // Sparklines drew a line once the history had two points.
     assert!(dom.contains("<polyline"), "no sparkline:\n{dom}");
 

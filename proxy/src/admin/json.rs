@@ -146,6 +146,8 @@ pub fn view(config: &Config, v: &StatsView) -> Value {
                 "connections_reused": e.cx_reused,
                 "connect_failures": e.connect_failures,
                 "timeouts": e.timeouts,
+                "ejections": e.ejections,
+                "ejected_by_workers": e.ejected_by,
                 "latency": latency(e.latency.as_ref()),
             })
         })
