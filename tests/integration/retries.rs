@@ -184,7 +184,16 @@ fn retries_turn_failures_into_successes() {
         // Round robin: a retry takes the good endpoint's turn, so the next
         // request tries the bad one first again (outlier ejection is what
         // takes it out of the rotation).
-        let c = cluster_stats(&p);
+        // The log stage counts a request just after its response is
+        // written: wait for the last one.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let c = loop {
+            let c = cluster_stats(&p);
+            if c["responses"]["2xx"] == 40 || std::time::Instant::now() > deadline {
+                break c;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
         let retries = c["retries"].as_u64().unwrap();
         assert!((20..=40).contains(&retries), "{name}: {c}");
         assert_eq!(c["responses"]["2xx"], 40, "{name}: {c}");
@@ -219,7 +228,16 @@ fn the_retry_budget_caps_retries_during_an_outage() {
     );
     let got = statuses(&p, 100, false);
     assert!(got.iter().all(|&s| s == 503), "{got:?}");
-    let c = cluster_stats(&p);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let c = loop {
+        let c = cluster_stats(&p);
+        let counted =
+            c["retries"].as_u64().unwrap() + c["retries_budget_exhausted"].as_u64().unwrap();
+        if counted >= 100 || std::time::Instant::now() > deadline {
+            break c;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     let retries = c["retries"].as_u64().unwrap();
     assert!((8..=11).contains(&retries), "{retries} retries: {c}");
     assert!(c["retries_budget_exhausted"].as_u64().unwrap() >= 85, "{c}");
