@@ -76,6 +76,10 @@ cmd_test() {
     python3 -c "import prometheus_client" 2>/dev/null \
         || python3 -m pip install -q prometheus_client >/dev/null 2>&1 \
         || echo "note: prometheus_client (PyPI) not installable; its check is skipped"
+    # dnsmasq for the DNS discovery tests (they print a skip reason when it
+    # is missing).
+    command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || apt_install dnsmasq-base \
+        || echo "note: dnsmasq (Debian dnsmasq-base) not installable; the DNS discovery tests are skipped"
     # Headless Chromium for the dashboard test (it prints a skip reason
     # when the browser is missing).
     command -v chromium >/dev/null 2>&1 || apt_install chromium \

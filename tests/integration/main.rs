@@ -15,6 +15,7 @@ mod concurrency;
 mod cors;
 mod dashboard;
 mod discovery;
+mod dns;
 mod examples;
 mod filter_metrics;
 mod filters;

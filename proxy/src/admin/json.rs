@@ -226,7 +226,13 @@ pub fn clusters(state: &AdminState) -> Value {
                         "address": e.address.to_string(),
                         "weight": e.weight,
                         "zone": e.zone,
-                        "source": if c.endpoints_file.is_some() { "file" } else { "static" },
+                        "source": if c.endpoints_file.is_some() {
+                            "file"
+                        } else if c.dns.is_some() {
+                            "dns"
+                        } else {
+                            "static"
+                        },
                         "requests": counted.map_or(0, |v| v.requests),
                         "responses_5xx": counted.map_or(0, |v| v.classes[5]),
                         "connect_failures": counted.map_or(0, |v| v.connect_failures),

@@ -207,6 +207,25 @@ pub struct RouteFile {
     pub filters: Vec<crate::pipeline::filters::FilterFile>,
 }
 
+/// `dns = { name = "orders.svc", port = 8080 }` on a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct DnsFile {
+    pub name: String,
+    /// Required for A / AAAA records.
+    pub port: Option<i64>,
+    /// `"A"` (default), `"AAAA"` or `"SRV"`.
+    pub record: Option<String>,
+    /// `"ip:port"`; default the first nameserver of /etc/resolv.conf.
+    pub resolver: Option<String>,
+    /// Default `"1s"`.
+    pub min_ttl: Option<DurationValue>,
+    /// Default `"5m"`.
+    pub max_ttl: Option<DurationValue>,
+    /// Default `"2s"`.
+    pub timeout: Option<DurationValue>,
+}
+
 /// `retries = { attempts = 2, ... }` on a route.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a table")]
@@ -277,6 +296,8 @@ pub struct ClusterFile {
     /// Discovery from a file (JSON or TOML) instead of `endpoints`: watched,
     /// a change applies without a reload (`config::discovery`).
     pub endpoints_file: Option<String>,
+    /// DNS discovery instead of `endpoints` (`config::dns`).
+    pub dns: Option<DnsFile>,
     /// Default `"round_robin"`; see `LbPolicy`.
     pub lb: Option<String>,
     /// What `ring_hash` / `maglev` hash (exactly one key).

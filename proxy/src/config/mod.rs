@@ -12,6 +12,7 @@
 
 pub mod build;
 pub mod discovery;
+pub mod dns;
 pub mod error;
 pub mod file;
 pub mod source;
@@ -405,6 +406,8 @@ pub struct ClusterConfig {
     /// Where the endpoints came from: `None` = the config file,
     /// `Some(path)` = `endpoints_file`.
     pub endpoints_file: Option<std::path::PathBuf>,
+    /// DNS discovery (`dns`): the query the endpoints came from.
+    pub dns: Option<dns::DnsQuery>,
     /// Retries allowed per worker: `ratio` × requests + `min_per_second`.
     pub retry_budget: (f64, f64),
     /// Per worker: requests in flight to the cluster at most (503 past it).

@@ -1591,3 +1591,24 @@ fn outlier_detection_defaults_and_errors() {
     }
     assert_eq!(errs.len(), 3, "{errs:#?}");
 }
+
+#[test]
+fn dns_discovery_errors_name_the_key() {
+    let with = |keys: &str| MINIMAL.replace("endpoints = [\"127.0.0.1:9000\"]\n", keys);
+    let text = with("dns = { name = \"svc.test\", record = \"MX\", resolver = \"nope\" }\n");
+    let errs = errors(&text);
+    for key in [
+        "cluster[0].dns.record",
+        "cluster[0].dns.port",
+        "cluster[0].dns.resolver",
+    ] {
+        assert!(error_at(&errs, key).line.is_some(), "{key}: {errs:#?}");
+    }
+    let text = with("endpoints = [\"127.0.0.1:1\"]\ndns = { name = \"svc.test\", port = 80, resolver = \"127.0.0.1:9\", timeout = \"100ms\" }\n");
+    let errs = errors(&text);
+    assert!(
+        errs.iter()
+            .any(|e| e.path == "cluster[0].dns" && e.message.contains("one of")),
+        "{errs:#?}"
+    );
+}

@@ -1,5 +1,14 @@
 //! The `ringway-discovery` thread: watches every cluster's `endpoints_file`
-//! (`config::discovery`) and applies a change the way a reload does.
+//! (`config::discovery`) and re-resolves every cluster's `dns`
+//! (`config::dns`) when its TTL runs out, and applies a change the way a
+//! reload does.
+//!
+//! DNS: each cluster's answer is kept for its TTL (within `min_ttl` and
+//! `max_ttl`); then the name is resolved again, and when the set of
+//! addresses (or SRV weights) differs from the endpoints in force, a
+//! reload rebuilds the configuration (which resolves again) and publishes
+//! it. A failed lookup keeps the running set and is retried after
+//! `min_ttl`.
 //!
 //! Every `[reload] interval` (default 1 s) it reads the list of endpoints
 //! files from the configuration in force and polls each one (modification
@@ -17,7 +26,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::reload::Control;
 use super::watch::fingerprint;
@@ -44,8 +53,26 @@ pub fn spawn(
         .name("ringway-discovery".into())
         .spawn(move || {
             let mut pending: HashMap<PathBuf, Print> = HashMap::new();
+            // DNS clusters: when each is resolved again.
+            let mut dns_next: HashMap<String, Instant> = HashMap::new();
+            let mut files_checked = Instant::now();
             while !stop.load(Ordering::Acquire) {
-                std::thread::sleep(interval);
+                std::thread::sleep(interval.min(Duration::from_millis(250)));
+                if let Some(changed) = dns_changes(&current(), &mut dns_next) {
+                    tracing::info!(clusters = %changed, "DNS answer changed: applying");
+                    match control.reload() {
+                        Ok(r) => println!("ringway: endpoints from DNS ({changed}) applied: {r}"),
+                        Err(e) => {
+                            tracing::error!("DNS endpoints of {changed} refused:\n{e}");
+                            eprintln!("{e}");
+                        }
+                    }
+                }
+                // Endpoints files: every `interval`.
+                if files_checked.elapsed() < interval {
+                    continue;
+                }
+                files_checked = Instant::now();
                 let mut due = Vec::new();
                 for f in files(&current()) {
                     let now = fingerprint(&f);
@@ -77,6 +104,42 @@ pub fn spawn(
                 }
             }
         })
+}
+
+/// Resolve the DNS clusters whose answer expired; the names of those whose
+/// endpoints changed (comma-separated), if any.
+fn dns_changes(config: &Config, next: &mut HashMap<String, Instant>) -> Option<String> {
+    let now = Instant::now();
+    let mut changed = Vec::new();
+    for c in &config.clusters {
+        let Some(q) = &c.dns else { continue };
+        let due = next.entry(c.name.clone()).or_insert(now + q.min_ttl);
+        if now < *due {
+            continue;
+        }
+        match crate::config::dns::resolve(q) {
+            Ok((found, ttl)) => {
+                *due = now + ttl;
+                let mut current: Vec<(std::net::SocketAddr, u32)> =
+                    c.endpoints.iter().map(|e| (e.address, e.weight)).collect();
+                current.sort();
+                if current != found {
+                    changed.push(c.name.clone());
+                }
+            }
+            Err(e) => {
+                *due = now + q.min_ttl;
+                tracing::warn!(cluster = %c.name, "DNS lookup failed (endpoints kept): {e}");
+            }
+        }
+    }
+    next.retain(|name, _| {
+        config
+            .clusters
+            .iter()
+            .any(|c| &c.name == name && c.dns.is_some())
+    });
+    (!changed.is_empty()).then(|| changed.join(", "))
 }
 
 /// The endpoints files the configuration reads.

@@ -39,7 +39,44 @@ impl Builder<'_> {
             }
             let mut ok = true;
             // The endpoints: written here, or read from `endpoints_file`.
+            let dns = c
+                .dns
+                .as_ref()
+                .and_then(|d| self.dns(d, &format!("{path}.dns")));
+            if c.dns.is_some() && (!c.endpoints.is_empty() || c.endpoints_file.is_some()) {
+                self.error(
+                    format!("{path}.dns"),
+                    "give one of `endpoints`, `endpoints_file` and `dns`",
+                );
+                ok = false;
+            }
             let (listed, endpoints_file, where_) = match &c.endpoints_file {
+                None if c.dns.is_some() => match &dns {
+                    None => {
+                        ok = false;
+                        (Vec::new(), None, format!("{path}.dns"))
+                    }
+                    Some(q) => match super::super::dns::resolve(q) {
+                        Ok((list, _)) => (
+                            list.into_iter()
+                                .map(|(addr, weight)| {
+                                    EndpointFile::Weighted(WeightedEndpointFile {
+                                        address: addr.to_string(),
+                                        weight: Some(i64::from(weight)),
+                                        zone: None,
+                                    })
+                                })
+                                .collect(),
+                            None,
+                            format!("{path}.dns"),
+                        ),
+                        Err(m) => {
+                            self.error(format!("{path}.dns"), m);
+                            ok = false;
+                            (Vec::new(), None, format!("{path}.dns"))
+                        }
+                    },
+                },
                 None => (c.endpoints.clone(), None, format!("{path}.endpoints")),
                 Some(f) => {
                     let file = tls::resolve_path(&self.base_dir, f);
@@ -265,9 +302,95 @@ impl Builder<'_> {
                 max_requests,
                 max_retries,
                 prefer_zone,
+                dns,
             }));
         }
         out
+    }
+
+    /// `dns` of a cluster (at `path`).
+    fn dns(&mut self, d: &DnsFile, path: &str) -> Option<super::super::dns::DnsQuery> {
+        use super::super::dns::{system_resolver, DnsQuery, Record};
+        let before = self.errors.len();
+        let record = match d.record.as_deref().map(str::to_ascii_uppercase).as_deref() {
+            None | Some("A") => Record::A,
+            Some("AAAA") => Record::Aaaa,
+            Some("SRV") => Record::Srv,
+            Some(other) => {
+                self.error(
+                    format!("{path}.record"),
+                    format!("{other:?}: expected \"A\", \"AAAA\" or \"SRV\""),
+                );
+                Record::A
+            }
+        };
+        let port = match (d.port, record) {
+            (Some(p), _) if (1..=65535).contains(&p) => p as u16,
+            (Some(p), _) => {
+                self.error(format!("{path}.port"), format!("{p} is not a port"));
+                0
+            }
+            (None, Record::Srv) => 0,
+            (None, _) => {
+                self.error(format!("{path}.port"), "required for A and AAAA records");
+                0
+            }
+        };
+        if d.name.trim().is_empty() || d.name.len() > 253 {
+            self.error(format!("{path}.name"), "must be a DNS name");
+        }
+        let resolver = match &d.resolver {
+            Some(r) => match r.parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    self.error(
+                        format!("{path}.resolver"),
+                        format!("{r:?} is not \"ip:port\""),
+                    );
+                    None
+                }
+            },
+            None => {
+                let found = system_resolver();
+                if found.is_none() {
+                    self.error(
+                        format!("{path}.resolver"),
+                        "no nameserver in /etc/resolv.conf: give `resolver`",
+                    );
+                }
+                found
+            }
+        };
+        let min_ttl = self.duration(
+            &format!("{path}.min_ttl"),
+            d.min_ttl.as_ref(),
+            Duration::from_secs(1),
+        );
+        let max_ttl = self.timeout(
+            &format!("{path}.max_ttl"),
+            d.max_ttl.as_ref(),
+            Duration::from_secs(300),
+        );
+        if max_ttl < min_ttl {
+            self.error(
+                format!("{path}.max_ttl"),
+                "must not be shorter than min_ttl",
+            );
+        }
+        let timeout = self.timeout(
+            &format!("{path}.timeout"),
+            d.timeout.as_ref(),
+            Duration::from_secs(2),
+        );
+        (self.errors.len() == before).then(|| DnsQuery {
+            name: d.name.trim().to_owned(),
+            port,
+            record,
+            resolver: resolver.expect("checked above"),
+            min_ttl: min_ttl.max(Duration::from_millis(100)),
+            max_ttl,
+            timeout,
+        })
     }
 
     /// `outlier_detection` of a cluster (at `path`).
