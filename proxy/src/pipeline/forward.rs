@@ -500,8 +500,8 @@ async fn timed_write_prefix<S: AsyncWriteRent>(
     res.map_err(|e| ProxyError::new(ErrorKind::ClientClosed).with_cause(e))
 }
 
-/// Count a failed attempt that is retried on its endpoint: the cluster's
-/// and endpoint's requests and classes, its errors, and outlier detection.
+/// Count a failed attempt that is retried on its endpoint (the final
+/// attempt is counted by the log stage).
 fn record_attempt(
     gen: &WorkerGen,
     cluster: usize,
@@ -509,31 +509,11 @@ fn record_attempt(
     status: u16,
     error: Option<&ProxyError>,
 ) {
-    use crate::stats::layout::class_of;
     let status = match (status, error) {
         (0, Some(e)) => e.status().unwrap_or(502),
         (s, _) => s,
     };
-    let class = class_of(status);
-    let cs = &gen.stats.clusters[cluster];
-    cs.requests.inc();
-    cs.classes[class].inc();
-    let es = gen.stats.endpoint(cluster, endpoint);
-    es.requests.inc();
-    es.classes[class].inc();
-    if let Some(e) = error {
-        cs.errors[e.kind.index()].inc();
-        if matches!(
-            e.kind,
-            ErrorKind::UpstreamTimeout | ErrorKind::ConnectTimeout
-        ) {
-            es.timeouts.inc();
-        }
-    }
-    gen.balancers[cluster].observe_outcome(
-        endpoint,
-        crate::upstream::lb::outlier::Outcome::of(status, error.map(|e| &e.kind)),
-    );
+    super::log::count_upstream(gen, cluster, endpoint, status, error.map(|e| &e.kind));
 }
 
 /// A `Retry-After` field of the response head in `buf`.

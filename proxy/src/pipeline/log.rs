@@ -103,27 +103,7 @@ fn record_stats(gen: &WorkerGen, rec: &RequestRecord<'_>) {
     }
     let mut upstream = None;
     if let (Some(cluster), Some(ep)) = (ex.cluster, ex.endpoint) {
-        let class = class_of(ex.status);
-        let cs = &stats.clusters[cluster];
-        cs.requests.inc();
-        cs.classes[class].inc();
-        let es = stats.endpoint(cluster, ep);
-        es.requests.inc();
-        es.classes[class].inc();
-        if let Some(e) = rec.error {
-            cs.errors[e.kind.index()].inc();
-            match e.kind {
-                ErrorKind::UpstreamTimeout | ErrorKind::ConnectTimeout => es.timeouts.inc(),
-                _ => {}
-            }
-        }
-        // Outlier detection: what this exchange says about the endpoint.
-        if let Some(b) = gen.balancers.get(cluster) {
-            b.observe_outcome(
-                ep,
-                crate::upstream::lb::outlier::Outcome::of(ex.status, rec.error.map(|e| &e.kind)),
-            );
-        }
+        count_upstream(gen, cluster, ep, ex.status, rec.error.map(|e| &e.kind));
         if let Some(t) = ex.upstream_time {
             upstream = Some((cluster, ep, t));
         }
@@ -138,4 +118,38 @@ fn record_stats(gen: &WorkerGen, rec: &RequestRecord<'_>) {
         rec.elapsed,
         proxy_added,
     );
+}
+
+/// Count one upstream exchange with `endpoint` of `cluster`: requests and
+/// the status class on the cluster and the endpoint, the error kind, a
+/// timeout, and what outlier detection learns from it. Used for forwarded
+/// requests (here), failed attempts that are retried (`forward`) and
+/// aggregation legs (`aggregate`).
+pub(super) fn count_upstream(
+    gen: &WorkerGen,
+    cluster: usize,
+    endpoint: usize,
+    status: u16,
+    error: Option<&ErrorKind>,
+) {
+    let stats = &gen.stats;
+    let class = class_of(status);
+    let cs = &stats.clusters[cluster];
+    cs.requests.inc();
+    cs.classes[class].inc();
+    let es = stats.endpoint(cluster, endpoint);
+    es.requests.inc();
+    es.classes[class].inc();
+    if let Some(k) = error {
+        cs.errors[k.index()].inc();
+        if matches!(k, ErrorKind::UpstreamTimeout | ErrorKind::ConnectTimeout) {
+            es.timeouts.inc();
+        }
+    }
+    if let Some(b) = gen.balancers.get(cluster) {
+        b.observe_outcome(
+            endpoint,
+            crate::upstream::lb::outlier::Outcome::of(status, error),
+        );
+    }
 }

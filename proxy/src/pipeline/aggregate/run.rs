@@ -31,10 +31,10 @@ use crate::http::{HeadLimits, HeaderEdits, RequestHead, ResponseFraming, Respons
 use crate::pipeline::body::BodyFrame;
 use crate::pipeline::buffer::ConnBuf;
 use crate::pipeline::generation::WorkerGen;
+use crate::pipeline::log::count_upstream;
 use crate::pipeline::pick::{pick_endpoint, PickRequest};
 use crate::pipeline::route::target_path;
 use crate::runtime::worker::Worker;
-use crate::stats::layout::class_of;
 use crate::upstream::{connect, UpstreamStream};
 
 /// The incoming request, as the legs need it.
@@ -342,12 +342,7 @@ async fn leg_outcome(
         Err(_) if by_deadline => Err(LegError::Deadline(agg.deadline)),
         Err(_) => Err(LegError::Timeout(leg.timeout)),
     };
-    record(
-        gen,
-        leg.cluster,
-        Some(ep),
-        outcome.as_ref().map(|a| a.status),
-    );
+    record(gen, leg.cluster, ep, outcome.as_ref().map(|a| a.status));
     let outcome = match outcome {
         Ok(a) if !(200..300).contains(&a.status) => Err(LegError::Status(a.status)),
         other => other,
@@ -359,13 +354,13 @@ async fn leg_outcome(
 }
 
 /// Count the leg as an upstream request of its cluster (and endpoint).
-fn record(gen: &WorkerGen, cluster: usize, ep: Option<usize>, outcome: Result<u16, &LegError>) {
+fn record(gen: &WorkerGen, cluster: usize, ep: usize, outcome: Result<u16, &LegError>) {
     let kind = match outcome {
         Ok(_) => None,
         Err(LegError::Upstream(e)) => Some(e.kind),
         Err(LegError::Timeout(_) | LegError::Deadline(_)) => Some(ErrorKind::UpstreamTimeout),
         Err(LegError::TooLarge(_)) => Some(ErrorKind::BadResponse("leg body over max_leg_bytes")),
-        Err(LegError::Status(s)) => return record_status(gen, cluster, ep, *s, None),
+        Err(LegError::Status(s)) => return count_upstream(gen, cluster, ep, *s, None),
         Err(LegError::Missing(_) | LegError::Dependency(_)) => return,
     };
     // Like a forwarded request: a failure counts in the class of the status
@@ -375,38 +370,7 @@ fn record(gen: &WorkerGen, cluster: usize, ep: Option<usize>, outcome: Result<u1
         (Err(_), Some(k)) => ProxyError::new(k).status().unwrap_or(502),
         (Err(_), None) => 502,
     };
-    record_status(gen, cluster, ep, status, kind);
-}
-
-fn record_status(
-    gen: &WorkerGen,
-    cluster: usize,
-    ep: Option<usize>,
-    status: u16,
-    error: Option<ErrorKind>,
-) {
-    let class = class_of(status);
-    let cs = &gen.stats.clusters[cluster];
-    cs.requests.inc();
-    cs.classes[class].inc();
-    if let Some(k) = error {
-        cs.errors[k.index()].inc();
-    }
-    if let Some(ep) = ep {
-        gen.balancers[cluster].observe_outcome(
-            ep,
-            crate::upstream::lb::outlier::Outcome::of(status, error.as_ref()),
-        );
-        let es = gen.stats.endpoint(cluster, ep);
-        es.requests.inc();
-        es.classes[class].inc();
-        if matches!(
-            error,
-            Some(ErrorKind::UpstreamTimeout | ErrorKind::ConnectTimeout)
-        ) {
-            es.timeouts.inc();
-        }
-    }
+    count_upstream(gen, cluster, ep, status, kind.as_ref());
 }
 
 /// The leg's request head: method, rendered path, `Host` (the endpoint's
