@@ -364,6 +364,12 @@ pub struct ServeArgs {
     /// Fault: reset (TCP RST, no response) this fraction of connections at their first request.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
     pub reset_fraction: f64,
+    /// Fault: answer this fraction of requests with --fail-status (drawn per request).
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+    pub fail_fraction: f64,
+    /// Status of the failed answers of --fail-fraction.
+    #[arg(long, value_name = "STATUS", default_value_t = 503)]
+    pub fail_status: u16,
     /// Fault: stall the whole server for this long, once (see --stall-after).
     #[arg(long, value_parser = duration, value_name = "DURATION")]
     pub stall: Option<Duration>,
@@ -405,6 +411,9 @@ pub struct ServeConfig {
     pub echo_headers: Vec<String>,
     pub close_after: Option<u64>,
     pub reset_fraction: f64,
+    /// Fraction of requests answered with `fail_status`.
+    pub fail_fraction: f64,
+    pub fail_status: u16,
     pub stall: Option<(u64, Duration)>,
     pub slow_body: Option<(Duration, usize)>,
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -426,6 +435,12 @@ impl ServeArgs {
         }
         if !(0.0..=1.0).contains(&self.reset_fraction) {
             return Err("--reset-fraction must be between 0 and 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.fail_fraction) {
+            return Err("--fail-fraction must be between 0 and 1".into());
+        }
+        if !(200..=999).contains(&self.fail_status) {
+            return Err("--fail-status must be 200-999".into());
         }
         if self.close_after == Some(0) {
             return Err("--close-after must be at least 1".into());
@@ -475,6 +490,8 @@ impl ServeArgs {
             echo_headers,
             close_after: self.close_after,
             reset_fraction: self.reset_fraction,
+            fail_fraction: self.fail_fraction,
+            fail_status: self.fail_status,
             stall: self.stall.map(|d| (self.stall_after.unwrap_or(0), d)),
             slow_body: self
                 .slow_body
@@ -598,6 +615,10 @@ mod tests {
         assert_eq!(s.echo_headers, vec!["content-type".to_string()]);
         assert!(serve(&["--status", "100"]).is_err());
         assert!(serve(&["--reset-fraction", "1.5"]).is_err());
+        assert!(serve(&["--fail-fraction", "-0.1"]).is_err());
+        assert!(serve(&["--fail-fraction", "0.5", "--fail-status", "99"]).is_err());
+        let s = serve(&["--fail-fraction", "0.5"]).unwrap();
+        assert_eq!((s.fail_fraction, s.fail_status), (0.5, 503));
         assert!(serve(&["--close-after", "0"]).is_err());
         assert!(serve(&["--stall-after", "5"]).is_err());
         let s = serve(&["--stall", "1s", "--stall-after", "7"]).unwrap();

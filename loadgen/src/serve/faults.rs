@@ -1,5 +1,6 @@
 //! `serve`'s delays and fault knobs: per-request delay distributions, the
-//! one-off whole-server stall, connection resets, slow bodies.
+//! one-off whole-server stall, connection resets, a fraction of failed
+//! answers, slow bodies.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -95,6 +96,7 @@ impl Stall {
 pub struct Faults {
     pub close_after: Option<u64>,
     pub reset_fraction: f64,
+    pub fail_fraction: f64,
     pub stall: Option<Stall>,
     /// Pause between pieces, piece size.
     pub slow_body: Option<(Duration, usize)>,
@@ -106,6 +108,7 @@ impl Faults {
         Faults {
             close_after: cfg.close_after,
             reset_fraction: cfg.reset_fraction,
+            fail_fraction: cfg.fail_fraction,
             stall: cfg.stall.map(|(after, length)| Stall::new(after, length)),
             slow_body: cfg.slow_body,
             delay: cfg.delay,
@@ -115,6 +118,11 @@ impl Faults {
     /// Should this new connection be reset at its first request?
     pub fn reset_connection(&self, rng: &mut Rng) -> bool {
         self.reset_fraction > 0.0 && rng.unit() < self.reset_fraction
+    }
+
+    /// Should this request get the `--fail-status` answer?
+    pub fn fail_request(&self, rng: &mut Rng) -> bool {
+        self.fail_fraction > 0.0 && rng.unit() < self.fail_fraction
     }
 
     /// How long to wait before answering a request (delay and stall).
@@ -176,6 +184,7 @@ mod tests {
         let mut f = Faults {
             close_after: None,
             reset_fraction: 0.0,
+            fail_fraction: 0.0,
             stall: None,
             slow_body: None,
             delay: None,
@@ -185,6 +194,25 @@ mod tests {
         assert!((0..1000).all(|_| f.reset_connection(&mut r)));
         f.reset_fraction = 0.5;
         let hits = (0..10_000).filter(|_| f.reset_connection(&mut r)).count();
+        assert!((4500..5500).contains(&hits), "{hits}");
+    }
+
+    #[test]
+    fn fail_fraction_extremes() {
+        let mut r = Rng::seeded(5);
+        let mut f = Faults {
+            close_after: None,
+            reset_fraction: 0.0,
+            fail_fraction: 0.0,
+            stall: None,
+            slow_body: None,
+            delay: None,
+        };
+        assert!(!(0..1000).any(|_| f.fail_request(&mut r)));
+        f.fail_fraction = 1.0;
+        assert!((0..1000).all(|_| f.fail_request(&mut r)));
+        f.fail_fraction = 0.5;
+        let hits = (0..10_000).filter(|_| f.fail_request(&mut r)).count();
         assert!((4500..5500).contains(&hits), "{hits}");
     }
 }

@@ -47,6 +47,9 @@ pub struct Templates {
     /// The raw body bytes.
     pub body: &'static [u8],
     pub chunked: bool,
+    /// The `--fail-status` answer (a short fixed body), keep-alive and close.
+    pub fail: &'static [u8],
+    pub fail_close: &'static [u8],
 }
 
 /// Head lines shared by every response: status line, Server, extra headers.
@@ -116,6 +119,22 @@ impl Templates {
             f
         };
         let leak = |v: Vec<u8>| -> &'static [u8] { Box::leak(v.into_boxed_slice()) };
+        let fail = |close: bool| {
+            let body: &[u8] = if bodyless(cfg.fail_status) {
+                b""
+            } else {
+                b"fail\n"
+            };
+            let mut f = Vec::new();
+            start_head(&mut f, cfg.fail_status, &[]);
+            framing(&mut f, cfg.fail_status, false, body.len());
+            if close {
+                f.extend_from_slice(b"Connection: close\r\n");
+            }
+            f.extend_from_slice(b"\r\n");
+            f.extend_from_slice(body);
+            f
+        };
         Templates {
             full: leak(full(false)),
             full_close: leak(full(true)),
@@ -123,6 +142,8 @@ impl Templates {
             head_close: leak(head(true)),
             body: leak(body),
             chunked: cfg.chunked && !bodyless(cfg.status),
+            fail: leak(fail(false)),
+            fail_close: leak(fail(true)),
         }
     }
 }

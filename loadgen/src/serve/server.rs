@@ -250,6 +250,17 @@ async fn respond(
     let t = &shared.templates;
     let cfg = &shared.cfg;
     let slow = faults.slow_body.filter(|_| !request.head);
+    if !request.head && faults.fail_request(&mut worker.rng.borrow_mut()) {
+        conn.out
+            .extend_from_slice(if last { t.fail_close } else { t.fail });
+        if let Some(echo) = conn.echo.as_mut() {
+            echo.clear();
+        }
+        if conn.out.len() >= FLUSH_AT {
+            conn.stream.flush(&mut conn.out).await?;
+        }
+        return Ok(());
+    }
 
     if let Some(echo) = conn.echo.as_mut() {
         let chunked = cfg.chunked && !super::response::bodyless(cfg.status);
