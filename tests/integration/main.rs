@@ -22,6 +22,7 @@ mod filters;
 mod harness;
 mod headers;
 mod health;
+mod hedging;
 mod ip_acl;
 mod jwt;
 mod keepalive;

@@ -126,6 +126,7 @@ pub fn view(config: &Config, v: &StatsView) -> Value {
                 "requests": c.requests,
                 "retries": c.retries,
                 "retries_budget_exhausted": c.retries_budget_exhausted,
+                "hedges": { "sent": c.hedges, "won": c.hedge_wins },
                 "overflow": { "max_requests": c.overflow_requests, "max_retries": c.overflow_retries },
                 "responses": classes(&c.classes),
                 "errors": errors(&c.errors),

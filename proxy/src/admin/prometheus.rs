@@ -725,27 +725,34 @@ fn clusters(w: &mut Writer, parts: &[Part]) {
             }
         }
     }
-    for (name, help, budget) in [
+    type Pick = fn(&crate::stats::merge::ClusterView) -> u64;
+    let families: [(&str, &str, Pick); 4] = [
         (
             "ringway_upstream_retries_total",
             "Retries sent to the cluster (`retries` on a route).",
-            false,
+            |c| c.retries,
         ),
         (
             "ringway_upstream_retries_budget_exhausted_total",
-            "Retries not sent: the cluster's retry budget was spent.",
-            true,
+            "Retries and hedges not sent: the cluster's retry budget was spent.",
+            |c| c.retries_budget_exhausted,
         ),
-    ] {
+        (
+            "ringway_upstream_hedges_total",
+            "Hedged requests sent to the cluster (`hedge` on a route).",
+            |c| c.hedges,
+        ),
+        (
+            "ringway_upstream_hedge_wins_total",
+            "Hedged requests whose answer was used (it came before the first attempt's).",
+            |c| c.hedge_wins,
+        ),
+    ];
+    for (name, help, pick) in families {
         w.family(name, "counter", help);
         for p in parts {
             for c in &p.view.clusters {
-                let n = if budget {
-                    c.retries_budget_exhausted
-                } else {
-                    c.retries
-                };
-                w.sample(name, &[("cluster", &c.name)], p.w(), Value::Int(n));
+                w.sample(name, &[("cluster", &c.name)], p.w(), Value::Int(pick(c)));
             }
         }
     }

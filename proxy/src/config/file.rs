@@ -199,6 +199,8 @@ pub struct RouteFile {
     pub aggregate: Option<crate::pipeline::aggregate::AggregateFile>,
     /// Retries of a failed upstream attempt (`pipeline::retry`).
     pub retries: Option<RetriesFile>,
+    /// A second copy of a slow idempotent request (`pipeline::hedge`).
+    pub hedge: Option<HedgeFile>,
     pub max_body_bytes: Option<SizeValue>,
     /// Default `"30s"`.
     pub timeout: Option<DurationValue>,
@@ -224,6 +226,15 @@ pub struct DnsFile {
     pub max_ttl: Option<DurationValue>,
     /// Default `"2s"`.
     pub timeout: Option<DurationValue>,
+}
+
+/// `hedge = { delay = "20ms" }` on a route.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct HedgeFile {
+    /// How long the first attempt may go without a response head before
+    /// the hedge is sent. Required.
+    pub delay: Option<DurationValue>,
 }
 
 /// `retries = { attempts = 2, ... }` on a route.

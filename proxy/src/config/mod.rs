@@ -230,6 +230,8 @@ pub struct RouteConfig {
     pub timeout: Duration,
     /// Retries of failed upstream attempts (`pipeline::retry`).
     pub retries: Option<RetryPolicy>,
+    /// Hedging of slow idempotent requests (`pipeline::hedge`).
+    pub hedge: Option<HedgePolicy>,
     /// The route's filter chain, in order (compiled once per generation).
     pub filters: Arc<[crate::pipeline::filters::Filter]>,
 }
@@ -417,6 +419,14 @@ pub struct ClusterConfig {
     /// Zone-aware routing: the preferred zone and the share (0–1) of its
     /// endpoints that must be eligible for traffic to stay in it.
     pub prefer_zone: Option<(String, f64)>,
+}
+
+/// `hedge` on a route: when the first attempt has no response head after
+/// `delay`, the same request goes to another endpoint; the first answer
+/// wins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HedgePolicy {
+    pub delay: Duration,
 }
 
 /// `retries` on a route.

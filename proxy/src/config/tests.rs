@@ -1612,3 +1612,36 @@ fn dns_discovery_errors_name_the_key() {
         "{errs:#?}"
     );
 }
+
+#[test]
+fn hedge_policy_is_built_and_checked() {
+    let text = MINIMAL.replace(
+        "cluster = \"app\"\n\n[[cluster]]",
+        "cluster = \"app\"\nhedge = { delay = \"20ms\" }\n\n[[cluster]]",
+    );
+    let c = Config::parse(&text, None).unwrap();
+    assert_eq!(
+        c.routes[0].hedge,
+        Some(HedgePolicy {
+            delay: Duration::from_millis(20)
+        })
+    );
+    assert_eq!(Config::parse(MINIMAL, None).unwrap().routes[0].hedge, None);
+    for (bad, says) in [
+        ("hedge = {}", "is required"),
+        ("hedge = { delay = \"0s\" }", "greater than zero"),
+    ] {
+        let text = MINIMAL.replace(
+            "cluster = \"app\"\n\n[[cluster]]",
+            &format!("cluster = \"app\"\n{bad}\n\n[[cluster]]"),
+        );
+        let errs = errors(&text);
+        let e = error_at(&errs, "route[0].hedge.delay");
+        assert!(e.message.contains(says), "{bad}: {e:?}");
+    }
+    let text = MINIMAL.replace(
+        "cluster = \"app\"\n\n[[cluster]]",
+        "cluster = \"app\"\nhedge = { after = \"20ms\" }\n\n[[cluster]]",
+    );
+    assert!(!errors(&text).is_empty());
+}

@@ -280,3 +280,45 @@ async fn read_response_head<S: AsyncWriteRent>(
         }
     }
 }
+
+/// Read the final response head into `ubuf`/`resp` without a client to
+/// pass interim answers to (aggregate legs, hedges): interim 1xx are
+/// skipped, a 101 is the error `on_101`.
+/// A failure before any byte arrived is marked retryable.
+pub(super) async fn read_head_alone(
+    up: &mut UpstreamStream,
+    ubuf: &mut ConnBuf,
+    limits: &HeadLimits,
+    head_request: bool,
+    resp: &mut ResponseHead,
+    on_101: &'static str,
+) -> Result<(), ProxyError> {
+    let mut got_any = false;
+    loop {
+        if !ubuf.is_empty() {
+            got_any = true;
+            let complete = parse_response_head(ubuf.data(), limits, head_request, resp)
+                .map_err(response_head_error)?;
+            if complete {
+                if resp.status == 101 {
+                    return Err(ProxyError::new(ErrorKind::BadResponse(on_101)));
+                }
+                if (100..200).contains(&resp.status) {
+                    ubuf.consume(resp.head_len);
+                    continue;
+                }
+                return Ok(());
+            }
+        }
+        ubuf.make_room(4096, limits.max_head_bytes + 4096);
+        match ubuf.read_from(up).await {
+            Ok(0) => return Err(ProxyError::new(ErrorKind::UpstreamClosed).retryable(!got_any)),
+            Ok(_) => {}
+            Err(e) => {
+                return Err(ProxyError::new(ErrorKind::UpstreamClosed)
+                    .with_cause(e)
+                    .retryable(!got_any))
+            }
+        }
+    }
+}

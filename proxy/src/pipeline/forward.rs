@@ -130,6 +130,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     let client_http10 = head.version == Version::Http10;
     let client_keep_alive = head.keep_alive();
     let wants_upgrade = head.upgrade.is_some();
+    let idempotent = super::retry::idempotent(head.method(data));
 
     // Stage: pick endpoint.
     // The guard counts the request in flight to the endpoint until this
@@ -194,8 +195,14 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
         .retries
         .as_ref()
         .filter(|_| body_in_hand);
+    // Hedging (`pipeline::hedge`): the first attempt of a replayable
+    // idempotent request, to a cluster with another endpoint to ask.
+    let hedge = gen.config().routes[route.index]
+        .hedge
+        .as_ref()
+        .filter(|_| body_in_hand && idempotent && !wants_upgrade && cluster.endpoints.len() > 1);
     let budget = &gen.retry_budgets[cluster_index];
-    if policy.is_some() {
+    if policy.is_some() || hedge.is_some() {
         budget.deposit();
     }
     let overall = watch.now() + route.timeout;
@@ -206,6 +213,21 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     let (mut up, sent_at) = loop {
         let per_try = policy.and_then(|p| p.per_try_timeout);
         let left = overall.saturating_duration_since(watch.now());
+        // The hedge's copy of the request, made before the first attempt
+        // borrows it.
+        let hedge_req = hedge.filter(|_| retries == 0).map(|h| {
+            let req = super::hedge::HedgeRequest {
+                cluster: cluster_index,
+                first: picked.endpoint(),
+                head: out.clone(),
+                head_limits,
+                request_was_head,
+                deadline: std::time::Instant::now() + per_try.map_or(left, |t| t.min(left)),
+                proxy_addrs: (client_addr, local),
+                watch,
+            };
+            (h, req)
+        });
         let mut req = UpstreamRequest {
             cluster: cluster_index,
             endpoint: picked.endpoint(),
@@ -221,10 +243,30 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
             head_limits,
             proxy_addrs: (client_addr, local),
         };
-        let result = exchange(
+        let first = exchange(
             worker, gen, &mut req, client, cbuf, &mut ubuf, &mut resp, ex, watch,
-        )
-        .await;
+        );
+        let result = match hedge_req {
+            None => first.await,
+            Some((h, hreq)) => match super::hedge::race(worker, gen, h, hreq, first).await {
+                super::hedge::Raced::First(r) => r,
+                super::hedge::Raced::Hedge(win) => {
+                    // The hedge's answer: its connection, buffer, head and
+                    // endpoint replace the first attempt's.
+                    let old = std::mem::replace(&mut ubuf, win.buf);
+                    worker.give_buffer(old.into_inner());
+                    resp = win.resp;
+                    picked = win.picked;
+                    ex.endpoint = Some(picked.endpoint());
+                    ex.reused_connection = win.reused;
+                    ep_id = worker
+                        .pool
+                        .borrow()
+                        .endpoint_id(cluster_index, picked.endpoint());
+                    Ok((win.up, win.sent_at))
+                }
+            },
+        };
         let Some(p) = policy else { break result? };
         let per_try_fired = per_try.is_some() && watch.now() < overall;
         let (again, failed_status, error) = match &result {
@@ -500,9 +542,9 @@ async fn timed_write_prefix<S: AsyncWriteRent>(
     res.map_err(|e| ProxyError::new(ErrorKind::ClientClosed).with_cause(e))
 }
 
-/// Count a failed attempt that is retried on its endpoint (the final
-/// attempt is counted by the log stage).
-fn record_attempt(
+/// Count a failed attempt that is retried (or hedged) on its endpoint (the
+/// final attempt is counted by the log stage).
+pub(super) fn record_attempt(
     gen: &WorkerGen,
     cluster: usize,
     endpoint: usize,

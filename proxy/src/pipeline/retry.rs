@@ -91,6 +91,14 @@ pub fn retriable(e: &ProxyError, per_try: bool) -> bool {
     }
 }
 
+/// Methods RFC 9110 calls idempotent: safe to send twice.
+pub fn idempotent(method: &[u8]) -> bool {
+    matches!(
+        method,
+        b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE" | b"PUT" | b"DELETE"
+    )
+}
+
 /// The delay before retry number `n` (0 for the first retry).
 pub fn backoff(p: &RetryPolicy, n: u32, random: u64) -> Duration {
     let ceiling = p

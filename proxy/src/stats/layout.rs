@@ -70,6 +70,9 @@ pub struct ClusterStats {
     pub retries: Counter,
     /// Retries not sent: the cluster's retry budget was spent.
     pub retries_budget_exhausted: Counter,
+    /// Hedges sent (`hedge` on a route), and those whose answer was used.
+    pub hedges: Counter,
+    pub hedge_wins: Counter,
     /// Requests refused (503) by `circuit_breakers.max_requests`.
     pub overflow_requests: Counter,
     /// Retries not sent because of `circuit_breakers.max_retries`.
@@ -84,6 +87,8 @@ impl Default for ClusterStats {
             errors: counters(ERROR_KINDS),
             retries: Counter::default(),
             retries_budget_exhausted: Counter::default(),
+            hedges: Counter::default(),
+            hedge_wins: Counter::default(),
             overflow_requests: Counter::default(),
             overflow_retries: Counter::default(),
         }

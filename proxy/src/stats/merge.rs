@@ -59,6 +59,8 @@ pub struct ClusterView {
     pub requests: u64,
     pub retries: u64,
     pub retries_budget_exhausted: u64,
+    pub hedges: u64,
+    pub hedge_wins: u64,
     pub overflow_requests: u64,
     pub overflow_retries: u64,
     pub classes: [u64; 6],
@@ -198,6 +200,8 @@ pub fn merge(reg: &StatsGeneration, only: Option<usize>) -> StatsView {
             v.requests += s.requests.get();
             v.retries += s.retries.get();
             v.retries_budget_exhausted += s.retries_budget_exhausted.get();
+            v.hedges += s.hedges.get();
+            v.hedge_wins += s.hedge_wins.get();
             v.overflow_requests += s.overflow_requests.get();
             v.overflow_retries += s.overflow_retries.get();
             for (k, n) in s.classes.iter().enumerate() {

@@ -109,6 +109,21 @@ impl Builder<'_> {
                 .retries
                 .as_ref()
                 .and_then(|f| self.retries(f, &format!("{path}.retries")));
+            let hedge = r.hedge.as_ref().and_then(|f| {
+                let at = format!("{path}.hedge.delay");
+                match &f.delay {
+                    None => {
+                        self.error(
+                            at,
+                            "is required (e.g. \"20ms\": about the p95 of the upstream)",
+                        );
+                        None
+                    }
+                    Some(d) => Some(HedgePolicy {
+                        delay: self.timeout(&at, Some(d), defaults::ROUTE_TIMEOUT),
+                    }),
+                }
+            });
             let max_body_bytes = match &r.max_body_bytes {
                 None => None,
                 Some(v) => self.size(&format!("{path}.max_body_bytes"), v),
@@ -129,6 +144,7 @@ impl Builder<'_> {
                         max_body_bytes,
                         timeout,
                         retries,
+                        hedge,
                         filters,
                     })
                 }

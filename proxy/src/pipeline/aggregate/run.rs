@@ -24,9 +24,8 @@ use monoio::io::AsyncWriteRentExt;
 
 use super::template::{json_field, query_value, Source, Value};
 use super::{Aggregation, Leg};
-use crate::error::{response_head_error, ErrorKind, ProxyError};
+use crate::error::{ErrorKind, ProxyError};
 use crate::http::hop::is_hop_by_hop;
-use crate::http::response::parse_response_head;
 use crate::http::{HeadLimits, HeaderEdits, RequestHead, ResponseFraming, ResponseHead};
 use crate::pipeline::body::BodyFrame;
 use crate::pipeline::buffer::ConnBuf;
@@ -35,7 +34,7 @@ use crate::pipeline::log::count_upstream;
 use crate::pipeline::pick::{pick_endpoint, PickRequest};
 use crate::pipeline::route::target_path;
 use crate::runtime::worker::Worker;
-use crate::upstream::{connect, UpstreamStream};
+use crate::upstream::connect;
 
 /// The incoming request, as the legs need it.
 pub struct Incoming<'a> {
@@ -523,12 +522,25 @@ async fn exchange_leg(
         }
         let sent_at = Instant::now();
         ubuf.consume(ubuf.len());
-        match read_head(&mut up, ubuf, &limits, head_request, &mut resp).await {
+        match crate::pipeline::exchange::read_head_alone(
+            &mut up,
+            ubuf,
+            &limits,
+            head_request,
+            &mut resp,
+            "101 to an aggregate leg",
+        )
+        .await
+        {
             Ok(()) => break (up, sent_at),
             // The request reached the upstream: send it again only when
             // that is safe (a stale pooled connection closed before any
             // answer, and a method without side effects).
-            Err(e) if e.retry && retry_allowed && idempotent(&leg.method) => continue,
+            Err(e)
+                if e.retry && retry_allowed && crate::pipeline::retry::idempotent(&leg.method) =>
+            {
+                continue
+            }
             Err(e) => return Err(LegError::Upstream(e)),
         }
     };
@@ -579,53 +591,4 @@ async fn exchange_leg(
         body,
     };
     Ok((answer, head_time))
-}
-
-/// Methods RFC 9110 calls idempotent: safe to send twice.
-fn idempotent(method: &[u8]) -> bool {
-    matches!(
-        method,
-        b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE" | b"PUT" | b"DELETE"
-    )
-}
-
-/// Read the final response head into `ubuf`/`resp` (interim 1xx skipped).
-/// A failure before any byte arrived is marked retryable.
-async fn read_head(
-    up: &mut UpstreamStream,
-    ubuf: &mut ConnBuf,
-    limits: &HeadLimits,
-    head_request: bool,
-    resp: &mut ResponseHead,
-) -> Result<(), ProxyError> {
-    let mut got_any = false;
-    loop {
-        if !ubuf.is_empty() {
-            got_any = true;
-            let complete = parse_response_head(ubuf.data(), limits, head_request, resp)
-                .map_err(response_head_error)?;
-            if complete {
-                if resp.status == 101 {
-                    return Err(ProxyError::new(ErrorKind::BadResponse(
-                        "101 to an aggregate leg",
-                    )));
-                }
-                if (100..200).contains(&resp.status) {
-                    ubuf.consume(resp.head_len);
-                    continue;
-                }
-                return Ok(());
-            }
-        }
-        ubuf.make_room(4096, limits.max_head_bytes + 4096);
-        match ubuf.read_from(up).await {
-            Ok(0) => return Err(ProxyError::new(ErrorKind::UpstreamClosed).retryable(!got_any)),
-            Ok(_) => {}
-            Err(e) => {
-                return Err(ProxyError::new(ErrorKind::UpstreamClosed)
-                    .with_cause(e)
-                    .retryable(!got_any))
-            }
-        }
-    }
 }
