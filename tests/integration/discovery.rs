@@ -44,6 +44,15 @@ fn endpoints_file_changes_apply_while_requests_run() {
     let proxy = Proxy::start_toml(&dir, &toml, &[]);
     let addr = proxy.addr("public");
 
+    // ringload runs throughout the changes below, and so do requests on
+    // fresh and kept connections.
+    let ringload = ringway_tests::load::Load::start(
+        "endpoints_file_changes_apply_while_requests_run",
+        &format!("http://{addr}/load"),
+        8,
+        400,
+        "5s",
+    );
     // Requests run the whole time, on fresh and kept connections.
     let stop = Arc::new(AtomicBool::new(false));
     let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
@@ -102,6 +111,10 @@ fn endpoints_file_changes_apply_while_requests_run() {
         b.request_count() > before + 20
     });
 
+    if let Some(l) = ringload {
+        let n = l.assert_no_failure();
+        println!("endpoints file changes: {n} ringload requests, none failed");
+    }
     stop.store(true, Ordering::Relaxed);
     for t in load {
         t.join().unwrap();

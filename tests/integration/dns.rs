@@ -151,6 +151,15 @@ fn dns_a_records_added_and_removed_while_requests_run() {
     ));
     let proxy = Proxy::start_toml(&dir, &toml, &[]);
     let addr = proxy.addr("public");
+    // ringload runs throughout the changes below, beside a client that
+    // counts its own failures.
+    let ringload = ringway_tests::load::Load::start(
+        "dns_a_records_added_and_removed_while_requests_run",
+        &format!("http://{addr}/load"),
+        8,
+        400,
+        "6s",
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let failed = Arc::new(AtomicUsize::new(0));
     let load = {
@@ -187,6 +196,10 @@ fn dns_a_records_added_and_removed_while_requests_run() {
         std::thread::sleep(Duration::from_millis(400));
         h2.load(Ordering::Relaxed) == before
     });
+    if let Some(l) = ringload {
+        let n = l.assert_no_failure();
+        println!("DNS changes: {n} ringload requests, none failed");
+    }
     stop.store(true, Ordering::Relaxed);
     load.join().unwrap();
     assert_eq!(

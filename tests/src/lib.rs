@@ -17,12 +17,14 @@
 //!   and Content-Length bodies).
 //! - [`pattern`]: the deterministic byte pattern used for large bodies.
 //! - [`dir`]: per-test temporary directories.
+//! - [`load`]: `ringload run` in the background, its report checked.
 //! - [`setup`]: origin + proxy + dir in one value, for the common case.
 
 pub mod certs;
 pub mod client;
 pub mod config;
 pub mod dir;
+pub mod load;
 pub mod origin;
 pub mod pattern;
 pub mod proxy;
