@@ -40,6 +40,7 @@ mod retries;
 mod rewrite;
 mod routing;
 mod strict;
+mod systemd;
 mod timeouts;
 mod tls;
 mod tls_listener;

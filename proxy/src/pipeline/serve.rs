@@ -160,8 +160,21 @@ pub async fn worker_main(
     first: GenUpdate,
     updates: Receiver<GenUpdate>,
     flag: ShutdownFlag,
-    applied: Arc<[AtomicU64]>,
+    (applied, beats): (Arc<[AtomicU64]>, Arc<[AtomicU64]>),
 ) {
+    // Liveness for the systemd watchdog (`server::notify`): one beat per
+    // tick, STOPPED once this returns.
+    let beat = || {
+        beats[worker.id].fetch_add(1, Ordering::Relaxed);
+    };
+    struct Stopped<'a>(&'a AtomicU64);
+    impl Drop for Stopped<'_> {
+        fn drop(&mut self) {
+            self.0
+                .store(crate::server::notify::STOPPED, Ordering::Release);
+        }
+    }
+    let _stopped = Stopped(&beats[worker.id]);
     let gen = Rc::new(WorkerGen::new(worker.id, first.snap, first.stats, None));
     let serving = Rc::new(Serving {
         worker: worker.clone(),
@@ -185,6 +198,7 @@ pub async fn worker_main(
     let mut last_sweep = last_publish;
     while !flag.is_set() {
         monoio::time::sleep(tick(&serving)).await;
+        beat();
         worker.watchdog.tick(false);
         while let Ok(update) = updates.try_recv() {
             serving.apply(update);
@@ -222,6 +236,7 @@ pub async fn worker_main(
     let deadline = std::time::Instant::now() + serving.current().config().runtime.drain_timeout;
     while worker.active.get() > 0 && std::time::Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(10)).await;
+        beat();
         worker.watchdog.tick(true);
     }
     serving.publish_stats();

@@ -23,6 +23,7 @@
 //! exits 0 when every worker is done.
 
 pub mod discovery;
+pub mod notify;
 pub mod ocsp;
 pub mod reload;
 pub mod watch;
@@ -113,6 +114,7 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
     let plan = pin_plan(&config);
     let registry = Arc::new(StatsRegistry::new(config.clone(), workers));
     let applied = registry.reloads.applied.clone();
+    let beats = registry.reloads.beats.clone();
     let access_log = match &config.access_log {
         Some(c) => Some(AccessLogSink::start(&c.target).map_err(RunError::AccessLog)?),
         None => None,
@@ -154,6 +156,7 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
         let log_tx = access_log.as_ref().map(|s| s.sender());
         let span_tx = exporter.as_ref().map(|e| e.sender());
         let applied = applied.clone();
+        let beats = beats.clone();
         let handle = std::thread::Builder::new()
             .name(format!("ringway-w{id}"))
             .spawn(move || {
@@ -163,7 +166,7 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
                     &rc,
                     move || async move {
                         let worker = Rc::new(Worker::new(id, &config, log_tx, span_tx));
-                        worker_main(worker, first, rx, flag, applied).await;
+                        worker_main(worker, first, rx, flag, (applied, beats)).await;
                     },
                     |started| {
                         let _ = ready.send((id, started.map(|d| (d, pinned))));
@@ -302,6 +305,11 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
         None
     };
     println!("ringway: ready");
+    notify::ready(&format!(
+        "serving on {workers} worker(s), configuration generation 1"
+    ));
+    let sd_watchdog =
+        notify::spawn_watchdog(beats.clone(), watch_stop.clone()).map_err(RunError::Spawn)?;
 
     for sig in signals.forever() {
         match sig {
@@ -343,6 +351,7 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
             _ => {
                 tracing::info!(signal = sig, "shutting down: draining connections");
                 println!("ringway: draining (signal {sig})");
+                notify::stopping();
                 break;
             }
         }
@@ -359,6 +368,9 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
         let _ = t.join();
     }
     if let Some(t) = discovery_thread {
+        let _ = t.join();
+    }
+    if let Some(t) = sd_watchdog {
         let _ = t.join();
     }
     if let Some(log) = access_log {

@@ -153,12 +153,27 @@ impl Control {
     /// Load the file and publish it as the next generation (see the module
     /// docs). Counts the outcome in `ringway_reloads_total`.
     pub fn reload(&self) -> Result<Reloaded, ReloadError> {
+        super::notify::reloading();
         let result = self.try_reload();
         let counter = match &result {
             Ok(_) => &self.registry.reloads.ok,
             Err(_) => &self.registry.reloads.failed,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        if super::notify::enabled() {
+            let status = match &result {
+                Ok(r) => {
+                    // READY=1 once every worker serves it (or 5 s passed).
+                    let _ = self.wait_applied(r.generation, std::time::Duration::from_secs(5));
+                    format!("serving configuration generation {}", r.generation)
+                }
+                Err(e) => format!(
+                    "reload refused, generation {} kept: {e}",
+                    self.registry.reloads.generation()
+                ),
+            };
+            super::notify::ready(&status);
+        }
         result
     }
 

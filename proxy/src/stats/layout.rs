@@ -268,6 +268,8 @@ pub struct ReloadStatus {
     pub failed: std::sync::atomic::AtomicU64,
     /// Per worker: the generation it serves new requests with.
     pub applied: Arc<[std::sync::atomic::AtomicU64]>,
+    /// Per worker: event-loop ticks (`server::notify`'s watchdog).
+    pub beats: Arc<[std::sync::atomic::AtomicU64]>,
 }
 
 impl ReloadStatus {
@@ -278,6 +280,7 @@ impl ReloadStatus {
             ok: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             applied: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+            beats: (0..workers).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
