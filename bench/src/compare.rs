@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::contenders::{self, start_contender, start_origin, Binaries, Installer, Kind};
+use crate::contenders::{self, start_contender, start_origins, Binaries, Installer, Kind};
 use crate::idle::{interference, wait_for_idle};
 use crate::load::{run_wrk, RunSpec};
 use crate::placement::{parse_core_list, parse_placements, Layout, Placement, Sides};
@@ -529,6 +529,7 @@ fn run_scenario(ctx: &mut Ctx, layout: &Layout, sc: &Scenario) -> ScenarioRuns {
         connections: sc.connections,
         layout: layout.describe(),
         notes: layout.notes(),
+        fault: sc.fault.clone(),
         contenders: plan
             .kinds
             .iter()
@@ -555,7 +556,7 @@ fn run_scenario(ctx: &mut Ctx, layout: &Layout, sc: &Scenario) -> ScenarioRuns {
         ctx.step, ctx.steps, sc.name, layout.placement, layout.workers
     );
     let tag = format!("{}-{}-w{}", sc.name, layout.placement, layout.workers);
-    let mut origin = match start_origin(&ctx.bins, sc, layout, &ctx.run_dir, &tag) {
+    let mut origin = match start_origins(&ctx.bins, sc, layout, &ctx.run_dir, &tag) {
         Ok(o) => Some(o),
         Err(e) => {
             for c in out.contenders.iter_mut().filter(|c| c.skipped.is_none()) {
@@ -637,21 +638,21 @@ fn run_scenario(ctx: &mut Ctx, layout: &Layout, sc: &Scenario) -> ScenarioRuns {
         }
     }
     if let Some(mut o) = origin {
-        o.child.stop();
+        o.stop();
     }
     out
 }
 
-/// Measure contender `i`, then check the origin survived the run. When it
-/// did not, the run is flagged, the scenario gets a note, and a new origin
-/// is started for the next run (a dead origin must not be blamed on the next
-/// contender).
+/// Measure contender `i`, then check the origins survived the run. When one
+/// did not, the run is flagged, the scenario gets a note, and new origins
+/// are started for the next run (a dead origin must not be blamed on the
+/// next contender).
 #[allow(clippy::too_many_arguments)]
 fn measure_guarded(
     ctx: &Ctx,
     layout: &Layout,
     sc: &Scenario,
-    origin: &mut Option<contenders::Origin>,
+    origin: &mut Option<contenders::Origins>,
     tag: &str,
     i: usize,
     mode: Mode,
@@ -668,17 +669,22 @@ fn measure_guarded(
     let runs_before = out.contenders[i].runs.len();
     measure(ctx, layout, sc, o, kind, mode, rep, &mut out.contenders[i]);
     let o = origin.as_mut().expect("checked above");
-    let Some(code) = o.child.try_exit() else {
+    let Some((which, code, tail)) = o.try_exit() else {
         return;
     };
+    let name = if o.list.len() > 1 {
+        format!("origin {} of {} (ringload serve)", which + 1, o.list.len())
+    } else {
+        "origin (ringload serve)".to_string()
+    };
+    o.stop();
     let why = format!(
-        "origin (ringload serve) exited with code {code} during {} {} rep {}: {}",
+        "{name} exited with code {code} during {} {} rep {}: {tail}",
         kind.name(),
         mode.name(),
         rep + 1,
-        o.child.stderr_tail(3)
     );
-    eprintln!("ringway-bench:   {why}; starting a new origin");
+    eprintln!("ringway-bench:   {why}; starting new origins");
     out.notes.push(why.clone());
     if out.contenders[i].runs.len() > runs_before {
         if let Some(r) = out.contenders[i].runs.last_mut() {
@@ -686,7 +692,7 @@ fn measure_guarded(
         }
     }
     let n = out.notes.len();
-    *origin = match start_origin(
+    *origin = match start_origins(
         &ctx.bins,
         sc,
         layout,
@@ -742,7 +748,7 @@ fn measure(
     ctx: &Ctx,
     layout: &Layout,
     sc: &Scenario,
-    origin: &contenders::Origin,
+    origin: &contenders::Origins,
     kind: Kind,
     mode: Mode,
     rep: usize,
@@ -772,7 +778,7 @@ fn measure(
         &ctx.bins,
         layout,
         sc,
-        origin.addr,
+        &origin.addrs(),
         ctx.certs.as_ref(),
         &ctx.run_dir,
         &tag,
@@ -831,7 +837,14 @@ fn measure(
     }
 
     let proxy_pids = tree_of(running.root_pid());
-    let origin_pids = tree_of(Some(origin.child.pid));
+    let origin_tree = || -> Vec<i32> {
+        origin
+            .pids()
+            .into_iter()
+            .flat_map(|p| tree_of(Some(p)))
+            .collect()
+    };
+    let origin_pids = origin_tree();
     let me = std::process::id() as i32;
     let (proxy_before, proxy_sys_before) = cpu_ticks(&proxy_pids);
     let (origin_before, origin_sys_before) = cpu_ticks(&origin_pids);
@@ -848,7 +861,7 @@ fn measure(
     // Re-read the trees: a process that appeared meanwhile counts in full.
     let proxy_pids_after = tree_of(running.root_pid());
     let (proxy_after, proxy_sys_after) = cpu_ticks(&proxy_pids_after);
-    let (origin_after, origin_sys_after) = cpu_ticks(&tree_of(Some(origin.child.pid)));
+    let (origin_after, origin_sys_after) = cpu_ticks(&origin_tree());
     let (me_after, _) = cpu_ticks(&[me]);
     let rss_now: u64 = proxy_pids_after
         .iter()
@@ -909,6 +922,7 @@ fn measure(
         max_us: lr.latency_us.max,
         errors: lr.errors_total(),
         non_2xx: lr.non_2xx(),
+        success_pct: lr.success_pct(),
         tls_resumed_pct: if sc.tls { lr.tls_resumed_pct() } else { None },
         proxy_cpu_us: proxy_us,
         cpu_us_per_req: match mode {
@@ -1052,7 +1066,10 @@ mod tests {
         .unwrap();
         assert_eq!(full.reps, 3);
         assert_eq!(full.placements.len(), 2);
-        assert_eq!(full.scenarios.len(), scenarios::ALL.len());
+        // The default set leaves the fault scenario out; `all` has it.
+        assert_eq!(full.scenarios.len(), scenarios::ALL.len() - 1);
+        assert!(full.scenarios.iter().all(|s| s.fault.is_none()));
+        assert!(p.scenarios.iter().any(|s| s.name == "fault-503"));
         assert!(Plan::from_args(&CompareArgs {
             reps: Some(0),
             ..args.clone()
