@@ -409,7 +409,10 @@ pub fn run(args: CompareArgs) -> Result<ExitCode, String> {
         eprintln!("ringway-bench: wrote {}", p.display());
     }
 
-    let problems = check_complete(&results, &written);
+    let mut problems = check_complete(&results, &written);
+    if plan.quick {
+        problems.extend(check_faults_handled(&results));
+    }
     if problems.is_empty() && !args.keep_run_dir {
         let _ = std::fs::remove_dir_all(&run_dir);
     } else {
@@ -462,6 +465,34 @@ fn check_complete(results: &[ScenarioRuns], written: &[PathBuf]) -> Vec<String> 
     for p in written {
         if std::fs::metadata(p).map(|m| m.len() == 0).unwrap_or(true) {
             problems.push(format!("{} was not written", p.display()));
+        }
+    }
+    problems
+}
+
+/// Quick runs: in a fault scenario every proxy that ran must have kept the
+/// success rate at least this high (percent). Round robin without retries or
+/// ejection gives 83.3 % in `fault-503`; a proxy below this threshold is not
+/// retrying, which means its bench configuration is broken.
+const QUICK_MIN_FAULT_SUCCESS_PCT: f64 = 95.0;
+
+fn check_faults_handled(results: &[ScenarioRuns]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for s in results.iter().filter(|s| s.fault.is_some()) {
+        for c in s.contenders.iter().filter(|c| c.skipped.is_none()) {
+            for r in &c.runs {
+                if let Some(pct) = r.success_pct {
+                    if pct < QUICK_MIN_FAULT_SUCCESS_PCT {
+                        problems.push(format!(
+                            "{} {} {} rep {}: success rate {pct:.2} % < {QUICK_MIN_FAULT_SUCCESS_PCT} % (retries not working?)",
+                            c.name,
+                            s.name,
+                            r.mode,
+                            r.rep + 1
+                        ));
+                    }
+                }
+            }
         }
     }
     problems
@@ -1117,5 +1148,41 @@ mod tests {
         let p = check_complete(&[s], &[PathBuf::from("/nonexistent/latest.md")]);
         assert_eq!(p.len(), 2);
         assert!(p[0].contains("no open-loop result (boom)"));
+    }
+
+    #[test]
+    fn quick_fault_check() {
+        let run = |pct: f64| RunRecord {
+            mode: "closed",
+            requests: 10,
+            success_pct: Some(pct),
+            ..Default::default()
+        };
+        let mut s = ScenarioRuns {
+            name: "fault-503".into(),
+            fault: scenarios::ALL
+                .iter()
+                .find(|s| s.name == "fault-503")
+                .and_then(|s| s.fault.clone()),
+            contenders: vec![
+                ContenderRuns {
+                    name: "ringway".into(),
+                    runs: vec![run(100.0)],
+                    ..Default::default()
+                },
+                ContenderRuns {
+                    name: "nginx".into(),
+                    runs: vec![run(83.3)],
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let p = check_faults_handled(std::slice::from_ref(&s));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("nginx fault-503 closed rep 1: success rate 83.30 %"));
+        // Other scenarios are not judged on their success rate.
+        s.fault = None;
+        assert!(check_faults_handled(&[s]).is_empty());
     }
 }

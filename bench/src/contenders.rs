@@ -187,9 +187,9 @@ pub struct ConfigParams<'a> {
 
 // Fault scenarios (`fault-503`): how each proxy retries and ejects. Every
 // proxy retries a failed request at most twice, on another server, for a
-// 502/503/504, a failed or reset connection, or a response timeout; and takes
-// a server out for 10 s after about 5 failures. bench/README.md explains
-// what differs between them.
+// 502/503/504 or a failed or reset connection, and takes a server out for
+// about 10 s after about 5 failures. bench/README.md (*Fault scenario*)
+// explains what differs between them.
 
 /// nginx, in `location /`. 502/503/504 count against `max_fails` only when
 /// listed here; `error` and `timeout` always do. `tries 3` = first try + 2.
