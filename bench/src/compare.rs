@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::contenders::{self, start_contender, start_origin, Binaries, Installer, Kind};
+use crate::contenders::{self, start_contender, start_origins, Binaries, Installer, Kind};
 use crate::idle::{interference, wait_for_idle};
 use crate::load::{run_wrk, RunSpec};
 use crate::placement::{parse_core_list, parse_placements, Layout, Placement, Sides};
@@ -409,7 +409,10 @@ pub fn run(args: CompareArgs) -> Result<ExitCode, String> {
         eprintln!("ringway-bench: wrote {}", p.display());
     }
 
-    let problems = check_complete(&results, &written);
+    let mut problems = check_complete(&results, &written);
+    if plan.quick {
+        problems.extend(check_faults_handled(&results));
+    }
     if problems.is_empty() && !args.keep_run_dir {
         let _ = std::fs::remove_dir_all(&run_dir);
     } else {
@@ -462,6 +465,34 @@ fn check_complete(results: &[ScenarioRuns], written: &[PathBuf]) -> Vec<String> 
     for p in written {
         if std::fs::metadata(p).map(|m| m.len() == 0).unwrap_or(true) {
             problems.push(format!("{} was not written", p.display()));
+        }
+    }
+    problems
+}
+
+/// Quick runs: in a fault scenario every proxy that ran must have kept the
+/// success rate at least this high (percent). Round robin without retries or
+/// ejection gives 83.3 % in `fault-503`; a proxy below this threshold is not
+/// retrying, which means its bench configuration is broken.
+const QUICK_MIN_FAULT_SUCCESS_PCT: f64 = 95.0;
+
+fn check_faults_handled(results: &[ScenarioRuns]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for s in results.iter().filter(|s| s.fault.is_some()) {
+        for c in s.contenders.iter().filter(|c| c.skipped.is_none()) {
+            for r in &c.runs {
+                if let Some(pct) = r.success_pct {
+                    if pct < QUICK_MIN_FAULT_SUCCESS_PCT {
+                        problems.push(format!(
+                            "{} {} {} rep {}: success rate {pct:.2} % < {QUICK_MIN_FAULT_SUCCESS_PCT} % (retries not working?)",
+                            c.name,
+                            s.name,
+                            r.mode,
+                            r.rep + 1
+                        ));
+                    }
+                }
+            }
         }
     }
     problems
@@ -529,6 +560,7 @@ fn run_scenario(ctx: &mut Ctx, layout: &Layout, sc: &Scenario) -> ScenarioRuns {
         connections: sc.connections,
         layout: layout.describe(),
         notes: layout.notes(),
+        fault: sc.fault.clone(),
         contenders: plan
             .kinds
             .iter()
@@ -555,7 +587,7 @@ fn run_scenario(ctx: &mut Ctx, layout: &Layout, sc: &Scenario) -> ScenarioRuns {
         ctx.step, ctx.steps, sc.name, layout.placement, layout.workers
     );
     let tag = format!("{}-{}-w{}", sc.name, layout.placement, layout.workers);
-    let mut origin = match start_origin(&ctx.bins, sc, layout, &ctx.run_dir, &tag) {
+    let mut origin = match start_origins(&ctx.bins, sc, layout, &ctx.run_dir, &tag) {
         Ok(o) => Some(o),
         Err(e) => {
             for c in out.contenders.iter_mut().filter(|c| c.skipped.is_none()) {
@@ -637,21 +669,21 @@ fn run_scenario(ctx: &mut Ctx, layout: &Layout, sc: &Scenario) -> ScenarioRuns {
         }
     }
     if let Some(mut o) = origin {
-        o.child.stop();
+        o.stop();
     }
     out
 }
 
-/// Measure contender `i`, then check the origin survived the run. When it
-/// did not, the run is flagged, the scenario gets a note, and a new origin
-/// is started for the next run (a dead origin must not be blamed on the next
-/// contender).
+/// Measure contender `i`, then check the origins survived the run. When one
+/// did not, the run is flagged, the scenario gets a note, and new origins
+/// are started for the next run (a dead origin must not be blamed on the
+/// next contender).
 #[allow(clippy::too_many_arguments)]
 fn measure_guarded(
     ctx: &Ctx,
     layout: &Layout,
     sc: &Scenario,
-    origin: &mut Option<contenders::Origin>,
+    origin: &mut Option<contenders::Origins>,
     tag: &str,
     i: usize,
     mode: Mode,
@@ -668,17 +700,22 @@ fn measure_guarded(
     let runs_before = out.contenders[i].runs.len();
     measure(ctx, layout, sc, o, kind, mode, rep, &mut out.contenders[i]);
     let o = origin.as_mut().expect("checked above");
-    let Some(code) = o.child.try_exit() else {
+    let Some((which, code, tail)) = o.try_exit() else {
         return;
     };
+    let name = if o.list.len() > 1 {
+        format!("origin {} of {} (ringload serve)", which + 1, o.list.len())
+    } else {
+        "origin (ringload serve)".to_string()
+    };
+    o.stop();
     let why = format!(
-        "origin (ringload serve) exited with code {code} during {} {} rep {}: {}",
+        "{name} exited with code {code} during {} {} rep {}: {tail}",
         kind.name(),
         mode.name(),
         rep + 1,
-        o.child.stderr_tail(3)
     );
-    eprintln!("ringway-bench:   {why}; starting a new origin");
+    eprintln!("ringway-bench:   {why}; starting new origins");
     out.notes.push(why.clone());
     if out.contenders[i].runs.len() > runs_before {
         if let Some(r) = out.contenders[i].runs.last_mut() {
@@ -686,7 +723,7 @@ fn measure_guarded(
         }
     }
     let n = out.notes.len();
-    *origin = match start_origin(
+    *origin = match start_origins(
         &ctx.bins,
         sc,
         layout,
@@ -742,7 +779,7 @@ fn measure(
     ctx: &Ctx,
     layout: &Layout,
     sc: &Scenario,
-    origin: &contenders::Origin,
+    origin: &contenders::Origins,
     kind: Kind,
     mode: Mode,
     rep: usize,
@@ -772,7 +809,7 @@ fn measure(
         &ctx.bins,
         layout,
         sc,
-        origin.addr,
+        &origin.addrs(),
         ctx.certs.as_ref(),
         &ctx.run_dir,
         &tag,
@@ -831,7 +868,14 @@ fn measure(
     }
 
     let proxy_pids = tree_of(running.root_pid());
-    let origin_pids = tree_of(Some(origin.child.pid));
+    let origin_tree = || -> Vec<i32> {
+        origin
+            .pids()
+            .into_iter()
+            .flat_map(|p| tree_of(Some(p)))
+            .collect()
+    };
+    let origin_pids = origin_tree();
     let me = std::process::id() as i32;
     let (proxy_before, proxy_sys_before) = cpu_ticks(&proxy_pids);
     let (origin_before, origin_sys_before) = cpu_ticks(&origin_pids);
@@ -848,7 +892,7 @@ fn measure(
     // Re-read the trees: a process that appeared meanwhile counts in full.
     let proxy_pids_after = tree_of(running.root_pid());
     let (proxy_after, proxy_sys_after) = cpu_ticks(&proxy_pids_after);
-    let (origin_after, origin_sys_after) = cpu_ticks(&tree_of(Some(origin.child.pid)));
+    let (origin_after, origin_sys_after) = cpu_ticks(&origin_tree());
     let (me_after, _) = cpu_ticks(&[me]);
     let rss_now: u64 = proxy_pids_after
         .iter()
@@ -909,6 +953,7 @@ fn measure(
         max_us: lr.latency_us.max,
         errors: lr.errors_total(),
         non_2xx: lr.non_2xx(),
+        success_pct: lr.success_pct(),
         tls_resumed_pct: if sc.tls { lr.tls_resumed_pct() } else { None },
         proxy_cpu_us: proxy_us,
         cpu_us_per_req: match mode {
@@ -1052,7 +1097,10 @@ mod tests {
         .unwrap();
         assert_eq!(full.reps, 3);
         assert_eq!(full.placements.len(), 2);
-        assert_eq!(full.scenarios.len(), scenarios::ALL.len());
+        // The default set leaves the fault scenario out; `all` has it.
+        assert_eq!(full.scenarios.len(), scenarios::ALL.len() - 1);
+        assert!(full.scenarios.iter().all(|s| s.fault.is_none()));
+        assert!(p.scenarios.iter().any(|s| s.name == "fault-503"));
         assert!(Plan::from_args(&CompareArgs {
             reps: Some(0),
             ..args.clone()
@@ -1100,5 +1148,41 @@ mod tests {
         let p = check_complete(&[s], &[PathBuf::from("/nonexistent/latest.md")]);
         assert_eq!(p.len(), 2);
         assert!(p[0].contains("no open-loop result (boom)"));
+    }
+
+    #[test]
+    fn quick_fault_check() {
+        let run = |pct: f64| RunRecord {
+            mode: "closed",
+            requests: 10,
+            success_pct: Some(pct),
+            ..Default::default()
+        };
+        let mut s = ScenarioRuns {
+            name: "fault-503".into(),
+            fault: scenarios::ALL
+                .iter()
+                .find(|s| s.name == "fault-503")
+                .and_then(|s| s.fault.clone()),
+            contenders: vec![
+                ContenderRuns {
+                    name: "ringway".into(),
+                    runs: vec![run(100.0)],
+                    ..Default::default()
+                },
+                ContenderRuns {
+                    name: "nginx".into(),
+                    runs: vec![run(83.3)],
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let p = check_faults_handled(std::slice::from_ref(&s));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("nginx fault-503 closed rep 1: success rate 83.30 %"));
+        // Other scenarios are not judged on their success rate.
+        s.fault = None;
+        assert!(check_faults_handled(&[s]).is_empty());
     }
 }

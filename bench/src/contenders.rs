@@ -175,19 +175,58 @@ const RINGWAY_TEMPLATE: &str = include_str!("../peers/ringway.toml.in");
 pub struct ConfigParams<'a> {
     pub worker_cores: &'a [usize],
     pub listen: SocketAddr,
-    pub origin: SocketAddr,
+    /// The upstream group: one origin, or several (fault scenarios).
+    pub origins: &'a [SocketAddr],
     /// Idle upstream keep-alive connections per worker.
     pub pool: usize,
     pub tls: Option<&'a CertFiles>,
+    /// Fault scenarios: retries to another server and passive ejection of a
+    /// failing one, set up as alike as each proxy allows (`FAILOVER_*`).
+    pub failover: bool,
 }
+
+// Fault scenarios (`fault-503`): how each proxy retries and ejects. Every
+// proxy retries a failed request at most twice, on another server, for a
+// 502/503/504 or a failed or reset connection, and takes a server out for
+// about 10 s after about 5 failures. bench/README.md (*Fault scenario*)
+// explains what differs between them.
+
+/// nginx, in `location /`. 502/503/504 count against `max_fails` only when
+/// listed here; `error` and `timeout` always do. `tries 3` = first try + 2.
+pub const FAILOVER_NGINX_LOCATION: &str = "            proxy_next_upstream error timeout http_502 http_503 http_504;\n            proxy_next_upstream_tries 3;";
+/// nginx, after each `server` address: 5 failures within 10 s → out for 10 s.
+pub const FAILOVER_NGINX_SERVER: &str = "max_fails=5 fail_timeout=10s";
+/// HAProxy, in the backend: L7 retries, each one on another server.
+pub const FAILOVER_HAPROXY_BACKEND: &str = "    balance roundrobin\n    retries 2\n    retry-on 502 503 504 conn-failure empty-response response-timeout\n    option redispatch 1";
+/// HAProxy, after each `server` address. `observe layer7` + `error-limit 5` +
+/// `on-error mark-down`: 5 consecutive 5xx (or connection errors) take the
+/// server down. Observing needs `check`: a plain TCP connect check every 10 s
+/// with `rise 1` brings it back after about 10 s (it does not look at HTTP
+/// statuses, like ringway's ejection timer).
+pub const FAILOVER_HAPROXY_SERVER: &str =
+    "check inter 10s rise 1 fall 1 observe layer7 error-limit 5 on-error mark-down";
+/// ringway, on the route: 2 retries on another endpoint (default statuses
+/// 502, 503, 504; connect failures, resets and timeouts are always retried),
+/// default backoff (jittered, below 25 ms) and default retry budget (20 % +
+/// 10/s per worker).
+pub const FAILOVER_RINGWAY_ROUTE: &str = "retries = { attempts = 2 }";
+/// ringway, on the cluster: 5 consecutive 5xx or gateway errors eject the
+/// endpoint for 10 s (× the number of its ejections); success-rate
+/// detection stays off (its default needs 5 endpoints).
+pub const FAILOVER_RINGWAY_CLUSTER: &str = "outlier_detection = { consecutive_5xx = 5, consecutive_gateway_errors = 5, base_ejection_time = \"10s\", max_ejection_percent = 34 }";
 
 /// Pool size: the reference's 256, or the connection count when larger.
 pub fn pool_size(connections: usize) -> usize {
     connections.max(256)
 }
 
+/// Replace every `@K@` by its value; a line holding only a placeholder whose
+/// value is empty goes away.
 fn fill(template: &str, vars: &[(&str, String)]) -> String {
     let mut s = template.to_string();
+    for (k, _) in vars.iter().filter(|(_, v)| v.is_empty()) {
+        s = s.replace(&format!("\n@{k}@\n"), "\n");
+    }
     for (k, v) in vars {
         s = s.replace(&format!("@{k}@"), v);
     }
@@ -222,13 +261,52 @@ pub fn nginx_config(p: &ConfigParams) -> String {
         &[
             ("WORKERS", p.worker_cores.len().to_string()),
             ("CPU_AFFINITY", masks.join(" ")),
-            ("ORIGIN", p.origin.to_string()),
+            ("SERVERS", nginx_servers(p)),
             ("POOL", p.pool.to_string()),
             ("LISTEN", p.listen.to_string()),
+            ("NEXT_UPSTREAM", nginx_next_upstream(p)),
             ("SSL_LISTEN", ssl_listen),
             ("SSL_DIRECTIVES", ssl),
         ],
     )
+}
+
+fn nginx_servers(p: &ConfigParams) -> String {
+    p.origins
+        .iter()
+        .map(|o| {
+            if p.failover {
+                format!("        server {o} {FAILOVER_NGINX_SERVER};")
+            } else {
+                format!("        server {o};")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn nginx_next_upstream(p: &ConfigParams) -> String {
+    if p.failover {
+        FAILOVER_NGINX_LOCATION.to_string()
+    } else {
+        String::new()
+    }
+}
+
+fn haproxy_backend(p: &ConfigParams) -> String {
+    let mut lines = Vec::new();
+    if p.failover {
+        lines.push(FAILOVER_HAPROXY_BACKEND.to_string());
+    }
+    for (i, o) in p.origins.iter().enumerate() {
+        let mut l = format!("    server s{} {o} maxconn 4000", i + 1);
+        if p.failover {
+            l.push(' ');
+            l.push_str(FAILOVER_HAPROXY_SERVER);
+        }
+        lines.push(l);
+    }
+    lines.join("\n")
 }
 
 pub fn haproxy_config(p: &ConfigParams) -> String {
@@ -249,7 +327,7 @@ pub fn haproxy_config(p: &ConfigParams) -> String {
             ("CPU_MAP", cpu_map.join("\n")),
             ("LISTEN", p.listen.to_string()),
             ("SSL_BIND", ssl),
-            ("ORIGIN", p.origin.to_string()),
+            ("BACKEND", haproxy_backend(p)),
         ],
     )
 }
@@ -264,6 +342,14 @@ pub fn ringway_config(p: &ConfigParams) -> String {
         ),
         None => String::new(),
     };
+    let endpoints: Vec<String> = p.origins.iter().map(|o| format!("\"{o}\"")).collect();
+    let extra = |s: &str| {
+        if p.failover {
+            s.to_string()
+        } else {
+            String::new()
+        }
+    };
     fill(
         RINGWAY_TEMPLATE,
         &[
@@ -271,8 +357,10 @@ pub fn ringway_config(p: &ConfigParams) -> String {
             ("CORES", cores.join(", ")),
             ("LISTEN", p.listen.to_string()),
             ("TLS", tls),
-            ("ORIGIN", p.origin.to_string()),
+            ("ROUTE_EXTRA", extra(FAILOVER_RINGWAY_ROUTE)),
+            ("ENDPOINTS", endpoints.join(", ")),
             ("POOL", p.pool.to_string()),
+            ("CLUSTER_EXTRA", extra(FAILOVER_RINGWAY_CLUSTER)),
         ],
     )
 }
@@ -302,25 +390,105 @@ pub struct Origin {
     pub addr: SocketAddr,
 }
 
-pub fn start_origin(
+/// The origins of a scenario: one, or a group (fault scenarios), all on the
+/// placement's origin cores.
+pub struct Origins {
+    pub list: Vec<Origin>,
+}
+
+impl Origins {
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.list.iter().map(|o| o.addr).collect()
+    }
+
+    pub fn pids(&self) -> Vec<i32> {
+        self.list.iter().map(|o| o.child.pid).collect()
+    }
+
+    /// The first origin that exited: its index in the group, exit code and
+    /// the tail of its stderr.
+    pub fn try_exit(&mut self) -> Option<(usize, i32, String)> {
+        self.list.iter_mut().enumerate().find_map(|(i, o)| {
+            o.child
+                .try_exit()
+                .map(|code| (i, code, o.child.stderr_tail(3)))
+        })
+    }
+
+    pub fn stop(&mut self) {
+        for o in &mut self.list {
+            o.child.stop();
+        }
+    }
+}
+
+/// `ringload serve` arguments of origin `i` of the scenario.
+pub fn origin_args(scenario: &Scenario, layout: &Layout, i: usize) -> Vec<String> {
+    let mut a: Vec<String> = vec![
+        "serve".into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--workers".into(),
+        layout.origin.len().to_string(),
+        "--cores".into(),
+        format_core_list(&layout.origin),
+        "--body-size".into(),
+        scenario.response_body.to_string(),
+    ];
+    if let Some(f) = &scenario.fault {
+        if let Some(fraction) = f.fail_fraction(i) {
+            a.extend([
+                "--fail-fraction".into(),
+                fraction.to_string(),
+                "--fail-status".into(),
+                f.fail_status.to_string(),
+            ]);
+        }
+    }
+    a
+}
+
+pub fn start_origins(
     bins: &Binaries,
     scenario: &Scenario,
     layout: &Layout,
     dir: &Path,
     tag: &str,
+) -> Result<Origins, String> {
+    let n = scenario.origins();
+    let mut list = Vec::with_capacity(n);
+    for i in 0..n {
+        let tag = if n == 1 {
+            tag.to_string()
+        } else {
+            format!("{tag}-{i}")
+        };
+        match start_origin(bins, origin_args(scenario, layout, i), layout, dir, &tag) {
+            Ok(o) => list.push(o),
+            Err(e) => {
+                for o in &mut list {
+                    o.child.stop();
+                }
+                return Err(if n == 1 {
+                    e
+                } else {
+                    format!("origin {} of {n}: {e}", i + 1)
+                });
+            }
+        }
+    }
+    Ok(Origins { list })
+}
+
+fn start_origin(
+    bins: &Binaries,
+    args: Vec<String>,
+    layout: &Layout,
+    dir: &Path,
+    tag: &str,
 ) -> Result<Origin, String> {
     let mut cmd = Command::new(&bins.ringload);
-    cmd.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        &layout.origin.len().to_string(),
-        "--cores",
-        &format_core_list(&layout.origin),
-        "--body-size",
-        &scenario.response_body.to_string(),
-    ]);
+    cmd.args(args);
     let mut child = Spawn {
         name: "ringload serve",
         cmd,
@@ -374,13 +542,14 @@ pub fn start_contender(
     bins: &Binaries,
     layout: &Layout,
     scenario: &Scenario,
-    origin: SocketAddr,
+    origins: &[SocketAddr],
     certs: Option<&CertFiles>,
     dir: &Path,
     tag: &str,
 ) -> Result<Running, String> {
     let scheme = if scenario.tls { "https" } else { "http" };
     if kind == Kind::Direct {
+        let origin = origins.first().ok_or("no origin")?;
         return Ok(Running {
             child: None,
             url: format!("http://{origin}/"),
@@ -390,9 +559,10 @@ pub fn start_contender(
     let params = ConfigParams {
         worker_cores: &layout.worker_cores,
         listen,
-        origin,
+        origins,
         pool: pool_size(scenario.connections),
         tls: if scenario.tls { certs } else { None },
+        failover: scenario.fault.is_some(),
     };
     if scenario.tls && certs.is_none() {
         return Err("no certificate for the TLS scenario".into());
@@ -518,13 +688,33 @@ pub fn probe_get(addr: SocketAddr) -> Result<u16, String> {
 mod tests {
     use super::*;
 
+    const ONE: &[SocketAddr] = &[SocketAddr::new(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        28080,
+    )];
+
+    fn group() -> Vec<SocketAddr> {
+        [28090, 28091, 28092]
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+            .to_vec()
+    }
+
     fn params<'a>(cores: &'a [usize], tls: Option<&'a CertFiles>) -> ConfigParams<'a> {
         ConfigParams {
             worker_cores: cores,
             listen: "127.0.0.1:28081".parse().unwrap(),
-            origin: "127.0.0.1:28080".parse().unwrap(),
+            origins: ONE,
             pool: 256,
             tls,
+            failover: false,
+        }
+    }
+
+    fn fault_params(origins: &[SocketAddr]) -> ConfigParams<'_> {
+        ConfigParams {
+            origins,
+            failover: true,
+            ..params(&[1], None)
         }
     }
 
@@ -618,6 +808,126 @@ mod tests {
         assert!(c.contains("workers = 2"));
     }
 
+    #[test]
+    fn plain_configs_have_no_failover() {
+        // The directives, not the header comments that name them.
+        let code = |c: String| -> String {
+            c.lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let n = code(nginx_config(&params(&[1], None)));
+        assert!(!n.contains("proxy_next_upstream"), "{n}");
+        assert!(!n.contains("max_fails"), "{n}");
+        assert!(n.contains("        server 127.0.0.1:28080;\n"), "{n}");
+        let h = code(haproxy_config(&params(&[1], None)));
+        assert!(!h.contains("retry-on") && !h.contains("observe"), "{h}");
+        assert!(!h.contains(" check"), "{h}");
+        let r = code(ringway_config(&params(&[1], None)));
+        assert!(
+            !r.contains("retries") && !r.contains("outlier_detection"),
+            "{r}"
+        );
+        assert!(r.contains("endpoints = [\"127.0.0.1:28080\"]"), "{r}");
+    }
+
+    #[test]
+    fn nginx_fault_config_retries_on_503_over_three_servers() {
+        let g = group();
+        let c = nginx_config(&fault_params(&g));
+        assert!(!c.contains('@'), "{c}");
+        for o in &g {
+            let line = format!("server {o} max_fails=5 fail_timeout=10s;");
+            assert_eq!(c.matches(&line).count(), 1, "missing {line}:\n{c}");
+        }
+        assert_eq!(c.matches("        server ").count(), 3, "{c}");
+        // 503 counts as a failure (max_fails) only when listed here.
+        assert!(
+            c.contains("proxy_next_upstream error timeout http_502 http_503 http_504;"),
+            "{c}"
+        );
+        assert!(c.contains("proxy_next_upstream_tries 3;"), "{c}");
+        // Retries live in the proxied location, the pool in the upstream.
+        let loc = &c[c.find("location / {").unwrap()..];
+        assert!(loc.contains("proxy_next_upstream "));
+        assert!(c.contains("keepalive 256;"));
+    }
+
+    #[test]
+    fn haproxy_fault_config_retries_and_observes_three_servers() {
+        let g = group();
+        let c = haproxy_config(&fault_params(&g));
+        assert!(!c.contains('@'), "{c}");
+        let be = &c[c.find("backend be").unwrap()..];
+        for line in [
+            "    balance roundrobin\n",
+            "    retries 2\n",
+            "    retry-on 502 503 504 conn-failure empty-response response-timeout\n",
+            "    option redispatch 1\n",
+        ] {
+            assert!(be.contains(line), "missing {line:?}:\n{c}");
+        }
+        for (i, o) in g.iter().enumerate() {
+            let line = format!(
+                "    server s{} {o} maxconn 4000 check inter 10s rise 1 fall 1 observe layer7 error-limit 5 on-error mark-down",
+                i + 1
+            );
+            assert!(be.contains(&line), "missing {line}:\n{c}");
+        }
+        assert_eq!(be.matches("    server ").count(), 3);
+        assert!(c.contains("http-reuse always"));
+    }
+
+    #[test]
+    fn ringway_fault_config_retries_and_ejects() {
+        let g = group();
+        let c = ringway_config(&fault_params(&g));
+        assert!(!c.contains('@'), "{c}");
+        let cfg = ringway::config::Config::parse(&c, None).unwrap_or_else(|e| panic!("{e}\n{c}"));
+        assert_eq!(cfg.clusters.len(), 1);
+        assert_eq!(cfg.clusters[0].endpoints.len(), 3, "{c}");
+        assert!(c.contains(
+            "endpoints = [\"127.0.0.1:28090\", \"127.0.0.1:28091\", \"127.0.0.1:28092\"]"
+        ));
+        assert!(c.contains("retries = { attempts = 2 }"), "{c}");
+        let od = "outlier_detection = { consecutive_5xx = 5, consecutive_gateway_errors = 5, base_ejection_time = \"10s\", max_ejection_percent = 34 }";
+        assert!(c.contains(od), "{c}");
+        // The keys sit in the right tables: retries on the route, outlier
+        // detection on the cluster.
+        let route = &c[c.find("[[route]]").unwrap()..c.find("[[cluster]]").unwrap()];
+        assert!(route.contains("retries ="));
+        let cluster = &c[c.find("[[cluster]]").unwrap()..];
+        assert!(cluster.contains("outlier_detection ="));
+    }
+
+    #[test]
+    fn origins_of_the_fault_scenario() {
+        let sc = crate::scenarios::ALL
+            .iter()
+            .find(|s| s.name == "fault-503")
+            .unwrap();
+        let layout = Layout::new(
+            crate::placement::Placement::A,
+            &crate::placement::Sides::split(&[0, 1]),
+            1,
+        );
+        let args: Vec<Vec<String>> = (0..sc.origins())
+            .map(|i| origin_args(sc, &layout, i))
+            .collect();
+        assert_eq!(args.len(), 3);
+        let failing: Vec<usize> = (0..3)
+            .filter(|&i| args[i].iter().any(|a| a == "--fail-fraction"))
+            .collect();
+        assert_eq!(failing, vec![1]);
+        let a = args[1].join(" ");
+        assert!(a.ends_with("--fail-fraction 0.5 --fail-status 503"), "{a}");
+        assert!(
+            a.starts_with("serve --listen 127.0.0.1:0 --workers 1 --cores 0 --body-size 2"),
+            "{a}"
+        );
+    }
+
     /// The generated files pass nginx's and haproxy's own config checks (when
     /// they are installed; otherwise the test says so and passes).
     #[test]
@@ -626,8 +936,12 @@ mod tests {
             std::env::temp_dir().join(format!("ringway-bench-peercheck-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("tmp")).unwrap();
         let t = crate::tls::mint(&dir).unwrap();
-        for tls in [None, Some(&t)] {
-            let p = params(&[0], tls);
+        let g = group();
+        let fault = ConfigParams {
+            worker_cores: &[0],
+            ..fault_params(&g)
+        };
+        for p in [params(&[0], None), params(&[0], Some(&t)), fault] {
             if let Some(nginx) = find_binary("nginx") {
                 let conf = dir.join("nginx.conf");
                 std::fs::write(&conf, nginx_config(&p)).unwrap();

@@ -57,6 +57,22 @@ impl LoadResult {
         (self.connects > 0).then(|| 100.0 * self.tls_resumed as f64 / self.connects as f64)
     }
 
+    /// Responses with a 2xx status.
+    pub fn ok_2xx(&self) -> u64 {
+        self.status_counts
+            .iter()
+            .filter(|(code, _)| code.starts_with('2'))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// 2xx responses over every request that ended, failed ones (connect,
+    /// reset, timeout, ...) included, percent (`None` when none ended).
+    pub fn success_pct(&self) -> Option<f64> {
+        let all = self.requests + self.errors_total();
+        (all > 0).then(|| 100.0 * self.ok_2xx() as f64 / all as f64)
+    }
+
     /// Responses whose status is not 2xx.
     pub fn non_2xx(&self) -> u64 {
         self.status_counts
@@ -312,9 +328,18 @@ mod tests {
         assert_eq!(r.latency_us.p999, 21791.0);
         assert_eq!(r.errors_total(), 3);
         assert_eq!(r.non_2xx(), 6);
+        assert_eq!(r.ok_2xx(), 23390);
+        // 23,390 of 23,396 responses + 3 failed requests.
+        let pct = r.success_pct().unwrap();
+        assert!((pct - 100.0 * 23390.0 / 23399.0).abs() < 1e-9, "{pct}");
         // Without errors_total the kinds are summed.
         let r = LoadResult::parse(&RINGLOAD.replace("\"errors_total\": 3,", "")).unwrap();
         assert_eq!(r.errors_total(), 3);
+        let none = RINGLOAD
+            .replace("\"requests\": 23396", "\"requests\": 0")
+            .replace("\"200\": 23390, \"502\": 6", "")
+            .replace("\"errors_total\": 3", "\"errors_total\": 0");
+        assert_eq!(LoadResult::parse(&none).unwrap().success_pct(), None);
         assert!(LoadResult::parse("{}").is_err());
         assert!(LoadResult::parse("").is_err());
     }

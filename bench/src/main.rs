@@ -41,9 +41,10 @@ enum Cmd {
 
 #[derive(Args, Debug, Clone)]
 pub struct CompareArgs {
-    /// Smoke run: 1 repetition, 2 s runs, placement A, small-get-keepalive and
-    /// tls-keepalive; fails unless every available contender ran and the
-    /// report was written.
+    /// Smoke run: 1 repetition, 2 s runs, placement A, small-get-keepalive,
+    /// tls-keepalive and fault-503; fails unless every available contender
+    /// ran, every proxy kept >= 95 % success in fault-503, and the report was
+    /// written.
     #[arg(long)]
     pub quick: bool,
     /// Where the report goes [default: bench/results].
@@ -75,7 +76,8 @@ pub struct CompareArgs {
     /// nginx's closed-loop median in the same scenario and placement].
     #[arg(long)]
     pub rate: Option<f64>,
-    /// Comma-separated scenarios, or `all` [default: all; small-get-keepalive,tls-keepalive with --quick].
+    /// Comma-separated scenarios, or `all` [default: every scenario but
+    /// fault-503; small-get-keepalive,tls-keepalive,fault-503 with --quick].
     #[arg(long)]
     pub scenarios: Option<String>,
     /// Comma-separated contenders.

@@ -28,6 +28,9 @@ pub struct RunRecord {
     pub max_us: f64,
     pub errors: u64,
     pub non_2xx: u64,
+    /// 2xx responses over every request that ended (failed ones included),
+    /// percent.
+    pub success_pct: Option<f64>,
     /// TLS scenarios: share of the load generator's connections that
     /// resumed a session (ticket), percent.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -87,6 +90,8 @@ pub struct ScenarioRuns {
     pub open_loop_rate: Option<f64>,
     pub rate_basis: String,
     pub contenders: Vec<ContenderRuns>,
+    /// Fault scenarios: the failing origin.
+    pub fault: Option<crate::scenarios::Fault>,
 }
 
 // ---------------------------------------------------------------------------
@@ -101,6 +106,8 @@ pub struct OpenLoop {
     pub p99_us: Option<f64>,
     pub p999_us: Option<f64>,
     pub p99_spread: Option<[f64; 2]>,
+    /// 2xx share of the requests, percent (median).
+    pub success_pct: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -135,6 +142,10 @@ pub struct ContenderSummary {
     /// Failed requests over every measured run.
     pub errors: u64,
     pub non_2xx: u64,
+    /// Closed loop: 2xx responses over every request that ended (failed
+    /// requests included), percent, median over repetitions.
+    pub success_pct: Option<f64>,
+    pub success_pct_spread: Option<[f64; 2]>,
     /// TLS scenarios: resumed handshakes, percent of connections (median).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_resumed_pct: Option<f64>,
@@ -165,6 +176,8 @@ pub struct Ratios {
     /// CPU µs per request at the fixed rate (lower is better).
     pub cpu_us_per_req: Option<f64>,
     pub rss_kib: Option<f64>,
+    /// Closed-loop success rate, difference in percentage points (a − b).
+    pub success_pts: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -181,6 +194,22 @@ pub struct ScenarioSummary {
     pub contenders: Vec<ContenderSummary>,
     /// `"ringway/nginx"`, `"ringway/haproxy"`, `"ringway/direct"`, ...
     pub ratios: BTreeMap<String, Ratios>,
+    /// Fault scenarios: the group and its failing origin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<FaultSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultSummary {
+    /// Origins in the upstream group.
+    pub origins: usize,
+    /// 1-based number of the failing origin.
+    pub failing_origin: usize,
+    /// Share of its requests it fails, percent.
+    pub fail_pct: u32,
+    pub fail_status: u16,
+    /// What round robin without retries or ejection would give, percent.
+    pub success_pct_without_retries: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -291,6 +320,7 @@ pub fn summarize_contender(c: &ContenderRuns) -> ContenderSummary {
         p99_us: med(col(&open, |r| r.p99_us)),
         p999_us: med(col(&open, |r| r.p999_us)),
         p99_spread: spread(&col(&open, |r| r.p99_us)),
+        success_pct: med(col_opt(&open, |r| r.success_pct)).map(|v| round(v, 3)),
     });
     let wrk = (!c.wrk.is_empty() || c.wrk_note.is_some()).then(|| WrkSummary {
         rps: med(c.wrk.iter().map(|w| w.rps)),
@@ -318,6 +348,8 @@ pub fn summarize_contender(c: &ContenderRuns) -> ContenderSummary {
         rss_kib: med(open.iter().filter_map(|r| r.rss_kib).map(|x| x as f64)),
         errors: c.runs.iter().map(|r| r.errors).sum(),
         non_2xx: c.runs.iter().map(|r| r.non_2xx).sum(),
+        success_pct: med(col_opt(&closed, |r| r.success_pct)).map(|v| round(v, 3)),
+        success_pct_spread: spread(&col_opt(&closed, |r| r.success_pct)),
         tls_resumed_pct: med(c.runs.iter().filter_map(|r| r.tls_resumed_pct)).map(|v| round(v, 1)),
         reps: closed.len(),
         rps_spread: spread(&rps),
@@ -362,6 +394,10 @@ pub fn ratios(contenders: &[ContenderSummary]) -> BTreeMap<String, Ratios> {
                 open_loop_p99: ratio(ol(x), ol(y)).map(|v| round(v, 3)),
                 cpu_us_per_req: ratio(x.cpu_us_per_req, y.cpu_us_per_req).map(|v| round(v, 3)),
                 rss_kib: ratio(x.rss_kib, y.rss_kib).map(|v| round(v, 3)),
+                success_pts: x
+                    .success_pct
+                    .zip(y.success_pct)
+                    .map(|(a, b)| round(a - b, 3)),
             },
         );
     }
@@ -382,6 +418,13 @@ pub fn summarize_scenario(s: &ScenarioRuns) -> ScenarioSummary {
         rate_basis: s.rate_basis.clone(),
         ratios: ratios(&contenders),
         contenders,
+        fault: s.fault.as_ref().map(|f| FaultSummary {
+            origins: f.origins,
+            failing_origin: f.faulty + 1,
+            fail_pct: f.fail_percent,
+            fail_status: f.fail_status,
+            success_pct_without_retries: round(f.success_pct_without_retries(), 2),
+        }),
     }
 }
 
@@ -415,6 +458,46 @@ fn dec(x: Option<f64>, d: usize) -> String {
 
 fn times(x: Option<f64>) -> String {
     x.map(|v| format!("{v:.2}×")).unwrap_or_else(|| "–".into())
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map(|v| format!("{v:.2} %")).unwrap_or_else(|| "–".into())
+}
+
+fn points(x: Option<f64>) -> String {
+    x.map(|v| format!("{v:+.2}")).unwrap_or_else(|| "–".into())
+}
+
+/// Fault scenarios: what fails, and each contender's success rate.
+fn fault_table(m: &mut String, f: &FaultSummary, contenders: &[ContenderSummary]) {
+    let _ = writeln!(
+        m,
+        "Fault: origin {} of {} answers {} to {} % of its requests; round robin without retries or ejection would give {:.1} % success. \
+         Success = 2xx responses / (responses + failed requests such as connect errors, resets, timeouts).\n",
+        f.failing_origin, f.origins, f.fail_status, f.fail_pct, f.success_pct_without_retries
+    );
+    let _ = writeln!(
+        m,
+        "| contender | success (closed loop) | [min–max] | success (open loop) | non-2xx | failed requests |"
+    );
+    let _ = writeln!(m, "|---|--:|--:|--:|--:|--:|");
+    for c in contenders.iter().filter(|c| c.status == "ok") {
+        let spread = c
+            .success_pct_spread
+            .map(|[a, b]| format!("{a:.2}–{b:.2}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} | {} | {} | {} |",
+            c.name,
+            pct(c.success_pct),
+            spread,
+            pct(c.open_loop.as_ref().and_then(|o| o.success_pct)),
+            c.non_2xx,
+            c.errors
+        );
+    }
+    m.push('\n');
 }
 
 /// Markdown table cells must not contain `|` or newlines.
@@ -562,21 +645,35 @@ pub fn markdown(r: &Report) -> String {
                 );
             }
         }
+        if let Some(f) = &sc.fault {
+            fault_table(&mut m, f, &sc.contenders);
+        }
         if !sc.ratios.is_empty() {
+            let fault = sc.fault.is_some();
             let _ = writeln!(
                 m,
-                "| ratio | req/s | p99 | open-loop p99 | CPU µs/req | RSS |"
+                "| ratio | req/s | p99 | open-loop p99 | CPU µs/req | RSS |{}",
+                if fault { " success (points) |" } else { "" }
             );
-            let _ = writeln!(m, "|---|--:|--:|--:|--:|--:|");
+            let _ = writeln!(
+                m,
+                "|---|--:|--:|--:|--:|--:|{}",
+                if fault { "--:|" } else { "" }
+            );
             for (k, v) in &sc.ratios {
                 let _ = writeln!(
                     m,
-                    "| {k} | {} | {} | {} | {} | {} |",
+                    "| {k} | {} | {} | {} | {} | {} |{}",
                     times(v.rps),
                     times(v.p99),
                     times(v.open_loop_p99),
                     times(v.cpu_us_per_req),
-                    times(v.rss_kib)
+                    times(v.rss_kib),
+                    if fault {
+                        format!(" {} |", points(v.success_pts))
+                    } else {
+                        String::new()
+                    }
                 );
             }
             m.push('\n');
@@ -790,6 +887,62 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn fault_scenario_reports_success_rates() {
+        let mut sc = scenario();
+        sc.name = "fault-503".into();
+        sc.fault = crate::scenarios::ALL
+            .iter()
+            .find(|s| s.name == "fault-503")
+            .and_then(|s| s.fault.clone());
+        sc.contenders.pop(); // direct is skipped in this scenario
+        for (c, ok) in sc.contenders.iter_mut().zip([99.9, 99.0, 98.5]) {
+            for r in &mut c.runs {
+                r.success_pct = Some(ok);
+                r.non_2xx = 3;
+            }
+        }
+        let s = summarize_scenario(&sc);
+        assert_eq!(s.contenders[0].success_pct, Some(99.9));
+        assert_eq!(
+            s.contenders[0].open_loop.as_ref().unwrap().success_pct,
+            Some(99.9)
+        );
+        assert_eq!(s.ratios["ringway/nginx"].success_pts, Some(0.9));
+        assert_eq!(s.ratios["ringway/haproxy"].success_pts, Some(1.4));
+        let f = s.fault.as_ref().unwrap();
+        assert_eq!((f.origins, f.failing_origin, f.fail_pct), (3, 2, 50));
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["fault"]["fail_status"], 503);
+        assert_eq!(v["contenders"][1]["success_pct"], 99.0);
+        let md = markdown(&report(vec![s]));
+        assert!(md.contains("Fault: origin 2 of 3 answers 503 to 50 % of its requests; round robin without retries or ejection would give 83.3 % success."), "{md}");
+        assert!(
+            md.contains("| ringway | 99.90 % | 99.90–99.90 | 99.90 % | 18 | 0 |"),
+            "{md}"
+        );
+        assert!(md.contains("| haproxy | 98.50 % |"), "{md}");
+        assert!(md.contains(
+            "| ratio | req/s | p99 | open-loop p99 | CPU µs/req | RSS | success (points) |"
+        ));
+        assert!(
+            md.contains("| ringway/nginx | 1.10× | 1.00× | 1.00× | 0.50× | 1.00× | +0.90 |"),
+            "{md}"
+        );
+        for block in md.split("\n\n") {
+            let rows: Vec<&str> = block.lines().filter(|l| l.starts_with('|')).collect();
+            if let Some(h) = rows.first() {
+                let n = h.matches('|').count();
+                for r in &rows {
+                    assert_eq!(r.matches('|').count(), n, "{r}");
+                }
+            }
+        }
+        // Other scenarios keep their tables as they were.
+        let md = markdown(&report(vec![summarize_scenario(&scenario())]));
+        assert!(!md.contains("success (points)") && !md.contains("Fault:"));
     }
 
     #[test]

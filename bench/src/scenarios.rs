@@ -1,5 +1,32 @@
 //! The traffic shapes, in report order (`small-get-keepalive` first).
 
+/// A fault scenario: several origins form one upstream group and one of
+/// them fails part of its requests (`ringload serve --fail-fraction`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// Origins in the group (every contender gets all of them).
+    pub origins: usize,
+    /// Index of the failing origin in the group.
+    pub faulty: usize,
+    /// Share of its requests it fails, percent.
+    pub fail_percent: u32,
+    /// Status of those failures.
+    pub fail_status: u16,
+}
+
+impl Fault {
+    /// `--fail-fraction` of origin `i` (None for a healthy one).
+    pub fn fail_fraction(&self, i: usize) -> Option<f64> {
+        (i == self.faulty && self.fail_percent > 0).then(|| f64::from(self.fail_percent) / 100.0)
+    }
+
+    /// The success rate a proxy without retries or ejection would give:
+    /// round robin sends 1/origins of the requests to the failing one.
+    pub fn success_pct_without_retries(&self) -> f64 {
+        100.0 - f64::from(self.fail_percent) / self.origins as f64
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scenario {
     pub name: &'static str,
@@ -16,6 +43,11 @@ pub struct Scenario {
     pub tls: bool,
     /// TLS: the client never resumes a session (every handshake is full).
     pub full_handshakes: bool,
+    /// Several origins, one failing part of its requests; the proxies are
+    /// configured with retries and passive ejection (`None`: one origin).
+    pub fault: Option<Fault>,
+    /// Run when no `--scenarios` is given (`all` runs every scenario).
+    pub default: bool,
 }
 
 impl Scenario {
@@ -29,9 +61,19 @@ impl Scenario {
 
     /// Why `direct` (load straight at the origin) cannot run this scenario.
     pub fn direct_skip_reason(&self) -> Option<&'static str> {
+        if self.fault.is_some() {
+            return Some(
+                "the three origins form one group only a proxy can make (retries, ejection); load straight at one origin measures neither the fault nor its handling",
+            );
+        }
         self.tls.then_some(
             "TLS termination is what this scenario measures; the origin speaks plain HTTP, so there is nothing to compare against",
         )
+    }
+
+    /// Number of origins to start.
+    pub fn origins(&self) -> usize {
+        self.fault.as_ref().map_or(1, |f| f.origins)
     }
 }
 
@@ -45,6 +87,8 @@ pub const ALL: &[Scenario] = &[
         new_connection_per_request: false,
         tls: false,
         full_handshakes: false,
+        fault: None,
+        default: true,
     },
     Scenario {
         name: "get-1k",
@@ -55,6 +99,8 @@ pub const ALL: &[Scenario] = &[
         new_connection_per_request: false,
         tls: false,
         full_handshakes: false,
+        fault: None,
+        default: true,
     },
     Scenario {
         name: "get-64k",
@@ -65,6 +111,8 @@ pub const ALL: &[Scenario] = &[
         new_connection_per_request: false,
         tls: false,
         full_handshakes: false,
+        fault: None,
+        default: true,
     },
     Scenario {
         name: "post-16k",
@@ -75,6 +123,8 @@ pub const ALL: &[Scenario] = &[
         new_connection_per_request: false,
         tls: false,
         full_handshakes: false,
+        fault: None,
+        default: true,
     },
     Scenario {
         name: "new-connection-per-request",
@@ -86,6 +136,8 @@ pub const ALL: &[Scenario] = &[
         new_connection_per_request: true,
         tls: false,
         full_handshakes: false,
+        fault: None,
+        default: true,
     },
     Scenario {
         name: "tls-keepalive",
@@ -96,6 +148,8 @@ pub const ALL: &[Scenario] = &[
         new_connection_per_request: false,
         tls: true,
         full_handshakes: false,
+        fault: None,
+        default: true,
     },
     Scenario {
         name: "tls-new-connection",
@@ -106,6 +160,8 @@ pub const ALL: &[Scenario] = &[
         new_connection_per_request: true,
         tls: true,
         full_handshakes: false,
+        fault: None,
+        default: true,
     },
     Scenario {
         name: "tls-new-connection-full",
@@ -116,6 +172,8 @@ pub const ALL: &[Scenario] = &[
         new_connection_per_request: true,
         tls: true,
         full_handshakes: true,
+        fault: None,
+        default: true,
     },
     Scenario {
         name: "conns-1000",
@@ -126,17 +184,36 @@ pub const ALL: &[Scenario] = &[
         new_connection_per_request: false,
         tls: false,
         full_handshakes: false,
+        fault: None,
+        default: true,
+    },
+    Scenario {
+        name: "fault-503",
+        description: "GET, 2-byte response, 50 keep-alive connections; three origins in one group, one answers 503 to half its requests; the proxies retry on another origin and eject the failing one",
+        connections: 50,
+        response_body: 2,
+        request_body: 0,
+        new_connection_per_request: false,
+        tls: false,
+        full_handshakes: false,
+        fault: Some(Fault {
+            origins: 3,
+            faulty: 1,
+            fail_percent: 50,
+            fail_status: 503,
+        }),
+        default: false,
     },
 ];
 
 /// The scenarios run by `--quick` unless `--scenarios` says otherwise.
-pub const QUICK: &[&str] = &["small-get-keepalive", "tls-keepalive"];
+pub const QUICK: &[&str] = &["small-get-keepalive", "tls-keepalive", "fault-503"];
 
 /// Parse `--scenarios a,b` (or `all`) into scenarios in report order.
 pub fn select(list: Option<&str>, quick: bool) -> Result<Vec<Scenario>, String> {
     let names: Vec<String> = match list {
         None if quick => QUICK.iter().map(|s| s.to_string()).collect(),
-        None => return Ok(ALL.to_vec()),
+        None => return Ok(ALL.iter().filter(|s| s.default).cloned().collect()),
         Some(l) if l.trim() == "all" => return Ok(ALL.to_vec()),
         Some(l) => l
             .split(',')
@@ -174,8 +251,36 @@ mod tests {
         assert_eq!(s[0].name, "small-get-keepalive");
         assert_eq!(s[1].name, "conns-1000");
         assert_eq!(select(None, true).unwrap()[0].name, "small-get-keepalive");
-        assert_eq!(select(None, false).unwrap().len(), ALL.len());
         assert_eq!(select(Some("all"), true).unwrap().len(), ALL.len());
+    }
+
+    #[test]
+    fn fault_scenarios_run_only_when_named() {
+        let default = select(None, false).unwrap();
+        assert!(default.iter().all(|s| s.fault.is_none()));
+        assert_eq!(default.len(), ALL.len() - 1);
+        assert!(select(Some("all"), false)
+            .unwrap()
+            .iter()
+            .any(|s| s.name == "fault-503"));
+        let f = select(Some("fault-503"), false).unwrap();
+        assert_eq!(f.len(), 1);
+        let fault = f[0].fault.as_ref().unwrap();
+        assert_eq!(f[0].origins(), 3);
+        assert_eq!(fault.fail_status, 503);
+        assert_eq!(fault.fail_fraction(1), Some(0.5));
+        assert_eq!(fault.fail_fraction(0), None);
+        assert_eq!(fault.fail_fraction(2), None);
+        // Round robin over three, one failing half: 1/6 fail without retries.
+        assert!((fault.success_pct_without_retries() - 83.333).abs() < 0.01);
+        assert!(f[0].direct_skip_reason().is_some());
+        assert!(!f[0].tls);
+        assert_eq!(ALL.iter().filter(|s| s.origins() > 1).count(), 1);
+        // --quick runs it briefly (end to end in ./run.sh test).
+        assert!(select(None, true)
+            .unwrap()
+            .iter()
+            .any(|s| s.name == "fault-503"));
     }
 
     #[test]
