@@ -16,6 +16,7 @@ mod cors;
 mod dashboard;
 mod discovery;
 mod dns;
+mod drain;
 mod examples;
 mod filter_metrics;
 mod filters;

@@ -78,6 +78,8 @@ pub struct RuntimeFile {
     pub max_connections_per_worker: Option<i64>,
     /// Default `"30s"`.
     pub drain_timeout: Option<DurationValue>,
+    /// Default `"1s"`.
+    pub drain_idle_grace: Option<DurationValue>,
     /// Default `"info"`.
     pub log_level: Option<String>,
 }

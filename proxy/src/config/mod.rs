@@ -82,6 +82,9 @@ pub struct RuntimeConfig {
     pub ring_flags: RingFlags,
     pub max_connections_per_worker: usize,
     pub drain_timeout: Duration,
+    /// During a drain, connections idle between requests stay open this
+    /// long, then close spread over as long again.
+    pub drain_idle_grace: Duration,
     /// `tracing` filter directive (RUST_LOG wins when set).
     pub log_level: String,
 }

@@ -71,6 +71,7 @@ fn minimal_file_uses_documented_defaults() {
     );
     assert_eq!(rt.max_connections_per_worker, 10_000);
     assert_eq!(rt.drain_timeout, Duration::from_secs(30));
+    assert_eq!(rt.drain_idle_grace, Duration::from_secs(1));
     assert_eq!(rt.log_level, "info");
 
     let l = &c.limits;

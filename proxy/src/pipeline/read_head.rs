@@ -4,7 +4,9 @@
 //! `header_read_timeout`; between keep-alive requests the connection may sit
 //! idle for `idle_timeout`, and once the first byte of a head arrives the
 //! head must be complete within `header_read_timeout` (slowloris → 408).
-//! A connection that is idle when the worker starts draining is closed.
+//! During a drain an idle connection waits for its next request until its
+//! drain deadline (`runtime.drain_idle_grace`, spread; see the watchdog),
+//! so a request already on its way is answered, with `Connection: close`.
 //! Deadlines are kept by the worker's watchdog (`runtime/watchdog.rs`), not
 //! by a timer per read.
 
@@ -55,12 +57,14 @@ pub async fn read_head<S: AsyncReadRent>(
         let had_bytes = !buf.is_empty();
         match deadline {
             None => {
-                // Idle keep-alive connection: wait for the next request (the
-                // watchdog also ends this wait when the worker drains).
-                if worker.draining.get() {
-                    return Ok(HeadRead::Closed);
+                // Idle keep-alive connection: wait for the next request (a
+                // drain shortens the wait to the connection's drain deadline).
+                match worker.drain_idle.get() {
+                    Some((from, spread)) => {
+                        watch.arm_idle_draining(limits.idle_timeout, from, spread)
+                    }
+                    None => watch.arm(Guard::Idle, limits.idle_timeout),
                 }
-                watch.arm(Guard::Idle, limits.idle_timeout);
             }
             Some(at) => watch.arm_at(Guard::Header, at),
         }

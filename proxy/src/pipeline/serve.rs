@@ -53,6 +53,22 @@ struct AcceptTask {
     fd: std::os::fd::RawFd,
 }
 
+impl AcceptTask {
+    /// Stop listening now, not when the task next runs: connects are
+    /// refused from here on. The pending accept completes with an error
+    /// (it is never dropped mid-flight, which could lose a connection the
+    /// kernel had just handed over), and the task returns.
+    fn stop_listening(&self) {
+        self.stop.stopped.set(true);
+        self.stop.notify.notify_all();
+        // SAFETY: the fd is open: the accept task that owns the socket only
+        // closes it when it returns, after this (same thread).
+        unsafe {
+            libc::shutdown(self.fd, libc::SHUT_RDWR);
+        }
+    }
+}
+
 #[derive(Default)]
 struct StopSignal {
     stopped: Cell<bool>,
@@ -93,15 +109,7 @@ impl Serving {
             if keep.contains(&task.group) {
                 return true;
             }
-            task.stop.stopped.set(true);
-            task.stop.notify.notify_all();
-            // Stop listening now, not when the task next runs: once the
-            // worker reports the generation applied, connects are refused.
-            // SAFETY: the fd is open: the accept task that owns the socket
-            // only closes it when it returns, after this (same thread).
-            unsafe {
-                libc::shutdown(task.fd, libc::SHUT_RDWR);
-            }
+            task.stop_listening();
             worker.watchdog.drain_tag(task.group);
             false
         });
@@ -199,7 +207,7 @@ pub async fn worker_main(
     while !flag.is_set() {
         monoio::time::sleep(tick(&serving)).await;
         beat();
-        worker.watchdog.tick(false);
+        worker.watchdog.tick();
         while let Ok(update) = updates.try_recv() {
             serving.apply(update);
         }
@@ -223,21 +231,43 @@ pub async fn worker_main(
         }
     }
 
-    worker.draining.set(true);
-    worker.shutdown.notify_all();
-    worker.watchdog.tick(true);
-    // Accept tasks end on the shutdown notification (their sockets close).
+    // The drain. 1. Stop accepting: every listening socket is closed.
     let tasks: Vec<AcceptTask> = serving.accepts.borrow_mut().drain(..).collect();
+    for t in &tasks {
+        t.stop_listening();
+    }
     for t in tasks {
         t.task.await;
     }
+    // 2. Wait (briefly) until every worker has: a client told below to
+    // reconnect must find no listener of this process open (a connection
+    // queued on a listener that then closes is reset), only refusal.
+    flag.stopped_accepting();
+    let rt = serving.current().config().runtime.clone();
+    let until = std::time::Instant::now() + Duration::from_secs(1);
+    while flag.workers_stopped_accepting() < rt.workers && std::time::Instant::now() < until {
+        monoio::time::sleep(Duration::from_millis(2)).await;
+        beat();
+        worker.watchdog.tick();
+    }
+    // 3. Draining: responses carry `Connection: close`; connections idle
+    // between requests stay open for `drain_idle_grace` (a request already
+    // on its way is answered, not reset), then close, spread over as long
+    // again.
+    let grace = rt.drain_idle_grace.min(rt.drain_timeout);
+    let from = std::time::Instant::now() + grace;
+    worker.drain_idle.set(Some((from, grace)));
+    worker.watchdog.drain_idle(from, grace);
+    worker.draining.set(true);
+    worker.shutdown.notify_all();
+    worker.watchdog.tick();
     worker.pool.borrow_mut().clear();
     serving.publish_stats();
     let deadline = std::time::Instant::now() + serving.current().config().runtime.drain_timeout;
     while worker.active.get() > 0 && std::time::Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(10)).await;
         beat();
-        worker.watchdog.tick(true);
+        worker.watchdog.tick();
     }
     serving.publish_stats();
     if let Some(log) = &worker.access_log {
@@ -285,11 +315,9 @@ async fn accept_loop(
         if worker.draining.get() || stop.stopped.get() {
             break;
         }
-        let accepted = monoio::select! {
-            r = listener.accept() => r,
-            _ = worker.shutdown.notified() => break,
-            _ = stop.notify.notified() => break,
-        };
+        // Not raced with a stop signal: stopping shuts the socket down,
+        // which completes this accept (see `AcceptTask::stop_listening`).
+        let accepted = listener.accept().await;
         match accepted {
             Ok((stream, peer)) => {
                 let gen = serving.current();

@@ -16,8 +16,10 @@
 //! stuck operation waits on. The pending read or write then completes (end of
 //! stream or an error), and the connection task asks the watchdog whether
 //! that was a timeout and answers 408 / 504 or closes, as the guard says.
-//! During a drain, connections idle between requests are shut down the same
-//! way, so they close at once.
+//! During a drain, connections idle between requests get a drain deadline
+//! (`runtime.drain_idle_grace` after the drain starts, spread over as long
+//! again by slot): a client that is sending its next request right now
+//! gets it answered (with `Connection: close`) instead of a reset.
 //!
 //! A connection's fds are always unregistered before they are closed (the
 //! slot is released or cleared synchronously, and the tick runs on the same
@@ -108,16 +110,13 @@ impl Watchdog {
         WatchKey { dog: self, key }
     }
 
-    /// Fire every passed deadline; with `draining`, also every connection
-    /// that is idle between requests. Called by the worker tick.
-    pub fn tick(&self, draining: bool) {
+    /// Fire every passed deadline. Called by the worker tick.
+    pub fn tick(&self) {
         let now = Instant::now();
         self.now.set(now);
         let mut slots = self.slots.borrow_mut();
         for (_, s) in slots.iter_mut() {
-            let due = s.deadline.is_some_and(|d| d <= now);
-            let drain_idle = draining && s.deadline.is_some() && s.guard == Guard::Idle;
-            if !(due || drain_idle) {
+            if s.deadline.is_none_or(|d| d > now) {
                 continue;
             }
             s.deadline = None;
@@ -132,6 +131,20 @@ impl Watchdog {
                 // sockets are closed, on this same thread.
                 unsafe {
                     libc::shutdown(fd, how);
+                }
+            }
+        }
+    }
+
+    /// The drain started: every connection idle between requests closes by
+    /// its drain deadline (see [`drain_deadline`]) unless a request comes
+    /// first.
+    pub fn drain_idle(&self, from: Instant, spread: Duration) {
+        let mut slots = self.slots.borrow_mut();
+        for (key, s) in slots.iter_mut() {
+            if s.guard == Guard::Idle {
+                if let Some(d) = s.deadline {
+                    s.deadline = Some(d.min(drain_deadline(key, from, spread)));
                 }
             }
         }
@@ -202,6 +215,24 @@ impl WatchKey<'_> {
     }
 }
 
+/// When slot `key`'s idle connection closes during a drain: `from` plus a
+/// share of `spread` picked by the slot (so the closes are spread out, as
+/// HAProxy's `close-spread-time`).
+pub fn drain_deadline(key: usize, from: Instant, spread: Duration) -> Instant {
+    let mixed = (key as u64 ^ 0x5bd1_e995).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let frac = (mixed >> 11) as f64 / (1u64 << 53) as f64;
+    from + spread.mul_f64(frac)
+}
+
+impl WatchKey<'_> {
+    /// Wait for the next request during a drain: until the idle timeout or
+    /// the connection's drain deadline, whichever comes first.
+    pub fn arm_idle_draining(&self, idle_timeout: Duration, from: Instant, spread: Duration) {
+        let deadline = (self.dog.now() + idle_timeout).min(drain_deadline(self.key, from, spread));
+        self.arm_at(Guard::Idle, deadline);
+    }
+}
+
 /// A deadline passed while [`WatchKey::guard`] waited: which one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fired(pub Guard);
@@ -259,7 +290,7 @@ mod tests {
         let key = dog.register(server.as_raw_fd());
         key.arm(Guard::Header, Duration::ZERO);
         std::thread::sleep(Duration::from_millis(2));
-        dog.tick(false);
+        dog.tick();
         assert_eq!(key.take_fired(), Some(Guard::Header));
         assert_eq!(key.take_fired(), None);
         // SHUT_RD: reads see end of stream; writes still work (the 408).
@@ -279,7 +310,7 @@ mod tests {
         a.arm(Guard::Upstream, Duration::from_secs(60));
         b.arm(Guard::Body, Duration::ZERO);
         b.disarm();
-        dog.tick(false);
+        dog.tick();
         assert_eq!(a.take_fired(), None);
         assert_eq!(b.take_fired(), None);
         drop(a);
@@ -287,15 +318,30 @@ mod tests {
     }
 
     #[test]
-    fn drain_fires_idle_connections_only() {
+    fn drain_gives_idle_connections_a_spread_deadline() {
         let dog = Watchdog::default();
-        let idle = dog.register(-1);
+        let idle: Vec<_> = (0..64).map(|_| dog.register(-1)).collect();
         let busy = dog.register(-1);
-        idle.arm(Guard::Idle, Duration::from_secs(60));
+        for k in &idle {
+            k.arm(Guard::Idle, Duration::from_secs(60));
+        }
         busy.arm(Guard::Upstream, Duration::from_secs(60));
-        dog.tick(true);
-        assert_eq!(idle.take_fired(), Some(Guard::Idle));
+        let from = Instant::now() + Duration::from_millis(40);
+        let spread = Duration::from_millis(40);
+        dog.drain_idle(from, spread);
+        // Within the grace: nothing fires.
+        dog.tick();
+        assert!(idle.iter().all(|k| k.take_fired().is_none()));
+        // After grace + spread: every idle connection fired, the busy one not.
+        std::thread::sleep(Duration::from_millis(85));
+        dog.tick();
+        assert!(idle.iter().all(|k| k.take_fired() == Some(Guard::Idle)));
         assert_eq!(busy.take_fired(), None);
+        // The deadlines are spread over the window, not all at one instant.
+        let t: Vec<Instant> = (0..64).map(|k| drain_deadline(k, from, spread)).collect();
+        let (lo, hi) = (t.iter().min().unwrap(), t.iter().max().unwrap());
+        assert!(*lo >= from && *hi < from + spread);
+        assert!(*hi - *lo > spread / 2, "{:?}", *hi - *lo);
     }
 
     #[test]

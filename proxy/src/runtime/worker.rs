@@ -40,6 +40,9 @@ pub struct Worker {
     /// Notified once when the worker starts draining.
     pub shutdown: LocalNotify,
     pub draining: Cell<bool>,
+    /// Set when the drain starts: idle connections close from this time,
+    /// spread over this long (`runtime.drain_idle_grace`).
+    pub drain_idle: Cell<Option<(std::time::Instant, std::time::Duration)>>,
     /// Connection deadlines (header/idle/body/upstream/write timeouts).
     pub watchdog: Watchdog,
     /// This worker's access log buffer, when the access log is on.
@@ -85,6 +88,7 @@ impl Worker {
             conn_closed: LocalNotify::new(),
             shutdown: LocalNotify::new(),
             draining: Cell::new(false),
+            drain_idle: Cell::new(None),
             watchdog: Watchdog::default(),
             buffers: RefCell::new(Vec::new()),
             big_buffers: RefCell::new(Vec::new()),

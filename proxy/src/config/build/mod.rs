@@ -32,6 +32,7 @@ pub mod defaults {
     pub const RING_ENTRIES: u32 = 1024;
     pub const MAX_CONNECTIONS_PER_WORKER: usize = 10_000;
     pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+    pub const DRAIN_IDLE_GRACE: Duration = Duration::from_secs(1);
     pub const LOG_LEVEL: &str = "info";
     pub const MAX_HEAD_BYTES: usize = 64 * 1024;
     pub const MIN_HEAD_BYTES: usize = 1024;

@@ -149,6 +149,11 @@ impl Builder<'_> {
             file.drain_timeout.as_ref(),
             defaults::DRAIN_TIMEOUT,
         );
+        let drain_idle_grace = self.duration(
+            "runtime.drain_idle_grace",
+            file.drain_idle_grace.as_ref(),
+            defaults::DRAIN_IDLE_GRACE,
+        );
 
         let log_level = file
             .log_level
@@ -175,6 +180,7 @@ impl Builder<'_> {
             ring_flags,
             max_connections_per_worker,
             drain_timeout,
+            drain_idle_grace,
             log_level,
         }
     }
