@@ -29,6 +29,7 @@ mod large;
 mod lifecycle;
 mod matchers;
 mod metrics;
+mod netns;
 mod observability;
 mod otlp;
 mod proxy_protocol;

@@ -18,11 +18,14 @@
 //! - [`pattern`]: the deterministic byte pattern used for large bodies.
 //! - [`dir`]: per-test temporary directories.
 //! - [`setup`]: origin + proxy + dir in one value, for the common case.
+//! - [`netns`]: Linux network namespaces joined by a bridge (multi-host
+//!   fault tests), processes started inside them; all removed on drop.
 
 pub mod certs;
 pub mod client;
 pub mod config;
 pub mod dir;
+pub mod netns;
 pub mod origin;
 pub mod pattern;
 pub mod proxy;

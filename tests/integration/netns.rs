@@ -1,0 +1,520 @@
+//! Multi-host fault tests in Linux network namespaces (`docs/mesh.md`,
+//! *Fault tests*).
+//!
+//! ```text
+//!   client ──┐                    ┌── o1  ringload serve
+//!   ringload │   bridge br0 in    ├── o2  ringload serve   ← the faulty one
+//!   run      ├── a hub namespace ─┼── o3  ringload serve
+//!   proxy ───┘   (10.213.0.0/24)  │
+//!   ringway ─────────────────────-┘
+//! ```
+//!
+//! One of three origins fails in each case: its process is killed mid-run,
+//! its link is set down mid-run, its packets are dropped mid-run (nft, else
+//! iptables), it answers 503 to half the requests, or it resets half its
+//! connections. Each case runs twice against a fresh topology:
+//! - **resilient**: retries (connect failure, reset, per-try timeout, 502 /
+//!   503 / 504), outlier ejection, active health checks, a short connect
+//!   timeout: the client's success rate is at least 99.9 %;
+//! - **plain**: none of them: the failures show (some requests fail).
+//!
+//! Root and `ip` are needed; without them (or when `ip netns add` is
+//! refused) each test prints a SKIP line and passes. The cases run one at a
+//! time (they measure), a few seconds each.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ringway_tests::config::{q, Config};
+use ringway_tests::dir::TestDir;
+use ringway_tests::netns::{self, NsProcess, Topology};
+use ringway_tests::proxy::{ringload_bin, Proxy};
+
+/// The cases measure success rates: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const CLIENT: &str = "client";
+const PROXY: &str = "proxy";
+const ORIGINS: [&str; 3] = ["o1", "o2", "o3"];
+/// The origin that fails.
+const FAULTY: &str = "o2";
+const PORT: u16 = 8080;
+/// How long the client sends requests, and when a mid-run fault starts.
+const RUN: Duration = Duration::from_secs(3);
+const FAULT_AT: Duration = Duration::from_millis(1000);
+/// Fewer requests than this would make a 99.9 % rate meaningless.
+const MIN_REQUESTS: u64 = 1000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    /// SIGKILL mid-run: the kernel closes its connections, new ones are
+    /// refused.
+    Killed,
+    /// `ip link set eth0 down` in its namespace mid-run: a blackhole.
+    LinkDown,
+    /// An nft (or iptables) rule dropping every packet to its port, mid-run:
+    /// a blackhole with the link up.
+    Dropped,
+    /// `--fail-fraction 0.5 --fail-status 503` from the start.
+    Half503,
+    /// `--reset-fraction 0.5 --close-after 1` from the start: a new
+    /// connection per request, half of them reset (RST, no response) at
+    /// their request.
+    Resets,
+}
+
+impl Fault {
+    fn name(self) -> &'static str {
+        match self {
+            Fault::Killed => "killed",
+            Fault::LinkDown => "link-down",
+            Fault::Dropped => "dropped",
+            Fault::Half503 => "half-503",
+            Fault::Resets => "resets",
+        }
+    }
+
+    /// Extra `ringload serve` flags of the faulty origin.
+    fn serve_flags(self) -> &'static [&'static str] {
+        match self {
+            Fault::Half503 => &["--fail-fraction", "0.5", "--fail-status", "503"],
+            // --reset-fraction draws per connection, at its first request;
+            // with one request per connection that is half the requests,
+            // all the time (with keep-alive, 0.5 would only thin out the
+            // first connections and the survivors would then serve
+            // forever; 1.0 would be a dead origin like the kill case).
+            Fault::Resets => &["--reset-fraction", "0.5", "--close-after", "1"],
+            _ => &[],
+        }
+    }
+}
+
+/// How the faulty origin's packets are dropped.
+enum Dropper {
+    Nft,
+    Iptables,
+}
+
+impl Dropper {
+    /// Finds a firewall tool that works in `host`'s namespace (and sets up
+    /// an empty nft table there); Err with why neither does.
+    fn prepare(topo: &Topology, host: &str) -> Result<Dropper, String> {
+        let nft = topo
+            .run_in(host, "nft", &["add", "table", "inet", "ringway_fault"])
+            .and_then(|_| {
+                topo.run_in(
+                    host,
+                    "nft",
+                    &[
+                        "add",
+                        "chain",
+                        "inet",
+                        "ringway_fault",
+                        "input",
+                        "{ type filter hook input priority 0 ; policy accept ; }",
+                    ],
+                )
+            });
+        let nft_err = match nft {
+            Ok(_) => return Ok(Dropper::Nft),
+            Err(e) => e,
+        };
+        match topo.run_in(host, "iptables", &["-S", "INPUT"]) {
+            Ok(_) => Ok(Dropper::Iptables),
+            Err(e) => Err(format!("neither nft nor iptables works: {nft_err}; {e}")),
+        }
+    }
+
+    fn drop_port(&self, topo: &Topology, host: &str, port: u16) -> Result<(), String> {
+        let port = port.to_string();
+        match self {
+            Dropper::Nft => topo.run_in(
+                host,
+                "nft",
+                &[
+                    "add",
+                    "rule",
+                    "inet",
+                    "ringway_fault",
+                    "input",
+                    "tcp",
+                    "dport",
+                    &port,
+                    "drop",
+                ],
+            ),
+            Dropper::Iptables => topo.run_in(
+                host,
+                "iptables",
+                &["-A", "INPUT", "-p", "tcp", "--dport", &port, "-j", "DROP"],
+            ),
+        }
+        .map(|_| ())
+    }
+}
+
+/// What the client saw.
+#[derive(Debug)]
+struct Outcome {
+    ok: u64,
+    failed: u64,
+    report: serde_json::Value,
+}
+
+impl Outcome {
+    fn total(&self) -> u64 {
+        self.ok + self.failed
+    }
+
+    fn rate(&self) -> f64 {
+        100.0 * self.ok as f64 / self.total().max(1) as f64
+    }
+
+    /// Non-2xx statuses and client errors, for messages.
+    fn failures(&self) -> String {
+        let statuses: Vec<String> = self.report["status_counts"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| !k.starts_with('2'))
+                    .map(|(k, v)| format!("{k}×{v}"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let errors: Vec<String> = self.report["errors"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, v)| v.as_u64() != Some(0))
+                    .map(|(k, v)| format!("{k}×{v}"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        format!(
+            "statuses [{}] errors [{}]",
+            statuses.join(" "),
+            errors.join(" ")
+        )
+    }
+}
+
+/// Counts from `ringload run --json`: 2xx responses succeed; other
+/// statuses and errors (connect, reset, timeout, ...) fail.
+fn outcome(report: serde_json::Value) -> Outcome {
+    let counts = report["status_counts"].as_object().cloned().unwrap_or_default();
+    let ok: u64 = counts
+        .iter()
+        .filter(|(k, _)| k.starts_with('2'))
+        .filter_map(|(_, v)| v.as_u64())
+        .sum();
+    let responses = report["requests"].as_u64().unwrap_or(0);
+    let errors = report["errors_total"].as_u64().unwrap_or(0);
+    Outcome {
+        ok,
+        failed: responses - ok + errors,
+        report,
+    }
+}
+
+fn origin_addr(topo: &Topology, origin: &str) -> SocketAddr {
+    SocketAddr::new(topo.addr(origin).into(), PORT)
+}
+
+fn config(topo: &Topology, resilient: bool) -> Config {
+    let eps: Vec<SocketAddr> = ORIGINS.iter().map(|o| origin_addr(topo, o)).collect();
+    let listen = q(&format!("{}:{PORT}", topo.addr(PROXY)));
+    let c = Config::new()
+        .runtime("workers", "2")
+        .listener_with("public", &[("address", &listen)])
+        .admin();
+    if resilient {
+        // A blackholed endpoint costs one per-try timeout (or connect
+        // timeout) before the retry goes elsewhere, and is ejected after
+        // three gateway errors in a row on each worker; the health checks
+        // take it out for both workers.
+        c.route(
+            "public",
+            "/",
+            "app",
+            &[
+                ("timeout", &q("3s")),
+                (
+                    "retries",
+                    r#"{ attempts = 2, per_try_timeout = "300ms", backoff = "1ms", max_backoff = "10ms" }"#,
+                ),
+            ],
+        )
+        .cluster(
+            "app",
+            &eps,
+            &[
+                ("connect_timeout", &q("200ms")),
+                (
+                    "outlier_detection",
+                    r#"{ consecutive_gateway_errors = 3, base_ejection_time = "1s", max_ejection_percent = 34, interval = "1s", success_rate_minimum_hosts = 3, success_rate_request_volume = 50 }"#,
+                ),
+                (
+                    "health_check",
+                    r#"{ path = "/healthz", interval = "250ms", jitter = "0s", timeout = "250ms", unhealthy_threshold = 2, healthy_threshold = 2 }"#,
+                ),
+            ],
+        )
+    } else {
+        c.route("public", "/", "app", &[("timeout", &q("1s"))])
+            .cluster("app", &eps, &[("connect_timeout", &q("1s"))])
+    }
+}
+
+fn start_origin(
+    topo: &Topology,
+    ringload: &Path,
+    origin: &str,
+    flags: &[&str],
+) -> Result<NsProcess, String> {
+    let listen = origin_addr(topo, origin).to_string();
+    let mut args = vec!["serve", "-l", &listen, "-t", "1"];
+    args.extend_from_slice(flags);
+    topo.spawn(
+        origin,
+        ringload,
+        &args,
+        "ringload serve: listening on",
+        Duration::from_secs(10),
+    )
+}
+
+/// `ringload run` in the client namespace, started now; the report once it
+/// ends.
+struct Load {
+    child: std::process::Child,
+    out: std::thread::JoinHandle<String>,
+    err: std::thread::JoinHandle<String>,
+}
+
+impl Load {
+    fn start(topo: &Topology, ringload: &Path) -> Load {
+        let url = format!("http://{}:{PORT}/", topo.addr(PROXY));
+        let secs = format!("{}ms", RUN.as_millis());
+        let mut child = topo
+            .command(CLIENT, ringload)
+            .args([
+                "run", &url, "-c", "4", "-t", "1", "-d", &secs, "--timeout", "5s", "--json",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ringload run");
+        let read = |mut r: Box<dyn std::io::Read + Send>| {
+            std::thread::spawn(move || {
+                let mut s = String::new();
+                let _ = r.read_to_string(&mut s);
+                s
+            })
+        };
+        let out = read(Box::new(child.stdout.take().unwrap()));
+        let err = read(Box::new(child.stderr.take().unwrap()));
+        Load { child, out, err }
+    }
+
+    fn finish(mut self) -> Outcome {
+        let deadline = Instant::now() + RUN + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("try_wait") {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("ringload run did not finish within {:?}", RUN + Duration::from_secs(20));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let out = self.out.join().unwrap_or_default();
+        let err = self.err.join().unwrap_or_default();
+        assert!(status.success(), "ringload run: {status}\n{out}\n{err}");
+        let report: serde_json::Value = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("ringload --json output: {e}\n{out}\n{err}"));
+        outcome(report)
+    }
+}
+
+/// Retries, budget refusals and per-endpoint ejections from the admin API
+/// (queried from inside the proxy's namespace), for the report line.
+fn proxy_summary(topo: &Topology, proxy: &Proxy) -> String {
+    let admin = proxy.admin_addr();
+    let stats = topo
+        .http_get(PROXY, admin, "/stats")
+        .ok()
+        .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok());
+    let Some(stats) = stats else {
+        return "(no /stats)".into();
+    };
+    let c = &stats["total"]["clusters"][0];
+    let eps: Vec<String> = stats["total"]["endpoints"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| {
+                    format!(
+                        "{} req {} 5xx {} cf {} to {} ej {}",
+                        e["endpoint"].as_str().unwrap_or("?"),
+                        e["requests"],
+                        e["responses"]["5xx"],
+                        e["connect_failures"],
+                        e["timeouts"],
+                        e["ejections"]
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    format!(
+        "retries {} budget_exhausted {}; {}",
+        c["retries"],
+        c["retries_budget_exhausted"],
+        eps.join("; ")
+    )
+}
+
+/// One run of `fault` against a fresh topology; None (after a SKIP line)
+/// when the topology or the fault cannot be set up here.
+fn run_once(test: &str, fault: Fault, resilient: bool, ringload: &Path) -> Option<Outcome> {
+    let mode = if resilient { "resilient" } else { "plain" };
+    let topo = match Topology::create(&[CLIENT, PROXY, ORIGINS[0], ORIGINS[1], ORIGINS[2]]) {
+        Ok(t) => t,
+        Err(e) => {
+            println!("SKIP {test}: cannot build the namespaces: {e}");
+            return None;
+        }
+    };
+    let dropper = if fault == Fault::Dropped {
+        match Dropper::prepare(&topo, FAULTY) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                println!("SKIP {test}: {e} (Debian nftables; ./run.sh test installs it as root)");
+                return None;
+            }
+        }
+    } else {
+        None
+    };
+    let mut origins: Vec<NsProcess> = ORIGINS
+        .iter()
+        .map(|o| {
+            let flags = if *o == FAULTY { fault.serve_flags() } else { &[] };
+            start_origin(&topo, ringload, o, flags).unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    let dir = TestDir::new(&format!("netns-{}-{mode}", fault.name()));
+    let proxy = Proxy::try_start_via(
+        &dir,
+        &config(&topo, resilient).to_toml(),
+        &[("RUST_LOG", "warn")],
+        &topo.launcher(PROXY),
+    )
+    .unwrap_or_else(|e| panic!("ringway in its namespace: {e}"));
+
+    let load = Load::start(&topo, ringload);
+    let faulty = ORIGINS.iter().position(|o| *o == FAULTY).unwrap();
+    match fault {
+        Fault::Killed | Fault::LinkDown | Fault::Dropped => {
+            std::thread::sleep(FAULT_AT);
+            match fault {
+                Fault::Killed => origins[faulty].kill(),
+                Fault::LinkDown => topo.link_down(FAULTY).unwrap(),
+                _ => dropper
+                    .as_ref()
+                    .unwrap()
+                    .drop_port(&topo, FAULTY, PORT)
+                    .unwrap(),
+            }
+        }
+        Fault::Half503 | Fault::Resets => {}
+    }
+    let out = load.finish();
+    println!(
+        "netns {:<9} {:<9}: {:>6} of {:>6} ok = {:8.4} %; failed {} ({}); proxy: {}",
+        fault.name(),
+        mode,
+        out.ok,
+        out.total(),
+        out.rate(),
+        out.failed,
+        out.failures(),
+        proxy_summary(&topo, &proxy)
+    );
+    drop(proxy);
+    drop(origins);
+    Some(out)
+}
+
+fn fault_case(test: &str, fault: Fault) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(why) = netns::unsupported() {
+        println!("SKIP {test}: {why}");
+        return;
+    }
+    let Some(ringload) = ringload_bin() else {
+        println!("SKIP {test}: ringload binary not built (cargo build --workspace --bins)");
+        return;
+    };
+    let ringload: PathBuf = ringload;
+    netns::cleanup_stale();
+
+    let Some(resilient) = run_once(test, fault, true, &ringload) else {
+        return;
+    };
+    let Some(plain) = run_once(test, fault, false, &ringload) else {
+        return;
+    };
+    for (mode, o) in [("resilient", &resilient), ("plain", &plain)] {
+        assert!(
+            o.total() >= MIN_REQUESTS,
+            "{test} {mode}: only {} requests in {RUN:?}: {:?}",
+            o.total(),
+            o.report
+        );
+    }
+    assert!(
+        resilient.rate() >= 99.9,
+        "{test}: with retries and ejection {:.4} % succeeded ({} of {}; {})",
+        resilient.rate(),
+        resilient.ok,
+        resilient.total(),
+        resilient.failures()
+    );
+    assert!(
+        plain.failed > 0,
+        "{test}: without retries and ejection nothing failed ({} requests): the fault did not happen",
+        plain.total()
+    );
+}
+
+#[test]
+fn netns_origin_killed_mid_run() {
+    fault_case("netns_origin_killed_mid_run", Fault::Killed);
+}
+
+#[test]
+fn netns_origin_link_down_mid_run() {
+    fault_case("netns_origin_link_down_mid_run", Fault::LinkDown);
+}
+
+#[test]
+fn netns_origin_packets_dropped_mid_run() {
+    fault_case("netns_origin_packets_dropped_mid_run", Fault::Dropped);
+}
+
+#[test]
+fn netns_origin_answering_503_to_half_the_requests() {
+    fault_case("netns_origin_answering_503_to_half_the_requests", Fault::Half503);
+}
+
+#[test]
+fn netns_origin_resetting_half_its_connections() {
+    fault_case("netns_origin_resetting_half_its_connections", Fault::Resets);
+}
