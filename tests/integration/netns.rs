@@ -597,3 +597,76 @@ fn netns_origin_answering_503_to_half_the_requests() {
 fn netns_origin_resetting_half_its_connections() {
     fault_case("netns_origin_resetting_half_its_connections", Fault::Resets);
 }
+
+#[test]
+fn netns_topology_is_isolated_and_removed_on_drop() {
+    let test = "netns_topology_is_isolated_and_removed_on_drop";
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(why) = netns::unsupported() {
+        println!("SKIP {test}: {why}");
+        return;
+    }
+    netns::cleanup_stale();
+    let subnet_in_root = || -> Vec<String> {
+        netns::ip(&["-4", "addr", "show"])
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("10.213.0."))
+            .map(str::to_owned)
+            .collect()
+    };
+    let before = subnet_in_root();
+    let topo = match Topology::create(&[CLIENT, "server"]) {
+        Ok(t) => t,
+        Err(e) => {
+            println!("SKIP {test}: cannot build the namespaces: {e}");
+            return;
+        }
+    };
+    // rwnt-<pid>-<n>-: the hub and both hosts.
+    let id = topo.ns(CLIENT).strip_suffix(CLIENT).unwrap().to_string();
+    // Only the /24 is routed: nothing leaves the namespaces.
+    let routes = netns::ip(&["-n", topo.ns(CLIENT), "-4", "route", "show"]).unwrap();
+    assert_eq!(
+        routes.trim(),
+        format!(
+            "10.213.0.0/24 dev eth0 proto kernel scope link src {}",
+            topo.addr(CLIENT)
+        ),
+        "routes of the client"
+    );
+    let outside = topo
+        .within(CLIENT, || {
+            std::net::TcpStream::connect_timeout(
+                &"192.0.2.1:80".parse().unwrap(),
+                Duration::from_secs(1),
+            )
+            .map(|_| ())
+            .map_err(|e| e.raw_os_error())
+        })
+        .unwrap();
+    assert_eq!(outside, Err(Some(libc::ENETUNREACH)));
+    // Hosts reach each other over the bridge.
+    let at = SocketAddr::new(topo.addr("server").into(), PORT);
+    let listener = topo
+        .within("server", move || std::net::TcpListener::bind(at))
+        .unwrap()
+        .unwrap();
+    let seen = topo
+        .within(CLIENT, move || {
+            std::net::TcpStream::connect_timeout(&at, Duration::from_secs(2))
+                .map(|s| s.local_addr())
+        })
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let (_, peer) = listener.accept().unwrap();
+    assert_eq!(peer, seen);
+    assert_eq!(peer.ip(), std::net::IpAddr::from(topo.addr(CLIENT)));
+    // The test's own namespace gets no address of the /24.
+    assert_eq!(subnet_in_root(), before, "root namespace addresses");
+    drop(listener);
+    drop(topo);
+    let left = netns::ip(&["netns", "list"]).unwrap();
+    assert!(!left.contains(&id), "{id}* left behind: {left}");
+}
