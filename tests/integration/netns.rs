@@ -2,11 +2,12 @@
 //! *Fault tests*).
 //!
 //! ```text
-//!   client ──┐                    ┌── o1  ringload serve
-//!   ringload │   bridge br0 in    ├── o2  ringload serve   ← the faulty one
-//!   run      ├── a hub namespace ─┼── o3  ringload serve
-//!   proxy ───┘   (10.213.0.0/24)  │
-//!   ringway ─────────────────────-┘
+//!   client             proxy                        o1, o2, o3
+//!   ringload run ────► ringway :8080 ─round robin─► ringload serve :8080
+//!   10.213.0.1         10.213.0.2                   10.213.0.3 – .5 (o2 fails)
+//!
+//!   each host: its own namespace, lo, eth0 = one end of a veth pair whose
+//!   other end is a port of bridge br0 in a hub namespace (10.213.0.0/24)
 //! ```
 //!
 //! One of three origins fails in each case: its process is killed mid-run,
@@ -429,7 +430,8 @@ fn proxy_view(topo: &Topology, proxy: &Proxy) -> ProxyView {
         requests,
         answered_5xx,
         summary: format!(
-            "{requests} requests, {answered_5xx} answered 5xx, retries {} budget_exhausted {}; {}",
+            "{requests} requests, {answered_5xx} answered 5xx, max {} ms, retries {} budget_exhausted {}; {}",
+            route["latency"]["max_us"].as_u64().unwrap_or(0) / 1000,
             c["retries"],
             c["retries_budget_exhausted"],
             eps.join("; ")
@@ -504,7 +506,7 @@ fn run_once(
     let out = load.finish();
     let view = proxy_view(&topo, &proxy);
     println!(
-        "netns {:<9} {:<9}: {:>6} of {:>6} ok = {:8.4} %; failed {} ({}); p99 {} ms, max {} ms; proxy: {}",
+        "netns {:<9} {:<9}: {:>6} of {:>6} ok = {:8.4} %; failed {} ({}); {:.2} s, p99 {} ms, max {} ms; proxy: {}",
         fault.name(),
         mode,
         out.ok,
@@ -512,6 +514,7 @@ fn run_once(
         out.rate(),
         out.failed,
         out.failures(),
+        out.report["duration_s"].as_f64().unwrap_or(0.0),
         out.report["latency_us"]["p99"].as_u64().unwrap_or(0) / 1000,
         out.report["latency_us"]["max"].as_u64().unwrap_or(0) / 1000,
         view.summary
