@@ -80,6 +80,13 @@ cmd_test() {
     # is missing).
     command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || apt_install dnsmasq-base \
         || echo "note: dnsmasq (Debian dnsmasq-base) not installable; the DNS discovery tests are skipped"
+    # iproute2 and nftables for the network-namespace fault tests (as root;
+    # they print a skip reason without `ip`, and skip only the
+    # dropped-packets case when neither nft nor iptables works).
+    command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || apt_install iproute2 \
+        || echo "note: iproute2 not installable; the netns fault tests are skipped"
+    command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || apt_install nftables \
+        || echo "note: nftables (Debian) not installable; the netns dropped-packets case needs nft or iptables"
     # Headless Chromium for the dashboard test (it prints a skip reason
     # when the browser is missing).
     command -v chromium >/dev/null 2>&1 || apt_install chromium \

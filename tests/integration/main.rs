@@ -31,6 +31,7 @@ mod large;
 mod lifecycle;
 mod matchers;
 mod metrics;
+mod netns;
 mod observability;
 mod otlp;
 mod proxy_protocol;

@@ -19,12 +19,15 @@
 //! - [`dir`]: per-test temporary directories.
 //! - [`load`]: `ringload run` in the background, its report checked.
 //! - [`setup`]: origin + proxy + dir in one value, for the common case.
+//! - [`netns`]: Linux network namespaces joined by a bridge (multi-host
+//!   fault tests), processes started inside them; all removed on drop.
 
 pub mod certs;
 pub mod client;
 pub mod config;
 pub mod dir;
 pub mod load;
+pub mod netns;
 pub mod origin;
 pub mod pattern;
 pub mod proxy;

@@ -206,11 +206,31 @@ impl Proxy {
 
     /// Starts the proxy; Err (with its output) if it exits or is not ready in time.
     pub fn try_start(dir: &TestDir, toml: &str, env: &[(&str, &str)]) -> Result<Proxy, String> {
+        Proxy::try_start_via(dir, toml, env, &[])
+    }
+
+    /// Like [`Proxy::try_start`], with the ringway command line run through
+    /// `launcher` (e.g. `["ip", "netns", "exec", "NS"]`): the launcher must
+    /// exec ringway in its own process, so that the child is ringway itself
+    /// (killed on drop).
+    pub fn try_start_via(
+        dir: &TestDir,
+        toml: &str,
+        env: &[(&str, &str)],
+        launcher: &[String],
+    ) -> Result<Proxy, String> {
         let n = STARTS.fetch_add(1, Ordering::Relaxed);
         let config_path = dir.write(&format!("ringway-{n}.toml"), toml);
         let stderr_path = dir.join(&format!("ringway-{n}.stderr"));
         let stderr_file = File::create(&stderr_path).expect("create stderr file");
-        let mut cmd = Command::new(ringway_bin());
+        let mut cmd = match launcher.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(ringway_bin());
+                c
+            }
+            None => Command::new(ringway_bin()),
+        };
         cmd.arg("run")
             .arg("-c")
             .arg(&config_path)
