@@ -1,4 +1,5 @@
-//! The `ringway` command: `run`, `check`, `apikey hash|new`, `--version`.
+//! The `ringway` command: `run`, `check`, `upgrade`, `apikey hash|new`,
+//! `--version`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,6 +32,17 @@ enum Command {
     Check {
         #[arg(short, long, env = "RINGWAY_CONFIG")]
         config: PathBuf,
+    },
+    /// Zero-downtime binary upgrade of a running ringway: it starts the
+    /// binary at its path again (install the new one there first), hands
+    /// it the listening sockets, and drains once the new one serves.
+    Upgrade {
+        /// Process id of the running ringway (the one to replace).
+        #[arg(long)]
+        pid: u32,
+        /// How long to wait for the old process to finish its drain.
+        #[arg(long, default_value = "90s", value_parser = humantime_secs)]
+        timeout: std::time::Duration,
     },
     /// API keys for `type = "api_key"` filters.
     Apikey {
@@ -91,6 +103,50 @@ fn apikey(command: ApikeyCommand) -> ExitCode {
     }
 }
 
+/// `90s`, `2m`, `500ms`.
+fn humantime_secs(s: &str) -> Result<std::time::Duration, String> {
+    ringway::config::units::parse_duration(s)
+}
+
+/// `ringway upgrade --pid PID`: SIGUSR2, then wait for the old process to
+/// exit (it does once its successor serves and its drain is over).
+fn upgrade(pid: u32, timeout: std::time::Duration) -> ExitCode {
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .and_then(|r| r.split_whitespace().next())
+                    != Some("Z")
+            })
+            .unwrap_or(false)
+    };
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if !alive() || !comm.trim().starts_with("ringway") {
+        eprintln!("error: no ringway process with id {pid}");
+        return ExitCode::from(1);
+    }
+    // SAFETY: kill(2) on a process id checked just above.
+    if unsafe { libc::kill(pid as i32, libc::SIGUSR2) } != 0 {
+        eprintln!(
+            "error: SIGUSR2 to {pid}: {}",
+            std::io::Error::last_os_error()
+        );
+        return ExitCode::from(1);
+    }
+    println!("ringway upgrade: SIGUSR2 sent to {pid}; waiting for it to hand over and drain");
+    let until = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < until {
+        if !alive() {
+            println!("ringway upgrade: {pid} has exited; its successor serves (its log says which process)");
+            return ExitCode::SUCCESS;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    eprintln!("error: {pid} still runs after {timeout:?}: the upgrade failed (its stderr says why) or the drain is still going");
+    ExitCode::from(1)
+}
+
 fn init_logging(level: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
@@ -117,6 +173,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Apikey { command } => apikey(command),
+        Command::Upgrade { pid, timeout } => upgrade(pid, timeout),
         Command::Check { config } => match load(&config) {
             Ok(c) => {
                 println!(

@@ -8,6 +8,7 @@ mod aggregate;
 mod aliases;
 mod auth;
 mod balancing;
+mod binary_upgrade;
 mod bodies;
 mod check;
 mod compression;

@@ -110,6 +110,9 @@ pub struct RingStats {
 pub struct AdminHandle {
     /// The bound address (the real port when the config asked for port 0).
     pub address: SocketAddr,
+    /// A duplicate of the listening socket, handed to a new process on a
+    /// binary upgrade (`server::upgrade`).
+    pub socket: std::os::fd::OwnedFd,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -141,14 +144,34 @@ pub fn spawn(state: Arc<AdminState>) -> std::io::Result<AdminHandle> {
     spawn_on(state.clone(), admin.address)
 }
 
+/// [`spawn`] on a socket inherited from the process this one replaces
+/// (`server::upgrade`), or bound as configured when there is none.
+pub fn spawn_inherited(
+    state: Arc<AdminState>,
+    inherited: Option<std::net::TcpListener>,
+) -> std::io::Result<AdminHandle> {
+    match inherited {
+        Some(listener) => start_on(state, listener),
+        None => spawn(state),
+    }
+}
+
 /// [`spawn`] on an explicit address (tests).
 pub fn spawn_on(state: Arc<AdminState>, address: SocketAddr) -> std::io::Result<AdminHandle> {
-    let listener = std::net::TcpListener::bind(address)?;
+    start_on(state, std::net::TcpListener::bind(address)?)
+}
+
+fn start_on(
+    state: Arc<AdminState>,
+    listener: std::net::TcpListener,
+) -> std::io::Result<AdminHandle> {
     let address = listener.local_addr()?;
+    let socket = std::os::fd::OwnedFd::from(listener.try_clone()?);
     let stop = Arc::new(AtomicBool::new(false));
     let threads = server::start(state, listener, stop.clone())?;
     Ok(AdminHandle {
         address,
+        socket,
         stop,
         threads,
     })

@@ -42,6 +42,25 @@ pub fn bind_group(addr: SocketAddr, workers: usize) -> io::Result<ListenerGroup>
     Ok(ListenerGroup { address, sockets })
 }
 
+/// A group made of sockets inherited from the process this one replaces
+/// (`server::upgrade`): `workers` of them, more bound to the same address
+/// when fewer were handed over (extra ones are closed here; the old process
+/// still holds them until it exits).
+pub fn adopt_group(mut sockets: Vec<TcpListener>, workers: usize) -> io::Result<ListenerGroup> {
+    let first = sockets
+        .first()
+        .ok_or_else(|| io::Error::other("no socket was handed over"))?;
+    let address = first.local_addr()?;
+    sockets.truncate(workers);
+    for s in &sockets {
+        s.set_nonblocking(true)?;
+    }
+    while sockets.len() < workers {
+        sockets.push(bind_one(address)?);
+    }
+    Ok(ListenerGroup { address, sockets })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +73,18 @@ mod tests {
         for s in &g.sockets {
             assert_eq!(s.local_addr().unwrap(), g.address);
         }
+    }
+
+    #[test]
+    fn adopted_groups_are_filled_up_or_cut_to_the_worker_count() {
+        let g = bind_group("127.0.0.1:0".parse().unwrap(), 2).unwrap();
+        let addr = g.address;
+        let more = adopt_group(g.sockets, 4).unwrap();
+        assert_eq!(more.address, addr);
+        assert_eq!(more.sockets.len(), 4);
+        assert!(more.sockets.iter().all(|s| s.local_addr().unwrap() == addr));
+        let fewer = adopt_group(more.sockets, 1).unwrap();
+        assert_eq!(fewer.sockets.len(), 1);
+        assert!(adopt_group(Vec::new(), 1).is_err());
     }
 }

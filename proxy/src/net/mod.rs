@@ -2,4 +2,4 @@
 
 pub mod listener;
 
-pub use listener::{bind_group, ListenerGroup};
+pub use listener::{adopt_group, bind_group, ListenerGroup};

@@ -67,12 +67,25 @@ impl AcceptTask {
             libc::shutdown(self.fd, libc::SHUT_RDWR);
         }
     }
+
+    /// Stop accepting on a socket another process now shares (binary
+    /// upgrade): the pending accept is cancelled, not the socket shut down.
+    /// A connection the kernel handed over before the cancel took effect is
+    /// still served.
+    fn stop_accepting_shared(&self) {
+        self.stop.stopped.set(true);
+        self.stop.notify.notify_all();
+        let c = std::mem::take(&mut *self.stop.canceller.borrow_mut());
+        c.cancel();
+    }
 }
 
 #[derive(Default)]
 struct StopSignal {
     stopped: Cell<bool>,
     notify: LocalNotify,
+    /// Cancels the pending accept (`stop_accepting_shared`).
+    canceller: RefCell<monoio::io::Canceller>,
 }
 
 /// A worker's serving state: its long-lived core and its current generation.
@@ -234,7 +247,11 @@ pub async fn worker_main(
     // The drain. 1. Stop accepting: every listening socket is closed.
     let tasks: Vec<AcceptTask> = serving.accepts.borrow_mut().drain(..).collect();
     for t in &tasks {
-        t.stop_listening();
+        if flag.handed_over() {
+            t.stop_accepting_shared();
+        } else {
+            t.stop_listening();
+        }
     }
     for t in tasks {
         t.task.await;
@@ -315,9 +332,10 @@ async fn accept_loop(
         if worker.draining.get() || stop.stopped.get() {
             break;
         }
-        // Not raced with a stop signal: stopping shuts the socket down,
-        // which completes this accept (see `AcceptTask::stop_listening`).
-        let accepted = listener.accept().await;
+        // Not raced with a stop signal: stopping shuts the socket down or
+        // cancels the accept, which completes it (see `AcceptTask`).
+        let handle = stop.canceller.borrow().handle();
+        let accepted = listener.cancelable_accept(handle).await;
         match accepted {
             Ok((stream, peer)) => {
                 let gen = serving.current();

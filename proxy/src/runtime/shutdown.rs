@@ -14,6 +14,9 @@ pub struct ShutdownFlag(Arc<Inner>);
 #[derive(Debug, Default)]
 struct Inner {
     set: AtomicBool,
+    /// The listening sockets went to a new process (binary upgrade): stop
+    /// accepting without shutting them down.
+    handed_over: AtomicBool,
     stopped_accepting: AtomicUsize,
 }
 
@@ -24,6 +27,17 @@ impl ShutdownFlag {
 
     pub fn trigger(&self) {
         self.0.set.store(true, Ordering::Release);
+    }
+
+    /// Before [`trigger`](Self::trigger), for a drain after a binary
+    /// upgrade.
+    pub fn hand_over(&self) {
+        self.0.handed_over.store(true, Ordering::Release);
+        self.trigger();
+    }
+
+    pub fn handed_over(&self) -> bool {
+        self.0.handed_over.load(Ordering::Acquire)
     }
 
     pub fn is_set(&self) -> bool {

@@ -36,8 +36,10 @@ pub mod discovery;
 pub mod notify;
 pub mod ocsp;
 pub mod reload;
+pub mod upgrade;
 pub mod watch;
 
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::AtomicBool;
@@ -45,13 +47,13 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 
 use crate::accesslog::AccessLogSink;
 use crate::admin::AdminState;
 use crate::config::Config;
-use crate::net::bind_group;
+use crate::net::{adopt_group, bind_group};
 use crate::pipeline::generation::Snapshot;
 use crate::pipeline::serve::{worker_main, GenUpdate};
 use crate::runtime::driver::{run_on_driver, DriverUsed};
@@ -83,6 +85,8 @@ pub enum RunError {
     AccessLog(std::io::Error),
     #[error("cannot start thread: {0}")]
     Spawn(std::io::Error),
+    #[error("{0}")]
+    Upgrade(String),
 }
 
 /// Run the proxy until SIGTERM/SIGINT and the drain that follows. `path` is
@@ -91,25 +95,42 @@ pub enum RunError {
 pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
     // Signals first, so a signal during start-up is not lost.
     let mut signals =
-        Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGHUP]).map_err(RunError::Signals)?;
+        Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGHUP]).map_err(RunError::Signals)?;
     let workers = config.runtime.workers;
+    // A binary upgrade starts this same file again (`upgrade`).
+    let exe = std::env::current_exe().ok();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    // Started by an upgrade: the old process's listening sockets.
+    let mut inherited = match upgrade::Inherited::from_env() {
+        None => None,
+        Some(Ok(i)) => Some(i),
+        Some(Err(e)) => return Err(RunError::Upgrade(e)),
+    };
 
-    // Bind every listener before starting anything.
+    // Bind every listener before starting anything (or take it over).
     let mut groups = Vec::with_capacity(config.listeners.len());
     let mut per_worker: Vec<Vec<(u64, std::net::TcpListener)>> =
         (0..workers).map(|_| Vec::new()).collect();
     for (i, l) in config.listeners.iter().enumerate() {
-        let g = bind_group(l.address, workers).map_err(|source| RunError::Bind {
+        let bind_error = |source| RunError::Bind {
             name: l.name.clone(),
             address: l.address,
             source,
-        })?;
+        };
+        let g = match inherited
+            .as_mut()
+            .and_then(|h| h.take_listener(&l.name, l.address))
+        {
+            Some(sockets) => adopt_group(sockets, workers).map_err(bind_error)?,
+            None => bind_group(l.address, workers).map_err(bind_error)?,
+        };
         let id = i as u64 + 1;
         groups.push(Group {
             id,
             name: l.name.clone(),
             configured: l.address,
             bound: g.address,
+            sockets: Group::duplicates(&g.sockets).map_err(bind_error)?,
         });
         // Socket i of every listener goes to worker i.
         for (w, s) in g.sockets.into_iter().enumerate() {
@@ -258,7 +279,8 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
                     .collect(),
                 cores: plan.iter().map(|c| c.map(|c| c.id)).collect(),
             });
-            match crate::admin::spawn(state) {
+            let socket = inherited.as_mut().and_then(|h| h.take_admin(a.address));
+            match crate::admin::spawn_inherited(state, socket) {
                 Ok(handle) => {
                     println!("ringway: admin on {}", handle.address);
                     Some(handle)
@@ -315,6 +337,9 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
         None
     };
     println!("ringway: ready");
+    if let Some(h) = inherited.take() {
+        h.ready();
+    }
     notify::ready(&format!(
         "serving on {workers} worker(s), configuration generation 1"
     ));
@@ -358,6 +383,47 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
                     }
                 }
             },
+            SIGUSR2 => {
+                let Some(c) = &control else {
+                    tracing::warn!("SIGUSR2: no config file: no binary upgrade");
+                    continue;
+                };
+                let Some(exe) = &exe else {
+                    eprintln!("ringway: upgrade: the path of this binary is unknown");
+                    continue;
+                };
+                println!("ringway: upgrade: starting {}", exe.display());
+                // The admin socket goes with its configured address (port 0
+                // stays 0), which is what the new process looks it up by.
+                let admin_socket = admin
+                    .as_ref()
+                    .zip(config.admin.as_ref())
+                    .map(|(h, a)| (a.address, h.socket.as_raw_fd()));
+                let result = c.with_groups(|groups| {
+                    let handed: Vec<upgrade::Handed<'_>> = groups
+                        .iter()
+                        .map(|g| upgrade::Handed {
+                            name: &g.name,
+                            configured: g.configured,
+                            fds: g.sockets.iter().map(|f| f.as_raw_fd()).collect(),
+                        })
+                        .collect();
+                    upgrade::hand_over(exe, &args, &handed, admin_socket, upgrade::READY_TIMEOUT)
+                });
+                match result {
+                    Ok(pid) => {
+                        println!("ringway: upgrade: process {pid} is ready; draining");
+                        tracing::info!(pid, "upgrade: new process ready; draining");
+                        notify::send(&format!("MAINPID={pid}"));
+                        flag.hand_over();
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::error!("upgrade failed: {e}; still serving");
+                        eprintln!("ringway: upgrade failed: {e}; still serving");
+                    }
+                }
+            }
             _ => {
                 tracing::info!(signal = sig, "shutting down: draining connections");
                 println!("ringway: draining (signal {sig})");

@@ -44,6 +44,21 @@ pub struct Group {
     /// group).
     pub configured: SocketAddr,
     pub bound: SocketAddr,
+    /// Duplicates of the group's sockets (one per worker), kept by the main
+    /// thread to hand to a new process on a binary upgrade.
+    pub sockets: Arc<[std::os::fd::OwnedFd]>,
+}
+
+impl Group {
+    /// Duplicates of `sockets`, for [`Group::sockets`].
+    pub fn duplicates(
+        sockets: &[std::net::TcpListener],
+    ) -> std::io::Result<Arc<[std::os::fd::OwnedFd]>> {
+        sockets
+            .iter()
+            .map(|s| s.try_clone().map(std::os::fd::OwnedFd::from))
+            .collect()
+    }
 }
 
 /// Why a reload changed nothing.
@@ -150,6 +165,12 @@ impl Control {
         &self.path
     }
 
+    /// Run `f` with the listener groups in force (no reload meanwhile).
+    pub fn with_groups<R>(&self, f: impl FnOnce(&[Group]) -> R) -> R {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        f(&state.groups)
+    }
+
     /// Load the file and publish it as the next generation (see the module
     /// docs). Counts the outcome in `ringway_reloads_total`.
     pub fn reload(&self) -> Result<Reloaded, ReloadError> {
@@ -205,11 +226,14 @@ impl Control {
                     l.name, l.address
                 ))
             })?;
+            let sockets = Group::duplicates(&group.sockets)
+                .map_err(|e| ReloadError::Bind(format!("listener {:?}: {e}", l.name)))?;
             let g = Group {
                 id: next,
                 name: l.name.clone(),
                 configured: l.address,
                 bound: group.address,
+                sockets,
             };
             next += 1;
             ids.push(g.id);
