@@ -80,6 +80,10 @@ cmd_test() {
     # is missing).
     command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || apt_install dnsmasq-base \
         || echo "note: dnsmasq (Debian dnsmasq-base) not installable; the DNS discovery tests are skipped"
+    # etcd (3.4, HTTP/JSON gateway) for the etcd discovery and
+    # registration tests (they print a skip reason when it is missing).
+    command -v etcd >/dev/null 2>&1 || [ -x /usr/bin/etcd ] || apt_install etcd-server \
+        || echo "note: etcd (Debian etcd-server) not installable; the etcd tests are skipped"
     # Headless Chromium for the dashboard test (it prints a skip reason
     # when the browser is missing).
     command -v chromium >/dev/null 2>&1 || apt_install chromium \

@@ -20,12 +20,12 @@ use toml::Spanned;
 
 use super::error::{ConfigError, ConfigErrors};
 use super::file::{
-    AccessLogFile, AdminFile, ClusterFile, FileConfig, LimitsFile, ListenerFile, ReloadFile,
-    RouteFile, RuntimeFile, StatsFile, TracingFile,
+    AccessLogFile, AdminFile, ClusterFile, EtcdFile, FileConfig, LimitsFile, ListenerFile,
+    ReloadFile, RouteFile, RuntimeFile, StatsFile, TracingFile,
 };
 
 /// Top-level keys, in documentation order.
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "runtime",
     "limits",
     "listener",
@@ -36,6 +36,7 @@ const SECTIONS: [&str; 10] = [
     "access_log",
     "tracing",
     "reload",
+    "etcd",
 ];
 
 /// A parsed document: the text plus its spanned tree.
@@ -202,6 +203,12 @@ impl<'a> SourceMap<'a> {
                     if let Some(v) = self.part::<ReloadFile>(value, name, &mut out.errors) {
                         out.file.reload = v;
                     }
+                }
+                "etcd" => {
+                    out.file.etcd = Some(
+                        self.part::<EtcdFile>(value, name, &mut out.errors)
+                            .unwrap_or_default(),
+                    );
                 }
                 "listener" => {
                     out.file.listener = self.elements(value, name, &mut out, |name| ListenerFile {

@@ -23,6 +23,7 @@
 //! exits 0 when every worker is done.
 
 pub mod discovery;
+pub mod etcd;
 pub mod ocsp;
 pub mod reload;
 pub mod watch;
@@ -293,6 +294,30 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
         }
         None => None,
     };
+    // etcd: a watcher per prefix (changes applied as reloads) and this
+    // process's registration; both follow the configuration in force.
+    let etcd_watchers = match &control {
+        Some(c) => {
+            let reg = registry.clone();
+            Some(
+                etcd::spawn_watchers(
+                    c.clone(),
+                    Arc::new(move || reg.load().config.clone()),
+                    watch_stop.clone(),
+                )
+                .map_err(RunError::Spawn)?,
+            )
+        }
+        None => None,
+    };
+    let etcd_registration = {
+        let reg = registry.clone();
+        etcd::spawn_registration(
+            Arc::new(move || reg.load().config.clone()),
+            watch_stop.clone(),
+        )
+        .map_err(RunError::Spawn)?
+    };
     let ocsp_thread = if config.listeners.iter().any(|l| !l.ocsp.is_empty()) || control.is_some() {
         Some(
             ocsp::spawn(registry.clone(), ocsp::INTERVAL, watch_stop.clone())
@@ -361,6 +386,10 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
     if let Some(t) = discovery_thread {
         let _ = t.join();
     }
+    if let Some(t) = etcd_watchers {
+        let _ = t.join();
+    }
+    let _ = etcd_registration.join();
     if let Some(log) = access_log {
         log.finish();
     }

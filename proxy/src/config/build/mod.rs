@@ -17,6 +17,7 @@ use super::units::{DurationValue, SizeValue};
 use super::*;
 
 mod clusters;
+mod etcd;
 mod listeners;
 mod observability;
 mod routes;
@@ -132,7 +133,8 @@ impl Config {
         let runtime = b.runtime(&file.runtime, online);
         let limits = b.limits(&file.limits);
         let listeners = b.listeners(&file.listener, &ctx.skipped);
-        let clusters = b.clusters(&file.cluster, &ctx.skipped);
+        let etcd = file.etcd.as_ref().map(|e| b.etcd(e));
+        let clusters = b.clusters(&file.cluster, &ctx.skipped, etcd.as_ref());
         let routes = b.routes(&file, &ctx.skipped);
         let admin = file.admin.as_ref().and_then(|a| b.admin(a));
         let stats = b.stats(&file.stats);
@@ -156,6 +158,7 @@ impl Config {
             access_log,
             trace,
             reload,
+            etcd: etcd.flatten(),
             source: ctx.source.clone(),
         })
     }
