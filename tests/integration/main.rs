@@ -16,6 +16,7 @@ mod cors;
 mod dashboard;
 mod discovery;
 mod dns;
+mod etcd;
 mod examples;
 mod filter_metrics;
 mod filters;

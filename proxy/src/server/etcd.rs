@@ -6,15 +6,17 @@
 //! 250 ms and keeps one watcher thread (`ringway-etcd-watch`) per
 //! (etcd cluster, prefix) in it. A watcher resumes from the revision the
 //! store's set is complete up to (the first build's range made it):
-//! `POST /v3/watch` with `start_revision` = that + 1, then applies each
-//! event batch to the store (`config::etcd::store`) and tells the
+//! `POST /v3/watch` with `start_revision` = that revision (its own events,
+//! already applied, come again and change nothing; every later one is
+//! seen, and a compaction past it cancels the watch instead of silently
+//! dropping a delete), then applies each event batch to the store (`config::etcd::store`) and tells the
 //! supervisor, which waits until the changes stop for 100 ms (at most
 //! 1 s) and reloads: the build reads the new sets from the store and the
 //! workers get them as a new generation.
 //!
 //! A broken watch (etcd restarted, connection reset, 60 s without a
 //! message) is opened again with a doubling backoff (100 ms to 5 s) from
-//! the last applied revision + 1, so nothing written meanwhile is missed.
+//! the last applied revision, so nothing written meanwhile is missed.
 //! A compacted start revision, or an etcd whose revision went back (its
 //! data was lost), means a fresh range that replaces the set. While etcd
 //! is unreachable the last known set stays in force.
@@ -206,7 +208,12 @@ fn watch(client: &EtcdClient, prefix: &str, stop: &AtomicBool, tx: &Sender<Strin
                 continue;
             }
         };
-        let mut w = match client.watch(prefix, from + 1) {
+        // From the last applied revision itself, not the next one: its
+        // events come again (applying them again changes nothing), and a
+        // compaction of any revision after it cancels the watch. (Watching
+        // from exactly the compacted revision is allowed, but a delete at
+        // that revision is gone with the compaction.)
+        let mut w = match client.watch(prefix, from) {
             Ok(w) => w,
             Err(e) => {
                 note_broken(&mut broken, prefix, &e);
@@ -237,11 +244,8 @@ fn watch(client: &EtcdClient, prefix: &str, stop: &AtomicBool, tx: &Sender<Strin
             last_message = Instant::now();
             if m.created {
                 if broken.take().is_some() {
-                    tracing::info!(prefix, from = from + 1, "etcd watch resumed");
-                    println!(
-                        "ringway: etcd watch on {prefix} resumed at revision {}",
-                        from + 1
-                    );
+                    tracing::info!(prefix, after = from, "etcd watch resumed");
+                    println!("ringway: etcd watch on {prefix} resumed after revision {from}");
                 }
                 backoff = BACKOFF_MIN;
                 // etcd's history went back (its data was lost): what we
@@ -256,8 +260,7 @@ fn watch(client: &EtcdClient, prefix: &str, stop: &AtomicBool, tx: &Sender<Strin
                     counters().compactions.fetch_add(1, Relaxed);
                     tracing::info!(
                         prefix,
-                        "etcd revision {} compacted: reading the prefix again",
-                        from + 1
+                        "etcd revisions after {from} compacted: reading the prefix again"
                     );
                     break refresh(client, prefix, tx).err();
                 }
