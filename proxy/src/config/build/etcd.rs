@@ -33,7 +33,7 @@ impl Builder<'_> {
             Duration::from_secs(1),
         );
         let register = f.register.as_ref().and_then(|r| self.etcd_register(r));
-        (self.errors.len() == before).then(|| EtcdConfig {
+        (self.errors.len() == before).then_some(EtcdConfig {
             client: EtcdClient {
                 endpoints,
                 dial_timeout,
