@@ -56,7 +56,8 @@ pub struct Skipped {
     pub clusters: Vec<usize>,
     /// Array sections (`"listener"`, `"route"`, `"cluster"`) that could not
     /// be read at all (not an array): names in them are unknown, so the
-    /// build step does not report references to them.
+    /// build step does not report references to them. Also `"etcd"` when
+    /// `[etcd]` could not be read (clusters using it are not reported).
     pub sections: Vec<&'static str>,
 }
 
@@ -204,12 +205,11 @@ impl<'a> SourceMap<'a> {
                         out.file.reload = v;
                     }
                 }
-                "etcd" => {
-                    out.file.etcd = Some(
-                        self.part::<EtcdFile>(value, name, &mut out.errors)
-                            .unwrap_or_default(),
-                    );
-                }
+                "etcd" => match self.part::<EtcdFile>(value, name, &mut out.errors) {
+                    Some(v) => out.file.etcd = Some(v),
+                    // Clusters naming a prefix are not reported again.
+                    None => out.skipped.sections.push("etcd"),
+                },
                 "listener" => {
                     out.file.listener = self.elements(value, name, &mut out, |name| ListenerFile {
                         name,

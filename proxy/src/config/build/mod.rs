@@ -133,7 +133,12 @@ impl Config {
         let runtime = b.runtime(&file.runtime, online);
         let limits = b.limits(&file.limits);
         let listeners = b.listeners(&file.listener, &ctx.skipped);
-        let etcd = file.etcd.as_ref().map(|e| b.etcd(e));
+        // `Some(None)`: an `[etcd]` that is wrong (reported).
+        let etcd = match &file.etcd {
+            Some(e) => Some(b.etcd(e)),
+            None if ctx.skipped.section("etcd") => Some(None),
+            None => None,
+        };
         let clusters = b.clusters(&file.cluster, &ctx.skipped, etcd.as_ref());
         let routes = b.routes(&file, &ctx.skipped);
         let admin = file.admin.as_ref().and_then(|a| b.admin(a));

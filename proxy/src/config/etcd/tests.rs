@@ -173,3 +173,126 @@ fn etcd_urls() {
         assert!(EtcdUrl::parse(bad).is_err(), "{bad}");
     }
 }
+
+fn fake_client(port: u16) -> EtcdClient {
+    EtcdClient {
+        endpoints: vec![EtcdUrl {
+            host: "127.0.0.1".into(),
+            port,
+        }],
+        dial_timeout: std::time::Duration::from_millis(100),
+        timeout: std::time::Duration::from_millis(100),
+    }
+}
+
+fn kv(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: value.as_bytes().to_vec(),
+    }
+}
+
+/// The store: a range replaces the set, events change it, events seen
+/// again change nothing, a malformed value is left out.
+#[test]
+fn store_follows_ranges_and_events() {
+    let c = fake_client(1);
+    let p = "/store-test/";
+    let range = Range {
+        revision: 7,
+        kvs: vec![
+            kv("/store-test/a", r#"{"address": "127.0.0.1:1"}"#),
+            kv("/store-test/bad", "{"),
+        ],
+    };
+    assert!(store::replace(&c, p, &range));
+    assert!(!store::replace(&c, p, &range), "same set: no change");
+    assert_eq!(store::revision(&c, p), Some(7));
+    let m = WatchMessage {
+        revision: 9,
+        last_event_revision: 9,
+        events: vec![
+            Event::Put(kv(
+                "/store-test/b",
+                r#"{"address": "127.0.0.1:2", "weight": 3}"#,
+            )),
+            Event::Delete("/store-test/a".into()),
+        ],
+        ..WatchMessage::default()
+    };
+    assert!(store::apply(&c, p, &m));
+    assert!(!store::apply(&c, p, &m), "replayed events: no change");
+    assert_eq!(store::revision(&c, p), Some(9));
+    let list = store::endpoints(&c, p).unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].0, "/store-test/b");
+    assert_eq!(list[0].1.weight, 3);
+    // A value that stops parsing takes its endpoint out.
+    let broken = WatchMessage {
+        last_event_revision: 10,
+        events: vec![Event::Put(kv("/store-test/b", "nope"))],
+        ..WatchMessage::default()
+    };
+    assert!(store::apply(&c, p, &broken));
+    assert!(store::endpoints(&c, p).unwrap().is_empty());
+    // Another etcd cluster, same prefix: its own entry (and here, no etcd).
+    assert_eq!(store::revision(&fake_client(2), p), None);
+    assert!(store::endpoints(&fake_client(2), p)
+        .unwrap_err()
+        .contains("unreachable"));
+    store::forget(&c, p);
+    assert_eq!(store::revision(&c, p), None);
+}
+
+#[test]
+fn etcd_section_and_registration_are_checked() {
+    let base = "[[listener]]\nname = \"l\"\naddress = \"127.0.0.1:0\"\n[[route]]\ncluster = \"c\"\n[[cluster]]\nname = \"c\"\nendpoints = [\"127.0.0.1:1\"]\n";
+    let ok = format!(
+        "{base}[etcd]\nendpoints = [\"http://127.0.0.1:2379\"]\ntimeout = \"1s\"\n[etcd.register]\nkey = \"/svc/gw/1\"\naddress = \"127.0.0.1:8080\"\nweight = 2\nmetadata = {{ version = \"v2\" }}\nlease_ttl = \"5s\"\n"
+    );
+    let c = crate::config::Config::parse(&ok, None).unwrap();
+    let e = c.etcd.unwrap();
+    assert_eq!(e.client.timeout, std::time::Duration::from_secs(1));
+    let r = e.register.unwrap();
+    assert_eq!(r.lease_ttl, std::time::Duration::from_secs(5));
+    let v: serde_json::Value = serde_json::from_str(&r.value).unwrap();
+    assert_eq!(
+        v,
+        json!({"address": "127.0.0.1:8080", "weight": 2, "metadata": {"version": "v2"}})
+    );
+    for (bad, path) in [
+        ("[etcd]\nendpoints = []\n", "etcd.endpoints"),
+        ("[etcd]\nendpoints = [\"https://x:1\"]\n", "etcd.endpoints[0]"),
+        (
+            "[etcd]\nendpoints = [\"http://x:1\"]\n[etcd.register]\nkey = \"k\"\naddress = \"nope\"\n",
+            "etcd.register.address",
+        ),
+        (
+            "[etcd]\nendpoints = [\"http://x:1\"]\n[etcd.register]\nkey = \"k\"\naddress = \"127.0.0.1:1\"\nlease_ttl = \"1s\"\n",
+            "etcd.register.lease_ttl",
+        ),
+        ("[etcd]\nendpoints = [\"http://x:1\"]\nwatch = true\n", "etcd.watch"),
+    ] {
+        let errors = crate::config::Config::parse(&format!("{base}{bad}"), None).unwrap_err();
+        assert!(
+            errors.0.iter().any(|e| e.path == path && e.line.is_some()),
+            "{bad}: {errors}"
+        );
+        assert_eq!(errors.0.len(), 1, "{bad}: {errors}");
+    }
+    // A cluster reading a prefix: no [etcd] is an error at its key; a
+    // broken [etcd] is reported once, not again for the cluster.
+    let discovered = base.replace(
+        "endpoints = [\"127.0.0.1:1\"]\n",
+        "etcd = { prefix = \"/svc/c/\" }\n",
+    );
+    let errors = crate::config::Config::parse(&discovered, None).unwrap_err();
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    assert_eq!(errors.0[0].path, "cluster[0].etcd", "{errors}");
+    assert!(errors.0[0].message.contains("[etcd]"), "{errors}");
+    let errors =
+        crate::config::Config::parse(&format!("{discovered}[etcd]\nendpoints = 5\n"), None)
+            .unwrap_err();
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    assert_eq!(errors.0[0].path, "etcd.endpoints", "{errors}");
+}
