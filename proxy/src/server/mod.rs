@@ -11,9 +11,11 @@
 //!        SIGUSR1         reopen the access log
 //!        SIGTERM/SIGINT  drain and stop
 //! ```
-//! `POST /reload` (admin thread) and `[reload] watch = true` (watcher
-//! thread) call the same [`reload::Control`]. Nothing here runs on the
-//! request path.
+//! `POST /reload` (admin thread), `[reload] watch = true` (watcher
+//! thread) and endpoint discovery (`discovery`: files and DNS; `etcd`: the
+//! etcd watchers) call the same [`reload::Control`]. The etcd registration
+//! thread keeps this process's key alive and revokes it when the drain
+//! starts. Nothing here runs on the request path.
 //!
 //! # Shutdown
 //! SIGTERM or SIGINT: the main thread sets the flag; each worker stops
