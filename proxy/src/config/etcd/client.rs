@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use ringway_http::chunked::ChunkedDecoder;
 use serde_json::{json, Value};
 
 /// The largest response body read from a unary call.
@@ -432,74 +433,29 @@ pub fn next_json(buf: &mut Vec<u8>) -> Result<Option<Value>, String> {
     }
 }
 
-/// `Transfer-Encoding: chunked`, decoded as bytes arrive.
+/// `Transfer-Encoding: chunked`, decoded as bytes arrive (the proxy's own
+/// decoder, `ringway_http::chunked`, over a growing buffer).
 #[derive(Debug, Default)]
 pub struct ChunkDecoder {
-    /// Bytes of the current chunk still to come (then its CRLF).
-    left: usize,
-    in_data: bool,
+    inner: ChunkedDecoder,
     /// The last (0-size) chunk and its trailers were read.
     pub done: bool,
 }
 
 impl ChunkDecoder {
-    /// Move the data of every complete piece of `raw` into `out`; what is
-    /// left in `raw` is an incomplete size line or CRLF.
+    /// Move the data of `raw` into `out`, as far as it goes; `raw` keeps
+    /// what follows the end of the body, if anything.
     pub fn decode(&mut self, raw: &mut Vec<u8>, out: &mut Vec<u8>) -> Result<(), String> {
         let mut pos = 0;
-        while !self.done {
-            if self.in_data {
-                if self.left > 0 {
-                    let n = self.left.min(raw.len() - pos);
-                    if n == 0 {
-                        break;
-                    }
-                    out.extend_from_slice(&raw[pos..pos + n]);
-                    pos += n;
-                    self.left -= n;
-                    continue;
-                }
-                if raw.len() - pos < 2 {
-                    break;
-                }
-                if &raw[pos..pos + 2] != b"\r\n" {
-                    return Err("chunk not followed by CRLF".into());
-                }
-                pos += 2;
-                self.in_data = false;
-                continue;
-            }
-            let Some(eol) = raw[pos..].windows(2).position(|w| w == b"\r\n") else {
-                if raw.len() - pos > 1024 {
-                    return Err("chunk size line too long".into());
-                }
-                break;
-            };
-            let line = std::str::from_utf8(&raw[pos..pos + eol])
-                .map_err(|_| "bad chunk size line".to_owned())?;
-            let size_text = line.split(';').next().unwrap_or("").trim();
-            let size = usize::from_str_radix(size_text, 16)
-                .map_err(|_| format!("bad chunk size {size_text:?}"))?;
-            if size == 0 {
-                // Trailers up to an empty line.
-                let rest = &raw[pos + eol + 2..];
-                if rest.starts_with(b"\r\n") {
-                    pos += eol + 4;
-                    self.done = true;
-                    break;
-                }
-                match rest.windows(4).position(|w| w == b"\r\n\r\n") {
-                    Some(end) => {
-                        pos += eol + 2 + end + 4;
-                        self.done = true;
-                    }
-                    None => break,
-                }
+        while pos < raw.len() && !self.done {
+            let rest = &raw[pos..];
+            let p = self.inner.decode(rest).map_err(|e| e.to_string())?;
+            out.extend_from_slice(&rest[p.data.clone()]);
+            pos += p.consumed;
+            self.done = p.done;
+            if p.consumed == 0 {
                 break;
             }
-            pos += eol + 2;
-            self.left = size;
-            self.in_data = true;
         }
         raw.drain(..pos);
         Ok(())
