@@ -11,6 +11,8 @@ use super::super::*;
 use super::{defaults, Builder};
 
 type EtcdMetadata = std::sync::Arc<serde_json::Map<String, serde_json::Value>>;
+/// The endpoints read under an etcd prefix, and the key and metadata of each.
+type EtcdListed = (Vec<EndpointFile>, Vec<(String, Option<EtcdMetadata>)>);
 
 impl Builder<'_> {
     pub(super) fn clusters(
@@ -65,7 +67,8 @@ impl Builder<'_> {
             // etcd: the key and metadata of each listed endpoint.
             let mut from_etcd: Option<Vec<(String, Option<EtcdMetadata>)>> = None;
             let (listed, endpoints_file, where_) = match &c.endpoints_file {
-                None if c.etcd.is_some() => {
+                // (Not read when the cluster is already refused.)
+                None if c.etcd.is_some() && ok => {
                     let where_ = format!("{path}.etcd");
                     match self.etcd_endpoints(c, &where_, etcd) {
                         Some((listed, keys)) => {
@@ -368,13 +371,12 @@ impl Builder<'_> {
     /// The endpoints under cluster `c`'s etcd prefix (`where_` is its
     /// path), with the key and metadata of each; `None` when something is
     /// wrong (reported).
-    #[allow(clippy::type_complexity)]
     fn etcd_endpoints(
         &mut self,
         c: &ClusterFile,
         where_: &str,
         etcd: Option<&Option<super::super::etcd::EtcdConfig>>,
-    ) -> Option<(Vec<EndpointFile>, Vec<(String, Option<EtcdMetadata>)>)> {
+    ) -> Option<EtcdListed> {
         let prefix = &c.etcd.as_ref()?.prefix;
         if prefix.is_empty() {
             self.error(format!("{where_}.prefix"), "must not be empty");
