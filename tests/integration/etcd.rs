@@ -253,6 +253,9 @@ fn etcd_endpoints_added_and_removed_while_ringload_runs() {
     assert_eq!(eps.len(), 2, "{v}");
     assert!(eps.iter().all(|e| e["source"] == "etcd"), "{v}");
     assert!(eps.iter().all(|e| e["metadata"]["version"] == "v2"), "{v}");
+    assert_eq!(v["clusters"][0]["etcd_prefix"], "/svc/app/", "{v}");
+    let config = admin_json(&proxy, "/config");
+    assert_eq!(config["etcd"]["endpoints"][0], etcd.url(), "{config}");
 
     // Malformed: skipped with a warning, a and b stay.
     etcd.put("/svc/app/broken", "{\"address\": ");

@@ -607,5 +607,15 @@ pub fn config(c: &Config) -> Value {
         "stats": stats,
         "access_log": access_log,
         "tracing": { "w3c": c.trace.w3c },
+        "etcd": c.etcd.as_ref().map(|e| json!({
+            "endpoints": e.client.endpoints.iter().map(|u| u.to_string()).collect::<Vec<_>>(),
+            "timeout": duration(e.client.timeout),
+            "dial_timeout": duration(e.client.dial_timeout),
+            "register": e.register.as_ref().map(|r| json!({
+                "key": r.key,
+                "value": r.value,
+                "lease_ttl": duration(r.lease_ttl),
+            })),
+        })),
     })
 }
