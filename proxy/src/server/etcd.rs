@@ -193,7 +193,9 @@ fn watch(client: &EtcdClient, prefix: &str, stop: &AtomicBool, tx: &Sender<Strin
     let mut backoff = BACKOFF_MIN;
     // The last problem logged (an outage is logged once, not per attempt).
     let mut broken: Option<String> = None;
-    let mut opened_before = false;
+    // Whether the next watch replaces a broken one (counted); a quiet
+    // one reopened after WATCH_IDLE is not.
+    let mut after_break = false;
     while !stop.load(Ordering::Acquire) {
         let from = match store::revision(client, prefix) {
             Some(r) => r,
@@ -216,6 +218,7 @@ fn watch(client: &EtcdClient, prefix: &str, stop: &AtomicBool, tx: &Sender<Strin
         let mut w = match client.watch(prefix, from) {
             Ok(w) => w,
             Err(e) => {
+                after_break = true;
                 note_broken(&mut broken, prefix, &e);
                 if !pause(backoff, stop) {
                     return;
@@ -224,10 +227,9 @@ fn watch(client: &EtcdClient, prefix: &str, stop: &AtomicBool, tx: &Sender<Strin
                 continue;
             }
         };
-        if opened_before {
+        if std::mem::take(&mut after_break) {
             counters().watch_reconnects.fetch_add(1, Relaxed);
         }
-        opened_before = true;
         let mut last_message = Instant::now();
         let problem = loop {
             if stop.load(Ordering::Acquire) {
@@ -274,6 +276,7 @@ fn watch(client: &EtcdClient, prefix: &str, stop: &AtomicBool, tx: &Sender<Strin
             }
         };
         if let Some(e) = problem {
+            after_break = true;
             note_broken(&mut broken, prefix, &e);
             if !pause(backoff, stop) {
                 return;
