@@ -87,6 +87,10 @@ cmd_test() {
         || echo "note: iproute2 not installable; the netns fault tests are skipped"
     command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || apt_install nftables \
         || echo "note: nftables (Debian) not installable; the netns dropped-packets case needs nft or iptables"
+    # etcd (3.4, HTTP/JSON gateway) for the etcd discovery and
+    # registration tests (they print a skip reason when it is missing).
+    command -v etcd >/dev/null 2>&1 || [ -x /usr/bin/etcd ] || apt_install etcd-server \
+        || echo "note: etcd (Debian etcd-server) not installable; the etcd tests are skipped"
     # Headless Chromium for the dashboard test (it prints a skip reason
     # when the browser is missing).
     command -v chromium >/dev/null 2>&1 || apt_install chromium \

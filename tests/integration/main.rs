@@ -18,6 +18,7 @@ mod dashboard;
 mod discovery;
 mod dns;
 mod drain;
+mod etcd;
 mod examples;
 mod filter_metrics;
 mod filters;

@@ -186,6 +186,20 @@ pub fn stats(state: &AdminState) -> Value {
             "requests_failed": c.requests_failed.load(Relaxed),
         });
     }
+    if config.etcd.is_some() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = crate::config::etcd::counters();
+        out["etcd"] = json!({
+            "watch_reconnects": c.watch_reconnects.load(Relaxed),
+            "compactions": c.compactions.load(Relaxed),
+            "events": c.events.load(Relaxed),
+            "updates_applied": c.updates_applied.load(Relaxed),
+            "updates_refused": c.updates_refused.load(Relaxed),
+            "malformed_values": c.malformed_values.load(Relaxed),
+            "registrations": c.registrations.load(Relaxed),
+            "keepalive_failures": c.keepalive_failures.load(Relaxed),
+        });
+    }
     if config.stats.per_worker {
         let by_worker: Vec<Value> = reg
             .workers
@@ -231,6 +245,8 @@ pub fn clusters(state: &AdminState) -> Value {
                             "file"
                         } else if c.dns.is_some() {
                             "dns"
+                        } else if c.etcd.is_some() {
+                            "etcd"
                         } else {
                             "static"
                         },
@@ -241,6 +257,9 @@ pub fn clusters(state: &AdminState) -> Value {
                         "ejections": counted.map_or(0, |v| v.ejections),
                         "ejected_by_workers": counted.map_or(0, |v| v.ejected_by),
                     });
+                    if let Some(m) = &e.metadata {
+                        v["metadata"] = Value::Object((**m).clone());
+                    }
                     v["health"] = match &health {
                         None => json!("unchecked"),
                         Some(h) => {
@@ -283,6 +302,7 @@ pub fn clusters(state: &AdminState) -> Value {
                 })),
                 "panic_threshold": c.panic_threshold,
                 "endpoints_file": c.endpoints_file.as_deref().map(path),
+                "etcd_prefix": c.etcd,
                 "outlier_detection": c.outlier_detection.as_ref().map(|o| json!({
                     "consecutive_5xx": o.consecutive_5xx,
                     "consecutive_gateway_errors": o.consecutive_gateway_errors,
@@ -534,6 +554,7 @@ pub fn config(c: &Config) -> Value {
                 "endpoints": endpoints,
                 "lb": k.lb.name(),
                 "endpoints_file": k.endpoints_file.as_deref().map(path),
+                "etcd_prefix": k.etcd,
                 "hash_key": hash_key,
                 "bounded_load": k.bounded_load,
                 "connect_timeout": duration(k.connect_timeout),
@@ -587,5 +608,15 @@ pub fn config(c: &Config) -> Value {
         "stats": stats,
         "access_log": access_log,
         "tracing": { "w3c": c.trace.w3c },
+        "etcd": c.etcd.as_ref().map(|e| json!({
+            "endpoints": e.client.endpoints.iter().map(|u| u.to_string()).collect::<Vec<_>>(),
+            "timeout": duration(e.client.timeout),
+            "dial_timeout": duration(e.client.dial_timeout),
+            "register": e.register.as_ref().map(|r| json!({
+                "key": r.key,
+                "value": r.value,
+                "lease_ttl": duration(r.lease_ttl),
+            })),
+        })),
     })
 }

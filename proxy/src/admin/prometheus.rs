@@ -459,6 +459,9 @@ fn process(w: &mut Writer, state: &AdminState) {
     if state.config().trace.otlp.is_some() {
         trace_export(w);
     }
+    if state.config().etcd.is_some() {
+        etcd(w);
+    }
     health(w, state);
 }
 
@@ -513,6 +516,60 @@ fn health(w: &mut Writer, state: &AdminState) {
 }
 
 /// `[tracing.otlp]`: what the exporter did.
+/// etcd discovery and registration (`[etcd]`).
+fn etcd(w: &mut Writer) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = crate::config::etcd::counters();
+    for (name, help, n) in [
+        (
+            "ringway_etcd_watch_reconnects_total",
+            "etcd watches opened again after they broke.",
+            &c.watch_reconnects,
+        ),
+        (
+            "ringway_etcd_compactions_total",
+            "Prefixes read again because the watched revision was compacted.",
+            &c.compactions,
+        ),
+        (
+            "ringway_etcd_events_total",
+            "Watch events received from etcd.",
+            &c.events,
+        ),
+        (
+            "ringway_etcd_malformed_values_total",
+            "etcd values skipped because they are not endpoint JSON.",
+            &c.malformed_values,
+        ),
+        (
+            "ringway_etcd_registrations_total",
+            "Leases granted for this process's own key ([etcd.register]).",
+            &c.registrations,
+        ),
+        (
+            "ringway_etcd_keepalive_failures_total",
+            "Lease keepalives that failed (etcd unreachable or the lease lost).",
+            &c.keepalive_failures,
+        ),
+    ] {
+        w.family(name, "counter", help);
+        w.sample(name, &[], None, Value::Int(n.load(Relaxed)));
+    }
+    w.family(
+        "ringway_etcd_updates_total",
+        "counter",
+        "Endpoint changes from etcd by result (ok: applied; refused: the rebuilt configuration was refused).",
+    );
+    for (result, n) in [("ok", &c.updates_applied), ("refused", &c.updates_refused)] {
+        w.sample(
+            "ringway_etcd_updates_total",
+            &[("result", result)],
+            None,
+            Value::Int(n.load(Relaxed)),
+        );
+    }
+}
+
 fn trace_export(w: &mut Writer) {
     use std::sync::atomic::Ordering::Relaxed;
     let c = crate::otel::counters();

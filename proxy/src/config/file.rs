@@ -46,6 +46,45 @@ pub struct FileConfig {
     /// `[reload]`
     #[serde(default)]
     pub reload: ReloadFile,
+    /// `[etcd]`: the etcd cluster for `etcd` discovery and registration.
+    #[serde(default)]
+    pub etcd: Option<EtcdFile>,
+}
+
+/// `[etcd]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct EtcdFile {
+    /// `["http://127.0.0.1:2379", ...]`, tried in order.
+    pub endpoints: Vec<String>,
+    /// One call (write the request, read the answer). Default `"2s"`.
+    pub timeout: Option<DurationValue>,
+    /// Connecting to a member. Default `"1s"`.
+    pub dial_timeout: Option<DurationValue>,
+    /// `[etcd.register]`: put this process under a key with a lease.
+    pub register: Option<EtcdRegisterFile>,
+}
+
+/// `[etcd.register]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct EtcdRegisterFile {
+    /// `"/services/gateway/node-1"`.
+    pub key: String,
+    /// `"host:port"` others should send to.
+    pub address: String,
+    pub weight: Option<i64>,
+    pub zone: Option<String>,
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Default `"10s"`; at least `"2s"`.
+    pub lease_ttl: Option<DurationValue>,
+}
+
+/// `etcd = { prefix = "/services/orders/" }` on a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct EtcdSourceFile {
+    pub prefix: String,
 }
 
 /// `[reload]`
@@ -311,6 +350,8 @@ pub struct ClusterFile {
     pub endpoints_file: Option<String>,
     /// DNS discovery instead of `endpoints` (`config::dns`).
     pub dns: Option<DnsFile>,
+    /// etcd discovery instead of `endpoints` (`config::etcd`).
+    pub etcd: Option<EtcdSourceFile>,
     /// Default `"round_robin"`; see `LbPolicy`.
     pub lb: Option<String>,
     /// What `ring_hash` / `maglev` hash (exactly one key).

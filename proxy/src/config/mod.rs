@@ -14,6 +14,7 @@ pub mod build;
 pub mod discovery;
 pub mod dns;
 pub mod error;
+pub mod etcd;
 pub mod file;
 pub mod source;
 pub mod tls;
@@ -47,6 +48,8 @@ pub struct Config {
     pub trace: TraceConfig,
     /// `[reload]`: watch the file.
     pub reload: ReloadConfig,
+    /// `[etcd]`: discovery (`etcd` on clusters) and registration.
+    pub etcd: Option<etcd::EtcdConfig>,
     /// The file this was loaded from, if any.
     pub source: Option<PathBuf>,
 }
@@ -374,6 +377,9 @@ pub struct Endpoint {
     pub weight: u32,
     /// Locality, for zone-aware routing.
     pub zone: Option<String>,
+    /// Discovered endpoints (etcd): `metadata` as published (shown by the
+    /// admin API, not used for routing).
+    pub metadata: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -413,6 +419,9 @@ pub struct ClusterConfig {
     pub endpoints_file: Option<std::path::PathBuf>,
     /// DNS discovery (`dns`): the query the endpoints came from.
     pub dns: Option<dns::DnsQuery>,
+    /// etcd discovery (`etcd`): the prefix the endpoints came from (the
+    /// cluster is `Config::etcd`).
+    pub etcd: Option<String>,
     /// Retries allowed per worker: `ratio` × requests + `min_per_second`.
     pub retry_budget: (f64, f64),
     /// Per worker: requests in flight to the cluster at most (503 past it).

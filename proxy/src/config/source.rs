@@ -20,12 +20,12 @@ use toml::Spanned;
 
 use super::error::{ConfigError, ConfigErrors};
 use super::file::{
-    AccessLogFile, AdminFile, ClusterFile, FileConfig, LimitsFile, ListenerFile, ReloadFile,
-    RouteFile, RuntimeFile, StatsFile, TracingFile,
+    AccessLogFile, AdminFile, ClusterFile, EtcdFile, FileConfig, LimitsFile, ListenerFile,
+    ReloadFile, RouteFile, RuntimeFile, StatsFile, TracingFile,
 };
 
 /// Top-level keys, in documentation order.
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "runtime",
     "limits",
     "listener",
@@ -36,6 +36,7 @@ const SECTIONS: [&str; 10] = [
     "access_log",
     "tracing",
     "reload",
+    "etcd",
 ];
 
 /// A parsed document: the text plus its spanned tree.
@@ -55,7 +56,8 @@ pub struct Skipped {
     pub clusters: Vec<usize>,
     /// Array sections (`"listener"`, `"route"`, `"cluster"`) that could not
     /// be read at all (not an array): names in them are unknown, so the
-    /// build step does not report references to them.
+    /// build step does not report references to them. Also `"etcd"` when
+    /// `[etcd]` could not be read (clusters using it are not reported).
     pub sections: Vec<&'static str>,
 }
 
@@ -203,6 +205,11 @@ impl<'a> SourceMap<'a> {
                         out.file.reload = v;
                     }
                 }
+                "etcd" => match self.part::<EtcdFile>(value, name, &mut out.errors) {
+                    Some(v) => out.file.etcd = Some(v),
+                    // Clusters naming a prefix are not reported again.
+                    None => out.skipped.sections.push("etcd"),
+                },
                 "listener" => {
                     out.file.listener = self.elements(value, name, &mut out, |name| ListenerFile {
                         name,

@@ -11,9 +11,11 @@
 //!        SIGUSR1         reopen the access log
 //!        SIGTERM/SIGINT  drain and stop
 //! ```
-//! `POST /reload` (admin thread) and `[reload] watch = true` (watcher
-//! thread) call the same [`reload::Control`]. Nothing here runs on the
-//! request path.
+//! `POST /reload` (admin thread), `[reload] watch = true` (watcher
+//! thread) and endpoint discovery (`discovery`: files and DNS; `etcd`: the
+//! etcd watchers) call the same [`reload::Control`]. The etcd registration
+//! thread keeps this process's key alive and revokes it when the drain
+//! starts. Nothing here runs on the request path.
 //!
 //! # Shutdown
 //! SIGTERM or SIGINT: the main thread sets the flag; each worker
@@ -33,6 +35,7 @@
 //! reset or early close.)
 
 pub mod discovery;
+pub mod etcd;
 pub mod notify;
 pub mod ocsp;
 pub mod reload;
@@ -328,6 +331,30 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
         }
         None => None,
     };
+    // etcd: a watcher per prefix (changes applied as reloads) and this
+    // process's registration; both follow the configuration in force.
+    let etcd_watchers = match &control {
+        Some(c) => {
+            let reg = registry.clone();
+            Some(
+                etcd::spawn_watchers(
+                    c.clone(),
+                    Arc::new(move || reg.load().config.clone()),
+                    watch_stop.clone(),
+                )
+                .map_err(RunError::Spawn)?,
+            )
+        }
+        None => None,
+    };
+    let etcd_registration = {
+        let reg = registry.clone();
+        etcd::spawn_registration(
+            Arc::new(move || reg.load().config.clone()),
+            watch_stop.clone(),
+        )
+        .map_err(RunError::Spawn)?
+    };
     let ocsp_thread = if config.listeners.iter().any(|l| !l.ocsp.is_empty()) || control.is_some() {
         Some(
             ocsp::spawn(registry.clone(), ocsp::INTERVAL, watch_stop.clone())
@@ -449,6 +476,10 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
     if let Some(t) = sd_watchdog {
         let _ = t.join();
     }
+    if let Some(t) = etcd_watchers {
+        let _ = t.join();
+    }
+    let _ = etcd_registration.join();
     if let Some(log) = access_log {
         log.finish();
     }

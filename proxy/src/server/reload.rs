@@ -138,6 +138,11 @@ pub struct Control {
     registry: Arc<StatsRegistry>,
     senders: Vec<Sender<GenUpdate>>,
     state: Mutex<State>,
+    /// Held for a whole reload, load included: two reloads at once (a
+    /// signal and a discovery change) publish in the order they read the
+    /// file and the discovered endpoints, so an older read never replaces
+    /// a newer one.
+    serial: Mutex<()>,
 }
 
 impl Control {
@@ -153,6 +158,7 @@ impl Control {
             path,
             registry,
             senders,
+            serial: Mutex::new(()),
             state: Mutex::new(State {
                 config,
                 groups,
@@ -199,6 +205,7 @@ impl Control {
     }
 
     fn try_reload(&self) -> Result<Reloaded, ReloadError> {
+        let _serial = self.serial.lock().unwrap_or_else(|e| e.into_inner());
         let mut loaded = Config::load(&self.path).map_err(ReloadError::Invalid)?;
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let workers = self.senders.len();

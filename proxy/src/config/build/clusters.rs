@@ -10,11 +10,16 @@ use super::super::source::Skipped;
 use super::super::*;
 use super::{defaults, Builder};
 
+type EtcdMetadata = std::sync::Arc<serde_json::Map<String, serde_json::Value>>;
+/// The endpoints read under an etcd prefix, and the key and metadata of each.
+type EtcdListed = (Vec<EndpointFile>, Vec<(String, Option<EtcdMetadata>)>);
+
 impl Builder<'_> {
     pub(super) fn clusters(
         &mut self,
         file: &[ClusterFile],
         skipped: &Skipped,
+        etcd: Option<&Option<super::super::etcd::EtcdConfig>>,
     ) -> Vec<Option<ClusterConfig>> {
         let section_broken = skipped.section("cluster");
         let skipped = &skipped.clusters;
@@ -50,7 +55,32 @@ impl Builder<'_> {
                 );
                 ok = false;
             }
+            if c.etcd.is_some()
+                && (!c.endpoints.is_empty() || c.endpoints_file.is_some() || c.dns.is_some())
+            {
+                self.error(
+                    format!("{path}.etcd"),
+                    "give one of `endpoints`, `endpoints_file`, `dns` and `etcd`",
+                );
+                ok = false;
+            }
+            // etcd: the key and metadata of each listed endpoint.
+            let mut from_etcd: Option<Vec<(String, Option<EtcdMetadata>)>> = None;
             let (listed, endpoints_file, where_) = match &c.endpoints_file {
+                // (Not read when the cluster is already refused.)
+                None if c.etcd.is_some() && ok => {
+                    let where_ = format!("{path}.etcd");
+                    match self.etcd_endpoints(c, &where_, etcd) {
+                        Some((listed, keys)) => {
+                            from_etcd = Some(keys);
+                            (listed, None, where_)
+                        }
+                        None => {
+                            ok = false;
+                            (Vec::new(), None, where_)
+                        }
+                    }
+                }
                 None if c.dns.is_some() => match &dns {
                     None => {
                         ok = false;
@@ -98,7 +128,13 @@ impl Builder<'_> {
                 }
             };
             if listed.is_empty() && ok {
-                self.error(where_.clone(), "at least one endpoint is required");
+                match &c.etcd {
+                    Some(e) => self.error(
+                        where_.clone(),
+                        format!("no endpoint under the prefix {:?} in etcd", e.prefix),
+                    ),
+                    None => self.error(where_.clone(), "at least one endpoint is required"),
+                }
                 ok = false;
             }
             let mut endpoints = Vec::new();
@@ -120,9 +156,20 @@ impl Builder<'_> {
                     ) as u32,
                 };
                 let text = e.address();
+                let etcd_entry = from_etcd.as_ref().map(|k| &k[j]);
                 match resolve_endpoint(text) {
                     Ok((address, host)) => {
-                        if j == 0 {
+                        if let Some((key, _)) = etcd_entry {
+                            // Two keys, one address: the first one counts.
+                            if endpoints.iter().any(|e: &Endpoint| e.address == address) {
+                                super::super::etcd::store::skipped(
+                                    key,
+                                    &format!("{text} is listed under another key"),
+                                );
+                                continue;
+                            }
+                        }
+                        if first_host.is_none() {
                             first_host = Some(host);
                         }
                         let zone = match e {
@@ -134,13 +181,24 @@ impl Builder<'_> {
                             label: text.trim().to_owned(),
                             weight,
                             zone,
+                            metadata: etcd_entry.and_then(|(_, m)| m.clone()),
                         });
+                    }
+                    // A discovered value must not take the cluster down.
+                    Err(m) if etcd_entry.is_some() => {
+                        let key = etcd_entry.map_or("", |(k, _)| k.as_str());
+                        super::super::etcd::store::skipped(key, &m);
                     }
                     Err(m) => {
                         self.error(epath, m);
                         ok = false;
                     }
                 }
+            }
+            if endpoints.is_empty() && ok {
+                // Every value under the etcd prefix was skipped.
+                self.error(where_.clone(), "no usable endpoint (see the warnings)");
+                ok = false;
             }
             let (lb, hash_key, bounded_load) = self.lb_policy(c, &path);
             let connect_timeout = self.timeout(
@@ -269,6 +327,7 @@ impl Builder<'_> {
                     // (Discovered endpoints come and go: a file without the
                     // zone just routes to every zone.)
                     if c.endpoints_file.is_none()
+                        && c.etcd.is_none()
                         && !endpoints
                             .iter()
                             .any(|e| e.zone.as_deref() == Some(z.as_str()))
@@ -303,9 +362,55 @@ impl Builder<'_> {
                 max_retries,
                 prefer_zone,
                 dns,
+                etcd: c.etcd.as_ref().map(|e| e.prefix.clone()),
             }));
         }
         out
+    }
+
+    /// The endpoints under cluster `c`'s etcd prefix (`where_` is its
+    /// path), with the key and metadata of each; `None` when something is
+    /// wrong (reported).
+    fn etcd_endpoints(
+        &mut self,
+        c: &ClusterFile,
+        where_: &str,
+        etcd: Option<&Option<super::super::etcd::EtcdConfig>>,
+    ) -> Option<EtcdListed> {
+        let prefix = &c.etcd.as_ref()?.prefix;
+        if prefix.is_empty() {
+            self.error(format!("{where_}.prefix"), "must not be empty");
+            return None;
+        }
+        let client = match etcd {
+            None => {
+                self.error(where_, "needs an [etcd] section naming the etcd endpoints");
+                return None;
+            }
+            // Broken [etcd]: already reported.
+            Some(None) => return None,
+            Some(Some(e)) => &e.client,
+        };
+        match super::super::etcd::store::endpoints(client, prefix) {
+            Ok(list) => Some(
+                list.into_iter()
+                    .map(|(key, e)| {
+                        (
+                            EndpointFile::Weighted(WeightedEndpointFile {
+                                address: e.address,
+                                weight: Some(i64::from(e.weight)),
+                                zone: e.zone,
+                            }),
+                            (key, e.metadata.map(std::sync::Arc::new)),
+                        )
+                    })
+                    .unzip(),
+            ),
+            Err(m) => {
+                self.error(where_, m);
+                None
+            }
+        }
     }
 
     /// `dns` of a cluster (at `path`).

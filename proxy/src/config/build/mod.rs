@@ -17,6 +17,7 @@ use super::units::{DurationValue, SizeValue};
 use super::*;
 
 mod clusters;
+mod etcd;
 mod listeners;
 mod observability;
 mod routes;
@@ -133,7 +134,13 @@ impl Config {
         let runtime = b.runtime(&file.runtime, online);
         let limits = b.limits(&file.limits);
         let listeners = b.listeners(&file.listener, &ctx.skipped);
-        let clusters = b.clusters(&file.cluster, &ctx.skipped);
+        // `Some(None)`: an `[etcd]` that is wrong (reported).
+        let etcd = match &file.etcd {
+            Some(e) => Some(b.etcd(e)),
+            None if ctx.skipped.section("etcd") => Some(None),
+            None => None,
+        };
+        let clusters = b.clusters(&file.cluster, &ctx.skipped, etcd.as_ref());
         let routes = b.routes(&file, &ctx.skipped);
         let admin = file.admin.as_ref().and_then(|a| b.admin(a));
         let stats = b.stats(&file.stats);
@@ -157,6 +164,7 @@ impl Config {
             access_log,
             trace,
             reload,
+            etcd: etcd.flatten(),
             source: ctx.source.clone(),
         })
     }
