@@ -294,3 +294,142 @@ fn circuit_breaker_max_requests_answers_503_with_the_breaker_named() {
     // Once they finish, requests flow again.
     assert_eq!(Client::connect(addr).get("/x").status(), 200);
 }
+
+/// Six requests at once, each held 400 ms by the origin, through a cluster
+/// limited to `breakers`: (status, overflow header, time) per request.
+fn six_at_once(proxy: &Proxy) -> Vec<(u16, Option<String>, Duration)> {
+    let addr = proxy.addr("public");
+    let threads: Vec<_> = (0..6)
+        .map(|i| {
+            std::thread::spawn(move || {
+                // Staggered a little, so the order they arrive in is known.
+                std::thread::sleep(Duration::from_millis(20 * i));
+                let t = std::time::Instant::now();
+                let r = Client::connect(addr).get("/delay/400");
+                (
+                    r.status(),
+                    r.header("x-ringway-overflow").map(str::to_owned),
+                    t.elapsed(),
+                )
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+fn breaker_proxy(
+    label: &str,
+    origin: &Origin,
+    breakers: &str,
+    connect_timeout: &str,
+) -> (Proxy, TestDir) {
+    let dir = TestDir::new(label);
+    let config = Config::new()
+        .runtime("workers", "1")
+        .listener("public")
+        .route("public", "/", "app", &[])
+        .cluster(
+            "app",
+            &[origin.addr()],
+            &[
+                ("circuit_breakers", breakers),
+                ("connect_timeout", &format!("\"{connect_timeout}\"")),
+            ],
+        )
+        .admin();
+    (Proxy::start(&dir, &config), dir)
+}
+
+#[test]
+fn circuit_breaker_max_connections_queues_then_refuses() {
+    let origin = Origin::start_named("limited");
+    // Two connections; two requests may wait; the other two are refused at
+    // once (max_pending). The waiting ones go out when the first finish.
+    let (p, _d) = breaker_proxy(
+        "breaker-conns",
+        &origin,
+        "{ max_connections = 2, max_pending = 2 }",
+        "2s",
+    );
+    let got = six_at_once(&p);
+    let ok: Vec<_> = got.iter().filter(|(s, _, _)| *s == 200).collect();
+    let refused: Vec<_> = got.iter().filter(|(s, _, _)| *s == 503).collect();
+    assert_eq!(ok.len(), 4, "{got:?}");
+    assert_eq!(refused.len(), 2, "{got:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|(_, h, _)| h.as_deref() == Some("max_pending")),
+        "{got:?}"
+    );
+    // Two waited for a connection to come back (one 400 ms turn).
+    let waited = ok
+        .iter()
+        .filter(|(_, _, t)| *t >= Duration::from_millis(700))
+        .count();
+    assert_eq!(waited, 2, "{got:?}");
+    assert!(
+        origin.connections() <= 2,
+        "{} connections",
+        origin.connections()
+    );
+    let c = cluster_stats(&p);
+    assert_eq!(c["overflow"]["max_pending"], 2, "{c}");
+    assert_eq!(c["overflow"]["max_connections"], 0, "{c}");
+    drop(p);
+
+    // No max_pending, a short connect_timeout: the waiting requests give up
+    // after it with `max_connections`.
+    let (p, _d) = breaker_proxy(
+        "breaker-conns-wait",
+        &origin,
+        "{ max_connections = 1 }",
+        "150ms",
+    );
+    let got = six_at_once(&p);
+    let ok = got.iter().filter(|(s, _, _)| *s == 200).count();
+    let refused: Vec<_> = got.iter().filter(|(s, _, _)| *s == 503).collect();
+    assert_eq!(ok, 1, "{got:?}");
+    assert_eq!(refused.len(), 5, "{got:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|(_, h, t)| h.as_deref() == Some("max_connections")
+                && *t < Duration::from_millis(390)),
+        "{got:?}"
+    );
+    let m = Client::connect(p.admin_addr()).get("/metrics").body_str();
+    let line = "ringway_upstream_overflow_total{cluster=\"app\",breaker=\"max_connections\"} 5";
+    assert!(m.contains(line), "{line} not in /metrics");
+}
+
+#[test]
+fn an_idle_connection_makes_room_under_max_connections() {
+    // One connection allowed, two endpoints: a request to the second
+    // endpoint closes the idle pooled connection to the first.
+    let a = Origin::start_named("a");
+    let b = Origin::start_named("b");
+    let dir = TestDir::new("breaker-evict");
+    let config = Config::new()
+        .runtime("workers", "1")
+        .listener("public")
+        .route("public", "/", "app", &[])
+        .cluster(
+            "app",
+            &[a.addr(), b.addr()],
+            &[("circuit_breakers", "{ max_connections = 1 }")],
+        )
+        .admin();
+    let p = Proxy::start(&dir, &config);
+    let mut c = Client::connect(p.addr("public"));
+    let names: Vec<String> = (0..4)
+        .map(|i| {
+            let r = c.get(&format!("/e/{i}"));
+            assert_eq!(r.status(), 200);
+            r.header("x-origin").unwrap_or("").to_string()
+        })
+        .collect();
+    assert_eq!(names, ["a", "b", "a", "b"]);
+    // Each turn closed the other endpoint's idle connection and opened one.
+    assert_eq!(a.connections() + b.connections(), 4);
+}

@@ -127,7 +127,12 @@ pub fn view(config: &Config, v: &StatsView) -> Value {
                 "retries": c.retries,
                 "retries_budget_exhausted": c.retries_budget_exhausted,
                 "hedges": { "sent": c.hedges, "won": c.hedge_wins },
-                "overflow": { "max_requests": c.overflow_requests, "max_retries": c.overflow_retries },
+                "overflow": {
+                    "max_requests": c.overflow_requests,
+                    "max_retries": c.overflow_retries,
+                    "max_connections": c.overflow_connections,
+                    "max_pending": c.overflow_pending,
+                },
                 "responses": classes(&c.classes),
                 "errors": errors(&c.errors),
                 "latency": latency(c.latency.as_ref()),

@@ -817,13 +817,15 @@ fn clusters(w: &mut Writer, parts: &[Part]) {
     w.family(
         name,
         "counter",
-        "Requests (max_requests) and retries (max_retries) refused by the cluster's circuit breakers.",
+        "Requests (max_requests, max_connections, max_pending) and retries (max_retries) refused by the cluster's circuit breakers.",
     );
     for p in parts {
         for c in &p.view.clusters {
             for (breaker, n) in [
                 ("max_requests", c.overflow_requests),
                 ("max_retries", c.overflow_retries),
+                ("max_connections", c.overflow_connections),
+                ("max_pending", c.overflow_pending),
             ] {
                 let labels = [("cluster", c.name.as_str()), ("breaker", breaker)];
                 w.sample(name, &labels, p.w(), Value::Int(n));

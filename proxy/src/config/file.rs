@@ -390,12 +390,15 @@ pub struct ClusterFile {
     pub zone_min_healthy: Option<f64>,
 }
 
-/// `circuit_breakers = { max_requests = 1000, max_retries = 3 }`.
+/// `circuit_breakers = { max_requests = 1000, max_retries = 3,
+/// max_connections = 200, max_pending = 100 }`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub struct CircuitBreakersFile {
     pub max_requests: Option<i64>,
     pub max_retries: Option<i64>,
+    pub max_connections: Option<i64>,
+    pub max_pending: Option<i64>,
 }
 
 /// `outlier_detection = { ... }` on a cluster.

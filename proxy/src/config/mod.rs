@@ -428,6 +428,11 @@ pub struct ClusterConfig {
     pub max_requests: Option<u32>,
     /// Per worker: retries in flight to the cluster at most.
     pub max_retries: Option<u32>,
+    /// Per worker: upstream connections open to the cluster at most.
+    pub max_connections: Option<u32>,
+    /// Per worker: requests waiting for room under `max_connections` at
+    /// most (`None`: no limit; each waits `connect_timeout` at most).
+    pub max_pending: Option<u32>,
     /// Zone-aware routing: the preferred zone and the share (0–1) of its
     /// endpoints that must be eligible for traffic to stay in it.
     pub prefer_zone: Option<(String, f64)>,

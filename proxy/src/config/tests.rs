@@ -1646,3 +1646,22 @@ fn hedge_policy_is_built_and_checked() {
     );
     assert!(!errors(&text).is_empty());
 }
+
+#[test]
+fn connection_breakers_are_built_and_checked() {
+    let with = |b: &str| {
+        MINIMAL.replace(
+            "endpoints = [\"127.0.0.1:9000\"]",
+            &format!("endpoints = [\"127.0.0.1:9000\"]\ncircuit_breakers = {b}"),
+        )
+    };
+    let c = Config::parse(&with("{ max_connections = 8, max_pending = 4 }"), None).unwrap();
+    assert_eq!(c.clusters[0].max_connections, Some(8));
+    assert_eq!(c.clusters[0].max_pending, Some(4));
+    let errs = errors(&with("{ max_pending = 4 }"));
+    assert!(error_at(&errs, "cluster[0].circuit_breakers.max_pending")
+        .message
+        .contains("only with max_connections"));
+    let errs = errors(&with("{ max_connections = 0 }"));
+    error_at(&errs, "cluster[0].circuit_breakers.max_connections");
+}

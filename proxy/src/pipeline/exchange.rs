@@ -74,7 +74,6 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
     watch: &WatchKey<'_>,
 ) -> Result<(UpstreamStream, Instant), ProxyError> {
     let cluster = &gen.config().clusters[req.cluster];
-    let endpoint = &cluster.endpoints[req.endpoint];
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -85,17 +84,23 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
         } else {
             None
         };
-        let reused = pooled.is_some();
-        ex.reused_connection = reused;
+        let mut reused = pooled.is_some();
         let ep_stats = gen.stats.endpoint(req.cluster, req.endpoint);
         let mut up = match pooled {
             Some(c) => {
                 ep_stats.cx_reused.inc();
                 c
             }
-            None => match connect(cluster, endpoint, req.proxy_addrs).await {
-                Ok(c) => {
-                    ep_stats.cx_new.inc();
+            None => match open_connection(worker, gen, req.cluster, req.endpoint, req.proxy_addrs)
+                .await
+            {
+                Ok((c, from_pool)) => {
+                    reused = from_pool;
+                    if from_pool {
+                        ep_stats.cx_reused.inc();
+                    } else {
+                        ep_stats.cx_new.inc();
+                    }
                     c
                 }
                 Err(e) => {
@@ -104,6 +109,7 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
                 }
             },
         };
+        ex.reused_connection = reused;
         let replayable = reused && req.body_in_hand && attempt == 1;
         let fd = up.fd();
         let deadline = watch.now() + req.timeout;
@@ -154,6 +160,57 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// A new connection to `endpoint` of `cluster`, within the cluster's
+/// `circuit_breakers.max_connections` (see `upstream::gauge`: an idle
+/// connection of the cluster is closed to make room, else the request waits
+/// for one to close or go idle, as one of at most `max_pending`, for at most
+/// `connect_timeout`; a connection to this endpoint that went idle
+/// meanwhile is taken, and then the flag is `true`). Counted in the
+/// cluster's gauge until it closes.
+pub(super) async fn open_connection(
+    worker: &Worker,
+    gen: &WorkerGen,
+    cluster: usize,
+    endpoint: usize,
+    proxy_addrs: (std::net::SocketAddr, std::net::SocketAddr),
+) -> Result<(UpstreamStream, bool), ProxyError> {
+    let c = &gen.config().clusters[cluster];
+    let gauge = &gen.conn_gauges[cluster];
+    if let Some(max) = c.max_connections {
+        let mut queued = None;
+        let deadline = Instant::now() + c.connect_timeout;
+        while gauge.open() >= max {
+            // After a wait: a connection to this endpoint that went back to
+            // the pool is taken as it is.
+            if queued.is_some() && c.send_proxy_protocol.is_none() {
+                let id = worker.pool.borrow().endpoint_id(cluster, endpoint);
+                if let Some(pooled) = worker.pool.borrow_mut().checkout(id) {
+                    return Ok((pooled, true));
+                }
+            }
+            if worker.pool.borrow_mut().evict_one(cluster) {
+                continue;
+            }
+            if queued.is_none() {
+                if c.max_pending.is_some_and(|m| gauge.pending() >= m) {
+                    gen.stats.clusters[cluster].overflow_pending.inc();
+                    return Err(ProxyError::new(ErrorKind::Overflow("max_pending")));
+                }
+                queued = Some(gauge.queue());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let woke = !left.is_zero() && monoio::time::timeout(left, gauge.freed()).await.is_ok();
+            if !woke && gauge.open() >= max {
+                gen.stats.clusters[cluster].overflow_connections.inc();
+                return Err(ProxyError::new(ErrorKind::Overflow("max_connections")));
+            }
+        }
+    }
+    let counted = gauge.count();
+    let stream = connect(c, &c.endpoints[endpoint], proxy_addrs).await?;
+    Ok((stream.counted(counted), false))
 }
 
 /// Stream the request body that was not in hand from the client to the

@@ -98,6 +98,9 @@ pub struct WorkerGen {
     /// Per cluster: retries in flight on this worker
     /// (`circuit_breakers.max_retries`).
     pub retries_in_flight: Vec<std::cell::Cell<u32>>,
+    /// Per cluster: upstream connections open on this worker (carried over
+    /// reloads by cluster name; `circuit_breakers.max_connections`).
+    pub conn_gauges: Vec<std::rc::Rc<crate::upstream::gauge::ConnGauge>>,
 }
 
 impl WorkerGen {
@@ -143,6 +146,21 @@ impl WorkerGen {
             .map(|c| super::retry::RetryBudget::new(c.retry_budget))
             .collect();
         let retries_in_flight = config.clusters.iter().map(|_| Default::default()).collect();
+        let conn_gauges = config
+            .clusters
+            .iter()
+            .map(|c| {
+                prev.and_then(|p| {
+                    let i = p
+                        .config()
+                        .clusters
+                        .iter()
+                        .position(|pc| pc.name == c.name)?;
+                    Some(p.conn_gauges[i].clone())
+                })
+                .unwrap_or_default()
+            })
+            .collect();
         WorkerGen {
             snap,
             stats,
@@ -151,6 +169,7 @@ impl WorkerGen {
             splits,
             retry_budgets,
             retries_in_flight,
+            conn_gauges,
         }
     }
 

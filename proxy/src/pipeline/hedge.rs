@@ -45,7 +45,7 @@ use crate::http::{HeadLimits, ResponseHead};
 use crate::runtime::watchdog::WatchKey;
 use crate::runtime::worker::Worker;
 use crate::upstream::lb::InFlight;
-use crate::upstream::{connect, UpstreamStream};
+use crate::upstream::UpstreamStream;
 
 /// What the hedge needs to send its copy of the request.
 pub struct HedgeRequest<'a> {
@@ -203,15 +203,28 @@ async fn attempt(
     } else {
         None
     };
-    let reused = pooled.is_some();
+    let mut reused = pooled.is_some();
     let mut up = match pooled {
         Some(c) => {
             ep_stats.cx_reused.inc();
             c
         }
-        None => match connect(cluster, &cluster.endpoints[endpoint], req.proxy_addrs).await {
-            Ok(c) => {
-                ep_stats.cx_new.inc();
+        None => match super::exchange::open_connection(
+            worker,
+            gen,
+            req.cluster,
+            endpoint,
+            req.proxy_addrs,
+        )
+        .await
+        {
+            Ok((c, from_pool)) => {
+                reused = from_pool;
+                if from_pool {
+                    ep_stats.cx_reused.inc();
+                } else {
+                    ep_stats.cx_new.inc();
+                }
                 c
             }
             Err(e) => {

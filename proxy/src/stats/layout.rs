@@ -77,6 +77,10 @@ pub struct ClusterStats {
     pub overflow_requests: Counter,
     /// Retries not sent because of `circuit_breakers.max_retries`.
     pub overflow_retries: Counter,
+    /// Requests refused (503) by `max_connections` (waited
+    /// `connect_timeout` without room) and by `max_pending`.
+    pub overflow_connections: Counter,
+    pub overflow_pending: Counter,
 }
 
 impl Default for ClusterStats {
@@ -91,6 +95,8 @@ impl Default for ClusterStats {
             hedge_wins: Counter::default(),
             overflow_requests: Counter::default(),
             overflow_retries: Counter::default(),
+            overflow_connections: Counter::default(),
+            overflow_pending: Counter::default(),
         }
     }
 }

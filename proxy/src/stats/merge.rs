@@ -63,6 +63,8 @@ pub struct ClusterView {
     pub hedge_wins: u64,
     pub overflow_requests: u64,
     pub overflow_retries: u64,
+    pub overflow_connections: u64,
+    pub overflow_pending: u64,
     pub classes: [u64; 6],
     pub errors: Vec<(&'static str, u64)>,
     /// Upstream response time, µs.
@@ -204,6 +206,8 @@ pub fn merge(reg: &StatsGeneration, only: Option<usize>) -> StatsView {
             v.hedge_wins += s.hedge_wins.get();
             v.overflow_requests += s.overflow_requests.get();
             v.overflow_retries += s.overflow_retries.get();
+            v.overflow_connections += s.overflow_connections.get();
+            v.overflow_pending += s.overflow_pending.get();
             for (k, n) in s.classes.iter().enumerate() {
                 v.classes[k] += n.get();
             }

@@ -37,7 +37,7 @@ pub async fn connect(
             res.map_err(|e| ProxyError::new(ErrorKind::ConnectFailed).with_cause(e))?;
         }
         match &cluster.tls {
-            None => Ok(UpstreamStream::Plain(tcp)),
+            None => Ok(UpstreamStream::plain(tcp)),
             Some(tls) => {
                 let fd = std::os::fd::AsRawFd::as_raw_fd(&tcp);
                 let connector = monoio_rustls::TlsConnector::from(tls.config.clone());
@@ -48,7 +48,7 @@ pub async fn connect(
                         ProxyError::new(ErrorKind::UpstreamTls)
                             .with_cause(std::io::Error::other(e.to_string()))
                     })?;
-                Ok(UpstreamStream::Tls(Box::new(stream), fd))
+                Ok(UpstreamStream::tls(stream, fd))
             }
         }
     };

@@ -6,6 +6,7 @@
 
 pub mod balancer;
 pub mod connect;
+pub mod gauge;
 pub mod health;
 pub mod lb;
 pub mod pool;

@@ -189,11 +189,36 @@ impl UpstreamPool {
             let oldest = list.remove(0);
             self.slots.remove(oldest);
         }
+        stream.went_idle();
         let key = self.slots.insert(IdleConn {
             stream,
             since: Instant::now(),
         });
         self.idle[ep.0].push(key);
+    }
+
+    /// Close the least recently used idle connection of `cluster`'s
+    /// endpoints (room under `max_connections`); whether there was one.
+    pub fn evict_one(&mut self, cluster: usize) -> bool {
+        let Some(&start) = self.cluster_base.get(cluster) else {
+            return false;
+        };
+        let end = self
+            .cluster_base
+            .get(cluster + 1)
+            .copied()
+            .unwrap_or(self.idle.len());
+        let oldest = (start..end)
+            .filter_map(|ep| self.idle[ep].first().map(|&k| (self.slots[k].since, ep)))
+            .min();
+        match oldest {
+            Some((_, ep)) => {
+                let key = self.idle[ep].remove(0);
+                self.slots.remove(key);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Close every idle connection older than its timeout.

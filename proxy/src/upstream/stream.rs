@@ -7,72 +7,108 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, Split};
 use monoio::net::TcpStream;
 use monoio::BufResult;
 
+use super::gauge::OpenConn;
+
 pub type UpstreamTlsStream = monoio_rustls::ClientTlsStream<TcpStream>;
 
-/// A connection to an upstream endpoint.
-pub enum UpstreamStream {
+/// A connection to an upstream endpoint, counted in its cluster's
+/// [`ConnGauge`](super::gauge::ConnGauge) while it is open.
+pub struct UpstreamStream {
+    io: Io,
+    open: Option<OpenConn>,
+}
+
+enum Io {
     Plain(TcpStream),
     /// The TLS stream and its socket's descriptor.
     Tls(Box<UpstreamTlsStream>, std::os::fd::RawFd),
 }
 
-// SAFETY: both variants are `Split` (TcpStream, and rustls' stream over a
+// SAFETY: both kinds are `Split` (TcpStream, and rustls' stream over a
 // TcpStream): reads and writes are independent operations.
 unsafe impl Split for UpstreamStream {}
 
 impl UpstreamStream {
+    pub fn plain(s: TcpStream) -> UpstreamStream {
+        UpstreamStream {
+            io: Io::Plain(s),
+            open: None,
+        }
+    }
+
+    pub fn tls(s: UpstreamTlsStream, fd: std::os::fd::RawFd) -> UpstreamStream {
+        UpstreamStream {
+            io: Io::Tls(Box::new(s), fd),
+            open: None,
+        }
+    }
+
+    /// Counted in its cluster's gauge until it is dropped.
+    pub fn counted(mut self, open: OpenConn) -> UpstreamStream {
+        self.open = Some(open);
+        self
+    }
+
+    /// It was put back into the pool: a request waiting for room under
+    /// `max_connections` may close it.
+    pub fn went_idle(&self) {
+        if let Some(o) = &self.open {
+            o.idle();
+        }
+    }
+
     /// The socket's descriptor (for the watchdog's `shutdown`).
     pub fn fd(&self) -> std::os::fd::RawFd {
         use std::os::fd::AsRawFd;
-        match self {
-            UpstreamStream::Plain(s) => s.as_raw_fd(),
-            UpstreamStream::Tls(_, fd) => *fd,
+        match &self.io {
+            Io::Plain(s) => s.as_raw_fd(),
+            Io::Tls(_, fd) => *fd,
         }
     }
 }
 
 impl AsyncReadRent for UpstreamStream {
     async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
-        match self {
-            UpstreamStream::Plain(s) => s.read(buf).await,
-            UpstreamStream::Tls(s, _) => s.read(buf).await,
+        match &mut self.io {
+            Io::Plain(s) => s.read(buf).await,
+            Io::Tls(s, _) => s.read(buf).await,
         }
     }
 
     async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
-        match self {
-            UpstreamStream::Plain(s) => s.readv(buf).await,
-            UpstreamStream::Tls(s, _) => s.readv(buf).await,
+        match &mut self.io {
+            Io::Plain(s) => s.readv(buf).await,
+            Io::Tls(s, _) => s.readv(buf).await,
         }
     }
 }
 
 impl AsyncWriteRent for UpstreamStream {
     async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        match self {
-            UpstreamStream::Plain(s) => s.write(buf).await,
-            UpstreamStream::Tls(s, _) => s.write(buf).await,
+        match &mut self.io {
+            Io::Plain(s) => s.write(buf).await,
+            Io::Tls(s, _) => s.write(buf).await,
         }
     }
 
     async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        match self {
-            UpstreamStream::Plain(s) => s.writev(buf).await,
-            UpstreamStream::Tls(s, _) => s.writev(buf).await,
+        match &mut self.io {
+            Io::Plain(s) => s.writev(buf).await,
+            Io::Tls(s, _) => s.writev(buf).await,
         }
     }
 
     async fn flush(&mut self) -> io::Result<()> {
-        match self {
-            UpstreamStream::Plain(s) => s.flush().await,
-            UpstreamStream::Tls(s, _) => s.flush().await,
+        match &mut self.io {
+            Io::Plain(s) => s.flush().await,
+            Io::Tls(s, _) => s.flush().await,
         }
     }
 
     async fn shutdown(&mut self) -> io::Result<()> {
-        match self {
-            UpstreamStream::Plain(s) => s.shutdown().await,
-            UpstreamStream::Tls(s, _) => s.shutdown().await,
+        match &mut self.io {
+            Io::Plain(s) => s.shutdown().await,
+            Io::Tls(s, _) => s.shutdown().await,
         }
     }
 }

@@ -305,6 +305,20 @@ impl Builder<'_> {
             };
             let max_requests = limit(self, "max_requests", breakers.max_requests);
             let max_retries = limit(self, "max_retries", breakers.max_retries);
+            let max_connections = limit(self, "max_connections", breakers.max_connections);
+            let max_pending = limit(self, "max_pending", breakers.max_pending);
+            if max_pending.is_some() && max_connections.is_none() {
+                self.error(
+                    format!("{path}.circuit_breakers.max_pending"),
+                    "only with max_connections (requests wait for a connection only under that limit)",
+                );
+            }
+            if max_connections == Some(0) {
+                self.error(
+                    format!("{path}.circuit_breakers.max_connections"),
+                    "must be at least 1",
+                );
+            }
             let prefer_zone = match &c.prefer_zone {
                 None => {
                     if c.zone_min_healthy.is_some() {
@@ -360,6 +374,8 @@ impl Builder<'_> {
                 retry_budget,
                 max_requests,
                 max_retries,
+                max_connections,
+                max_pending,
                 prefer_zone,
                 dns,
                 etcd: c.etcd.as_ref().map(|e| e.prefix.clone()),

@@ -34,7 +34,6 @@ use crate::pipeline::log::count_upstream;
 use crate::pipeline::pick::{pick_endpoint, PickRequest};
 use crate::pipeline::route::target_path;
 use crate::runtime::worker::Worker;
-use crate::upstream::connect;
 
 /// The incoming request, as the legs need it.
 pub struct Incoming<'a> {
@@ -475,7 +474,6 @@ async fn exchange_leg(
     let (worker, gen) = (inc.worker, inc.gen);
     let config = gen.config();
     let cluster = &config.clusters[leg.cluster];
-    let endpoint = &cluster.endpoints[ep];
     let pool_id = worker.pool.borrow().endpoint_id(leg.cluster, ep);
     let ep_stats = gen.stats.endpoint(leg.cluster, ep);
     let limits = HeadLimits {
@@ -500,9 +498,22 @@ async fn exchange_leg(
                 ep_stats.cx_reused.inc();
                 c
             }
-            None => match connect(cluster, endpoint, (inc.client, inc.local)).await {
-                Ok(c) => {
-                    ep_stats.cx_new.inc();
+            None => match crate::pipeline::exchange::open_connection(
+                worker,
+                gen,
+                leg.cluster,
+                ep,
+                (inc.client, inc.local),
+            )
+            .await
+            {
+                Ok((c, from_pool)) => {
+                    trace.1 |= from_pool;
+                    if from_pool {
+                        ep_stats.cx_reused.inc();
+                    } else {
+                        ep_stats.cx_new.inc();
+                    }
                     c
                 }
                 Err(e) => {
