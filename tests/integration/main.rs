@@ -4,6 +4,7 @@
 //! Needs the binary: `cargo build -p ringway` first (or set RINGWAY_BIN).
 //! `harness` tests check the test harness itself and need no proxy.
 
+mod accept_balance;
 mod aggregate;
 mod aliases;
 mod auth;

@@ -479,6 +479,7 @@ pub fn config(c: &Config) -> Value {
                 "tls": tls,
                 "ip_acl": ip_acl,
                 "proxy_protocol": l.proxy_protocol,
+                "accept": l.accept.name(),
                 "trusted_proxies": l.trusted_proxies.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
             })
         })

@@ -156,6 +156,8 @@ pub struct ListenerFile {
     /// Blocks whose X-Forwarded-For entries are believed: the client is the
     /// rightmost address not in them (default none).
     pub trusted_proxies: Option<Vec<String>>,
+    /// `"reuseport"` (default) or `"balanced"` (`net::listener`).
+    pub accept: Option<String>,
 }
 
 /// `[listener.tls]` / `tls = { ... }` on a listener.

@@ -123,6 +123,29 @@ pub struct ListenerConfig {
     /// X-Forwarded-For hops believed when finding the client (empty: the
     /// peer is the client).
     pub trusted_proxies: Arc<[crate::http::Cidr]>,
+    /// How new connections reach the workers (`net::listener`).
+    pub accept: AcceptMode,
+}
+
+/// How a listener's connections are spread over the workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AcceptMode {
+    /// One `SO_REUSEPORT` socket per worker: the kernel hashes each
+    /// connection to one of them.
+    #[default]
+    Reuseport,
+    /// One socket every worker accepts from; a worker takes a connection
+    /// only while it holds at most one more than the least loaded worker.
+    Balanced,
+}
+
+impl AcceptMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            AcceptMode::Reuseport => "reuseport",
+            AcceptMode::Balanced => "balanced",
+        }
+    }
 }
 
 /// Resolved paths of a listener's TLS files.

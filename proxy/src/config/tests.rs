@@ -1665,3 +1665,25 @@ fn connection_breakers_are_built_and_checked() {
     let errs = errors(&with("{ max_connections = 0 }"));
     error_at(&errs, "cluster[0].circuit_breakers.max_connections");
 }
+
+#[test]
+fn listener_accept_modes() {
+    let with = |m: &str| {
+        MINIMAL.replace(
+            "address = \"127.0.0.1:8080\"",
+            &format!("address = \"127.0.0.1:8080\"\naccept = \"{m}\""),
+        )
+    };
+    assert_eq!(
+        Config::parse(MINIMAL, None).unwrap().listeners[0].accept,
+        AcceptMode::Reuseport
+    );
+    assert_eq!(
+        Config::parse(&with("balanced"), None).unwrap().listeners[0].accept,
+        AcceptMode::Balanced
+    );
+    let errs = errors(&with("round-robin"));
+    assert!(error_at(&errs, "listener[0].accept")
+        .message
+        .contains("balanced"));
+}

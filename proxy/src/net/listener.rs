@@ -1,9 +1,18 @@
 //! Listener sockets, one per worker per configured listener.
 //!
-//! Every socket of a listener is bound to the same address with
-//! `SO_REUSEPORT`, so the kernel spreads new connections over the workers and
-//! no accept is ever shared between threads. Port 0 is resolved by the first
-//! socket; the others bind to the port it got.
+//! `accept = "reuseport"` (default): every socket of a listener is bound to
+//! the same address with `SO_REUSEPORT`, so the kernel spreads new
+//! connections over the workers by a hash of their addresses and no accept
+//! is ever shared between threads. Port 0 is resolved by the first socket;
+//! the others bind to the port it got.
+//!
+//! `accept = "balanced"`: one socket, a duplicate of it per worker. Every
+//! worker accepts from the same queue, and a worker takes a connection only
+//! while it holds at most one more connection than the least loaded worker
+//! (`pipeline::serve`'s accept gate). With few long-lived connections the
+//! hash can put most of them on one core; this cannot. The cost: one
+//! atomic store per connection opened or closed, and the workers' accepts
+//! share one socket.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -31,9 +40,23 @@ fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(socket.into())
 }
 
-/// Bind `workers` sockets for `addr`.
-pub fn bind_group(addr: SocketAddr, workers: usize) -> io::Result<ListenerGroup> {
+/// Bind `workers` sockets for `addr` (`reuseport`), or one socket and
+/// `workers - 1` duplicates of it (`balanced`).
+pub fn bind_group(
+    addr: SocketAddr,
+    workers: usize,
+    mode: crate::config::AcceptMode,
+) -> io::Result<ListenerGroup> {
     let first = bind_one(addr)?;
+    if mode == crate::config::AcceptMode::Balanced {
+        let address = first.local_addr()?;
+        let mut sockets = Vec::with_capacity(workers);
+        for _ in 1..workers {
+            sockets.push(first.try_clone()?);
+        }
+        sockets.insert(0, first);
+        return Ok(ListenerGroup { address, sockets });
+    }
     let address = first.local_addr()?;
     let mut sockets = vec![first];
     for _ in 1..workers {
@@ -46,11 +69,25 @@ pub fn bind_group(addr: SocketAddr, workers: usize) -> io::Result<ListenerGroup>
 /// (`server::upgrade`): `workers` of them, more bound to the same address
 /// when fewer were handed over (extra ones are closed here; the old process
 /// still holds them until it exits).
-pub fn adopt_group(mut sockets: Vec<TcpListener>, workers: usize) -> io::Result<ListenerGroup> {
+pub fn adopt_group(
+    mut sockets: Vec<TcpListener>,
+    workers: usize,
+    mode: crate::config::AcceptMode,
+) -> io::Result<ListenerGroup> {
     let first = sockets
         .first()
         .ok_or_else(|| io::Error::other("no socket was handed over"))?;
     let address = first.local_addr()?;
+    if mode == crate::config::AcceptMode::Balanced {
+        // One queue for every worker: duplicates of the first socket.
+        sockets.truncate(1);
+        sockets[0].set_nonblocking(true)?;
+        for _ in 1..workers {
+            let dup = sockets[0].try_clone()?;
+            sockets.push(dup);
+        }
+        return Ok(ListenerGroup { address, sockets });
+    }
     sockets.truncate(workers);
     for s in &sockets {
         s.set_nonblocking(true)?;
@@ -67,7 +104,7 @@ mod tests {
 
     #[test]
     fn port_zero_group_shares_one_port() {
-        let g = bind_group("127.0.0.1:0".parse().unwrap(), 3).unwrap();
+        let g = bind_group("127.0.0.1:0".parse().unwrap(), 3, Default::default()).unwrap();
         assert_ne!(g.address.port(), 0);
         assert_eq!(g.sockets.len(), 3);
         for s in &g.sockets {
@@ -77,14 +114,30 @@ mod tests {
 
     #[test]
     fn adopted_groups_are_filled_up_or_cut_to_the_worker_count() {
-        let g = bind_group("127.0.0.1:0".parse().unwrap(), 2).unwrap();
+        let g = bind_group("127.0.0.1:0".parse().unwrap(), 2, Default::default()).unwrap();
         let addr = g.address;
-        let more = adopt_group(g.sockets, 4).unwrap();
+        let more = adopt_group(g.sockets, 4, Default::default()).unwrap();
         assert_eq!(more.address, addr);
         assert_eq!(more.sockets.len(), 4);
         assert!(more.sockets.iter().all(|s| s.local_addr().unwrap() == addr));
-        let fewer = adopt_group(more.sockets, 1).unwrap();
+        let fewer = adopt_group(more.sockets, 1, Default::default()).unwrap();
         assert_eq!(fewer.sockets.len(), 1);
-        assert!(adopt_group(Vec::new(), 1).is_err());
+        assert!(adopt_group(Vec::new(), 1, Default::default()).is_err());
+    }
+
+    #[test]
+    fn a_balanced_group_is_one_socket_seen_by_every_worker() {
+        use crate::config::AcceptMode;
+        let g = bind_group("127.0.0.1:0".parse().unwrap(), 3, AcceptMode::Balanced).unwrap();
+        assert_eq!(g.sockets.len(), 3);
+        // A connection queued once is accepted through any of the copies,
+        // and only once.
+        let _c = std::net::TcpStream::connect(g.address).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(g.sockets[2].accept().is_ok());
+        assert!(g.sockets[0].accept().is_err());
+        assert!(g.sockets[1].accept().is_err());
+        let adopted = adopt_group(g.sockets, 2, AcceptMode::Balanced).unwrap();
+        assert_eq!(adopted.sockets.len(), 2);
     }
 }

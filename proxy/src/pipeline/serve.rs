@@ -302,6 +302,17 @@ pub async fn worker_main(
     }
 }
 
+/// How often a `balanced` worker that is ahead looks at the others' loads.
+const BALANCE_RECHECK: Duration = Duration::from_millis(2);
+
+/// Whether the listener of socket group `group` is `accept = "balanced"`.
+fn balanced(serving: &Serving, group: u64) -> bool {
+    let gen = serving.current();
+    gen.snap
+        .listener_index(group)
+        .is_some_and(|i| gen.config().listeners[i].accept == crate::config::AcceptMode::Balanced)
+}
+
 /// The `accept` stage for one listener socket: the accept gate (at most
 /// `max_connections_per_worker` open connections), then one task per
 /// connection.
@@ -327,6 +338,18 @@ async fn accept_loop(
                 _ = worker.conn_closed.notified() => {}
                 _ = worker.shutdown.notified() => {}
                 _ = stop.notify.notified() => {}
+            }
+        }
+        // `balanced`: leave the shared queue to the other workers while
+        // this one holds more than one connection above the least loaded
+        // (the least loaded always accepts, so the queue never stalls).
+        if balanced(&serving, group) {
+            while !worker.may_accept_balanced() && !worker.draining.get() && !stop.stopped.get() {
+                monoio::select! {
+                    _ = worker.conn_closed.notified() => {}
+                    _ = monoio::time::sleep(BALANCE_RECHECK) => {}
+                    _ = stop.notify.notified() => {}
+                }
             }
         }
         if worker.draining.get() || stop.stopped.get() {

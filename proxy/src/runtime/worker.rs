@@ -35,6 +35,9 @@ pub struct Worker {
     pub pool: RefCell<UpstreamPool>,
     /// Open downstream connections.
     pub active: Cell<usize>,
+    /// Every worker's open downstream connections (this one's written
+    /// here, the others read by the `balanced` accept gate).
+    pub loads: std::cell::OnceCell<std::sync::Arc<[std::sync::atomic::AtomicUsize]>>,
     /// Notified when a downstream connection closes (accept gate).
     pub conn_closed: LocalNotify,
     /// Notified once when the worker starts draining.
@@ -85,6 +88,7 @@ impl Worker {
             access_log,
             spans,
             active: Cell::new(0),
+            loads: std::cell::OnceCell::new(),
             conn_closed: LocalNotify::new(),
             shutdown: LocalNotify::new(),
             draining: Cell::new(false),
@@ -168,6 +172,31 @@ impl Worker {
 /// Counts a downstream connection for as long as it lives (in the worker's
 /// count for the accept gate, and in its listener's stats of the
 /// generation it was accepted under).
+impl Worker {
+    /// Publish this worker's open connections for the `balanced` accept
+    /// gate of the other workers.
+    #[inline]
+    fn publish_load(&self) {
+        if let Some(loads) = self.loads.get() {
+            loads[self.id].store(self.active.get(), std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// `balanced` accept: whether this worker may take a connection now (it
+    /// holds at most one more than the least loaded worker).
+    pub fn may_accept_balanced(&self) -> bool {
+        let Some(loads) = self.loads.get() else {
+            return true;
+        };
+        let least = loads
+            .iter()
+            .map(|l| l.load(std::sync::atomic::Ordering::Relaxed))
+            .min()
+            .unwrap_or(0);
+        self.active.get() <= least + 1
+    }
+}
+
 pub struct ConnGuard {
     worker: Rc<Worker>,
     stats: Arc<ListenerStats>,
@@ -176,6 +205,7 @@ pub struct ConnGuard {
 impl ConnGuard {
     pub fn new(worker: Rc<Worker>, stats: Arc<ListenerStats>) -> Self {
         worker.active.set(worker.active.get() + 1);
+        worker.publish_load();
         stats.cx_total.inc();
         stats.cx_active.add(1);
         ConnGuard { worker, stats }
@@ -192,6 +222,7 @@ impl ConnGuard {
 impl Drop for ConnGuard {
     fn drop(&mut self) {
         self.worker.active.set(self.worker.active.get() - 1);
+        self.worker.publish_load();
         self.stats.cx_active.add(-1);
         self.worker.conn_closed.notify_all();
     }

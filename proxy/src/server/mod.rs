@@ -124,8 +124,8 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
             .as_mut()
             .and_then(|h| h.take_listener(&l.name, l.address))
         {
-            Some(sockets) => adopt_group(sockets, workers).map_err(bind_error)?,
-            None => bind_group(l.address, workers).map_err(bind_error)?,
+            Some(sockets) => adopt_group(sockets, workers, l.accept).map_err(bind_error)?,
+            None => bind_group(l.address, workers, l.accept).map_err(bind_error)?,
         };
         let id = i as u64 + 1;
         groups.push(Group {
@@ -133,6 +133,7 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
             name: l.name.clone(),
             configured: l.address,
             bound: g.address,
+            accept: l.accept,
             sockets: Group::duplicates(&g.sockets).map_err(bind_error)?,
         });
         // Socket i of every listener goes to worker i.
@@ -149,6 +150,10 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
     let registry = Arc::new(StatsRegistry::new(config.clone(), workers));
     let applied = registry.reloads.applied.clone();
     let beats = registry.reloads.beats.clone();
+    // Open connections per worker, for `accept = "balanced"` listeners.
+    let loads: Arc<[std::sync::atomic::AtomicUsize]> = (0..workers)
+        .map(|_| std::sync::atomic::AtomicUsize::new(0))
+        .collect();
     let access_log = match &config.access_log {
         Some(c) => Some(AccessLogSink::start(&c.target).map_err(RunError::AccessLog)?),
         None => None,
@@ -191,6 +196,7 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
         let span_tx = exporter.as_ref().map(|e| e.sender());
         let applied = applied.clone();
         let beats = beats.clone();
+        let loads = loads.clone();
         let handle = std::thread::Builder::new()
             .name(format!("ringway-w{id}"))
             .spawn(move || {
@@ -200,6 +206,7 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
                     &rc,
                     move || async move {
                         let worker = Rc::new(Worker::new(id, &config, log_tx, span_tx));
+                        let _ = worker.loads.set(loads);
                         worker_main(worker, first, rx, flag, (applied, beats)).await;
                     },
                     |started| {

@@ -44,6 +44,8 @@ pub struct Group {
     /// group).
     pub configured: SocketAddr,
     pub bound: SocketAddr,
+    /// A changed accept mode binds the listener afresh.
+    pub accept: crate::config::AcceptMode,
     /// Duplicates of the group's sockets (one per worker), kept by the main
     /// thread to hand to a new process on a binary upgrade.
     pub sockets: Arc<[std::os::fd::OwnedFd]>,
@@ -222,12 +224,12 @@ impl Control {
             if let Some(g) = state
                 .groups
                 .iter()
-                .find(|g| g.name == l.name && g.configured == l.address)
+                .find(|g| g.name == l.name && g.configured == l.address && g.accept == l.accept)
             {
                 ids.push(g.id);
                 continue;
             }
-            let group = bind_group(l.address, workers).map_err(|e| {
+            let group = bind_group(l.address, workers, l.accept).map_err(|e| {
                 ReloadError::Bind(format!(
                     "listener {:?}: cannot bind {}: {e}",
                     l.name, l.address
@@ -240,6 +242,7 @@ impl Control {
                 name: l.name.clone(),
                 configured: l.address,
                 bound: group.address,
+                accept: l.accept,
                 sockets,
             };
             next += 1;

@@ -77,6 +77,19 @@ impl Builder<'_> {
                 acl.map(Arc::new)
             });
             let trusted_proxies = self.trusted_proxies(&path, l.trusted_proxies.as_deref());
+            let accept = match l.accept.as_deref().map(str::trim) {
+                None | Some("reuseport") => AcceptMode::Reuseport,
+                Some("balanced") => AcceptMode::Balanced,
+                Some(other) => {
+                    self.error(
+                        format!("{path}.accept"),
+                        format!(
+                            "unknown accept mode {other:?}: expected \"reuseport\" or \"balanced\""
+                        ),
+                    );
+                    AcceptMode::Reuseport
+                }
+            };
             out.push(address.map(|address| ListenerConfig {
                 name: l.name.clone(),
                 address,
@@ -86,6 +99,7 @@ impl Builder<'_> {
                 ip_acl,
                 proxy_protocol: l.proxy_protocol.unwrap_or(false),
                 trusted_proxies,
+                accept,
             }));
         }
         out
