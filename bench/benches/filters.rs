@@ -100,6 +100,7 @@ fn bench(c: &mut Criterion) {
                         drop_tracestate: false,
                         target: state.target(),
                         edits: Some(&state.request),
+                        client_cert: None,
                     },
                 );
                 let mut rcx = ResponseCx {

@@ -25,6 +25,7 @@ fn request_head(c: &mut Criterion) {
         drop_tracestate: false,
         target: None,
         edits: None,
+        client_cert: None,
     };
     let mut g = c.benchmark_group("write_request_head");
     for (name, buf) in common::request_heads() {

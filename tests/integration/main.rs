@@ -34,6 +34,7 @@ mod large;
 mod lifecycle;
 mod matchers;
 mod metrics;
+mod mtls;
 mod netns;
 mod observability;
 mod otlp;

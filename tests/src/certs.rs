@@ -66,6 +66,37 @@ impl Ca {
         p
     }
 
+    /// A client certificate whose identity is the SPIFFE ID `uri` (a URI
+    /// SAN), valid from `not_before` to `not_after` (`None`: rcgen's
+    /// defaults, valid now).
+    pub fn issue_spiffe(
+        &self,
+        uri: &str,
+        validity: Option<(time::OffsetDateTime, time::OffsetDateTime)>,
+    ) -> Leaf {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("leaf params");
+        params.subject_alt_names.push(rcgen::SanType::URI(
+            rcgen::string::Ia5String::try_from(uri).expect("URI SAN"),
+        ));
+        params.distinguished_name.push(DnType::CommonName, uri);
+        params.use_authority_key_identifier_extension = true;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        if let Some((from, to)) = validity {
+            params.not_before = from;
+            params.not_after = to;
+        }
+        let key = KeyPair::generate().expect("leaf key");
+        let cert = params.signed_by(&key, &self.issuer).expect("leaf sign");
+        Leaf {
+            names: vec![uri.to_string()],
+            cert_der: cert.der().clone(),
+            cert_pem: cert.pem(),
+            key_der: key.serialize_der(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+
     /// A server (and client) certificate for `names` (DNS names or IPs).
     pub fn issue(&self, names: &[&str]) -> Leaf {
         assert!(!names.is_empty(), "a leaf needs at least one name");

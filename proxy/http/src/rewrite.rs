@@ -36,6 +36,9 @@ pub struct ForwardInfo<'a> {
     /// `remove` are dropped (ringway's own X-Forwarded-* / X-Request-Id /
     /// traceparent too), their fields are written last.
     pub edits: Option<&'a HeaderEdits>,
+    /// `X-Forwarded-Client-Cert` to send: the verified client certificate
+    /// of an mTLS connection. A client's own copies are always dropped.
+    pub client_cert: Option<&'a [u8]>,
 }
 
 /// Append the upstream request head for `head` (parsed from `buf`) to `out`.
@@ -48,8 +51,9 @@ pub struct ForwardInfo<'a> {
 /// `Content-Length: N` for `BodyFraming::Length`, `X-Forwarded-For` (client
 /// values joined with ", " then `client_ip`), `X-Forwarded-Proto`,
 /// `X-Forwarded-Host` (the Host value, when present), `X-Request-Id` when
-/// absent, `Upgrade` + `Connection: upgrade` when upgrading, then the fields
-/// of `info.edits`. Ends with CRLF.
+/// absent, `X-Forwarded-Client-Cert` when `client_cert` (a client's own
+/// copies are always dropped), `Upgrade` + `Connection: upgrade` when
+/// upgrading, then the fields of `info.edits`. Ends with CRLF.
 pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, info: &ForwardInfo) {
     let edits = info.edits.filter(|e| !e.is_empty());
     // Framing is never an edit's to change (whatever a filter's config
@@ -83,6 +87,7 @@ pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, inf
         }
         if name.eq_ignore_ascii_case(b"x-forwarded-proto")
             || name.eq_ignore_ascii_case(b"x-forwarded-host")
+            || name.eq_ignore_ascii_case(b"x-forwarded-client-cert")
             || (info.traceparent.is_some() && name.eq_ignore_ascii_case(b"traceparent"))
             || (info.drop_tracestate && name.eq_ignore_ascii_case(b"tracestate"))
             || (info.strip_expect && name.eq_ignore_ascii_case(b"expect"))
@@ -135,6 +140,11 @@ pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, inf
     if let Some(tp) = info.traceparent {
         if !dropped(b"traceparent") {
             push_field(out, b"traceparent", tp);
+        }
+    }
+    if let Some(cert) = info.client_cert {
+        if !dropped(b"x-forwarded-client-cert") {
+            push_field(out, b"X-Forwarded-Client-Cert", cert);
         }
     }
     if info.upgrade && upgrade_forwarded {

@@ -179,6 +179,12 @@ pub struct ListenerTlsFile {
     pub prefer_server_ciphers: Option<bool>,
     /// Stateless session tickets, keys shared by every worker (default true).
     pub session_tickets: Option<bool>,
+    /// Client certificates (mTLS): PEM files of the CAs they must chain to.
+    pub client_ca: Option<Vec<String>>,
+    /// `"required"` (default with `client_ca`) or `"optional"`.
+    pub client_auth: Option<String>,
+    /// PEM certificate revocation lists checked with `client_ca`.
+    pub crl: Option<Vec<String>>,
 }
 
 /// One entry of `tls.sni`.

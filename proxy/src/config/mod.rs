@@ -154,6 +154,9 @@ pub struct ListenerTlsFiles {
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
     pub sni: Vec<SniFiles>,
+    /// Client CA bundles and CRLs (mTLS): watched, a change reloads.
+    pub client_ca: Vec<PathBuf>,
+    pub crl: Vec<PathBuf>,
 }
 
 /// One `tls.sni` entry: names and resolved paths.

@@ -317,6 +317,110 @@ impl Default for ServerTlsOptions {
     }
 }
 
+/// The client-certificate verifier of a listener with `client_ca` (mTLS):
+/// chains must end at one of the CAs (web PKI rules: validity, key usage,
+/// signatures), not be revoked by a `crl`; `client_auth = "optional"` lets
+/// clients without a certificate through (a filter decides).
+fn client_verifier(
+    file: &ListenerTlsFile,
+    path: &str,
+    base_dir: &Path,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>, Vec<ConfigError>> {
+    let optional = match file.client_auth.as_deref() {
+        None | Some("required") => false,
+        Some("optional") => true,
+        Some(other) => {
+            return Err(vec![ConfigError::new(
+                format!("{path}.client_auth"),
+                format!("expected \"required\" or \"optional\" (found {other:?})"),
+            )])
+        }
+    };
+    let Some(cas) = file.client_ca.as_ref() else {
+        if file.client_auth.is_some() || file.crl.is_some() {
+            let key = if file.client_auth.is_some() {
+                "client_auth"
+            } else {
+                "crl"
+            };
+            return Err(vec![ConfigError::new(
+                format!("{path}.{key}"),
+                "needs `client_ca` (the CAs client certificates must chain to)",
+            )]);
+        }
+        return Ok(None);
+    };
+    let mut errors = Vec::new();
+    if cas.is_empty() {
+        errors.push(ConfigError::new(
+            format!("{path}.client_ca"),
+            "at least one CA file is required",
+        ));
+    }
+    let mut roots = RootCertStore::empty();
+    for (i, ca) in cas.iter().enumerate() {
+        match load_certs(&resolve_path(base_dir, ca)) {
+            Err(m) => errors.push(ConfigError::new(format!("{path}.client_ca[{i}]"), m)),
+            Ok(certs) => {
+                for c in certs {
+                    if let Err(e) = roots.add(c) {
+                        errors.push(ConfigError::new(
+                            format!("{path}.client_ca[{i}]"),
+                            format!("not a usable CA certificate: {e}"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let mut crls = Vec::new();
+    for (i, crl) in file.crl.iter().flatten().enumerate() {
+        let file = resolve_path(base_dir, crl);
+        match read_file(&file) {
+            Err(m) => errors.push(ConfigError::new(format!("{path}.crl[{i}]"), m)),
+            Ok(data) => {
+                let mut found = false;
+                for item in rustls_pki_types::CertificateRevocationListDer::pem_slice_iter(&data) {
+                    match item {
+                        Ok(c) => {
+                            found = true;
+                            crls.push(c);
+                        }
+                        Err(e) => errors.push(ConfigError::new(
+                            format!("{path}.crl[{i}]"),
+                            format!("cannot parse {} as a PEM CRL: {e}", file.display()),
+                        )),
+                    }
+                }
+                if !found {
+                    errors.push(ConfigError::new(
+                        format!("{path}.crl[{i}]"),
+                        format!("no \"BEGIN X509 CRL\" block in {}", file.display()),
+                    ));
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut builder = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .with_crls(crls);
+    if optional {
+        builder = builder.allow_unauthenticated();
+    }
+    builder.build().map(Some).map_err(|e| {
+        vec![ConfigError::new(
+            format!("{path}.client_ca"),
+            format!("cannot build the client certificate verifier: {e}"),
+        )]
+    })
+}
+
 /// The session-ticket keys of the process: one ticketer (rustls's ring
 /// ticketer, keys rotated every 6 hours, a ticket valid for up to 12) shared
 /// by every listener, every worker and every configuration generation, so a
@@ -336,16 +440,20 @@ pub fn shared_ticketer() -> Result<Arc<dyn rustls::server::ProducesTickets>, rus
 pub fn server_config_with_resolver(
     resolver: Arc<dyn ResolvesServerCert>,
     options: ServerTlsOptions,
+    client_verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
 ) -> Result<Arc<ServerConfig>, rustls::Error> {
     let versions: &[&rustls::SupportedProtocolVersion] = if options.tls13_only {
         &[&rustls::version::TLS13]
     } else {
         PROTOCOL_VERSIONS
     };
-    let mut config = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(versions)?
-        .with_no_client_auth()
-        .with_cert_resolver(resolver);
+    let builder =
+        ServerConfig::builder_with_provider(provider()).with_protocol_versions(versions)?;
+    let builder = match client_verifier {
+        Some(v) => builder.with_client_cert_verifier(v),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(resolver);
     config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
     config.ignore_client_order = options.prefer_server_ciphers;
     if options.session_tickets {
@@ -486,7 +594,8 @@ pub fn listener_tls(
         prefer_server_ciphers: file.prefer_server_ciphers.unwrap_or(true),
         session_tickets: file.session_tickets.unwrap_or(true),
     };
-    server_config_with_resolver(Arc::new(resolver), options)
+    let client_verifier = client_verifier(file, path, base_dir, &provider)?;
+    server_config_with_resolver(Arc::new(resolver), options, client_verifier)
         .map(|c| (c, stapled))
         .map_err(|e| {
             vec![ConfigError::new(

@@ -396,6 +396,11 @@ async fn serve<S>(
             break;
         }
         fstate.clear();
+        // mTLS: the client's identity, for filters (`authz`, `$var.`),
+        // header templates and the access log.
+        if let Some(p) = tls_facts.as_ref().and_then(|t| t.peer.as_ref()) {
+            fstate.vars.set("client_identity", p.id.as_bytes());
+        }
         let local_action = matches!(route.action, RouteAction::Local(_));
         if !route.filters.is_empty() || local_action {
             fstate.request_id.extend_from_slice(rid);
@@ -530,6 +535,10 @@ async fn serve<S>(
             client,
             local: local_addr,
             tls: tls_facts.is_some(),
+            client_cert: tls_facts
+                .as_ref()
+                .and_then(|t| t.peer.as_ref())
+                .map(|p| &p.xfcc[..]),
             watch,
             closing: conn.closing,
         };

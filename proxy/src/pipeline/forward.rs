@@ -89,6 +89,8 @@ pub struct Downstream<'a, S> {
     /// The local address the client connected to (PROXY header destination).
     pub local: SocketAddr,
     pub tls: bool,
+    /// `X-Forwarded-Client-Cert` of the verified client certificate (mTLS).
+    pub client_cert: Option<&'a [u8]>,
     /// The connection's deadline slot.
     pub watch: &'a WatchKey<'a>,
     /// The connection closes after this response (its listener was removed
@@ -116,6 +118,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
         client: client_addr,
         local,
         tls,
+        client_cert,
         watch,
         closing,
     } = ds;
@@ -167,6 +170,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
             drop_tracestate: ids.trace.is_some_and(|t| t.started),
             target: fstate.target(),
             edits: Some(&fstate.request),
+            client_cert,
         },
     );
     out.extend_from_slice(&buffered[..in_hand]);

@@ -1,5 +1,6 @@
 //! The `ringway-discovery` thread: watches every cluster's `endpoints_file`
-//! (`config::discovery`) and re-resolves every cluster's `dns`
+//! (`config::discovery`) and every mTLS listener's `client_ca` / `crl`
+//! files, and re-resolves every cluster's `dns`
 //! (`config::dns`) when its TTL runs out, and applies a change the way a
 //! reload does.
 //!
@@ -142,14 +143,24 @@ fn dns_changes(config: &Config, next: &mut HashMap<String, Instant>) -> Option<S
     (!changed.is_empty()).then(|| changed.join(", "))
 }
 
-/// The endpoints files the configuration reads.
+/// The endpoints files the configuration reads, and the client CA bundles
+/// and CRLs of its mTLS listeners (a changed trust bundle is applied like
+/// a changed endpoint list: new connections are verified against it).
 fn files(config: &Config) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::new();
+    let mut add = |f: &PathBuf| {
+        if !out.contains(f) {
+            out.push(f.clone());
+        }
+    };
     for c in &config.clusters {
         if let Some(f) = &c.endpoints_file {
-            if !out.contains(f) {
-                out.push(f.clone());
-            }
+            add(f);
+        }
+    }
+    for l in &config.listeners {
+        if let Some(t) = &l.tls_files {
+            t.client_ca.iter().chain(&t.crl).for_each(&mut add);
         }
     }
     out

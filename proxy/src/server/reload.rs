@@ -319,10 +319,12 @@ impl Control {
 fn keep_process_settings(old: &Config, new: &mut Config) {
     let max_conns = new.runtime.max_connections_per_worker;
     let drain = new.runtime.drain_timeout;
+    let grace = new.runtime.drain_idle_grace;
     new.runtime = old.runtime.clone();
-    // These two are read live.
+    // These are read live.
     new.runtime.max_connections_per_worker = max_conns;
     new.runtime.drain_timeout = drain;
+    new.runtime.drain_idle_grace = grace;
     new.admin = old.admin.clone();
     // The log's redaction list is read per request: it follows the file.
     let redact = new.access_log.as_ref().map(|a| a.redact_query.clone());

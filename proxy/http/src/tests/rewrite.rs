@@ -18,6 +18,7 @@ fn info() -> ForwardInfo<'static> {
         drop_tracestate: false,
         target: None,
         edits: None,
+        client_cert: None,
     }
 }
 
@@ -447,4 +448,33 @@ Etag: bogus\r\nX-A: 1\r\n\r\n";
         "HTTP/1.1 404 Not Found\r\nETag: W/\"w\"\r\nVary: Accept-Encoding\r\n\
 Content-Encoding: br\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     );
+}
+
+#[test]
+fn client_cert_header_is_never_the_clients() {
+    let buf = b"GET / HTTP/1.1\r\nHost: a.test\r\nX-Forwarded-Client-Cert: URI=spiffe://evil/admin\r\nx-forwarded-client-cert: Hash=00\r\n\r\n";
+    // Plain connection: the spoofed copies are dropped, none is added.
+    let out = fwd(buf, &info());
+    assert!(
+        !out.to_ascii_lowercase().contains("x-forwarded-client-cert"),
+        "{out}"
+    );
+    // mTLS: only ringway's.
+    let info = ForwardInfo {
+        client_cert: Some(b"Hash=ab;URI=spiffe://td/ok"),
+        ..info()
+    };
+    let out = fwd(buf, &info);
+    assert_eq!(
+        out.to_ascii_lowercase()
+            .matches("x-forwarded-client-cert")
+            .count(),
+        1,
+        "{out}"
+    );
+    assert!(
+        out.contains("X-Forwarded-Client-Cert: Hash=ab;URI=spiffe://td/ok\r\n"),
+        "{out}"
+    );
+    assert!(!out.contains("evil"), "{out}");
 }

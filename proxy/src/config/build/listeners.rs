@@ -161,5 +161,17 @@ pub(super) fn listener_tls_files(file: &ListenerTlsFile, base_dir: &Path) -> Lis
                 key: tls::resolve_path(base_dir, &s.key),
             })
             .collect(),
+        client_ca: file
+            .client_ca
+            .iter()
+            .flatten()
+            .map(|p| tls::resolve_path(base_dir, p))
+            .collect(),
+        crl: file
+            .crl
+            .iter()
+            .flatten()
+            .map(|p| tls::resolve_path(base_dir, p))
+            .collect(),
     }
 }

@@ -73,6 +73,7 @@ const OWN_FIELDS: &[&str] = &[
     "x-forwarded-for",
     "x-forwarded-proto",
     "x-forwarded-host",
+    "x-forwarded-client-cert",
     "x-request-id",
     "traceparent",
 ];

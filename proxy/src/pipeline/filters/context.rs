@@ -21,9 +21,20 @@ pub struct TlsFacts {
     pub alpn: Option<Vec<u8>>,
     /// `"TLSv1.3"` or `"TLSv1.2"`.
     pub version: &'static str,
-    /// Subject alternative names of a verified client certificate (URI and
-    /// DNS SANs, as written); empty without one.
-    pub peer_sans: Vec<String>,
+    /// The verified client certificate (mTLS listeners), if the client
+    /// sent one.
+    pub peer: Option<PeerIdentity>,
+}
+
+/// Who the client is, from its verified certificate.
+#[derive(Debug, Clone, Default)]
+pub struct PeerIdentity {
+    /// The SPIFFE ID (the first `spiffe://` URI SAN), else the first DNS
+    /// SAN; empty when the certificate has neither.
+    pub id: String,
+    /// The `X-Forwarded-Client-Cert` value sent upstream (Envoy's format:
+    /// `Hash=<sha256 of the DER, hex>;URI=<uri>;DNS=<name>...`).
+    pub xfcc: Box<[u8]>,
 }
 
 impl TlsFacts {
@@ -38,17 +49,60 @@ impl TlsFacts {
                 Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
                 _ => "",
             },
-            peer_sans: session
+            peer: session
                 .peer_certificates()
                 .and_then(|chain| chain.first())
-                .map(|leaf| subject_alt_names(leaf.as_ref()))
-                .unwrap_or_default(),
+                .map(|leaf| PeerIdentity::of(leaf.as_ref())),
         }
     }
 }
 
-/// The URI and DNS subject alternative names of a DER certificate (empty
-/// when it cannot be parsed or has none).
+impl PeerIdentity {
+    /// The identity and the XFCC value of a (verified) DER certificate.
+    pub fn of(der: &[u8]) -> PeerIdentity {
+        let sans = subject_alt_names(der);
+        let uris: Vec<&str> = sans.iter().filter_map(|s| s.strip_prefix("URI:")).collect();
+        let dns: Vec<&str> = sans.iter().filter_map(|s| s.strip_prefix("DNS:")).collect();
+        let id = uris
+            .iter()
+            .find(|u| u.starts_with("spiffe://"))
+            .or(dns.first())
+            .map(|s| (*s).to_owned())
+            .unwrap_or_default();
+        let digest = ring::digest::digest(&ring::digest::SHA256, der);
+        let mut xfcc = String::from("Hash=");
+        for b in digest.as_ref() {
+            xfcc.push_str(&format!("{b:02x}"));
+        }
+        // Values with `;`, `,` or `"` are quoted (Envoy's rule); SANs are
+        // checked ASCII without controls by the parser already.
+        let push = |xfcc: &mut String, key: &str, v: &str| {
+            xfcc.push(';');
+            xfcc.push_str(key);
+            xfcc.push('=');
+            if v.contains([';', ',', '"', '=']) {
+                xfcc.push('"');
+                xfcc.push_str(&v.replace('"', "\\\""));
+                xfcc.push('"');
+            } else {
+                xfcc.push_str(v);
+            }
+        };
+        for u in &uris {
+            push(&mut xfcc, "URI", u);
+        }
+        for d in &dns {
+            push(&mut xfcc, "DNS", d);
+        }
+        PeerIdentity {
+            id,
+            xfcc: xfcc.into_bytes().into_boxed_slice(),
+        }
+    }
+}
+
+/// The URI and DNS subject alternative names of a DER certificate, as
+/// `URI:…` / `DNS:…` (empty when it cannot be parsed or has none).
 pub fn subject_alt_names(der: &[u8]) -> Vec<String> {
     use x509_parser::extensions::GeneralName;
     let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
@@ -61,11 +115,17 @@ pub fn subject_alt_names(der: &[u8]) -> Vec<String> {
         .general_names
         .iter()
         .filter_map(|n| match n {
-            GeneralName::URI(u) => Some((*u).to_owned()),
-            GeneralName::DNSName(d) => Some((*d).to_owned()),
+            GeneralName::URI(u) if printable(u) => Some(format!("URI:{u}")),
+            GeneralName::DNSName(d) if printable(d) => Some(format!("DNS:{d}")),
             _ => None,
         })
         .collect()
+}
+
+/// A SAN worth passing on: visible ASCII only (no spaces, controls or
+/// header-breaking bytes).
+fn printable(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// Per-request variables (`$var.NAME`): set by a filter (an auth subject, an
@@ -376,8 +436,26 @@ mod tests {
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
         let sans = subject_alt_names(cert.der());
-        assert_eq!(sans, ["api.test", "spiffe://example.org/ns/a/sa/b"]);
+        assert_eq!(sans, ["DNS:api.test", "URI:spiffe://example.org/ns/a/sa/b"]);
         assert!(subject_alt_names(b"not a certificate").is_empty());
+        // The SPIFFE ID wins over the DNS name; XFCC carries both and the
+        // certificate's hash.
+        let p = PeerIdentity::of(cert.der());
+        assert_eq!(p.id, "spiffe://example.org/ns/a/sa/b");
+        let x = String::from_utf8(p.xfcc.to_vec()).unwrap();
+        assert!(x.starts_with("Hash="), "{x}");
+        assert_eq!(x.split(';').next().unwrap().len(), 5 + 64);
+        assert!(
+            x.ends_with(";URI=spiffe://example.org/ns/a/sa/b;DNS=api.test"),
+            "{x}"
+        );
+        // Without a URI SAN: the DNS name is the identity.
+        let key = rcgen::KeyPair::generate().unwrap();
+        let dns_only = rcgen::CertificateParams::new(vec!["db.test".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        assert_eq!(PeerIdentity::of(dns_only.der()).id, "db.test");
     }
 
     #[test]

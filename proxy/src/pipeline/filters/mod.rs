@@ -32,6 +32,7 @@
 //! [`Filter`] and in [`FilterFile`].
 
 pub mod api_key;
+pub mod authz;
 pub mod basic_auth;
 pub mod compress;
 pub mod concurrency;
@@ -79,6 +80,7 @@ pub enum Filter {
     DirectResponse(direct::DirectFilter),
     Cors(cors::CorsFilter),
     IpAcl(ip_acl::IpAclFilter),
+    Authz(authz::AuthzFilter),
     Rewrite(rewrite::RewriteFilter),
     Redirect(redirect::RedirectFilter),
     ApiKey(api_key::ApiKeyFilter),
@@ -97,6 +99,7 @@ impl Filter {
             Filter::DirectResponse(f) => f.on_request(cx),
             Filter::Cors(f) => f.on_request(cx),
             Filter::IpAcl(f) => f.on_request(cx),
+            Filter::Authz(f) => f.on_request(cx),
             Filter::Rewrite(f) => f.on_request(cx),
             Filter::Redirect(f) => f.on_request(cx),
             Filter::ApiKey(f) => f.on_request(cx),
@@ -115,7 +118,7 @@ impl Filter {
             Filter::DirectResponse(_) => Flow::Continue,
             // CORS fields are recorded in the request phase.
             Filter::Cors(_) => Flow::Continue,
-            Filter::IpAcl(_) => Flow::Continue,
+            Filter::IpAcl(_) | Filter::Authz(_) => Flow::Continue,
             Filter::Rewrite(f) => f.on_response(cx),
             Filter::Redirect(f) => f.on_response(cx),
             // The 401 challenge is recorded in the request phase.
@@ -154,6 +157,7 @@ impl Filter {
             Filter::DirectResponse(_) => "direct_response",
             Filter::Cors(_) => "cors",
             Filter::IpAcl(_) => "ip_acl",
+            Filter::Authz(_) => "authz",
             Filter::Rewrite(_) => "rewrite",
             Filter::Redirect(_) => "redirect",
             Filter::ApiKey(_) => "api_key",
@@ -174,6 +178,7 @@ pub enum FilterFile {
     DirectResponse(direct::DirectFile),
     Cors(cors::CorsFile),
     IpAcl(ip_acl::IpAclFile),
+    Authz(authz::AuthzFile),
     Rewrite(rewrite::RewriteFile),
     Redirect(redirect::RedirectFile),
     ApiKey(api_key::ApiKeyFile),
@@ -213,6 +218,7 @@ impl FilterFile {
             FilterFile::DirectResponse(f) => f.build(p).map(Filter::DirectResponse),
             FilterFile::Cors(f) => f.build(p).map(Filter::Cors),
             FilterFile::IpAcl(f) => f.build(p).map(Filter::IpAcl),
+            FilterFile::Authz(f) => f.build(p).map(Filter::Authz),
             FilterFile::Rewrite(f) => f.build(p).map(Filter::Rewrite),
             FilterFile::Redirect(f) => f.build(p).map(Filter::Redirect),
             FilterFile::ApiKey(f) => f.build(base_dir, p).map(Filter::ApiKey),
