@@ -36,8 +36,6 @@ pub enum FixKind {
     Command,
     /// Keys for ringway's configuration file.
     Config,
-    /// Kernel command-line parameters (boot loader).
-    KernelCmdline,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -75,7 +75,7 @@ fn inspect_json_on_this_machine() {
             fix => {
                 let kind = fix["kind"].as_str().expect("fix.kind");
                 assert!(
-                    ["sysctl", "systemd", "command", "config", "kernel_cmdline"].contains(&kind),
+                    ["sysctl", "systemd", "command", "config"].contains(&kind),
                     "{kind}"
                 );
                 assert!(fix["text"].as_str().is_some_and(|t| !t.is_empty()));
