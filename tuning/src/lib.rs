@@ -16,6 +16,7 @@ pub mod profile;
 pub mod report;
 pub mod root;
 pub mod rules;
+pub mod sweep;
 
 pub use facts::Facts;
 pub use finding::{Finding, Fix, FixKind, Severity};

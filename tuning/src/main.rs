@@ -52,6 +52,42 @@ enum Command {
         #[arg(long, default_value = "/")]
         root: PathBuf,
     },
+    /// Run ringway in front of `ringload serve` with several workers /
+    /// ring_entries / ring_flags, measure each with `ringload run`, write
+    /// ringway.tuned.toml and a markdown report.
+    Sweep {
+        /// ringway's configuration file; its [runtime] is the starting point.
+        #[arg(short = 'c', long)]
+        config: PathBuf,
+        /// A small sweep: 2 repetitions of 3 s per variant, ring_entries 256
+        /// and 1024.
+        #[arg(long)]
+        quick: bool,
+        /// Directory for ringway.tuned.toml and ringway-tune-sweep.md
+        /// [default: the configuration file's directory].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The ringway binary [default: next to ringway-tune].
+        #[arg(long)]
+        ringway: Option<PathBuf>,
+        /// The ringload binary [default: next to ringway-tune].
+        #[arg(long)]
+        ringload: Option<PathBuf>,
+        /// Length of each measured run, e.g. 3s, 500ms [default: 3s with
+        /// --quick, else 10s].
+        #[arg(long, value_parser = ringway_tune::sweep::parse_duration)]
+        duration: Option<std::time::Duration>,
+        /// Repetitions of every variant [default: 2 with --quick, else 3].
+        #[arg(long)]
+        reps: Option<u32>,
+        /// Fixed rate in requests/s [default: a third of the closed-loop
+        /// throughput of the current settings, measured first].
+        #[arg(long)]
+        rate: Option<u64>,
+        /// Connections of each ringload run.
+        #[arg(long, default_value_t = 50)]
+        connections: u32,
+    },
 }
 
 fn main() -> ExitCode {
@@ -63,6 +99,48 @@ fn main() -> ExitCode {
             fail_on,
         } => inspect(&root, json, no_probe, fail_on.as_deref()),
         Command::Sysctl { write, root } => sysctl(write.as_deref(), &root),
+        Command::Sweep {
+            config,
+            quick,
+            out,
+            ringway,
+            ringload,
+            duration,
+            reps,
+            rate,
+            connections,
+        } => sweep(ringway_tune::sweep::Options {
+            config,
+            quick,
+            out,
+            ringway,
+            ringload,
+            duration,
+            reps,
+            rate,
+            connections,
+        }),
+    }
+}
+
+fn sweep(opts: ringway_tune::sweep::Options) -> ExitCode {
+    let dir = opts.out.clone().unwrap_or_else(|| {
+        opts.config
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    });
+    let result = ringway_tune::sweep::sweep(&opts)
+        .and_then(|s| ringway_tune::sweep::write_outputs(&s, &dir));
+    match result {
+        Ok((tuned, report)) => {
+            eprintln!("wrote {} and {}", tuned.display(), report.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ringway-tune sweep: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -208,3 +208,50 @@ fn sysctl_write_into_a_directory() {
     let out = tune(&["sysctl", "--write", missing.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// `sweep` needs the ringway and ringload binaries next to ringway-tune
+/// (`cargo build --workspace --bins`, as `./run.sh test` does first).
+#[test]
+fn sweep_quick_writes_a_tuned_file_and_a_report() {
+    let bin = Path::new(env!("CARGO_BIN_EXE_ringway-tune"));
+    let dir = bin.parent().unwrap();
+    if !dir.join("ringway").exists() || !dir.join("ringload").exists() {
+        eprintln!("SKIP: ringway or ringload not built in {}", dir.display());
+        return;
+    }
+    let t = TempDir::new("sweep");
+    let config = "# mine\n[runtime]\nworkers = 1   # one\n\n[[listener]]\nname = \"public\"\naddress = \"127.0.0.1:8080\"\n\n[[route]]\nlistener = \"public\"\npath_prefix = \"/\"\ncluster = \"app\"\n\n[[cluster]]\nname = \"app\"\nendpoints = [\"127.0.0.1:9000\"]\n";
+    t.file("ringway.toml", config);
+    let cfg = t.0.join("ringway.toml");
+    let out = tune(&[
+        "sweep",
+        "-c",
+        cfg.to_str().unwrap(),
+        "--quick",
+        "--duration",
+        "300ms",
+        "--reps",
+        "1",
+        "--rate",
+        "300",
+        "--connections",
+        "10",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let report = std::fs::read_to_string(t.0.join("ringway-tune-sweep.md")).unwrap();
+    assert!(report.contains("**Objective**"), "{report}");
+    assert!(report.contains("**Result**"), "{report}");
+    assert!(
+        report.contains("| 0 (current) | 1 | 1024 | single_issuer + coop_taskrun |"),
+        "{report}"
+    );
+    assert!(report.contains("fixed 300 req/s"), "{report}");
+    let tuned = std::fs::read_to_string(t.0.join("ringway.tuned.toml")).unwrap();
+    // The rest of the file is kept as written.
+    assert!(tuned.contains("# mine\n"), "{tuned}");
+    assert!(tuned.contains("[[cluster]]\nname = \"app\"\nendpoints = [\"127.0.0.1:9000\"]\n"));
+    let table: toml::Table = toml::from_str(&tuned).unwrap();
+    assert_eq!(table["listener"][0]["name"].as_str(), Some("public"));
+    assert!(table["runtime"]["workers"].is_integer());
+}
