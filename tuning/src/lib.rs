@@ -5,6 +5,9 @@
 //!   [`rules::RULES`] on them: each finding has a severity, what was seen,
 //!   why it matters for ringway, and the exact fix.
 //! * `sysctl` prints `packaging/60-ringway.conf` ([`profile`]) or writes it.
+//! * `sweep` measures ringway under `ringload` with several `[runtime]`
+//!   settings and writes the best into a copy of the configuration
+//!   ([`sweep`]).
 //!
 //! Everything is read through a [`root::Root`] and every kernel call goes
 //! through a [`probe::Probe`], so tests run the rules on fake trees.

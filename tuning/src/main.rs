@@ -1,5 +1,6 @@
-//! ringway-tune: inspect a host for ringway and print or write the
-//! recommended kernel settings (tuning/README.md).
+//! ringway-tune: inspect a host for ringway, print or write the
+//! recommended kernel settings, sweep `[runtime]` settings under load
+//! (tuning/README.md).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ use ringway_tune::{profile, Facts};
 #[command(
     name = "ringway-tune",
     version,
-    about = "Inspect a host for ringway; print or write its kernel settings"
+    about = "Inspect a host for ringway; print or write its kernel settings; sweep [runtime] settings under load"
 )]
 struct Cli {
     #[command(subcommand)]
