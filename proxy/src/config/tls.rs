@@ -449,6 +449,7 @@ pub fn server_config_with_resolver(
     };
     let builder =
         ServerConfig::builder_with_provider(provider()).with_protocol_versions(versions)?;
+    let mtls = client_verifier.is_some();
     let builder = match client_verifier {
         Some(v) => builder.with_client_cert_verifier(v),
         None => builder.with_no_client_auth(),
@@ -456,7 +457,13 @@ pub fn server_config_with_resolver(
     let mut config = builder.with_cert_resolver(resolver);
     config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
     config.ignore_client_order = options.prefer_server_ciphers;
-    if options.session_tickets {
+    if mtls {
+        // No resumption on an mTLS listener: a resumed handshake would take
+        // the client certificate from the ticket or cache without running
+        // this listener's verifier (its CAs, its CRLs, `required`) again.
+        config.send_tls13_tickets = 0;
+        config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    } else if options.session_tickets {
         config.ticketer = shared_ticketer()?;
     } else {
         config.send_tls13_tickets = 0;

@@ -52,6 +52,10 @@ pub struct UpstreamRequest<'a> {
     pub body_in_hand: bool,
     pub request_was_head: bool,
     pub client_http10: bool,
+    /// A hedge may replace this attempt (`pipeline::hedge`): interim 1xx
+    /// answers are not passed to the client (this attempt may be dropped
+    /// mid-write, and the winner's answer must start clean).
+    pub hedged: bool,
     pub head_limits: HeadLimits,
     /// Source and destination of the PROXY header a new connection starts
     /// with, when the cluster sends one.
@@ -104,7 +108,9 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
                     c
                 }
                 Err(e) => {
-                    ep_stats.connect_failures.inc();
+                    if !matches!(e.kind, ErrorKind::Overflow(_)) {
+                        ep_stats.connect_failures.inc();
+                    }
                     return Err(e);
                 }
             },
@@ -143,7 +149,9 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
             req.request_was_head,
             req.timeout,
             client,
-            req.client_http10,
+            // HTTP/1.0 clients get no interim answers; neither does a
+            // hedged request.
+            req.client_http10 || req.hedged,
             ex,
             watch,
         )

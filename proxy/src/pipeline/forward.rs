@@ -244,6 +244,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
             body_in_hand,
             request_was_head,
             client_http10,
+            hedged: hedge_req.is_some(),
             head_limits,
             proxy_addrs: (client_addr, local),
         };
@@ -259,6 +260,9 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
                     // endpoint replace the first attempt's.
                     let old = std::mem::replace(&mut ubuf, win.buf);
                     worker.give_buffer(old.into_inner());
+                    // The first attempt may have been dropped mid-write,
+                    // with the head lent out: a retry sends the hedge's.
+                    *out = win.head;
                     resp = win.resp;
                     picked = win.picked;
                     ex.endpoint = Some(picked.endpoint());

@@ -71,6 +71,8 @@ pub struct HedgeWin<'g> {
     pub resp: ResponseHead,
     pub picked: InFlight<'g>,
     pub reused: bool,
+    /// The request head (and body) as sent, for a retry.
+    pub head: Vec<u8>,
 }
 
 /// Which attempt's outcome the request goes on with.
@@ -103,15 +105,20 @@ where
     if let Some(r) = early {
         return Raced::First(r);
     }
-    // Slow: a hedge, when the budget and the cluster allow one.
+    // Slow: a hedge, when the budget allows one and the cluster has another
+    // endpoint (the token goes back when it has not).
     let stats = &gen.stats.clusters[req.cluster];
-    if !gen.retry_budgets[req.cluster].withdraw() {
+    let budget = &gen.retry_budgets[req.cluster];
+    if !budget.withdraw() {
         stats.retries_budget_exhausted.inc();
         return Raced::First(first.await);
     }
     let picked = match super::pick::pick_again(gen, req.cluster, req.first) {
         Ok(p) if p.endpoint() != req.first => p,
-        _ => return Raced::First(first.await),
+        _ => {
+            budget.refund();
+            return Raced::First(first.await);
+        }
     };
     stats.hedges.inc();
     let left = req.deadline.saturating_duration_since(Instant::now());
@@ -150,16 +157,22 @@ where
     })
     .await;
     match outcome {
-        // The first attempt answered first: the hedge is dropped.
-        Ok(v) => Raced::First(Ok(v)),
-        Err(Some((up, sent_at, buf, resp, reused))) => {
+        // The first attempt answered first: the hedge is dropped (its
+        // failure, if it had one, counts for its endpoint).
+        Ok(v) => {
+            if let Some(e) = hedge_failed.as_ref().filter(|e| !is_local(e)) {
+                super::forward::record_attempt(gen, cluster, second, 0, Some(e));
+            }
+            Raced::First(Ok(v))
+        }
+        Err(Some((up, sent_at, buf, resp, reused, head))) => {
             // The first attempt is dropped when this returns (its ring
             // operations cancelled, its socket closed); it may have left
             // its deadline armed.
             watch.disarm();
             watch.set_upstream(-1);
             let _ = watch.take_fired();
-            if let Some(e) = &first_failed {
+            if let Some(e) = first_failed.as_ref().filter(|e| !is_local(e)) {
                 super::forward::record_attempt(gen, cluster, req.first, 0, Some(e));
             }
             stats.hedge_wins.inc();
@@ -170,13 +183,14 @@ where
                 resp,
                 picked,
                 reused,
+                head,
             })
         }
         // Both failed: the hedge's failure is counted here, the first's goes
         // on to the retry loop and the log stage.
         Err(None) => {
             let (e1, e2) = (first_failed.take(), hedge_failed.take());
-            if let Some(e) = &e2 {
+            if let Some(e) = e2.as_ref().filter(|e| !is_local(e)) {
                 super::forward::record_attempt(gen, cluster, second, 0, Some(e));
             }
             Raced::First(Err(e1.expect("both attempts failed")))
@@ -184,7 +198,20 @@ where
     }
 }
 
-type Answer = (UpstreamStream, Instant, ConnBuf, ResponseHead, bool);
+type Answer = (
+    UpstreamStream,
+    Instant,
+    ConnBuf,
+    ResponseHead,
+    bool,
+    Vec<u8>,
+);
+
+/// A failure of ringway's own (a circuit breaker): no endpoint was asked,
+/// so none is charged with it.
+fn is_local(e: &ProxyError) -> bool {
+    matches!(e.kind, ErrorKind::Overflow(_))
+}
 
 /// The hedge: a pooled connection (or a new one) to `endpoint`, the request,
 /// and its response head.
@@ -228,12 +255,14 @@ async fn attempt(
                 c
             }
             Err(e) => {
-                ep_stats.connect_failures.inc();
+                if !is_local(&e) {
+                    ep_stats.connect_failures.inc();
+                }
                 return Err(e);
             }
         },
     };
-    let (res, _) = up.write_all(head).await;
+    let (res, head) = up.write_all(head).await;
     res.map_err(|e| ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e))?;
     let sent_at = Instant::now();
     let mut buf = ConnBuf::with_buffer(worker.take_buffer());
@@ -247,5 +276,5 @@ async fn attempt(
         "101 to a hedged request",
     )
     .await?;
-    Ok((up, sent_at, buf, resp, reused))
+    Ok((up, sent_at, buf, resp, reused, head))
 }

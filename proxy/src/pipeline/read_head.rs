@@ -74,6 +74,9 @@ pub async fn read_head<S: AsyncReadRent>(
             Some(Guard::Header) if had_bytes => {
                 return Err(ProxyError::new(ErrorKind::HeaderTimeout))
             }
+            // A request arrived as the idle (or drain) deadline passed: it
+            // is answered (the read side is shut, so it is the last one).
+            Some(Guard::Idle) if matches!(read, Ok(n) if n > 0) => {}
             Some(_) => return Ok(HeadRead::Closed),
             None => {}
         }

@@ -63,6 +63,11 @@ impl RetryBudget {
             .set((self.tokens.get() + self.ratio).min(self.cap));
     }
 
+    /// Give back a token taken for a retry or hedge that was not sent.
+    pub fn refund(&self) {
+        self.tokens.set((self.tokens.get() + 1.0).min(self.cap));
+    }
+
     /// Take one retry, if the budget has it.
     pub fn withdraw(&self) -> bool {
         let now = Instant::now();

@@ -247,7 +247,7 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
     drop(ready_tx);
 
     if let Some(err) = failure {
-        flag.trigger();
+        stop_before_ready(&flag, inherited.is_some());
         for h in handles {
             let _ = h.join();
         }
@@ -296,7 +296,7 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
                     Some(handle)
                 }
                 Err(source) => {
-                    flag.trigger();
+                    stop_before_ready(&flag, inherited.is_some());
                     for h in handles {
                         let _ = h.join();
                     }
@@ -500,6 +500,17 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
     }
     println!("ringway: stopped");
     Ok(())
+}
+
+/// Stop the workers after a failed start. Sockets inherited from an older
+/// process (binary upgrade) are still that process's: they are left open
+/// (accepts cancelled), never shut down.
+fn stop_before_ready(flag: &ShutdownFlag, inherited: bool) {
+    if inherited {
+        flag.hand_over();
+    } else {
+        flag.trigger();
+    }
 }
 
 /// `POST /reload`: reload, then wait (up to 5 s) until every worker serves

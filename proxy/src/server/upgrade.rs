@@ -84,11 +84,19 @@ impl Inherited {
     }
 
     /// Tell the old process this one serves. Sockets not taken (listeners
-    /// the new configuration dropped) are closed here.
+    /// the new configuration dropped or renamed) are shut down here: the old
+    /// process stops accepting now, and a connection queued on them would
+    /// otherwise wait unanswered until it exits.
     pub fn ready(mut self) {
         let line = format!("ready {}\n", std::process::id());
         if let Err(e) = self.channel.write_all(line.as_bytes()) {
             tracing::warn!("upgrade: could not tell the old process we are ready: {e}");
+        }
+        for (_, _, sockets) in self.listeners.drain(..) {
+            for s in sockets {
+                // SAFETY: shutdown(2) on a socket this value owns.
+                unsafe { libc::shutdown(s.as_raw_fd(), libc::SHUT_RDWR) };
+            }
         }
     }
 }
@@ -106,6 +114,9 @@ pub fn hand_over(
     let mut child = std::process::Command::new(exe)
         .args(args)
         .env(ENV, theirs.as_raw_fd().to_string())
+        // systemd's WATCHDOG_PID names this process; the successor pings
+        // for itself once it is the main process (`MAINPID=`).
+        .env_remove("WATCHDOG_PID")
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
     drop(theirs);

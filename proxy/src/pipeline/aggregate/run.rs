@@ -517,7 +517,9 @@ async fn exchange_leg(
                     c
                 }
                 Err(e) => {
-                    ep_stats.connect_failures.inc();
+                    if !matches!(e.kind, ErrorKind::Overflow(_)) {
+                        ep_stats.connect_failures.inc();
+                    }
                     return Err(LegError::Upstream(e));
                 }
             },

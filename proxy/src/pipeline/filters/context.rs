@@ -63,12 +63,23 @@ impl PeerIdentity {
         let sans = subject_alt_names(der);
         let uris: Vec<&str> = sans.iter().filter_map(|s| s.strip_prefix("URI:")).collect();
         let dns: Vec<&str> = sans.iter().filter_map(|s| s.strip_prefix("DNS:")).collect();
-        let id = uris
-            .iter()
-            .find(|u| u.starts_with("spiffe://"))
-            .or(dns.first())
-            .map(|s| (*s).to_owned())
-            .unwrap_or_default();
+        // SPIFFE: exactly one URI SAN, a well-formed ID; else the first DNS
+        // name (lowercased). An odd certificate gets no identity.
+        let spiffe: Vec<&&str> = uris.iter().filter(|u| u.starts_with("spiffe://")).collect();
+        let id = match spiffe.as_slice() {
+            [one] if uris.len() == 1 => {
+                if super::authz::valid_spiffe_id(one) {
+                    (**one).to_owned()
+                } else {
+                    String::new()
+                }
+            }
+            [] => dns
+                .first()
+                .map(|d| d.to_ascii_lowercase())
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
         let digest = ring::digest::digest(&ring::digest::SHA256, der);
         let mut xfcc = String::from("Hash=");
         for b in digest.as_ref() {
@@ -82,7 +93,7 @@ impl PeerIdentity {
             xfcc.push('=');
             if v.contains([';', ',', '"', '=']) {
                 xfcc.push('"');
-                xfcc.push_str(&v.replace('"', "\\\""));
+                xfcc.push_str(&v.replace('\\', "\\\\").replace('"', "\\\""));
                 xfcc.push('"');
             } else {
                 xfcc.push_str(v);
@@ -456,6 +467,23 @@ mod tests {
             .self_signed(&key)
             .unwrap();
         assert_eq!(PeerIdentity::of(dns_only.der()).id, "db.test");
+        // Odd certificates get no identity: two URI SANs, an invalid
+        // SPIFFE ID (uppercase trust domain, dot segment).
+        for uris in [
+            &["spiffe://example.org/a", "spiffe://example.org/b"][..],
+            &["spiffe://Example.org/a"][..],
+            &["spiffe://example.org/ns/../admin"][..],
+        ] {
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            for u in uris {
+                params.subject_alt_names.push(rcgen::SanType::URI(
+                    rcgen::string::Ia5String::try_from(*u).unwrap(),
+                ));
+            }
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = params.self_signed(&key).unwrap();
+            assert_eq!(PeerIdentity::of(cert.der()).id, "", "{uris:?}");
+        }
     }
 
     #[test]

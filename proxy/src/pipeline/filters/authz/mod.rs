@@ -84,7 +84,7 @@ fn valid_trust_domain(td: &str) -> bool {
 
 /// A SPIFFE ID (`spiffe://td/seg/...`, no empty, `.` or `..` segment, no
 /// query or fragment).
-fn valid_spiffe_id(id: &str) -> bool {
+pub fn valid_spiffe_id(id: &str) -> bool {
     let Some(rest) = id.strip_prefix("spiffe://") else {
         return false;
     };
