@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
         drop_tracestate: flags & 16 != 0,
         target: None,
         edits: None,
+        client_cert: (flags & 32 != 0).then_some(&b"Hash=ab;URI=spiffe://fuzz.test/x"[..]),
     };
     let mut out = Vec::new();
     write_request_head(&mut out, data, &head, &info);
