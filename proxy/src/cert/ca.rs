@@ -38,9 +38,10 @@ pub fn generate(trust_domain: &str, ttl: Duration, now: OffsetDateTime) -> Resul
     let td_id = SpiffeId::for_trust_domain(trust_domain)?;
     let mut params = CertificateParams::default();
     params.distinguished_name = DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, format!("ringway mesh CA {trust_domain}"));
+    params.distinguished_name.push(
+        DnType::CommonName,
+        format!("ringway mesh CA {trust_domain}"),
+    );
     params
         .distinguished_name
         .push(DnType::OrganizationName, trust_domain);
@@ -144,7 +145,9 @@ impl LoadedCa {
 
 /// The trust domain a CA certificate records: its one `spiffe://` URI SAN,
 /// which must have no path.
-pub fn ca_trust_domain(x509: &x509_parser::certificate::X509Certificate<'_>) -> Result<String, String> {
+pub fn ca_trust_domain(
+    x509: &x509_parser::certificate::X509Certificate<'_>,
+) -> Result<String, String> {
     let uris = super::inspect::uri_sans(x509);
     let spiffe: Vec<&String> = uris.iter().filter(|u| u.starts_with("spiffe:")).collect();
     match spiffe.as_slice() {
@@ -175,7 +178,13 @@ mod tests {
         let ku = x.key_usage().unwrap().unwrap().value;
         assert!(ku.key_cert_sign() && ku.crl_sign());
         assert_eq!(
-            x.public_key().algorithm.parameters.as_ref().unwrap().as_oid().unwrap(),
+            x.public_key()
+                .algorithm
+                .parameters
+                .as_ref()
+                .unwrap()
+                .as_oid()
+                .unwrap(),
             x509_parser::oid_registry::OID_EC_P256
         );
         assert!((x.validity().not_after.timestamp() - (now.unix_timestamp() + 3600)).abs() <= 1);

@@ -14,6 +14,7 @@
 //! With one certificate, no `--ca` and no self-signature, only validity is
 //! checked.
 
+use std::path::Path;
 use std::time::Duration;
 
 use rustls_pki_types::{CertificateDer, UnixTime};
@@ -77,7 +78,11 @@ pub fn inspect(
     let parsed_roots = parse_all(roots, "CA certificate")?;
     let mut checks = Vec::new();
     for (i, c) in parsed.iter().enumerate() {
-        checks.push(validity_check(&format!("certificate {} validity", i + 1), c, now));
+        checks.push(validity_check(
+            &format!("certificate {} validity", i + 1),
+            c,
+            now,
+        ));
     }
     for w in 0..parsed.len().saturating_sub(1) {
         checks.extend(link_checks(
@@ -145,7 +150,13 @@ pub fn inspect(
                 .filter(|c| c.as_ref() != root.as_ref())
                 .map(|c| CertificateDer::from(c.as_ref()))
                 .collect();
-            checks.extend(webpki_checks(&certs[0], &parsed[0], root, &intermediates, now));
+            checks.extend(webpki_checks(
+                &certs[0],
+                &parsed[0],
+                root,
+                &intermediates,
+                now,
+            ));
         }
     }
     let certificates = parsed.iter().map(|c| describe(c, now)).collect();
@@ -155,6 +166,16 @@ pub fn inspect(
         checks,
         ok,
     })
+}
+
+/// `cert inspect FILE [--ca CA]`: reads the files and inspects as of now.
+pub fn inspect_files(file: &Path, ca: Option<&Path>) -> Result<Report, String> {
+    let certs = super::read_pem_certs(file)?;
+    let roots = match ca {
+        Some(p) => super::read_pem_certs(p)?,
+        None => Vec::new(),
+    };
+    inspect(&certs, &roots, OffsetDateTime::now_utc())
 }
 
 fn parse_all<'a>(
@@ -211,7 +232,11 @@ fn validity_check(what: &str, c: &X509Certificate<'_>, now: OffsetDateTime) -> C
 }
 
 /// Checks that `issuer` issued `child`.
-fn link_checks(what: &str, child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> Vec<Check> {
+fn link_checks(
+    what: &str,
+    child: &X509Certificate<'_>,
+    issuer: &X509Certificate<'_>,
+) -> Vec<Check> {
     let mut problems = Vec::new();
     if child.issuer().as_raw() != issuer.subject().as_raw() {
         problems.push(format!(
@@ -281,7 +306,10 @@ fn webpki_checks(
     if usages.is_empty() {
         return vec![fail(
             "path as rustls verifies it",
-            format!("the leaf has neither serverAuth nor clientAuth (EKU: {})", eku.join(", ")),
+            format!(
+                "the leaf has neither serverAuth nor clientAuth (EKU: {})",
+                eku.join(", ")
+            ),
         )];
     }
     usages
@@ -480,9 +508,18 @@ pub fn render(report: &Report) -> String {
     for (i, c) in report.certificates.iter().enumerate() {
         let _ = writeln!(out, "certificate {} of {n}: {}", i + 1, c.kind);
         let _ = writeln!(out, "  subject:     {}", c.subject);
-        let _ = writeln!(out, "  issuer:      {}{}", c.issuer, if c.self_signed { " (self-signed)" } else { "" });
+        let _ = writeln!(
+            out,
+            "  issuer:      {}{}",
+            c.issuer,
+            if c.self_signed { " (self-signed)" } else { "" }
+        );
         let _ = writeln!(out, "  serial:      {}", c.serial);
-        let _ = writeln!(out, "  SPIFFE ID:   {}", c.spiffe_id.as_deref().unwrap_or("-"));
+        let _ = writeln!(
+            out,
+            "  SPIFFE ID:   {}",
+            c.spiffe_id.as_deref().unwrap_or("-")
+        );
         let _ = writeln!(out, "  URI SANs:    {}", list(&c.uri_sans));
         let _ = writeln!(out, "  DNS SANs:    {}", list(&c.dns_sans));
         let _ = writeln!(out, "  IP SANs:     {}", list(&c.ip_sans));
@@ -561,22 +598,34 @@ mod tests {
         let ca = ca("example.org");
         let l = leaf(&ca, "spiffe://example.org/ns/prod/sa/orders");
         let now = OffsetDateTime::now_utc();
-        let r = inspect(&[l.clone()], &[ca.cert_der.clone()], now).unwrap();
+        let r = inspect(
+            std::slice::from_ref(&l),
+            std::slice::from_ref(&ca.cert_der),
+            now,
+        )
+        .unwrap();
         assert!(r.ok, "{}", render(&r));
         let c = &r.certificates[0];
-        assert_eq!(c.spiffe_id.as_deref(), Some("spiffe://example.org/ns/prod/sa/orders"));
+        assert_eq!(
+            c.spiffe_id.as_deref(),
+            Some("spiffe://example.org/ns/prod/sa/orders")
+        );
         assert_eq!(c.dns_sans, ["orders.svc"]);
         assert_eq!(c.ip_sans, ["10.0.0.7"]);
         assert_eq!(c.key, "EC P-256");
         assert_eq!(c.kind, "leaf");
         assert_eq!(c.extended_key_usage, ["serverAuth", "clientAuth"]);
-        assert!(c.validity.starts_with("valid, expires in 23 h"), "{}", c.validity);
+        assert!(
+            c.validity.starts_with("valid, expires in 23 h"),
+            "{}",
+            c.validity
+        );
         // The chain in the file (leaf + CA) checks the same way.
         let r = inspect(&[l, ca.cert_der.clone()], &[], now).unwrap();
         assert!(r.ok, "{}", render(&r));
         assert_eq!(r.certificates[1].kind, "CA (pathlen 0)");
         // A CA alone: its self-signature and validity.
-        let r = inspect(&[ca.cert_der.clone()], &[], now).unwrap();
+        let r = inspect(std::slice::from_ref(&ca.cert_der), &[], now).unwrap();
         assert!(r.ok, "{}", render(&r));
         assert!(r.checks.iter().any(|c| c.what.contains("self-signature")));
     }
@@ -586,14 +635,24 @@ mod tests {
         let ca_a = ca("example.org");
         let ca_b = ca("example.org");
         let l = leaf(&ca_a, "spiffe://example.org/a");
-        let r = inspect(&[l.clone()], &[ca_b.cert_der.clone()], OffsetDateTime::now_utc()).unwrap();
+        let r = inspect(
+            std::slice::from_ref(&l),
+            std::slice::from_ref(&ca_b.cert_der),
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
         assert!(!r.ok);
         let f = failures(&r).join("\n");
         // Same subject name, different key: the signature check says so.
         assert!(f.contains("signature does not verify"), "{f}");
         // A CA of another trust domain: another name as well.
         let ca_c = ca("other.org");
-        let r = inspect(&[l], &[ca_c.cert_der.clone()], OffsetDateTime::now_utc()).unwrap();
+        let r = inspect(
+            &[l],
+            std::slice::from_ref(&ca_c.cert_der),
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
         let f = failures(&r).join("\n");
         assert!(f.contains("issued by another CA"), "{f}");
     }
@@ -602,16 +661,28 @@ mod tests {
     fn inspect_detects_expired_and_not_yet_valid() {
         let ca = ca("example.org");
         let now = OffsetDateTime::now_utc();
-        let expired = minted(&ca, now - time::Duration::days(3), now - time::Duration::hours(2));
-        let r = inspect(&[expired], &[ca.cert_der.clone()], now).unwrap();
+        let expired = minted(
+            &ca,
+            now - time::Duration::days(3),
+            now - time::Duration::hours(2),
+        );
+        let r = inspect(&[expired], std::slice::from_ref(&ca.cert_der), now).unwrap();
         assert!(!r.ok);
-        assert!(r.certificates[0].validity.starts_with("EXPIRED (2 h ago)"), "{:?}", r.certificates[0]);
+        assert!(
+            r.certificates[0].validity.starts_with("EXPIRED (2 h ago)"),
+            "{:?}",
+            r.certificates[0]
+        );
         let f = failures(&r).join("\n");
         assert!(f.contains("certificate 1 validity: expired at"), "{f}");
         assert!(f.contains("CertExpired"), "{f}");
 
-        let future = minted(&ca, now + time::Duration::hours(5), now + time::Duration::days(3));
-        let r = inspect(&[future], &[ca.cert_der.clone()], now).unwrap();
+        let future = minted(
+            &ca,
+            now + time::Duration::hours(5),
+            now + time::Duration::days(3),
+        );
+        let r = inspect(&[future], std::slice::from_ref(&ca.cert_der), now).unwrap();
         assert!(!r.ok);
         assert!(r.certificates[0].validity.starts_with("NOT YET VALID"));
         let f = failures(&r).join("\n");
@@ -619,7 +690,12 @@ mod tests {
 
         // The CA itself expired: the leaf is fine, the root is not.
         let l = leaf(&ca, "spiffe://example.org/a");
-        let r = inspect(&[l], &[ca.cert_der.clone()], now + time::Duration::days(31)).unwrap();
+        let r = inspect(
+            &[l],
+            std::slice::from_ref(&ca.cert_der),
+            now + time::Duration::days(31),
+        )
+        .unwrap();
         let f = failures(&r).join("\n");
         assert!(f.contains("CA 1 validity: expired"), "{f}");
     }
@@ -637,29 +713,47 @@ mod tests {
         let leaf_cert = lp.signed_by(&leaf_key, &ca.issuer).unwrap().der().clone();
         let leaf_issuer = Issuer::new(lp, leaf_key);
         let mut child = CertificateParams::default();
-        child.subject_alt_names = vec![SanType::URI("spiffe://example.org/admin".try_into().unwrap())];
+        child.subject_alt_names = vec![SanType::URI(
+            "spiffe://example.org/admin".try_into().unwrap(),
+        )];
         child.not_before = now - time::Duration::minutes(1);
         child.not_after = now + time::Duration::hours(1);
         let child_key = KeyPair::generate().unwrap();
-        let forged = child.signed_by(&child_key, &leaf_issuer).unwrap().der().clone();
-        let r = inspect(&[forged, leaf_cert], &[ca.cert_der.clone()], now).unwrap();
+        let forged = child
+            .signed_by(&child_key, &leaf_issuer)
+            .unwrap()
+            .der()
+            .clone();
+        let r = inspect(
+            &[forged, leaf_cert],
+            std::slice::from_ref(&ca.cert_der),
+            now,
+        )
+        .unwrap();
         let f = failures(&r).join("\n");
         assert!(f.contains("is not a CA"), "{f}");
 
         // A CA of trust domain other.org signing an example.org identity.
         let other = generate("other.org", HOUR * 24, now).unwrap();
         let other = LoadedCa::from_pem(&other.cert_pem, &other.key_pem).unwrap();
-        let smuggled = minted(&other, now - time::Duration::minutes(1), now + time::Duration::hours(1));
-        let r = inspect(&[smuggled], &[other.cert_der.clone()], now).unwrap();
+        let smuggled = minted(
+            &other,
+            now - time::Duration::minutes(1),
+            now + time::Duration::hours(1),
+        );
+        let r = inspect(&[smuggled], std::slice::from_ref(&other.cert_der), now).unwrap();
         let f = failures(&r).join("\n");
-        assert!(f.contains("outside the issuer's trust domain \"other.org\""), "{f}");
+        assert!(
+            f.contains("outside the issuer's trust domain \"other.org\""),
+            "{f}"
+        );
 
         // A self-signed leaf claiming the identity, with the real CA as root.
         let mut p = CertificateParams::default();
         p.subject_alt_names = vec![SanType::URI("spiffe://example.org/a".try_into().unwrap())];
         let k = KeyPair::generate().unwrap();
         let selfie = p.self_signed(&k).unwrap().der().clone();
-        let r = inspect(&[selfie], &[ca.cert_der.clone()], now).unwrap();
+        let r = inspect(&[selfie], std::slice::from_ref(&ca.cert_der), now).unwrap();
         assert!(!r.ok);
 
         // A leaf and a CA that did not sign it, in one file.

@@ -16,6 +16,7 @@
 //!   silently clamping.
 
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rcgen::{
@@ -27,7 +28,9 @@ use time::OffsetDateTime;
 
 use super::ca::LoadedCa;
 use super::spiffe::SpiffeId;
-use super::{add_duration, format_time, random_serial, BACKDATE};
+use super::{
+    add_duration, check_writable, format_time, random_serial, write_private, write_public, BACKDATE,
+};
 
 /// What the certificate may be used for (extended key usage).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,8 +95,8 @@ pub fn issue(ca: &LoadedCa, req: &IssueRequest, now: OffsetDateTime) -> Result<I
     if not_after > ca.not_after {
         let left = (ca.not_after - now).whole_hours();
         return Err(format!(
-            "a ttl of {}h would outlive the CA, which expires at {} (in {left}h): use --ttl {left}h or less, or renew the CA",
-            req.ttl.as_secs() / 3600,
+            "a ttl of {} would outlive the CA, which expires at {} (in {left}h): use --ttl {left}h or less, or renew the CA",
+            ttl_text(req.ttl),
             format_time(ca.not_after)
         ));
     }
@@ -152,6 +155,66 @@ pub fn issue(ca: &LoadedCa, req: &IssueRequest, now: OffsetDateTime) -> Result<I
         not_before: params.not_before,
         not_after,
     })
+}
+
+/// Where `issue_files` writes.
+#[derive(Debug, Clone, Default)]
+pub struct OutFiles {
+    /// Certificate file; default `LAST-PATH-SEGMENT.pem`.
+    pub cert: Option<PathBuf>,
+    /// Key file (mode 0600); default `LAST-PATH-SEGMENT-key.pem`.
+    pub key: Option<PathBuf>,
+    /// Append the CA certificate after the leaf.
+    pub chain: bool,
+    /// Replace existing files.
+    pub force: bool,
+}
+
+/// `cert issue`: loads the CA, issues, and writes the key (0600) and then
+/// the certificate; refuses to replace either without `force`. Returns the
+/// certificate and the paths written.
+pub fn issue_files(
+    ca_cert: &Path,
+    ca_key: &Path,
+    req: &IssueRequest,
+    out: &OutFiles,
+) -> Result<(Issued, PathBuf, PathBuf), String> {
+    let ca = LoadedCa::load(ca_cert, ca_key)?;
+    let issued = issue(&ca, req, OffsetDateTime::now_utc())?;
+    let stem = issued
+        .spiffe_id
+        .segments()
+        .last()
+        .unwrap_or("workload")
+        .to_owned();
+    let cert_path = out
+        .cert
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{stem}.pem")));
+    let key_path = out
+        .key
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{stem}-key.pem")));
+    check_writable(&[&cert_path, &key_path], out.force)?;
+    let mut pem = issued.cert_pem.clone();
+    if out.chain {
+        pem.push_str(&ca.cert_pem);
+    }
+    write_private(&key_path, &issued.key_pem, out.force)?;
+    write_public(&cert_path, &pem, out.force)?;
+    Ok((issued, cert_path, key_path))
+}
+
+/// `9000h`, `90m`, `45s`.
+fn ttl_text(d: Duration) -> String {
+    let s = d.as_secs();
+    if s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else if s.is_multiple_of(60) {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
 }
 
 /// A DNS SAN: letters, digits, `-`, `.`, an optional leading `*.`; no
@@ -232,7 +295,10 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let leaf = issue(&ca, &req("spiffe://example.org/ns/prod/sa/orders"), now).unwrap();
         assert_eq!(leaf.spiffe_id.path(), "/ns/prod/sa/orders");
-        for usage in [webpki::KeyUsage::server_auth(), webpki::KeyUsage::client_auth()] {
+        for usage in [
+            webpki::KeyUsage::server_auth(),
+            webpki::KeyUsage::client_auth(),
+        ] {
             webpki_verify(&leaf.cert_der, &ca.cert_der, usage, now).unwrap();
         }
         // Another CA, even of the same trust domain and so the same subject
@@ -255,12 +321,22 @@ mod tests {
         // Expired by the time it is checked; not yet valid before.
         let later = now + time::Duration::hours(25);
         assert!(matches!(
-            webpki_verify(&leaf.cert_der, &ca.cert_der, webpki::KeyUsage::server_auth(), later),
+            webpki_verify(
+                &leaf.cert_der,
+                &ca.cert_der,
+                webpki::KeyUsage::server_auth(),
+                later
+            ),
             Err(webpki::Error::CertExpired { .. })
         ));
         let earlier = now - time::Duration::minutes(5);
         assert!(matches!(
-            webpki_verify(&leaf.cert_der, &ca.cert_der, webpki::KeyUsage::server_auth(), earlier),
+            webpki_verify(
+                &leaf.cert_der,
+                &ca.cert_der,
+                webpki::KeyUsage::server_auth(),
+                earlier
+            ),
             Err(webpki::Error::CertNotValidYet { .. })
         ));
     }
@@ -272,11 +348,29 @@ mod tests {
         let mut r = req("spiffe://example.org/web");
         r.usage = Usage::Server;
         let leaf = issue(&ca, &r, now).unwrap();
-        webpki_verify(&leaf.cert_der, &ca.cert_der, webpki::KeyUsage::server_auth(), now).unwrap();
-        assert!(webpki_verify(&leaf.cert_der, &ca.cert_der, webpki::KeyUsage::client_auth(), now).is_err());
+        webpki_verify(
+            &leaf.cert_der,
+            &ca.cert_der,
+            webpki::KeyUsage::server_auth(),
+            now,
+        )
+        .unwrap();
+        assert!(webpki_verify(
+            &leaf.cert_der,
+            &ca.cert_der,
+            webpki::KeyUsage::client_auth(),
+            now
+        )
+        .is_err());
         r.usage = Usage::Client;
         let leaf = issue(&ca, &r, now).unwrap();
-        assert!(webpki_verify(&leaf.cert_der, &ca.cert_der, webpki::KeyUsage::server_auth(), now).is_err());
+        assert!(webpki_verify(
+            &leaf.cert_der,
+            &ca.cert_der,
+            webpki::KeyUsage::server_auth(),
+            now
+        )
+        .is_err());
         let (_, x) = x509_parser::parse_x509_certificate(&leaf.cert_der).unwrap();
         assert!(!x.is_ca());
         assert!(x.key_usage().unwrap().unwrap().value.digital_signature());
@@ -288,9 +382,18 @@ mod tests {
         let ca = ca("example.org");
         let now = OffsetDateTime::now_utc();
         for (id, why) in [
-            ("spiffe://evil.org/ns/prod/sa/orders", "trust domain \"evil.org\""),
-            ("spiffe://example.org.evil.org/a", "trust domain \"example.org.evil.org\""),
-            ("spiffe://sub.example.org/a", "trust domain \"sub.example.org\""),
+            (
+                "spiffe://evil.org/ns/prod/sa/orders",
+                "trust domain \"evil.org\"",
+            ),
+            (
+                "spiffe://example.org.evil.org/a",
+                "trust domain \"example.org.evil.org\"",
+            ),
+            (
+                "spiffe://sub.example.org/a",
+                "trust domain \"sub.example.org\"",
+            ),
             ("spiffe://Example.org/a", "uppercase"),
             ("spiffe://example.org:443/a", "port"),
             ("spiffe://example.org", "no path"),
@@ -313,9 +416,13 @@ mod tests {
         r.ttl = Duration::ZERO;
         assert!(issue(&ca, &r, now).is_err());
         r.ttl = HOUR;
-        let e = issue(&ca, &r, now + time::Duration::days(31)).err().unwrap();
+        let e = issue(&ca, &r, now + time::Duration::days(31))
+            .err()
+            .unwrap();
         assert!(e.contains("expired"), "{e}");
-        let e = issue(&ca, &r, now - time::Duration::hours(1)).err().unwrap();
+        let e = issue(&ca, &r, now - time::Duration::hours(1))
+            .err()
+            .unwrap();
         assert!(e.contains("not valid before"), "{e}");
     }
 
@@ -323,7 +430,15 @@ mod tests {
     fn issue_refuses_bad_dns_names() {
         let ca = ca("example.org");
         let now = OffsetDateTime::now_utc();
-        for name in ["", "a..b", "a b", "10.0.0.1", "*.", "bad_name.example", "a/b"] {
+        for name in [
+            "",
+            "a..b",
+            "a b",
+            "10.0.0.1",
+            "*.",
+            "bad_name.example",
+            "a/b",
+        ] {
             let mut r = req("spiffe://example.org/a");
             r.dns = vec![name.into()];
             assert!(issue(&ca, &r, now).is_err(), "{name:?} accepted");

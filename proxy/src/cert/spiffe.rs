@@ -44,9 +44,9 @@ impl SpiffeId {
                 Some((scheme, _)) if scheme.eq_ignore_ascii_case("spiffe") => {
                     bad("the scheme must be lowercase \"spiffe\"".into())
                 }
-                Some((scheme, _)) => bad(format!(
-                    "the scheme is {scheme:?}, it must be \"spiffe\""
-                )),
+                Some((scheme, _)) => {
+                    bad(format!("the scheme is {scheme:?}, it must be \"spiffe\""))
+                }
                 None => bad("it must start with \"spiffe://\"".into()),
             });
         };
