@@ -246,12 +246,15 @@ fn issue_files(
 fn inspect_file(file: &Path, ca: Option<&Path>, json: bool) -> Result<ExitCode, String> {
     use ringway::cert;
     let report = cert::inspect::inspect_files(file, ca)?;
-    if json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        println!("{text}");
+    let text = if json {
+        let mut t = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        t.push('\n');
+        t
     } else {
-        print!("{}", cert::inspect::render(&report));
-    }
+        cert::inspect::render(&report)
+    };
+    // Not print!: a closed pipe (`| head`) is not a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
     Ok(if report.ok {
         ExitCode::SUCCESS
     } else {

@@ -83,6 +83,9 @@ pub fn inspect(
             c,
             now,
         ));
+        if let Some(check) = svid_check(&format!("certificate {} SPIFFE ID", i + 1), c) {
+            checks.push(check);
+        }
     }
     for w in 0..parsed.len().saturating_sub(1) {
         checks.extend(link_checks(
@@ -229,6 +232,43 @@ fn validity_check(what: &str, c: &X509Certificate<'_>, now: OffsetDateTime) -> C
     } else {
         pass(what)
     }
+}
+
+/// For a certificate with a `spiffe:` URI SAN: an X.509-SVID has exactly
+/// one URI SAN, a valid SPIFFE ID (with a path for a leaf). `None` when it
+/// claims no SPIFFE identity.
+fn svid_check(what: &str, c: &X509Certificate<'_>) -> Option<Check> {
+    let uris = uri_sans(c);
+    let claimed: Vec<&String> = uris
+        .iter()
+        .filter(|u| {
+            u.get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("spiffe:"))
+        })
+        .collect();
+    if claimed.is_empty() {
+        return None;
+    }
+    if uris.len() > 1 {
+        return Some(fail(
+            what,
+            format!(
+                "{} URI SANs ({}): an X.509-SVID has exactly one",
+                uris.len(),
+                uris.join(", ")
+            ),
+        ));
+    }
+    Some(match super::spiffe::SpiffeId::parse(claimed[0]) {
+        Err(e) => fail(what, e),
+        Ok(id) if !c.is_ca() && id.path().is_empty() => fail(
+            what,
+            format!(
+                "the leaf's SPIFFE ID {id} has no path: it names the trust domain, not a workload"
+            ),
+        ),
+        Ok(_) => pass(what),
+    })
 }
 
 /// Checks that `issuer` issued `child`.
@@ -698,6 +738,51 @@ mod tests {
         .unwrap();
         let f = failures(&r).join("\n");
         assert!(f.contains("CA 1 validity: expired"), "{f}");
+    }
+
+    #[test]
+    fn inspect_refuses_malformed_svids() {
+        let ca = ca("example.org");
+        let now = OffsetDateTime::now_utc();
+        let with_uris = |uris: &[&str]| {
+            let mut p = CertificateParams::default();
+            p.subject_alt_names = uris
+                .iter()
+                .map(|u| SanType::URI((*u).try_into().unwrap()))
+                .collect();
+            p.not_before = now - time::Duration::minutes(1);
+            p.not_after = now + time::Duration::hours(1);
+            p.is_ca = IsCa::ExplicitNoCa;
+            let key = KeyPair::generate().unwrap();
+            p.signed_by(&key, &ca.issuer).unwrap().der().clone()
+        };
+        for (uris, why) in [
+            (
+                &["spiffe://example.org/a", "spiffe://example.org/admin"][..],
+                "an X.509-SVID has exactly one",
+            ),
+            (
+                &["spiffe://example.org/a", "https://x.example/"][..],
+                "exactly one",
+            ),
+            (&["spiffe://Example.org/a"][..], "uppercase"),
+            (&["SPIFFE://example.org/a"][..], "lowercase"),
+            (&["spiffe://example.org/a/../b"][..], "dot segments"),
+            (&["spiffe://example.org"][..], "no path"),
+        ] {
+            let r = inspect(&[with_uris(uris)], std::slice::from_ref(&ca.cert_der), now).unwrap();
+            let f = failures(&r).join("\n");
+            assert!(
+                f.contains("certificate 1 SPIFFE ID: ") && f.contains(why),
+                "{uris:?}: {f}"
+            );
+            if why != "no path" {
+                assert_eq!(r.certificates[0].spiffe_id, None, "{uris:?}");
+            }
+        }
+        // The CA's own trust-domain ID has no path and passes.
+        let r = inspect(std::slice::from_ref(&ca.cert_der), &[], now).unwrap();
+        assert!(r.ok, "{}", render(&r));
     }
 
     #[test]
