@@ -36,6 +36,9 @@ pub struct NewCa {
 /// `now + ttl`.
 pub fn generate(trust_domain: &str, ttl: Duration, now: OffsetDateTime) -> Result<NewCa, String> {
     let td_id = SpiffeId::for_trust_domain(trust_domain)?;
+    if ttl < Duration::from_secs(3600) {
+        return Err("a CA's ttl must be at least 1h".into());
+    }
     let mut params = CertificateParams::default();
     params.distinguished_name = DistinguishedName::new();
     params.distinguished_name.push(
@@ -190,7 +193,11 @@ mod tests {
         assert!((x.validity().not_after.timestamp() - (now.unix_timestamp() + 3600)).abs() <= 1);
         assert!(x.validity().not_before.timestamp() <= now.unix_timestamp() - 59);
         assert!(generate("Example.org", Duration::from_secs(60), now).is_err());
-        assert!(generate("spiffe://example.org", Duration::from_secs(60), now).is_err());
+        assert!(generate("spiffe://example.org", Duration::from_secs(3600), now).is_err());
+        assert!(generate("example.org", Duration::from_secs(60), now)
+            .err()
+            .unwrap()
+            .contains("at least 1h"));
     }
 
     #[test]
