@@ -17,6 +17,7 @@
 
 pub mod accesslog;
 pub mod admin;
+pub mod cert;
 pub mod config;
 pub mod error;
 /// The strict HTTP/1.1 codec lives in its own small crate (`proxy/http`), so

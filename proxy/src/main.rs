@@ -1,5 +1,5 @@
 //! The `ringway` command: `run`, `check`, `upgrade`, `apikey hash|new`,
-//! `--version`.
+//! `cert ca init|issue|inspect`, `--version`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -49,6 +49,217 @@ enum Command {
         #[command(subcommand)]
         command: ApikeyCommand,
     },
+    /// Mesh certificates with SPIFFE IDs: a CA, workload certificates,
+    /// inspection.
+    Cert {
+        #[command(subcommand)]
+        command: CertCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertCommand {
+    /// The mesh certificate authority.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+    /// Issue a workload certificate (EC P-256) for a SPIFFE ID, signed by
+    /// the CA. A ttl beyond the CA's expiry is refused.
+    Issue {
+        /// Directory holding ca.pem and ca-key.pem (from `cert ca init`).
+        #[arg(long, conflicts_with_all = ["ca", "ca_key"], required_unless_present_all = ["ca", "ca_key"])]
+        ca_dir: Option<PathBuf>,
+        /// The CA certificate (instead of --ca-dir).
+        #[arg(long, requires = "ca_key")]
+        ca: Option<PathBuf>,
+        /// The CA private key (instead of --ca-dir).
+        #[arg(long, requires = "ca")]
+        ca_key: Option<PathBuf>,
+        /// spiffe://TRUST-DOMAIN/PATH; the trust domain must be the CA's.
+        #[arg(long)]
+        spiffe_id: String,
+        /// A DNS name SAN (repeatable).
+        #[arg(long)]
+        dns: Vec<String>,
+        /// An IP address SAN (repeatable).
+        #[arg(long)]
+        ip: Vec<std::net::IpAddr>,
+        /// Validity from now (`24h`, `90m`).
+        #[arg(long, default_value = "24h", value_parser = humantime_secs)]
+        ttl: std::time::Duration,
+        /// Certificate file [default: LAST-PATH-SEGMENT.pem].
+        #[arg(long)]
+        out_cert: Option<PathBuf>,
+        /// Private key file, mode 0600 [default: LAST-PATH-SEGMENT-key.pem].
+        #[arg(long)]
+        out_key: Option<PathBuf>,
+        /// Write the CA certificate after the leaf in the certificate file.
+        #[arg(long)]
+        chain: bool,
+        /// Server use only (extended key usage serverAuth).
+        #[arg(long, conflicts_with = "client")]
+        server: bool,
+        /// Client use only (extended key usage clientAuth).
+        #[arg(long)]
+        client: bool,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show each certificate in a PEM file and check its chain; exit 1 when
+    /// a check fails.
+    Inspect {
+        /// PEM file with one or more certificates, leaf first.
+        file: PathBuf,
+        /// CA certificate(s) to check the chain against.
+        #[arg(long)]
+        ca: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Create a CA (EC P-256): DIR/ca.pem and DIR/ca-key.pem (mode 0600).
+    Init {
+        /// The trust domain, e.g. example.org.
+        #[arg(long)]
+        trust_domain: String,
+        /// Directory to write into.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        /// Validity from now.
+        #[arg(long, default_value = "8760h", value_parser = humantime_secs)]
+        ttl: std::time::Duration,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `ringway cert ...`.
+fn cert(command: CertCommand) -> ExitCode {
+    use ringway::cert;
+    let result = match command {
+        CertCommand::Ca {
+            command:
+                CaCommand::Init {
+                    trust_domain,
+                    out,
+                    ttl,
+                    force,
+                },
+        } => cert::ca::init(&out, &trust_domain, ttl, force).map(|(c, k, ca)| {
+            println!("CA for trust domain {trust_domain}");
+            println!("  certificate: {}", c.display());
+            println!("  key:         {} (mode 0600)", k.display());
+            println!("  serial:      {}", ca.serial);
+            println!("  not after:   {}", cert::format_time(ca.not_after));
+            ExitCode::SUCCESS
+        }),
+        CertCommand::Issue {
+            ca_dir,
+            ca,
+            ca_key,
+            spiffe_id,
+            dns,
+            ip,
+            ttl,
+            out_cert,
+            out_key,
+            chain,
+            server,
+            client,
+            force,
+        } => {
+            let usage = match (server, client) {
+                (true, false) => cert::issue::Usage::Server,
+                (false, true) => cert::issue::Usage::Client,
+                _ => cert::issue::Usage::Both,
+            };
+            let (ca_cert, ca_key) = match ca_dir {
+                Some(d) => (
+                    d.join(cert::ca::CA_CERT_FILE),
+                    d.join(cert::ca::CA_KEY_FILE),
+                ),
+                None => (ca.unwrap_or_default(), ca_key.unwrap_or_default()),
+            };
+            let request = cert::issue::IssueRequest {
+                spiffe_id,
+                dns,
+                ips: ip,
+                ttl,
+                usage,
+            };
+            issue_files(&ca_cert, &ca_key, &request, out_cert, out_key, chain, force)
+        }
+        CertCommand::Inspect { file, ca, json } => inspect_file(&file, ca.as_deref(), json),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(1)
+    })
+}
+
+/// `cert issue`: prints what was written.
+fn issue_files(
+    ca_cert: &Path,
+    ca_key: &Path,
+    request: &ringway::cert::issue::IssueRequest,
+    out_cert: Option<PathBuf>,
+    out_key: Option<PathBuf>,
+    chain: bool,
+    force: bool,
+) -> Result<ExitCode, String> {
+    use ringway::cert;
+    let out = cert::issue::OutFiles {
+        cert: out_cert,
+        key: out_key,
+        chain,
+        force,
+    };
+    let (issued, cert_path, key_path) = cert::issue::issue_files(ca_cert, ca_key, request, &out)?;
+    println!("SPIFFE ID:   {}", issued.spiffe_id);
+    println!("serial:      {}", issued.serial);
+    println!(
+        "validity:    {} .. {}",
+        cert::format_time(issued.not_before),
+        cert::format_time(issued.not_after)
+    );
+    println!(
+        "certificate: {}{}",
+        cert_path.display(),
+        if chain {
+            " (leaf, then the CA)"
+        } else {
+            " (leaf only)"
+        }
+    );
+    println!("key:         {} (mode 0600)", key_path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cert inspect FILE [--ca CA] [--json]`: exit 1 when a check fails.
+fn inspect_file(file: &Path, ca: Option<&Path>, json: bool) -> Result<ExitCode, String> {
+    use ringway::cert;
+    let report = cert::inspect::inspect_files(file, ca)?;
+    let text = if json {
+        let mut t = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        t.push('\n');
+        t
+    } else {
+        cert::inspect::render(&report)
+    };
+    // Not print!: a closed pipe (`| head`) is not a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 #[derive(Subcommand)]
@@ -173,6 +384,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Apikey { command } => apikey(command),
+        Command::Cert { command } => cert(command),
         Command::Upgrade { pid, timeout } => upgrade(pid, timeout),
         Command::Check { config } => match load(&config) {
             Ok(c) => {

@@ -11,6 +11,7 @@ mod auth;
 mod balancing;
 mod binary_upgrade;
 mod bodies;
+mod cert_cli;
 mod check;
 mod compression;
 mod concurrency;
