@@ -54,3 +54,4 @@ mod tls_listener;
 mod upgrade;
 mod upstream;
 mod versioning;
+mod weights;

@@ -65,6 +65,8 @@ pub struct AdminState {
     pub registry: Arc<StatsRegistry>,
     /// `POST /reload`: load and apply the config file (None: not offered).
     pub reload: Option<Reloader>,
+    /// `POST /routes/NAME/weights` (`None`: no config file, so no reloads).
+    pub weights: Option<WeightsSetter>,
     /// Set when draining starts: `/ready` answers 503 from then on.
     pub draining: ShutdownFlag,
     /// Process start, for `ringway_uptime_seconds`.
@@ -80,6 +82,11 @@ pub struct AdminState {
 /// serving, `Err((status, message))` otherwise (400: the file is invalid,
 /// the old generation keeps serving).
 pub type Reloader = Arc<dyn Fn() -> Result<String, (u16, String)> + Send + Sync>;
+
+/// `POST /routes/NAME/weights`: set a split route's weights (route, cluster
+/// name → weight); the message, or a status and message.
+pub type WeightsSetter =
+    Arc<dyn Fn(&str, &[(String, u32)]) -> Result<String, (u16, String)> + Send + Sync>;
 
 impl AdminState {
     /// The configuration of the current generation.

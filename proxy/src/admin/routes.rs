@@ -127,7 +127,67 @@ fn index() -> String {
         let m = if path == "/reload" { "POST" } else { "GET " };
         let _ = writeln!(s, "  {m} {path:<16} {what}");
     }
+    let _ = writeln!(
+        s,
+        "  POST /routes/NAME/weights?CLUSTER=WEIGHT&...  set a split route's weights on every worker"
+    );
     s
+}
+
+/// Answer one request (with its query string).
+pub fn handle_query(ctx: &Context<'_>, method: &str, path: &str, query: &str) -> Response {
+    if let Some(route) = path
+        .strip_prefix("/routes/")
+        .and_then(|r| r.strip_suffix("/weights"))
+    {
+        return weights(ctx, method, route, query);
+    }
+    handle(ctx, method, path)
+}
+
+/// `POST /routes/NAME/weights?cluster=weight&...`: the split route's new
+/// weights, on every worker at once.
+fn weights(ctx: &Context<'_>, method: &str, route: &str, query: &str) -> Response {
+    if method != "POST" {
+        let mut r = Response::text(405, "method not allowed: use POST\n");
+        r.allow = true;
+        return r;
+    }
+    let Some(set_weights) = &ctx.state.weights else {
+        return Response::text(
+            503,
+            "weights cannot be changed: ringway runs without a config file\n",
+        );
+    };
+    if route.is_empty() || route.contains('/') {
+        return Response::text(404, "usage: POST /routes/NAME/weights?CLUSTER=WEIGHT&...\n");
+    }
+    let mut set: Vec<(String, u32)> = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let Some((cluster, w)) = pair.split_once('=') else {
+            return Response::text(400, format!("{pair:?}: expected CLUSTER=WEIGHT\n"));
+        };
+        let Ok(w) = w.parse::<u32>() else {
+            return Response::text(
+                400,
+                format!("{cluster}: weight {w:?} is not a whole number\n"),
+            );
+        };
+        if w > 1_000_000 {
+            return Response::text(400, format!("{cluster}: weight {w} is over 1000000\n"));
+        }
+        if set.iter().any(|(c, _)| c == cluster) {
+            return Response::text(400, format!("{cluster}: given twice\n"));
+        }
+        set.push((cluster.to_string(), w));
+    }
+    if set.is_empty() {
+        return Response::text(400, "usage: POST /routes/NAME/weights?CLUSTER=WEIGHT&...\n");
+    }
+    match set_weights(route, &set) {
+        Ok(msg) => Response::text(200, msg),
+        Err((status, msg)) => Response::text(status, msg),
+    }
 }
 
 /// Answer one request.

@@ -216,6 +216,8 @@ pub struct RequestLine<'a> {
     pub method: &'a str,
     /// The path, without the query.
     pub path: &'a str,
+    /// The query string (after `?`, without it; empty when none).
+    pub query: &'a str,
 }
 
 /// Why a request could not be read.
@@ -290,8 +292,15 @@ pub fn parse_request_line(head: &[u8]) -> Result<RequestLine<'_>, ReadError> {
     {
         return Err(ReadError::Malformed);
     }
-    let path = target.split(['?', '#']).next().unwrap_or(target);
-    Ok(RequestLine { method, path })
+    let without_fragment = target.split('#').next().unwrap_or(target);
+    let (path, query) = without_fragment
+        .split_once('?')
+        .unwrap_or((without_fragment, ""));
+    Ok(RequestLine {
+        method,
+        path,
+        query,
+    })
 }
 
 /// Serve one connection: one request, one response, close.
@@ -320,7 +329,10 @@ fn serve(
                     },
                     history,
                 };
-                (routes::handle(&ctx, req.method, req.path), head_only)
+                (
+                    routes::handle_query(&ctx, req.method, req.path, req.query),
+                    head_only,
+                )
             }
         },
     };
@@ -357,10 +369,17 @@ mod tests {
             ok("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
             Ok(RequestLine {
                 method: "GET",
-                path: "/metrics"
+                path: "/metrics",
+                query: ""
             })
         );
         assert_eq!(ok("HEAD /stats?x=1 HTTP/1.0\n\n").unwrap().path, "/stats");
+        assert_eq!(
+            ok("POST /routes/r/weights?a=1&b=2 HTTP/1.1\n\n")
+                .unwrap()
+                .query,
+            "a=1&b=2"
+        );
         for bad in [
             "GET /metrics\r\n\r\n",
             "GET metrics HTTP/1.1\r\n\r\n",

@@ -74,6 +74,7 @@ impl Fixture {
             state: Arc::new(AdminState {
                 registry,
                 reload: None,
+                weights: None,
                 draining: ShutdownFlag::new(),
                 started: Instant::now()
                     .checked_sub(Duration::from_secs(5))
@@ -969,6 +970,7 @@ fn label_values_are_escaped() {
     let state = AdminState {
         registry,
         reload: None,
+        weights: None,
         draining: ShutdownFlag::new(),
         started: Instant::now(),
         drivers: vec!["x\"y".into()],
@@ -1259,6 +1261,7 @@ histograms = ["route"]
         &AdminState {
             registry: Arc::new(StatsRegistry::new(Arc::new(config.clone()), 1)),
             reload: None,
+            weights: None,
             draining: ShutdownFlag::new(),
             started: Instant::now(),
             drivers: vec![],
@@ -1438,6 +1441,7 @@ fn spawn_without_admin_section_is_an_error() {
     let state = Arc::new(AdminState {
         registry: Arc::new(StatsRegistry::new(config.clone(), 1)),
         reload: None,
+        weights: None,
         draining: ShutdownFlag::new(),
         started: Instant::now(),
         drivers: vec![],

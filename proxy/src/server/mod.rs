@@ -278,9 +278,15 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
                 let c = c.clone();
                 Arc::new(move || admin_reload(&c)) as crate::admin::Reloader
             });
+            let weights = control.as_ref().map(|c| {
+                let c = c.clone();
+                Arc::new(move |route: &str, set: &[(String, u32)]| admin_weights(&c, route, set))
+                    as crate::admin::WeightsSetter
+            });
             let state = Arc::new(AdminState {
                 registry: registry.clone(),
                 reload,
+                weights,
                 draining: flag.clone(),
                 started: std::time::Instant::now(),
                 drivers: drivers
@@ -510,6 +516,41 @@ fn stop_before_ready(flag: &ShutdownFlag, inherited: bool) {
         flag.hand_over();
     } else {
         flag.trigger();
+    }
+}
+
+/// `POST /routes/NAME/weights`: publish the new weights, then wait (up to
+/// 5 s) until every worker serves them.
+fn admin_weights(
+    control: &Control,
+    route: &str,
+    set: &[(String, u32)],
+) -> Result<String, (u16, String)> {
+    match control.set_weights(route, set) {
+        Ok(r) => {
+            let shown: Vec<String> = set.iter().map(|(c, w)| format!("{c}={w}")).collect();
+            println!(
+                "ringway: route {route:?} weights set to {} (generation {})",
+                shown.join(", "),
+                r.generation
+            );
+            match control.wait_applied(r.generation, Duration::from_secs(5)) {
+                Some(d) => Ok(format!(
+                    "route {route:?}: weights {} on every worker (generation {}, {} ms)\n",
+                    shown.join(", "),
+                    r.generation,
+                    d.as_millis()
+                )),
+                None => Err((
+                    500,
+                    format!(
+                        "not every worker took generation {} within 5 s\n",
+                        r.generation
+                    ),
+                )),
+            }
+        }
+        Err(reload::WeightsError(status, msg)) => Err((status, msg)),
     }
 }
 

@@ -130,6 +130,46 @@ struct State {
     config: Arc<Config>,
     groups: Vec<Group>,
     next_group: u64,
+    /// Split weights set through `POST /routes/NAME/weights`: route name →
+    /// (cluster name, weight). They win over the file's at every reload,
+    /// until the route or cluster leaves the file.
+    weights: std::collections::BTreeMap<String, Vec<(String, u32)>>,
+}
+
+/// Why `POST /routes/NAME/weights` changed nothing, with its status.
+#[derive(Debug)]
+pub struct WeightsError(pub u16, pub String);
+
+/// Apply the weight overrides to `config`; the ones whose route or cluster
+/// is gone are dropped (named in the returned list).
+fn apply_weights(
+    config: &mut Config,
+    weights: &mut std::collections::BTreeMap<String, Vec<(String, u32)>>,
+) -> Vec<String> {
+    let mut dropped = Vec::new();
+    weights.retain(|route, list| {
+        let Some(r) = config.routes.iter_mut().find(|r| &r.name == route) else {
+            dropped.push(format!("route {route:?} is gone"));
+            return false;
+        };
+        let crate::config::RouteAction::Split(split) = &mut r.action else {
+            dropped.push(format!("route {route:?} no longer splits"));
+            return false;
+        };
+        for (cluster, w) in list.iter() {
+            let Some(ci) = config.clusters.iter().position(|c| &c.name == cluster) else {
+                dropped.push(format!("route {route:?}: cluster {cluster:?} is gone"));
+                return false;
+            };
+            let Some(t) = split.targets.iter_mut().find(|t| t.0 == ci) else {
+                dropped.push(format!("route {route:?} no longer sends to {cluster:?}"));
+                return false;
+            };
+            t.1 = *w;
+        }
+        true
+    });
+    dropped
 }
 
 /// The main-thread side of generations. Shared by the signal loop, the
@@ -165,6 +205,7 @@ impl Control {
                 config,
                 groups,
                 next_group,
+                weights: Default::default(),
             }),
         }
     }
@@ -206,13 +247,91 @@ impl Control {
         result
     }
 
+    /// `POST /routes/NAME/weights`: set the weights of split route `route`
+    /// (cluster name → weight; clusters not named keep theirs) and publish
+    /// them to every worker as a new generation (the file is not read).
+    pub fn set_weights(
+        &self,
+        route: &str,
+        set: &[(String, u32)],
+    ) -> Result<Reloaded, WeightsError> {
+        let _serial = self.serial.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let config = &state.config;
+        let Some(r) = config.routes.iter().find(|r| r.name == route) else {
+            return Err(WeightsError(404, format!("no route named {route:?}\n")));
+        };
+        let crate::config::RouteAction::Split(split) = &r.action else {
+            return Err(WeightsError(
+                409,
+                format!("route {route:?} does not split: only a `split` route has weights\n"),
+            ));
+        };
+        let mut merged: Vec<(String, u32)> = split
+            .targets
+            .iter()
+            .map(|(ci, w)| (config.clusters[*ci].name.clone(), *w))
+            .collect();
+        for (cluster, w) in set {
+            match merged.iter_mut().find(|(c, _)| c == cluster) {
+                Some(t) => t.1 = *w,
+                None => {
+                    let names: Vec<&str> = merged.iter().map(|(c, _)| c.as_str()).collect();
+                    return Err(WeightsError(
+                        400,
+                        format!(
+                            "route {route:?} does not send to {cluster:?} (its clusters: {})\n",
+                            names.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        if merged.iter().all(|(_, w)| *w == 0) {
+            return Err(WeightsError(
+                400,
+                "the weights add up to 0: no request could be sent\n".into(),
+            ));
+        }
+        let mut weights = state.weights.clone();
+        weights.insert(route.to_string(), merged);
+        let mut next = (*state.config).clone();
+        apply_weights(&mut next, &mut weights);
+        let result = self.publish(&mut state, next, Vec::new());
+        match result {
+            Ok(r) => {
+                state.weights = weights;
+                Ok(r)
+            }
+            Err(e) => Err(WeightsError(503, format!("{e}\n"))),
+        }
+    }
+
     fn try_reload(&self) -> Result<Reloaded, ReloadError> {
         let _serial = self.serial.lock().unwrap_or_else(|e| e.into_inner());
         let mut loaded = Config::load(&self.path).map_err(ReloadError::Invalid)?;
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // Weights set through the admin API win over the file's.
+        let mut weights = std::mem::take(&mut state.weights);
+        let dropped = apply_weights(&mut loaded, &mut weights);
+        for d in &dropped {
+            tracing::warn!("weights set through the admin API dropped: {d}");
+        }
+        state.weights = weights;
+        let restart_needed = restart_needed(&state.config, &loaded);
+        self.publish(&mut state, loaded, restart_needed)
+    }
+
+    /// Publish `loaded` as the next generation (listener groups kept, bound
+    /// or dropped; every worker sent its update).
+    fn publish(
+        &self,
+        state: &mut State,
+        mut loaded: Config,
+        restart_needed: Vec<&'static str>,
+    ) -> Result<Reloaded, ReloadError> {
         let workers = self.senders.len();
         // What cannot change in a running process keeps its running value.
-        let restart_needed = restart_needed(&state.config, &loaded);
         keep_process_settings(&state.config, &mut loaded);
         let config = Arc::new(loaded);
 
