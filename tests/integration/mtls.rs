@@ -280,3 +280,41 @@ fn a_replaced_client_ca_bundle_applies_without_a_restart() {
         assert!(as_client(&old_ca).is_err(), "the old CA still verifies");
     }
 }
+
+#[test]
+fn default_deny_listener_refuses_routes_without_authz() {
+    let dir = TestDir::new("mtls-default-deny");
+    let ca = Ca::new("mesh CA");
+    let ca_path = ca.write_pem(dir.path(), "ca.pem");
+    let (cert, key) = ca.issue(&[SERVER_NAME]).write(dir.path(), "server");
+    let origin = Origin::start();
+    let tls = format!(
+        r#"{{ cert = "{}", key = "{}", client_ca = ["{}"] }}"#,
+        cert.display(),
+        key.display(),
+        ca_path.display()
+    );
+    let config = Config::new()
+        .listener_with("mesh", &[("tls", &tls), ("default_deny", "true")])
+        .route(
+            "mesh",
+            "/guarded",
+            "app",
+            &[(
+                "filters",
+                r#"[{ type = "authz", allow_trust_domains = ["example.org"] }]"#,
+            )],
+        )
+        .route("mesh", "/", "app", &[])
+        .cluster("app", &[origin.addr()], &[]);
+    let proxy = Proxy::start(&dir, &config);
+    let leaf = ca.issue_spiffe("spiffe://example.org/ns/prod/sa/web", None);
+    let tls = tls_as(&ca, Some(&leaf));
+    let addr = proxy.addr("mesh");
+    // A valid identity, but the route has no authz filter: 403.
+    assert_eq!(get(addr, &tls, "/open", "").map(|r| r.0), Ok(403));
+    assert_eq!(origin.request_count(), 0);
+    // The guarded route lets it through.
+    assert_eq!(get(addr, &tls, "/guarded/x", "").map(|r| r.0), Ok(200));
+    assert_eq!(origin.request_count(), 1);
+}

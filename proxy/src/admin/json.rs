@@ -480,6 +480,7 @@ pub fn config(c: &Config) -> Value {
                 "ip_acl": ip_acl,
                 "proxy_protocol": l.proxy_protocol,
                 "accept": l.accept.name(),
+                "default_deny": l.default_deny,
                 "trusted_proxies": l.trusted_proxies.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
             })
         })

@@ -158,6 +158,8 @@ pub struct ListenerFile {
     pub trusted_proxies: Option<Vec<String>>,
     /// `"reuseport"` (default) or `"balanced"` (`net::listener`).
     pub accept: Option<String>,
+    /// Routes without an `authz` filter answer 403 (default false).
+    pub default_deny: Option<bool>,
 }
 
 /// `[listener.tls]` / `tls = { ... }` on a listener.

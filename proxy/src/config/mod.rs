@@ -125,6 +125,8 @@ pub struct ListenerConfig {
     pub trusted_proxies: Arc<[crate::http::Cidr]>,
     /// How new connections reach the workers (`net::listener`).
     pub accept: AcceptMode,
+    /// A route without an `authz` filter answers 403 on this listener.
+    pub default_deny: bool,
 }
 
 /// How a listener's connections are spread over the workers.

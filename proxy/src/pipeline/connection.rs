@@ -396,6 +396,7 @@ async fn serve<S>(
             break;
         }
         fstate.clear();
+        let default_deny = gen.config().listeners[listener].default_deny;
         // mTLS: the client's identity, for filters (`authz`, `$var.`),
         // header templates and the access log.
         if let Some(p) = tls_facts.as_ref().and_then(|t| t.peer.as_ref()) {
@@ -415,7 +416,16 @@ async fn serve<S>(
             request_id: rid,
             state: &mut fstate,
         };
-        let (mut flow, ran) = if route.filters.is_empty() {
+        let (mut flow, ran) = if default_deny
+            && !route
+                .filters
+                .iter()
+                .any(|f| matches!(f, super::filters::Filter::Authz(_)))
+        {
+            // `default_deny` listener: a route without an `authz` filter
+            // lets nobody through.
+            (Flow::Respond(LocalReply::text(403, "403 Forbidden\n")), 0)
+        } else if route.filters.is_empty() {
             (Flow::Continue, 0)
         } else {
             run_request(&route.filters, &mut cx)

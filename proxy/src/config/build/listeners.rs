@@ -100,6 +100,7 @@ impl Builder<'_> {
                 proxy_protocol: l.proxy_protocol.unwrap_or(false),
                 trusted_proxies,
                 accept,
+                default_deny: l.default_deny.unwrap_or(false),
             }));
         }
         out
