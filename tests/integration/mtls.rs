@@ -318,3 +318,54 @@ fn default_deny_listener_refuses_routes_without_authz() {
     assert_eq!(get(addr, &tls, "/guarded/x", "").map(|r| r.0), Ok(200));
     assert_eq!(origin.request_count(), 1);
 }
+
+/// An upstream TLS origin whose certificate names `spiffe_id`.
+fn spiffe_origin(ca: &Ca, spiffe_id: &str) -> Origin {
+    let leaf = ca.issue_spiffe(spiffe_id, None);
+    let config = ringway_tests::tls::server_config(vec![leaf.cert()], leaf.key(), None);
+    Origin::start_tls("spiffe-origin", ringway_tests::origin::OriginTls { config })
+}
+
+#[test]
+fn outbound_tls_verifies_the_servers_spiffe_id() {
+    let ca = Ca::new("mesh CA");
+    let other_ca = Ca::new("other CA");
+    let good = spiffe_origin(&ca, "spiffe://example.org/ns/prod/sa/orders");
+    let wrong_id = spiffe_origin(&ca, "spiffe://example.org/ns/prod/sa/billing");
+    let wrong_td = spiffe_origin(&ca, "spiffe://evil.org/ns/prod/sa/orders");
+    let wrong_ca = spiffe_origin(&other_ca, "spiffe://example.org/ns/prod/sa/orders");
+    let dir = TestDir::new("spiffe-upstream");
+    let ca_path = ca.write_pem(dir.path(), "ca.pem");
+    let tls = |check: &str| {
+        format!(
+            r#"{{ ca = "{}", server_name = "orders.internal", {check} }}"#,
+            ca_path.display()
+        )
+    };
+    let id = tls(r#"spiffe_id = "spiffe://example.org/ns/prod/sa/orders""#);
+    let td = tls(r#"spiffe_trust_domain = "example.org""#);
+    let mut config = Config::new().listener("public");
+    let cases = [
+        ("good", &good, &id, 200),
+        ("wrong-id", &wrong_id, &id, 502),
+        ("td-any-id", &wrong_id, &td, 200),
+        ("wrong-td", &wrong_td, &td, 502),
+        ("wrong-ca", &wrong_ca, &id, 502),
+    ];
+    for (name, origin, tls, _) in &cases {
+        config = config
+            .route("public", &format!("/{name}/"), name, &[])
+            .cluster(name, &[origin.addr()], &[("tls", tls.as_str())]);
+    }
+    let proxy = Proxy::start(&dir, &config);
+    for (name, origin, _, want) in &cases {
+        let r = Client::connect(proxy.addr("public")).get(&format!("/{name}/x"));
+        assert_eq!(r.status(), *want, "{name}: {r}");
+        let reached = origin.request_count();
+        assert_eq!(
+            reached,
+            usize::from(*want == 200),
+            "{name}: reached the origin {reached} times"
+        );
+    }
+}

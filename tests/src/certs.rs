@@ -66,8 +66,8 @@ impl Ca {
         p
     }
 
-    /// A client certificate whose identity is the SPIFFE ID `uri` (a URI
-    /// SAN), valid from `not_before` to `not_after` (`None`: rcgen's
+    /// A workload certificate (client and server) whose identity is the
+    /// SPIFFE ID `uri` (a URI SAN), valid from `not_before` to `not_after` (`None`: rcgen's
     /// defaults, valid now).
     pub fn issue_spiffe(
         &self,
@@ -81,7 +81,10 @@ impl Ca {
         params.distinguished_name.push(DnType::CommonName, uri);
         params.use_authority_key_identifier_extension = true;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ClientAuth,
+            ExtendedKeyUsagePurpose::ServerAuth,
+        ];
         if let Some((from, to)) = validity {
             params.not_before = from;
             params.not_after = to;

@@ -519,6 +519,11 @@ pub struct ClusterTlsFile {
     /// Accept any upstream certificate. Test setups only.
     #[serde(default)]
     pub insecure_skip_verify: bool,
+    /// Verify the server's SPIFFE ID (its URI SAN) instead of a DNS name:
+    /// exactly this ID.
+    pub spiffe_id: Option<String>,
+    /// ... or any ID of this trust domain.
+    pub spiffe_trust_domain: Option<String>,
 }
 
 /// `[admin]`

@@ -176,6 +176,9 @@ pub struct ClusterTlsFiles {
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
     pub insecure_skip_verify: bool,
+    /// The SPIFFE ID or trust domain the server must have (part of the pool
+    /// identity: a connection verified for one is never used for another).
+    pub spiffe: Option<String>,
     /// Hash of the files' contents when loaded (pool identity across
     /// reloads; not shown in `/config`).
     pub fingerprint: u64,

@@ -1687,3 +1687,31 @@ fn listener_accept_modes() {
         .message
         .contains("balanced"));
 }
+
+#[test]
+fn cluster_spiffe_checks_are_validated() {
+    let with = |t: &str| {
+        MINIMAL.replace(
+            "endpoints = [\"127.0.0.1:9000\"]",
+            &format!("endpoints = [\"127.0.0.1:9000\"]\ntls = {t}"),
+        )
+    };
+    let errs = errors(&with(
+        r#"{ ca = "missing.pem", spiffe_id = "http://example.org/x" }"#,
+    ));
+    error_at(&errs, "cluster[0].tls.spiffe_id");
+    let errs = errors(&with(
+        r#"{ ca = "missing.pem", spiffe_id = "spiffe://example.org/x", spiffe_trust_domain = "example.org" }"#,
+    ));
+    assert!(error_at(&errs, "cluster[0].tls.spiffe_trust_domain")
+        .message
+        .contains("not both"));
+    let errs = errors(&with(
+        r#"{ ca = "missing.pem", spiffe_trust_domain = "Example.org" }"#,
+    ));
+    error_at(&errs, "cluster[0].tls.spiffe_trust_domain");
+    let errs = errors(&with(
+        r#"{ insecure_skip_verify = true, spiffe_trust_domain = "example.org" }"#,
+    ));
+    error_at(&errs, "cluster[0].tls.insecure_skip_verify");
+}

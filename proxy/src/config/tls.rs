@@ -691,6 +691,38 @@ pub fn upstream_tls(
         }
     };
 
+    // SPIFFE: the server is verified by its URI SAN, not a DNS name.
+    let spiffe = match (&file.spiffe_id, &file.spiffe_trust_domain) {
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            errors.push(ConfigError::new(
+                format!("{path}.spiffe_trust_domain"),
+                "give `spiffe_id` or `spiffe_trust_domain`, not both",
+            ));
+            None
+        }
+        (Some(id), None) => match crate::cert::spiffe::SpiffeId::parse(id) {
+            Ok(_) => Some(SpiffeExpect::Id(id.clone())),
+            Err(m) => {
+                errors.push(ConfigError::new(format!("{path}.spiffe_id"), m));
+                None
+            }
+        },
+        (None, Some(td)) => match crate::cert::spiffe::validate_trust_domain(td) {
+            Ok(()) => Some(SpiffeExpect::TrustDomain(td.clone())),
+            Err(m) => {
+                errors.push(ConfigError::new(format!("{path}.spiffe_trust_domain"), m));
+                None
+            }
+        },
+    };
+    if spiffe.is_some() && file.insecure_skip_verify {
+        errors.push(ConfigError::new(
+            format!("{path}.insecure_skip_verify"),
+            "a SPIFFE check needs a verified chain: remove `insecure_skip_verify`",
+        ));
+    }
+
     let client_auth = match (&file.cert, &file.key) {
         (Some(cert), Some(key)) => load_certified_key(
             &provider,
@@ -727,14 +759,22 @@ pub fn upstream_tls(
     let build = || -> Result<ClientConfig, rustls::Error> {
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(PROTOCOL_VERSIONS)?;
-        let builder = match roots {
-            Some(store) => builder.with_root_certificates(store),
-            None => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert::new(
-                    provider.clone(),
-                ))),
-        };
+        let builder =
+            match (roots, spiffe) {
+                (Some(store), Some(expect)) => builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(SpiffeServerVerifier {
+                        roots: store.roots,
+                        expect,
+                        provider: provider.clone(),
+                    })),
+                (Some(store), None) => builder.with_root_certificates(store),
+                (None, _) => builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert::new(
+                        provider.clone(),
+                    ))),
+            };
         let mut config = match client_auth {
             Some(pair) => builder.with_client_auth_cert(pair.chain, pair.key)?,
             None => builder.with_no_client_auth(),
@@ -751,6 +791,105 @@ pub fn upstream_tls(
             path,
             format!("cannot build TLS config: {e}"),
         )]),
+    }
+}
+
+/// What a cluster's `spiffe_id` / `spiffe_trust_domain` asks of the server.
+#[derive(Debug, Clone)]
+pub enum SpiffeExpect {
+    Id(String),
+    TrustDomain(String),
+}
+
+/// Outbound mTLS with SPIFFE identities: the server's chain must verify
+/// against the cluster's `ca` (web PKI rules, `serverAuth`), and its SPIFFE
+/// ID (exactly one well-formed `spiffe://` URI SAN) must be the expected
+/// one or in the expected trust domain. The name sent in SNI is not checked
+/// against a DNS SAN: workload certificates name workloads, not hosts.
+#[derive(Debug)]
+pub struct SpiffeServerVerifier {
+    roots: Vec<rustls_pki_types::TrustAnchor<'static>>,
+    expect: SpiffeExpect,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for SpiffeServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let bad = |m: String| {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
+                Arc::new(std::io::Error::other(m)),
+            )))
+        };
+        let ee = webpki::EndEntityCert::try_from(end_entity)
+            .map_err(|e| bad(format!("unparsable server certificate: {e:?}")))?;
+        ee.verify_for_usage(
+            self.provider.signature_verification_algorithms.all,
+            &self.roots,
+            intermediates,
+            now,
+            webpki::KeyUsage::server_auth(),
+            None,
+            None,
+        )
+        .map_err(|e| bad(format!("server certificate does not verify: {e:?}")))?;
+        let id = crate::pipeline::filters::context::PeerIdentity::of(end_entity.as_ref()).id;
+        let ok = id.starts_with("spiffe://")
+            && match &self.expect {
+                SpiffeExpect::Id(want) => &id == want,
+                SpiffeExpect::TrustDomain(td) => id
+                    .strip_prefix("spiffe://")
+                    .and_then(|r| r.split('/').next())
+                    .is_some_and(|t| t == td),
+            };
+        if ok {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(bad(format!(
+                "server SPIFFE ID {id:?} is not the expected {:?}",
+                self.expect
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 

@@ -790,6 +790,11 @@ pub(super) fn cluster_tls_files(file: &ClusterTlsFile, base_dir: &Path) -> Clust
         cert: file.cert.as_deref().map(|p| tls::resolve_path(base_dir, p)),
         key: file.key.as_deref().map(|p| tls::resolve_path(base_dir, p)),
         insecure_skip_verify: file.insecure_skip_verify,
+        spiffe: file.spiffe_id.clone().or_else(|| {
+            file.spiffe_trust_domain
+                .as_ref()
+                .map(|t| format!("trust domain {t}"))
+        }),
         fingerprint: 0,
     };
     files.fingerprint = tls_fingerprint(&files);
