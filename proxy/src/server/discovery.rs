@@ -1,6 +1,6 @@
 //! The `ringway-discovery` thread: watches every cluster's `endpoints_file`
-//! (`config::discovery`) and every mTLS listener's `client_ca` / `crl`
-//! files, and re-resolves every cluster's `dns`
+//! (`config::discovery`) and every TLS listener's certificate, `client_ca`
+//! and `crl` files, and re-resolves every cluster's `dns`
 //! (`config::dns`) when its TTL runs out, and applies a change the way a
 //! reload does.
 //!
@@ -143,9 +143,10 @@ fn dns_changes(config: &Config, next: &mut HashMap<String, Instant>) -> Option<S
     (!changed.is_empty()).then(|| changed.join(", "))
 }
 
-/// The endpoints files the configuration reads, and the client CA bundles
-/// and CRLs of its mTLS listeners (a changed trust bundle is applied like
-/// a changed endpoint list: new connections are verified against it).
+/// The endpoints files the configuration reads, and its listeners'
+/// certificate files, client CA bundles and CRLs (a changed one is applied
+/// like a changed endpoint list: new connections get the new certificate or
+/// are verified against the new bundle).
 fn files(config: &Config) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::new();
     let mut add = |f: &PathBuf| {
@@ -161,6 +162,13 @@ fn files(config: &Config) -> Vec<PathBuf> {
     for l in &config.listeners {
         if let Some(t) = &l.tls_files {
             t.client_ca.iter().chain(&t.crl).for_each(&mut add);
+            // The listener's own certificates: a rotated file is served to
+            // new connections without a signal.
+            t.cert.iter().chain(&t.key).for_each(&mut add);
+            for sni in &t.sni {
+                add(&sni.cert);
+                add(&sni.key);
+            }
         }
     }
     out
