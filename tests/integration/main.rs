@@ -35,6 +35,7 @@ mod large;
 mod lifecycle;
 mod matchers;
 mod metrics;
+mod mirror;
 mod mtls;
 mod netns;
 mod observability;

@@ -127,6 +127,7 @@ pub fn view(config: &Config, v: &StatsView) -> Value {
                 "retries": c.retries,
                 "retries_budget_exhausted": c.retries_budget_exhausted,
                 "hedges": { "sent": c.hedges, "won": c.hedge_wins },
+                "mirror": { "sent": c.mirror[0], "failed": c.mirror[1], "dropped": c.mirror[2] },
                 "overflow": {
                     "max_requests": c.overflow_requests,
                     "max_retries": c.overflow_retries,

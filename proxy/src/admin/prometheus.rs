@@ -813,6 +813,24 @@ fn clusters(w: &mut Writer, parts: &[Part]) {
             }
         }
     }
+    let name = "ringway_mirror_requests_total";
+    w.family(
+        name,
+        "counter",
+        "Request copies sent to the cluster as a mirror's shadow, by result (sent, failed, dropped).",
+    );
+    for p in parts {
+        for c in &p.view.clusters {
+            for (result, n) in [
+                ("sent", c.mirror[0]),
+                ("failed", c.mirror[1]),
+                ("dropped", c.mirror[2]),
+            ] {
+                let labels = [("cluster", c.name.as_str()), ("result", result)];
+                w.sample(name, &labels, p.w(), Value::Int(n));
+            }
+        }
+    }
     let name = "ringway_upstream_overflow_total";
     w.family(
         name,

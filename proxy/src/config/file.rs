@@ -252,6 +252,8 @@ pub struct RouteFile {
     pub retries: Option<RetriesFile>,
     /// A second copy of a slow idempotent request (`pipeline::hedge`).
     pub hedge: Option<HedgeFile>,
+    /// A copy of requests to a shadow cluster (`pipeline::mirror`).
+    pub mirror: Option<MirrorFile>,
     pub max_body_bytes: Option<SizeValue>,
     /// Default `"30s"`.
     pub timeout: Option<DurationValue>,
@@ -276,6 +278,19 @@ pub struct DnsFile {
     /// Default `"5m"`.
     pub max_ttl: Option<DurationValue>,
     /// Default `"2s"`.
+    pub timeout: Option<DurationValue>,
+}
+
+/// `mirror = { cluster = "shadow", fraction = 0.1 }` on a route.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct MirrorFile {
+    pub cluster: String,
+    /// Share of requests copied, 0–1. Default 1.
+    pub fraction: Option<f64>,
+    /// Largest request body copied. Default `"64KiB"`.
+    pub max_body: Option<SizeValue>,
+    /// Time a copy may take (then it is dropped). Default `"1s"`.
     pub timeout: Option<DurationValue>,
 }
 

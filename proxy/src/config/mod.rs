@@ -269,6 +269,8 @@ pub struct RouteConfig {
     pub retries: Option<RetryPolicy>,
     /// Hedging of slow idempotent requests (`pipeline::hedge`).
     pub hedge: Option<HedgePolicy>,
+    /// Copies of requests to a shadow cluster (`pipeline::mirror`).
+    pub mirror: Option<MirrorPolicy>,
     /// The route's filter chain, in order (compiled once per generation).
     pub filters: Arc<[crate::pipeline::filters::Filter]>,
 }
@@ -467,6 +469,16 @@ pub struct ClusterConfig {
     /// Zone-aware routing: the preferred zone and the share (0–1) of its
     /// endpoints that must be eligible for traffic to stay in it.
     pub prefer_zone: Option<(String, f64)>,
+}
+
+/// `mirror` on a route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MirrorPolicy {
+    /// The shadow cluster (index).
+    pub cluster: usize,
+    pub fraction: f64,
+    pub max_body: u64,
+    pub timeout: Duration,
 }
 
 /// `hedge` on a route: when the first attempt has no response head after

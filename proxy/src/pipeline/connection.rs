@@ -537,6 +537,40 @@ async fn serve<S>(
         }
 
         // Stage: forward (pick endpoint, exchange, response filters).
+        // Stage: mirror (a copy to the route's shadow cluster, never
+        // waited for).
+        if let Some(m) = &gen.config().routes[route.index].mirror {
+            let info = crate::http::rewrite::ForwardInfo {
+                client_ip: peer.ip(),
+                tls: tls_facts.is_some(),
+                request_id: &request_id,
+                default_host: gen.config().clusters[m.cluster]
+                    .endpoints
+                    .first()
+                    .map_or(&b""[..], |e| e.label.as_bytes()),
+                upgrade: false,
+                strip_expect: head.expect_continue,
+                traceparent: trace.as_ref().map(|t| &t.header[..]),
+                drop_tracestate: trace.as_ref().is_some_and(|t| t.started),
+                target: fstate.target(),
+                edits: Some(&fstate.request),
+                client_cert: tls_facts
+                    .as_ref()
+                    .and_then(|t| t.peer.as_ref())
+                    .map(|p| &p.xfcc[..]),
+            };
+            if head.upgrade.is_none() {
+                super::mirror::maybe_mirror(
+                    worker,
+                    &gen,
+                    m,
+                    cbuf.data(),
+                    &head,
+                    &info,
+                    (client, local_addr),
+                );
+            }
+        }
         let mut ex = Exchange::default();
         let ds = Downstream {
             stream: &mut conn.stream,

@@ -39,6 +39,7 @@ pub mod forward;
 pub mod generation;
 pub mod hedge;
 pub mod log;
+pub mod mirror;
 pub mod pick;
 pub mod proxy_header;
 pub mod read_head;

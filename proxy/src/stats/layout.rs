@@ -70,6 +70,12 @@ pub struct ClusterStats {
     pub retries: Counter,
     /// Retries not sent: the cluster's retry budget was spent.
     pub retries_budget_exhausted: Counter,
+    /// Request copies sent to this cluster as a shadow (`mirror` on a
+    /// route): sent, failed (no answer head in time, refused), dropped
+    /// (too many in flight on the worker).
+    pub mirror_sent: Counter,
+    pub mirror_failed: Counter,
+    pub mirror_dropped: Counter,
     /// Hedges sent (`hedge` on a route), and those whose answer was used.
     pub hedges: Counter,
     pub hedge_wins: Counter,
@@ -91,6 +97,9 @@ impl Default for ClusterStats {
             errors: counters(ERROR_KINDS),
             retries: Counter::default(),
             retries_budget_exhausted: Counter::default(),
+            mirror_sent: Counter::default(),
+            mirror_failed: Counter::default(),
+            mirror_dropped: Counter::default(),
             hedges: Counter::default(),
             hedge_wins: Counter::default(),
             overflow_requests: Counter::default(),

@@ -59,6 +59,7 @@ pub struct ClusterView {
     pub requests: u64,
     pub retries: u64,
     pub retries_budget_exhausted: u64,
+    pub mirror: [u64; 3],
     pub hedges: u64,
     pub hedge_wins: u64,
     pub overflow_requests: u64,
@@ -202,6 +203,9 @@ pub fn merge(reg: &StatsGeneration, only: Option<usize>) -> StatsView {
             v.requests += s.requests.get();
             v.retries += s.retries.get();
             v.retries_budget_exhausted += s.retries_budget_exhausted.get();
+            v.mirror[0] += s.mirror_sent.get();
+            v.mirror[1] += s.mirror_failed.get();
+            v.mirror[2] += s.mirror_dropped.get();
             v.hedges += s.hedges.get();
             v.hedge_wins += s.hedge_wins.get();
             v.overflow_requests += s.overflow_requests.get();

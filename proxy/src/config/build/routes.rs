@@ -124,6 +124,39 @@ impl Builder<'_> {
                     }),
                 }
             });
+            let mirror = r.mirror.as_ref().and_then(|m| {
+                let at = format!("{path}.mirror");
+                let before = self.errors.len();
+                let cluster = match cluster_index.get(m.cluster.as_str()) {
+                    Some(&i) => i,
+                    None => {
+                        self.error(
+                            format!("{at}.cluster"),
+                            format!("unknown cluster {:?}", m.cluster),
+                        );
+                        0
+                    }
+                };
+                let fraction = m.fraction.unwrap_or(1.0);
+                if !(0.0..=1.0).contains(&fraction) || fraction.is_nan() {
+                    self.error(format!("{at}.fraction"), "must be between 0 and 1");
+                }
+                let max_body = match &m.max_body {
+                    None => 64 * 1024,
+                    Some(v) => self.size(&format!("{at}.max_body"), v).unwrap_or(0),
+                };
+                let timeout = self.timeout(
+                    &format!("{at}.timeout"),
+                    m.timeout.as_ref(),
+                    std::time::Duration::from_secs(1),
+                );
+                (self.errors.len() == before).then_some(MirrorPolicy {
+                    cluster,
+                    fraction,
+                    max_body,
+                    timeout,
+                })
+            });
             let max_body_bytes = match &r.max_body_bytes {
                 None => None,
                 Some(v) => self.size(&format!("{path}.max_body_bytes"), v),
@@ -145,6 +178,7 @@ impl Builder<'_> {
                         timeout,
                         retries,
                         hedge,
+                        mirror,
                         filters,
                     })
                 }
