@@ -64,7 +64,7 @@ enum Command {
         /// and 1024.
         #[arg(long)]
         quick: bool,
-        /// Directory for ringway.tuned.toml and ringway-tune-sweep.md
+        /// Directory for ringway.tuned.toml, ringway-tune-sweep.md and its SVG charts
         /// [default: the configuration file's directory].
         #[arg(long)]
         out: Option<PathBuf>,
@@ -135,7 +135,11 @@ fn sweep(opts: ringway_tune::sweep::Options) -> ExitCode {
         .and_then(|s| ringway_tune::sweep::write_outputs(&s, &dir));
     match result {
         Ok((tuned, report)) => {
-            eprintln!("wrote {} and {}", tuned.display(), report.display());
+            eprintln!(
+                "wrote {} and {} (charts: ringway-tune-sweep-{{throughput,p99,cpu}}.svg beside it)",
+                tuned.display(),
+                report.display()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

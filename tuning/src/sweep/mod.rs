@@ -9,6 +9,7 @@
 //! change in the machine's load hits every variant alike. The objective and
 //! the noise rule are in [`verdict`].
 
+pub mod chart;
 mod procs;
 mod tuned;
 pub mod verdict;
@@ -43,6 +44,15 @@ impl Variant {
             self.ring_entries,
             self.flags.join(", ")
         )
+    }
+
+    /// `single_issuer + coop_taskrun`, or `none`.
+    pub fn flags_text(&self) -> String {
+        if self.flags.is_empty() {
+            "none".into()
+        } else {
+            self.flags.join(" + ")
+        }
     }
 }
 
@@ -479,8 +489,11 @@ pub fn write_outputs(s: &Sweep, dir: &Path) -> Result<(PathBuf, PathBuf), String
         tuned
     };
     let tuned_path = dir.join("ringway.tuned.toml");
-    let report_path = dir.join("ringway-tune-sweep.md");
+    let report_path = dir.join(format!("{}.md", chart::REPORT_STEM));
     std::fs::write(&tuned_path, tuned).map_err(|e| e.to_string())?;
+    for (name, svg) in chart::charts(s, &v) {
+        std::fs::write(dir.join(&name), svg).map_err(|e| format!("{name}: {e}"))?;
+    }
     std::fs::write(&report_path, verdict::markdown(s, &v)).map_err(|e| e.to_string())?;
     Ok((tuned_path, report_path))
 }

@@ -138,3 +138,52 @@ fn within_noise_keeps_the_current_settings() {
         "{md}"
     );
 }
+
+#[test]
+fn charts_have_one_bar_per_setting_and_escaped_labels() {
+    let mut s = sweep(vec![
+        run(0, 30.0, 0),
+        run(1, 20.0, 0),
+        run(2, 25.0, 0),
+        run(0, 31.0, 0),
+        run(1, 20.5, 0),
+    ]);
+    // A label with characters XML must escape.
+    s.variants[2].flags = vec!["a<b>&\"c\"".into()];
+    let v = decide(&s);
+    let charts = super::chart::charts(&s, &v);
+    let names: Vec<&str> = charts.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "ringway-tune-sweep-throughput.svg",
+            "ringway-tune-sweep-p99.svg",
+            "ringway-tune-sweep-cpu.svg"
+        ]
+    );
+    for (name, svg) in &charts {
+        assert!(
+            svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+            "{name}"
+        );
+        assert!(svg.trim_end().ends_with("</svg>"), "{name}");
+        assert_eq!(svg.matches("<rect").count(), 3, "{name}: {svg}");
+        assert_eq!(svg.matches("<rect").count(), svg.matches("</rect>").count());
+        assert!(svg.contains("a&lt;b&gt;&amp;&quot;c&quot;"), "{name}");
+        assert!(!svg.contains("a<b>"), "{name}");
+        // Every tag opened is closed: as many `<` as `>`.
+        assert_eq!(svg.matches('<').count(), svg.matches('>').count(), "{name}");
+    }
+    // The CPU chart: #1 is chosen (red); whiskers from 20 to 20.5.
+    let cpu = &charts[2].1;
+    assert!(cpu.contains("#d62728"), "{cpu}");
+    assert!(
+        cpu.contains("20.2 CPU µs/request (min 20.0, max 20.5)"),
+        "{cpu}"
+    );
+    let md = super::verdict::markdown(&s, &v);
+    assert!(
+        md.contains("[`ringway-tune-sweep-cpu.svg`](ringway-tune-sweep-cpu.svg)"),
+        "{md}"
+    );
+}

@@ -22,7 +22,8 @@ pub struct Stats {
     pub why_not: Option<String>,
     /// Fixed-rate CPU µs per request: median, min, max.
     pub cpu: Option<(f64, f64, f64)>,
-    pub fixed_p99: Option<f64>,
+    /// Fixed-rate p99 µs: median, min, max.
+    pub fixed_p99: Option<(f64, f64, f64)>,
     pub closed_rps: Option<(f64, f64, f64)>,
     pub closed_p99: Option<f64>,
 }
@@ -38,7 +39,7 @@ pub struct Verdict {
     pub within_noise: Vec<usize>,
 }
 
-fn median(mut v: Vec<f64>) -> Option<(f64, f64, f64)> {
+pub(crate) fn median(mut v: Vec<f64>) -> Option<(f64, f64, f64)> {
     if v.is_empty() {
         return None;
     }
@@ -81,7 +82,7 @@ fn stats(runs: &[&Run], rate: u64) -> Stats {
         eligible: why_not.is_none(),
         why_not,
         cpu: median(fixed.iter().map(|s| s.cpu_us_per_req).collect()),
-        fixed_p99: median(fixed.iter().map(|s| s.p99_us as f64).collect()).map(|m| m.0),
+        fixed_p99: median(fixed.iter().map(|s| s.p99_us as f64).collect()),
         closed_rps: median(closed.iter().map(|s| s.rps).collect()),
         closed_p99: median(closed.iter().map(|s| s.p99_us as f64).collect()).map(|m| m.0),
     }
@@ -203,16 +204,24 @@ pub fn markdown(s: &Sweep, v: &Verdict) -> String {
             if i == s.baseline { " (current)" } else { "" },
             var.workers,
             var.ring_entries,
-            if var.flags.is_empty() {
-                "none".into()
-            } else {
-                var.flags.join(" + ")
-            },
+            var.flags_text(),
             range(st.cpu, 1),
-            ms(st.fixed_p99),
+            ms(st.fixed_p99.map(|m| m.0)),
             range(st.closed_rps, 0),
             ms(st.closed_p99),
             verdict
+        );
+    }
+    o.push('\n');
+    let _ = writeln!(
+        o,
+        "Charts (bar: median of the repetitions, whisker: min–max; the chosen setting in red, excluded ones grey):\n"
+    );
+    for (suffix, what) in super::chart::CHARTS {
+        let _ = writeln!(
+            o,
+            "- {what}: [`{0}-{suffix}.svg`]({0}-{suffix}.svg)",
+            super::chart::REPORT_STEM
         );
     }
     o.push('\n');
