@@ -11,6 +11,7 @@
 
 pub mod chart;
 mod procs;
+mod progress;
 mod tuned;
 pub mod verdict;
 
@@ -25,6 +26,7 @@ use serde::Serialize;
 
 use crate::probe::{KernelProbe, Probe, RingFlag};
 use procs::Proc;
+use progress::{Progress, PHASES};
 pub use tuned::tuned_text;
 
 /// One set of swept settings.
@@ -300,8 +302,27 @@ impl Bench<'_> {
     }
 
     /// Start ringway with `v`, warm it up, then a closed-loop run and (when
-    /// `rate` is known) a fixed-rate run.
-    fn measure(&self, v: &Variant, rate: Option<u64>) -> Result<(Sample, Option<Sample>), String> {
+    /// `rate` is known) a fixed-rate run. Every phase ticks `progress`, the
+    /// ones not reached too.
+    fn measure(
+        &self,
+        v: &Variant,
+        rate: Option<u64>,
+        progress: &Progress,
+    ) -> Result<(Sample, Option<Sample>), String> {
+        let mut ticked = 0;
+        let r = self.measure_phases(v, rate, progress, &mut ticked);
+        progress.done(PHASES.saturating_sub(ticked));
+        r
+    }
+
+    fn measure_phases(
+        &self,
+        v: &Variant,
+        rate: Option<u64>,
+        progress: &Progress,
+        ticked: &mut u64,
+    ) -> Result<(Sample, Option<Sample>), String> {
         let listen = free_port().map_err(|e| e.to_string())?;
         let admin = free_port().map_err(|e| e.to_string())?;
         let path = self.dir.join("ringway.sweep.toml");
@@ -315,10 +336,23 @@ impl Bench<'_> {
         let mut proc = Proc::start("ringway", &mut cmd, self.dir).map_err(|e| e.to_string())?;
         proc.wait_for("ringway: ready", Duration::from_secs(10))?;
         let url = format!("http://127.0.0.1:{listen}/");
+        let tick = |ticked: &mut u64| {
+            progress.done(1);
+            *ticked += 1;
+        };
+        progress.phase("warm-up");
         self.load(&proc, &url, None, Duration::from_millis(500))?;
+        tick(ticked);
+        progress.phase("closed loop");
         let closed = self.load(&proc, &url, None, self.duration)?;
+        tick(ticked);
         let fixed = match rate {
-            Some(r) => Some(self.load(&proc, &url, Some(r), self.duration)?),
+            Some(r) => {
+                progress.phase(&format!("{r} req/s"));
+                let f = self.load(&proc, &url, Some(r), self.duration)?;
+                tick(ticked);
+                Some(f)
+            }
             None => None,
         };
         Ok((closed, fixed))
@@ -405,11 +439,13 @@ pub fn sweep(opts: &Options) -> Result<Sweep, String> {
             connections: opts.connections,
             duration,
         };
+        let progress =
+            Progress::new(reps as u64 * variants.len() as u64 + u64::from(opts.rate.is_none()));
         let rate = match opts.rate {
             Some(r) => r,
             None => {
-                eprintln!("ringway-tune sweep: calibrating the fixed rate on the current settings");
-                let (closed, _) = bench.measure(&variants[0], None)?;
+                progress.run("calibrating the fixed rate on the current settings");
+                let (closed, _) = bench.measure(&variants[0], None, &progress)?;
                 let r = ((closed.rps / 3.0) as u64 / 100 * 100).max(100);
                 notes.push(format!(
                     "fixed rate {r} req/s: a third of the closed-loop throughput of the current settings in a calibration run ({:.0} req/s)",
@@ -423,28 +459,32 @@ pub fn sweep(opts: &Options) -> Result<Sweep, String> {
             for k in 0..variants.len() {
                 // Rotated each repetition: no variant always runs first.
                 let i = (k + rep) % variants.len();
-                eprintln!(
-                    "ringway-tune sweep: repetition {}/{reps}, {}",
+                progress.run(&format!(
+                    "repetition {}/{reps}, #{i} {}",
                     rep + 1,
                     variants[i].label()
-                );
-                let run = match bench.measure(&variants[i], Some(rate)) {
+                ));
+                let run = match bench.measure(&variants[i], Some(rate), &progress) {
                     Ok((closed, fixed)) => Run {
                         variant: i,
                         closed: Some(closed),
                         fixed,
                         error: None,
                     },
-                    Err(e) => Run {
-                        variant: i,
-                        closed: None,
-                        fixed: None,
-                        error: Some(e),
-                    },
+                    Err(e) => {
+                        progress.note(&format!("#{i} {}: {e}", variants[i].label()));
+                        Run {
+                            variant: i,
+                            closed: None,
+                            fixed: None,
+                            error: Some(e),
+                        }
+                    }
                 };
                 runs.push(run);
             }
         }
+        progress.finish();
         Ok((rate, runs))
     })();
     let _ = std::fs::remove_dir_all(&dir);
