@@ -88,6 +88,15 @@ enum Command {
         /// Connections of each ringload run.
         #[arg(long, default_value_t = 50)]
         connections: u32,
+        /// What to optimise: `cpu` (least ringway CPU time per request at
+        /// the fixed rate) or `throughput` (most closed-loop req/s among
+        /// settings whose p99 at the fixed rate is within --p99-slo).
+        #[arg(long, default_value = "cpu", value_parser = ["cpu", "throughput"])]
+        objective: String,
+        /// The p99 latency SLO at the fixed rate for `--objective
+        /// throughput`, e.g. 5ms.
+        #[arg(long, value_parser = ringway_tune::sweep::parse_duration, required_if_eq("objective", "throughput"))]
+        p99_slo: Option<std::time::Duration>,
     },
 }
 
@@ -110,6 +119,8 @@ fn main() -> ExitCode {
             reps,
             rate,
             connections,
+            objective,
+            p99_slo,
         } => sweep(ringway_tune::sweep::Options {
             config,
             quick,
@@ -120,6 +131,12 @@ fn main() -> ExitCode {
             reps,
             rate,
             connections,
+            objective: match (objective.as_str(), p99_slo) {
+                ("throughput", Some(p99_slo)) => {
+                    ringway_tune::sweep::Objective::Throughput { p99_slo }
+                }
+                _ => ringway_tune::sweep::Objective::Cpu,
+            },
         }),
     }
 }

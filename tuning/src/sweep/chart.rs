@@ -165,7 +165,7 @@ pub fn charts(s: &super::Sweep, v: &super::verdict::Verdict) -> Vec<(String, Str
                 ),
                 value: f(&v.stats[i]),
                 chosen: i == v.chosen,
-                excluded: !v.stats[i].eligible,
+                excluded: !v.stats[i].candidate(),
             })
             .collect()
     };

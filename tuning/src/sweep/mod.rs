@@ -28,6 +28,7 @@ use crate::probe::{KernelProbe, Probe, RingFlag};
 use procs::Proc;
 use progress::{Progress, PHASES};
 pub use tuned::tuned_text;
+pub use verdict::Objective;
 
 /// One set of swept settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -87,6 +88,7 @@ pub struct Options {
     pub reps: Option<u32>,
     pub rate: Option<u64>,
     pub connections: u32,
+    pub objective: Objective,
 }
 
 /// Everything a sweep found, for the report.
@@ -104,6 +106,7 @@ pub struct Sweep {
     pub ringway_bin: PathBuf,
     pub kernel: String,
     pub notes: Vec<String>,
+    pub objective: Objective,
 }
 
 /// `10s`, `500ms`.
@@ -506,6 +509,7 @@ pub fn sweep(opts: &Options) -> Result<Sweep, String> {
             .trim()
             .to_string(),
         notes,
+        objective: opts.objective,
     })
 }
 

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::verdict::decide;
+use super::verdict::{decide, Objective};
 use super::{baseline, parse_duration, tuned_text, variants, Run, Sample, Sweep, Variant};
 use crate::probe::{FixedProbe, RingFlag};
 
@@ -94,6 +94,7 @@ fn sweep(runs: Vec<Run>) -> Sweep {
         ringway_bin: PathBuf::from("ringway"),
         kernel: "6.8".into(),
         notes: vec![],
+        objective: Objective::Cpu,
     }
 }
 
@@ -184,6 +185,82 @@ fn charts_have_one_bar_per_setting_and_escaped_labels() {
     let md = super::verdict::markdown(&s, &v);
     assert!(
         md.contains("[`ringway-tune-sweep-cpu.svg`](ringway-tune-sweep-cpu.svg)"),
+        "{md}"
+    );
+}
+
+/// A run with closed-loop `rps` and fixed-rate `p99_us`.
+fn run_rps(variant: usize, rps: f64, p99_us: u64) -> Run {
+    let closed = Sample {
+        rps,
+        p99_us: 2 * p99_us,
+        errors: 0,
+        cpu_us_per_req: 10.0,
+    };
+    let fixed = Sample {
+        rps: 1000.0,
+        p99_us,
+        errors: 0,
+        cpu_us_per_req: 10.0,
+    };
+    Run {
+        variant,
+        closed: Some(closed),
+        fixed: Some(fixed),
+        error: None,
+    }
+}
+
+#[test]
+fn throughput_objective_picks_the_fastest_within_the_slo() {
+    let mut s = sweep(vec![
+        run_rps(0, 10_000.0, 3_000),
+        run_rps(1, 14_000.0, 4_000),
+        run_rps(2, 20_000.0, 9_000), // fastest, but over the 5 ms SLO
+        run_rps(0, 10_200.0, 3_000),
+        run_rps(1, 14_100.0, 4_500),
+        run_rps(2, 20_500.0, 8_000),
+    ]);
+    s.objective = Objective::Throughput {
+        p99_slo: Duration::from_millis(5),
+    };
+    let v = decide(&s);
+    assert_eq!((v.best, v.chosen), (Some(1), 1));
+    assert!(v.stats[2].eligible && !v.stats[2].candidate());
+    let md = super::verdict::markdown(&s, &v);
+    assert!(md.contains("most closed-loop req/s"), "{md}");
+    assert!(md.contains("within the SLO of 5.00 ms"), "{md}");
+    assert!(
+        md.contains("excluded: p99 8.50 ms over the SLO of 5.00 ms"),
+        "{md}"
+    );
+    assert!(md.contains("#1 (workers 1, ring_entries 256"), "{md}");
+    // The same numbers under the CPU objective: all tie at 10 µs/req, the
+    // current settings are kept.
+    s.objective = Objective::Cpu;
+    let v = decide(&s);
+    assert_eq!(v.chosen, 0);
+}
+
+#[test]
+fn throughput_objective_with_no_setting_within_the_slo_keeps_the_current() {
+    let mut s = sweep(vec![
+        run_rps(0, 10_000.0, 6_000),
+        run_rps(1, 14_000.0, 7_000),
+        run_rps(2, 20_000.0, 9_000),
+    ]);
+    s.objective = Objective::Throughput {
+        p99_slo: Duration::from_millis(5),
+    };
+    let v = decide(&s);
+    assert_eq!((v.best, v.chosen), (None, 0));
+    let md = super::verdict::markdown(&s, &v);
+    assert!(
+        md.contains("no setting met the objective's p99 SLO at the fixed rate"),
+        "{md}"
+    );
+    assert!(
+        md.contains("keeps the current settings (workers 1, ring_entries 1024"),
         "{md}"
     );
 }
