@@ -37,25 +37,39 @@ pub struct Variant {
     pub ring_entries: u32,
     /// Names as in `[runtime] ring_flags`.
     pub flags: Vec<String>,
+    /// `[runtime] sqpoll_idle` as written (`"100ms"`); `None`: no SQPOLL.
+    pub sqpoll_idle: Option<String>,
 }
+
+/// The idle time of the SQPOLL variants: the kernel thread polls this long
+/// after the last submission before it sleeps.
+pub const SQPOLL_IDLE: &str = "100ms";
 
 impl Variant {
     pub fn label(&self) -> String {
         format!(
-            "workers {}, ring_entries {}, ring_flags [{}]",
+            "workers {}, ring_entries {}, ring_flags [{}]{}",
             self.workers,
             self.ring_entries,
-            self.flags.join(", ")
+            self.flags.join(", "),
+            self.sqpoll_idle
+                .as_ref()
+                .map_or(String::new(), |i| format!(", sqpoll_idle {i}"))
         )
     }
 
-    /// `single_issuer + coop_taskrun`, or `none`.
+    /// `single_issuer + coop_taskrun`, or `none`; `+ sqpoll (idle 100ms)`
+    /// with SQPOLL.
     pub fn flags_text(&self) -> String {
-        if self.flags.is_empty() {
-            "none".into()
+        let mut t = if self.flags.is_empty() {
+            "none".to_string()
         } else {
             self.flags.join(" + ")
+        };
+        if let Some(i) = &self.sqpoll_idle {
+            t.push_str(&format!(" + sqpoll (idle {i})"));
         }
+        t
     }
 }
 
@@ -156,10 +170,16 @@ fn baseline(config: &toml::Table, auto_workers: u32) -> Result<Variant, String> 
             .collect::<Result<_, _>>()?,
         Some(v) => return Err(format!("runtime.ring_flags: unexpected {v}")),
     };
+    let sqpoll_idle = match rt.get("sqpoll_idle") {
+        None => None,
+        Some(toml::Value::String(s)) => Some(s.clone()),
+        Some(v) => return Err(format!("runtime.sqpoll_idle: unexpected {v}")),
+    };
     Ok(Variant {
         workers,
         ring_entries,
         flags,
+        sqpoll_idle,
     })
 }
 
@@ -186,22 +206,37 @@ pub fn variants(
     } else {
         &[256, 1024, 4096]
     };
-    let flag_sets: Vec<&[RingFlag]> = [
-        &[RingFlag::SingleIssuer, RingFlag::CoopTaskrun][..],
-        &[RingFlag::SingleIssuer, RingFlag::DeferTaskrun][..],
-        &[][..],
-    ]
-    .into_iter()
-    .filter(|f| probe.uring_setup(f).is_ok())
-    .collect();
+    // (ring_flags, with SQPOLL): SQPOLL only in the full sweep. The kernel
+    // refuses COOP_TASKRUN and DEFER_TASKRUN with SQPOLL (EINVAL), so SQPOLL
+    // goes with single_issuer or no flag.
+    let mut candidates: Vec<(&[RingFlag], bool)> = vec![
+        (&[RingFlag::SingleIssuer, RingFlag::CoopTaskrun][..], false),
+        (&[RingFlag::SingleIssuer, RingFlag::DeferTaskrun][..], false),
+        (&[][..], false),
+    ];
+    if !quick {
+        candidates.push((&[RingFlag::SingleIssuer][..], true));
+        candidates.push((&[][..], true));
+    }
+    let flag_sets: Vec<(&[RingFlag], bool)> = candidates
+        .into_iter()
+        .filter(|&(f, sqpoll)| {
+            let mut all = f.to_vec();
+            if sqpoll {
+                all.push(RingFlag::Sqpoll);
+            }
+            probe.uring_setup(&all).is_ok()
+        })
+        .collect();
     let mut out = vec![base.clone()];
     for &w in &workers {
         for &e in entries {
-            for f in &flag_sets {
+            for &(f, sqpoll) in &flag_sets {
                 let v = Variant {
                     workers: w,
                     ring_entries: e,
                     flags: flag_names(f),
+                    sqpoll_idle: sqpoll.then(|| SQPOLL_IDLE.to_string()),
                 };
                 if !out.contains(&v) {
                     out.push(v);
@@ -237,7 +272,7 @@ fn run_config(v: &Variant, cores: &[u32], listen: u16, origin: &str, admin: u16)
     let flags: Vec<String> = v.flags.iter().map(|f| format!("\"{f}\"")).collect();
     format!(
         "[runtime]\nworkers = {}\ncores = [{}]\ndriver = \"io_uring\"\nring_entries = {}\n\
-         ring_flags = [{}]\ndrain_timeout = \"1s\"\ndrain_idle_grace = \"0s\"\nlog_level = \"warn\"\n\n\
+         ring_flags = [{}]\n{}drain_timeout = \"1s\"\ndrain_idle_grace = \"0s\"\nlog_level = \"warn\"\n\n\
          [[listener]]\nname = \"sweep\"\naddress = \"127.0.0.1:{listen}\"\n\n\
          [[route]]\nlistener = \"sweep\"\npath_prefix = \"/\"\ncluster = \"origin\"\n\n\
          [[cluster]]\nname = \"origin\"\nendpoints = [\"{origin}\"]\n\n\
@@ -246,6 +281,9 @@ fn run_config(v: &Variant, cores: &[u32], listen: u16, origin: &str, admin: u16)
         cores.iter().map(u32::to_string).collect::<Vec<_>>().join(", "),
         v.ring_entries,
         flags.join(", "),
+        v.sqpoll_idle
+            .as_ref()
+            .map_or(String::new(), |i| format!("sqpoll_idle = \"{i}\"\n")),
     )
 }
 
@@ -409,6 +447,18 @@ pub fn sweep(opts: &Options) -> Result<Sweep, String> {
         ));
     }
     let variants = variants(&base, ringway_cores.len() as u32, opts.quick, &KernelProbe);
+    if variants.iter().any(|v| v.sqpoll_idle.is_some()) {
+        notes.push(format!(
+            "SQPOLL variants (sqpoll_idle = \"{SQPOLL_IDLE}\"): each ring's kernel polling thread \
+             belongs to ringway's process, so its CPU time (it spins while there is work, and \
+             {SQPOLL_IDLE} after) is in the CPU per request; the kernel refuses coop_taskrun \
+             and defer_taskrun with SQPOLL"
+        ));
+    } else if opts.quick {
+        notes.push("--quick: no SQPOLL variants (the full sweep has them)".into());
+    } else {
+        notes.push("the kernel refuses SQPOLL here: no SQPOLL variants".into());
+    }
     let duration = opts.duration.unwrap_or(if opts.quick {
         Duration::from_secs(3)
     } else {

@@ -2,7 +2,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::verdict::{decide, Objective};
-use super::{baseline, parse_duration, tuned_text, variants, Run, Sample, Sweep, Variant};
+use super::{
+    baseline, parse_duration, run_config, tuned_text, variants, Run, Sample, Sweep, Variant,
+};
 use crate::probe::{FixedProbe, RingFlag};
 
 fn variant(workers: u32, entries: u32, flags: &[&str]) -> Variant {
@@ -10,6 +12,7 @@ fn variant(workers: u32, entries: u32, flags: &[&str]) -> Variant {
         workers,
         ring_entries: entries,
         flags: flags.iter().map(|s| s.to_string()).collect(),
+        sqpoll_idle: None,
     }
 }
 
@@ -262,5 +265,62 @@ fn throughput_objective_with_no_setting_within_the_slo_keeps_the_current() {
     assert!(
         md.contains("keeps the current settings (workers 1, ring_entries 1024"),
         "{md}"
+    );
+}
+
+#[test]
+fn sqpoll_variants_only_in_the_full_sweep_and_when_accepted() {
+    let base = variant(1, 1024, &["single_issuer", "coop_taskrun"]);
+    let sq = |v: &Variant| v.sqpoll_idle.is_some();
+    let accepts = FixedProbe::default();
+    // --quick: never.
+    assert!(!variants(&base, 2, true, &accepts).iter().any(sq));
+    // Full: two SQPOLL variants per workers × ring_entries, with
+    // single_issuer and with no flag (the kernel refuses COOP_TASKRUN and
+    // DEFER_TASKRUN with SQPOLL).
+    let full = variants(&base, 2, false, &accepts);
+    let with: Vec<&Variant> = full.iter().filter(|v| sq(v)).collect();
+    assert_eq!(with.len(), 2 * 3 * 2, "{full:?}");
+    assert!(with
+        .iter()
+        .all(|v| (v.flags == ["single_issuer"] || v.flags.is_empty())
+            && v.sqpoll_idle.as_deref() == Some(super::SQPOLL_IDLE)));
+    // The kernel refuses SQPOLL: none.
+    let refuses = FixedProbe {
+        refused: vec![RingFlag::Sqpoll],
+        ..FixedProbe::default()
+    };
+    assert!(!variants(&base, 2, false, &refuses).iter().any(sq));
+    // The run's configuration and the labels carry it.
+    let v = with[0];
+    let cfg = run_config(v, &[1], 8080, "127.0.0.1:9000", 9901);
+    assert!(cfg.contains("\nsqpoll_idle = \"100ms\"\n"), "{cfg}");
+    let t: toml::Table = toml::from_str(&cfg).unwrap();
+    assert_eq!(&baseline(&t, 9).unwrap(), v);
+    assert!(v.label().ends_with(", sqpoll_idle 100ms"));
+    assert!(v.flags_text().ends_with(" + sqpoll (idle 100ms)"));
+    let cfg = run_config(&base, &[1], 8080, "127.0.0.1:9000", 9901);
+    assert!(!cfg.contains("sqpoll"), "{cfg}");
+}
+
+#[test]
+fn tuned_file_sets_or_turns_off_sqpoll_idle() {
+    let mut v = variant(1, 256, &["single_issuer", "coop_taskrun"]);
+    v.sqpoll_idle = Some("100ms".into());
+    let out = tuned_text("[runtime]\nworkers = 1\n", &v);
+    let t: toml::Table = toml::from_str(&out).unwrap();
+    assert_eq!(baseline(&t, 9).unwrap(), v);
+    assert!(
+        out.contains("sqpoll_idle = \"100ms\"   # ringway-tune sweep\n"),
+        "{out}"
+    );
+    // The chosen variant has no SQPOLL: the file's line is commented out.
+    let plain = variant(1, 256, &[]);
+    let out = tuned_text("[runtime]\nsqpoll_idle = \"2s\"\nworkers = 1\n", &plain);
+    let t: toml::Table = toml::from_str(&out).unwrap();
+    assert_eq!(baseline(&t, 9).unwrap(), plain);
+    assert!(
+        out.contains("# sqpoll_idle = \"2s\"   # off: ringway-tune sweep\n"),
+        "{out}"
     );
 }
