@@ -10,6 +10,7 @@
 //! the noise rule are in [`verdict`].
 
 pub mod chart;
+pub mod placement;
 mod procs;
 mod progress;
 mod tuned;
@@ -121,6 +122,8 @@ pub struct Sweep {
     pub kernel: String,
     pub notes: Vec<String>,
     pub objective: Objective,
+    /// Why ringway got `ringway_cores`: one sentence each.
+    pub placement: Vec<String>,
 }
 
 /// `10s`, `500ms`.
@@ -421,16 +424,28 @@ pub fn sweep(opts: &Options) -> Result<Sweep, String> {
             ));
         }
     }
-    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     let mut notes = Vec::new();
-    // ringway on the upper half of the CPUs, origin and load generator on
-    // the lower half (on one CPU they share it).
-    let (client_cores, ringway_cores): (Vec<u32>, Vec<u32>) = if ncpu >= 2 {
-        ((0..ncpu / 2).collect(), (ncpu / 2..ncpu).collect())
-    } else {
-        notes.push("one CPU: ringway, the origin and the load generator share it".into());
-        (vec![0], vec![0])
-    };
+    // ringway on half of the CPUs, origin and load generator on the rest;
+    // which half from the host's SMT siblings and NIC interrupts, as
+    // `inspect` reads them (no rings created for this).
+    let facts = crate::facts::Facts::gather(&crate::root::Root::new("/"), &crate::probe::NoProbe);
+    let mut place = placement::place(&facts);
+    if facts.online_cpus.is_empty() {
+        let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        place = placement::Placement {
+            ringway: (ncpu / 2..ncpu.max(1)).collect(),
+            clients: (0..(ncpu / 2).max(1)).collect(),
+            why: vec![
+                "/sys/devices/system/cpu/online unreadable: ringway on the upper half of the CPUs"
+                    .into(),
+            ],
+        };
+    }
+    let placement::Placement {
+        ringway: ringway_cores,
+        clients: client_cores,
+        why: placement,
+    } = place;
     if ringway_bin.to_string_lossy().contains("/debug/") {
         notes.push(
             "ringway is a debug build: absolute numbers are far from a release build's, \
@@ -560,6 +575,7 @@ pub fn sweep(opts: &Options) -> Result<Sweep, String> {
             .to_string(),
         notes,
         objective: opts.objective,
+        placement,
     })
 }
 

@@ -98,6 +98,7 @@ fn sweep(runs: Vec<Run>) -> Sweep {
         kernel: "6.8".into(),
         notes: vec![],
         objective: Objective::Cpu,
+        placement: vec!["made up".into()],
     }
 }
 
@@ -323,4 +324,106 @@ fn tuned_file_sets_or_turns_off_sqpoll_idle() {
         out.contains("# sqpoll_idle = \"2s\"   # off: ringway-tune sweep\n"),
         "{out}"
     );
+}
+
+mod placement {
+    use super::super::placement::{irq_heavy, place};
+    use crate::facts::{Cpu, Facts, Irq, Nic};
+
+    /// `n` CPUs; `smt`: CPUs i and i + n/2 are siblings; `irqs`: per-CPU
+    /// interrupt counts of one NIC's two lines (split evenly).
+    fn facts(n: u32, smt: bool, irqs: &[u64]) -> Facts {
+        let cpus = (0..n)
+            .map(|id| Cpu {
+                id,
+                siblings: if smt {
+                    let a = id % (n / 2);
+                    vec![a, a + n / 2]
+                } else {
+                    vec![id]
+                },
+                node: Some(0),
+                governor: None,
+            })
+            .collect();
+        let line = |k: u64| Irq {
+            irq: format!("{}", 30 + k),
+            name: format!("eth0-q{k}"),
+            per_cpu: irqs.iter().map(|x| x / 2).collect(),
+            affinity: None,
+        };
+        Facts {
+            kernel: Some("6.8.0".into()),
+            online_cpus: (0..n).collect(),
+            cpus,
+            numa_nodes: vec![],
+            isolated_cpus: vec![],
+            nics: vec![Nic {
+                name: "eth0".into(),
+                device: Some("virtio1".into()),
+                numa_node: None,
+                rx_queues: vec![],
+                tx_queues: vec![],
+                irqs: vec![line(0), line(1)],
+            }],
+            sysctl: Default::default(),
+            io_uring: vec![],
+            nofile: None,
+            memlock: None,
+        }
+    }
+
+    #[test]
+    fn neither_smt_nor_irq_concentration_is_the_upper_half_and_says_so() {
+        // Like the build VM: 2 CPUs, 55 % of the interrupts on CPU 1.
+        let p = place(&facts(2, false, &[7000, 8600]));
+        assert_eq!((p.ringway, p.clients), (vec![1], vec![0]));
+        assert_eq!(p.why.len(), 1);
+        assert!(p.why[0].starts_with("no SMT siblings and no CPU takes a concentrated share"));
+        let p = place(&facts(8, false, &[0; 8]));
+        assert_eq!((p.ringway, p.clients), (vec![4, 5, 6, 7], vec![0, 1, 2, 3]));
+    }
+
+    #[test]
+    fn smt_siblings_are_split_between_ringway_and_the_clients() {
+        // 8 threads on 4 cores: 0+4, 1+5, 2+6, 3+7. The upper half would
+        // be 4–7, one thread of each core: fine. Siblings never both ringway.
+        let p = place(&facts(8, true, &[0; 8]));
+        assert_eq!(p.ringway, vec![4, 5, 6, 7]);
+        assert!(
+            p.why[0].contains("each on a different physical core"),
+            "{:?}",
+            p.why
+        );
+        // Siblings 0+1, 2+3 (as on many hosts): the upper half 2,3 would
+        // be one core; ringway gets 1 and 3 instead.
+        let mut f = facts(4, false, &[0; 4]);
+        for c in &mut f.cpus {
+            c.siblings = if c.id < 2 { vec![0, 1] } else { vec![2, 3] };
+        }
+        let p = place(&f);
+        assert_eq!((p.ringway, p.clients), (vec![1, 3], vec![0, 2]));
+    }
+
+    #[test]
+    fn irq_heavy_cpus_are_avoided() {
+        // 4 CPUs, CPU 3 takes 95 % of 20,000 interrupts.
+        let f = facts(4, false, &[400, 300, 300, 19000]);
+        assert_eq!(irq_heavy(&f), vec![(3, 95)]);
+        let p = place(&f);
+        assert_eq!((p.ringway, p.clients), (vec![1, 2], vec![0, 3]));
+        assert!(
+            p.why
+                .iter()
+                .any(|w| w
+                    .contains("NIC interrupts concentrated on CPU 3 (95 %): ringway avoids them")),
+            "{:?}",
+            p.why
+        );
+        // Too few interrupts to judge: nothing is heavy.
+        assert!(irq_heavy(&facts(4, false, &[10, 10, 10, 900])).is_empty());
+        // 2 CPUs, all interrupts on CPU 1: ringway on CPU 0.
+        let p = place(&facts(2, false, &[0, 5000]));
+        assert_eq!((p.ringway, p.clients), (vec![0], vec![1]));
+    }
 }

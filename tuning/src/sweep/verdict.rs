@@ -245,6 +245,9 @@ pub fn markdown(s: &Sweep, v: &Verdict) -> String {
          settings are kept when they are within noise of the best.\n",
         s.objective.describe()
     );
+    for p in &s.placement {
+        let _ = writeln!(o, "**Core placement**: {p}.\n");
+    }
     for n in &s.notes {
         let _ = writeln!(o, "- {n}");
     }
