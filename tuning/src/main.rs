@@ -54,14 +54,14 @@ enum Command {
         root: PathBuf,
     },
     /// Run ringway in front of `ringload serve` with several workers /
-    /// ring_entries / ring_flags, measure each with `ringload run`, write
-    /// ringway.tuned.toml and a markdown report.
+    /// ring_entries / ring_flags / sqpoll_idle, measure each with `ringload
+    /// run`, write ringway.tuned.toml and a markdown report with SVG charts.
     Sweep {
         /// ringway's configuration file; its [runtime] is the starting point.
         #[arg(short = 'c', long)]
         config: PathBuf,
-        /// A small sweep: 2 repetitions of 3 s per variant, ring_entries 256
-        /// and 1024.
+        /// A small sweep (for CI): 2 repetitions of 3 s per variant,
+        /// ring_entries 256 and 1024, no SQPOLL variants.
         #[arg(long)]
         quick: bool,
         /// Directory for ringway.tuned.toml, ringway-tune-sweep.md and its SVG charts

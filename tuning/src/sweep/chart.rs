@@ -149,9 +149,12 @@ pub const CHARTS: [(&str, &str); 3] = [
     ("cpu", "ringway CPU time per request at the fixed rate"),
 ];
 
+/// (median, min, max).
+type Range = Option<(f64, f64, f64)>;
+
 /// `(file name, SVG)` for each chart of a sweep.
 pub fn charts(s: &super::Sweep, v: &super::verdict::Verdict) -> Vec<(String, String)> {
-    let bars = |f: &dyn Fn(&super::verdict::Stats) -> Option<(f64, f64, f64)>| -> Vec<Bar> {
+    let bars = |f: &dyn Fn(&super::verdict::Stats) -> Range| -> Vec<Bar> {
         s.variants
             .iter()
             .enumerate()
@@ -169,7 +172,7 @@ pub fn charts(s: &super::Sweep, v: &super::verdict::Verdict) -> Vec<(String, Str
             })
             .collect()
     };
-    let ms = |t: Option<(f64, f64, f64)>| t.map(|(m, lo, hi)| (m / 1e3, lo / 1e3, hi / 1e3));
+    let ms = |t: Range| t.map(|(m, lo, hi)| (m / 1e3, lo / 1e3, hi / 1e3));
     let [t, p, c] = CHARTS;
     vec![
         (

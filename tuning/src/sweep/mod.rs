@@ -1,13 +1,14 @@
 //! `ringway-tune sweep`: measure ringway with several `[runtime]` settings
 //! and keep the best.
 //!
-//! Each variant (`workers`, `ring_entries`, `ring_flags`) runs ringway on a
-//! minimal configuration (one listener, one route, one cluster) in front of
+//! Each variant (`workers`, `ring_entries`, `ring_flags`, `sqpoll_idle`)
+//! runs ringway, on the CPUs [`placement`] picks, on a minimal
+//! configuration (one listener, one route, one cluster) in front of
 //! `ringload serve`, driven by `ringload run` twice: closed loop (throughput)
 //! and at a fixed rate (CPU per request, latency). Repetitions are
 //! interleaved (every variant once, then again, in rotated order), so a
 //! change in the machine's load hits every variant alike. The objective and
-//! the noise rule are in [`verdict`].
+//! the noise rule are in [`verdict`], the charts in [`chart`].
 
 pub mod chart;
 pub mod placement;
