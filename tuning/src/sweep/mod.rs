@@ -514,7 +514,9 @@ pub fn sweep(opts: &Options) -> Result<Sweep, String> {
             Some(r) => r,
             None => {
                 progress.run("calibrating the fixed rate on the current settings");
-                let (closed, _) = bench.measure(&variants[0], None, &progress)?;
+                let (closed, _) = bench
+                    .measure(&variants[0], None, &progress)
+                    .inspect_err(|_| progress.finish())?;
                 let r = ((closed.rps / 3.0) as u64 / 100 * 100).max(100);
                 notes.push(format!(
                     "fixed rate {r} req/s: a third of the closed-loop throughput of the current settings in a calibration run ({:.0} req/s)",
