@@ -54,17 +54,17 @@ enum Command {
         root: PathBuf,
     },
     /// Run ringway in front of `ringload serve` with several workers /
-    /// ring_entries / ring_flags, measure each with `ringload run`, write
-    /// ringway.tuned.toml and a markdown report.
+    /// ring_entries / ring_flags / sqpoll_idle, measure each with `ringload
+    /// run`, write ringway.tuned.toml and a markdown report with SVG charts.
     Sweep {
         /// ringway's configuration file; its [runtime] is the starting point.
         #[arg(short = 'c', long)]
         config: PathBuf,
-        /// A small sweep: 2 repetitions of 3 s per variant, ring_entries 256
-        /// and 1024.
+        /// A small sweep (for CI): 2 repetitions of 3 s per variant,
+        /// ring_entries 256 and 1024, no SQPOLL variants.
         #[arg(long)]
         quick: bool,
-        /// Directory for ringway.tuned.toml and ringway-tune-sweep.md
+        /// Directory for ringway.tuned.toml, ringway-tune-sweep.md and its SVG charts
         /// [default: the configuration file's directory].
         #[arg(long)]
         out: Option<PathBuf>,
@@ -88,6 +88,15 @@ enum Command {
         /// Connections of each ringload run.
         #[arg(long, default_value_t = 50)]
         connections: u32,
+        /// What to optimise: `cpu` (least ringway CPU time per request at
+        /// the fixed rate) or `throughput` (most closed-loop req/s among
+        /// settings whose p99 at the fixed rate is within --p99-slo).
+        #[arg(long, default_value = "cpu", value_parser = ["cpu", "throughput"])]
+        objective: String,
+        /// The p99 latency SLO at the fixed rate for `--objective
+        /// throughput`, e.g. 5ms.
+        #[arg(long, value_parser = ringway_tune::sweep::parse_duration, required_if_eq("objective", "throughput"))]
+        p99_slo: Option<std::time::Duration>,
     },
 }
 
@@ -110,6 +119,8 @@ fn main() -> ExitCode {
             reps,
             rate,
             connections,
+            objective,
+            p99_slo,
         } => sweep(ringway_tune::sweep::Options {
             config,
             quick,
@@ -120,6 +131,12 @@ fn main() -> ExitCode {
             reps,
             rate,
             connections,
+            objective: match (objective.as_str(), p99_slo) {
+                ("throughput", Some(p99_slo)) => {
+                    ringway_tune::sweep::Objective::Throughput { p99_slo }
+                }
+                _ => ringway_tune::sweep::Objective::Cpu,
+            },
         }),
     }
 }
@@ -135,7 +152,11 @@ fn sweep(opts: ringway_tune::sweep::Options) -> ExitCode {
         .and_then(|s| ringway_tune::sweep::write_outputs(&s, &dir));
     match result {
         Ok((tuned, report)) => {
-            eprintln!("wrote {} and {}", tuned.display(), report.display());
+            eprintln!(
+                "wrote {} and {} (charts: ringway-tune-sweep-{{throughput,p99,cpu}}.svg beside it)",
+                tuned.display(),
+                report.display()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

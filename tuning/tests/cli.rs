@@ -247,6 +247,13 @@ fn sweep_quick_writes_a_tuned_file_and_a_report() {
         "{report}"
     );
     assert!(report.contains("fixed 300 req/s"), "{report}");
+    assert!(report.contains("**Core placement**: "), "{report}");
+    for chart in ["throughput", "p99", "cpu"] {
+        let name = format!("ringway-tune-sweep-{chart}.svg");
+        let svg = std::fs::read_to_string(t.0.join(&name)).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("<rect"), "{name}");
+        assert!(report.contains(&format!("]({name})")), "{report}");
+    }
     let tuned = std::fs::read_to_string(t.0.join("ringway.tuned.toml")).unwrap();
     // The rest of the file is kept as written.
     assert!(tuned.contains("# mine\n"), "{tuned}");

@@ -1,15 +1,19 @@
 //! `ringway-tune sweep`: measure ringway with several `[runtime]` settings
 //! and keep the best.
 //!
-//! Each variant (`workers`, `ring_entries`, `ring_flags`) runs ringway on a
-//! minimal configuration (one listener, one route, one cluster) in front of
+//! Each variant (`workers`, `ring_entries`, `ring_flags`, `sqpoll_idle`)
+//! runs ringway, on the CPUs [`placement`] picks, on a minimal
+//! configuration (one listener, one route, one cluster) in front of
 //! `ringload serve`, driven by `ringload run` twice: closed loop (throughput)
 //! and at a fixed rate (CPU per request, latency). Repetitions are
 //! interleaved (every variant once, then again, in rotated order), so a
 //! change in the machine's load hits every variant alike. The objective and
-//! the noise rule are in [`verdict`].
+//! the noise rule are in [`verdict`], the charts in [`chart`].
 
+pub mod chart;
+pub mod placement;
 mod procs;
+mod progress;
 mod tuned;
 pub mod verdict;
 
@@ -24,7 +28,9 @@ use serde::Serialize;
 
 use crate::probe::{KernelProbe, Probe, RingFlag};
 use procs::Proc;
+use progress::{Progress, PHASES};
 pub use tuned::tuned_text;
+pub use verdict::Objective;
 
 /// One set of swept settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,16 +39,39 @@ pub struct Variant {
     pub ring_entries: u32,
     /// Names as in `[runtime] ring_flags`.
     pub flags: Vec<String>,
+    /// `[runtime] sqpoll_idle` as written (`"100ms"`); `None`: no SQPOLL.
+    pub sqpoll_idle: Option<String>,
 }
+
+/// The idle time of the SQPOLL variants: the kernel thread polls this long
+/// after the last submission before it sleeps.
+pub const SQPOLL_IDLE: &str = "100ms";
 
 impl Variant {
     pub fn label(&self) -> String {
         format!(
-            "workers {}, ring_entries {}, ring_flags [{}]",
+            "workers {}, ring_entries {}, ring_flags [{}]{}",
             self.workers,
             self.ring_entries,
-            self.flags.join(", ")
+            self.flags.join(", "),
+            self.sqpoll_idle
+                .as_ref()
+                .map_or(String::new(), |i| format!(", sqpoll_idle {i}"))
         )
+    }
+
+    /// `single_issuer + coop_taskrun`, or `none`; `+ sqpoll (idle 100ms)`
+    /// with SQPOLL.
+    pub fn flags_text(&self) -> String {
+        let mut t = if self.flags.is_empty() {
+            "none".to_string()
+        } else {
+            self.flags.join(" + ")
+        };
+        if let Some(i) = &self.sqpoll_idle {
+            t.push_str(&format!(" + sqpoll (idle {i})"));
+        }
+        t
     }
 }
 
@@ -75,6 +104,7 @@ pub struct Options {
     pub reps: Option<u32>,
     pub rate: Option<u64>,
     pub connections: u32,
+    pub objective: Objective,
 }
 
 /// Everything a sweep found, for the report.
@@ -92,6 +122,9 @@ pub struct Sweep {
     pub ringway_bin: PathBuf,
     pub kernel: String,
     pub notes: Vec<String>,
+    pub objective: Objective,
+    /// Why ringway got `ringway_cores`: one sentence each.
+    pub placement: Vec<String>,
 }
 
 /// `10s`, `500ms`.
@@ -141,10 +174,16 @@ fn baseline(config: &toml::Table, auto_workers: u32) -> Result<Variant, String> 
             .collect::<Result<_, _>>()?,
         Some(v) => return Err(format!("runtime.ring_flags: unexpected {v}")),
     };
+    let sqpoll_idle = match rt.get("sqpoll_idle") {
+        None => None,
+        Some(toml::Value::String(s)) => Some(s.clone()),
+        Some(v) => return Err(format!("runtime.sqpoll_idle: unexpected {v}")),
+    };
     Ok(Variant {
         workers,
         ring_entries,
         flags,
+        sqpoll_idle,
     })
 }
 
@@ -171,22 +210,37 @@ pub fn variants(
     } else {
         &[256, 1024, 4096]
     };
-    let flag_sets: Vec<&[RingFlag]> = [
-        &[RingFlag::SingleIssuer, RingFlag::CoopTaskrun][..],
-        &[RingFlag::SingleIssuer, RingFlag::DeferTaskrun][..],
-        &[][..],
-    ]
-    .into_iter()
-    .filter(|f| probe.uring_setup(f).is_ok())
-    .collect();
+    // (ring_flags, with SQPOLL): SQPOLL only in the full sweep. The kernel
+    // refuses COOP_TASKRUN and DEFER_TASKRUN with SQPOLL (EINVAL), so SQPOLL
+    // goes with single_issuer or no flag.
+    let mut candidates: Vec<(&[RingFlag], bool)> = vec![
+        (&[RingFlag::SingleIssuer, RingFlag::CoopTaskrun][..], false),
+        (&[RingFlag::SingleIssuer, RingFlag::DeferTaskrun][..], false),
+        (&[][..], false),
+    ];
+    if !quick {
+        candidates.push((&[RingFlag::SingleIssuer][..], true));
+        candidates.push((&[][..], true));
+    }
+    let flag_sets: Vec<(&[RingFlag], bool)> = candidates
+        .into_iter()
+        .filter(|&(f, sqpoll)| {
+            let mut all = f.to_vec();
+            if sqpoll {
+                all.push(RingFlag::Sqpoll);
+            }
+            probe.uring_setup(&all).is_ok()
+        })
+        .collect();
     let mut out = vec![base.clone()];
     for &w in &workers {
         for &e in entries {
-            for f in &flag_sets {
+            for &(f, sqpoll) in &flag_sets {
                 let v = Variant {
                     workers: w,
                     ring_entries: e,
                     flags: flag_names(f),
+                    sqpoll_idle: sqpoll.then(|| SQPOLL_IDLE.to_string()),
                 };
                 if !out.contains(&v) {
                     out.push(v);
@@ -222,7 +276,7 @@ fn run_config(v: &Variant, cores: &[u32], listen: u16, origin: &str, admin: u16)
     let flags: Vec<String> = v.flags.iter().map(|f| format!("\"{f}\"")).collect();
     format!(
         "[runtime]\nworkers = {}\ncores = [{}]\ndriver = \"io_uring\"\nring_entries = {}\n\
-         ring_flags = [{}]\ndrain_timeout = \"1s\"\ndrain_idle_grace = \"0s\"\nlog_level = \"warn\"\n\n\
+         ring_flags = [{}]\n{}drain_timeout = \"1s\"\ndrain_idle_grace = \"0s\"\nlog_level = \"warn\"\n\n\
          [[listener]]\nname = \"sweep\"\naddress = \"127.0.0.1:{listen}\"\n\n\
          [[route]]\nlistener = \"sweep\"\npath_prefix = \"/\"\ncluster = \"origin\"\n\n\
          [[cluster]]\nname = \"origin\"\nendpoints = [\"{origin}\"]\n\n\
@@ -231,6 +285,9 @@ fn run_config(v: &Variant, cores: &[u32], listen: u16, origin: &str, admin: u16)
         cores.iter().map(u32::to_string).collect::<Vec<_>>().join(", "),
         v.ring_entries,
         flags.join(", "),
+        v.sqpoll_idle
+            .as_ref()
+            .map_or(String::new(), |i| format!("sqpoll_idle = \"{i}\"\n")),
     )
 }
 
@@ -290,8 +347,27 @@ impl Bench<'_> {
     }
 
     /// Start ringway with `v`, warm it up, then a closed-loop run and (when
-    /// `rate` is known) a fixed-rate run.
-    fn measure(&self, v: &Variant, rate: Option<u64>) -> Result<(Sample, Option<Sample>), String> {
+    /// `rate` is known) a fixed-rate run. Every phase ticks `progress`, the
+    /// ones not reached too.
+    fn measure(
+        &self,
+        v: &Variant,
+        rate: Option<u64>,
+        progress: &Progress,
+    ) -> Result<(Sample, Option<Sample>), String> {
+        let mut ticked = 0;
+        let r = self.measure_phases(v, rate, progress, &mut ticked);
+        progress.done(PHASES.saturating_sub(ticked));
+        r
+    }
+
+    fn measure_phases(
+        &self,
+        v: &Variant,
+        rate: Option<u64>,
+        progress: &Progress,
+        ticked: &mut u64,
+    ) -> Result<(Sample, Option<Sample>), String> {
         let listen = free_port().map_err(|e| e.to_string())?;
         let admin = free_port().map_err(|e| e.to_string())?;
         let path = self.dir.join("ringway.sweep.toml");
@@ -305,10 +381,23 @@ impl Bench<'_> {
         let mut proc = Proc::start("ringway", &mut cmd, self.dir).map_err(|e| e.to_string())?;
         proc.wait_for("ringway: ready", Duration::from_secs(10))?;
         let url = format!("http://127.0.0.1:{listen}/");
+        let tick = |ticked: &mut u64| {
+            progress.done(1);
+            *ticked += 1;
+        };
+        progress.phase("warm-up");
         self.load(&proc, &url, None, Duration::from_millis(500))?;
+        tick(ticked);
+        progress.phase("closed loop");
         let closed = self.load(&proc, &url, None, self.duration)?;
+        tick(ticked);
         let fixed = match rate {
-            Some(r) => Some(self.load(&proc, &url, Some(r), self.duration)?),
+            Some(r) => {
+                progress.phase(&format!("{r} req/s"));
+                let f = self.load(&proc, &url, Some(r), self.duration)?;
+                tick(ticked);
+                Some(f)
+            }
             None => None,
         };
         Ok((closed, fixed))
@@ -336,16 +425,28 @@ pub fn sweep(opts: &Options) -> Result<Sweep, String> {
             ));
         }
     }
-    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     let mut notes = Vec::new();
-    // ringway on the upper half of the CPUs, origin and load generator on
-    // the lower half (on one CPU they share it).
-    let (client_cores, ringway_cores): (Vec<u32>, Vec<u32>) = if ncpu >= 2 {
-        ((0..ncpu / 2).collect(), (ncpu / 2..ncpu).collect())
-    } else {
-        notes.push("one CPU: ringway, the origin and the load generator share it".into());
-        (vec![0], vec![0])
-    };
+    // ringway on half of the CPUs, origin and load generator on the rest;
+    // which half from the host's SMT siblings and NIC interrupts, as
+    // `inspect` reads them (no rings created for this).
+    let facts = crate::facts::Facts::gather(&crate::root::Root::new("/"), &crate::probe::NoProbe);
+    let mut place = placement::place(&facts);
+    if facts.online_cpus.is_empty() {
+        let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        place = placement::Placement {
+            ringway: (ncpu / 2..ncpu.max(1)).collect(),
+            clients: (0..(ncpu / 2).max(1)).collect(),
+            why: vec![
+                "/sys/devices/system/cpu/online unreadable: ringway on the upper half of the CPUs"
+                    .into(),
+            ],
+        };
+    }
+    let placement::Placement {
+        ringway: ringway_cores,
+        clients: client_cores,
+        why: placement,
+    } = place;
     if ringway_bin.to_string_lossy().contains("/debug/") {
         notes.push(
             "ringway is a debug build: absolute numbers are far from a release build's, \
@@ -362,6 +463,18 @@ pub fn sweep(opts: &Options) -> Result<Sweep, String> {
         ));
     }
     let variants = variants(&base, ringway_cores.len() as u32, opts.quick, &KernelProbe);
+    if variants.iter().any(|v| v.sqpoll_idle.is_some()) {
+        notes.push(format!(
+            "SQPOLL variants (sqpoll_idle = \"{SQPOLL_IDLE}\"): each ring's kernel polling thread \
+             belongs to ringway's process, so its CPU time (it spins while there is work, and \
+             {SQPOLL_IDLE} after) is in the CPU per request; the kernel refuses coop_taskrun \
+             and defer_taskrun with SQPOLL"
+        ));
+    } else if opts.quick {
+        notes.push("--quick: no SQPOLL variants (the full sweep has them)".into());
+    } else {
+        notes.push("the kernel refuses SQPOLL here: no SQPOLL variants".into());
+    }
     let duration = opts.duration.unwrap_or(if opts.quick {
         Duration::from_secs(3)
     } else {
@@ -395,11 +508,15 @@ pub fn sweep(opts: &Options) -> Result<Sweep, String> {
             connections: opts.connections,
             duration,
         };
+        let progress =
+            Progress::new(reps as u64 * variants.len() as u64 + u64::from(opts.rate.is_none()));
         let rate = match opts.rate {
             Some(r) => r,
             None => {
-                eprintln!("ringway-tune sweep: calibrating the fixed rate on the current settings");
-                let (closed, _) = bench.measure(&variants[0], None)?;
+                progress.run("calibrating the fixed rate on the current settings");
+                let (closed, _) = bench
+                    .measure(&variants[0], None, &progress)
+                    .inspect_err(|_| progress.finish())?;
                 let r = ((closed.rps / 3.0) as u64 / 100 * 100).max(100);
                 notes.push(format!(
                     "fixed rate {r} req/s: a third of the closed-loop throughput of the current settings in a calibration run ({:.0} req/s)",
@@ -413,28 +530,32 @@ pub fn sweep(opts: &Options) -> Result<Sweep, String> {
             for k in 0..variants.len() {
                 // Rotated each repetition: no variant always runs first.
                 let i = (k + rep) % variants.len();
-                eprintln!(
-                    "ringway-tune sweep: repetition {}/{reps}, {}",
+                progress.run(&format!(
+                    "repetition {}/{reps}, #{i} {}",
                     rep + 1,
                     variants[i].label()
-                );
-                let run = match bench.measure(&variants[i], Some(rate)) {
+                ));
+                let run = match bench.measure(&variants[i], Some(rate), &progress) {
                     Ok((closed, fixed)) => Run {
                         variant: i,
                         closed: Some(closed),
                         fixed,
                         error: None,
                     },
-                    Err(e) => Run {
-                        variant: i,
-                        closed: None,
-                        fixed: None,
-                        error: Some(e),
-                    },
+                    Err(e) => {
+                        progress.note(&format!("#{i} {}: {e}", variants[i].label()));
+                        Run {
+                            variant: i,
+                            closed: None,
+                            fixed: None,
+                            error: Some(e),
+                        }
+                    }
                 };
                 runs.push(run);
             }
         }
+        progress.finish();
         Ok((rate, runs))
     })();
     let _ = std::fs::remove_dir_all(&dir);
@@ -456,6 +577,8 @@ pub fn sweep(opts: &Options) -> Result<Sweep, String> {
             .trim()
             .to_string(),
         notes,
+        objective: opts.objective,
+        placement,
     })
 }
 
@@ -479,8 +602,11 @@ pub fn write_outputs(s: &Sweep, dir: &Path) -> Result<(PathBuf, PathBuf), String
         tuned
     };
     let tuned_path = dir.join("ringway.tuned.toml");
-    let report_path = dir.join("ringway-tune-sweep.md");
+    let report_path = dir.join(format!("{}.md", chart::REPORT_STEM));
     std::fs::write(&tuned_path, tuned).map_err(|e| e.to_string())?;
+    for (name, svg) in chart::charts(s, &v) {
+        std::fs::write(dir.join(&name), svg).map_err(|e| format!("{name}: {e}"))?;
+    }
     std::fs::write(&report_path, verdict::markdown(s, &v)).map_err(|e| e.to_string())?;
     Ok((tuned_path, report_path))
 }

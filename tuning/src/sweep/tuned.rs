@@ -21,18 +21,24 @@ fn key_of(line: &str) -> Option<&str> {
     (!k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then_some(k)
 }
 
-/// The lines `key = value` for the swept settings.
-pub fn lines(v: &Variant) -> Vec<(&'static str, String)> {
+/// The lines `key = value` for the swept settings; `None`: the key must
+/// be absent.
+pub fn lines(v: &Variant) -> Vec<(&'static str, Option<String>)> {
     let flags: Vec<String> = v.flags.iter().map(|f| format!("\"{f}\"")).collect();
     vec![
-        ("workers", v.workers.to_string()),
-        ("ring_entries", v.ring_entries.to_string()),
-        ("ring_flags", format!("[{}]", flags.join(", "))),
+        ("workers", Some(v.workers.to_string())),
+        ("ring_entries", Some(v.ring_entries.to_string())),
+        ("ring_flags", Some(format!("[{}]", flags.join(", ")))),
+        (
+            "sqpoll_idle",
+            v.sqpoll_idle.as_ref().map(|i| format!("\"{i}\"")),
+        ),
     ]
 }
 
-/// `original` with `[runtime]`'s `workers`, `ring_entries` and `ring_flags`
-/// set to `v`'s values (replaced where present, added otherwise).
+/// `original` with `[runtime]`'s `workers`, `ring_entries`, `ring_flags`
+/// and `sqpoll_idle` set to `v`'s values (replaced where present, added
+/// otherwise; `sqpoll_idle` commented out when `v` has no SQPOLL).
 pub fn tuned_text(original: &str, v: &Variant) -> String {
     let mut out: Vec<String> = original.lines().map(str::to_string).collect();
     let start = out
@@ -42,7 +48,9 @@ pub fn tuned_text(original: &str, v: &Variant) -> String {
         let mut text = original.trim_end().to_string();
         text.push_str("\n\n# ringway-tune sweep\n[runtime]\n");
         for (k, val) in lines(v) {
-            text.push_str(&format!("{k} = {val}\n"));
+            if let Some(val) = val {
+                text.push_str(&format!("{k} = {val}\n"));
+            }
         }
         return text;
     };
@@ -51,8 +59,15 @@ pub fn tuned_text(original: &str, v: &Variant) -> String {
             .iter()
             .position(|l| is_header(l))
             .map_or(out.len(), |i| start + 1 + i);
+        let found = (start + 1..end).find(|&i| key_of(&out[i]) == Some(key));
+        let Some(value) = value else {
+            if let Some(i) = found {
+                out[i] = format!("# {}   # off: ringway-tune sweep", out[i].trim());
+            }
+            continue;
+        };
         let new = format!("{key} = {value}   # ringway-tune sweep");
-        match (start + 1..end).find(|&i| key_of(&out[i]) == Some(key)) {
+        match found {
             Some(i) => {
                 // A value spread over several lines (an array) ends at `]`.
                 let value_text = out[i].split_once('=').map(|x| x.1).unwrap_or("");

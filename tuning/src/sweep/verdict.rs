@@ -1,20 +1,89 @@
 //! The objective, the noise rule, and the markdown report.
 //!
-//! Objective: the lowest **ringway CPU time per request at the fixed
-//! rate** (median over the repetitions), among variants whose every run
-//! had no errors and kept up with the rate (≥ 90 %). CPU per request is what
-//! a proxy costs at a given load; closed-loop throughput is reported beside
-//! it, but on a small machine the load generator shares the CPUs and bounds
-//! it.
+//! Objectives ([`Objective`]):
+//! - `cpu` (the default): the lowest **ringway CPU time per request at the
+//!   fixed rate** (median over the repetitions). CPU per request is what a
+//!   proxy costs at a given load; on a small machine the load generator
+//!   shares the CPUs and bounds closed-loop throughput.
+//! - `throughput`: the most **closed-loop req/s** (median) among variants
+//!   whose p99 latency at the fixed rate (median) is within a stated SLO.
+//!   When none is, the current settings are kept and the report says so.
 //!
-//! Noise: a variant's spread is max − min of its repetitions. Two variants
-//! whose medians differ by no more than the larger of their spreads are
-//! "within noise" of each other. When the current settings are within noise
-//! of the best, they are kept.
+//! Either way only variants whose every run had no errors and kept up with
+//! the rate (≥ 90 %) count.
+//!
+//! Noise: a variant's spread is max − min of its repetitions (of the
+//! objective's measure). Two variants whose medians differ by no more than
+//! the larger of their spreads are "within noise" of each other. When the
+//! current settings are within noise of the best, they are kept.
 
 use std::fmt::Write as _;
 
 use super::{Run, Sample, Sweep};
+
+/// What the sweep optimises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Objective {
+    /// Least ringway CPU time per request at the fixed rate.
+    #[default]
+    Cpu,
+    /// Most closed-loop req/s among variants whose fixed-rate p99 is
+    /// within `p99_slo`.
+    Throughput { p99_slo: std::time::Duration },
+}
+
+impl Objective {
+    /// One sentence for the report.
+    pub fn describe(&self) -> String {
+        match self {
+            Objective::Cpu => "lowest ringway CPU time per request at the fixed rate (median of \
+                 the repetitions; min–max in brackets), among variants with no failed request \
+                 that kept up with the rate"
+                .into(),
+            Objective::Throughput { p99_slo } => format!(
+                "most closed-loop req/s (median of the repetitions; min–max in brackets) \
+                 among variants whose p99 latency at the fixed rate (median) is within the \
+                 SLO of {:.2} ms, with no failed request and keeping up with the rate",
+                p99_slo.as_secs_f64() * 1e3
+            ),
+        }
+    }
+
+    /// The objective's measure of a variant, larger is better (CPU negated).
+    fn score(&self, s: &Stats) -> Option<f64> {
+        match self {
+            Objective::Cpu => s.cpu.map(|c| -c.0),
+            Objective::Throughput { .. } => s.closed_rps.map(|c| c.0),
+        }
+    }
+
+    fn spread(&self, s: &Stats) -> f64 {
+        let r = match self {
+            Objective::Cpu => s.cpu,
+            Objective::Throughput { .. } => s.closed_rps,
+        };
+        r.map_or(f64::INFINITY, |(_, lo, hi)| hi - lo)
+    }
+
+    /// Why an eligible variant does not meet the objective's constraint.
+    fn misses(&self, s: &Stats) -> Option<String> {
+        match self {
+            Objective::Cpu => None,
+            Objective::Throughput { p99_slo } => {
+                let slo_us = p99_slo.as_secs_f64() * 1e6;
+                match s.fixed_p99 {
+                    Some((m, _, _)) if m <= slo_us => None,
+                    Some((m, _, _)) => Some(format!(
+                        "p99 {:.2} ms over the SLO of {:.2} ms",
+                        m / 1e3,
+                        slo_us / 1e3
+                    )),
+                    None => Some("p99 not measured".into()),
+                }
+            }
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Stats {
@@ -22,9 +91,12 @@ pub struct Stats {
     pub why_not: Option<String>,
     /// Fixed-rate CPU µs per request: median, min, max.
     pub cpu: Option<(f64, f64, f64)>,
-    pub fixed_p99: Option<f64>,
+    /// Fixed-rate p99 µs: median, min, max.
+    pub fixed_p99: Option<(f64, f64, f64)>,
     pub closed_rps: Option<(f64, f64, f64)>,
     pub closed_p99: Option<f64>,
+    /// Eligible, but outside the objective's constraint (the p99 SLO).
+    pub misses: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -38,7 +110,7 @@ pub struct Verdict {
     pub within_noise: Vec<usize>,
 }
 
-fn median(mut v: Vec<f64>) -> Option<(f64, f64, f64)> {
+pub(crate) fn median(mut v: Vec<f64>) -> Option<(f64, f64, f64)> {
     if v.is_empty() {
         return None;
     }
@@ -81,41 +153,41 @@ fn stats(runs: &[&Run], rate: u64) -> Stats {
         eligible: why_not.is_none(),
         why_not,
         cpu: median(fixed.iter().map(|s| s.cpu_us_per_req).collect()),
-        fixed_p99: median(fixed.iter().map(|s| s.p99_us as f64).collect()).map(|m| m.0),
+        fixed_p99: median(fixed.iter().map(|s| s.p99_us as f64).collect()),
         closed_rps: median(closed.iter().map(|s| s.rps).collect()),
         closed_p99: median(closed.iter().map(|s| s.p99_us as f64).collect()).map(|m| m.0),
+        misses: None,
     }
 }
 
-fn spread(s: &Stats) -> f64 {
-    s.cpu.map_or(f64::INFINITY, |(_, lo, hi)| hi - lo)
+impl Stats {
+    /// Eligible and within the objective's constraint.
+    pub fn candidate(&self) -> bool {
+        self.eligible && self.misses.is_none()
+    }
 }
 
 pub fn decide(s: &Sweep) -> Verdict {
+    let obj = s.objective;
     let stats: Vec<Stats> = (0..s.variants.len())
         .map(|i| {
             let runs: Vec<&Run> = s.runs.iter().filter(|r| r.variant == i).collect();
-            stats(&runs, s.rate)
+            let mut st = stats(&runs, s.rate);
+            if st.eligible {
+                st.misses = obj.misses(&st);
+            }
+            st
         })
         .collect();
+    let score = |i: usize| obj.score(&stats[i]).unwrap_or(f64::MIN);
     let best = (0..stats.len())
-        .filter(|&i| stats[i].eligible)
-        .min_by(|&a, &b| {
-            let (x, y) = (
-                stats[a].cpu.map_or(f64::MAX, |c| c.0),
-                stats[b].cpu.map_or(f64::MAX, |c| c.0),
-            );
-            x.total_cmp(&y)
-        });
+        .filter(|&i| stats[i].candidate())
+        .max_by(|&a, &b| score(a).total_cmp(&score(b)).then(b.cmp(&a)));
     let within_noise: Vec<usize> = match best {
         Some(b) => (0..stats.len())
-            .filter(|&i| i != b && stats[i].eligible)
+            .filter(|&i| i != b && stats[i].candidate())
             .filter(|&i| {
-                let (mi, mb) = (
-                    stats[i].cpu.map_or(f64::MAX, |c| c.0),
-                    stats[b].cpu.map_or(0.0, |c| c.0),
-                );
-                (mi - mb).abs() <= spread(&stats[i]).max(spread(&stats[b]))
+                (score(i) - score(b)).abs() <= obj.spread(&stats[i]).max(obj.spread(&stats[b]))
             })
             .collect(),
         None => vec![],
@@ -168,12 +240,14 @@ pub fn markdown(s: &Sweep, v: &Verdict) -> String {
     );
     let _ = writeln!(
         o,
-        "**Objective**: lowest ringway CPU time per request at the fixed rate (median of \
-         the repetitions; min–max in brackets), among variants with no failed request \
-         that kept up with the rate. **Noise**: two variants whose medians differ by no \
+        "**Objective**: {}. **Noise**: two variants whose medians differ by no \
          more than the larger of their spreads (max − min) are within noise; the current \
-         settings are kept when they are within noise of the best.\n"
+         settings are kept when they are within noise of the best.\n",
+        s.objective.describe()
     );
+    for p in &s.placement {
+        let _ = writeln!(o, "**Core placement**: {p}.\n");
+    }
     for n in &s.notes {
         let _ = writeln!(o, "- {n}");
     }
@@ -189,6 +263,8 @@ pub fn markdown(s: &Sweep, v: &Verdict) -> String {
         let st = &v.stats[i];
         let verdict = if !st.eligible {
             format!("excluded: {}", st.why_not.clone().unwrap_or_default())
+        } else if let Some(m) = &st.misses {
+            format!("excluded: {m}")
         } else if Some(i) == v.best {
             "best".into()
         } else if v.within_noise.contains(&i) {
@@ -203,21 +279,38 @@ pub fn markdown(s: &Sweep, v: &Verdict) -> String {
             if i == s.baseline { " (current)" } else { "" },
             var.workers,
             var.ring_entries,
-            if var.flags.is_empty() {
-                "none".into()
-            } else {
-                var.flags.join(" + ")
-            },
+            var.flags_text(),
             range(st.cpu, 1),
-            ms(st.fixed_p99),
+            ms(st.fixed_p99.map(|m| m.0)),
             range(st.closed_rps, 0),
             ms(st.closed_p99),
             verdict
         );
     }
     o.push('\n');
+    let _ = writeln!(
+        o,
+        "Charts (bar: median of the repetitions, whisker: min–max; the chosen setting in red, excluded ones grey):\n"
+    );
+    for (suffix, what) in super::chart::CHARTS {
+        let _ = writeln!(
+            o,
+            "- {what}: [`{0}-{suffix}.svg`]({0}-{suffix}.svg)",
+            super::chart::REPORT_STEM
+        );
+    }
+    o.push('\n');
     let chosen = &s.variants[v.chosen];
     match v.best {
+        None if v.stats.iter().any(|st| st.eligible) => {
+            let _ = writeln!(
+                o,
+                "**Result**: no setting met the objective's p99 SLO at the fixed rate; \
+                 `ringway.tuned.toml` keeps the current settings ({}). Loosen `--p99-slo`, \
+                 lower `--rate`, or use `--objective cpu`.",
+                chosen.label()
+            );
+        }
         None => {
             let _ = writeln!(
                 o,
@@ -242,13 +335,14 @@ pub fn markdown(s: &Sweep, v: &Verdict) -> String {
                 chosen.label()
             );
         }
-        Some(_) if !v.stats[s.baseline].eligible => {
+        Some(_) if !v.stats[s.baseline].candidate() => {
+            let st = &v.stats[s.baseline];
             let _ = writeln!(
                 o,
                 "**Result**: the current settings were excluded ({}); the best eligible \
                  variant is #{} ({}), and `ringway.tuned.toml` has its values. Run the \
                  sweep again before trusting a single exclusion.",
-                v.stats[s.baseline].why_not.clone().unwrap_or_default(),
+                st.why_not.clone().or(st.misses.clone()).unwrap_or_default(),
                 v.chosen,
                 chosen.label()
             );
@@ -263,7 +357,7 @@ pub fn markdown(s: &Sweep, v: &Verdict) -> String {
             );
         }
     }
-    let eligible = v.stats.iter().filter(|s| s.eligible).count();
+    let eligible = v.stats.iter().filter(|s| s.candidate()).count();
     if v.best.is_some() && eligible > 1 && v.within_noise.len() + 1 == eligible {
         let _ = writeln!(
             o,
