@@ -90,6 +90,24 @@ fn weights_shift_traffic_on_every_worker_and_survive_a_reload() {
     assert_eq!(admin(a, "POST", "/reload").status(), 200);
     assert_eq!(shares(&proxy, 10), (0, 10));
 
+    // Per-split counters: every request so far, by cluster (20 + 0 + 10
+    // to stable, 20 + 40 + 10 split; counted when the cluster is picked).
+    let v: serde_json::Value = serde_json::from_slice(&admin(a, "GET", "/stats").body).unwrap();
+    let split = &v["total"]["routes"][0]["split"];
+    let (s_n, c_n) = (
+        split["stable"].as_u64().unwrap(),
+        split["canary"].as_u64().unwrap(),
+    );
+    assert_eq!(s_n + c_n, 20 + 20 + 40 + 10, "{split}");
+    assert!(s_n >= 20 + 14 && c_n >= 20 + 10 + 14, "{split}");
+    let m = admin(a, "GET", "/metrics").body_str();
+    assert!(
+        m.contains(&format!(
+            "ringway_split_requests_total{{route=\"checkout\",cluster=\"canary\"}} {c_n}"
+        )),
+        "{m}"
+    );
+
     // Refused, nothing changes.
     for (path, status, says) in [
         ("/routes/nope/weights?stable=1", 404, "no route"),

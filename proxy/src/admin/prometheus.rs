@@ -813,6 +813,20 @@ fn clusters(w: &mut Writer, parts: &[Part]) {
             }
         }
     }
+    let name = "ringway_split_requests_total";
+    w.family(
+        name,
+        "counter",
+        "Requests a split route sent to each of its clusters (kept over reloads that keep the route's clusters).",
+    );
+    for p in parts {
+        for r in &p.view.routes {
+            for (cluster, n) in &r.split {
+                let labels = [("route", r.name.as_str()), ("cluster", cluster.as_str())];
+                w.sample(name, &labels, p.w(), Value::Int(*n));
+            }
+        }
+    }
     let name = "ringway_mirror_requests_total";
     w.family(
         name,

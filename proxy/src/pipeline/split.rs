@@ -55,5 +55,9 @@ pub fn pick_cluster(
         .filter(|v| !v.is_empty())
         .and_then(|v| state.pick_by_hash(stable_hash(v)));
     let i = by_key.or_else(|| state.pick()).unwrap_or(0);
+    // Per-split counters (`/stats` routes[].split, `ringway_split_requests_total`).
+    if let Some(c) = gen.stats.splits.get(route).and_then(|s| s.get(i)) {
+        c.inc();
+    }
     split.targets[i].0
 }

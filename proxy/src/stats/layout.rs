@@ -141,6 +141,10 @@ pub struct WorkerStats {
     /// Flattened: `cluster_base[c] + e`.
     pub endpoints: Box<[Arc<EndpointStats>]>,
     pub cluster_base: Box<[usize]>,
+    /// Per route: requests sent to each target of its `split` (empty for
+    /// other routes). Carried over a reload when the route keeps its name
+    /// and the same clusters in the same order.
+    pub splits: Box<[Arc<[Counter]>]>,
     /// Idle upstream connections held in the pool (per worker, not per
     /// generation: shared by every layout of the worker).
     pub pool_idle: Arc<Gauge>,
@@ -151,6 +155,10 @@ pub struct WorkerStats {
     /// layout of the worker).
     pub ring_fd: Arc<AtomicI32>,
 }
+
+/// What carries a split route's counters over a reload: its name and its
+/// clusters, in order.
+type SplitKey = (String, Vec<String>);
 
 /// Reuse `prev`'s entry named `key` when there is one.
 fn reuse<K: PartialEq, T: Default>(prev: &[(K, Arc<T>)], key: &K) -> Arc<T> {
@@ -214,8 +222,41 @@ impl WorkerStats {
             None => HistogramSet::empty(config),
             Some((w, c)) => HistogramSet::carried(config, &w.histograms.load(), c),
         };
+        let split_key = |c: &Config, r: &crate::config::RouteConfig| -> SplitKey {
+            let targets = match &r.action {
+                crate::config::RouteAction::Split(s) => s
+                    .targets
+                    .iter()
+                    .map(|(ci, _)| c.clusters[*ci].name.clone())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            (r.name.clone(), targets)
+        };
+        let prev_splits: Vec<(SplitKey, Arc<[Counter]>)> = match prev {
+            None => Vec::new(),
+            Some((w, c)) => c
+                .routes
+                .iter()
+                .map(|r| split_key(c, r))
+                .zip(w.splits.iter().cloned())
+                .collect(),
+        };
+        let splits = config
+            .routes
+            .iter()
+            .map(|r| {
+                let key = split_key(config, r);
+                prev_splits
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_else(|| counters(key.1.len()).into())
+            })
+            .collect();
         WorkerStats {
             worker,
+            splits,
             listeners: config
                 .listeners
                 .iter()

@@ -35,6 +35,8 @@ pub struct RouteView {
     pub bytes_out: u64,
     /// Non-zero failures by error kind name.
     pub errors: Vec<(&'static str, u64)>,
+    /// A `split` route: requests sent to each of its clusters, in order.
+    pub split: Vec<(String, u64)>,
     /// Request duration, µs.
     pub latency: Option<Histogram<u64>>,
     /// Time ringway added (request duration minus upstream time), µs, for
@@ -163,6 +165,25 @@ pub fn merge(reg: &StatsGeneration, only: Option<usize>) -> StatsView {
             cluster: r.target_label(&config.clusters),
             ..Default::default()
         };
+        if let crate::config::RouteAction::Split(sp) = &r.action {
+            v.split = sp
+                .targets
+                .iter()
+                .enumerate()
+                .map(|(t, (ci, _))| {
+                    let n = blocks
+                        .iter()
+                        .map(|w| {
+                            w.splits
+                                .get(i)
+                                .and_then(|s| s.get(t))
+                                .map_or(0, |c| c.get())
+                        })
+                        .sum();
+                    (config.clusters[*ci].name.clone(), n)
+                })
+                .collect();
+        }
         for (w, snap) in blocks.iter().zip(&snaps) {
             let s = &w.routes[i];
             v.requests += s.requests.get();
