@@ -211,3 +211,58 @@ fn filters_see_sni_and_tls_version() {
     assert_eq!(rec.header("x-sni"), Some("facts.test"), "{}", rec.raw_str());
     assert_eq!(rec.header("x-tls"), Some("TLSv1.3"), "{}", rec.raw_str());
 }
+
+/// A cluster's client certificate replaced on disk: new upstream
+/// connections present the new one, without a signal; pooled connections
+/// made with the old one are not reused.
+#[test]
+fn upstream_client_certificate_rotation_applies_without_a_signal() {
+    let dir = TestDir::new("upstream-cert-rotation");
+    let ca = Ca::new("ringway upstream CA");
+    let server = ca.issue(&["origin.test"]);
+    let first = ca.issue(&["ringway-client.test"]);
+    ca.write_pem(dir.path(), "ca.pem");
+    first.write(dir.path(), "client");
+    let origin = Origin::start_tls(
+        "tls-origin",
+        OriginTls {
+            config: tls::server_config(vec![server.cert()], server.key(), Some(ca.cert_der())),
+        },
+    );
+    let config = Config::new()
+        .listener("public")
+        .route("public", "/", "mtls", &[])
+        .cluster(
+            "mtls",
+            &[origin.addr()],
+            &[("tls", r#"{ ca = "ca.pem", server_name = "origin.test", cert = "client.pem", key = "client.key" }"#)],
+        )
+        .section("reload", "interval", "\"100ms\"");
+    let proxy = Proxy::start(&dir, &config);
+    let mut c = Client::connect(proxy.addr("public"));
+    assert_eq!(c.get("/a").status(), 200);
+    assert_eq!(
+        origin.last_request().unwrap().client_cert,
+        Some(first.cert())
+    );
+    // Replace the pair (written beside, renamed over).
+    let next = ca.issue(&["ringway-client.test"]);
+    let (cp, kp) = next.write(dir.path(), "next");
+    std::fs::rename(&kp, dir.join("client.key")).unwrap();
+    std::fs::rename(&cp, dir.join("client.pem")).unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut seen = None;
+    while std::time::Instant::now() < until {
+        assert_eq!(c.get("/b").status(), 200);
+        seen = origin.last_request().unwrap().client_cert;
+        if seen == Some(next.cert()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        seen,
+        Some(next.cert()),
+        "the origin still sees the old client certificate"
+    );
+}

@@ -158,6 +158,12 @@ fn files(config: &Config) -> Vec<PathBuf> {
         if let Some(f) = &c.endpoints_file {
             add(f);
         }
+        // Upstream TLS: a rotated client certificate or CA is used by new
+        // connections; pooled ones made under the old files are closed
+        // (their pool key holds the files' fingerprint).
+        if let Some(t) = &c.tls_files {
+            t.ca.iter().chain(&t.cert).chain(&t.key).for_each(&mut add);
+        }
     }
     for l in &config.listeners {
         if let Some(t) = &l.tls_files {
