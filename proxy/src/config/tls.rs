@@ -767,6 +767,7 @@ pub fn upstream_tls(
                         roots: store.roots,
                         expect,
                         provider: provider.clone(),
+                        signatures: AcceptAnyServerCert::new(provider.clone()),
                     })),
                 (Some(store), None) => builder.with_root_certificates(store),
                 (None, _) => builder
@@ -811,6 +812,8 @@ pub struct SpiffeServerVerifier {
     roots: Vec<rustls_pki_types::TrustAnchor<'static>>,
     expect: SpiffeExpect,
     provider: Arc<CryptoProvider>,
+    /// Handshake signatures are checked as every verifier here does.
+    signatures: AcceptAnyServerCert,
 }
 
 impl ServerCertVerifier for SpiffeServerVerifier {
@@ -864,12 +867,7 @@ impl ServerCertVerifier for SpiffeServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -878,18 +876,11 @@ impl ServerCertVerifier for SpiffeServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.signatures.supported_verify_schemes()
     }
 }
 

@@ -72,29 +72,14 @@ fn trust_domain(id: &str) -> Option<&str> {
     Some(rest.split('/').next().unwrap_or(rest))
 }
 
-/// A trust domain as SPIFFE spells it: lowercase letters, digits, `.`,
-/// `-`, `_`.
-fn valid_trust_domain(td: &str) -> bool {
-    !td.is_empty()
-        && td.len() <= 255
-        && td
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b".-_".contains(&b))
+/// A well-formed SPIFFE ID (`cert::spiffe`'s rules: lowercase trust
+/// domain, no empty, `.` or `..` segment, no query or fragment).
+pub fn valid_spiffe_id(id: &str) -> bool {
+    crate::cert::spiffe::SpiffeId::parse(id).is_ok()
 }
 
-/// A SPIFFE ID (`spiffe://td/seg/...`, no empty, `.` or `..` segment, no
-/// query or fragment).
-pub fn valid_spiffe_id(id: &str) -> bool {
-    let Some(rest) = id.strip_prefix("spiffe://") else {
-        return false;
-    };
-    let (td, path) = rest.split_once('/').unwrap_or((rest, ""));
-    valid_trust_domain(td)
-        && !id.contains(['?', '#'])
-        && (path.is_empty()
-            || path
-                .split('/')
-                .all(|s| !s.is_empty() && s != "." && s != ".."))
+fn valid_trust_domain(td: &str) -> bool {
+    crate::cert::spiffe::validate_trust_domain(td).is_ok()
 }
 
 impl AuthzFile {
