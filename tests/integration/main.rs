@@ -47,6 +47,7 @@ mod reload;
 mod retries;
 mod rewrite;
 mod routing;
+mod split_accuracy;
 mod strict;
 mod systemd;
 mod timeouts;

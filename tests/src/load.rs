@@ -24,15 +24,26 @@ impl Load {
         rate: u32,
         duration: &str,
     ) -> Option<Load> {
+        let (c, r) = (connections.to_string(), rate.to_string());
+        Load::spawn(test, url, &["-c", &c, "-R", &r, "-t", "1", "-d", duration])
+    }
+
+    /// Exactly `requests` requests, closed loop, on `connections`
+    /// keep-alive connections (one thread); `None` as for [`Load::start`].
+    pub fn count(test: &str, url: &str, connections: usize, requests: u64) -> Option<Load> {
+        let (c, n) = (connections.to_string(), requests.to_string());
+        Load::spawn(test, url, &["-c", &c, "-n", &n, "-t", "1"])
+    }
+
+    fn spawn(test: &str, url: &str, args: &[&str]) -> Option<Load> {
         let Some(bin) = ringload_bin() else {
             println!("SKIP {test} (ringload part): ringload binary not built (cargo build --workspace --bins)");
             return None;
         };
-        let (c, r) = (connections.to_string(), rate.to_string());
         let child = Command::new(bin)
-            .args([
-                "run", "-c", &c, "-R", &r, "-t", "1", "-d", duration, "--json", url,
-            ])
+            .arg("run")
+            .args(args)
+            .args(["--json", url])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
