@@ -160,6 +160,24 @@ pub struct ListenerFile {
     pub accept: Option<String>,
     /// Routes without an `authz` filter answer 403 (default false).
     pub default_deny: Option<bool>,
+    /// `["http/1.1", "h2"]`: the protocols spoken (default `["http/1.1"]`).
+    pub protocols: Option<Vec<String>>,
+    /// `[listener.http2]`: HTTP/2 connection limits.
+    pub http2: Option<Http2File>,
+}
+
+/// `[listener.http2]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct Http2File {
+    /// Default 128; 1..=10000.
+    pub max_concurrent_streams: Option<i64>,
+    /// Default `"256KiB"`; 64KiB-1..=2GiB-1.
+    pub initial_stream_window: Option<SizeValue>,
+    /// Default `"1MiB"`; 64KiB-1..=2GiB-1.
+    pub connection_window: Option<SizeValue>,
+    /// Default `"16KiB"`; 16KiB..=16MiB-1.
+    pub max_frame_size: Option<SizeValue>,
 }
 
 /// `[listener.tls]` / `tls = { ... }` on a listener.

@@ -16,6 +16,7 @@ pub mod dns;
 pub mod error;
 pub mod etcd;
 pub mod file;
+pub mod http2;
 pub mod source;
 pub mod tls;
 pub mod units;
@@ -127,6 +128,10 @@ pub struct ListenerConfig {
     pub accept: AcceptMode,
     /// A route without an `authz` filter answers 403 on this listener.
     pub default_deny: bool,
+    /// HTTP/1.1 and/or HTTP/2 (ALPN on TLS listeners, the client preface
+    /// on cleartext ones).
+    pub protocols: http2::Protocols,
+    pub http2: http2::Http2Settings,
 }
 
 /// How a listener's connections are spread over the workers.

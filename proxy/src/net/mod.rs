@@ -1,5 +1,6 @@
 //! Sockets: the per-worker `SO_REUSEPORT` listener sockets.
 
+pub mod h2;
 pub mod listener;
 
 pub use listener::{adopt_group, bind_group, ListenerGroup};

@@ -38,6 +38,7 @@ use super::filters::{
     RequestCx, ResponseCx, TlsFacts,
 };
 use super::forward::{forward, Downstream, Exchange, Next, RequestIds};
+use super::h2_conn::serve_h2;
 use super::log::{log_request, RequestRecord};
 use super::proxy_header::read_proxy_header;
 use super::read_head::{read_head, HeadRead};
@@ -49,7 +50,8 @@ use crate::accesslog::RequestMeta;
 use crate::config::RouteAction;
 use crate::error::{write_error_response, ProxyError};
 use crate::http::{RequestHead, Version};
-use crate::runtime::watchdog::WatchKey;
+use crate::net::h2::preface::{sniff, Prefixed, Sniffed};
+use crate::runtime::watchdog::{Guard, WatchKey};
 use crate::runtime::worker::{ConnGuard, Worker};
 
 use super::generation::WorkerGen;
@@ -78,11 +80,43 @@ pub async fn serve_tcp(
         return;
     };
     let addrs = (peer, local);
+    let (protocols, header_timeout) = {
+        let gen = serving.current();
+        let protocols = gen
+            .snap
+            .listener_index(group)
+            .map(|l| gen.config().listeners[l].protocols)
+            .unwrap_or_default();
+        (protocols, gen.config().limits.header_read_timeout)
+    };
     match tls {
-        None => serve(&serving, group, stream, addrs, None, &watch).await,
+        None if !protocols.h2 => serve(&serving, group, stream, addrs, None, &watch).await,
+        None if !protocols.http1 => serve_h2(&serving, group, stream, addrs, None, &watch).await,
+        None => {
+            // Stage: protocol (cleartext HTTP/2 by prior knowledge).
+            let mut stream = stream;
+            watch.arm(Guard::Header, header_timeout);
+            let sniffed = sniff(&mut stream).await;
+            watch.disarm();
+            let timed_out = watch.take_fired().is_some();
+            match sniffed {
+                Ok((Sniffed::Http2, got)) if !timed_out => {
+                    let stream = Prefixed::new(got, stream);
+                    serve_h2(&serving, group, stream, addrs, None, &watch).await
+                }
+                Ok((Sniffed::Other, got)) if !timed_out => {
+                    let stream = Prefixed::new(got, stream);
+                    serve(&serving, group, stream, addrs, None, &watch).await
+                }
+                _ => {}
+            }
+        }
         Some(acceptor) => {
-            let timeout = serving.current().config().limits.header_read_timeout;
-            match monoio::time::timeout(timeout, acceptor.accept(stream)).await {
+            match monoio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) if tls.session().alpn_protocol() == Some(b"h2") => {
+                    let facts = TlsFacts::of(tls.session());
+                    serve_h2(&serving, group, tls, addrs, Some(facts), &watch).await
+                }
                 Ok(Ok(tls)) => {
                     let facts = TlsFacts::of(tls.session());
                     serve(&serving, group, tls, addrs, Some(facts), &watch).await
@@ -181,7 +215,7 @@ struct At<'a> {
     trace: Option<&'a super::trace::TraceContext>,
 }
 
-async fn serve<S>(
+pub(super) async fn serve<S>(
     serving: &Rc<Serving>,
     group: u64,
     stream: S,

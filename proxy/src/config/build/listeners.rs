@@ -9,6 +9,7 @@ use super::super::file::*;
 use super::super::source::Skipped;
 use super::super::*;
 use super::Builder;
+use crate::config::units::SizeValue;
 
 impl Builder<'_> {
     pub(super) fn listeners(
@@ -90,6 +91,19 @@ impl Builder<'_> {
                     AcceptMode::Reuseport
                 }
             };
+            let protocols = self.protocols(&path, l.protocols.as_deref());
+            let http2 = self.http2(&path, l.http2.as_ref());
+            // TLS listeners offer the protocols by ALPN.
+            let tls = tls.map(|c| {
+                let alpn = protocols.alpn();
+                if c.alpn_protocols == alpn {
+                    c
+                } else {
+                    let mut c = (*c).clone();
+                    c.alpn_protocols = alpn;
+                    Arc::new(c)
+                }
+            });
             out.push(address.map(|address| ListenerConfig {
                 name: l.name.clone(),
                 address,
@@ -101,9 +115,95 @@ impl Builder<'_> {
                 trusted_proxies,
                 accept,
                 default_deny: l.default_deny.unwrap_or(false),
+                protocols,
+                http2,
             }));
         }
         out
+    }
+
+    /// `protocols = ["http/1.1", "h2"]`.
+    fn protocols(&mut self, path: &str, list: Option<&[String]>) -> http2::Protocols {
+        let Some(list) = list else {
+            return http2::Protocols::default();
+        };
+        let mut p = http2::Protocols {
+            http1: false,
+            h2: false,
+        };
+        for (j, name) in list.iter().enumerate() {
+            match name.trim() {
+                "http/1.1" => p.http1 = true,
+                "h2" => p.h2 = true,
+                other => self.error(
+                    format!("{path}.protocols[{j}]"),
+                    format!("unknown protocol {other:?}: expected \"http/1.1\" or \"h2\""),
+                ),
+            }
+        }
+        if list.is_empty() {
+            self.error(
+                format!("{path}.protocols"),
+                "must name at least one protocol",
+            );
+        }
+        p
+    }
+
+    /// `[listener.http2]`.
+    fn http2(&mut self, path: &str, file: Option<&Http2File>) -> http2::Http2Settings {
+        let d = http2::Http2Settings::default();
+        let Some(f) = file else {
+            return d;
+        };
+        const WINDOW_MIN: u64 = 65_535;
+        const WINDOW_MAX: u64 = (1 << 31) - 1;
+        let size =
+            |b: &mut Self, key: &str, v: Option<&SizeValue>, dflt: u32, min: u64, max: u64| {
+                let Some(v) = v else { return dflt };
+                let key = format!("{path}.http2.{key}");
+                match b.size(&key, v) {
+                    Some(n) if (min..=max).contains(&n) => n as u32,
+                    Some(n) => {
+                        b.error(key, format!("{n} is out of range ({min}..={max} bytes)"));
+                        dflt
+                    }
+                    None => dflt,
+                }
+            };
+        http2::Http2Settings {
+            max_concurrent_streams: self.int_in(
+                &format!("{path}.http2.max_concurrent_streams"),
+                f.max_concurrent_streams,
+                u64::from(d.max_concurrent_streams),
+                1,
+                10_000,
+            ) as u32,
+            initial_stream_window: size(
+                self,
+                "initial_stream_window",
+                f.initial_stream_window.as_ref(),
+                d.initial_stream_window,
+                WINDOW_MIN,
+                WINDOW_MAX,
+            ),
+            connection_window: size(
+                self,
+                "connection_window",
+                f.connection_window.as_ref(),
+                d.connection_window,
+                WINDOW_MIN,
+                WINDOW_MAX,
+            ),
+            max_frame_size: size(
+                self,
+                "max_frame_size",
+                f.max_frame_size.as_ref(),
+                d.max_frame_size,
+                16_384,
+                (1 << 24) - 1,
+            ),
+        }
     }
 
     /// `trusted_proxies = ["10.0.0.0/8", ...]`: every entry a block.

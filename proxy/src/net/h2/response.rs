@@ -1,0 +1,272 @@
+//! The write side of a stream bridge: the HTTP/1.1 response the stage loop
+//! writes, sent as an HTTP/2 response.
+//!
+//! The head is parsed with the same strict parser as upstream responses;
+//! 1xx heads are dropped (the client gets the final response only);
+//! connection-specific fields (`connection` and the fields it names,
+//! `keep-alive`, `proxy-connection`, `transfer-encoding`, `upgrade`, `te`)
+//! are removed (RFC 9113 §8.2.2). The body is un-framed (content-length
+//! counted, chunked decoded) and sent as DATA within the stream's flow
+//! control window: a write waits for window, so a client that does not read
+//! holds the stage loop back exactly as a full socket would.
+
+use std::future::poll_fn;
+use std::io;
+
+use bytes::Bytes;
+use h2::server::SendResponse;
+use h2::SendStream;
+
+use crate::http::chunked::ChunkedDecoder;
+use crate::http::head::HeadLimits;
+use crate::http::response::{parse_response_head, ResponseFraming, ResponseHead};
+
+/// Limits for heads the stage loop itself writes (generous: they are ours).
+const OWN_HEAD_LIMITS: HeadLimits = HeadLimits {
+    max_head_bytes: 64 * 1024,
+    max_headers: 512,
+};
+
+enum Body {
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    UntilClose,
+}
+
+enum State {
+    /// Collecting the response head.
+    Head(SendResponse<Bytes>),
+    /// Sending the body.
+    Body(SendStream<Bytes>, Body),
+    /// END_STREAM sent (or the stream was reset).
+    Done,
+}
+
+pub struct ResponseWriter {
+    state: State,
+    /// Head bytes collected so far.
+    pending: Vec<u8>,
+    request_was_head: bool,
+    head: ResponseHead,
+}
+
+fn broken(why: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, format!("HTTP/2 stream: {why}"))
+}
+
+impl ResponseWriter {
+    pub fn new(respond: SendResponse<Bytes>, request_was_head: bool) -> Self {
+        ResponseWriter {
+            state: State::Head(respond),
+            pending: Vec::new(),
+            request_was_head,
+            head: ResponseHead::default(),
+        }
+    }
+
+    /// Take all of `data` (the stage loop's next bytes of the response).
+    pub async fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        match &mut self.state {
+            State::Done => Err(broken("response already complete")),
+            State::Body(..) => self.body(data).await,
+            State::Head(_) => {
+                self.pending.extend_from_slice(data);
+                self.try_head().await
+            }
+        }
+    }
+
+    /// Parse the collected head; send it when complete (then any body bytes
+    /// that came with it).
+    async fn try_head(&mut self) -> io::Result<()> {
+        loop {
+            let complete = parse_response_head(
+                &self.pending,
+                &OWN_HEAD_LIMITS,
+                self.request_was_head,
+                &mut self.head,
+            )
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            if !complete {
+                return Ok(());
+            }
+            let len = self.head.head_len;
+            if (100..200).contains(&self.head.status) {
+                self.pending.drain(..len);
+                continue;
+            }
+            let response = self.response()?;
+            let body = match self.head.framing {
+                ResponseFraming::None | ResponseFraming::Length(0) => None,
+                ResponseFraming::Length(n) => Some(Body::Length(n)),
+                ResponseFraming::Chunked => Some(Body::Chunked(ChunkedDecoder::new())),
+                ResponseFraming::UntilClose => Some(Body::UntilClose),
+            };
+            let State::Head(mut respond) = std::mem::replace(&mut self.state, State::Done) else {
+                unreachable!("try_head runs in the Head state");
+            };
+            let send = respond
+                .send_response(response, body.is_none())
+                .map_err(broken)?;
+            let rest = self.pending.split_off(len);
+            self.pending = Vec::new();
+            if let Some(body) = body {
+                self.state = State::Body(send, body);
+                if !rest.is_empty() {
+                    self.body(&rest).await?;
+                }
+            }
+            return Ok(());
+        }
+    }
+
+    /// The parsed head as an HTTP/2 response.
+    fn response(&self) -> io::Result<http::Response<()>> {
+        let buf = &self.pending;
+        let mut resp = http::Response::new(());
+        *resp.status_mut() = http::StatusCode::from_u16(self.head.status)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let listed = |name: &[u8]| {
+            self.head
+                .conn_tokens
+                .iter()
+                .any(|t| buf[t.range()].eq_ignore_ascii_case(name))
+        };
+        let headers = resp.headers_mut();
+        for h in &self.head.headers {
+            let name = &buf[h.name.range()];
+            if is_connection_specific(name) || listed(name) {
+                continue;
+            }
+            let (Ok(n), Ok(v)) = (
+                http::HeaderName::from_bytes(name),
+                http::HeaderValue::from_bytes(&buf[h.value.range()]),
+            ) else {
+                continue;
+            };
+            headers.append(n, v);
+        }
+        Ok(resp)
+    }
+
+    /// Body bytes: un-framed and sent.
+    async fn body(&mut self, mut data: &[u8]) -> io::Result<()> {
+        let State::Body(send, body) = &mut self.state else {
+            return Err(broken("no response body expected"));
+        };
+        match body {
+            Body::UntilClose => send_data(send, data, false).await,
+            Body::Length(left) => {
+                let n = (*left).min(data.len() as u64) as usize;
+                *left -= n as u64;
+                let last = *left == 0;
+                send_data(send, &data[..n], last).await?;
+                if last {
+                    self.state = State::Done;
+                }
+                Ok(())
+            }
+            Body::Chunked(dec) => {
+                while !data.is_empty() {
+                    let p = dec
+                        .decode(data)
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+                    let payload = &data[p.data.clone()];
+                    if !payload.is_empty() || p.done {
+                        send_data(send, payload, p.done).await?;
+                    }
+                    if p.done {
+                        self.state = State::Done;
+                        return Ok(());
+                    }
+                    if p.consumed == 0 {
+                        break;
+                    }
+                    data = &data[p.consumed..];
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The stage loop closes its side: a body that runs to the close ends
+    /// here; an incomplete response resets the stream.
+    pub fn finish(&mut self) {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Done => {}
+            State::Body(mut send, Body::UntilClose) => {
+                let _ = send.send_data(Bytes::new(), true);
+            }
+            State::Body(mut send, _) => send.send_reset(h2::Reason::INTERNAL_ERROR),
+            State::Head(mut respond) => respond.send_reset(h2::Reason::INTERNAL_ERROR),
+        }
+    }
+}
+
+impl Drop for ResponseWriter {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// Send `data` within the stream's flow-control window, END_STREAM with
+/// the last of it when `last`.
+async fn send_data(send: &mut SendStream<Bytes>, mut data: &[u8], last: bool) -> io::Result<()> {
+    if data.is_empty() {
+        return if last {
+            send.send_data(Bytes::new(), true).map_err(broken)
+        } else {
+            Ok(())
+        };
+    }
+    while !data.is_empty() {
+        send.reserve_capacity(data.len());
+        let cap = match poll_fn(|cx| send.poll_capacity(cx)).await {
+            Some(Ok(c)) => c,
+            Some(Err(e)) => return Err(broken(e)),
+            None => return Err(broken("stream closed")),
+        };
+        if cap == 0 {
+            continue;
+        }
+        let n = cap.min(data.len());
+        let end = last && n == data.len();
+        send.send_data(Bytes::copy_from_slice(&data[..n]), end)
+            .map_err(broken)?;
+        data = &data[n..];
+    }
+    Ok(())
+}
+
+/// Fields HTTP/2 forbids in a response (RFC 9113 §8.2.2).
+fn is_connection_specific(name: &[u8]) -> bool {
+    [
+        &b"connection"[..],
+        b"keep-alive",
+        b"proxy-connection",
+        b"transfer-encoding",
+        b"upgrade",
+        b"te",
+    ]
+    .iter()
+    .any(|n| name.eq_ignore_ascii_case(n))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn connection_specific_fields() {
+        for n in [
+            "Connection",
+            "keep-alive",
+            "Transfer-Encoding",
+            "TE",
+            "upgrade",
+        ] {
+            assert!(super::is_connection_specific(n.as_bytes()), "{n}");
+        }
+        for n in ["content-length", "x-te", "server"] {
+            assert!(!super::is_connection_specific(n.as_bytes()), "{n}");
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! HTTP/2 downstream connections: every stream runs the same stage loop as
+//! an HTTP/1.1 request (route, filters, pick, exchange, response, log).
+//!
+//! The h2 codec (hyperium's `h2`) owns the connection: frames, HPACK, flow
+//! control, stream limits, and its defences (rapid reset, CONTINUATION
+//! flood, header list size). Each accepted stream becomes a
+//! [`StreamBridge`] that speaks HTTP/1.1 to the stage loop
+//! (`net::h2::bridge`), served by a future polled by this connection's own
+//! task (no task per stream, no `'static` state): the connection future and
+//! the stream futures are polled together, so a slow stream never stops
+//! frames of the others.
+//!
+//! Timeouts: the connection's watchdog slot guards it while no stream is
+//! open (`idle_timeout`, shortened by a drain); each stream has its own
+//! slot for its upstream wait; request bodies wait at most
+//! `body_read_timeout` per DATA frame. A drain sends GOAWAY: streams in
+//! flight finish, new ones are refused, then the connection closes.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
+
+use super::connection::serve;
+use super::filters::context::TlsFacts;
+use super::serve::Serving;
+use crate::net::h2::bridge::StreamBridge;
+use crate::net::h2::request::write_head;
+use crate::net::h2::response::ResponseWriter;
+use crate::runtime::watchdog::{Guard, WatchKey};
+
+/// Serve an HTTP/2 connection (after ALPN `h2`, or the cleartext preface)
+/// on listener socket group `group`.
+pub async fn serve_h2<S>(
+    serving: &Rc<Serving>,
+    group: u64,
+    io: S,
+    addrs: (SocketAddr, SocketAddr),
+    tls: Option<TlsFacts>,
+    watch: &WatchKey<'_>,
+) where
+    S: AsyncReadRent + AsyncWriteRent + Unpin + 'static,
+{
+    let worker = &serving.worker;
+    let (builder, limits) = {
+        let gen = serving.current();
+        let Some(l) = gen.snap.listener_index(group) else {
+            return;
+        };
+        let cfg = gen.config();
+        (cfg.listeners[l].http2.builder(&cfg.limits), cfg.limits)
+    };
+    let io = monoio_compat::StreamWrapper::new(io);
+    // The client preface and SETTINGS must come within the header timeout.
+    watch.arm(Guard::Header, limits.header_read_timeout);
+    let handshake = builder.handshake::<_, bytes::Bytes>(io).await;
+    watch.disarm();
+    if watch.take_fired().is_some() {
+        return;
+    }
+    let mut conn = match handshake {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(worker = worker.id, peer = %addrs.0, "HTTP/2 handshake failed: {e}");
+            return;
+        }
+    };
+    let mut streams = FuturesUnordered::new();
+    let mut going_away = false;
+    loop {
+        if !going_away && worker.drain_idle.get().is_some() {
+            conn.graceful_shutdown();
+            going_away = true;
+        }
+        if streams.is_empty() {
+            match worker.drain_idle.get() {
+                Some((from, spread)) => watch.arm_idle_draining(limits.idle_timeout, from, spread),
+                None => watch.arm(Guard::Idle, limits.idle_timeout),
+            }
+        } else {
+            watch.disarm();
+        }
+        monoio::select! {
+            next = conn.accept() => match next {
+                Some(Ok((req, respond))) => {
+                    streams.push(serve_stream(serving, group, req, respond, addrs, tls.clone()));
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(worker = worker.id, peer = %addrs.0, "HTTP/2 connection error: {e}");
+                    break;
+                }
+                None => break,
+            },
+            Some(()) = streams.next(), if !streams.is_empty() => {}
+        }
+    }
+    watch.disarm();
+    // The connection is gone: streams still running fail their next write.
+    while streams.next().await.is_some() {}
+}
+
+/// One stream through the stage loop.
+async fn serve_stream(
+    serving: &Rc<Serving>,
+    group: u64,
+    req: http::Request<h2::RecvStream>,
+    respond: h2::server::SendResponse<bytes::Bytes>,
+    addrs: (SocketAddr, SocketAddr),
+    tls: Option<TlsFacts>,
+) {
+    let body_timeout = serving.current().config().limits.body_read_timeout;
+    let (parts, body) = req.into_parts();
+    let mut head = Vec::with_capacity(256);
+    let framing = write_head(&parts, body.is_end_stream(), &mut head);
+    let is_head = parts.method == http::Method::HEAD;
+    let bridge = StreamBridge::new(
+        head,
+        framing,
+        body,
+        ResponseWriter::new(respond, is_head),
+        body_timeout,
+    );
+    // The stream's own slot: no client socket of its own (-1), so a
+    // deadline only ever shuts the upstream socket it waits on.
+    let watch = serving.worker.watchdog.register_tagged(-1, group);
+    serve(serving, group, bridge, addrs, tls, &watch).await;
+}
