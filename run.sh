@@ -91,6 +91,12 @@ cmd_test() {
     # registration tests (they print a skip reason when it is missing).
     command -v etcd >/dev/null 2>&1 || [ -x /usr/bin/etcd ] || apt_install etcd-server \
         || echo "note: etcd (Debian etcd-server) not installable; the etcd tests are skipped"
+    # curl (with HTTP/2) and h2load for the HTTP/2 tests (they print a
+    # skip reason when either is missing).
+    command -v curl >/dev/null 2>&1 || apt_install curl \
+        || echo "note: curl (Debian) not installable; the HTTP/2 curl tests are skipped"
+    command -v h2load >/dev/null 2>&1 || apt_install nghttp2-client \
+        || echo "note: h2load (Debian nghttp2-client) not installable; the HTTP/2 load test is skipped"
     # Headless Chromium for the dashboard test (it prints a skip reason
     # when the browser is missing).
     command -v chromium >/dev/null 2>&1 || apt_install chromium \

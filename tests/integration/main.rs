@@ -28,6 +28,7 @@ mod harness;
 mod headers;
 mod health;
 mod hedging;
+mod http2;
 mod ip_acl;
 mod jwt;
 mod keepalive;

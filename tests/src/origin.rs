@@ -164,6 +164,12 @@ impl Origin {
 
     pub fn start_with(name: &str, tls: Option<OriginTls>) -> Origin {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind origin");
+        // A deep accept queue: load tests open hundreds of upstream
+        // connections at once (std listens with a backlog of 128).
+        // SAFETY: listen(2) on a socket this function owns.
+        unsafe {
+            libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), 4096);
+        }
         let addr = listener.local_addr().expect("origin addr");
         let state = Arc::new(State {
             name: name.to_string(),
