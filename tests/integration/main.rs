@@ -34,6 +34,7 @@ mod keepalive;
 mod large;
 mod lifecycle;
 mod matchers;
+mod mesh_demo;
 mod metrics;
 mod mirror;
 mod mtls;
