@@ -177,13 +177,14 @@ cmd_mesh_demo() {
             failed=$((failed + 1))
         fi
     }
-    wait_for() { # wait_for FILE TEXT WHAT
+    wait_for() { # wait_for FILE TEXT WHAT PID: until FILE has TEXT, or exit 1
         for _ in $(seq 1 100); do
             grep -q "$2" "$1" 2>/dev/null && return 0
+            kill -0 "$4" 2>/dev/null || break
             sleep 0.1
         done
-        cat "$1" "${1%.out}.err" 2>/dev/null >&2 || true
-        echo "$3 did not start (is one of its ports in use? see examples/mesh/$3.toml)" >&2
+        cat "$1" "${1%.out}.err" >&2 2>/dev/null || true
+        echo "$3 did not start" >&2
         exit 1
     }
     # http_get OUT URL [CURL ARGS...]: the status code in $code, the body in
@@ -197,6 +198,16 @@ cmd_mesh_demo() {
     }
     refused() { [ "$rc" != 0 ] && [ "$code" = 000 ]; }
     seen_requests() { python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])' <"$1"; }
+
+    local port busy=()
+    for port in 24080 24443 24001 24900 25080 25443 25001 25900; do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && busy+=("$port")
+    done
+    if [ ${#busy[@]} -ne 0 ]; then
+        echo "ports in use on 127.0.0.1: ${busy[*]}; the demo needs 24080 24443 24001 24900" >&2
+        echo "(orders) and 25080 25443 25001 25900 (payments), see examples/mesh/*.toml" >&2
+        exit 1
+    fi
 
     log "certificates: one mesh CA (trust domain mesh.local), one workload certificate per service"
     local step
@@ -213,65 +224,65 @@ cmd_mesh_demo() {
 
     log "services and sidecars"
     for svc in orders payments; do
-        local app_port=17080 out_port=17001
-        [ "$svc" = payments ] && app_port=18080 && out_port=18001
+        local app_port=24080 out_port=24001
+        [ "$svc" = payments ] && app_port=25080 && out_port=25001
         show "python3 app.py $svc 127.0.0.1:$app_port 127.0.0.1:$out_port &"
         python3 app.py "$svc" "127.0.0.1:$app_port" "127.0.0.1:$out_port" >"$svc-app.out" 2>"$svc-app.err" &
-        wait_for "$svc-app.out" "listening on" "$svc"
+        wait_for "$svc-app.out" "listening on" "the $svc app" $!
         cat "$svc-app.out"
         show "ringway run -c $svc.toml &"
         ringway run -c "$svc.toml" >"$svc.out" 2>"$svc.err" &
-        wait_for "$svc.out" "ringway: ready" "$svc"
+        wait_for "$svc.out" "ringway: ready" "the $svc sidecar" $!
         grep "listener" "$svc.out"
     done
 
     log "1. orders calls payments by name, through both sidecars (mTLS, identities checked)"
-    show "curl http://127.0.0.1:17080/call/payments/charge?order=42"
-    http_get body "http://127.0.0.1:17080/call/payments/charge?order=42"
+    show "curl http://127.0.0.1:24080/call/payments/charge?order=42"
+    http_get body "http://127.0.0.1:24080/call/payments/charge?order=42"
     cat body
     check "200 from payments, through the mesh" [ "$code" = 200 ]
     check "payments saw the caller spiffe://mesh.local/orders in X-Forwarded-Client-Cert" \
         grep -q '"caller": "spiffe://mesh.local/orders"' body
 
     log "2. payments calls orders by name"
-    show "curl http://127.0.0.1:18080/call/orders/42"
-    http_get body "http://127.0.0.1:18080/call/orders/42"
+    show "curl http://127.0.0.1:25080/call/orders/42"
+    http_get body "http://127.0.0.1:25080/call/orders/42"
     cat body
     check "200 from orders" [ "$code" = 200 ]
     check "orders saw the caller spiffe://mesh.local/payments" \
         grep -q '"caller": "spiffe://mesh.local/payments"' body
 
-    local tls_args=(--cacert certs/ca.pem --resolve payments.mesh.local:18443:127.0.0.1)
-    local url=https://payments.mesh.local:18443/payments/charge?order=666
-    curl -sS http://127.0.0.1:18080/seen >seen.before
+    local tls_args=(--cacert certs/ca.pem --resolve payments.mesh.local:25443:127.0.0.1)
+    local url=https://payments.mesh.local:25443/payments/charge?order=666
+    curl -sS http://127.0.0.1:25080/seen >seen.before
     log "3. no client certificate, straight at the payments sidecar"
-    show "curl --cacert certs/ca.pem $url"
+    show "curl ${tls_args[*]} $url"
     http_get body "$url" "${tls_args[@]}"
     echo "curl: exit code $rc, HTTP status $code: $err"
     check "refused in the TLS handshake (no HTTP answer)" refused
 
     log "4. a certificate of the mesh CA, but the identity spiffe://mesh.local/intruder"
-    show "curl --cacert certs/ca.pem --cert certs/intruder.pem --key certs/intruder-key.pem $url"
+    show "curl ${tls_args[*]} --cert certs/intruder.pem --key certs/intruder-key.pem $url"
     http_get body "$url" "${tls_args[@]}" --cert certs/intruder.pem --key certs/intruder-key.pem
     echo "HTTP status $code: $(cat body)"
     check "403 from the authz filter" [ "$code" = 403 ]
 
     log "5. a certificate claiming spiffe://mesh.local/orders, from another CA"
-    show "curl --cacert certs/ca.pem --cert other-ca/orders.pem --key other-ca/orders-key.pem $url"
+    show "curl ${tls_args[*]} --cert other-ca/orders.pem --key other-ca/orders-key.pem $url"
     http_get body "$url" "${tls_args[@]}" --cert other-ca/orders.pem --key other-ca/orders-key.pem
     echo "curl: exit code $rc, HTTP status $code: $err"
     check "refused in the TLS handshake" refused
 
-    show "curl http://127.0.0.1:18080/seen    # what the payments app itself saw"
-    curl -sS http://127.0.0.1:18080/seen | tee seen.after
+    show "curl http://127.0.0.1:25080/seen    # what the payments app itself saw"
+    curl -sS http://127.0.0.1:25080/seen | tee seen.after
     check "the payments app saw none of the refused requests" \
         [ "$(seen_requests seen.before)" = "$(seen_requests seen.after)" ]
     check "no identity but orders ever reached the payments app" \
         python3 -c 'import json,sys; sys.exit(set(json.load(open("seen.after"))["callers"]) != {"spiffe://mesh.local/orders"})'
 
     log "6. 3 s of load: ringload -> orders' outbound sidecar -> mTLS -> payments' sidecar -> payments app"
-    show "ringload run -t 1 -c 4 -d 3s --json -H 'Host: payments' http://127.0.0.1:17001/payments/charge >load.json"
-    ringload run -t 1 -c 4 -d 3s --json -H 'Host: payments' http://127.0.0.1:17001/payments/charge >load.json || true
+    show "ringload run -t 1 -c 4 -d 3s --json -H 'Host: payments' http://127.0.0.1:24001/payments/charge >load.json"
+    ringload run -t 1 -c 4 -d 3s --json -H 'Host: payments' http://127.0.0.1:24001/payments/charge >load.json || true
     python3 - load.json <<'PY' || failed=$((failed + 1))
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -285,12 +296,14 @@ sys.exit(0 if ok else 1)
 PY
 
     log "7. what the sidecars counted (/metrics excerpts)"
-    show "curl -s http://127.0.0.1:18900/metrics | grep ...    # payments sidecar"
-    curl -sS http://127.0.0.1:18900/metrics >payments.metrics
-    grep -E '^ringway_(responses_by_code_total\{|downstream_tls_handshake_failures_total\{listener="inbound")' payments.metrics
-    show "curl -s http://127.0.0.1:17900/metrics | grep ...    # orders sidecar"
-    curl -sS http://127.0.0.1:17900/metrics >orders.metrics
-    grep -E '^ringway_(responses_by_code_total\{|upstream_connections_total\{cluster="payments")' orders.metrics
+    local want='^ringway_(responses_by_code_total\{|downstream_tls_handshake_failures_total\{listener="inbound")'
+    show "curl -s http://127.0.0.1:25900/metrics | grep -E '$want'    # payments sidecar"
+    curl -sS http://127.0.0.1:25900/metrics >payments.metrics
+    grep -E "$want" payments.metrics
+    want='^ringway_(responses_by_code_total\{|upstream_connections_total\{cluster="payments")'
+    show "curl -s http://127.0.0.1:24900/metrics | grep -E '$want'    # orders sidecar"
+    curl -sS http://127.0.0.1:24900/metrics >orders.metrics
+    grep -E "$want" orders.metrics
     check "payments sidecar: 2 failed handshakes on inbound" \
         grep -q '^ringway_downstream_tls_handshake_failures_total{listener="inbound"} 2$' payments.metrics
     check "payments sidecar: exactly one 403 (the intruder)" \
@@ -306,7 +319,7 @@ PY
     fi
     log "mesh demo: every check passed"
     if [ -t 0 ] && [ -z "${CI:-}" ]; then
-        log "the mesh is serving (try: curl http://127.0.0.1:17080/call/payments/charge). Ctrl-C stops."
+        log "the mesh is serving (try: curl http://127.0.0.1:24080/call/payments/charge). Ctrl-C stops."
         wait
     fi
 }

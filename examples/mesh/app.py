@@ -3,7 +3,7 @@
 loopback, behind its ringway sidecar (examples/mesh/<name>.toml).
 
     app.py NAME LISTEN OUTBOUND
-    app.py orders 127.0.0.1:17080 127.0.0.1:17001
+    app.py orders 127.0.0.1:24080 127.0.0.1:24001
 
 GET /NAME/...       its own API (reached through its inbound sidecar):
                     answers JSON with the caller's identity, taken from the

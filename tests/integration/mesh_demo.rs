@@ -132,13 +132,13 @@ fn mesh_demo_sidecars_call_each_other_by_name_with_identities_checked() {
     let orders_app = Origin::start_named("orders-app");
     let payments_app = Origin::start_named("payments-app");
     let (orders_in, payments_in) = (free_port(), free_port());
-    // Each service's own ports are 17xxx (orders) or 18xxx (payments).
+    // Each service's own ports are 24xxx (orders) or 25xxx (payments).
     let ports = |toml: &str, own: &str, app: &Origin| {
         rewrite(
             toml,
             &[
-                ("127.0.0.1:17443", format!("127.0.0.1:{orders_in}")),
-                ("127.0.0.1:18443", format!("127.0.0.1:{payments_in}")),
+                ("127.0.0.1:24443", format!("127.0.0.1:{orders_in}")),
+                ("127.0.0.1:25443", format!("127.0.0.1:{payments_in}")),
                 (format!("127.0.0.1:{own}001").as_str(), "127.0.0.1:0".into()),
                 (format!("127.0.0.1:{own}900").as_str(), "127.0.0.1:0".into()),
                 (
@@ -148,8 +148,8 @@ fn mesh_demo_sidecars_call_each_other_by_name_with_identities_checked() {
             ],
         )
     };
-    let orders_toml = ports(&mesh_example("orders.toml"), "17", &orders_app);
-    let payments_toml = ports(&mesh_example("payments.toml"), "18", &payments_app);
+    let orders_toml = ports(&mesh_example("orders.toml"), "24", &orders_app);
+    let payments_toml = ports(&mesh_example("payments.toml"), "25", &payments_app);
     let orders = Proxy::start_toml(&dir, &orders_toml, &[]);
     let payments = Proxy::start_toml(&dir, &payments_toml, &[]);
 
