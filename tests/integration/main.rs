@@ -35,6 +35,7 @@ mod keepalive;
 mod large;
 mod lifecycle;
 mod matchers;
+mod mesh_demo;
 mod metrics;
 mod mirror;
 mod mtls;
