@@ -397,3 +397,47 @@ fn protocols_are_checked() {
     assert!(all.contains("unknown protocol \"h3\""), "{all}");
     assert!(all.contains("listener[0].http2.max_frame_size"), "{all}");
 }
+
+#[test]
+fn a_client_that_goes_away_cancels_its_upstream_request() {
+    let Some(curl) = curl("a_client_that_goes_away_cancels_its_upstream_request") else {
+        return;
+    };
+    use std::io::Read;
+    // An origin that reads the request and never answers, then reports
+    // when the proxy closes the upstream connection.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        let asked = Instant::now();
+        let closed = matches!(s.read(&mut buf), Ok(0) | Err(_));
+        let _ = tx.send((closed, asked.elapsed()));
+    });
+    let dir = TestDir::new("h2-cancel");
+    let cfg = h2_listener(Config::new())
+        .route("public", "/", "app", &[("timeout", &q("30s"))])
+        .cluster("app", &[origin], &[]);
+    let proxy = Proxy::start(&dir, &cfg);
+    let out = Command::new(curl)
+        .args(["-sS", "--http2-prior-knowledge", "--max-time", "1"])
+        .arg(format!("http://{}/slow", proxy.addr("public")))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "curl should have given up");
+    let (closed, after) = rx.recv_timeout(Duration::from_secs(25)).unwrap();
+    assert!(closed, "the upstream connection stayed open");
+    assert!(
+        after < Duration::from_secs(5),
+        "the upstream request ran on for {after:?} after the client left"
+    );
+    // Still serving (the one-shot origin is gone: 502).
+    assert_eq!(
+        Client::connect(proxy.addr("public")).get("/x").status(),
+        502
+    );
+}

@@ -13,8 +13,11 @@
 //! Timeouts: the connection's watchdog slot guards it while no stream is
 //! open (`idle_timeout`, shortened by a drain); each stream has its own
 //! slot for its upstream wait; request bodies wait at most
-//! `body_read_timeout` per DATA frame. A drain sends GOAWAY: streams in
-//! flight finish, new ones are refused, then the connection closes.
+//! `body_read_timeout` per DATA frame, and response DATA waits at most
+//! `idle_timeout` for send window (then the stream is reset). A client's
+//! RST_STREAM cancels the stream's request at once. A drain sends GOAWAY:
+//! streams in flight finish, new ones are refused, then the connection
+//! closes.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -96,8 +99,10 @@ pub async fn serve_h2<S>(
         }
     }
     watch.disarm();
-    // The connection is gone: streams still running fail their next write.
-    while streams.next().await.is_some() {}
+    // The connection is gone (closed by the client, an error, or GOAWAY
+    // after its last stream): nothing a stream still running could send
+    // would arrive, so its request is cancelled.
+    drop(streams);
 }
 
 /// One stream through the stage loop.
@@ -109,20 +114,24 @@ async fn serve_stream(
     addrs: (SocketAddr, SocketAddr),
     tls: Option<TlsFacts>,
 ) {
-    let body_timeout = serving.current().config().limits.body_read_timeout;
+    let limits = serving.current().config().limits;
     let (parts, body) = req.into_parts();
     let mut head = Vec::with_capacity(256);
     let framing = write_head(&parts, body.is_end_stream(), &mut head);
     let is_head = parts.method == http::Method::HEAD;
-    let bridge = StreamBridge::new(
-        head,
-        framing,
-        body,
-        ResponseWriter::new(respond, is_head),
-        body_timeout,
-    );
+    let writer = ResponseWriter::new(respond, is_head, limits.idle_timeout);
+    let reset = writer.reset_watch();
+    let bridge = StreamBridge::new(head, framing, body, writer, limits.body_read_timeout);
     // The stream's own slot: no client socket of its own (-1), so a
     // deadline only ever shuts the upstream socket it waits on.
     let watch = serving.worker.watchdog.register_tagged(-1, group);
-    serve(serving, group, bridge, addrs, tls, &watch).await;
+    // A client that resets the stream cancels its request: the stage loop
+    // is dropped where it stands (its upstream connection closed, not
+    // pooled), as an HTTP/1.1 request is when its client goes away.
+    monoio::select! {
+        _ = serve(serving, group, bridge, addrs, tls, &watch) => {}
+        reason = reset.reset() => {
+            tracing::debug!(worker = serving.worker.id, peer = %addrs.0, "HTTP/2 stream reset by the client ({reason:?}); request cancelled");
+        }
+    }
 }

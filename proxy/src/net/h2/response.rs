@@ -8,10 +8,20 @@
 //! are removed (RFC 9113 §8.2.2). The body is un-framed (content-length
 //! counted, chunked decoded) and sent as DATA within the stream's flow
 //! control window: a write waits for window, so a client that does not read
-//! holds the stage loop back exactly as a full socket would.
+//! holds the stage loop back exactly as a full socket would, for at most
+//! the write timeout (`limits.idle_timeout`, as for HTTP/1.1 clients), after
+//! which the stream is reset.
+//!
+//! The stream's sending half is shared (`Rc<RefCell<_>>`, borrowed only
+//! inside a poll) with a [`ResetWatch`], so the connection task notices a
+//! client's RST_STREAM while the stage loop still waits for the upstream.
 
+use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io;
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::Duration;
 
 use bytes::Bytes;
 use h2::server::SendResponse;
@@ -43,7 +53,9 @@ enum State {
 }
 
 pub struct ResponseWriter {
-    state: State,
+    state: Rc<RefCell<State>>,
+    /// Longest wait for send window.
+    write_timeout: Duration,
     /// Head bytes collected so far.
     pending: Vec<u8>,
     request_was_head: bool,
@@ -55,9 +67,14 @@ fn broken(why: impl std::fmt::Display) -> io::Error {
 }
 
 impl ResponseWriter {
-    pub fn new(respond: SendResponse<Bytes>, request_was_head: bool) -> Self {
+    pub fn new(
+        respond: SendResponse<Bytes>,
+        request_was_head: bool,
+        write_timeout: Duration,
+    ) -> Self {
         ResponseWriter {
-            state: State::Head(respond),
+            state: Rc::new(RefCell::new(State::Head(respond))),
+            write_timeout,
             pending: Vec::new(),
             request_was_head,
             head: ResponseHead::default(),
@@ -66,14 +83,24 @@ impl ResponseWriter {
 
     /// Take all of `data` (the stage loop's next bytes of the response).
     pub async fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        match &mut self.state {
-            State::Done => Err(broken("response already complete")),
-            State::Body(..) => self.body(data).await,
-            State::Head(_) => {
+        let phase = match &*self.state.borrow() {
+            State::Done => None,
+            State::Body(..) => Some(false),
+            State::Head(_) => Some(true),
+        };
+        match phase {
+            None => Err(broken("response already complete")),
+            Some(false) => self.body(data).await,
+            Some(true) => {
                 self.pending.extend_from_slice(data);
                 self.try_head().await
             }
         }
+    }
+
+    /// A watch on the client resetting this stream.
+    pub fn reset_watch(&self) -> ResetWatch {
+        ResetWatch(self.state.clone())
     }
 
     /// Parse the collected head; send it when complete (then any body bytes
@@ -102,7 +129,7 @@ impl ResponseWriter {
                 ResponseFraming::Chunked => Some(Body::Chunked(ChunkedDecoder::new())),
                 ResponseFraming::UntilClose => Some(Body::UntilClose),
             };
-            let State::Head(mut respond) = std::mem::replace(&mut self.state, State::Done) else {
+            let State::Head(mut respond) = self.state.replace(State::Done) else {
                 unreachable!("try_head runs in the Head state");
             };
             let send = respond
@@ -111,7 +138,7 @@ impl ResponseWriter {
             let rest = self.pending.split_off(len);
             self.pending = Vec::new();
             if let Some(body) = body {
-                self.state = State::Body(send, body);
+                *self.state.borrow_mut() = State::Body(send, body);
                 if !rest.is_empty() {
                     self.body(&rest).await?;
                 }
@@ -151,48 +178,107 @@ impl ResponseWriter {
 
     /// Body bytes: un-framed and sent.
     async fn body(&mut self, mut data: &[u8]) -> io::Result<()> {
-        let State::Body(send, body) = &mut self.state else {
-            return Err(broken("no response body expected"));
-        };
-        match body {
-            Body::UntilClose => send_data(send, data, false).await,
-            Body::Length(left) => {
-                let n = (*left).min(data.len() as u64) as usize;
-                *left -= n as u64;
-                let last = *left == 0;
-                send_data(send, &data[..n], last).await?;
-                if last {
-                    self.state = State::Done;
+        loop {
+            // What to send now, decided under a short borrow.
+            let (payload, last, consumed) = {
+                let mut st = self.state.borrow_mut();
+                let State::Body(_, body) = &mut *st else {
+                    return Err(broken("no response body expected"));
+                };
+                match body {
+                    Body::UntilClose => (0..data.len(), false, data.len()),
+                    Body::Length(left) => {
+                        let n = (*left).min(data.len() as u64) as usize;
+                        *left -= n as u64;
+                        (0..n, *left == 0, data.len())
+                    }
+                    Body::Chunked(dec) => {
+                        let p = dec.decode(data).map_err(|e| {
+                            io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+                        })?;
+                        (p.data, p.done, p.consumed)
+                    }
                 }
-                Ok(())
+            };
+            if !payload.is_empty() || last {
+                self.send_data(&data[payload], last).await?;
             }
-            Body::Chunked(dec) => {
-                while !data.is_empty() {
-                    let p = dec
-                        .decode(data)
-                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-                    let payload = &data[p.data.clone()];
-                    if !payload.is_empty() || p.done {
-                        send_data(send, payload, p.done).await?;
-                    }
-                    if p.done {
-                        self.state = State::Done;
-                        return Ok(());
-                    }
-                    if p.consumed == 0 {
-                        break;
-                    }
-                    data = &data[p.consumed..];
-                }
-                Ok(())
+            if last {
+                *self.state.borrow_mut() = State::Done;
+                return Ok(());
+            }
+            data = &data[consumed..];
+            if data.is_empty() || consumed == 0 {
+                return Ok(());
             }
         }
+    }
+
+    /// Send `data` within the stream's flow-control window (waiting at most
+    /// the write timeout for window), END_STREAM with the last of it when
+    /// `last`.
+    async fn send_data(&self, mut data: &[u8], last: bool) -> io::Result<()> {
+        let state = &self.state;
+        let with_send =
+            |f: &mut dyn FnMut(&mut SendStream<Bytes>) -> io::Result<()>| match &mut *state
+                .borrow_mut()
+            {
+                State::Body(send, _) => f(send),
+                _ => Err(broken("stream gone")),
+            };
+        if data.is_empty() {
+            return if last {
+                with_send(&mut |s| s.send_data(Bytes::new(), true).map_err(broken))
+            } else {
+                Ok(())
+            };
+        }
+        while !data.is_empty() {
+            let want = data.len();
+            with_send(&mut |s| {
+                s.reserve_capacity(want);
+                Ok(())
+            })?;
+            let window = poll_fn(|cx| match &mut *state.borrow_mut() {
+                State::Body(send, _) => send.poll_capacity(cx),
+                _ => Poll::Ready(None),
+            });
+            let cap = match monoio::time::timeout(self.write_timeout, window).await {
+                Err(_) => {
+                    with_send(&mut |s| {
+                        s.send_reset(h2::Reason::CANCEL);
+                        Ok(())
+                    })?;
+                    *state.borrow_mut() = State::Done;
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "HTTP/2 stream: no send window within the write timeout",
+                    ));
+                }
+                Ok(Some(Ok(c))) => c,
+                Ok(Some(Err(e))) => return Err(broken(e)),
+                Ok(None) => return Err(broken("stream closed")),
+            };
+            if cap == 0 {
+                continue;
+            }
+            let n = cap.min(data.len());
+            let end = last && n == data.len();
+            let chunk = Bytes::copy_from_slice(&data[..n]);
+            let mut chunk = Some(chunk);
+            with_send(&mut |s| {
+                s.send_data(chunk.take().unwrap_or_default(), end)
+                    .map_err(broken)
+            })?;
+            data = &data[n..];
+        }
+        Ok(())
     }
 
     /// The stage loop closes its side: a body that runs to the close ends
     /// here; an incomplete response resets the stream.
     pub fn finish(&mut self) {
-        match std::mem::replace(&mut self.state, State::Done) {
+        match self.state.replace(State::Done) {
             State::Done => {}
             State::Body(mut send, Body::UntilClose) => {
                 let _ = send.send_data(Bytes::new(), true);
@@ -209,33 +295,26 @@ impl Drop for ResponseWriter {
     }
 }
 
-/// Send `data` within the stream's flow-control window, END_STREAM with
-/// the last of it when `last`.
-async fn send_data(send: &mut SendStream<Bytes>, mut data: &[u8], last: bool) -> io::Result<()> {
-    if data.is_empty() {
-        return if last {
-            send.send_data(Bytes::new(), true).map_err(broken)
-        } else {
-            Ok(())
-        };
+/// Resolves when the client resets the stream before the response is
+/// complete (never after).
+pub struct ResetWatch(Rc<RefCell<State>>);
+
+impl ResetWatch {
+    pub async fn reset(&self) -> h2::Reason {
+        poll_fn(|cx| {
+            let polled = match &mut *self.0.borrow_mut() {
+                State::Head(respond) => respond.poll_reset(cx),
+                State::Body(send, _) => send.poll_reset(cx),
+                State::Done => return Poll::Pending,
+            };
+            match polled {
+                Poll::Ready(Ok(reason)) => Poll::Ready(reason),
+                Poll::Ready(Err(_)) => Poll::Ready(h2::Reason::CANCEL),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
     }
-    while !data.is_empty() {
-        send.reserve_capacity(data.len());
-        let cap = match poll_fn(|cx| send.poll_capacity(cx)).await {
-            Some(Ok(c)) => c,
-            Some(Err(e)) => return Err(broken(e)),
-            None => return Err(broken("stream closed")),
-        };
-        if cap == 0 {
-            continue;
-        }
-        let n = cap.min(data.len());
-        let end = last && n == data.len();
-        send.send_data(Bytes::copy_from_slice(&data[..n]), end)
-            .map_err(broken)?;
-        data = &data[n..];
-    }
-    Ok(())
 }
 
 /// Fields HTTP/2 forbids in a response (RFC 9113 §8.2.2).
