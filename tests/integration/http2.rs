@@ -262,6 +262,9 @@ fn filters_local_answers_and_errors_apply_to_streams() {
     let dir = TestDir::new("h2-filters");
     let origin = Origin::start_named("app");
     let cfg = h2_listener(Config::new())
+        .section("access_log", "path", &q("access.log"))
+        .section("access_log", "format", &q("combined"))
+        .section("access_log", "flush_interval", &q("50ms"))
         .route(
             "public",
             "/api",
@@ -313,6 +316,20 @@ fn filters_local_answers_and_errors_apply_to_streams() {
     // After all that, the proxy still serves.
     let r = run_curl(&curl, &dir, &h2, &format!("{base}/api/again"));
     assert_eq!(r.status, 200);
+    // One access log line per stream, with the protocol the client spoke.
+    let log = dir.path().join("access.log");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.lines().count() >= 6 {
+            assert!(text.contains("\"GET /api/v1 HTTP/2.0\" 200 "), "{text}");
+            assert!(text.contains("\"GET /local HTTP/2.0\" 418 "), "{text}");
+            assert!(text.contains("\"GET /dead HTTP/2.0\" 502 "), "{text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "access log: {text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

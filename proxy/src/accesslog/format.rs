@@ -216,6 +216,7 @@ pub fn combined(out: &mut Vec<u8>, clock: &mut ClockCache, l: &LogLine<'_>) {
     match l.meta {
         Some(m) => {
             let version: &[u8] = match m.version {
+                _ if m.http2 => b" HTTP/2.0",
                 Version::Http10 => b" HTTP/1.0",
                 Version::Http11 => b" HTTP/1.1",
             };

@@ -19,6 +19,8 @@ pub struct RequestMeta {
     referer: Range<usize>,
     request_id: Range<usize>,
     pub version: Version,
+    /// The request came as an HTTP/2 stream (logged as `HTTP/2.0`).
+    pub http2: bool,
 }
 
 impl RequestMeta {

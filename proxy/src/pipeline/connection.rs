@@ -90,7 +90,7 @@ pub async fn serve_tcp(
         (protocols, gen.config().limits.header_read_timeout)
     };
     match tls {
-        None if !protocols.h2 => serve(&serving, group, stream, addrs, None, &watch).await,
+        None if !protocols.h2 => serve(&serving, group, stream, addrs, None, false, &watch).await,
         None if !protocols.http1 => serve_h2(&serving, group, stream, addrs, None, &watch).await,
         None => {
             // Stage: protocol (cleartext HTTP/2 by prior knowledge).
@@ -106,7 +106,7 @@ pub async fn serve_tcp(
                 }
                 Ok((Sniffed::Other, got)) if !timed_out => {
                     let stream = Prefixed::new(got, stream);
-                    serve(&serving, group, stream, addrs, None, &watch).await
+                    serve(&serving, group, stream, addrs, None, false, &watch).await
                 }
                 _ => {}
             }
@@ -119,7 +119,7 @@ pub async fn serve_tcp(
                 }
                 Ok(Ok(tls)) => {
                     let facts = TlsFacts::of(tls.session());
-                    serve(&serving, group, tls, addrs, Some(facts), &watch).await
+                    serve(&serving, group, tls, addrs, Some(facts), false, &watch).await
                 }
                 Ok(Err(e)) => {
                     guard.stats().tls_handshake_failures.inc();
@@ -221,6 +221,7 @@ pub(super) async fn serve<S>(
     stream: S,
     (peer, local_addr): (SocketAddr, SocketAddr),
     tls_facts: Option<TlsFacts>,
+    http2: bool,
     watch: &WatchKey<'_>,
 ) where
     S: AsyncReadRent + AsyncWriteRent + Split,
@@ -336,6 +337,7 @@ pub(super) async fn serve<S>(
                 (scan.user_agent, scan.referer),
                 &gen.snap.log_redact,
             );
+            meta.http2 = http2;
         }
         let meta_ref = capture.then_some(&meta);
         let client = request_client(

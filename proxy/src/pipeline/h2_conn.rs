@@ -129,7 +129,7 @@ async fn serve_stream(
     // is dropped where it stands (its upstream connection closed, not
     // pooled), as an HTTP/1.1 request is when its client goes away.
     monoio::select! {
-        _ = serve(serving, group, bridge, addrs, tls, &watch) => {}
+        _ = serve(serving, group, bridge, addrs, tls, true, &watch) => {}
         reason = reset.reset() => {
             tracing::debug!(worker = serving.worker.id, peer = %addrs.0, "HTTP/2 stream reset by the client ({reason:?}); request cancelled");
         }
