@@ -19,7 +19,7 @@ use crate::report::{
 };
 use crate::scenarios::{self, Scenario};
 use crate::stats::median;
-use crate::tls::CertFiles;
+use crate::tls::Certs;
 use crate::util;
 use crate::CompareArgs;
 
@@ -192,7 +192,7 @@ struct Ctx<'a> {
     wrk: Option<PathBuf>,
     wrk_note: Option<String>,
     skipped: Vec<(Kind, String)>,
-    certs: Option<CertFiles>,
+    certs: Certs,
     run_dir: PathBuf,
     body_file: PathBuf,
     step: usize,
@@ -259,7 +259,7 @@ pub fn run(args: CompareArgs) -> Result<ExitCode, String> {
             ..Default::default()
         };
         let found = match k {
-            Kind::Ringway => Ok(ringway.clone()),
+            Kind::Ringway | Kind::RingwayMirror => Ok(ringway.clone()),
             Kind::Nginx => installer.ensure("nginx", "nginx"),
             Kind::Haproxy => installer.ensure("haproxy", "haproxy"),
             Kind::Direct => Ok(ringload.clone()),
@@ -269,6 +269,10 @@ pub fn run(args: CompareArgs) -> Result<ExitCode, String> {
                 info.available = true;
                 info.version = Some(match k {
                     Kind::Ringway => contenders::version_of(&p, &["--version"]),
+                    Kind::RingwayMirror => format!(
+                        "{}; every request mirrored to a shadow that never answers",
+                        contenders::version_of(&p, &["--version"])
+                    ),
                     Kind::Nginx => contenders::version_of(&p, &["-v"]),
                     Kind::Haproxy => contenders::version_of(&p, &["-v"]),
                     Kind::Direct => "no proxy: load straight at the origin".into(),
@@ -308,11 +312,7 @@ pub fn run(args: CompareArgs) -> Result<ExitCode, String> {
     };
     notes.extend(installer.log.iter().cloned());
 
-    let certs = if plan.scenarios.iter().any(|s| s.tls) {
-        Some(crate::tls::mint(&run_dir)?)
-    } else {
-        None
-    };
+    let certs = Certs::mint_for(&run_dir, &plan.scenarios)?;
     let body_file = run_dir.join("body-16k.bin");
     std::fs::write(&body_file, vec![b'x'; 16 * 1024]).map_err(|e| e.to_string())?;
 
@@ -561,6 +561,7 @@ fn run_scenario(ctx: &mut Ctx, layout: &Layout, sc: &Scenario) -> ScenarioRuns {
         layout: layout.describe(),
         notes: layout.notes(),
         fault: sc.fault.clone(),
+        per_request: sc.per_request_note().map(String::from),
         contenders: plan
             .kinds
             .iter()
@@ -810,7 +811,7 @@ fn measure(
         layout,
         sc,
         &origin.addrs(),
-        ctx.certs.as_ref(),
+        &ctx.certs,
         &ctx.run_dir,
         &tag,
     ) {
@@ -846,6 +847,7 @@ fn measure(
         body_file: (sc.request_body > 0).then(|| ctx.body_file.clone()),
         insecure: sc.tls,
         no_tls_resumption: sc.full_handshakes,
+        client_identity: ctx.certs.client_identity(sc),
     };
     // Open loop: the warm-up is its own invocation, so that the CPU window
     // below holds exactly the measured requests.
@@ -876,6 +878,9 @@ fn measure(
             .collect()
     };
     let origin_pids = origin_tree();
+    // ringway-mirror's shadow: not the contender, but ours (interference).
+    let shadow_pids = tree_of(running.shadow_pid());
+    let (shadow_before, _) = cpu_ticks(&shadow_pids);
     let me = std::process::id() as i32;
     let (proxy_before, proxy_sys_before) = cpu_ticks(&proxy_pids);
     let (origin_before, origin_sys_before) = cpu_ticks(&origin_pids);
@@ -894,6 +899,7 @@ fn measure(
     let (proxy_after, proxy_sys_after) = cpu_ticks(&proxy_pids_after);
     let (origin_after, origin_sys_after) = cpu_ticks(&origin_tree());
     let (me_after, _) = cpu_ticks(&[me]);
+    let (shadow_after, _) = cpu_ticks(&shadow_pids);
     let rss_now: u64 = proxy_pids_after
         .iter()
         .filter_map(|&p| read_vm_rss_kib(p))
@@ -919,6 +925,7 @@ fn measure(
     let ours = proxy_us.unwrap_or(0.0)
         + origin_us
         + ticks_to_us(me_after.saturating_sub(me_before))
+        + ticks_to_us(shadow_after.saturating_sub(shadow_before))
         + exit.cpu_us;
     let inter = interference(&stat_before, &stat_after, &cores, ours, wall);
     if let Some(f) = inter.flag(plan.interference_limit) {
@@ -1097,9 +1104,13 @@ mod tests {
         .unwrap();
         assert_eq!(full.reps, 3);
         assert_eq!(full.placements.len(), 2);
-        // The default set leaves the fault scenario out; `all` has it.
-        assert_eq!(full.scenarios.len(), scenarios::ALL.len() - 1);
-        assert!(full.scenarios.iter().all(|s| s.fault.is_none()));
+        // The default set leaves the fault and mTLS scenarios out; `all`
+        // has them.
+        assert_eq!(full.scenarios.len(), scenarios::ALL.len() - 3);
+        assert!(full
+            .scenarios
+            .iter()
+            .all(|s| s.fault.is_none() && !s.client_cert));
         assert!(p.scenarios.iter().any(|s| s.name == "fault-503"));
         assert!(Plan::from_args(&CompareArgs {
             reps: Some(0),

@@ -1,6 +1,7 @@
-//! The contenders (ringway, nginx, haproxy, direct) and the origin: finding
-//! or installing their binaries, writing their configs from `bench/peers/`,
-//! starting them pinned and waiting until they answer.
+//! The contenders (ringway, nginx, haproxy, direct, and ringway-mirror:
+//! ringway mirroring every request to a shadow that never answers) and the
+//! origin: finding or installing their binaries, writing their configs from
+//! `bench/peers/`, starting them pinned and waiting until they answer.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::placement::{format_core_list, Layout};
 use crate::procs::{run_capture, Child, Spawn};
 use crate::scenarios::Scenario;
-use crate::tls::CertFiles;
+use crate::tls::{CertFiles, Certs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -19,10 +20,21 @@ pub enum Kind {
     Nginx,
     Haproxy,
     Direct,
+    /// ringway whose route mirrors every request (`fraction = 1.0`) to a
+    /// shadow cluster that reads and never answers (`ringload serve --hang`):
+    /// compared with `ringway`, what mirroring to a stalled shadow costs the
+    /// primary. Only when named in `--contenders`.
+    RingwayMirror,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Ringway, Kind::Nginx, Kind::Haproxy, Kind::Direct];
+    pub const ALL: [Kind; 5] = [
+        Kind::Ringway,
+        Kind::Nginx,
+        Kind::Haproxy,
+        Kind::Direct,
+        Kind::RingwayMirror,
+    ];
 
     /// The name used in every output.
     pub fn name(self) -> &'static str {
@@ -31,6 +43,7 @@ impl Kind {
             Kind::Nginx => "nginx",
             Kind::Haproxy => "haproxy",
             Kind::Direct => "direct",
+            Kind::RingwayMirror => "ringway-mirror",
         }
     }
 
@@ -41,13 +54,20 @@ impl Kind {
     pub fn is_proxy(self) -> bool {
         self != Kind::Direct
     }
+
+    /// Runs the ringway binary.
+    pub fn is_ringway(self) -> bool {
+        matches!(self, Kind::Ringway | Kind::RingwayMirror)
+    }
 }
 
 pub fn parse_list(s: &str) -> Result<Vec<Kind>, String> {
     let mut v = Vec::new();
     for p in s.split(',').filter(|p| !p.trim().is_empty()) {
-        let k = Kind::parse(p)
-            .ok_or_else(|| format!("unknown contender {p:?} (ringway, nginx, haproxy, direct)"))?;
+        let k = Kind::parse(p).ok_or_else(|| {
+            let known: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+            format!("unknown contender {p:?} ({})", known.join(", "))
+        })?;
         if !v.contains(&k) {
             v.push(k);
         }
@@ -180,6 +200,11 @@ pub struct ConfigParams<'a> {
     /// Idle upstream keep-alive connections per worker.
     pub pool: usize,
     pub tls: Option<&'a CertFiles>,
+    /// Mutual TLS: client certificates must chain to this CA (PEM); a
+    /// handshake without one is refused. Only with `tls`.
+    pub client_ca: Option<&'a Path>,
+    /// ringway-mirror: the shadow every request is mirrored to.
+    pub mirror_to: Option<SocketAddr>,
     /// Fault scenarios: retries to another server and passive ejection of a
     /// failing one, set up as alike as each proxy allows (`FAILOVER_*`).
     pub failover: bool,
@@ -249,9 +274,10 @@ pub fn nginx_config(p: &ConfigParams) -> String {
                 // TLS 1.3 as well: nginx 1.22's default stops at 1.2
                 // (1.23.4 added 1.3); every contender then negotiates the
                 // same version with the same client.
-                "        ssl_certificate {};\n        ssl_certificate_key {};\n        ssl_protocols TLSv1.2 TLSv1.3;",
+                "        ssl_certificate {};\n        ssl_certificate_key {};\n        ssl_protocols TLSv1.2 TLSv1.3;{}",
                 t.cert.display(),
-                t.key.display()
+                t.key.display(),
+                p.client_ca.map(nginx_client_auth).unwrap_or_default()
             ),
         ),
         None => (String::new(), "        # plain HTTP".to_string()),
@@ -268,6 +294,15 @@ pub fn nginx_config(p: &ConfigParams) -> String {
             ("SSL_LISTEN", ssl_listen),
             ("SSL_DIRECTIVES", ssl),
         ],
+    )
+}
+
+/// nginx mTLS: require a client certificate chaining to `ca` (leaf signed
+/// directly by the CA: depth 1).
+fn nginx_client_auth(ca: &Path) -> String {
+    format!(
+        "\n        ssl_verify_client on;\n        ssl_client_certificate {};\n        ssl_verify_depth 1;",
+        ca.display()
     )
 }
 
@@ -317,7 +352,13 @@ pub fn haproxy_config(p: &ConfigParams) -> String {
         .map(|(i, c)| format!("    cpu-map 1/{} {c}", i + 1))
         .collect();
     let ssl = match p.tls {
-        Some(t) => format!(" ssl crt {} alpn http/1.1", t.combined.display()),
+        Some(t) => format!(
+            " ssl crt {}{} alpn http/1.1",
+            t.combined.display(),
+            p.client_ca
+                .map(|ca| format!(" verify required ca-file {}", ca.display()))
+                .unwrap_or_default()
+        ),
         None => String::new(),
     };
     fill(
@@ -336,9 +377,15 @@ pub fn ringway_config(p: &ConfigParams) -> String {
     let cores: Vec<String> = p.worker_cores.iter().map(|c| c.to_string()).collect();
     let tls = match p.tls {
         Some(t) => format!(
-            "tls = {{ cert = \"{}\", key = \"{}\" }}",
+            "tls = {{ cert = \"{}\", key = \"{}\"{} }}",
             t.cert.display(),
-            t.key.display()
+            t.key.display(),
+            p.client_ca
+                .map(|ca| format!(
+                    ", client_ca = [\"{}\"], client_auth = \"required\"",
+                    ca.display()
+                ))
+                .unwrap_or_default()
         ),
         None => String::new(),
     };
@@ -350,20 +397,38 @@ pub fn ringway_config(p: &ConfigParams) -> String {
             String::new()
         }
     };
-    fill(
+    let route_extra: Vec<String> = [extra(FAILOVER_RINGWAY_ROUTE)]
+        .into_iter()
+        .chain(p.mirror_to.map(|_| MIRROR_RINGWAY_ROUTE.to_string()))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut c = fill(
         RINGWAY_TEMPLATE,
         &[
             ("WORKERS", p.worker_cores.len().to_string()),
             ("CORES", cores.join(", ")),
             ("LISTEN", p.listen.to_string()),
             ("TLS", tls),
-            ("ROUTE_EXTRA", extra(FAILOVER_RINGWAY_ROUTE)),
+            ("ROUTE_EXTRA", route_extra.join("\n")),
             ("ENDPOINTS", endpoints.join(", ")),
             ("POOL", p.pool.to_string()),
             ("CLUSTER_EXTRA", extra(FAILOVER_RINGWAY_CLUSTER)),
         ],
-    )
+    );
+    if let Some(shadow) = p.mirror_to {
+        c.push_str(&format!(
+            "\n# ringway-mirror: the shadow, `ringload serve --hang` (reads, never answers).\n[[cluster]]\nname = \"shadow\"\nendpoints = [\"{shadow}\"]\n"
+        ));
+    }
+    c
 }
+
+/// ringway-mirror, on the route: a copy of every request to the shadow
+/// cluster. The defaults apply: each copy ends after `timeout` (1 s), at most
+/// 64 copies are in flight per worker and more are dropped, never queued;
+/// so with a shadow that never answers, about 64 copies per second and
+/// worker are sent and the rest dropped.
+pub const MIRROR_RINGWAY_ROUTE: &str = "mirror = { cluster = \"shadow\", fraction = 1.0 }";
 
 // ---------------------------------------------------------------------------
 // Running processes
@@ -522,6 +587,9 @@ fn start_origin(
 pub struct Running {
     /// Root of the contender's process tree (None for direct).
     pub child: Option<Child>,
+    /// ringway-mirror: the shadow (`ringload serve --hang`) it mirrors to.
+    /// Not the contender: its CPU is not in the contender's figures.
+    pub shadow: Option<Child>,
     pub url: String,
 }
 
@@ -529,11 +597,29 @@ impl Running {
     pub fn root_pid(&self) -> Option<i32> {
         self.child.as_ref().map(|c| c.pid)
     }
+    pub fn shadow_pid(&self) -> Option<i32> {
+        self.shadow.as_ref().map(|c| c.pid)
+    }
     pub fn stop(&mut self) {
-        if let Some(c) = self.child.as_mut() {
+        for c in self.child.iter_mut().chain(self.shadow.iter_mut()) {
             c.stop();
         }
     }
+}
+
+/// `ringload serve` arguments of the ringway-mirror shadow: reads every
+/// request, never answers.
+pub fn shadow_args(layout: &Layout) -> Vec<String> {
+    vec![
+        "serve".into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--workers".into(),
+        layout.origin.len().to_string(),
+        "--cores".into(),
+        format_core_list(&layout.origin),
+        "--hang".into(),
+    ]
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -543,7 +629,7 @@ pub fn start_contender(
     layout: &Layout,
     scenario: &Scenario,
     origins: &[SocketAddr],
-    certs: Option<&CertFiles>,
+    certs: &Certs,
     dir: &Path,
     tag: &str,
 ) -> Result<Running, String> {
@@ -552,23 +638,34 @@ pub fn start_contender(
         let origin = origins.first().ok_or("no origin")?;
         return Ok(Running {
             child: None,
+            shadow: None,
             url: format!("http://{origin}/"),
         });
     }
+    let (tls, client_ca) = certs.for_scenario(scenario)?;
+    let mut shadow = match kind {
+        Kind::RingwayMirror => Some(start_origin(
+            bins,
+            shadow_args(layout),
+            layout,
+            dir,
+            &format!("shadow-{tag}"),
+        )?),
+        _ => None,
+    };
     let listen = free_port()?;
     let params = ConfigParams {
         worker_cores: &layout.worker_cores,
         listen,
         origins,
         pool: pool_size(scenario.connections),
-        tls: if scenario.tls { certs } else { None },
+        tls,
+        client_ca,
+        mirror_to: shadow.as_ref().map(|s| s.addr),
         failover: scenario.fault.is_some(),
     };
-    if scenario.tls && certs.is_none() {
-        return Err("no certificate for the TLS scenario".into());
-    }
     let cmd = match kind {
-        Kind::Ringway => {
+        Kind::Ringway | Kind::RingwayMirror => {
             let path = dir.join(format!("ringway-{tag}.toml"));
             write(&path, &ringway_config(&params))?;
             let mut c = Command::new(&bins.ringway);
@@ -600,7 +697,7 @@ pub fn start_contender(
         }
         Kind::Direct => unreachable!(),
     };
-    let mut child = Spawn {
+    let started = Spawn {
         name: kind.name(),
         cmd,
         cores: layout.contender_mask.clone(),
@@ -608,12 +705,24 @@ pub fn start_contender(
         log_name: format!("{}-{tag}", kind.name()),
     }
     .start()
-    .map_err(|e| e.to_string())?;
-    wait_ready(kind, &mut child, listen, !scenario.tls)?;
-    Ok(Running {
-        child: Some(child),
-        url: format!("{scheme}://{listen}/"),
-    })
+    .map_err(|e| e.to_string())
+    .and_then(|mut child| {
+        wait_ready(kind, &mut child, listen, !scenario.tls)?;
+        Ok(child)
+    });
+    match started {
+        Ok(child) => Ok(Running {
+            child: Some(child),
+            shadow: shadow.map(|s| s.child),
+            url: format!("{scheme}://{listen}/"),
+        }),
+        Err(e) => {
+            if let Some(s) = shadow.as_mut() {
+                s.child.stop();
+            }
+            Err(e)
+        }
+    }
 }
 
 fn write(path: &Path, text: &str) -> Result<(), String> {
@@ -638,7 +747,7 @@ fn wait_ready(
                 child.stderr_tail(4)
             ));
         }
-        let printed_ready = kind != Kind::Ringway || child.stdout().contains("ringway: ready");
+        let printed_ready = !kind.is_ringway() || child.stdout().contains("ringway: ready");
         if printed_ready && TcpStream::connect_timeout(&listen, Duration::from_millis(200)).is_ok()
         {
             break;
@@ -706,8 +815,25 @@ mod tests {
             origins: ONE,
             pool: 256,
             tls,
+            client_ca: None,
+            mirror_to: None,
             failover: false,
         }
+    }
+
+    fn mtls_params(t: &CertFiles) -> ConfigParams<'_> {
+        ConfigParams {
+            client_ca: Some(Path::new("/r/ca.pem")),
+            ..params(&[1], Some(t))
+        }
+    }
+
+    /// Lines that are not comments.
+    fn code(c: String) -> String {
+        c.lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     fn fault_params(origins: &[SocketAddr]) -> ConfigParams<'_> {
@@ -729,12 +855,22 @@ mod tests {
     #[test]
     fn names() {
         let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
-        assert_eq!(names, ["ringway", "nginx", "haproxy", "direct"]);
+        assert_eq!(
+            names,
+            ["ringway", "nginx", "haproxy", "direct", "ringway-mirror"]
+        );
         assert_eq!(
             parse_list("nginx,ringway,nginx").unwrap(),
             vec![Kind::Nginx, Kind::Ringway]
         );
-        assert!(parse_list("envoy").is_err());
+        assert_eq!(
+            parse_list("ringway,ringway-mirror").unwrap(),
+            vec![Kind::Ringway, Kind::RingwayMirror]
+        );
+        assert!(Kind::RingwayMirror.is_ringway() && Kind::RingwayMirror.is_proxy());
+        assert!(!Kind::Nginx.is_ringway());
+        let err = parse_list("envoy").unwrap_err();
+        assert!(err.contains("ringway-mirror"), "{err}");
     }
 
     #[test]
@@ -809,14 +945,114 @@ mod tests {
     }
 
     #[test]
-    fn plain_configs_have_no_failover() {
-        // The directives, not the header comments that name them.
-        let code = |c: String| -> String {
-            c.lines()
-                .filter(|l| !l.trim_start().starts_with('#'))
-                .collect::<Vec<_>>()
-                .join("\n")
+    fn nginx_mtls_config_verifies_client_certificates() {
+        let t = certs();
+        let c = nginx_config(&mtls_params(&t));
+        assert!(!c.contains('@'), "{c}");
+        for line in [
+            "listen 127.0.0.1:28081 backlog=4096 ssl;",
+            "ssl_certificate /r/c.pem;",
+            "ssl_verify_client on;",
+            "ssl_client_certificate /r/ca.pem;",
+            "ssl_verify_depth 1;",
+        ] {
+            assert!(c.contains(line), "missing {line}:\n{c}");
+        }
+        // Inside the server block, and only with a client CA.
+        let server = &c[c.find("    server {").unwrap()..];
+        assert!(server.contains("ssl_verify_client on;"));
+        let plain_tls = code(nginx_config(&params(&[1], Some(&t))));
+        assert!(!plain_tls.contains("ssl_verify_client"), "{plain_tls}");
+    }
+
+    #[test]
+    fn haproxy_mtls_config_verifies_client_certificates() {
+        let t = certs();
+        let c = haproxy_config(&mtls_params(&t));
+        assert!(!c.contains('@'), "{c}");
+        assert!(
+            c.contains(
+                "bind 127.0.0.1:28081 ssl crt /r/ck.pem verify required ca-file /r/ca.pem alpn http/1.1\n"
+            ),
+            "{c}"
+        );
+        let plain_tls = haproxy_config(&params(&[1], Some(&t)));
+        assert!(!plain_tls.contains("verify required"), "{plain_tls}");
+    }
+
+    #[test]
+    fn ringway_mtls_config_requires_client_certificates() {
+        let t = certs();
+        let c = ringway_config(&mtls_params(&t));
+        assert!(!c.contains('@'), "{c}");
+        assert!(
+            c.contains("tls = { cert = \"/r/c.pem\", key = \"/r/k.pem\", client_ca = [\"/r/ca.pem\"], client_auth = \"required\" }"),
+            "{c}"
+        );
+        let v: toml::Value = toml::from_str(&c).unwrap();
+        let tls = &v["listener"][0]["tls"];
+        assert_eq!(tls["client_auth"].as_str(), Some("required"));
+        assert_eq!(tls["client_ca"][0].as_str(), Some("/r/ca.pem"));
+        // ringway reads the TLS files when it parses: with the real set.
+        let dir =
+            std::env::temp_dir().join(format!("ringway-bench-mtlscfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let m = crate::tls::mint_mtls(&dir).unwrap();
+        let c = ringway_config(&ConfigParams {
+            client_ca: Some(&m.ca),
+            ..params(&[1], Some(&m.server))
+        });
+        let cfg = ringway::config::Config::parse(&c, None).unwrap_or_else(|e| panic!("{e}\n{c}"));
+        assert_eq!(cfg.listeners.len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn ringway_mirror_config_mirrors_every_request_to_the_shadow() {
+        let shadow: SocketAddr = "127.0.0.1:28099".parse().unwrap();
+        let p = ConfigParams {
+            mirror_to: Some(shadow),
+            ..params(&[1], None)
         };
+        let c = ringway_config(&p);
+        assert!(!c.contains('@'), "{c}");
+        let cfg = ringway::config::Config::parse(&c, None).unwrap_or_else(|e| panic!("{e}\n{c}"));
+        assert_eq!(cfg.clusters.len(), 2, "{c}");
+        let v: toml::Value = toml::from_str(&c).unwrap();
+        let mirror = &v["route"][0]["mirror"];
+        assert_eq!(mirror["cluster"].as_str(), Some("shadow"));
+        assert_eq!(mirror["fraction"].as_float(), Some(1.0));
+        assert_eq!(v["cluster"][0]["name"].as_str(), Some("origin"));
+        assert_eq!(v["cluster"][1]["name"].as_str(), Some("shadow"));
+        assert_eq!(
+            v["cluster"][1]["endpoints"][0].as_str(),
+            Some("127.0.0.1:28099")
+        );
+        // With the fault scenario's retries too, both keys on the route.
+        let g = group();
+        let f = ringway_config(&ConfigParams {
+            mirror_to: Some(shadow),
+            ..fault_params(&g)
+        });
+        ringway::config::Config::parse(&f, None).unwrap_or_else(|e| panic!("{e}\n{f}"));
+        let route = &f[f.find("[[route]]").unwrap()..f.find("[[cluster]]").unwrap()];
+        assert!(
+            route.contains("retries =") && route.contains("mirror ="),
+            "{f}"
+        );
+        // Plain ringway does not mirror.
+        assert!(!code(ringway_config(&params(&[1], None))).contains("mirror"));
+        let a = shadow_args(&Layout::new(
+            crate::placement::Placement::A,
+            &crate::placement::Sides::split(&[0, 1]),
+            1,
+        ))
+        .join(" ");
+        assert_eq!(a, "serve --listen 127.0.0.1:0 --workers 1 --cores 0 --hang");
+    }
+
+    #[test]
+    fn plain_configs_have_no_failover() {
         let n = code(nginx_config(&params(&[1], None)));
         assert!(!n.contains("proxy_next_upstream"), "{n}");
         assert!(!n.contains("max_fails"), "{n}");
@@ -936,12 +1172,17 @@ mod tests {
             std::env::temp_dir().join(format!("ringway-bench-peercheck-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("tmp")).unwrap();
         let t = crate::tls::mint(&dir).unwrap();
+        let m = crate::tls::mint_mtls(&dir).unwrap();
         let g = group();
         let fault = ConfigParams {
             worker_cores: &[0],
             ..fault_params(&g)
         };
-        for p in [params(&[0], None), params(&[0], Some(&t)), fault] {
+        let mtls = ConfigParams {
+            client_ca: Some(&m.ca),
+            ..params(&[0], Some(&m.server))
+        };
+        for p in [params(&[0], None), params(&[0], Some(&t)), fault, mtls] {
             if let Some(nginx) = find_binary("nginx") {
                 let conf = dir.join("nginx.conf");
                 std::fs::write(&conf, nginx_config(&p)).unwrap();

@@ -99,6 +99,8 @@ pub struct RunSpec {
     pub insecure: bool,
     /// `--no-tls-resumption`.
     pub no_tls_resumption: bool,
+    /// `--client-cert`, `--client-key` (mutual TLS).
+    pub client_identity: Option<(PathBuf, PathBuf)>,
 }
 
 fn ms(d: Duration) -> String {
@@ -148,6 +150,12 @@ impl RunSpec {
         }
         if self.insecure {
             a.push("--insecure".into());
+        }
+        if let Some((cert, key)) = &self.client_identity {
+            a.push("--client-cert".into());
+            a.push(cert.display().to_string());
+            a.push("--client-key".into());
+            a.push(key.display().to_string());
         }
         a
     }
@@ -359,6 +367,7 @@ mod tests {
             body_file: Some("/tmp/b".into()),
             insecure: true,
             no_tls_resumption: false,
+            client_identity: None,
         };
         let a = s.args().join(" ");
         assert_eq!(
@@ -366,6 +375,14 @@ mod tests {
             "run https://127.0.0.1:1/ -c 50 -t 1 -d 2000ms --timeout 5s --json --cores 0 \
              --warmup 500ms --rate 1234 --no-keepalive -m POST --body-file /tmp/b --insecure"
         );
+        let m = RunSpec {
+            no_tls_resumption: true,
+            client_identity: Some(("/r/c.pem".into(), "/r/k.pem".into())),
+            ..s
+        };
+        assert!(m.args().join(" ").ends_with(
+            "--no-tls-resumption --insecure --client-cert /r/c.pem --client-key /r/k.pem"
+        ));
     }
 
     const WRK: &str = "Running 2s test @ http://127.0.0.1:8080/

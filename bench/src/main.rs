@@ -77,10 +77,13 @@ pub struct CompareArgs {
     #[arg(long)]
     pub rate: Option<f64>,
     /// Comma-separated scenarios, or `all` [default: every scenario but
-    /// fault-503; small-get-keepalive,tls-keepalive,fault-503 with --quick].
+    /// fault-503, mtls-keepalive and mtls-new-connection;
+    /// small-get-keepalive,tls-keepalive,fault-503 with --quick].
     #[arg(long)]
     pub scenarios: Option<String>,
-    /// Comma-separated contenders.
+    /// Comma-separated contenders: ringway, nginx, haproxy, direct, and
+    /// ringway-mirror (ringway mirroring every request to a shadow that
+    /// never answers; compared with ringway in the ratio table).
     #[arg(long, default_value = "ringway,nginx,haproxy,direct")]
     pub contenders: String,
     /// Worker counts to sweep, e.g. 1 or 1,2 or 1-4 (same for every contender).

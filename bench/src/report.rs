@@ -92,6 +92,9 @@ pub struct ScenarioRuns {
     pub contenders: Vec<ContenderRuns>,
     /// Fault scenarios: the failing origin.
     pub fault: Option<crate::scenarios::Fault>,
+    /// What one request stands for (new-connection TLS scenarios: one
+    /// handshake), from `Scenario::per_request_note`.
+    pub per_request: Option<String>,
 }
 
 // ---------------------------------------------------------------------------
@@ -197,6 +200,9 @@ pub struct ScenarioSummary {
     /// Fault scenarios: the group and its failing origin.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<FaultSummary>,
+    /// What one request stands for (e.g. one full mTLS handshake).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_request: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -376,7 +382,14 @@ pub const RATIO_PAIRS: &[(&str, &str)] = &[
     ("ringway", "direct"),
     ("nginx", "direct"),
     ("haproxy", "direct"),
+    // Mirroring to a stalled shadow vs the same ringway without it
+    // (`--contenders ringway,ringway-mirror`).
+    ("ringway-mirror", "ringway"),
 ];
+
+/// The ringway-mirror/ringway p99 target: mirroring must not add more than
+/// this to the primary's p99 (1.05 = 5 %).
+pub const MIRROR_P99_TARGET: f64 = 1.05;
 
 pub fn ratios(contenders: &[ContenderSummary]) -> BTreeMap<String, Ratios> {
     let get = |n: &str| contenders.iter().find(|c| c.name == n && c.status == "ok");
@@ -417,6 +430,7 @@ pub fn summarize_scenario(s: &ScenarioRuns) -> ScenarioSummary {
         open_loop_rate: s.open_loop_rate.map(|r| r.round()),
         rate_basis: s.rate_basis.clone(),
         ratios: ratios(&contenders),
+        per_request: s.per_request.clone(),
         contenders,
         fault: s.fault.as_ref().map(|f| FaultSummary {
             origins: f.origins,
@@ -500,6 +514,30 @@ fn fault_table(m: &mut String, f: &FaultSummary, contenders: &[ContenderSummary]
     m.push('\n');
 }
 
+/// The ringway-mirror/ringway reading: p99 ratios against the target, CPU.
+fn mirror_line(r: &Ratios) -> String {
+    let verdict = |x: Option<f64>| match x {
+        Some(v) if v <= MIRROR_P99_TARGET => format!(
+            "{} (within {:.0} %)",
+            times(Some(v)),
+            (MIRROR_P99_TARGET - 1.0) * 100.0
+        ),
+        Some(v) => format!(
+            "{} (**over** {:.0} %)",
+            times(Some(v)),
+            (MIRROR_P99_TARGET - 1.0) * 100.0
+        ),
+        None => "–".into(),
+    };
+    format!(
+        "Mirroring every request to a shadow that never answers (ringway-mirror/ringway, medians): \
+         closed-loop p99 {}, open-loop p99 {}, CPU µs/req {}.",
+        verdict(r.p99),
+        verdict(r.open_loop_p99),
+        times(r.cpu_us_per_req)
+    )
+}
+
 /// Markdown table cells must not contain `|` or newlines.
 fn cell(s: &str) -> String {
     s.replace('|', "/").replace('\n', " ")
@@ -568,6 +606,9 @@ pub fn markdown(r: &Report) -> String {
             sc.name, sc.placement, sc.workers
         );
         let _ = writeln!(m, "{}. {}.", sc.description, sc.layout);
+        if let Some(p) = &sc.per_request {
+            let _ = writeln!(m, "**Per request:** {p}.");
+        }
         let _ = writeln!(
             m,
             "Open loop at {} req/s ({}).",
@@ -677,6 +718,9 @@ pub fn markdown(r: &Report) -> String {
                 );
             }
             m.push('\n');
+            if let Some(r) = sc.ratios.get("ringway-mirror/ringway") {
+                let _ = writeln!(m, "{}\n", mirror_line(r));
+            }
         }
         let wrk: Vec<String> = sc
             .contenders
@@ -864,6 +908,41 @@ mod tests {
         assert!(c["rps_spread"].is_array());
         assert!(c["open_loop"]["p99_us"].is_number());
         assert_eq!(sc["ratios"]["ringway/nginx"]["rps"], 1.1);
+    }
+
+    #[test]
+    fn mirror_ratio_and_per_request_note() {
+        let mut sc = scenario();
+        sc.name = "mtls-new-connection".into();
+        sc.per_request = Some("one request per new mutual-TLS connection: CPU µs/req = CPU µs per full mTLS handshake".into());
+        // Same closed-loop p99 (1,000 µs) and open-loop p99; CPU 10 vs 10.5.
+        sc.contenders
+            .push(contender("ringway-mirror", &[11000.0], 10.5));
+        let s = summarize_scenario(&sc);
+        let r = &s.ratios["ringway-mirror/ringway"];
+        assert_eq!(
+            (r.p99, r.open_loop_p99, r.cpu_us_per_req),
+            (Some(1.0), Some(1.0), Some(1.05))
+        );
+        assert!(!s.ratios.contains_key("ringway-mirror/nginx"));
+        let json = serde_json::to_value(&s).unwrap();
+        assert!(json["per_request"]
+            .as_str()
+            .unwrap()
+            .contains("mTLS handshake"));
+        let md = markdown(&report(vec![s]));
+        assert!(
+            md.contains("**Per request:** one request per new mutual-TLS connection"),
+            "{md}"
+        );
+        assert!(md.contains("| ringway-mirror/ringway | 1.00× |"), "{md}");
+        assert!(
+            md.contains("closed-loop p99 1.00× (within 5 %), open-loop p99 1.00× (within 5 %), CPU µs/req 1.05×"),
+            "{md}"
+        );
+        // Without the mirror contender, no such line; without a note, none.
+        let md = markdown(&report(vec![summarize_scenario(&scenario())]));
+        assert!(!md.contains("ringway-mirror") && !md.contains("Per request"));
     }
 
     #[test]

@@ -43,6 +43,10 @@ pub struct Scenario {
     pub tls: bool,
     /// TLS: the client never resumes a session (every handshake is full).
     pub full_handshakes: bool,
+    /// Mutual TLS: the client presents a certificate (signed by the run's
+    /// CA, `tls::mint_mtls`) and every contender requires and verifies it.
+    /// Needs `tls`.
+    pub client_cert: bool,
     /// Several origins, one failing part of its requests; the proxies are
     /// configured with retries and passive ejection (`None`: one origin).
     pub fault: Option<Fault>,
@@ -71,6 +75,21 @@ impl Scenario {
         )
     }
 
+    /// What one request stands for when every request opens a new TLS
+    /// connection: the report reads req/s as handshakes per second and CPU
+    /// µs/req as CPU per handshake (plus its one request).
+    pub fn per_request_note(&self) -> Option<&'static str> {
+        match (self.tls && self.new_connection_per_request, self.client_cert) {
+            (false, _) => None,
+            (true, false) => Some(
+                "one request per new TLS connection: req/s = new TLS connections/s, CPU µs/req = CPU µs per TLS handshake (and its one request)",
+            ),
+            (true, true) => Some(
+                "one request per new mutual-TLS connection: req/s = new mTLS connections/s, CPU µs/req = CPU µs per full mTLS handshake (client certificate verified; and its one request)",
+            ),
+        }
+    }
+
     /// Number of origins to start.
     pub fn origins(&self) -> usize {
         self.fault.as_ref().map_or(1, |f| f.origins)
@@ -87,6 +106,7 @@ pub const ALL: &[Scenario] = &[
         new_connection_per_request: false,
         tls: false,
         full_handshakes: false,
+        client_cert: false,
         fault: None,
         default: true,
     },
@@ -99,6 +119,7 @@ pub const ALL: &[Scenario] = &[
         new_connection_per_request: false,
         tls: false,
         full_handshakes: false,
+        client_cert: false,
         fault: None,
         default: true,
     },
@@ -111,6 +132,7 @@ pub const ALL: &[Scenario] = &[
         new_connection_per_request: false,
         tls: false,
         full_handshakes: false,
+        client_cert: false,
         fault: None,
         default: true,
     },
@@ -123,6 +145,7 @@ pub const ALL: &[Scenario] = &[
         new_connection_per_request: false,
         tls: false,
         full_handshakes: false,
+        client_cert: false,
         fault: None,
         default: true,
     },
@@ -136,6 +159,7 @@ pub const ALL: &[Scenario] = &[
         new_connection_per_request: true,
         tls: false,
         full_handshakes: false,
+        client_cert: false,
         fault: None,
         default: true,
     },
@@ -148,6 +172,7 @@ pub const ALL: &[Scenario] = &[
         new_connection_per_request: false,
         tls: true,
         full_handshakes: false,
+        client_cert: false,
         fault: None,
         default: true,
     },
@@ -160,6 +185,7 @@ pub const ALL: &[Scenario] = &[
         new_connection_per_request: true,
         tls: true,
         full_handshakes: false,
+        client_cert: false,
         fault: None,
         default: true,
     },
@@ -172,8 +198,35 @@ pub const ALL: &[Scenario] = &[
         new_connection_per_request: true,
         tls: true,
         full_handshakes: true,
+        client_cert: false,
         fault: None,
         default: true,
+    },
+    Scenario {
+        name: "mtls-keepalive",
+        description: "GET, 2-byte response, 50 keep-alive mutual-TLS connections: the client presents a certificate, every proxy requires it and verifies it against the run's CA",
+        connections: 50,
+        response_body: 2,
+        request_body: 0,
+        new_connection_per_request: false,
+        tls: true,
+        full_handshakes: false,
+        client_cert: true,
+        fault: None,
+        default: false,
+    },
+    Scenario {
+        name: "mtls-new-connection",
+        description: "GET, 2-byte response, a new mutual-TLS connection per request: a full handshake with a client certificate verified by the proxy every time (the client never resumes: ringway does not resume on mTLS listeners, so no contender does here)",
+        connections: 50,
+        response_body: 2,
+        request_body: 0,
+        new_connection_per_request: true,
+        tls: true,
+        full_handshakes: true,
+        client_cert: true,
+        fault: None,
+        default: false,
     },
     Scenario {
         name: "conns-1000",
@@ -184,6 +237,7 @@ pub const ALL: &[Scenario] = &[
         new_connection_per_request: false,
         tls: false,
         full_handshakes: false,
+        client_cert: false,
         fault: None,
         default: true,
     },
@@ -196,6 +250,7 @@ pub const ALL: &[Scenario] = &[
         new_connection_per_request: false,
         tls: false,
         full_handshakes: false,
+        client_cert: false,
         fault: Some(Fault {
             origins: 3,
             faulty: 1,
@@ -255,10 +310,31 @@ mod tests {
     }
 
     #[test]
+    fn mtls_scenarios_run_only_when_named() {
+        let default = select(None, false).unwrap();
+        assert!(default.iter().all(|s| !s.client_cert));
+        assert!(select(None, true).unwrap().iter().all(|s| !s.client_cert));
+        let m = select(Some("mtls-new-connection,mtls-keepalive"), false).unwrap();
+        let names: Vec<&str> = m.iter().map(|s| s.name).collect();
+        assert_eq!(names, ["mtls-keepalive", "mtls-new-connection"]);
+        for s in &m {
+            assert!(s.tls && s.client_cert && s.direct_skip_reason().is_some());
+            assert_eq!((s.connections, s.response_body), (50, 2));
+        }
+        assert!(!m[0].new_connection_per_request && !m[0].full_handshakes);
+        assert!(m[0].per_request_note().is_none());
+        assert!(m[1].new_connection_per_request && m[1].full_handshakes);
+        assert!(m[1].per_request_note().unwrap().contains("mTLS handshake"));
+        // Every scenario with a client certificate is a TLS one.
+        assert!(ALL.iter().all(|s| !s.client_cert || s.tls));
+    }
+
+    #[test]
     fn fault_scenarios_run_only_when_named() {
         let default = select(None, false).unwrap();
         assert!(default.iter().all(|s| s.fault.is_none()));
-        assert_eq!(default.len(), ALL.len() - 1);
+        assert_eq!(default.len(), ALL.iter().filter(|s| s.default).count());
+        assert_eq!(ALL.iter().filter(|s| !s.default).count(), 3);
         assert!(select(Some("all"), false)
             .unwrap()
             .iter()

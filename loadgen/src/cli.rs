@@ -104,6 +104,13 @@ pub struct RunArgs {
     /// (by default tickets and session ids the server gives are used).
     #[arg(long)]
     pub no_tls_resumption: bool,
+    /// Client certificate chain (PEM) to present when the server asks for
+    /// one (mutual TLS); needs --client-key and an https:// URL.
+    #[arg(long, value_name = "FILE", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// Private key (PEM) of --client-cert.
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
     /// Print one JSON document instead of the text report.
     #[arg(long)]
     pub json: bool,
@@ -153,6 +160,8 @@ pub struct RunConfig {
     pub tls: Option<TlsTrust>,
     /// Resume TLS sessions (default true).
     pub tls_resumption: bool,
+    /// Client certificate chain and key files (mutual TLS).
+    pub client_identity: Option<(PathBuf, PathBuf)>,
     pub json: bool,
     pub hdr_log: Option<PathBuf>,
     pub cores: Option<Vec<usize>>,
@@ -265,6 +274,10 @@ impl RunArgs {
             }
             (None, false, false) => None,
         };
+        let client_identity = self.client_cert.zip(self.client_key);
+        if client_identity.is_some() && tls.is_none() {
+            return Err("--client-cert/--client-key need an https:// URL".into());
+        }
         if let Some(cores) = &self.cores {
             check_cores(&cores.0)?;
         }
@@ -284,6 +297,7 @@ impl RunArgs {
             timeout: self.timeout,
             tls,
             tls_resumption: !self.no_tls_resumption,
+            client_identity,
             json: self.json,
             hdr_log: self.hdr_log,
             cores: self.cores.map(|c| c.0),
@@ -376,6 +390,10 @@ pub struct ServeArgs {
     /// Fault: start the stall after this many requests (counted over all workers).
     #[arg(long, value_name = "N", requires = "stall")]
     pub stall_after: Option<u64>,
+    /// Fault: accept connections and read requests, never answer (a stalled
+    /// server, e.g. a mirroring shadow that hangs).
+    #[arg(long, conflicts_with_all = ["stall", "slow_body", "delay", "reset_fraction", "fail_fraction", "close_after", "echo"])]
+    pub hang: bool,
     /// Fault: send response bodies slowly, pausing this long between pieces.
     #[arg(long, value_parser = duration, value_name = "PAUSE")]
     pub slow_body: Option<Duration>,
@@ -415,6 +433,8 @@ pub struct ServeConfig {
     pub fail_fraction: f64,
     pub fail_status: u16,
     pub stall: Option<(u64, Duration)>,
+    /// Read requests, never answer.
+    pub hang: bool,
     pub slow_body: Option<(Duration, usize)>,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub driver: DriverChoice,
@@ -493,6 +513,7 @@ impl ServeArgs {
             fail_fraction: self.fail_fraction,
             fail_status: self.fail_status,
             stall: self.stall.map(|d| (self.stall_after.unwrap_or(0), d)),
+            hang: self.hang,
             slow_body: self
                 .slow_body
                 .map(|d| (d, self.slow_chunk.min(1 << 20) as usize)),
@@ -605,6 +626,46 @@ mod tests {
         );
         assert!(!c.keepalive);
         assert_eq!(c.stop, Stop::Requests(5));
+    }
+
+    #[test]
+    fn run_client_certificate() {
+        let c = run(&[
+            "https://localhost:1/",
+            "--cacert",
+            "/ca.pem",
+            "--client-cert",
+            "/c.pem",
+            "--client-key",
+            "/k.pem",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.client_identity,
+            Some((PathBuf::from("/c.pem"), PathBuf::from("/k.pem")))
+        );
+        let c = run(&["https://h/", "-k"]).unwrap();
+        assert!(c.client_identity.is_none());
+        // Both files, and only for https://.
+        assert!(run(&["https://h/", "-k", "--client-cert", "/c.pem"]).is_err());
+        assert!(run(&["https://h/", "-k", "--client-key", "/k.pem"]).is_err());
+        let err = run(&[
+            "http://h/",
+            "--client-cert",
+            "/c.pem",
+            "--client-key",
+            "/k.pem",
+        ])
+        .unwrap_err();
+        assert!(err.contains("https://"), "{err}");
+    }
+
+    #[test]
+    fn serve_hang() {
+        assert!(!serve(&[]).unwrap().hang);
+        assert!(serve(&["--hang"]).unwrap().hang);
+        assert!(serve(&["--hang", "--fail-fraction", "0.5"]).is_err());
+        assert!(serve(&["--hang", "--stall", "1s"]).is_err());
     }
 
     #[test]

@@ -43,7 +43,7 @@ fn run_inner(cfg: RunConfig) -> Result<i32, String> {
     let tls = match &cfg.tls {
         None => None,
         Some(trust) => Some((
-            tls::client_config(trust, cfg.tls_resumption)?,
+            tls::client_config(trust, cfg.tls_resumption, cfg.client_identity.as_ref())?,
             tls::server_name(&cfg.target.host)?,
         )),
     };

@@ -1,13 +1,13 @@
 //! The rustls client configuration for https:// targets (ring provider).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 use crate::cli::TlsTrust;
 
@@ -17,20 +17,32 @@ fn provider() -> Arc<CryptoProvider> {
 
 /// Build the client configuration; offers ALPN `http/1.1` only. With
 /// `resumption`, sessions are kept in rustls's in-memory store (shared by
-/// every connection of the run) and resumed.
-pub fn client_config(trust: &TlsTrust, resumption: bool) -> Result<Arc<ClientConfig>, String> {
+/// every connection of the run) and resumed. With `identity` (certificate
+/// chain and key files, PEM), the client presents that certificate when the
+/// server asks for one (mutual TLS).
+pub fn client_config(
+    trust: &TlsTrust,
+    resumption: bool,
+    identity: Option<&(PathBuf, PathBuf)>,
+) -> Result<Arc<ClientConfig>, String> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("cannot build the TLS configuration: {e}"))?;
-    let mut config = match trust {
-        TlsTrust::CaFile(path) => builder
-            .with_root_certificates(load_roots(path)?)
-            .with_no_client_auth(),
+    let builder = match trust {
+        TlsTrust::CaFile(path) => builder.with_root_certificates(load_roots(path)?),
         TlsTrust::Insecure => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert { provider }))
-            .with_no_client_auth(),
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert { provider })),
+    };
+    let mut config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let (chain, key) = load_identity(cert, key)?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("--client-cert/--client-key: {e}"))?
+        }
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config.resumption = if resumption {
@@ -39,6 +51,23 @@ pub fn client_config(trust: &TlsTrust, resumption: bool) -> Result<Arc<ClientCon
         rustls::client::Resumption::disabled()
     };
     Ok(Arc::new(config))
+}
+
+/// `--client-cert` (a chain, leaf first) and `--client-key`.
+fn load_identity(
+    cert: &Path,
+    key: &Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("cannot read --client-cert {}: {e}", cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("cannot parse --client-cert {}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!("--client-cert {}: no certificate", cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot read --client-key {}: {e}", key.display()))?;
+    Ok((chain, key))
 }
 
 fn load_roots(path: &Path) -> Result<RootCertStore, String> {
@@ -211,14 +240,18 @@ mod tests {
 
     #[test]
     fn insecure_config_builds() {
-        let c = client_config(&TlsTrust::Insecure, true).unwrap();
+        let c = client_config(&TlsTrust::Insecure, true, None).unwrap();
         assert_eq!(c.alpn_protocols, vec![b"http/1.1".to_vec()]);
     }
 
     #[test]
     fn missing_ca_file_is_reported() {
-        let err = client_config(&TlsTrust::CaFile("/nonexistent/ca.pem".into()), true).unwrap_err();
+        let err =
+            client_config(&TlsTrust::CaFile("/nonexistent/ca.pem".into()), true, None).unwrap_err();
         assert!(err.contains("--cacert"), "{err}");
+        let files = ("/nonexistent/c.pem".into(), "/nonexistent/k.pem".into());
+        let err = client_config(&TlsTrust::Insecure, true, Some(&files)).unwrap_err();
+        assert!(err.contains("--client-cert"), "{err}");
     }
 
     #[test]

@@ -138,6 +138,10 @@ async fn serve_connection(tcp: TcpStream, worker: Rc<Worker>) {
             Err(_) => return,
         },
     };
+    if shared.cfg.hang {
+        hang(stream).await;
+        return;
+    }
     let mut conn = Connection {
         stream,
         buf: Vec::with_capacity(READ_BUF),
@@ -152,6 +156,21 @@ async fn serve_connection(tcp: TcpStream, worker: Rc<Worker>) {
     };
     if serve_requests(&mut conn, &worker, &shared, reset).await == Ending::Reset {
         set_linger_zero(fd);
+    }
+}
+
+/// `--hang`: read and discard whatever comes until the peer closes; never
+/// answer.
+async fn hang(mut stream: Stream) {
+    let mut buf = Vec::with_capacity(READ_BUF);
+    loop {
+        buf.clear();
+        let (res, b) = stream.read(buf).await;
+        buf = b;
+        match res {
+            Ok(n) if n > 0 => {}
+            _ => return,
+        }
     }
 }
 
