@@ -368,6 +368,15 @@ fn outbound_tls_verifies_the_servers_spiffe_id() {
             "{name}: reached the origin {reached} times"
         );
     }
+    // The log says why: the SPIFFE check, not a bare "io error".
+    assert!(
+        proxy.wait_stderr_contains(
+            r#"server SPIFFE ID \"spiffe://example.org/ns/prod/sa/billing\" is not the expected"#,
+            Duration::from_secs(5)
+        ),
+        "{}",
+        proxy.stderr()
+    );
 }
 
 #[test]

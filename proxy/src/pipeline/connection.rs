@@ -123,6 +123,7 @@ pub async fn serve_tcp(
                 }
                 Ok(Err(e)) => {
                     guard.stats().tls_handshake_failures.inc();
+                    let e = std::io::Error::from(e);
                     tracing::debug!(worker = worker.id, %peer, "TLS handshake failed: {e}")
                 }
                 Err(_) => {

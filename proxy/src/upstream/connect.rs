@@ -45,8 +45,10 @@ pub async fn connect(
                     .connect(tls.server_name.clone(), tcp)
                     .await
                     .map_err(|e| {
-                        ProxyError::new(ErrorKind::UpstreamTls)
-                            .with_cause(std::io::Error::other(e.to_string()))
+                        // Into the io::Error it wraps: its message names the
+                        // cause (a certificate check, an alert), where the
+                        // wrapper's own says only "io error".
+                        ProxyError::new(ErrorKind::UpstreamTls).with_cause(std::io::Error::from(e))
                     })?;
                 Ok(UpstreamStream::tls(stream, fd))
             }
