@@ -149,6 +149,55 @@ fn rapid_reset_is_answered_with_enhance_your_calm() {
     bed.still_serves();
 }
 
+/// Rapid reset paced so that the proxy accepts each stream before its
+/// RST_STREAM arrives (the variant h2's pending-accept counter does not
+/// see): 2,000 pairs to `/delay/500`, one pair every 0.5 ms. The origin
+/// must not get them all: streams still served count against
+/// `max_concurrent_streams` (128), so later HEADERS are refused and the
+/// refusals end the connection (`max_local_error_reset_streams`), or the
+/// reset streams are cancelled before the origin sees them.
+#[test]
+fn paced_rapid_reset_is_bounded() {
+    const PAIRS: u32 = 2_000;
+    let bed = Bed::start("h2-paced-reset", "");
+    let rss0 = bed.rss_kib();
+    let mut conn = H2Conn::handshake(bed.addr(), &[]).unwrap();
+    let block = Hpack::request("GET", "/delay/500", "attack.test");
+    let mut reader = conn.try_clone().unwrap();
+    let started = Instant::now();
+    let watcher =
+        std::thread::spawn(move || reader.watch(Duration::from_secs(15), |s| s.closed.is_some()));
+    let mut sent = 0;
+    for i in 0..PAIRS {
+        let id = 2 * i + 1;
+        let mut pair = headers_frame(id, block.bytes(), true, true);
+        pair.extend(rst_frame(id, CANCEL));
+        if conn.send(&pair).is_err() {
+            break;
+        }
+        sent += 1;
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    let seen = watcher.join().unwrap();
+    let at_origin = bed.at_origin();
+    let rss1 = bed.rss_kib();
+    println!(
+        "paced rapid reset: {sent} of {PAIRS} pairs sent in {:?}; goaway {:?}, {} resets seen {:?}, \
+         closed {:?}, {at_origin} requests at the origin, RSS {rss0} -> {rss1} KiB",
+        started.elapsed(),
+        seen.goaway,
+        seen.resets.len(),
+        seen.resets.first(),
+        seen.closed
+    );
+    assert!(
+        at_origin < PAIRS as usize / 2,
+        "{at_origin} of {sent} reset requests reached the origin"
+    );
+    assert!(rss1 < rss0 + 20 * 1024, "RSS {rss0} -> {rss1} KiB");
+    bed.still_serves();
+}
+
 /// HEADERS without END_HEADERS, then CONTINUATION frames that never end the
 /// block (each adding a 1 KiB field): the connection ends before the block
 /// completes, memory stays bounded, nothing reaches the origin.

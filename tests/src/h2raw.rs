@@ -325,6 +325,15 @@ impl H2Conn {
         Ok(c)
     }
 
+    /// A second handle on the same socket (e.g. a reader thread while
+    /// this one writes); each has its own read buffer.
+    pub fn try_clone(&self) -> io::Result<H2Conn> {
+        Ok(H2Conn {
+            sock: self.sock.try_clone()?,
+            rbuf: Vec::new(),
+        })
+    }
+
     /// Writes raw bytes (one or more frames).
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.sock.write_all(bytes)
