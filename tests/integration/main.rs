@@ -29,6 +29,7 @@ mod headers;
 mod health;
 mod hedging;
 mod http2;
+mod http2_attacks;
 mod ip_acl;
 mod jwt;
 mod keepalive;

@@ -17,6 +17,8 @@
 //!   and Content-Length bodies).
 //! - [`pattern`]: the deterministic byte pattern used for large bodies.
 //! - [`dir`]: per-test temporary directories.
+//! - [`h2raw`]: a raw HTTP/2 frame client with a minimal HPACK encoder, for
+//!   sending what well-behaved clients refuse to (attack tests).
 //! - [`load`]: `ringload run` in the background, its report checked.
 //! - [`setup`]: origin + proxy + dir in one value, for the common case.
 //! - [`netns`]: Linux network namespaces joined by a bridge (multi-host
@@ -26,6 +28,7 @@ pub mod certs;
 pub mod client;
 pub mod config;
 pub mod dir;
+pub mod h2raw;
 pub mod load;
 pub mod netns;
 pub mod origin;
