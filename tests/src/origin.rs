@@ -8,6 +8,7 @@
 //! | --- | --- |
 //! | anything else | echo: 200 with the request body (CL or chunked request), `x-echo-<name>` for [`ECHO_HEADERS`] and the names listed in `x-echo-headers`; chunked reply if the request has `x-reply-chunked` |
 //! | `/chunked` | 200 chunked, body [`chunked_body`] |
+//! | `/trailers` | 200 chunked, body `hello`, trailers `x-checksum: 5d41402a` and `grpc-status: 0` |
 //! | `/delay/<ms>` | sleeps, then 200 `delayed <ms>` |
 //! | `/status/<code>` | that status; 1xx/204/304 without body, others `status <code>\n` |
 //! | `/bytes/<n>` | 200, Content-Length n, [`crate::pattern`] bytes in 64 KiB writes |
@@ -690,6 +691,20 @@ fn serve<S: Read + Write>(
                 if !head_only {
                     pattern.write_to(wire.get_mut(), n)?;
                     wire.get_mut().flush()?;
+                }
+                return Ok(close);
+            }
+            if path == "/trailers" {
+                let mut head =
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nTrailer: x-checksum, grpc-status\r\n"
+                        .to_string();
+                head.push_str(&common_headers(state, conn_id, index));
+                head.push_str("\r\n");
+                wire.write_all(head.as_bytes())?;
+                if !head_only {
+                    wire.write_all(
+                        b"5\r\nhello\r\n0\r\nx-checksum: 5d41402a\r\ngrpc-status: 0\r\n\r\n",
+                    )?;
                 }
                 return Ok(close);
             }

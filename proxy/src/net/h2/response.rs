@@ -39,7 +39,9 @@ const OWN_HEAD_LIMITS: HeadLimits = HeadLimits {
 
 enum Body {
     Length(u64),
-    Chunked(ChunkedDecoder),
+    /// The decoder, and the framing bytes read since the last payload
+    /// byte (at the end: the last chunk and the trailer section).
+    Chunked(ChunkedDecoder, Vec<u8>),
     UntilClose,
 }
 
@@ -126,7 +128,7 @@ impl ResponseWriter {
             let body = match self.head.framing {
                 ResponseFraming::None | ResponseFraming::Length(0) => None,
                 ResponseFraming::Length(n) => Some(Body::Length(n)),
-                ResponseFraming::Chunked => Some(Body::Chunked(ChunkedDecoder::new())),
+                ResponseFraming::Chunked => Some(Body::Chunked(ChunkedDecoder::new(), Vec::new())),
                 ResponseFraming::UntilClose => Some(Body::UntilClose),
             };
             let State::Head(mut respond) = self.state.replace(State::Done) else {
@@ -176,32 +178,51 @@ impl ResponseWriter {
         Ok(resp)
     }
 
-    /// Body bytes: un-framed and sent.
+    /// Body bytes: un-framed and sent; chunked trailers become an HTTP/2
+    /// trailer section.
     async fn body(&mut self, mut data: &[u8]) -> io::Result<()> {
         loop {
             // What to send now, decided under a short borrow.
-            let (payload, last, consumed) = {
+            let (payload, last, consumed, trailers) = {
                 let mut st = self.state.borrow_mut();
                 let State::Body(_, body) = &mut *st else {
                     return Err(broken("no response body expected"));
                 };
                 match body {
-                    Body::UntilClose => (0..data.len(), false, data.len()),
+                    Body::UntilClose => (0..data.len(), false, data.len(), None),
                     Body::Length(left) => {
                         let n = (*left).min(data.len() as u64) as usize;
                         *left -= n as u64;
-                        (0..n, *left == 0, data.len())
+                        (0..n, *left == 0, data.len(), None)
                     }
-                    Body::Chunked(dec) => {
+                    Body::Chunked(dec, tail) => {
                         let p = dec.decode(data).map_err(|e| {
                             io::Error::new(io::ErrorKind::InvalidData, e.to_string())
                         })?;
-                        (p.data, p.done, p.consumed)
+                        if p.data.is_empty() {
+                            tail.extend_from_slice(&data[..p.consumed]);
+                        } else {
+                            tail.clear();
+                            tail.extend_from_slice(&data[p.data.end..p.consumed]);
+                        }
+                        let trailers = if p.done { trailer_fields(tail) } else { None };
+                        (p.data, p.done, p.consumed, trailers)
                     }
                 }
             };
-            if !payload.is_empty() || last {
-                self.send_data(&data[payload], last).await?;
+            match trailers {
+                Some(t) => {
+                    self.send_data(&data[payload], false).await?;
+                    let mut t = Some(t);
+                    self.with_send(&mut |s| {
+                        s.send_trailers(t.take().unwrap_or_default())
+                            .map_err(broken)
+                    })?;
+                }
+                None if !payload.is_empty() || last => {
+                    self.send_data(&data[payload], last).await?;
+                }
+                None => {}
             }
             if last {
                 *self.state.borrow_mut() = State::Done;
@@ -211,6 +232,17 @@ impl ResponseWriter {
             if data.is_empty() || consumed == 0 {
                 return Ok(());
             }
+        }
+    }
+
+    /// Run `f` on the stream's sending half.
+    fn with_send(
+        &self,
+        f: &mut dyn FnMut(&mut SendStream<Bytes>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        match &mut *self.state.borrow_mut() {
+            State::Body(send, _) => f(send),
+            _ => Err(broken("stream gone")),
         }
     }
 
@@ -317,6 +349,42 @@ impl ResetWatch {
     }
 }
 
+/// The trailer fields at the end of a chunked body (`tail`: the framing
+/// after the last payload byte: CRLF, the last-chunk line, the trailer
+/// section). `None` when there are none. Fields HTTP/2 forbids, and
+/// framing fields, are left out.
+fn trailer_fields(tail: &[u8]) -> Option<http::HeaderMap> {
+    let rest = tail.strip_prefix(b"\r\n").unwrap_or(tail);
+    let line_end = memchr::memmem::find(rest, b"\r\n")?;
+    let section = &rest[line_end + 2..];
+    if section == b"\r\n" {
+        return None;
+    }
+    let mut storage = [httparse::EMPTY_HEADER; 64];
+    let httparse::Status::Complete((_, fields)) =
+        httparse::parse_headers(section, &mut storage).ok()?
+    else {
+        return None;
+    };
+    let mut map = http::HeaderMap::new();
+    for f in fields {
+        let name = f.name.as_bytes();
+        if is_connection_specific(name)
+            || name.eq_ignore_ascii_case(b"content-length")
+            || name.eq_ignore_ascii_case(b"trailer")
+        {
+            continue;
+        }
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(name),
+            http::HeaderValue::from_bytes(f.value),
+        ) {
+            map.append(n, v);
+        }
+    }
+    (!map.is_empty()).then_some(map)
+}
+
 /// Fields HTTP/2 forbids in a response (RFC 9113 §8.2.2).
 fn is_connection_specific(name: &[u8]) -> bool {
     [
@@ -333,6 +401,17 @@ fn is_connection_specific(name: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn trailers_after_the_last_chunk() {
+        let t = super::trailer_fields(b"\r\n0\r\ngrpc-status: 0\r\nX-Sum: abc\r\n\r\n").unwrap();
+        assert_eq!(t.get("grpc-status").unwrap(), "0");
+        assert_eq!(t.get("x-sum").unwrap(), "abc");
+        assert!(super::trailer_fields(b"0;ext=1\r\n\r\n").is_none());
+        assert!(super::trailer_fields(b"\r\n0\r\n\r\n").is_none());
+        let t = super::trailer_fields(b"0\r\nconnection: x\r\nok: 1\r\n\r\n").unwrap();
+        assert_eq!(t.len(), 1);
+    }
+
     #[test]
     fn connection_specific_fields() {
         for n in [
