@@ -104,7 +104,7 @@ impl Scenario {
     /// Why this scenario has no open-loop part (None: it has one).
     pub fn open_loop_skip_reason(&self) -> Option<&'static str> {
         self.h2_streams.map(|_| {
-            "closed loop only: h2load keeps every stream busy (-c × -m in flight); its -r is a rate of new connections, not of requests, so there is no fixed-rate open loop. CPU µs/req is taken from the closed-loop runs over h2load's main phase only (warm-up excluded)"
+            "closed loop only: h2load keeps every stream busy (-c × -m in flight); its -r is a rate of new connections, and its --rps paces requests per connection but times each one from when it is sent, not from when it was due, so it is no match for ringload's corrected open loop. CPU µs/req comes from the closed-loop runs, over h2load's main phase only (warm-up excluded)"
         })
     }
 
