@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::contenders::{self, start_contender, start_origins, Binaries, Installer, Kind};
 use crate::idle::{interference, wait_for_idle};
-use crate::load::{run_wrk, RunSpec};
+use crate::load::{run_wrk, H2Phase, H2loadSpec, RunSpec};
 use crate::placement::{parse_core_list, parse_placements, Layout, Placement, Sides};
 use crate::procs::{set_affinity, Spawn};
 use crate::procstat::{
@@ -121,7 +121,12 @@ impl Plan {
         let mut total = Duration::ZERO;
         for sc in &self.scenarios {
             let n = self.kinds.len() as u32;
-            let mut one = per_run(self.duration) * 2 * n;
+            let halves = if sc.open_loop_skip_reason().is_some() {
+                1
+            } else {
+                2
+            };
+            let mut one = per_run(self.duration) * halves * n;
             if sc.name == WRK_SCENARIO {
                 one += self.duration * n;
             }
@@ -192,6 +197,8 @@ struct Ctx<'a> {
     wrk: Option<PathBuf>,
     wrk_note: Option<String>,
     skipped: Vec<(Kind, String)>,
+    /// Why the HTTP/2 scenarios cannot run (h2load missing).
+    h2load_missing: Option<String>,
     certs: Certs,
     run_dir: PathBuf,
     body_file: PathBuf,
@@ -310,6 +317,25 @@ pub fn run(args: CompareArgs) -> Result<ExitCode, String> {
     } else {
         (None, None)
     };
+    // The HTTP/2 scenarios' load generator (Debian: nghttp2-client).
+    let mut h2load_missing = None;
+    if plan.scenarios.iter().any(|s| s.h2_streams.is_some()) {
+        match installer.ensure("nghttp2-client", "h2load") {
+            Ok(p) => {
+                notes.push(format!(
+                    "HTTP/2 scenarios: load from {} ({})",
+                    contenders::version_of(&p, &["--version"]),
+                    p.display()
+                ));
+                bins.h2load = Some(p);
+            }
+            Err(e) => {
+                eprintln!("ringway-bench: HTTP/2 scenarios skipped: {e}");
+                notes.push(format!("HTTP/2 scenarios skipped: {e}"));
+                h2load_missing = Some(format!("h2load unavailable: {e}"));
+            }
+        }
+    }
     notes.extend(installer.log.iter().cloned());
 
     let certs = Certs::mint_for(&run_dir, &plan.scenarios)?;
@@ -333,6 +359,7 @@ pub fn run(args: CompareArgs) -> Result<ExitCode, String> {
         wrk,
         wrk_note,
         skipped,
+        h2load_missing,
         certs,
         run_dir: run_dir.clone(),
         body_file,
@@ -434,8 +461,9 @@ pub fn run(args: CompareArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every contender that was not skipped has closed- and open-loop results,
-/// and the report files exist.
+/// Every contender that was not skipped has closed- and open-loop results
+/// (closed only where the scenario has no open loop), and the report files
+/// exist.
 fn check_complete(results: &[ScenarioRuns], written: &[PathBuf]) -> Vec<String> {
     let mut problems = Vec::new();
     for s in results {
@@ -443,7 +471,12 @@ fn check_complete(results: &[ScenarioRuns], written: &[PathBuf]) -> Vec<String> 
             if c.skipped.is_some() {
                 continue;
             }
-            for mode in ["closed", "open"] {
+            let modes: &[&str] = if s.open_loop_skipped.is_some() {
+                &["closed"]
+            } else {
+                &["closed", "open"]
+            };
+            for &mode in modes {
                 let ok = c.runs.iter().any(|r| r.mode == mode && r.requests > 0);
                 if !ok {
                     problems.push(format!(
@@ -577,10 +610,12 @@ fn run_scenario(ctx: &mut Ctx, layout: &Layout, sc: &Scenario) -> ScenarioRuns {
                             .then(|| sc.direct_skip_reason())
                             .flatten()
                             .map(String::from)
-                    }),
+                    })
+                    .or_else(|| sc.h2_streams.and(ctx.h2load_missing.clone())),
                 ..Default::default()
             })
             .collect(),
+        open_loop_skipped: sc.open_loop_skip_reason().map(String::from),
         ..Default::default()
     };
     eprintln!(
@@ -631,6 +666,13 @@ fn run_scenario(ctx: &mut Ctx, layout: &Layout, sc: &Scenario) -> ScenarioRuns {
                 median(&v)
             })
     };
+    if let Some(why) = sc.open_loop_skip_reason() {
+        eprintln!("ringway-bench:   {}: open loop skipped: {why}", sc.name);
+        if let Some(mut o) = origin {
+            o.stop();
+        }
+        return out;
+    }
     let (rate, basis) = match plan.rate {
         Some(r) => (Some(r), "--rate".to_string()),
         None => match closed_median("nginx") {
@@ -738,6 +780,19 @@ fn measure_guarded(
             None
         }
     };
+}
+
+/// CPU ticks at one instant (see `measure`).
+struct Snap {
+    /// The contender's tree: (utime + stime, stime).
+    proxy: (u64, u64),
+    /// The origins' trees: (utime + stime, stime).
+    origin: (u64, u64),
+    me: u64,
+    shadow: u64,
+    loadgen: u64,
+    stat: std::collections::HashMap<usize, crate::procstat::CpuTimes>,
+    at: Instant,
 }
 
 /// CPU ticks of `pids`: (utime + stime, stime), from one read of each
@@ -849,6 +904,18 @@ fn measure(
         no_tls_resumption: sc.full_handshakes,
         client_identity: ctx.certs.client_identity(sc),
     };
+    // HTTP/2 scenarios: h2load instead (closed loop only, warm-up inside,
+    // the CPU window is its main phase).
+    let h2spec = sc.h2_streams.map(|streams| H2loadSpec {
+        url: running.url.clone(),
+        connections: sc.connections,
+        streams,
+        threads: layout.load.len(),
+        cores: layout.load.clone(),
+        duration: plan.duration,
+        warmup: plan.warmup,
+        log_file: ctx.run_dir.join(format!("{tag}-h2load.tsv")),
+    });
     // Open loop: the warm-up is its own invocation, so that the CPU window
     // below holds exactly the measured requests.
     if let Mode::Open(_) = mode {
@@ -877,30 +944,81 @@ fn measure(
             .flat_map(|p| tree_of(Some(p)))
             .collect()
     };
-    let origin_pids = origin_tree();
     // ringway-mirror's shadow: not the contender, but ours (interference).
     let shadow_pids = tree_of(running.shadow_pid());
-    let (shadow_before, _) = cpu_ticks(&shadow_pids);
     let me = std::process::id() as i32;
-    let (proxy_before, proxy_sys_before) = cpu_ticks(&proxy_pids);
-    let (origin_before, origin_sys_before) = cpu_ticks(&origin_pids);
-    let (me_before, _) = cpu_ticks(&[me]);
-    let stat_before = read_proc_stat();
-    let t0 = Instant::now();
+    let root = running.root_pid();
+    // CPU of everything at one instant; the contender's and the origins'
+    // trees are re-read each time (a process that appears meanwhile counts
+    // in full). `loadgen`: h2load, read while it runs (ringload's comes
+    // from its rusage at exit).
+    let snap = |loadgen: Option<i32>| Snap {
+        proxy: cpu_ticks(&tree_of(root)),
+        origin: cpu_ticks(&origin_tree()),
+        me: cpu_ticks(&[me]).0,
+        shadow: cpu_ticks(&shadow_pids).0,
+        loadgen: loadgen.map_or(0, |p| cpu_ticks(&[p]).0),
+        stat: read_proc_stat(),
+        at: Instant::now(),
+    };
     let mut peak_rss: u64 = 0;
-    let result = spec.run(&ctx.bins.ringload, &ctx.run_dir, &tag, || {
+    let mut sample_rss = || {
         let rss: u64 = proxy_pids.iter().filter_map(|&p| read_vm_rss_kib(p)).sum();
         peak_rss = peak_rss.max(rss);
-    });
-    let wall = t0.elapsed();
-    let stat_after = read_proc_stat();
-    // Re-read the trees: a process that appeared meanwhile counts in full.
-    let proxy_pids_after = tree_of(running.root_pid());
-    let (proxy_after, proxy_sys_after) = cpu_ticks(&proxy_pids_after);
-    let (origin_after, origin_sys_after) = cpu_ticks(&origin_tree());
-    let (me_after, _) = cpu_ticks(&[me]);
-    let (shadow_after, _) = cpu_ticks(&shadow_pids);
-    let rss_now: u64 = proxy_pids_after
+    };
+    // The CPU window: (first, last snapshot, whether it holds exactly the
+    // counted requests, load generator CPU inside it in µs).
+    let whole_before = snap(None);
+    let (result, window) = match (&h2spec, &ctx.bins.h2load) {
+        (Some(h), Some(h2load)) => {
+            let (mut main_start, mut main_end) = (None, None);
+            let r = h.run(
+                h2load,
+                &ctx.run_dir,
+                &tag,
+                |phase, pid| match phase {
+                    H2Phase::MainStarted => main_start = Some(snap(Some(pid))),
+                    H2Phase::MainOver => main_end = Some(snap(Some(pid))),
+                },
+                &mut sample_rss,
+            );
+            let whole_after = snap(None);
+            match (main_start, main_end) {
+                (Some(a), Some(b)) => {
+                    // Ended after h2load exited: its CPU from its rusage.
+                    let load_us = match (&r, b.loadgen) {
+                        (Ok((_, exit)), 0) => (exit.cpu_us - ticks_to_us(a.loadgen)).max(0.0),
+                        _ => ticks_to_us(b.loadgen.saturating_sub(a.loadgen)),
+                    };
+                    (r, (a, b, true, Some(load_us)))
+                }
+                _ => {
+                    flags.push("h2load's main phase was not seen: CPU window = the whole h2load run (warm-up included), no CPU µs/req".into());
+                    (r, (whole_before, whole_after, false, None))
+                }
+            }
+        }
+        (Some(_), None) => (
+            Err("h2load is not available".to_string()),
+            (whole_before, snap(None), false, None),
+        ),
+        (None, _) => {
+            let r = spec.run(&ctx.bins.ringload, &ctx.run_dir, &tag, &mut sample_rss);
+            let whole_after = snap(None);
+            // Open loop: the warm-up was its own invocation, so the window
+            // holds exactly the measured requests; closed loop: the warm-up
+            // is inside.
+            let exact = matches!(mode, Mode::Open(_));
+            (r, (whole_before, whole_after, exact, None))
+        }
+    };
+    let (before, after, exact_window, h2load_us) = window;
+    let wall = after.at.duration_since(before.at);
+    let (proxy_before, proxy_sys_before) = before.proxy;
+    let (proxy_after, proxy_sys_after) = after.proxy;
+    let (origin_before, origin_sys_before) = before.origin;
+    let (origin_after, origin_sys_after) = after.origin;
+    let rss_now: u64 = tree_of(root)
         .iter()
         .filter_map(|&p| read_vm_rss_kib(p))
         .sum();
@@ -924,10 +1042,10 @@ fn measure(
     let origin_sys_us = ticks_to_us(origin_sys_after.saturating_sub(origin_sys_before));
     let ours = proxy_us.unwrap_or(0.0)
         + origin_us
-        + ticks_to_us(me_after.saturating_sub(me_before))
-        + ticks_to_us(shadow_after.saturating_sub(shadow_before))
-        + exit.cpu_us;
-    let inter = interference(&stat_before, &stat_after, &cores, ours, wall);
+        + ticks_to_us(after.me.saturating_sub(before.me))
+        + ticks_to_us(after.shadow.saturating_sub(before.shadow))
+        + h2load_us.unwrap_or(exit.cpu_us);
+    let inter = interference(&before.stat, &after.stat, &cores, ours, wall);
     if let Some(f) = inter.flag(plan.interference_limit) {
         flags.push(f);
     }
@@ -963,23 +1081,13 @@ fn measure(
         success_pct: lr.success_pct(),
         tls_resumed_pct: if sc.tls { lr.tls_resumed_pct() } else { None },
         proxy_cpu_us: proxy_us,
-        cpu_us_per_req: match mode {
-            Mode::Open(_) => proxy_us.and_then(per_req),
-            Mode::Closed => None,
-        },
-        cpu_sys_us_per_req: match mode {
-            Mode::Open(_) => proxy_sys_us.and_then(per_req),
-            Mode::Closed => None,
-        },
+        // Only when the CPU window holds exactly the counted requests: open
+        // loop (ringload), or h2load's main phase.
+        cpu_us_per_req: proxy_us.and_then(per_req).filter(|_| exact_window),
+        cpu_sys_us_per_req: proxy_sys_us.and_then(per_req).filter(|_| exact_window),
         proxy_cpu_pct: proxy_us.map(|u| 100.0 * u / (wall.as_secs_f64() * 1e6)),
-        origin_cpu_us_per_req: match mode {
-            Mode::Open(_) => per_req(origin_us),
-            Mode::Closed => None,
-        },
-        origin_cpu_sys_us_per_req: match mode {
-            Mode::Open(_) => per_req(origin_sys_us),
-            Mode::Closed => None,
-        },
+        origin_cpu_us_per_req: per_req(origin_us).filter(|_| exact_window),
+        origin_cpu_sys_us_per_req: per_req(origin_sys_us).filter(|_| exact_window),
         rss_kib: kind.is_proxy().then_some(peak_rss),
         idle_before: idle.describe(),
         others_core_pct: inter.others_core_fraction() * 100.0,
@@ -1104,14 +1212,16 @@ mod tests {
         .unwrap();
         assert_eq!(full.reps, 3);
         assert_eq!(full.placements.len(), 2);
-        // The default set leaves the fault and mTLS scenarios out; `all`
-        // has them.
-        assert_eq!(full.scenarios.len(), scenarios::ALL.len() - 3);
+        // The default set leaves the fault, mTLS and HTTP/2 scenarios out;
+        // `all` has them.
+        assert_eq!(full.scenarios.len(), scenarios::ALL.len() - 5);
         assert!(full
             .scenarios
             .iter()
-            .all(|s| s.fault.is_none() && !s.client_cert));
+            .all(|s| s.fault.is_none() && !s.client_cert && s.h2_streams.is_none()));
         assert!(p.scenarios.iter().any(|s| s.name == "fault-503"));
+        // --quick has the short h2c run (closed loop only: half the runs).
+        assert!(p.scenarios.iter().any(|s| s.name == "h2c-streams"));
         assert!(Plan::from_args(&CompareArgs {
             reps: Some(0),
             ..args.clone()
@@ -1154,6 +1264,12 @@ mod tests {
             ..Default::default()
         };
         assert!(check_complete(std::slice::from_ref(&s), &[]).is_empty());
+        // A scenario without an open loop needs only the closed-loop result.
+        let mut h2 = s.clone();
+        h2.contenders[0].runs.pop();
+        assert_eq!(check_complete(std::slice::from_ref(&h2), &[]).len(), 1);
+        h2.open_loop_skipped = Some("closed loop only".into());
+        assert!(check_complete(std::slice::from_ref(&h2), &[]).is_empty());
         s.contenders[0].runs.pop();
         s.contenders[0].failures.push("boom".into());
         let p = check_complete(&[s], &[PathBuf::from("/nonexistent/latest.md")]);

@@ -208,6 +208,9 @@ pub struct ConfigParams<'a> {
     /// Fault scenarios: retries to another server and passive ejection of a
     /// failing one, set up as alike as each proxy allows (`FAILOVER_*`).
     pub failover: bool,
+    /// HTTP/2 downstream: h2c by prior knowledge (cleartext) or ALPN h2
+    /// (TLS). The origin side stays HTTP/1.1 keep-alive.
+    pub h2: bool,
 }
 
 // Fault scenarios (`fault-503`): how each proxy retries and ejects. Every
@@ -267,9 +270,12 @@ pub fn nginx_cpu_mask(core: usize) -> String {
 
 pub fn nginx_config(p: &ConfigParams) -> String {
     let masks: Vec<String> = p.worker_cores.iter().map(|&c| nginx_cpu_mask(c)).collect();
+    // `http2` on `listen` (1.22): with ssl, ALPN h2; without, h2c by prior
+    // knowledge only (HTTP/1.1 is no longer served on that port).
+    let h2 = if p.h2 { " http2" } else { "" };
     let (ssl_listen, ssl) = match p.tls {
         Some(t) => (
-            " ssl".to_string(),
+            format!(" ssl{h2}"),
             format!(
                 // TLS 1.3 as well: nginx 1.22's default stops at 1.2
                 // (1.23.4 added 1.3); every contender then negotiates the
@@ -280,7 +286,7 @@ pub fn nginx_config(p: &ConfigParams) -> String {
                 p.client_ca.map(nginx_client_auth).unwrap_or_default()
             ),
         ),
-        None => (String::new(), "        # plain HTTP".to_string()),
+        None => (h2.to_string(), "        # plain HTTP".to_string()),
     };
     fill(
         NGINX_TEMPLATE,
@@ -353,12 +359,15 @@ pub fn haproxy_config(p: &ConfigParams) -> String {
         .collect();
     let ssl = match p.tls {
         Some(t) => format!(
-            " ssl crt {}{} alpn http/1.1",
+            " ssl crt {}{} alpn {}",
             t.combined.display(),
             p.client_ca
                 .map(|ca| format!(" verify required ca-file {}", ca.display()))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            if p.h2 { "h2,http/1.1" } else { "http/1.1" }
         ),
+        // h2c by prior knowledge: HTTP/2 only on this bind.
+        None if p.h2 => " proto h2".to_string(),
         None => String::new(),
     };
     fill(
@@ -409,6 +418,7 @@ pub fn ringway_config(p: &ConfigParams) -> String {
             ("CORES", cores.join(", ")),
             ("LISTEN", p.listen.to_string()),
             ("TLS", tls),
+            ("PROTOCOLS", ringway_protocols(p).to_string()),
             ("ROUTE_EXTRA", route_extra.join("\n")),
             ("ENDPOINTS", endpoints.join(", ")),
             ("POOL", p.pool.to_string()),
@@ -421,6 +431,17 @@ pub fn ringway_config(p: &ConfigParams) -> String {
         ));
     }
     c
+}
+
+/// ringway's listener `protocols` (docs/http2.md): HTTP/2 scenarios add h2,
+/// preferred in ALPN on TLS, by prior knowledge beside HTTP/1.1 on
+/// cleartext. Empty: the default (HTTP/1.1 only).
+fn ringway_protocols(p: &ConfigParams) -> &'static str {
+    match (p.h2, p.tls.is_some()) {
+        (false, _) => "",
+        (true, true) => "protocols = [\"h2\", \"http/1.1\"]",
+        (true, false) => "protocols = [\"http/1.1\", \"h2\"]",
+    }
 }
 
 /// ringway-mirror, on the route: a copy of every request to the shadow
@@ -445,6 +466,8 @@ pub fn free_port() -> Result<SocketAddr, String> {
 pub struct Binaries {
     pub ringway: PathBuf,
     pub ringload: PathBuf,
+    /// The HTTP/2 scenarios' load generator (and readiness probe).
+    pub h2load: Option<PathBuf>,
     pub nginx: Option<PathBuf>,
     pub haproxy: Option<PathBuf>,
 }
@@ -663,6 +686,7 @@ pub fn start_contender(
         client_ca,
         mirror_to: shadow.as_ref().map(|s| s.addr),
         failover: scenario.fault.is_some(),
+        h2: scenario.h2_streams.is_some(),
     };
     let cmd = match kind {
         Kind::Ringway | Kind::RingwayMirror => {
@@ -707,7 +731,13 @@ pub fn start_contender(
     .start()
     .map_err(|e| e.to_string())
     .and_then(|mut child| {
-        wait_ready(kind, &mut child, listen, !scenario.tls)?;
+        let h1_probe = !scenario.tls && scenario.h2_streams.is_none();
+        wait_ready(kind, &mut child, listen, h1_probe)?;
+        if scenario.h2_streams.is_some() {
+            let h2load = bins.h2load.as_ref().ok_or("h2load is not available")?;
+            probe_h2(h2load, &format!("{scheme}://{listen}/"))
+                .map_err(|e| format!("{}: {e}", kind.name()))?;
+        }
         Ok(child)
     });
     match started {
@@ -793,6 +823,32 @@ pub fn probe_get(addr: SocketAddr) -> Result<u16, String> {
         })
 }
 
+/// One HTTP/2 `GET /` with h2load (`-n 1`; h2c by prior knowledge, or ALPN
+/// h2 for https): it must be answered 2xx over h2.
+pub fn probe_h2(h2load: &Path, url: &str) -> Result<(), String> {
+    let mut cmd = Command::new(h2load);
+    cmd.args(["-n", "1", "-c", "1", url]);
+    let (code, out) = run_capture(&mut cmd, Duration::from_secs(10))
+        .map_err(|e| format!("h2 probe request: {e}"))?;
+    let ok = out
+        .lines()
+        .find(|l| l.starts_with("status codes:"))
+        .and_then(|l| crate::load::count_before(l, "2xx"))
+        == Some(1);
+    let h2 = out
+        .lines()
+        .any(|l| l.starts_with("Application protocol: h2"));
+    if code == 0 && ok && h2 {
+        Ok(())
+    } else {
+        let tail: Vec<&str> = out.lines().rev().take(4).collect();
+        Err(format!(
+            "h2 probe request to {url} failed (exit {code}): {}",
+            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -818,6 +874,14 @@ mod tests {
             client_ca: None,
             mirror_to: None,
             failover: false,
+            h2: false,
+        }
+    }
+
+    fn h2_params<'a>(tls: Option<&'a CertFiles>) -> ConfigParams<'a> {
+        ConfigParams {
+            h2: true,
+            ..params(&[1], tls)
         }
     }
 
@@ -1182,7 +1246,22 @@ mod tests {
             client_ca: Some(&m.ca),
             ..params(&[0], Some(&m.server))
         };
-        for p in [params(&[0], None), params(&[0], Some(&t)), fault, mtls] {
+        let h2c = ConfigParams {
+            h2: true,
+            ..params(&[0], None)
+        };
+        let h2tls = ConfigParams {
+            h2: true,
+            ..params(&[0], Some(&t))
+        };
+        for p in [
+            params(&[0], None),
+            params(&[0], Some(&t)),
+            fault,
+            mtls,
+            h2c,
+            h2tls,
+        ] {
             if let Some(nginx) = find_binary("nginx") {
                 let conf = dir.join("nginx.conf");
                 std::fs::write(&conf, nginx_config(&p)).unwrap();
@@ -1211,6 +1290,83 @@ mod tests {
             }
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn nginx_h2_listens_with_http2() {
+        let c = nginx_config(&h2_params(None));
+        assert!(!c.contains('@'), "{c}");
+        assert!(
+            c.contains("listen 127.0.0.1:28081 backlog=4096 http2;"),
+            "{c}"
+        );
+        // Upstream stays HTTP/1.1 keep-alive; h2 connections are not cut
+        // after 1000 requests.
+        for line in [
+            "proxy_http_version 1.1;",
+            "proxy_set_header Connection \"\";",
+            "keepalive 256;",
+            "keepalive_requests 10000000;",
+        ] {
+            assert!(c.contains(line), "missing {line}:\n{c}");
+        }
+        let t = certs();
+        let c = nginx_config(&h2_params(Some(&t)));
+        assert!(
+            c.contains("listen 127.0.0.1:28081 backlog=4096 ssl http2;"),
+            "{c}"
+        );
+        assert!(c.contains("ssl_certificate /r/c.pem;"));
+        // HTTP/1.1 scenarios do not get it.
+        assert!(!code(nginx_config(&params(&[1], Some(&t)))).contains("http2"));
+        assert!(!code(nginx_config(&params(&[1], None))).contains("http2"));
+    }
+
+    #[test]
+    fn haproxy_h2_binds_h2c_or_alpn_h2() {
+        let c = haproxy_config(&h2_params(None));
+        assert!(!c.contains('@'), "{c}");
+        assert!(c.contains("bind 127.0.0.1:28081 proto h2\n"), "{c}");
+        assert!(c.contains("server s1 127.0.0.1:28080 maxconn 4000"));
+        assert!(c.contains("http-reuse always"));
+        let t = certs();
+        let c = haproxy_config(&h2_params(Some(&t)));
+        assert!(
+            c.contains("bind 127.0.0.1:28081 ssl crt /r/ck.pem alpn h2,http/1.1\n"),
+            "{c}"
+        );
+        assert!(!code(c).contains("proto h2"));
+        assert!(!code(haproxy_config(&params(&[1], None))).contains("h2"));
+    }
+
+    #[test]
+    fn ringway_h2_listener_protocols() {
+        let c = ringway_config(&h2_params(None));
+        assert!(!c.contains('@'), "{c}");
+        let cfg = ringway::config::Config::parse(&c, None).unwrap_or_else(|e| panic!("{e}\n{c}"));
+        assert_eq!(cfg.listeners.len(), 1);
+        let v: toml::Value = toml::from_str(&c).unwrap();
+        let protos = |v: &toml::Value| -> Vec<String> {
+            v["listener"][0]["protocols"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(protos(&v), ["http/1.1", "h2"]);
+        // TLS: ALPN prefers h2; parsed with a real certificate.
+        let dir = std::env::temp_dir().join(format!("ringway-bench-h2cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let t = crate::tls::mint(&dir).unwrap();
+        let c = ringway_config(&h2_params(Some(&t)));
+        ringway::config::Config::parse(&c, None).unwrap_or_else(|e| panic!("{e}\n{c}"));
+        let v: toml::Value = toml::from_str(&c).unwrap();
+        assert_eq!(protos(&v), ["h2", "http/1.1"]);
+        assert!(v["listener"][0]["tls"]["cert"].is_str());
+        std::fs::remove_dir_all(&dir).unwrap();
+        // HTTP/1.1 scenarios: ringway's default (no protocols key).
+        assert!(!code(ringway_config(&params(&[1], None))).contains("protocols"));
     }
 
     #[test]

@@ -42,9 +42,9 @@ enum Cmd {
 #[derive(Args, Debug, Clone)]
 pub struct CompareArgs {
     /// Smoke run: 1 repetition, 2 s runs, placement A, small-get-keepalive,
-    /// tls-keepalive and fault-503; fails unless every available contender
-    /// ran, every proxy kept >= 95 % success in fault-503, and the report was
-    /// written.
+    /// tls-keepalive, fault-503 and h2c-streams (closed loop only); fails
+    /// unless every available contender ran, every proxy kept >= 95 %
+    /// success in fault-503, and the report was written.
     #[arg(long)]
     pub quick: bool,
     /// Where the report goes [default: bench/results].
@@ -77,8 +77,10 @@ pub struct CompareArgs {
     #[arg(long)]
     pub rate: Option<f64>,
     /// Comma-separated scenarios, or `all` [default: every scenario but
-    /// fault-503, mtls-keepalive and mtls-new-connection;
-    /// small-get-keepalive,tls-keepalive,fault-503 with --quick].
+    /// fault-503, mtls-keepalive, mtls-new-connection, h2c-streams and
+    /// h2-tls-streams; small-get-keepalive,tls-keepalive,fault-503,h2c-streams
+    /// with --quick]. h2c-streams and h2-tls-streams: HTTP/2 load from h2load
+    /// (10 connections x 100 streams), closed loop only, no direct.
     #[arg(long)]
     pub scenarios: Option<String>,
     /// Comma-separated contenders: ringway, nginx, haproxy, direct, and

@@ -89,6 +89,9 @@ pub struct ScenarioRuns {
     pub notes: Vec<String>,
     pub open_loop_rate: Option<f64>,
     pub rate_basis: String,
+    /// Why the scenario has no open loop (HTTP/2 scenarios: h2load is a
+    /// closed loop; CPU µs/req then comes from the closed-loop runs).
+    pub open_loop_skipped: Option<String>,
     pub contenders: Vec<ContenderRuns>,
     /// Fault scenarios: the failing origin.
     pub fault: Option<crate::scenarios::Fault>,
@@ -194,6 +197,9 @@ pub struct ScenarioSummary {
     pub notes: Vec<String>,
     pub open_loop_rate: Option<f64>,
     pub rate_basis: String,
+    /// Why there is no open loop (HTTP/2 scenarios).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_loop_skipped: Option<String>,
     pub contenders: Vec<ContenderSummary>,
     /// `"ringway/nginx"`, `"ringway/haproxy"`, `"ringway/direct"`, ...
     pub ratios: BTreeMap<String, Ratios>,
@@ -306,7 +312,10 @@ pub fn summarize_contender(c: &ContenderRuns) -> ContenderSummary {
     };
     let rps = col(&closed, |r| r.rps);
     let p99 = col(&closed, |r| r.p99_us);
-    let cpu = col_opt(&open, |r| r.cpu_us_per_req);
+    // CPU, RSS and origin CPU per request: from the open loop; a scenario
+    // without one (HTTP/2, h2load) has them in its closed-loop runs.
+    let cpu_runs: &[&RunRecord] = if open.is_empty() { &closed } else { &open };
+    let cpu = col_opt(cpu_runs, |r| r.cpu_us_per_req);
     let status = if c.skipped.is_some() {
         "skipped"
     } else if closed.is_empty() && open.is_empty() {
@@ -350,8 +359,8 @@ pub fn summarize_contender(c: &ContenderRuns) -> ContenderSummary {
         p99_us: med(p99.iter().copied()),
         p999_us: med(col(&closed, |r| r.p999_us)),
         cpu_us_per_req: med(cpu.iter().copied()).map(|v| round(v, 2)),
-        cpu_sys_us_per_req: med(col_opt(&open, |r| r.cpu_sys_us_per_req)).map(|v| round(v, 2)),
-        rss_kib: med(open.iter().filter_map(|r| r.rss_kib).map(|x| x as f64)),
+        cpu_sys_us_per_req: med(col_opt(cpu_runs, |r| r.cpu_sys_us_per_req)).map(|v| round(v, 2)),
+        rss_kib: med(cpu_runs.iter().filter_map(|r| r.rss_kib).map(|x| x as f64)),
         errors: c.runs.iter().map(|r| r.errors).sum(),
         non_2xx: c.runs.iter().map(|r| r.non_2xx).sum(),
         success_pct: med(col_opt(&closed, |r| r.success_pct)).map(|v| round(v, 3)),
@@ -363,9 +372,9 @@ pub fn summarize_contender(c: &ContenderRuns) -> ContenderSummary {
         cpu_us_per_req_spread: spread(&cpu),
         proxy_cpu_pct_closed: med(col_opt(&closed, |r| r.proxy_cpu_pct)).map(|v| round(v, 1)),
         rss_kib_closed: med(closed.iter().filter_map(|r| r.rss_kib).map(|x| x as f64)),
-        origin_cpu_us_per_req: med(col_opt(&open, |r| r.origin_cpu_us_per_req))
+        origin_cpu_us_per_req: med(col_opt(cpu_runs, |r| r.origin_cpu_us_per_req))
             .map(|v| round(v, 2)),
-        origin_cpu_sys_us_per_req: med(col_opt(&open, |r| r.origin_cpu_sys_us_per_req))
+        origin_cpu_sys_us_per_req: med(col_opt(cpu_runs, |r| r.origin_cpu_sys_us_per_req))
             .map(|v| round(v, 2)),
         open_loop,
         wrk,
@@ -429,6 +438,7 @@ pub fn summarize_scenario(s: &ScenarioRuns) -> ScenarioSummary {
         notes: s.notes.clone(),
         open_loop_rate: s.open_loop_rate.map(|r| r.round()),
         rate_basis: s.rate_basis.clone(),
+        open_loop_skipped: s.open_loop_skipped.clone(),
         ratios: ratios(&contenders),
         per_request: s.per_request.clone(),
         contenders,
@@ -592,7 +602,7 @@ pub fn markdown(r: &Report) -> String {
     );
     let _ = writeln!(
         m,
-        "- CPU µs/req and RSS are measured in the open loop at the fixed offered rate of each scenario (½ of nginx's closed-loop median unless `--rate`); CPU is the contender's utime+stime over all its processes"
+        "- CPU µs/req and RSS are measured in the open loop at the fixed offered rate of each scenario (½ of nginx's closed-loop median unless `--rate`); the HTTP/2 scenarios (h2load, closed loop only) measure them over h2load's main phase (warm-up excluded); CPU is the contender's utime+stime over all its processes"
     );
     for n in &r.notes {
         let _ = writeln!(m, "- Note: {}", cell(n));
@@ -609,12 +619,19 @@ pub fn markdown(r: &Report) -> String {
         if let Some(p) = &sc.per_request {
             let _ = writeln!(m, "**Per request:** {p}.");
         }
-        let _ = writeln!(
-            m,
-            "Open loop at {} req/s ({}).",
-            num(sc.open_loop_rate),
-            sc.rate_basis
-        );
+        match &sc.open_loop_skipped {
+            Some(why) => {
+                let _ = writeln!(m, "No open loop: {why}.");
+            }
+            None => {
+                let _ = writeln!(
+                    m,
+                    "Open loop at {} req/s ({}).",
+                    num(sc.open_loop_rate),
+                    sc.rate_basis
+                );
+            }
+        }
         for n in &sc.notes {
             let _ = writeln!(m, "**Note:** {n}.");
         }
@@ -785,6 +802,42 @@ mod tests {
             runs,
             ..Default::default()
         }
+    }
+
+    /// HTTP/2 scenarios: closed loop only; CPU µs/req and RSS from those
+    /// runs, ratios as usual, and the report says why there is no open loop.
+    #[test]
+    fn closed_loop_only_scenario() {
+        let h2 = |name: &str, rps: f64, cpu: f64| ContenderRuns {
+            name: name.into(),
+            runs: vec![run("closed", rps, 2000.0, Some(cpu))],
+            ..Default::default()
+        };
+        let sc = ScenarioRuns {
+            name: "h2c-streams".into(),
+            description: "h2c".into(),
+            placement: "A".into(),
+            workers: 1,
+            connections: 10,
+            open_loop_skipped: Some("closed loop only: h2load".into()),
+            contenders: vec![h2("ringway", 30000.0, 20.0), h2("nginx", 20000.0, 40.0)],
+            ..Default::default()
+        };
+        let s = summarize_scenario(&sc);
+        let rw = &s.contenders[0];
+        assert_eq!(rw.status, "ok");
+        assert_eq!(rw.cpu_us_per_req, Some(20.0));
+        assert_eq!(rw.cpu_sys_us_per_req, Some(15.0));
+        assert_eq!(rw.rss_kib, Some(8000.0));
+        assert!(rw.open_loop.is_none());
+        let r = &s.ratios["ringway/nginx"];
+        assert_eq!((r.rps, r.cpu_us_per_req), (Some(1.5), Some(0.5)));
+        let md = markdown(&report(vec![s]));
+        assert!(
+            md.contains("No open loop: closed loop only: h2load."),
+            "{md}"
+        );
+        assert!(!md.contains("Open loop at"), "{md}");
     }
 
     fn scenario() -> ScenarioRuns {

@@ -50,6 +50,12 @@ pub struct Scenario {
     /// Several origins, one failing part of its requests; the proxies are
     /// configured with retries and passive ejection (`None`: one origin).
     pub fault: Option<Fault>,
+    /// HTTP/2 downstream: this many concurrent streams per connection, load
+    /// from h2load (`-c connections -m streams`, closed loop only); every
+    /// proxy listens for h2 (h2c by prior knowledge, or ALPN h2 with `tls`)
+    /// and speaks HTTP/1.1 keep-alive to the origin. `None`: HTTP/1.1 from
+    /// ringload.
+    pub h2_streams: Option<usize>,
     /// Run when no `--scenarios` is given (`all` runs every scenario).
     pub default: bool,
 }
@@ -65,6 +71,11 @@ impl Scenario {
 
     /// Why `direct` (load straight at the origin) cannot run this scenario.
     pub fn direct_skip_reason(&self) -> Option<&'static str> {
+        if self.h2_streams.is_some() {
+            return Some(
+                "the origin (ringload serve) speaks HTTP/1.1 only; h2load's HTTP/2 load needs a proxy in front of it",
+            );
+        }
         if self.fault.is_some() {
             return Some(
                 "the three origins form one group only a proxy can make (retries, ejection); load straight at one origin measures neither the fault nor its handling",
@@ -90,6 +101,13 @@ impl Scenario {
         }
     }
 
+    /// Why this scenario has no open-loop part (None: it has one).
+    pub fn open_loop_skip_reason(&self) -> Option<&'static str> {
+        self.h2_streams.map(|_| {
+            "closed loop only: h2load keeps every stream busy (-c × -m in flight); its -r is a rate of new connections, and its --rps paces requests per connection but times each one from when it is sent, not from when it was due, so it is no match for ringload's corrected open loop. CPU µs/req comes from the closed-loop runs, over h2load's main phase only (warm-up excluded)"
+        })
+    }
+
     /// Number of origins to start.
     pub fn origins(&self) -> usize {
         self.fault.as_ref().map_or(1, |f| f.origins)
@@ -108,6 +126,7 @@ pub const ALL: &[Scenario] = &[
         full_handshakes: false,
         client_cert: false,
         fault: None,
+        h2_streams: None,
         default: true,
     },
     Scenario {
@@ -121,6 +140,7 @@ pub const ALL: &[Scenario] = &[
         full_handshakes: false,
         client_cert: false,
         fault: None,
+        h2_streams: None,
         default: true,
     },
     Scenario {
@@ -134,6 +154,7 @@ pub const ALL: &[Scenario] = &[
         full_handshakes: false,
         client_cert: false,
         fault: None,
+        h2_streams: None,
         default: true,
     },
     Scenario {
@@ -147,6 +168,7 @@ pub const ALL: &[Scenario] = &[
         full_handshakes: false,
         client_cert: false,
         fault: None,
+        h2_streams: None,
         default: true,
     },
     Scenario {
@@ -161,6 +183,7 @@ pub const ALL: &[Scenario] = &[
         full_handshakes: false,
         client_cert: false,
         fault: None,
+        h2_streams: None,
         default: true,
     },
     Scenario {
@@ -174,6 +197,7 @@ pub const ALL: &[Scenario] = &[
         full_handshakes: false,
         client_cert: false,
         fault: None,
+        h2_streams: None,
         default: true,
     },
     Scenario {
@@ -187,6 +211,7 @@ pub const ALL: &[Scenario] = &[
         full_handshakes: false,
         client_cert: false,
         fault: None,
+        h2_streams: None,
         default: true,
     },
     Scenario {
@@ -200,6 +225,7 @@ pub const ALL: &[Scenario] = &[
         full_handshakes: true,
         client_cert: false,
         fault: None,
+        h2_streams: None,
         default: true,
     },
     Scenario {
@@ -213,6 +239,7 @@ pub const ALL: &[Scenario] = &[
         full_handshakes: false,
         client_cert: true,
         fault: None,
+        h2_streams: None,
         default: false,
     },
     Scenario {
@@ -226,6 +253,7 @@ pub const ALL: &[Scenario] = &[
         full_handshakes: true,
         client_cert: true,
         fault: None,
+        h2_streams: None,
         default: false,
     },
     Scenario {
@@ -239,6 +267,7 @@ pub const ALL: &[Scenario] = &[
         full_handshakes: false,
         client_cert: false,
         fault: None,
+        h2_streams: None,
         default: true,
     },
     Scenario {
@@ -257,12 +286,48 @@ pub const ALL: &[Scenario] = &[
             fail_percent: 50,
             fail_status: 503,
         }),
+        h2_streams: None,
+        default: false,
+    },
+    Scenario {
+        name: "h2c-streams",
+        description: "HTTP/2 cleartext (h2c, prior knowledge), GET, 2-byte response, 10 connections × 100 concurrent streams (h2load); HTTP/1.1 keep-alive to the origin",
+        connections: 10,
+        response_body: 2,
+        request_body: 0,
+        new_connection_per_request: false,
+        tls: false,
+        full_handshakes: false,
+        client_cert: false,
+        fault: None,
+        h2_streams: Some(100),
+        default: false,
+    },
+    Scenario {
+        name: "h2-tls-streams",
+        description: "HTTP/2 over TLS (ALPN h2) terminated at the proxy, GET, 2-byte response, 10 connections × 100 concurrent streams (h2load); HTTP/1.1 keep-alive to the origin",
+        connections: 10,
+        response_body: 2,
+        request_body: 0,
+        new_connection_per_request: false,
+        tls: true,
+        full_handshakes: false,
+        client_cert: false,
+        fault: None,
+        h2_streams: Some(100),
         default: false,
     },
 ];
 
 /// The scenarios run by `--quick` unless `--scenarios` says otherwise.
-pub const QUICK: &[&str] = &["small-get-keepalive", "tls-keepalive", "fault-503"];
+/// `h2c-streams` is closed loop only (no open-loop half) and has no
+/// `direct`: about 10 s with the --quick durations.
+pub const QUICK: &[&str] = &[
+    "small-get-keepalive",
+    "tls-keepalive",
+    "fault-503",
+    "h2c-streams",
+];
 
 /// Parse `--scenarios a,b` (or `all`) into scenarios in report order.
 pub fn select(list: Option<&str>, quick: bool) -> Result<Vec<Scenario>, String> {
@@ -334,7 +399,7 @@ mod tests {
         let default = select(None, false).unwrap();
         assert!(default.iter().all(|s| s.fault.is_none()));
         assert_eq!(default.len(), ALL.iter().filter(|s| s.default).count());
-        assert_eq!(ALL.iter().filter(|s| !s.default).count(), 3);
+        assert_eq!(ALL.iter().filter(|s| !s.default).count(), 5);
         assert!(select(Some("all"), false)
             .unwrap()
             .iter()
@@ -357,6 +422,32 @@ mod tests {
             .unwrap()
             .iter()
             .any(|s| s.name == "fault-503"));
+    }
+
+    #[test]
+    fn h2_scenarios_run_only_when_named_or_quick() {
+        let default = select(None, false).unwrap();
+        assert!(default.iter().all(|s| s.h2_streams.is_none()));
+        let h = select(Some("h2-tls-streams,h2c-streams"), false).unwrap();
+        let names: Vec<&str> = h.iter().map(|s| s.name).collect();
+        assert_eq!(names, ["h2c-streams", "h2-tls-streams"]);
+        for s in &h {
+            assert_eq!((s.connections, s.h2_streams), (10, Some(100)));
+            assert_eq!((s.response_body, s.method()), (2, "GET"));
+            assert!(s.direct_skip_reason().unwrap().contains("HTTP/1.1 only"));
+            assert!(s.open_loop_skip_reason().is_some());
+            assert!(!s.new_connection_per_request && !s.client_cert);
+        }
+        assert!(!h[0].tls && h[1].tls);
+        // Only the short h2c one is in --quick.
+        let quick = select(None, true).unwrap();
+        assert!(quick.iter().any(|s| s.name == "h2c-streams"));
+        assert!(!quick.iter().any(|s| s.name == "h2-tls-streams"));
+        // HTTP/1.1 scenarios keep their open loop.
+        assert!(ALL
+            .iter()
+            .filter(|s| s.h2_streams.is_none())
+            .all(|s| s.open_loop_skip_reason().is_none()));
     }
 
     #[test]
