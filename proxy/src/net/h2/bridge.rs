@@ -11,98 +11,22 @@
 //! read the frame, so at most one window of request body per stream waits
 //! in memory; response bytes wait for send window before the write returns.
 
-use std::collections::VecDeque;
 use std::io;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
 use h2::RecvStream;
 use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, Split};
 use monoio::BufResult;
 
-use super::request::{write_trailers, BodyFraming};
+use super::recv::Http1Reader;
+use super::request::BodyFraming;
 use super::response::ResponseWriter;
-
-/// The request side: bytes ready to hand out, then the body still to come.
-struct RequestReader {
-    ready: VecDeque<Bytes>,
-    body: Option<RecvStream>,
-    chunked: bool,
-    /// Longest wait for the next DATA frame (`limits.body_read_timeout`).
-    body_timeout: Duration,
-}
-
-impl RequestReader {
-    /// Make sure bytes are ready; `false` at the end of the request.
-    async fn fill(&mut self) -> io::Result<bool> {
-        while self.ready.is_empty() {
-            let Some(body) = self.body.as_mut() else {
-                return Ok(false);
-            };
-            let next = monoio::time::timeout(self.body_timeout, body.data())
-                .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "request body timed out"))?;
-            match next {
-                Some(Ok(data)) => {
-                    let n = data.len();
-                    let _ = body.flow_control().release_capacity(n);
-                    if n == 0 {
-                        continue;
-                    }
-                    if self.chunked {
-                        self.ready.push_back(Bytes::from(format!("{n:x}\r\n")));
-                        self.ready.push_back(data);
-                        self.ready.push_back(Bytes::from_static(b"\r\n"));
-                    } else {
-                        self.ready.push_back(data);
-                    }
-                }
-                Some(Err(e)) => return Err(io::Error::new(io::ErrorKind::ConnectionReset, e)),
-                None => {
-                    let trailers = body
-                        .trailers()
-                        .await
-                        .map_err(|e| io::Error::new(io::ErrorKind::ConnectionReset, e))?;
-                    self.body = None;
-                    if self.chunked {
-                        let mut end = b"0\r\n".to_vec();
-                        match trailers {
-                            Some(t) => write_trailers(&t, &mut end),
-                            None => end.extend_from_slice(b"\r\n"),
-                        }
-                        self.ready.push_back(Bytes::from(end));
-                    }
-                }
-            }
-        }
-        Ok(true)
-    }
-
-    /// Copy ready bytes to `dst` (at most `len`); the count.
-    fn take(&mut self, dst: *mut u8, len: usize) -> usize {
-        let mut done = 0;
-        while done < len {
-            let Some(front) = self.ready.front_mut() else {
-                break;
-            };
-            let n = front.len().min(len - done);
-            // SAFETY: `dst` has room for `len` bytes (the caller's buffer).
-            unsafe { dst.add(done).copy_from_nonoverlapping(front.as_ptr(), n) };
-            front.advance(n);
-            done += n;
-            if front.is_empty() {
-                self.ready.pop_front();
-            }
-        }
-        done
-    }
-}
 
 /// An HTTP/2 stream the stage loop reads a request from and writes its
 /// response to.
 pub struct StreamBridge {
-    reader: RequestReader,
+    reader: Http1Reader,
     writer: ResponseWriter,
 }
 
@@ -116,15 +40,8 @@ impl StreamBridge {
         writer: ResponseWriter,
         body_timeout: Duration,
     ) -> Self {
-        let mut ready = VecDeque::with_capacity(4);
-        ready.push_back(Bytes::from(head));
         StreamBridge {
-            reader: RequestReader {
-                ready,
-                body: (framing != BodyFraming::None).then_some(body),
-                chunked: framing == BodyFraming::Chunked,
-                body_timeout,
-            },
+            reader: Http1Reader::new(head, framing, body, body_timeout),
             writer,
         }
     }
@@ -142,7 +59,8 @@ impl AsyncReadRent for StreamBridge {
             Ok(false) => return (Ok(0), buf),
             Err(e) => return (Err(e), buf),
         }
-        let n = self.reader.take(buf.write_ptr(), buf.bytes_total());
+        // SAFETY: an IoBufMut is writable for `bytes_total` bytes.
+        let n = unsafe { self.reader.take(buf.write_ptr(), buf.bytes_total()) };
         // SAFETY: `take` initialised the first `n` bytes.
         unsafe { buf.set_init(n) };
         (Ok(n), buf)

@@ -16,5 +16,7 @@
 
 pub mod bridge;
 pub mod preface;
+pub mod recv;
 pub mod request;
 pub mod response;
+pub mod send;
