@@ -30,6 +30,7 @@ mod health;
 mod hedging;
 mod http2;
 mod http2_attacks;
+mod http2_upstream;
 mod ip_acl;
 mod jwt;
 mod keepalive;

@@ -412,6 +412,9 @@ pub struct ClusterFile {
     /// `"v1"` or `"v2"`: start every upstream connection with a PROXY
     /// protocol header (such connections are not pooled).
     pub send_proxy_protocol: Option<String>,
+    /// `"http/1.1"` (default) or `"h2"`: the protocol spoken to the
+    /// endpoints (h2: prior knowledge in cleartext, ALPN over TLS).
+    pub protocol: Option<String>,
     /// Active health checks (`upstream::health`).
     pub health_check: Option<HealthCheckFile>,
     /// Percent of healthy endpoints below which health is ignored and

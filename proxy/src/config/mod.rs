@@ -426,9 +426,29 @@ pub struct UpstreamTls {
     pub server_name: rustls_pki_types::ServerName<'static>,
 }
 
+/// The protocol a cluster's endpoints speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpstreamProtocol {
+    #[default]
+    Http1,
+    /// HTTP/2, multiplexed (`upstream::h2`).
+    H2,
+}
+
+impl UpstreamProtocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            UpstreamProtocol::Http1 => "http/1.1",
+            UpstreamProtocol::H2 => "h2",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
     pub name: String,
+    /// HTTP/1.1 (pooled connections) or HTTP/2 (multiplexed).
+    pub protocol: UpstreamProtocol,
     pub endpoints: Vec<Endpoint>,
     pub lb: LbPolicy,
     /// `ring_hash` / `maglev` only (required there).

@@ -83,7 +83,8 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
         attempt += 1;
         // A cluster that sends PROXY headers never pools (forward.rs); a
         // connection a reload carried over from before it did is not used.
-        let pooled = if attempt == 1 && cluster.send_proxy_protocol.is_none() {
+        let h2 = cluster.protocol == crate::config::UpstreamProtocol::H2;
+        let pooled = if attempt == 1 && cluster.send_proxy_protocol.is_none() && !h2 {
             worker.pool.borrow_mut().checkout(req.pool_id)
         } else {
             None
@@ -95,9 +96,18 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
                 ep_stats.cx_reused.inc();
                 c
             }
-            None => match open_connection(worker, gen, req.cluster, req.endpoint, req.proxy_addrs)
+            None => match if h2 {
+                crate::upstream::h2::stream(
+                    worker,
+                    cluster,
+                    req.endpoint,
+                    req.timeout,
+                    req.proxy_addrs,
+                )
                 .await
-            {
+            } else {
+                open_connection(worker, gen, req.cluster, req.endpoint, req.proxy_addrs).await
+            } {
                 Ok((c, from_pool)) => {
                     reused = from_pool;
                     if from_pool {
@@ -185,6 +195,20 @@ pub(super) async fn open_connection(
     proxy_addrs: (std::net::SocketAddr, std::net::SocketAddr),
 ) -> Result<(UpstreamStream, bool), ProxyError> {
     let c = &gen.config().clusters[cluster];
+    if c.protocol == crate::config::UpstreamProtocol::H2 {
+        // A stream of a shared connection (hedges, mirror copies and
+        // aggregation legs run under their own timers; this one is only a
+        // safety net).
+        const STREAM_SAFETY_TIMEOUT: Duration = Duration::from_secs(300);
+        return crate::upstream::h2::stream(
+            worker,
+            c,
+            endpoint,
+            STREAM_SAFETY_TIMEOUT,
+            proxy_addrs,
+        )
+        .await;
+    }
     let gauge = &gen.conn_gauges[cluster];
     if let Some(max) = c.max_connections {
         let mut queued = None;

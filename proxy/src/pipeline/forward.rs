@@ -493,6 +493,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     // message boundary, and never one that began with a PROXY header (it
     // names this request's client).
     let reusable = cluster.send_proxy_protocol.is_none()
+        && !up.is_h2()
         && !upstream_close
         && !rbody.is_until_close()
         && resp.framing != ResponseFraming::UntilClose

@@ -33,6 +33,8 @@ const MAX_FREE_BIG_BUFFERS: usize = 64;
 pub struct Worker {
     pub id: usize,
     pub pool: RefCell<UpstreamPool>,
+    /// HTTP/2 upstream connections (`upstream::h2`).
+    pub h2_pool: RefCell<crate::upstream::h2::pool::H2Pool>,
     /// Open downstream connections.
     pub active: Cell<usize>,
     /// Every worker's open downstream connections (this one's written
@@ -85,6 +87,7 @@ impl Worker {
         Worker {
             id,
             pool: RefCell::new(UpstreamPool::new(config)),
+            h2_pool: RefCell::new(Default::default()),
             access_log,
             spans,
             active: Cell::new(0),

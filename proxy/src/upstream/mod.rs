@@ -7,6 +7,7 @@
 pub mod balancer;
 pub mod connect;
 pub mod gauge;
+pub mod h2;
 pub mod health;
 pub mod lb;
 pub mod pool;

@@ -1,4 +1,5 @@
-//! The byte stream to an upstream: plain TCP or TLS over TCP.
+//! The byte stream to an upstream: plain TCP, TLS over TCP, or one request
+//! on a shared HTTP/2 connection (`upstream::h2`).
 
 use std::io;
 
@@ -22,10 +23,13 @@ enum Io {
     Plain(TcpStream),
     /// The TLS stream and its socket's descriptor.
     Tls(Box<UpstreamTlsStream>, std::os::fd::RawFd),
+    /// One stream of an HTTP/2 connection.
+    H2(Box<super::h2::exchange::H2Upstream>),
 }
 
-// SAFETY: both kinds are `Split` (TcpStream, and rustls' stream over a
-// TcpStream): reads and writes are independent operations.
+// SAFETY: TcpStream and rustls' stream over a TcpStream are `Split`: reads
+// and writes are independent operations; an HTTP/2 stream's reading and
+// writing sides share only a `RefCell` never borrowed across an await.
 unsafe impl Split for UpstreamStream {}
 
 impl UpstreamStream {
@@ -41,6 +45,19 @@ impl UpstreamStream {
             io: Io::Tls(Box::new(s), fd),
             open: None,
         }
+    }
+
+    pub fn h2(s: super::h2::exchange::H2Upstream) -> UpstreamStream {
+        UpstreamStream {
+            io: Io::H2(Box::new(s)),
+            open: None,
+        }
+    }
+
+    /// One stream of a shared HTTP/2 connection: never pooled, and no
+    /// socket of its own for the watchdog to shut.
+    pub fn is_h2(&self) -> bool {
+        matches!(self.io, Io::H2(_))
     }
 
     /// Counted in its cluster's gauge until it is dropped.
@@ -63,6 +80,7 @@ impl UpstreamStream {
         match &self.io {
             Io::Plain(s) => s.as_raw_fd(),
             Io::Tls(_, fd) => *fd,
+            Io::H2(_) => -1,
         }
     }
 }
@@ -72,6 +90,7 @@ impl AsyncReadRent for UpstreamStream {
         match &mut self.io {
             Io::Plain(s) => s.read(buf).await,
             Io::Tls(s, _) => s.read(buf).await,
+            Io::H2(s) => s.read(buf).await,
         }
     }
 
@@ -79,6 +98,7 @@ impl AsyncReadRent for UpstreamStream {
         match &mut self.io {
             Io::Plain(s) => s.readv(buf).await,
             Io::Tls(s, _) => s.readv(buf).await,
+            Io::H2(s) => s.readv(buf).await,
         }
     }
 }
@@ -88,6 +108,7 @@ impl AsyncWriteRent for UpstreamStream {
         match &mut self.io {
             Io::Plain(s) => s.write(buf).await,
             Io::Tls(s, _) => s.write(buf).await,
+            Io::H2(s) => s.write(buf).await,
         }
     }
 
@@ -95,6 +116,7 @@ impl AsyncWriteRent for UpstreamStream {
         match &mut self.io {
             Io::Plain(s) => s.writev(buf).await,
             Io::Tls(s, _) => s.writev(buf).await,
+            Io::H2(s) => s.writev(buf).await,
         }
     }
 
@@ -102,6 +124,7 @@ impl AsyncWriteRent for UpstreamStream {
         match &mut self.io {
             Io::Plain(s) => s.flush().await,
             Io::Tls(s, _) => s.flush().await,
+            Io::H2(_) => Ok(()),
         }
     }
 
@@ -109,6 +132,7 @@ impl AsyncWriteRent for UpstreamStream {
         match &mut self.io {
             Io::Plain(s) => s.shutdown().await,
             Io::Tls(s, _) => s.shutdown().await,
+            Io::H2(_) => Ok(()),
         }
     }
 }

@@ -254,6 +254,41 @@ impl Builder<'_> {
                     None
                 }
             };
+            let protocol = match c.protocol.as_deref().map(str::trim) {
+                None | Some("http/1.1") => UpstreamProtocol::Http1,
+                Some("h2") => UpstreamProtocol::H2,
+                Some(other) => {
+                    self.error(
+                        format!("{path}.protocol"),
+                        format!("unknown protocol {other:?}: expected \"http/1.1\" or \"h2\""),
+                    );
+                    ok = false;
+                    UpstreamProtocol::Http1
+                }
+            };
+            if protocol == UpstreamProtocol::H2 && send_proxy_protocol.is_some() {
+                self.error(
+                    format!("{path}.send_proxy_protocol"),
+                    "cannot be combined with protocol = \"h2\" (an HTTP/2 connection carries many clients' requests)",
+                );
+                ok = false;
+            }
+            if protocol == UpstreamProtocol::H2 && c.health_check.is_some() {
+                self.error(
+                    format!("{path}.health_check"),
+                    "active health checks speak HTTP/1.1 and cannot probe a protocol = \"h2\" cluster yet (passive outlier detection works)",
+                );
+                ok = false;
+            }
+            // HTTP/2 over TLS is asked for by ALPN.
+            let tls = tls.map(|mut t| {
+                if protocol == UpstreamProtocol::H2 {
+                    let mut c = (*t.config).clone();
+                    c.alpn_protocols = vec![b"h2".to_vec()];
+                    t.config = std::sync::Arc::new(c);
+                }
+                t
+            });
             let health_check = c
                 .health_check
                 .as_ref()
@@ -357,6 +392,7 @@ impl Builder<'_> {
             };
             out.push(ok.then(|| ClusterConfig {
                 name: c.name.clone(),
+                protocol,
                 endpoints,
                 lb,
                 hash_key,

@@ -1,0 +1,204 @@
+//! HTTP/2 to upstreams (`protocol = "h2"` on a cluster): a client speaks
+//! HTTP/1.1 to ringway "edge", whose cluster speaks HTTP/2 to ringway
+//! "inner" (an h2-only listener, cleartext or TLS with ALPN), in front of
+//! the HTTP/1.1 test origin. Everything the origin does must come back
+//! through both translations unchanged.
+
+use std::time::{Duration, Instant};
+
+use ringway_tests::certs::Ca;
+use ringway_tests::client::{Client, Request};
+use ringway_tests::config::{q, Config};
+use ringway_tests::dir::TestDir;
+use ringway_tests::load::Load;
+use ringway_tests::origin::{chunked_body, Origin};
+use ringway_tests::pattern::Pattern;
+use ringway_tests::proxy::{run_ringway, Proxy};
+
+struct Chain {
+    origin: Origin,
+    _inner: Proxy,
+    edge: Proxy,
+    _dirs: (TestDir, TestDir),
+}
+
+fn chain(name: &str, tls: bool, route_extra: &[(&str, &str)]) -> Chain {
+    let inner_dir = TestDir::new(&format!("{name}-inner"));
+    let edge_dir = TestDir::new(&format!("{name}-edge"));
+    let origin = Origin::start_named("app");
+    let mut listener = vec![("protocols", r#"["h2"]"#)];
+    let ca = Ca::new("h2 upstream CA");
+    let tls_conf = r#"{ cert = "srv.pem", key = "srv.key" }"#;
+    if tls {
+        ca.issue(&["inner.test"]).write(inner_dir.path(), "srv");
+        listener.push(("tls", tls_conf));
+    }
+    let inner_cfg = Config::new()
+        .listener_with("h2in", &listener)
+        .route("h2in", "/", "app", &[])
+        .cluster("app", &[origin.addr()], &[]);
+    let inner = Proxy::start(&inner_dir, &inner_cfg);
+    let ca_path = ca.write_pem(edge_dir.path(), "ca.pem");
+    let upstream_tls = format!(
+        r#"{{ ca = "{}", server_name = "inner.test" }}"#,
+        ca_path.display()
+    );
+    let mut cluster = vec![("protocol", r#""h2""#)];
+    if tls {
+        cluster.push(("tls", upstream_tls.as_str()));
+    }
+    let edge_cfg = Config::new()
+        .runtime("workers", "1")
+        .listener("public")
+        .route("public", "/", "inner", route_extra)
+        .cluster("inner", &[inner.addr("h2in")], &cluster)
+        .admin();
+    let edge = Proxy::start(&edge_dir, &edge_cfg);
+    Chain {
+        origin,
+        _inner: inner,
+        edge,
+        _dirs: (inner_dir, edge_dir),
+    }
+}
+
+fn stats(proxy: &Proxy) -> serde_json::Value {
+    serde_json::from_slice(&Client::connect(proxy.admin_addr()).get("/stats").body).unwrap()
+}
+
+fn exercise(c: &Chain) {
+    let mut client = Client::connect(c.edge.addr("public"));
+    // GET: the origin sees the path and the Host the client sent.
+    let r = client.request(&Request::get("/a/b?x=1").host("svc.test"));
+    assert_eq!(
+        (r.status(), r.header("x-origin")),
+        (200, Some("app")),
+        "{r}"
+    );
+    let rec = c.origin.last_request().unwrap();
+    assert!(
+        rec.raw_str().starts_with("GET /a/b?x=1 HTTP/1.1\r\n"),
+        "{}",
+        rec.raw_str()
+    );
+    assert_eq!(rec.header("host"), Some("svc.test"));
+
+    // Bodies: known length and chunked, echoed back.
+    let body = Pattern::new().vec(200_000);
+    let r = client.request(&Request::new("POST", "/echo").body(body.clone()));
+    assert_eq!((r.status(), r.body.len()), (200, body.len()));
+    assert_eq!(r.body, body);
+    let r =
+        client.request(&Request::new("POST", "/echo-chunked").chunked(&body, &[1000, 7, 50_000]));
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.body, body);
+
+    // Responses: chunked, large, trailers, HEAD, 204.
+    let r = client.get("/chunked");
+    assert_eq!(r.body, chunked_body());
+    let r = client.get("/bytes/3000000");
+    assert_eq!(r.body, Pattern::new().vec(3_000_000));
+    let r = client.get("/trailers");
+    assert_eq!(r.body, b"hello");
+    let trailers = &r.chunked.as_ref().expect("a chunked response").trailers;
+    assert!(
+        trailers.iter().any(|(n, v)| n == "grpc-status" && v == "0"),
+        "trailers through HTTP/2 and back: {trailers:?}"
+    );
+    let r = client.request(&Request::new("HEAD", "/bytes/10"));
+    assert_eq!((r.status(), r.header("content-length")), (200, Some("10")));
+    assert!(r.body.is_empty());
+    assert_eq!(client.get("/status/204").status(), 204);
+}
+
+#[test]
+fn requests_cross_an_http2_upstream_and_share_its_connection() {
+    let c = chain("h2up-clear", false, &[]);
+    exercise(&c);
+    // Under load from 16 client connections, the edge keeps one HTTP/2
+    // connection to the inner proxy (its streams are multiplexed).
+    let url = format!("http://{}/load", c.edge.addr("public"));
+    if let Some(load) = Load::count("h2 upstream", &url, 16, 3000) {
+        assert_eq!(load.assert_no_failure(), 3000);
+    }
+    let s = stats(&c.edge);
+    let ep = &s["total"]["endpoints"][0];
+    println!("edge → inner: {ep}");
+    assert_eq!(ep["connections_new"], 1, "{ep}");
+}
+
+#[test]
+fn tls_upstreams_are_asked_for_h2_by_alpn() {
+    let c = chain("h2up-tls", true, &[]);
+    exercise(&c);
+}
+
+#[test]
+fn a_slow_stream_times_out_alone_and_a_dead_upstream_is_a_502() {
+    let c = chain("h2up-timeout", false, &[("timeout", &q("500ms"))]);
+    let edge = c.edge.addr("public");
+    let slow = std::thread::spawn(move || {
+        let t = Instant::now();
+        let r = Client::connect(edge).get("/delay/3000");
+        (r.status(), t.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    // Meanwhile, on the same upstream connection, other streams work.
+    let mut client = Client::connect(edge);
+    for _ in 0..5 {
+        assert_eq!(client.get("/fast").status(), 200);
+    }
+    let (status, took) = slow.join().unwrap();
+    assert_eq!(status, 504);
+    assert!(took < Duration::from_secs(2), "504 after {took:?}");
+    assert_eq!(client.get("/after").status(), 200);
+
+    // Nothing listening: 502, and the edge keeps serving.
+    let dir = TestDir::new("h2up-dead");
+    let dead: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+    let cfg = Config::new()
+        .listener("public")
+        .route("public", "/", "dead", &[])
+        .cluster("dead", &[dead], &[("protocol", r#""h2""#)]);
+    let p = Proxy::start(&dir, &cfg);
+    for path in ["/x", "/y"] {
+        assert_eq!(Client::connect(p.addr("public")).get(path).status(), 502);
+    }
+}
+
+#[test]
+fn cluster_protocol_is_checked() {
+    let dir = TestDir::new("h2up-check");
+    let cfg = "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:0\"\n\n[[route]]\nlistener = \"a\"\ncluster = \"c\"\n\n[[cluster]]\nname = \"c\"\nendpoints = [\"127.0.0.1:9\"]\nprotocol = \"h3\"\n\n[[cluster]]\nname = \"d\"\nendpoints = [\"127.0.0.1:9\"]\nprotocol = \"h2\"\nsend_proxy_protocol = \"v2\"\n";
+    let path = dir.write("bad.toml", cfg);
+    let out = run_ringway(
+        &["check", "-c", path.to_str().unwrap()],
+        Some(dir.path()),
+        Duration::from_secs(10),
+    );
+    let all = out.all();
+    assert_ne!(out.code(), Some(0), "{all}");
+    assert!(all.contains("cluster[0].protocol"), "{all}");
+    assert!(all.contains("unknown protocol \"h3\""), "{all}");
+    assert!(all.contains("cluster[1].send_proxy_protocol"), "{all}");
+}
+
+#[test]
+fn mirror_copies_travel_over_http2_too() {
+    let c = chain(
+        "h2up-mirror",
+        false,
+        &[("mirror", r#"{ cluster = "inner" }"#)],
+    );
+    let mut client = Client::connect(c.edge.addr("public"));
+    for i in 0..5 {
+        assert_eq!(client.get(&format!("/m/{i}")).status(), 200);
+    }
+    // Each request reached the origin twice: itself and its copy.
+    assert!(
+        c.origin
+            .wait_until(Duration::from_secs(5), |o| o.request_count() >= 10),
+        "{} requests at the origin",
+        c.origin.request_count()
+    );
+}
