@@ -22,6 +22,11 @@ struct GrpcServer {
 }
 
 fn grpc_server() -> GrpcServer {
+    grpc_server_with(&["orders"])
+}
+
+/// A health server that knows `services` (others: NOT_FOUND).
+fn grpc_server_with(services: &[&str]) -> GrpcServer {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -32,7 +37,9 @@ fn grpc_server() -> GrpcServer {
         .unwrap();
     let addr = listener.local_addr().unwrap();
     let (reporter, service) = tonic_health::server::health_reporter();
-    rt.block_on(reporter.set_service_status("orders", tonic_health::ServingStatus::Serving));
+    for name in services {
+        rt.block_on(reporter.set_service_status(*name, tonic_health::ServingStatus::Serving));
+    }
     rt.spawn(
         tonic::transport::Server::builder()
             .add_service(service)
@@ -114,4 +121,71 @@ fn grpc_unary_status_and_streaming_calls_cross_ringway() {
             assert_eq!(r.into_inner().status, ServingStatus::Serving as i32);
         }
     });
+}
+
+/// `retries = { grpc_statuses = [...] }`: a call answered with a listed
+/// status in a trailers-only answer goes to another endpoint. One endpoint
+/// does not know the service (NOT_FOUND), the other does: with the retry
+/// every call succeeds; without it, the calls the first endpoint gets fail.
+/// (The request body, a unary call's message, is in hand, so it can be
+/// sent again.)
+#[test]
+fn grpc_statuses_are_retried_on_another_endpoint() {
+    let stranger = grpc_server_with(&[]);
+    let knows = grpc_server_with(&["orders"]);
+    let dir = TestDir::new("grpc-retry");
+    let cfg = Config::new()
+        .runtime("workers", "1")
+        .listener_with("retrying", &[("protocols", r#"["h2"]"#)])
+        .listener_with("plain", &[("protocols", r#"["h2"]"#)])
+        .route(
+            "retrying",
+            "/",
+            "health",
+            &[(
+                "retries",
+                r#"{ attempts = 2, grpc_statuses = ["not-found"], backoff = "1ms", max_backoff = "2ms" }"#,
+            )],
+        )
+        .route("plain", "/", "health", &[])
+        .cluster(
+            "health",
+            &[stranger.addr, knows.addr],
+            &[
+                ("protocol", r#""h2""#),
+                // Enough budget for every call's retry (the default
+                // budget, rightly, refuses a retry storm).
+                ("retry_budget", "{ ratio = 1.0, min_per_second = 100 }"),
+            ],
+        )
+        .admin();
+    let proxy = Proxy::start(&dir, &cfg);
+    let calls = |listener: &str| {
+        let url = format!("http://{}", proxy.addr(listener));
+        knows.rt.block_on(async move {
+            let channel = tonic::transport::Endpoint::from_shared(url)
+                .unwrap()
+                .connect()
+                .await
+                .expect("connect through ringway");
+            let mut client = HealthClient::new(channel);
+            let mut ok = 0;
+            for _ in 0..20 {
+                if client.check(check("orders")).await.is_ok() {
+                    ok += 1;
+                }
+            }
+            ok
+        })
+    };
+    let with_retries = calls("retrying");
+    let without = calls("plain");
+    let stats = ringway_tests::client::Client::connect(proxy.admin_addr()).get("/stats");
+    let v: serde_json::Value = serde_json::from_slice(&stats.body).unwrap();
+    println!(
+        "20 calls: {with_retries} succeeded with retries, {without} without; cluster: {}",
+        v["total"]["clusters"][0]
+    );
+    assert_eq!(with_retries, 20);
+    assert!(without < 20, "round robin sends some calls to the stranger");
 }

@@ -329,6 +329,10 @@ pub struct RetriesFile {
     pub attempts: Option<i64>,
     /// Statuses retried. Default `[502, 503, 504]`.
     pub statuses: Option<Vec<i64>>,
+    /// gRPC statuses retried when a trailers-only answer carries them
+    /// (`["unavailable"]`, names as in the gRPC spec, kebab-case). Default
+    /// none.
+    pub grpc_statuses: Option<Vec<String>>,
     /// Time for one attempt (connect to response head); default the
     /// route's `timeout`.
     pub per_try_timeout: Option<DurationValue>,

@@ -520,6 +520,9 @@ pub struct RetryPolicy {
     /// Retries after the first attempt.
     pub attempts: u32,
     pub statuses: Vec<u16>,
+    /// gRPC status codes retried (from a trailers-only answer's
+    /// `grpc-status`).
+    pub grpc_statuses: Vec<u32>,
     pub per_try_timeout: Option<Duration>,
     pub backoff: Duration,
     pub max_backoff: Duration,

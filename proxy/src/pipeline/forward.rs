@@ -278,7 +278,14 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
         let Some(p) = policy else { break result? };
         let per_try_fired = per_try.is_some() && watch.now() < overall;
         let (again, failed_status, error) = match &result {
-            Ok(_) => (p.statuses.contains(&resp.status), resp.status, None),
+            Ok(_) => (
+                p.statuses.contains(&resp.status)
+                    || (!p.grpc_statuses.is_empty()
+                        && super::retry::grpc_status_in_head(ubuf.data(), &resp)
+                            .is_some_and(|g| p.grpc_statuses.contains(&g))),
+                resp.status,
+                None,
+            ),
             Err(e) => (
                 !ex.response_started && super::retry::retriable(e, per_try_fired),
                 0,

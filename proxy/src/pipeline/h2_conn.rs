@@ -23,6 +23,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
 use super::connection::serve;
@@ -105,6 +106,34 @@ pub async fn serve_h2<S>(
     drop(streams);
 }
 
+/// Request body read ahead of the stage loop, at most (what is already
+/// there; nothing is waited for).
+const EARLY_BODY_MAX: usize = 64 * 1024;
+
+/// Longest wait for a request's first DATA frame before the stage loop
+/// starts without it (a client that waits for the response head before it
+/// sends its body loses this much once).
+const EARLY_BODY_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Pending once (waking itself): the connection future, polled in the same
+/// task, decodes what it has read before the stream looks at its body.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
 /// One stream through the stage loop.
 async fn serve_stream(
     serving: &Rc<Serving>,
@@ -115,13 +144,61 @@ async fn serve_stream(
     tls: Option<TlsFacts>,
 ) {
     let limits = serving.current().config().limits;
-    let (parts, body) = req.into_parts();
+    let (parts, mut body) = req.into_parts();
+    let no_body = body.is_end_stream();
+    // A body already received whole (a gRPC unary call, a small POST) goes
+    // to the stage loop with its length: it can then be retried, hedged and
+    // mirrored like an HTTP/1.1 body in hand.
+    let mut early = bytes::BytesMut::new();
+    let mut whole = None;
+    if !no_body {
+        // The first DATA frame is waited for briefly (it usually follows
+        // the HEADERS at once); after it, only what has already arrived.
+        let mut first = Some(monoio::time::timeout(EARLY_BODY_WAIT, body.data()).await);
+        loop {
+            if body.is_end_stream() {
+                whole = Some(early.len());
+                break;
+            }
+            if early.len() >= EARLY_BODY_MAX {
+                break;
+            }
+            let next = match first.take() {
+                Some(Ok(next)) => next,
+                Some(Err(_)) => break,
+                None => match body.data().now_or_never() {
+                    Some(next) => next,
+                    None => {
+                        YieldOnce(false).await; // the codec decodes what it has read
+                        match body.data().now_or_never() {
+                            Some(next) => next,
+                            None => break,
+                        }
+                    }
+                },
+            };
+            match next {
+                Some(Ok(d)) => {
+                    let _ = body.flow_control().release_capacity(d.len());
+                    early.extend_from_slice(&d);
+                }
+                _ => break,
+            }
+        }
+    }
     let mut head = Vec::with_capacity(256);
-    let framing = write_head(&parts, body.is_end_stream(), &mut head);
+    let framing = write_head(&parts, no_body, whole, &mut head);
     let is_head = parts.method == http::Method::HEAD;
     let writer = ResponseWriter::new(respond, is_head, limits.idle_timeout);
     let reset = writer.reset_watch();
-    let bridge = StreamBridge::new(head, framing, body, writer, limits.body_read_timeout);
+    let bridge = StreamBridge::new(
+        head,
+        framing,
+        early.freeze(),
+        body,
+        writer,
+        limits.body_read_timeout,
+    );
     // The stream's own slot: no client socket of its own (-1), so a
     // deadline only ever shuts the upstream socket it waits on.
     let watch = serving.worker.watchdog.register_tagged(-1, group);

@@ -668,6 +668,16 @@ impl Builder<'_> {
                 }
             }
         }
+        let mut grpc_statuses = Vec::new();
+        for (i, name) in f.grpc_statuses.iter().flatten().enumerate() {
+            match crate::pipeline::retry::grpc_code(name.trim()) {
+                Some(code) => grpc_statuses.push(code),
+                None => self.error(
+                    format!("{path}.grpc_statuses[{i}]"),
+                    format!("unknown gRPC status {name:?} (expected e.g. \"unavailable\", \"resource-exhausted\", \"internal\")"),
+                ),
+            }
+        }
         let per_try_timeout = f.per_try_timeout.as_ref().map(|v| {
             self.timeout(
                 &format!("{path}.per_try_timeout"),
@@ -699,6 +709,7 @@ impl Builder<'_> {
         (self.errors.len() == before).then_some(RetryPolicy {
             attempts,
             statuses,
+            grpc_statuses,
             per_try_timeout,
             backoff,
             max_backoff,

@@ -31,17 +31,22 @@ pub struct StreamBridge {
 }
 
 impl StreamBridge {
-    /// `head`: the request head (HTTP/1.1); `body`: the stream's DATA, with
-    /// its framing.
+    /// `head`: the request head (HTTP/1.1); `early`: body bytes already
+    /// read; `body`: the stream's DATA still to come, with its framing.
     pub fn new(
         head: Vec<u8>,
         framing: BodyFraming,
+        early: bytes::Bytes,
         body: RecvStream,
         writer: ResponseWriter,
         body_timeout: Duration,
     ) -> Self {
         StreamBridge {
-            reader: Http1Reader::new(head, framing, body, body_timeout),
+            reader: {
+                let mut r = Http1Reader::new(head, framing, body, body_timeout);
+                r.push_early(early);
+                r
+            },
             writer,
         }
     }

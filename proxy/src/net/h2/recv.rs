@@ -40,6 +40,22 @@ impl Http1Reader {
         }
     }
 
+    /// Body bytes read ahead (before the stage loop started), framed as
+    /// the rest will be.
+    pub fn push_early(&mut self, data: Bytes) {
+        if data.is_empty() {
+            return;
+        }
+        if self.chunked {
+            self.ready
+                .push_back(Bytes::from(format!("{:x}\r\n", data.len())));
+            self.ready.push_back(data);
+            self.ready.push_back(Bytes::from_static(b"\r\n"));
+        } else {
+            self.ready.push_back(data);
+        }
+    }
+
     /// Make sure bytes are ready; `false` at the end of the request.
     pub async fn fill(&mut self) -> io::Result<bool> {
         while self.ready.is_empty() {

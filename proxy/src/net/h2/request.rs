@@ -22,8 +22,16 @@ pub enum BodyFraming {
 }
 
 /// Append the HTTP/1.1 head of `req` to `out`. `end_of_stream`: the
-/// HEADERS frame ended the stream (no body).
-pub fn write_head(req: &Parts, end_of_stream: bool, out: &mut Vec<u8>) -> BodyFraming {
+/// HEADERS frame ended the stream (no body). `whole_body`: the length of
+/// the body when all of it is already in hand (it is then sent with that
+/// `content-length`, whatever the client declared, so the stage loop can
+/// replay or copy it).
+pub fn write_head(
+    req: &Parts,
+    end_of_stream: bool,
+    whole_body: Option<usize>,
+    out: &mut Vec<u8>,
+) -> BodyFraming {
     out.extend_from_slice(req.method.as_str().as_bytes());
     out.push(b' ');
     let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -51,6 +59,9 @@ pub fn write_head(req: &Parts, end_of_stream: bool, out: &mut Vec<u8>) -> BodyFr
             continue;
         }
         if *name == http::header::CONTENT_LENGTH {
+            if whole_body.is_some() {
+                continue;
+            }
             has_length = true;
         }
         field(out, name.as_str().as_bytes(), value.as_bytes());
@@ -67,6 +78,9 @@ pub fn write_head(req: &Parts, end_of_stream: bool, out: &mut Vec<u8>) -> BodyFr
     }
     let framing = if end_of_stream {
         BodyFraming::None
+    } else if let Some(n) = whole_body {
+        field(out, b"content-length", n.to_string().as_bytes());
+        BodyFraming::Length
     } else if has_length {
         BodyFraming::Length
     } else {
@@ -100,7 +114,7 @@ mod tests {
     fn head_of(req: http::Request<()>, eos: bool) -> (String, BodyFraming) {
         let (parts, ()) = req.into_parts();
         let mut out = Vec::new();
-        let f = write_head(&parts, eos, &mut out);
+        let f = write_head(&parts, eos, None, &mut out);
         (String::from_utf8(out).unwrap(), f)
     }
 
@@ -143,6 +157,27 @@ mod tests {
         let (h, f) = head_of(req, false);
         assert!(h.ends_with("transfer-encoding: chunked\r\n\r\n"), "{h}");
         assert_eq!(f, BodyFraming::Chunked);
+    }
+
+    #[test]
+    fn a_body_in_hand_gets_its_length() {
+        let req = http::Request::builder()
+            .method("POST")
+            .uri("http://h/p")
+            .header("content-length", "99")
+            .body(())
+            .unwrap();
+        let (parts, ()) = req.into_parts();
+        let mut out = Vec::new();
+        assert_eq!(
+            write_head(&parts, false, Some(5), &mut out),
+            BodyFraming::Length
+        );
+        let h = String::from_utf8(out).unwrap();
+        assert!(
+            h.ends_with("content-length: 5\r\n\r\n") && !h.contains("99"),
+            "{h}"
+        );
     }
 
     #[test]
