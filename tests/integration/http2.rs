@@ -466,3 +466,37 @@ fn a_client_that_goes_away_cancels_its_upstream_request() {
         502
     );
 }
+
+#[test]
+fn grpc_timeout_shortens_the_route_timeout() {
+    let Some(curl) = curl("grpc_timeout_shortens_the_route_timeout") else {
+        return;
+    };
+    let dir = TestDir::new("h2-grpc-timeout");
+    let origin = Origin::start_named("app");
+    let cfg = h2_listener(Config::new())
+        .route("public", "/", "app", &[("timeout", &q("10s"))])
+        .cluster("app", &[origin.addr()], &[]);
+    let proxy = Proxy::start(&dir, &cfg);
+    let url = format!("http://{}/delay/1500", proxy.addr("public"));
+    let t = Instant::now();
+    let r = run_curl(
+        &curl,
+        &dir,
+        &["--http2-prior-knowledge", "-H", "grpc-timeout: 300m"],
+        &url,
+    );
+    let took = t.elapsed();
+    assert_eq!(r.status, 504, "the call's 300 ms deadline");
+    assert!(took < Duration::from_millis(1200), "504 after {took:?}");
+    // Without it, or with one longer than the wait, the answer comes.
+    let r = run_curl(&curl, &dir, &["--http2-prior-knowledge"], &url);
+    assert_eq!(r.status, 200);
+    let r = run_curl(
+        &curl,
+        &dir,
+        &["--http2-prior-knowledge", "-H", "grpc-timeout: 5S"],
+        &url,
+    );
+    assert_eq!(r.status, 200);
+}

@@ -133,6 +133,9 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     let client_http10 = head.version == Version::Http10;
     let client_keep_alive = head.keep_alive();
     let wants_upgrade = head.upgrade.is_some();
+    // A gRPC call's own deadline shortens the route's timeout.
+    let route_timeout =
+        super::grpc::grpc_timeout(data, head).map_or(route.timeout, |g| g.min(route.timeout));
     let idempotent = super::retry::idempotent(head.method(data));
 
     // Stage: pick endpoint.
@@ -209,7 +212,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     if policy.is_some() || hedge.is_some() {
         budget.deposit();
     }
-    let overall = watch.now() + route.timeout;
+    let overall = watch.now() + route_timeout;
     let mut retries = 0u32;
     // Counts this request among the cluster's retries in flight from its
     // first retry until it ends.
@@ -281,7 +284,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
             Ok(_) => (
                 p.statuses.contains(&resp.status)
                     || (!p.grpc_statuses.is_empty()
-                        && super::retry::grpc_status_in_head(ubuf.data(), &resp)
+                        && super::grpc::grpc_status_in_head(ubuf.data(), &resp)
                             .is_some_and(|g| p.grpc_statuses.contains(&g))),
                 resp.status,
                 None,
@@ -460,7 +463,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
                     write_client(client, out, idle, watch).await?;
                 }
             }
-            let deadline = worker.watchdog.now() + route.timeout;
+            let deadline = worker.watchdog.now() + route_timeout;
             if read_upstream(watch, &mut up, &mut ubuf, deadline).await? == 0 {
                 rbody.on_eof()?;
                 break;

@@ -37,6 +37,7 @@ pub mod exchange;
 pub mod filters;
 pub mod forward;
 pub mod generation;
+pub mod grpc;
 pub mod h2_conn;
 pub mod hedge;
 pub mod log;

@@ -36,43 +36,6 @@ use std::time::{Duration, Instant};
 use crate::config::RetryPolicy;
 use crate::error::{ErrorKind, ProxyError};
 
-/// The gRPC status code named `name` (kebab-case, as in the gRPC spec:
-/// `"unavailable"`, `"deadline-exceeded"`, ...).
-pub fn grpc_code(name: &str) -> Option<u32> {
-    const NAMES: [&str; 17] = [
-        "ok",
-        "cancelled",
-        "unknown",
-        "invalid-argument",
-        "deadline-exceeded",
-        "not-found",
-        "already-exists",
-        "permission-denied",
-        "resource-exhausted",
-        "failed-precondition",
-        "aborted",
-        "out-of-range",
-        "unimplemented",
-        "internal",
-        "unavailable",
-        "data-loss",
-        "unauthenticated",
-    ];
-    NAMES
-        .iter()
-        .position(|n| n.eq_ignore_ascii_case(name))
-        .map(|i| i as u32)
-}
-
-/// The `grpc-status` of a trailers-only gRPC answer (in its head).
-pub fn grpc_status_in_head(buf: &[u8], resp: &crate::http::ResponseHead) -> Option<u32> {
-    resp.headers
-        .iter()
-        .find(|h| buf[h.name.range()].eq_ignore_ascii_case(b"grpc-status"))
-        .and_then(|h| std::str::from_utf8(&buf[h.value.range()]).ok())
-        .and_then(|v| v.trim().parse().ok())
-}
-
 /// A cluster's retry budget on one worker.
 #[derive(Debug)]
 pub struct RetryBudget {
@@ -235,14 +198,5 @@ mod tests {
         assert_eq!(retry_after(b" 2 "), Some(Duration::from_secs(2)));
         assert_eq!(retry_after(b"Wed, 21 Oct 2015 07:28:00 GMT"), None);
         assert_eq!(retry_after(b"-1"), None);
-    }
-
-    #[test]
-    fn grpc_status_names() {
-        assert_eq!(super::grpc_code("unavailable"), Some(14));
-        assert_eq!(super::grpc_code("Deadline-Exceeded"), Some(4));
-        assert_eq!(super::grpc_code("ok"), Some(0));
-        assert_eq!(super::grpc_code("unauthenticated"), Some(16));
-        assert_eq!(super::grpc_code("UNAVAILABLE_"), None);
     }
 }

@@ -670,7 +670,7 @@ impl Builder<'_> {
         }
         let mut grpc_statuses = Vec::new();
         for (i, name) in f.grpc_statuses.iter().flatten().enumerate() {
-            match crate::pipeline::retry::grpc_code(name.trim()) {
+            match crate::pipeline::grpc::grpc_code(name.trim()) {
                 Some(code) => grpc_statuses.push(code),
                 None => self.error(
                     format!("{path}.grpc_statuses[{i}]"),
