@@ -59,9 +59,12 @@ fn grpc_unary_status_and_streaming_calls_cross_ringway() {
     let server = grpc_server();
     let dir = TestDir::new("grpc");
     let cfg = Config::new()
+        .section("access_log", "path", &q("access.log"))
+        .section("access_log", "flush_interval", &q("50ms"))
         .listener_with("grpc", &[("protocols", r#"["h2"]"#)])
         .route("grpc", "/", "health", &[("timeout", &q("10s"))])
-        .cluster("health", &[server.addr], &[("protocol", r#""h2""#)]);
+        .cluster("health", &[server.addr], &[("protocol", r#""h2""#)])
+        .admin();
     let proxy = Proxy::start(&dir, &cfg);
     let url = format!("http://{}", proxy.addr("grpc"));
     let reporter = server.reporter.clone();
@@ -121,6 +124,32 @@ fn grpc_unary_status_and_streaming_calls_cross_ringway() {
             assert_eq!(r.into_inner().status, ServingStatus::Serving as i32);
         }
     });
+
+    // grpc-status counted per route (52 OK, from the trailers; 1 NOT_FOUND,
+    // from a trailers-only head) and in the access log.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let grpc = loop {
+        let stats = ringway_tests::client::Client::connect(proxy.admin_addr()).get("/stats");
+        let v: serde_json::Value = serde_json::from_slice(&stats.body).unwrap();
+        let g = v["total"]["routes"][0]["grpc"].clone();
+        if g["0"] == 52 || std::time::Instant::now() > deadline {
+            break g;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(grpc["0"], 52, "{grpc}");
+    assert_eq!(grpc["5"], 1, "{grpc}");
+    let metrics = ringway_tests::client::Client::connect(proxy.admin_addr()).get("/metrics");
+    let text = metrics.body_str();
+    assert!(
+        text.contains(r#"ringway_grpc_responses_total{route="route0",grpc_status="5"} 1"#),
+        "{text}"
+    );
+    let log = std::fs::read_to_string(dir.path().join("access.log")).unwrap_or_default();
+    assert!(
+        log.lines().any(|l| l.contains(r#""grpc_status":5"#)),
+        "{log}"
+    );
 }
 
 /// `retries = { grpc_statuses = [...] }`: a call answered with a listed

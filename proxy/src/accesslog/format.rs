@@ -171,6 +171,10 @@ pub fn json(out: &mut Vec<u8>, clock: &mut ClockCache, l: &LogLine<'_>) {
         Some(e) => json_str(out, e.as_bytes()),
         None => out.extend_from_slice(b"null"),
     }
+    if let Some(g) = l.grpc_status {
+        key!(out, "grpc_status");
+        push_u64(out, u64::from(g));
+    }
     if let Some(vars) = l.vars.filter(|v| !v.is_empty()) {
         key!(out, "vars");
         out.push(b'{');
@@ -301,7 +305,24 @@ mod tests {
             trace_id: Some(b"0af7651916cd43dd8448eb211c80319c"),
             error: None,
             vars: None,
+            grpc_status: None,
         }
+    }
+
+    #[test]
+    fn json_line_carries_the_grpc_status_when_there_is_one() {
+        let mut out = Vec::new();
+        let mut clock = ClockCache::default();
+        json(&mut out, &mut clock, &line(None));
+        assert!(!String::from_utf8_lossy(&out).contains("grpc_status"));
+        out.clear();
+        let l = LogLine {
+            grpc_status: Some(14),
+            ..line(None)
+        };
+        json(&mut out, &mut clock, &l);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["grpc_status"], 14);
     }
 
     #[test]

@@ -142,4 +142,6 @@ pub struct LogLine<'a> {
     /// Per-request variables set by filters (JSON: a `vars` object, written
     /// only when one was set).
     pub vars: Option<&'a crate::pipeline::filters::Vars>,
+    /// A gRPC answer's `grpc-status` (JSON: `grpc_status`, only when set).
+    pub grpc_status: Option<u32>,
 }

@@ -113,6 +113,7 @@ pub fn view(config: &Config, v: &StatsView) -> Value {
                 "bytes_in": r.bytes_in,
                 "bytes_out": r.bytes_out,
                 "split": r.split.iter().map(|(c, n)| (c.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
+                "grpc": r.grpc.iter().map(|(c, n)| (c.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
                 "latency": latency(r.latency.as_ref()),
                 "proxy_latency": latency(r.proxy_latency.as_ref()),
             })

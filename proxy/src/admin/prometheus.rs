@@ -723,6 +723,22 @@ fn routes(w: &mut Writer, config: &Config, parts: &[Part]) {
         }
     }
 
+    let name = "ringway_grpc_responses_total";
+    w.family(
+        name,
+        "counter",
+        "gRPC answers on routed requests, by grpc-status (from the answer's head or trailers; codes seen only).",
+    );
+    for p in parts {
+        for r in &p.view.routes {
+            for &(code, n) in &r.grpc {
+                let code = code.to_string();
+                let labels = [("route", r.name.as_str()), ("grpc_status", &code)];
+                w.sample(name, &labels, p.w(), Value::Int(n));
+            }
+        }
+    }
+
     let name = "ringway_errors_total";
     w.family(
         name,

@@ -27,6 +27,9 @@ pub struct BodyFrame {
     max_payload: Option<u64>,
     /// Errors are the client's (request) or the upstream's (response).
     request: bool,
+    /// When asked for: the framing bytes after the last payload byte (at
+    /// the end of a chunked body, the last chunk and its trailer section).
+    tail: Option<Vec<u8>>,
 }
 
 impl BodyFrame {
@@ -43,6 +46,7 @@ impl BodyFrame {
             payload: 0,
             max_payload,
             request: true,
+            tail: None,
         }
     }
 
@@ -60,7 +64,19 @@ impl BodyFrame {
             payload: 0,
             max_payload: None,
             request: false,
+            tail: None,
         }
+    }
+
+    /// Keep a chunked body's trailer section for [`BodyFrame::trailers`].
+    pub fn keep_trailers(&mut self) {
+        self.tail = Some(Vec::new());
+    }
+
+    /// The trailer section of a chunked body that has ended (kept when
+    /// asked for), as the bytes after its last payload byte.
+    pub fn trailers(&self) -> Option<&[u8]> {
+        self.tail.as_deref().filter(|_| self.is_done())
     }
 
     pub fn is_done(&self) -> bool {
@@ -140,6 +156,14 @@ impl BodyFrame {
                         }
                     })?;
                     let data = (off + p.data.start)..(off + p.data.end);
+                    if let Some(tail) = self.tail.as_mut() {
+                        if data.is_empty() {
+                            tail.extend_from_slice(&input[off..off + p.consumed]);
+                        } else {
+                            tail.clear();
+                            tail.extend_from_slice(&input[data.end..off + p.consumed]);
+                        }
+                    }
                     self.payload += data.len() as u64;
                     if let Some(out) = dechunk.as_deref_mut() {
                         out.extend_from_slice(&input[data]);
@@ -170,6 +194,20 @@ impl BodyFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trailers_are_kept_when_asked_for() {
+        let mut b = BodyFrame::response(ResponseFraming::Chunked);
+        b.keep_trailers();
+        let body = b"5\r\nhello\r\n0\r\ngrpc-status: 14\r\n\r\n";
+        // In two pieces, split inside the trailer section.
+        let n = b.advance(&body[..20], None).unwrap();
+        assert!(b.trailers().is_none());
+        b.advance(&body[n..], None).unwrap();
+        let t = b.trailers().unwrap();
+        let fields = crate::net::h2::send::trailer_fields(t).unwrap();
+        assert_eq!(fields.get("grpc-status").unwrap(), "14");
+    }
 
     #[test]
     fn expects_more_than() {

@@ -64,6 +64,8 @@ pub struct Exchange {
     pub upstream_sent: Option<std::time::Instant>,
     /// An aggregate request's sent legs (span export).
     pub legs: Vec<super::aggregate::LegSpan>,
+    /// A gRPC answer's `grpc-status` (from its head or its trailers).
+    pub grpc_status: Option<u32>,
 }
 
 /// Identifiers the forwarded request carries.
@@ -411,6 +413,13 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
         },
     );
     let mut rbody = BodyFrame::response(resp.framing);
+    // gRPC: the status is in the head of a trailers-only answer, else in
+    // the trailers.
+    let grpc = super::grpc::is_grpc(ubuf.data(), &resp);
+    if grpc {
+        ex.grpc_status = super::grpc::grpc_status_in_head(ubuf.data(), &resp);
+        rbody.keep_trailers();
+    }
     let head_len = resp.head_len;
     let upstream_close = resp.conn_close;
     ubuf.consume(head_len);
@@ -488,6 +497,13 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
             ex.bytes_out += n as u64;
             timed_write_prefix(&mut ubuf, client, n, idle, watch).await?;
         }
+    }
+
+    if grpc && ex.grpc_status.is_none() {
+        ex.grpc_status = rbody
+            .trailers()
+            .and_then(crate::net::h2::send::trailer_fields)
+            .and_then(|t| t.get("grpc-status")?.to_str().ok()?.trim().parse().ok());
     }
 
     // A body that ended with the upstream's close: the encoder's last

@@ -43,6 +43,16 @@ pub fn grpc_status_in_head(buf: &[u8], resp: &ResponseHead) -> Option<u32> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// A gRPC answer: `content-type: application/grpc[+proto|;...]`.
+pub fn is_grpc(buf: &[u8], resp: &ResponseHead) -> bool {
+    resp.headers.iter().any(|h| {
+        buf[h.name.range()].eq_ignore_ascii_case(b"content-type")
+            && buf[h.value.range()]
+                .get(..16)
+                .is_some_and(|v| v.eq_ignore_ascii_case(b"application/grpc"))
+    })
+}
+
 /// A call's `grpc-timeout` (1 to 8 digits and a unit: `H`, `M`, `S`, `m`,
 /// `u`, `n`), if it has a valid one.
 pub fn grpc_timeout(data: &[u8], head: &RequestHead) -> Option<Duration> {

@@ -53,6 +53,7 @@ pub fn log_request(worker: &Worker, gen: &WorkerGen, rec: &RequestRecord<'_>) {
             trace_id: rec.trace.map(|t| t.trace_id()),
             error: rec.error.map(|e| e.name()),
             vars: rec.vars,
+            grpc_status: rec.ex.grpc_status,
         });
     }
     super::spans::export(worker, gen, rec);
@@ -100,6 +101,14 @@ fn record_stats(gen: &WorkerGen, rec: &RequestRecord<'_>) {
     rs.bytes_out.add(ex.bytes_out);
     if let Some(e) = rec.error {
         rs.errors[e.kind.index()].inc();
+    }
+    if let Some(g) = ex.grpc_status {
+        let slot = if (g as usize) < rs.grpc.len() {
+            g as usize
+        } else {
+            2
+        };
+        rs.grpc[slot].inc();
     }
     let mut upstream = None;
     if let (Some(cluster), Some(ep)) = (ex.cluster, ex.endpoint) {

@@ -46,7 +46,13 @@ pub struct RouteStats {
     pub bytes_out: Counter,
     /// Failures by `ErrorKind::index`.
     pub errors: Box<[Counter]>,
+    /// gRPC answers by `grpc-status` (0..=16; larger codes count as 2,
+    /// UNKNOWN).
+    pub grpc: Box<[Counter]>,
 }
+
+/// gRPC status codes counted (0 OK .. 16 UNAUTHENTICATED).
+pub const GRPC_CODES: usize = 17;
 
 impl Default for RouteStats {
     fn default() -> Self {
@@ -56,6 +62,7 @@ impl Default for RouteStats {
             bytes_in: Counter::default(),
             bytes_out: Counter::default(),
             errors: counters(ERROR_KINDS),
+            grpc: counters(GRPC_CODES),
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct RouteView {
     pub errors: Vec<(&'static str, u64)>,
     /// A `split` route: requests sent to each of its clusters, in order.
     pub split: Vec<(String, u64)>,
+    /// Non-zero counts of gRPC answers by `grpc-status`, ascending.
+    pub grpc: Vec<(u32, u64)>,
     /// Request duration, µs.
     pub latency: Option<Histogram<u64>>,
     /// Time ringway added (request duration minus upstream time), µs, for
@@ -159,6 +161,7 @@ pub fn merge(reg: &StatsGeneration, only: Option<usize>) -> StatsView {
     for (i, r) in config.routes.iter().enumerate() {
         let mut codes = vec![0u64; CODE_SLOTS];
         let mut errors = [0u64; ERROR_KINDS];
+        let mut grpc = [0u64; super::layout::GRPC_CODES];
         let mut v = RouteView {
             name: r.name.clone(),
             listener: r.listener.map(|l| config.listeners[l].name.clone()),
@@ -195,6 +198,9 @@ pub fn merge(reg: &StatsGeneration, only: Option<usize>) -> StatsView {
             for (k, c) in s.errors.iter().enumerate() {
                 errors[k] += c.get();
             }
+            for (k, c) in s.grpc.iter().enumerate() {
+                grpc[k] += c.get();
+            }
             add_hist(&mut v.latency, snap.routes.get(i).map(|h| &**h), sigfig);
             add_hist(
                 &mut v.proxy_latency,
@@ -209,6 +215,12 @@ pub fn merge(reg: &StatsGeneration, only: Option<usize>) -> StatsView {
             .map(|(code, n)| (code as u16, *n))
             .collect();
         v.errors = errors_of(&errors);
+        v.grpc = grpc
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(code, n)| (code as u32, *n))
+            .collect();
         view.routes.push(v);
     }
 
