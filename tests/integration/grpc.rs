@@ -218,3 +218,78 @@ fn grpc_statuses_are_retried_on_another_endpoint() {
     assert_eq!(with_retries, 20);
     assert!(without < 20, "round robin sends some calls to the stranger");
 }
+
+/// `health_check = { grpc_service = "orders" }`: `grpc.health.v1` checks
+/// over HTTP/2 take an endpoint whose service is NOT_SERVING out of
+/// rotation and bring it back when it serves again.
+#[test]
+fn grpc_health_checks_follow_the_serving_status() {
+    let a = grpc_server_with(&["orders"]);
+    let b = grpc_server_with(&["orders"]);
+    let dir = TestDir::new("grpc-health");
+    let cfg = Config::new()
+        .runtime("workers", "1")
+        .listener_with("grpc", &[("protocols", r#"["h2"]"#)])
+        .route("grpc", "/", "health", &[])
+        .cluster(
+            "health",
+            &[a.addr, b.addr],
+            &[
+                ("protocol", r#""h2""#),
+                (
+                    "health_check",
+                    r#"{ grpc_service = "orders", interval = "100ms", jitter = "0s", healthy_threshold = 1, unhealthy_threshold = 1, timeout = "1s" }"#,
+                ),
+            ],
+        );
+    let proxy = Proxy::start(&dir, &cfg);
+    let url = format!("http://{}", proxy.addr("grpc"));
+    // Statuses seen by 20 calls through ringway.
+    let statuses = |rt: &tokio::runtime::Runtime| {
+        let url = url.clone();
+        rt.block_on(async move {
+            let channel = tonic::transport::Endpoint::from_shared(url)
+                .unwrap()
+                .connect()
+                .await
+                .expect("connect through ringway");
+            let mut client = HealthClient::new(channel);
+            let mut seen = Vec::new();
+            for _ in 0..20 {
+                let r = client.check(check("orders")).await.expect("call");
+                seen.push(r.into_inner().status);
+            }
+            seen
+        })
+    };
+    let serving = ServingStatus::Serving as i32;
+    // Both serve: both answer.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(statuses(&a.rt).iter().all(|s| *s == serving));
+    // a stops serving: after a check or two, only b answers.
+    a.rt.block_on(
+        a.reporter
+            .set_service_status("orders", tonic_health::ServingStatus::NotServing),
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let seen = statuses(&a.rt);
+    assert!(
+        seen.iter().all(|s| *s == serving),
+        "a NOT_SERVING endpoint still got calls: {seen:?}"
+    );
+    // a serves again and b stops: a takes every call.
+    a.rt.block_on(
+        a.reporter
+            .set_service_status("orders", tonic_health::ServingStatus::Serving),
+    );
+    b.rt.block_on(
+        b.reporter
+            .set_service_status("orders", tonic_health::ServingStatus::NotServing),
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let seen = statuses(&a.rt);
+    assert!(
+        seen.iter().all(|s| *s == serving),
+        "after the swap: {seen:?}"
+    );
+}

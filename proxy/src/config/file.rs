@@ -481,7 +481,12 @@ pub struct OutlierFile {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub struct HealthCheckFile {
+    /// Request path of an HTTP check (required unless `grpc_service`).
+    #[serde(default)]
     pub path: String,
+    /// A gRPC check instead (`grpc.health.v1.Health/Check` for this
+    /// service; `""` = the server as a whole), for `protocol = "h2"`.
+    pub grpc_service: Option<String>,
     /// Host header; default the endpoint as written.
     pub host: Option<String>,
     /// Default `"5s"`.

@@ -552,6 +552,8 @@ pub struct OutlierDetection {
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthCheck {
     pub path: String,
+    /// A `grpc.health.v1` check of this service instead of `GET path`.
+    pub grpc_service: Option<String>,
     pub host: Option<String>,
     pub interval: Duration,
     pub jitter: Duration,

@@ -273,12 +273,25 @@ impl Builder<'_> {
                 );
                 ok = false;
             }
-            if protocol == UpstreamProtocol::H2 && c.health_check.is_some() {
-                self.error(
-                    format!("{path}.health_check"),
-                    "active health checks speak HTTP/1.1 and cannot probe a protocol = \"h2\" cluster yet (passive outlier detection works)",
-                );
-                ok = false;
+            match (
+                protocol,
+                c.health_check.as_ref().map(|h| h.grpc_service.is_some()),
+            ) {
+                (UpstreamProtocol::H2, Some(false)) => {
+                    self.error(
+                        format!("{path}.health_check"),
+                        "an HTTP check (path) speaks HTTP/1.1: a protocol = \"h2\" cluster needs grpc_service",
+                    );
+                    ok = false;
+                }
+                (UpstreamProtocol::Http1, Some(true)) => {
+                    self.error(
+                        format!("{path}.health_check.grpc_service"),
+                        "gRPC checks need protocol = \"h2\" on the cluster",
+                    );
+                    ok = false;
+                }
+                _ => {}
             }
             // HTTP/2 over TLS is asked for by ALPN.
             let tls = tls.map(|mut t| {
@@ -640,7 +653,14 @@ impl Builder<'_> {
     /// `health_check` of a cluster (at `path`).
     fn health_check(&mut self, h: &HealthCheckFile, path: &str) -> Option<HealthCheck> {
         let before = self.errors.len();
-        if !h.path.starts_with('/')
+        if h.grpc_service.is_some() {
+            if !h.path.is_empty() {
+                self.error(
+                    format!("{path}.path"),
+                    "a gRPC check (grpc_service) has no path",
+                );
+            }
+        } else if !h.path.starts_with('/')
             || h.path
                 .bytes()
                 .any(|b| !(0x21..0x7f).contains(&b) || b == b'#')
@@ -714,6 +734,7 @@ impl Builder<'_> {
         }
         (self.errors.len() == before).then(|| HealthCheck {
             path: h.path.clone(),
+            grpc_service: h.grpc_service.clone(),
             host: h.host.clone(),
             interval,
             jitter,
