@@ -23,6 +23,16 @@ struct Chain {
 }
 
 fn chain(name: &str, tls: bool, route_extra: &[(&str, &str)]) -> Chain {
+    chain_with(name, tls, route_extra, None)
+}
+
+/// As [`chain`], with the inner listener's `[listener.http2]` table.
+fn chain_with(
+    name: &str,
+    tls: bool,
+    route_extra: &[(&str, &str)],
+    inner_http2: Option<&str>,
+) -> Chain {
     let inner_dir = TestDir::new(&format!("{name}-inner"));
     let edge_dir = TestDir::new(&format!("{name}-edge"));
     let origin = Origin::start_named("app");
@@ -32,6 +42,9 @@ fn chain(name: &str, tls: bool, route_extra: &[(&str, &str)]) -> Chain {
     if tls {
         ca.issue(&["inner.test"]).write(inner_dir.path(), "srv");
         listener.push(("tls", tls_conf));
+    }
+    if let Some(h) = inner_http2 {
+        listener.push(("http2", h));
     }
     let inner_cfg = Config::new()
         .listener_with("h2in", &listener)
@@ -200,5 +213,47 @@ fn mirror_copies_travel_over_http2_too() {
             .wait_until(Duration::from_secs(5), |o| o.request_count() >= 10),
         "{} requests at the origin",
         c.origin.request_count()
+    );
+}
+
+/// The inner proxy allows 2 streams per connection: 8 requests at once
+/// make the edge open more connections instead of queueing, and all 8 are
+/// answered.
+#[test]
+fn a_full_connection_makes_the_edge_open_another() {
+    let c = chain_with(
+        "h2up-full",
+        false,
+        &[],
+        Some("{ max_concurrent_streams = 2 }"),
+    );
+    let edge = c.edge.addr("public");
+    // One request first: the edge learns the inner proxy's limit.
+    assert_eq!(Client::connect(edge).get("/first").status(), 200);
+    let t = Instant::now();
+    let calls: Vec<_> = (0..8)
+        .map(|i| {
+            std::thread::spawn(move || {
+                Client::connect(edge)
+                    .get(&format!("/delay/500?{i}"))
+                    .status()
+            })
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.join().unwrap(), 200);
+    }
+    let took = t.elapsed();
+    let s = stats(&c.edge);
+    let ep = &s["total"]["endpoints"][0];
+    println!("8 concurrent requests, 2 streams per connection: {took:?}, {ep}");
+    let opened = ep["connections_new"].as_u64().unwrap();
+    assert!(
+        opened >= 4,
+        "{opened} connections for 8 streams of 2 each: {ep}"
+    );
+    assert!(
+        took < Duration::from_millis(1400),
+        "8 x 500 ms with room for all at once took {took:?}"
     );
 }
