@@ -681,7 +681,8 @@ pub fn start_contender(
         worker_cores: &layout.worker_cores,
         listen,
         origins,
-        pool: pool_size(scenario.connections),
+        // Requests in flight: connections, times streams for HTTP/2.
+        pool: pool_size(scenario.connections * scenario.h2_streams.unwrap_or(1)),
         tls,
         client_ca,
         mirror_to: shadow.as_ref().map(|s| s.addr),
