@@ -205,8 +205,12 @@ async fn serve_stream(
     // A client that resets the stream cancels its request: the stage loop
     // is dropped where it stands (its upstream connection closed, not
     // pooled), as an HTTP/1.1 request is when its client goes away.
+    // The stage loop's future is large (tens of KiB: its buffers' state
+    // across awaits); boxed, it is copied once, and this stream's own
+    // future, which the connection's set moves around, stays small.
+    let stage_loop = Box::pin(serve(serving, group, bridge, addrs, tls, true, &watch));
     monoio::select! {
-        _ = serve(serving, group, bridge, addrs, tls, true, &watch) => {}
+        _ = stage_loop => {}
         reason = reset.reset() => {
             tracing::debug!(worker = serving.worker.id, peer = %addrs.0, "HTTP/2 stream reset by the client ({reason:?}); request cancelled");
         }
