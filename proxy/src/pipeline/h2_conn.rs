@@ -110,29 +110,10 @@ pub async fn serve_h2<S>(
 /// there; nothing is waited for).
 const EARLY_BODY_MAX: usize = 64 * 1024;
 
-/// Longest wait for a request's first DATA frame before the stage loop
-/// starts without it (a client that waits for the response head before it
-/// sends its body loses this much once).
-const EARLY_BODY_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
-
-/// Pending once (waking itself): the connection future, polled in the same
-/// task, decodes what it has read before the stream looks at its body.
-struct YieldOnce(bool);
-
-impl std::future::Future for YieldOnce {
-    type Output = ();
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<()> {
-        if self.0 {
-            return std::task::Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        std::task::Poll::Pending
-    }
-}
+/// Longest wait for a request body to end before the stage loop starts
+/// with what has come (a client that streams its body, or waits for the
+/// response head before sending it, loses this much once).
+const EARLY_BODY_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// One stream through the stage loop.
 async fn serve_stream(
@@ -152,9 +133,9 @@ async fn serve_stream(
     let mut early = bytes::BytesMut::new();
     let mut whole = None;
     if !no_body {
-        // The first DATA frame is waited for briefly (it usually follows
-        // the HEADERS at once); after it, only what has already arrived.
-        let mut first = Some(monoio::time::timeout(EARLY_BODY_WAIT, body.data()).await);
+        // The body is waited for briefly (it usually follows the HEADERS at
+        // once): until END_STREAM, EARLY_BODY_MAX bytes, or EARLY_BODY_WAIT.
+        let deadline = std::time::Instant::now() + EARLY_BODY_WAIT;
         loop {
             if body.is_end_stream() {
                 whole = Some(early.len());
@@ -163,18 +144,13 @@ async fn serve_stream(
             if early.len() >= EARLY_BODY_MAX {
                 break;
             }
-            let next = match first.take() {
-                Some(Ok(next)) => next,
-                Some(Err(_)) => break,
-                None => match body.data().now_or_never() {
-                    Some(next) => next,
-                    None => {
-                        YieldOnce(false).await; // the codec decodes what it has read
-                        match body.data().now_or_never() {
-                            Some(next) => next,
-                            None => break,
-                        }
-                    }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let next = match body.data().now_or_never() {
+                Some(next) => next,
+                None if left.is_zero() => break,
+                None => match monoio::time::timeout(left, body.data()).await {
+                    Ok(next) => next,
+                    Err(_) => break,
                 },
             };
             match next {
@@ -182,6 +158,7 @@ async fn serve_stream(
                     let _ = body.flow_control().release_capacity(d.len());
                     early.extend_from_slice(&d);
                 }
+                // The data has ended; trailers may follow (not waited for).
                 _ => break,
             }
         }
