@@ -5,16 +5,7 @@ use std::time::Duration;
 
 use ringway_tests::certs::Ca;
 use ringway_tests::dir::TestDir;
-use ringway_tests::proxy::{run_ringway, CmdOutput};
-
-fn check(dir: &TestDir, name: &str, toml: &str) -> CmdOutput {
-    let path = dir.write(name, toml);
-    run_ringway(
-        &["check", "-c", path.to_str().unwrap()],
-        Some(dir.path()),
-        Duration::from_secs(10),
-    )
-}
+use ringway_tests::proxy::{check_config as check, run_ringway, CmdOutput};
 
 /// Asserts exit 1 and an `error: {path} (line {line}): ` line.
 fn assert_error(out: &CmdOutput, path: &str, line: usize, toml: &str) {

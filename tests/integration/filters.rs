@@ -10,7 +10,7 @@ use ringway_tests::client::{Client, Eof, Request, Response};
 use ringway_tests::config::{q, Config};
 use ringway_tests::dir::TestDir;
 use ringway_tests::origin::{Origin, RecordedRequest};
-use ringway_tests::proxy::{run_ringway, CmdOutput, Proxy};
+use ringway_tests::proxy::{check_config as check, Proxy};
 use ringway_tests::setup::Setup;
 
 /// Removes the `cluster` key of route `i` (for routes whose action is
@@ -747,15 +747,6 @@ fn split_by_cookie_is_sticky() {
 // ---------------------------------------------------------------------
 // config errors
 // ---------------------------------------------------------------------
-
-fn check(dir: &TestDir, name: &str, toml: &str) -> CmdOutput {
-    let path = dir.write(name, toml);
-    run_ringway(
-        &["check", "-c", path.to_str().unwrap()],
-        Some(dir.path()),
-        Duration::from_secs(10),
-    )
-}
 
 /// The 1-based number of the first line containing `needle`.
 fn line_of(toml: &str, needle: &str) -> usize {

@@ -13,7 +13,7 @@ use ringway_tests::config::{q, Config};
 use ringway_tests::dir::TestDir;
 use ringway_tests::origin::{chunked_body, Origin};
 use ringway_tests::pattern::Pattern;
-use ringway_tests::proxy::{run_ringway, Proxy};
+use ringway_tests::proxy::{check_config, Proxy};
 
 fn tool(name: &str) -> Option<PathBuf> {
     ["/usr/bin", "/usr/local/bin", "/bin"]
@@ -410,12 +410,7 @@ fn h2load_multiplexes_many_streams_without_a_failure() {
 fn protocols_are_checked() {
     let dir = TestDir::new("h2-check");
     let cfg = "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:0\"\nprotocols = [\"http/1.1\", \"h3\"]\n\n[listener.http2]\nmax_frame_size = \"1KiB\"\n";
-    let path = dir.write("bad.toml", cfg);
-    let out = run_ringway(
-        &["check", "-c", path.to_str().unwrap()],
-        Some(dir.path()),
-        Duration::from_secs(10),
-    );
+    let out = check_config(&dir, "bad.toml", cfg);
     let all = out.all();
     assert_ne!(out.code(), Some(0), "{all}");
     assert!(all.contains("listener[0].protocols[1]"), "{all}");

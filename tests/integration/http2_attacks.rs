@@ -14,7 +14,7 @@ use ringway_tests::config::{q, Config};
 use ringway_tests::dir::TestDir;
 use ringway_tests::h2raw::*;
 use ringway_tests::origin::Origin;
-use ringway_tests::proxy::{memory_of, Proxy};
+use ringway_tests::proxy::{memory_of, Memory, Proxy};
 
 /// Header list limit of every test listener (`limits.max_head_bytes`).
 const MAX_HEAD: usize = 16 * 1024;
@@ -270,23 +270,18 @@ fn hpack_bomb(conn: &mut H2Conn, bombs: u32) {
     }
 }
 
-/// The HPACK bomb once the client has ACKed the proxy's SETTINGS (so h2
-/// applies `max_header_list_size` = `limits.max_head_bytes`): each stream
-/// (or the connection) is refused, nothing reaches the origin.
-#[test]
-fn hpack_bomb_is_refused() {
-    const BOMBS: u32 = 50;
-    let bed = Bed::start("h2-hpack-bomb", "");
+/// Send `bombs` HPACK bombs on `conn` and check they are refused and
+/// none reaches the origin; RSS before, and the memory after.
+fn refuse_hpack_bombs(bed: &Bed, mut conn: H2Conn, bombs: u32, what: &str) -> (u64, Memory) {
     let rss0 = bed.rss_kib();
-    let mut conn = H2Conn::handshake(bed.addr(), &[]).unwrap();
-    hpack_bomb(&mut conn, BOMBS);
+    hpack_bomb(&mut conn, bombs);
     let seen = conn.watch(Duration::from_secs(10), |s| {
-        s.closed.is_some() || s.goaway.is_some() || s.resets.len() + s.ended.len() >= BOMBS as usize
+        s.closed.is_some() || s.goaway.is_some() || s.resets.len() + s.ended.len() >= bombs as usize
     });
     let rss1 = memory_of(bed.proxy.pid()).unwrap();
     let at_origin = bed.at_origin();
     println!(
-        "HPACK bomb ({BOMBS} streams, limit {MAX_HEAD}): goaway {:?}, {} resets {:?}, \
+        "{what} ({bombs} streams): goaway {:?}, {} resets {:?}, \
          {} responses, closed {:?}, {at_origin} at the origin, RSS {rss0} -> {} KiB (peak {})",
         seen.goaway,
         seen.resets.len(),
@@ -304,6 +299,18 @@ fn hpack_bomb_is_refused() {
         "refused: {seen:?}"
     );
     assert_eq!(at_origin, 0, "a bomb reached the origin");
+    (rss0, rss1)
+}
+
+/// The HPACK bomb once the client has ACKed the proxy's SETTINGS (so h2
+/// applies `max_header_list_size` = `limits.max_head_bytes`): each stream
+/// (or the connection) is refused, nothing reaches the origin.
+#[test]
+fn hpack_bomb_is_refused() {
+    let bed = Bed::start("h2-hpack-bomb", "");
+    let conn = H2Conn::handshake(bed.addr(), &[]).unwrap();
+    let what = format!("HPACK bomb, limit {MAX_HEAD}");
+    let (rss0, rss1) = refuse_hpack_bombs(&bed, conn, 50, &what);
     assert!(rss1.rss_kib < rss0 + 20 * 1024, "RSS {rss0} -> {rss1:?}");
     bed.still_serves();
 }
@@ -314,35 +321,9 @@ fn hpack_bomb_is_refused() {
 /// memory must stay bounded.
 #[test]
 fn hpack_bomb_without_settings_ack_is_refused() {
-    const BOMBS: u32 = 20;
     let bed = Bed::start("h2-hpack-bomb-noack", "");
-    let rss0 = bed.rss_kib();
-    let mut conn = H2Conn::connect(bed.addr(), &[]).unwrap();
-    hpack_bomb(&mut conn, BOMBS);
-    let seen = conn.watch(Duration::from_secs(10), |s| {
-        s.closed.is_some() || s.goaway.is_some() || s.resets.len() + s.ended.len() >= BOMBS as usize
-    });
-    let rss1 = memory_of(bed.proxy.pid()).unwrap();
-    let at_origin = bed.at_origin();
-    println!(
-        "HPACK bomb without SETTINGS ACK ({BOMBS} streams): goaway {:?}, {} resets {:?}, \
-         {} responses, closed {:?}, {at_origin} at the origin, RSS {rss0} -> {} KiB (peak {})",
-        seen.goaway,
-        seen.resets.len(),
-        seen.resets.first(),
-        seen.headers.len(),
-        seen.closed,
-        rss1.rss_kib,
-        rss1.hwm_kib
-    );
-    assert!(
-        seen.goaway.is_some()
-            || seen.closed.is_some()
-            || !seen.resets.is_empty()
-            || !seen.ended.is_empty(),
-        "refused: {seen:?}"
-    );
-    assert_eq!(at_origin, 0, "a bomb reached the origin");
+    let conn = H2Conn::connect(bed.addr(), &[]).unwrap();
+    let (rss0, rss1) = refuse_hpack_bombs(&bed, conn, 20, "HPACK bomb without SETTINGS ACK");
     assert!(rss1.hwm_kib < rss0 + 50 * 1024, "RSS {rss0} -> {rss1:?}");
     bed.still_serves();
 }

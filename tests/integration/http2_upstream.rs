@@ -13,7 +13,7 @@ use ringway_tests::dir::TestDir;
 use ringway_tests::load::Load;
 use ringway_tests::origin::{chunked_body, Origin};
 use ringway_tests::pattern::Pattern;
-use ringway_tests::proxy::{run_ringway, Proxy};
+use ringway_tests::proxy::{check_config, Proxy};
 
 struct Chain {
     origin: Origin,
@@ -183,12 +183,7 @@ fn a_slow_stream_times_out_alone_and_a_dead_upstream_is_a_502() {
 fn cluster_protocol_is_checked() {
     let dir = TestDir::new("h2up-check");
     let cfg = "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:0\"\n\n[[route]]\nlistener = \"a\"\ncluster = \"c\"\n\n[[cluster]]\nname = \"c\"\nendpoints = [\"127.0.0.1:9\"]\nprotocol = \"h3\"\n\n[[cluster]]\nname = \"d\"\nendpoints = [\"127.0.0.1:9\"]\nprotocol = \"h2\"\nsend_proxy_protocol = \"v2\"\n";
-    let path = dir.write("bad.toml", cfg);
-    let out = run_ringway(
-        &["check", "-c", path.to_str().unwrap()],
-        Some(dir.path()),
-        Duration::from_secs(10),
-    );
+    let out = check_config(&dir, "bad.toml", cfg);
     let all = out.all();
     assert_ne!(out.code(), Some(0), "{all}");
     assert!(all.contains("cluster[0].protocol"), "{all}");

@@ -89,6 +89,16 @@ fn read_all_thread<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandl
     })
 }
 
+/// `ringway check -c NAME` on `toml` written into `dir` (as `name`).
+pub fn check_config(dir: &TestDir, name: &str, toml: &str) -> CmdOutput {
+    let path = dir.write(name, toml);
+    run_ringway(
+        &["check", "-c", path.to_str().unwrap()],
+        Some(dir.path()),
+        Duration::from_secs(10),
+    )
+}
+
 /// Runs `ringway ARGS` (cwd `cwd` if given), killing it after `timeout`.
 pub fn run_ringway(args: &[&str], cwd: Option<&Path>, timeout: Duration) -> CmdOutput {
     let mut cmd = Command::new(ringway_bin());

@@ -34,6 +34,15 @@ pub struct HeaderSpan {
     pub value: Span,
 }
 
+/// The value of the first of `fields` (spans into `buf`) named `name`
+/// (case-insensitive).
+pub fn field_value<'a>(fields: &[HeaderSpan], buf: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    fields
+        .iter()
+        .find(|h| h.name.get(buf).eq_ignore_ascii_case(name))
+        .map(|h| h.value.get(buf))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Version {
     Http10,

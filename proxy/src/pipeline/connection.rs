@@ -74,21 +74,35 @@ pub async fn serve_tcp(
         .watchdog
         .register_tagged(std::os::fd::AsRawFd::as_raw_fd(&stream), group);
     let local = stream.local_addr().unwrap_or(peer);
-    // Stage: proxy header (listeners with `proxy_protocol`).
-    let Some(peer) = connection_peer(&serving, group, &stream, peer, &guard).await else {
-        drop(guard);
-        return;
-    };
-    let addrs = (peer, local);
-    let (protocols, header_timeout) = {
+    // What the listener expects before the stage loop, as configured when
+    // the connection was accepted.
+    let (proxy_protocol, protocols, header_timeout) = {
         let gen = serving.current();
-        let protocols = gen
+        let listener = gen
             .snap
             .listener_index(group)
-            .map(|l| gen.config().listeners[l].protocols)
-            .unwrap_or_default();
-        (protocols, gen.config().limits.header_read_timeout)
+            .map(|l| &gen.config().listeners[l]);
+        (
+            listener.is_some_and(|l| l.proxy_protocol),
+            listener.map(|l| l.protocols).unwrap_or_default(),
+            gen.config().limits.header_read_timeout,
+        )
     };
+    // Stage: proxy header (listeners with `proxy_protocol`).
+    let peer = if proxy_protocol {
+        match read_proxy_header(&stream, header_timeout).await {
+            Ok(h) => h.source.unwrap_or(peer),
+            Err(e) => {
+                guard.stats().proxy_protocol_errors.inc();
+                tracing::debug!(worker = worker.id, %peer, "{e}; closing");
+                drop(guard);
+                return;
+            }
+        }
+    } else {
+        peer
+    };
+    let addrs = (peer, local);
     match tls {
         None if !protocols.h2 => serve(&serving, group, stream, addrs, None, false, &watch).await,
         None if !protocols.http1 => serve_h2(&serving, group, stream, addrs, None, &watch).await,
@@ -134,37 +148,6 @@ pub async fn serve_tcp(
         }
     }
     drop(guard);
-}
-
-/// The connection's peer: the TCP peer, or the source of the PROXY header
-/// when the listener expects one. `None`: no valid header (counted); the
-/// connection closes unanswered.
-async fn connection_peer(
-    serving: &Serving,
-    group: u64,
-    stream: &TcpStream,
-    peer: SocketAddr,
-    guard: &ConnGuard,
-) -> Option<SocketAddr> {
-    let (expects_header, timeout) = {
-        let gen = serving.current();
-        let expects = gen
-            .snap
-            .listener_index(group)
-            .is_some_and(|l| gen.config().listeners[l].proxy_protocol);
-        (expects, gen.config().limits.header_read_timeout)
-    };
-    if !expects_header {
-        return Some(peer);
-    }
-    match read_proxy_header(stream, timeout).await {
-        Ok(h) => Some(h.source.unwrap_or(peer)),
-        Err(e) => {
-            guard.stats().proxy_protocol_errors.inc();
-            tracing::debug!(worker = serving.worker.id, %peer, "{e}; closing");
-            None
-        }
-    }
 }
 
 /// What one request of the loop needs besides the stream.

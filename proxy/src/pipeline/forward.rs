@@ -595,10 +595,8 @@ pub(super) fn record_attempt(
 
 /// A `Retry-After` field of the response head in `buf`.
 fn retry_after_of(buf: &[u8], resp: &ResponseHead) -> Option<Duration> {
-    resp.headers
-        .iter()
-        .find(|h| h.name.get(buf).eq_ignore_ascii_case(b"retry-after"))
-        .and_then(|h| super::retry::retry_after(h.value.get(buf)))
+    crate::http::head::field_value(&resp.headers, buf, b"retry-after")
+        .and_then(super::retry::retry_after)
 }
 
 /// A request being retried, counted until it ends

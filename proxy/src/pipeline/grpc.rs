@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::http::head::field_value;
 use crate::http::{RequestHead, ResponseHead};
 
 /// The gRPC status code named `name` (kebab-case, as in the gRPC spec:
@@ -36,10 +37,8 @@ pub fn grpc_code(name: &str) -> Option<u32> {
 
 /// The `grpc-status` of a trailers-only gRPC answer (in its head).
 pub fn grpc_status_in_head(buf: &[u8], resp: &ResponseHead) -> Option<u32> {
-    resp.headers
-        .iter()
-        .find(|h| buf[h.name.range()].eq_ignore_ascii_case(b"grpc-status"))
-        .and_then(|h| std::str::from_utf8(&buf[h.value.range()]).ok())
+    field_value(&resp.headers, buf, b"grpc-status")
+        .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(|v| v.trim().parse().ok())
 }
 
@@ -56,12 +55,7 @@ pub fn is_grpc(buf: &[u8], resp: &ResponseHead) -> bool {
 /// A call's `grpc-timeout` (1 to 8 digits and a unit: `H`, `M`, `S`, `m`,
 /// `u`, `n`), if it has a valid one.
 pub fn grpc_timeout(data: &[u8], head: &RequestHead) -> Option<Duration> {
-    let v = head
-        .headers
-        .iter()
-        .find(|h| data[h.name.range()].eq_ignore_ascii_case(b"grpc-timeout"))
-        .map(|h| &data[h.value.range()])?;
-    parse_grpc_timeout(v)
+    parse_grpc_timeout(field_value(&head.headers, data, b"grpc-timeout")?)
 }
 
 fn parse_grpc_timeout(v: &[u8]) -> Option<Duration> {

@@ -29,7 +29,8 @@ enum Io {
 
 // SAFETY: TcpStream and rustls' stream over a TcpStream are `Split`: reads
 // and writes are independent operations; an HTTP/2 stream's reading and
-// writing sides share only a `RefCell` never borrowed across an await.
+// writing sides keep separate state but for the response handle the
+// writer leaves for the reader (the stage loop reads only after writing).
 unsafe impl Split for UpstreamStream {}
 
 impl UpstreamStream {

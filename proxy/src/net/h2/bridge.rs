@@ -22,6 +22,7 @@ use monoio::BufResult;
 use super::recv::Http1Reader;
 use super::request::BodyFraming;
 use super::response::ResponseWriter;
+use super::send::{write_buf, writev_buf};
 
 /// An HTTP/2 stream the stage loop reads a request from and writes its
 /// response to.
@@ -58,67 +59,34 @@ impl StreamBridge {
 unsafe impl Split for StreamBridge {}
 
 impl AsyncReadRent for StreamBridge {
-    async fn read<T: IoBufMut>(&mut self, mut buf: T) -> BufResult<usize, T> {
-        match self.reader.fill().await {
-            Ok(true) => {}
-            Ok(false) => return (Ok(0), buf),
-            Err(e) => return (Err(e), buf),
-        }
-        // SAFETY: an IoBufMut is writable for `bytes_total` bytes.
-        let n = unsafe { self.reader.take(buf.write_ptr(), buf.bytes_total()) };
-        // SAFETY: `take` initialised the first `n` bytes.
-        unsafe { buf.set_init(n) };
-        (Ok(n), buf)
+    fn read<T: IoBufMut>(
+        &mut self,
+        buf: T,
+    ) -> impl std::future::Future<Output = BufResult<usize, T>> {
+        self.reader.read(buf)
     }
 
-    async fn readv<T: IoVecBufMut>(&mut self, mut buf: T) -> BufResult<usize, T> {
-        match self.reader.fill().await {
-            Ok(true) => {}
-            Ok(false) => return (Ok(0), buf),
-            Err(e) => return (Err(e), buf),
-        }
-        let mut n = 0;
-        // SAFETY: the iovec array and each vector are valid for the
-        // lengths they give (the IoVecBufMut contract).
-        unsafe {
-            let vecs = std::slice::from_raw_parts(buf.write_iovec_ptr(), buf.write_iovec_len());
-            for v in vecs {
-                let got = self.reader.take(v.iov_base.cast(), v.iov_len);
-                n += got;
-                if got < v.iov_len {
-                    break;
-                }
-            }
-            buf.set_init(n);
-        }
-        (Ok(n), buf)
+    fn readv<T: IoVecBufMut>(
+        &mut self,
+        buf: T,
+    ) -> impl std::future::Future<Output = BufResult<usize, T>> {
+        self.reader.readv(buf)
     }
 }
 
 impl AsyncWriteRent for StreamBridge {
-    async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        // SAFETY: an IoBuf is valid for `bytes_init` bytes from its pointer.
-        let data = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
-        match self.writer.write(data).await {
-            Ok(()) => (Ok(data.len()), buf),
-            Err(e) => (Err(e), buf),
-        }
+    fn write<T: IoBuf>(
+        &mut self,
+        buf: T,
+    ) -> impl std::future::Future<Output = BufResult<usize, T>> {
+        write_buf(&mut self.writer, buf)
     }
 
-    async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        let mut n = 0;
-        // SAFETY: as in `readv`, for reading.
-        let vecs =
-            unsafe { std::slice::from_raw_parts(buf.read_iovec_ptr(), buf.read_iovec_len()) };
-        for v in vecs {
-            // SAFETY: each vector is valid for its length.
-            let data = unsafe { std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len) };
-            if let Err(e) = self.writer.write(data).await {
-                return (if n > 0 { Ok(n) } else { Err(e) }, buf);
-            }
-            n += data.len();
-        }
-        (Ok(n), buf)
+    fn writev<T: IoVecBuf>(
+        &mut self,
+        buf: T,
+    ) -> impl std::future::Future<Output = BufResult<usize, T>> {
+        writev_buf(&mut self.writer, buf)
     }
 
     async fn flush(&mut self) -> io::Result<()> {

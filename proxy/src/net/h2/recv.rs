@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use h2::RecvStream;
+use monoio::buf::{IoBufMut, IoVecBufMut};
+use monoio::BufResult;
 
 use super::request::{write_trailers, BodyFraming};
 
@@ -106,11 +108,49 @@ impl Http1Reader {
         Ok(true)
     }
 
+    /// `read(2)` on the message: the next bytes into `buf`, 0 at its end.
+    pub async fn read<T: IoBufMut>(&mut self, mut buf: T) -> BufResult<usize, T> {
+        match self.fill().await {
+            Ok(true) => {}
+            Ok(false) => return (Ok(0), buf),
+            Err(e) => return (Err(e), buf),
+        }
+        // SAFETY: an IoBufMut is writable for `bytes_total` bytes, and
+        // `take` initialised the first `n`.
+        let n = unsafe { self.take(buf.write_ptr(), buf.bytes_total()) };
+        unsafe { buf.set_init(n) };
+        (Ok(n), buf)
+    }
+
+    /// `readv(2)` on the message.
+    pub async fn readv<T: IoVecBufMut>(&mut self, mut buf: T) -> BufResult<usize, T> {
+        match self.fill().await {
+            Ok(true) => {}
+            Ok(false) => return (Ok(0), buf),
+            Err(e) => return (Err(e), buf),
+        }
+        let mut n = 0;
+        // SAFETY: the iovec array and each vector are valid for the
+        // lengths they give (the IoVecBufMut contract).
+        unsafe {
+            let vecs = std::slice::from_raw_parts(buf.write_iovec_ptr(), buf.write_iovec_len());
+            for v in vecs {
+                let got = self.take(v.iov_base.cast(), v.iov_len);
+                n += got;
+                if got < v.iov_len {
+                    break;
+                }
+            }
+            buf.set_init(n);
+        }
+        (Ok(n), buf)
+    }
+
     /// Copy ready bytes to `dst` (at most `len`); the count.
     ///
     /// # Safety
     /// `dst` must be valid for writes of `len` bytes.
-    pub unsafe fn take(&mut self, dst: *mut u8, len: usize) -> usize {
+    unsafe fn take(&mut self, dst: *mut u8, len: usize) -> usize {
         let mut done = 0;
         while done < len {
             let Some(front) = self.ready.front_mut() else {

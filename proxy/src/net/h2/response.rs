@@ -27,7 +27,7 @@ use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::SendStream;
 
-use super::send::{broken, end_stream, is_connection_specific, send_body, Unframe};
+use super::send::{broken, end_stream, is_connection_specific, send_body, TakeBytes, Unframe};
 
 use crate::http::head::HeadLimits;
 use crate::http::response::{parse_response_head, ResponseFraming, ResponseHead};
@@ -73,7 +73,7 @@ impl ResponseWriter {
     }
 
     /// Take all of `data` (the stage loop's next bytes of the response).
-    pub async fn write(&mut self, data: &[u8]) -> io::Result<()> {
+    async fn write(&mut self, data: &[u8]) -> io::Result<()> {
         let phase = match &*self.state.borrow() {
             State::Done => None,
             State::Body(..) => Some(false),
@@ -203,6 +203,12 @@ impl ResponseWriter {
 impl Drop for ResponseWriter {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+impl TakeBytes for ResponseWriter {
+    async fn take_bytes(&mut self, data: &[u8]) -> io::Result<()> {
+        self.write(data).await
     }
 }
 

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use h2::SendStream;
+use monoio::buf::{IoBuf, IoVecBuf};
+use monoio::BufResult;
 
 use crate::http::chunked::ChunkedDecoder;
 
@@ -109,6 +111,44 @@ pub async fn send_body(
     }
 }
 
+/// Something that takes an HTTP/1.1 message as byte slices: the two
+/// bridges' writing sides, driven by [`write_buf`] and [`writev_buf`].
+pub(crate) trait TakeBytes {
+    /// Take all of `data`.
+    async fn take_bytes(&mut self, data: &[u8]) -> io::Result<()>;
+}
+
+/// `write(2)` into a [`TakeBytes`]: all of `buf` is taken.
+pub(crate) async fn write_buf<W: TakeBytes, T: IoBuf>(w: &mut W, buf: T) -> BufResult<usize, T> {
+    // SAFETY: an IoBuf is valid for `bytes_init` bytes from its pointer.
+    let data = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
+    match w.take_bytes(data).await {
+        Ok(()) => (Ok(data.len()), buf),
+        Err(e) => (Err(e), buf),
+    }
+}
+
+/// `writev(2)` into a [`TakeBytes`]: the vectors in order; a failure after
+/// some were taken reports what was.
+pub(crate) async fn writev_buf<W: TakeBytes, T: IoVecBuf>(
+    w: &mut W,
+    buf: T,
+) -> BufResult<usize, T> {
+    let mut n = 0;
+    // SAFETY: the iovec array and each vector are valid for the lengths
+    // they give (the IoVecBuf contract).
+    let vecs = unsafe { std::slice::from_raw_parts(buf.read_iovec_ptr(), buf.read_iovec_len()) };
+    for v in vecs {
+        // SAFETY: as above.
+        let data = unsafe { std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len) };
+        if let Err(e) = w.take_bytes(data).await {
+            return (if n > 0 { Ok(n) } else { Err(e) }, buf);
+        }
+        n += data.len();
+    }
+    (Ok(n), buf)
+}
+
 /// The stream's end for a body that runs until its writer closes.
 pub fn end_stream(send: &mut SendStream<Bytes>) -> io::Result<()> {
     send.send_data(Bytes::new(), true).map_err(broken)
@@ -193,19 +233,12 @@ pub fn trailer_fields(tail: &[u8]) -> Option<http::HeaderMap> {
     (!map.is_empty()).then_some(map)
 }
 
-/// Fields HTTP/2 forbids (RFC 9113 §8.2.2); `te` is allowed only as
-/// `te: trailers`, which the callers add back where it matters.
+/// Fields HTTP/2 forbids (RFC 9113 §8.2.2): the hop-by-hop ones
+/// (`hop::is_hop_by_hop`, which the stage loop never forwards anyway) and
+/// `transfer-encoding`; `te` is allowed only as `te: trailers`, which the
+/// callers add back where it matters.
 pub fn is_connection_specific(name: &[u8]) -> bool {
-    [
-        &b"connection"[..],
-        b"keep-alive",
-        b"proxy-connection",
-        b"transfer-encoding",
-        b"upgrade",
-        b"te",
-    ]
-    .iter()
-    .any(|n| name.eq_ignore_ascii_case(n))
+    crate::http::hop::is_hop_by_hop(name) || name.eq_ignore_ascii_case(b"transfer-encoding")
 }
 
 #[cfg(test)]

@@ -336,12 +336,7 @@ impl<'a> RequestCx<'a> {
 
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &[u8]) -> Option<&'a [u8]> {
-        let buf = self.buf;
-        self.head
-            .headers
-            .iter()
-            .find(|h| h.name.get(buf).eq_ignore_ascii_case(name))
-            .map(|h| h.value.get(buf))
+        crate::http::head::field_value(&self.head.headers, self.buf, name)
     }
 
     /// Every value of header `name`, in order.
@@ -394,10 +389,7 @@ impl<'a> ResponseCx<'a> {
     /// (case-insensitive); `None` for a local reply.
     pub fn header(&self, name: &[u8]) -> Option<&'a [u8]> {
         let (buf, head) = self.upstream?;
-        head.headers
-            .iter()
-            .find(|h| h.name.get(buf).eq_ignore_ascii_case(name))
-            .map(|h| h.value.get(buf))
+        crate::http::head::field_value(&head.headers, buf, name)
     }
 
     /// Every upstream response field as `(name, value)`, in order; none for

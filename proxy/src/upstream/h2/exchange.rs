@@ -10,9 +10,7 @@
 //! `content-length` is chunked, its trailers chunked trailers), then the
 //! body as it arrives.
 
-use std::cell::RefCell;
 use std::io;
-use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,8 +21,10 @@ use monoio::BufResult;
 
 use super::pool::StreamSlot;
 use crate::net::h2::recv::Http1Reader;
-use crate::net::h2::request::BodyFraming;
-use crate::net::h2::send::{broken, is_connection_specific, send_body, Unframe};
+use crate::net::h2::request::{field, BodyFraming};
+use crate::net::h2::send::{
+    broken, is_connection_specific, send_body, write_buf, writev_buf, TakeBytes, Unframe,
+};
 use crate::runtime::watchdog::TICK;
 
 /// What the writing side hands the reading side.
@@ -51,7 +51,7 @@ enum Reading {
 pub struct H2Upstream {
     writing: Writing,
     reading: Reading,
-    sent: Rc<RefCell<Sent>>,
+    sent: Sent,
     https: bool,
     /// The route timeout, plus two watchdog ticks: the watchdog marks the
     /// exchange's deadline first, so a timeout still reads as one (504).
@@ -64,28 +64,23 @@ impl H2Upstream {
         H2Upstream {
             writing: Writing::Head(send, Vec::with_capacity(512)),
             reading: Reading::Waiting,
-            sent: Rc::new(RefCell::new(Sent::default())),
+            sent: Sent::default(),
             https,
             timeout: timeout + 2 * TICK,
             _slot: slot,
         }
     }
 
-    /// Take the next bytes of the HTTP/1.1 request.
-    async fn take(&mut self, data: &[u8]) -> io::Result<()> {
-        match &mut self.writing {
-            Writing::Done => Err(broken("request already complete")),
-            Writing::Body(send, unframe) => {
-                if send_body(unframe, send, data, self.timeout).await? {
-                    self.writing = Writing::Done;
-                }
-                Ok(())
-            }
-            Writing::Head(_, head) => {
-                head.extend_from_slice(data);
-                self.try_head().await
-            }
+    /// Body bytes of the request: sent; the request is complete with the
+    /// last of them.
+    async fn body(&mut self, data: &[u8]) -> io::Result<()> {
+        let Writing::Body(send, unframe) = &mut self.writing else {
+            return Err(broken("no request body expected"));
+        };
+        if send_body(unframe, send, data, self.timeout).await? {
+            self.writing = Writing::Done;
         }
+        Ok(())
     }
 
     async fn try_head(&mut self) -> io::Result<()> {
@@ -109,27 +104,23 @@ impl H2Upstream {
         let (response, stream) = send
             .send_request(request, framing.is_none())
             .map_err(broken)?;
-        *self.sent.borrow_mut() = Sent {
+        self.sent = Sent {
             response: Some(response),
             head_request,
         };
         if let Some(unframe) = framing {
             self.writing = Writing::Body(stream, unframe);
             if head.len() > len {
-                let rest = head[len..].to_vec();
-                return Box::pin(self.take(&rest)).await;
+                self.body(&head[len..]).await?;
             }
         }
         Ok(())
     }
 
-    /// Make sure response bytes are ready; `false` at its end.
-    async fn fill(&mut self) -> io::Result<bool> {
+    /// Wait for the response head (once) and set up its reader.
+    async fn fill_head(&mut self) -> io::Result<()> {
         if let Reading::Waiting = self.reading {
-            let (response, head_request) = {
-                let mut sent = self.sent.borrow_mut();
-                (sent.response.take(), sent.head_request)
-            };
+            let (response, head_request) = (self.sent.response.take(), self.sent.head_request);
             let Some(response) = response else {
                 return Err(broken("response read before the request was sent"));
             };
@@ -144,10 +135,7 @@ impl H2Upstream {
             let framing = response_head(&parts, body.is_end_stream(), head_request, &mut head);
             self.reading = Reading::Body(Http1Reader::new(head, framing, body, self.timeout));
         }
-        let Reading::Body(r) = &mut self.reading else {
-            unreachable!("set above");
-        };
-        r.fill().await
+        Ok(())
     }
 }
 
@@ -165,9 +153,20 @@ type Parsed = (http::Request<()>, Option<Unframe>, usize);
 
 fn parse_request(head: &[u8], https: bool) -> io::Result<Option<Parsed>> {
     let bad = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
-    let mut storage = vec![httparse::EMPTY_HEADER; 256];
-    let mut req = httparse::Request::new(&mut storage);
-    let len = match req.parse(head) {
+    // The stage loop's heads hold at most `limits.max_headers` (≤ 1000)
+    // fields: the usual few fit on the stack.
+    let mut small = [httparse::EMPTY_HEADER; 64];
+    let mut large = Vec::new();
+    let mut req = httparse::Request::new(&mut small);
+    let parsed = match req.parse(head) {
+        Err(httparse::Error::TooManyHeaders) => {
+            large.resize(1024, httparse::EMPTY_HEADER);
+            req = httparse::Request::new(&mut large);
+            req.parse(head)
+        }
+        other => other,
+    };
+    let len = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(bad(format!("request head for HTTP/2: {e}"))),
@@ -247,10 +246,7 @@ fn response_head(
         if *name == http::header::CONTENT_LENGTH {
             has_length = true;
         }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        field(out, name.as_str().as_bytes(), value.as_bytes());
     }
     let code = status.as_u16();
     let framing = if head_request || code < 200 || code == 204 || code == 304 {
@@ -270,71 +266,56 @@ fn response_head(
     framing
 }
 
-impl H2Upstream {
-    pub async fn read<T: IoBufMut>(&mut self, mut buf: T) -> BufResult<usize, T> {
-        match self.fill().await {
-            Ok(true) => {}
-            Ok(false) => return (Ok(0), buf),
-            Err(e) => return (Err(e), buf),
-        }
-        let Reading::Body(r) = &mut self.reading else {
-            return (Ok(0), buf);
-        };
-        // SAFETY: an IoBufMut is writable for `bytes_total` bytes, and
-        // `take` initialised the first `n`.
-        let n = unsafe { r.take(buf.write_ptr(), buf.bytes_total()) };
-        unsafe { buf.set_init(n) };
-        (Ok(n), buf)
-    }
-
-    pub async fn readv<T: IoVecBufMut>(&mut self, mut buf: T) -> BufResult<usize, T> {
-        match self.fill().await {
-            Ok(true) => {}
-            Ok(false) => return (Ok(0), buf),
-            Err(e) => return (Err(e), buf),
-        }
-        let Reading::Body(r) = &mut self.reading else {
-            return (Ok(0), buf);
-        };
-        let mut n = 0;
-        // SAFETY: the iovecs are valid for their lengths (IoVecBufMut).
-        unsafe {
-            let vecs = std::slice::from_raw_parts(buf.write_iovec_ptr(), buf.write_iovec_len());
-            for v in vecs {
-                let got = r.take(v.iov_base.cast(), v.iov_len);
-                n += got;
-                if got < v.iov_len {
-                    break;
-                }
+impl TakeBytes for H2Upstream {
+    /// Take the next bytes of the HTTP/1.1 request.
+    async fn take_bytes(&mut self, data: &[u8]) -> io::Result<()> {
+        match &mut self.writing {
+            Writing::Done => Err(broken("request already complete")),
+            Writing::Body(..) => self.body(data).await,
+            Writing::Head(_, head) => {
+                head.extend_from_slice(data);
+                self.try_head().await
             }
-            buf.set_init(n);
         }
-        (Ok(n), buf)
+    }
+}
+
+impl H2Upstream {
+    /// The response reader, once the response head has come.
+    async fn reader(&mut self) -> io::Result<&mut Http1Reader> {
+        self.fill_head().await?;
+        match &mut self.reading {
+            Reading::Body(r) => Ok(r),
+            Reading::Waiting => unreachable!("fill_head sets it"),
+        }
     }
 
-    pub async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        // SAFETY: an IoBuf is valid for `bytes_init` bytes from its pointer.
-        let data = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
-        match self.take(data).await {
-            Ok(()) => (Ok(data.len()), buf),
+    pub async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self.reader().await {
+            Ok(r) => r.read(buf).await,
             Err(e) => (Err(e), buf),
         }
     }
 
-    pub async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        let mut n = 0;
-        // SAFETY: the iovecs are valid for their lengths (IoVecBuf).
-        let vecs =
-            unsafe { std::slice::from_raw_parts(buf.read_iovec_ptr(), buf.read_iovec_len()) };
-        for v in vecs {
-            // SAFETY: each vector is valid for its length.
-            let data = unsafe { std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len) };
-            if let Err(e) = self.take(data).await {
-                return (if n > 0 { Ok(n) } else { Err(e) }, buf);
-            }
-            n += data.len();
+    pub async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self.reader().await {
+            Ok(r) => r.readv(buf).await,
+            Err(e) => (Err(e), buf),
         }
-        (Ok(n), buf)
+    }
+
+    pub fn write<T: IoBuf>(
+        &mut self,
+        buf: T,
+    ) -> impl std::future::Future<Output = BufResult<usize, T>> + '_ {
+        write_buf(self, buf)
+    }
+
+    pub fn writev<T: IoVecBuf>(
+        &mut self,
+        buf: T,
+    ) -> impl std::future::Future<Output = BufResult<usize, T>> + '_ {
+        writev_buf(self, buf)
     }
 }
 
