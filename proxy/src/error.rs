@@ -140,11 +140,24 @@ impl ProxyError {
         })
     }
 
+    /// The status the log stage records when this error ended a request
+    /// before any response: the error response's status, or for a client
+    /// that went away (nothing sent) [`CLIENT_CLOSED_STATUS`].
+    pub fn logged_status(&self) -> u16 {
+        self.status().unwrap_or(CLIENT_CLOSED_STATUS)
+    }
+
     /// Short name for logs and stats.
     pub fn name(&self) -> &'static str {
         ERROR_KIND_NAMES[self.kind.index()]
     }
 }
+
+/// The status logged (never sent) for a request whose client went away
+/// before its response: nginx's 499 "client closed request". An HTTP/1.1
+/// client that closes its connection, or an HTTP/2 client that resets its
+/// stream (or closes the connection) while the request is in flight.
+pub const CLIENT_CLOSED_STATUS: u16 = 499;
 
 /// Names of the error kinds, indexed by [`ErrorKind::index`] (stats labels).
 pub const ERROR_KIND_NAMES: [&str; 19] = [
@@ -338,6 +351,9 @@ mod tests {
         assert_eq!(write_error_response(&mut out, &err), None);
         assert!(out.is_empty());
         assert_eq!(err.side, Side::Downstream);
+        // Logged as nginx logs it.
+        assert_eq!(err.logged_status(), 499);
+        assert_eq!(ProxyError::new(ErrorKind::NoRoute).logged_status(), 404);
     }
 
     #[test]

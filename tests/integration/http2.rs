@@ -418,11 +418,34 @@ fn protocols_are_checked() {
     assert!(all.contains("listener[0].http2.max_frame_size"), "{all}");
 }
 
+/// The access log's lines that contain `needle`, waiting up to 5 s for
+/// `n` of them (the log is flushed every 50 ms).
+fn log_lines(dir: &TestDir, needle: &str, n: usize) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(dir.join("access.log")).unwrap_or_default();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if lines.len() >= n || Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A client that closes its connection, or resets its stream, while the
+/// upstream has not answered cancels the upstream request, and the request
+/// is logged as nginx logs it: status 499, error `client_closed`, counted
+/// as such per route.
 #[test]
 fn a_client_that_goes_away_cancels_its_upstream_request() {
     let Some(curl) = curl("a_client_that_goes_away_cancels_its_upstream_request") else {
         return;
     };
+    use ringway_tests::h2raw::{rst_frame, H2Conn, CANCEL};
     use std::io::Read;
     // An origin that reads the request and never answers, then reports
     // when the proxy closes the upstream connection.
@@ -438,11 +461,18 @@ fn a_client_that_goes_away_cancels_its_upstream_request() {
         let closed = matches!(s.read(&mut buf), Ok(0) | Err(_));
         let _ = tx.send((closed, asked.elapsed()));
     });
+    let slow = Origin::start_named("slow");
     let dir = TestDir::new("h2-cancel");
     let cfg = h2_listener(Config::new())
+        .route("public", "/delay", "slow", &[("timeout", &q("30s"))])
         .route("public", "/", "app", &[("timeout", &q("30s"))])
-        .cluster("app", &[origin], &[]);
+        .cluster("slow", &[slow.addr()], &[])
+        .cluster("app", &[origin], &[])
+        .section("access_log", "path", &q("access.log"))
+        .section("access_log", "flush_interval", &q("50ms"))
+        .admin();
     let proxy = Proxy::start(&dir, &cfg);
+    // The connection closes (curl gives up).
     let out = Command::new(curl)
         .args(["-sS", "--http2-prior-knowledge", "--max-time", "1"])
         .arg(format!("http://{}/slow", proxy.addr("public")))
@@ -454,6 +484,63 @@ fn a_client_that_goes_away_cancels_its_upstream_request() {
     assert!(
         after < Duration::from_secs(5),
         "the upstream request ran on for {after:?} after the client left"
+    );
+    let lines = log_lines(&dir, "\"/slow\"", 1);
+    assert_eq!(
+        lines.len(),
+        1,
+        "one record for the cancelled stream: {lines:?}"
+    );
+    assert_eq!(lines[0]["status"], 499, "{}", lines[0]);
+    assert_eq!(lines[0]["error"], "client_closed", "{}", lines[0]);
+    assert_eq!(lines[0]["method"], "GET", "{}", lines[0]);
+
+    // RST_STREAM on a connection that stays open: the stream alone ends,
+    // logged at once (the origin would answer after 3 s).
+    let mut h2 = H2Conn::handshake(proxy.addr("public"), &[]).unwrap();
+    h2.get(1, "/delay/3000").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    h2.send(&rst_frame(1, CANCEL)).unwrap();
+    let lines = log_lines(&dir, "\"/delay/3000\"", 1);
+    let took = t.elapsed();
+    assert_eq!(lines.len(), 1, "one record for the reset stream: {lines:?}");
+    assert_eq!(
+        (&lines[0]["status"], &lines[0]["error"]),
+        (&serde_json::json!(499), &serde_json::json!("client_closed")),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        took < Duration::from_secs(2),
+        "logged {took:?} after the reset"
+    );
+    // The same connection still serves.
+    h2.get(3, "/delay/10").unwrap();
+    let seen = h2.watch(Duration::from_secs(10), |s| s.ended.contains(&3));
+    assert!(seen.ended.contains(&3), "{seen:?}");
+
+    // Metrics name the cause: 499s and `client_closed` errors per route.
+    let stats: serde_json::Value =
+        serde_json::from_slice(&Client::connect(proxy.admin_addr()).get("/stats").body).unwrap();
+    let routes = stats["total"]["routes"].as_array().unwrap();
+    for r in routes {
+        println!("{}: codes {} errors {}", r["name"], r["codes"], r["errors"]);
+        assert_eq!(r["codes"]["499"], 1, "{r}");
+        assert_eq!(r["errors"]["client_closed"], 1, "{r}");
+    }
+    let metrics = String::from_utf8(
+        Client::connect(proxy.admin_addr())
+            .get("/metrics")
+            .body
+            .clone(),
+    )
+    .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("ringway_errors_total{") && l.contains("client_closed")),
+        "{metrics}"
     );
     // Still serving (the one-shot origin is gone: 502).
     assert_eq!(

@@ -48,9 +48,10 @@ use super::trace::{scan_headers, trace_context};
 use super::upgrade::tunnel;
 use crate::accesslog::RequestMeta;
 use crate::config::RouteAction;
-use crate::error::{write_error_response, ProxyError};
+use crate::error::{write_error_response, ErrorKind, ProxyError};
 use crate::http::{RequestHead, Version};
 use crate::net::h2::preface::{sniff, Prefixed, Sniffed};
+use crate::net::h2::response::ResetWatch;
 use crate::runtime::watchdog::{Guard, WatchKey};
 use crate::runtime::worker::{ConnGuard, Worker};
 
@@ -104,7 +105,7 @@ pub async fn serve_tcp(
     };
     let addrs = (peer, local);
     match tls {
-        None if !protocols.h2 => serve(&serving, group, stream, addrs, None, false, &watch).await,
+        None if !protocols.h2 => serve(&serving, group, stream, addrs, None, None, &watch).await,
         None if !protocols.http1 => serve_h2(&serving, group, stream, addrs, None, &watch).await,
         None => {
             // Stage: protocol (cleartext HTTP/2 by prior knowledge).
@@ -120,7 +121,7 @@ pub async fn serve_tcp(
                 }
                 Ok((Sniffed::Other, got)) if !timed_out => {
                     let stream = Prefixed::new(got, stream);
-                    serve(&serving, group, stream, addrs, None, false, &watch).await
+                    serve(&serving, group, stream, addrs, None, None, &watch).await
                 }
                 _ => {}
             }
@@ -133,7 +134,7 @@ pub async fn serve_tcp(
                 }
                 Ok(Ok(tls)) => {
                     let facts = TlsFacts::of(tls.session());
-                    serve(&serving, group, tls, addrs, Some(facts), false, &watch).await
+                    serve(&serving, group, tls, addrs, Some(facts), None, &watch).await
                 }
                 Ok(Err(e)) => {
                     guard.stats().tls_handshake_failures.inc();
@@ -166,10 +167,9 @@ impl<S: AsyncWriteRent> Conn<'_, S> {
     /// The connection closes after it.
     async fn answer_error(&mut self, e: &ProxyError, at: &At<'_>) {
         let mut ex = Exchange::default();
-        ex.status = respond_error(&mut self.stream, &mut self.out, e)
-            .await
-            .unwrap_or(0);
-        ex.bytes_out = if ex.status != 0 {
+        let sent = respond_error(&mut self.stream, &mut self.out, e).await;
+        ex.status = sent.unwrap_or_else(|| e.logged_status());
+        ex.bytes_out = if sent.is_some() {
             self.out.len() as u64
         } else {
             0
@@ -199,13 +199,16 @@ struct At<'a> {
     trace: Option<&'a super::trace::TraceContext>,
 }
 
+/// The stage loop over `stream`: HTTP/1.1 requests one after the other, or
+/// (with `stream_reset`, the reset of the HTTP/2 stream `stream` bridges)
+/// one HTTP/2 stream's request.
 pub(super) async fn serve<S>(
     serving: &Rc<Serving>,
     group: u64,
     stream: S,
     (peer, local_addr): (SocketAddr, SocketAddr),
     tls_facts: Option<TlsFacts>,
-    http2: bool,
+    stream_reset: Option<&ResetWatch>,
     watch: &WatchKey<'_>,
 ) where
     S: AsyncReadRent + AsyncWriteRent + Split,
@@ -321,7 +324,7 @@ pub(super) async fn serve<S>(
                 (scan.user_agent, scan.referer),
                 &gen.snap.log_redact,
             );
-            meta.http2 = http2;
+            meta.http2 = stream_reset.is_some();
         }
         let meta_ref = capture.then_some(&meta);
         let client = request_client(
@@ -497,7 +500,13 @@ pub(super) async fn serve<S>(
                         edits: &cx.state.request,
                     };
                     let legs_started = Instant::now();
-                    let (outcomes, spans) = super::aggregate::run(agg, &inc).await;
+                    let Some((outcomes, spans)) =
+                        unless_reset(stream_reset, super::aggregate::run(agg, &inc)).await
+                    else {
+                        conn.answer_error(&ProxyError::new(ErrorKind::ClientClosed), &at)
+                            .await;
+                        break;
+                    };
                     leg_spans = spans;
                     let took = legs_started.elapsed();
                     let (reply, failed) =
@@ -610,7 +619,7 @@ pub(super) async fn serve<S>(
             request_id: &request_id,
             trace: trace.as_ref(),
         };
-        let result = forward(
+        let forwarding = forward(
             worker,
             &gen,
             ds,
@@ -621,18 +630,26 @@ pub(super) async fn serve<S>(
             (&mut fstate, ran),
             &mut conn.out,
             &mut ex,
-        )
-        .await;
+        );
+        // A reset HTTP/2 stream cancels the forward where it stands (its
+        // upstream connection closed, not pooled; no more retries) and is
+        // logged as a client gone (499), as an HTTP/1.1 client that leaves.
+        let result = unless_reset(stream_reset, forwarding)
+            .await
+            .unwrap_or_else(|| Err(ProxyError::new(ErrorKind::ClientClosed)));
 
         // Stage: log.
         let (next, error) = match result {
             Ok(next) => (Some(next), None),
             Err(e) => {
                 if !ex.response_started {
-                    ex.status = respond_error(&mut conn.stream, &mut conn.out, &e)
-                        .await
-                        .unwrap_or(0);
-                    ex.bytes_out += conn.out.len() as u64;
+                    ex.status = match respond_error(&mut conn.stream, &mut conn.out, &e).await {
+                        Some(sent) => {
+                            ex.bytes_out += conn.out.len() as u64;
+                            sent
+                        }
+                        None => e.logged_status(),
+                    };
                 }
                 (None, Some(e))
             }
@@ -781,6 +798,24 @@ fn body_len(head: &RequestHead) -> usize {
     match head.framing {
         crate::http::BodyFraming::Length(n) => n as usize,
         _ => 0,
+    }
+}
+
+/// `f`, or `None` when the HTTP/2 stream is reset first (`f` is dropped
+/// where it stands). Without a stream to watch, just `f`.
+async fn unless_reset<F: std::future::Future>(
+    reset: Option<&ResetWatch>,
+    f: F,
+) -> Option<F::Output> {
+    match reset {
+        None => Some(f.await),
+        Some(reset) => monoio::select! {
+            out = f => Some(out),
+            reason = reset.reset() => {
+                tracing::debug!("HTTP/2 stream reset by the client ({reason:?}); request cancelled");
+                None
+            }
+        },
     }
 }
 

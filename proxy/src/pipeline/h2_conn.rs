@@ -15,7 +15,8 @@
 //! slot for its upstream wait; request bodies wait at most
 //! `body_read_timeout` per DATA frame, and response DATA waits at most
 //! `idle_timeout` for send window (then the stream is reset). A client's
-//! RST_STREAM cancels the stream's request at once. A drain sends GOAWAY:
+//! RST_STREAM, or the connection closing, cancels the stream's request at
+//! once; it is logged with status 499 and error `client_closed`. A drain sends GOAWAY:
 //! streams in flight finish, new ones are refused, then the connection
 //! closes.
 
@@ -102,9 +103,21 @@ pub async fn serve_h2<S>(
     watch.disarm();
     // The connection is gone (closed by the client, an error, or GOAWAY
     // after its last stream): nothing a stream still running could send
-    // would arrive, so its request is cancelled.
+    // would arrive, so its request is cancelled. The codec has reset every
+    // open stream, so each stage loop sees its reset at its next poll and
+    // logs the request (499); polled a little longer for that, then
+    // dropped.
+    if !streams.is_empty() {
+        let last_records = async { while streams.next().await.is_some() {} };
+        let _ = monoio::time::timeout(CANCELLED_STREAMS_WAIT, last_records).await;
+    }
     drop(streams);
 }
+
+/// How long the streams of a closed connection are polled to log their
+/// cancelled requests (they end at once; this only bounds a stream stuck
+/// elsewhere).
+const CANCELLED_STREAMS_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Request body read ahead of the stage loop, at most (what is already
 /// there; nothing is waited for).
@@ -180,16 +193,20 @@ async fn serve_stream(
     // deadline only ever shuts the upstream socket it waits on.
     let watch = serving.worker.watchdog.register_tagged(-1, group);
     // A client that resets the stream cancels its request: the stage loop
-    // is dropped where it stands (its upstream connection closed, not
-    // pooled), as an HTTP/1.1 request is when its client goes away.
+    // watches the reset while it forwards, drops the exchange where it
+    // stands (its upstream connection closed, not pooled), and logs the
+    // request as a client gone (499), as when an HTTP/1.1 client leaves.
     // The stage loop's future is large (tens of KiB: its buffers' state
     // across awaits); boxed, it is copied once, and this stream's own
     // future, which the connection's set moves around, stays small.
-    let stage_loop = Box::pin(serve(serving, group, bridge, addrs, tls, true, &watch));
-    monoio::select! {
-        _ = stage_loop => {}
-        reason = reset.reset() => {
-            tracing::debug!(worker = serving.worker.id, peer = %addrs.0, "HTTP/2 stream reset by the client ({reason:?}); request cancelled");
-        }
-    }
+    Box::pin(serve(
+        serving,
+        group,
+        bridge,
+        addrs,
+        tls,
+        Some(&reset),
+        &watch,
+    ))
+    .await;
 }
