@@ -17,9 +17,9 @@ use ringway_tests::proxy::{check_config, Proxy};
 
 struct Chain {
     origin: Origin,
-    _inner: Proxy,
+    inner: Proxy,
     edge: Proxy,
-    _dirs: (TestDir, TestDir),
+    dirs: (TestDir, TestDir),
 }
 
 fn chain(name: &str, tls: bool, route_extra: &[(&str, &str)]) -> Chain {
@@ -32,6 +32,19 @@ fn chain_with(
     tls: bool,
     route_extra: &[(&str, &str)],
     inner_http2: Option<&str>,
+) -> Chain {
+    chain_custom(name, tls, route_extra, inner_http2, &[], |c| c)
+}
+
+/// As [`chain_with`], with more keys on the edge's cluster and a last say
+/// on the edge's configuration.
+fn chain_custom(
+    name: &str,
+    tls: bool,
+    route_extra: &[(&str, &str)],
+    inner_http2: Option<&str>,
+    cluster_extra: &[(&str, &str)],
+    edge_more: impl FnOnce(Config) -> Config,
 ) -> Chain {
     let inner_dir = TestDir::new(&format!("{name}-inner"));
     let edge_dir = TestDir::new(&format!("{name}-edge"));
@@ -49,7 +62,8 @@ fn chain_with(
     let inner_cfg = Config::new()
         .listener_with("h2in", &listener)
         .route("h2in", "/", "app", &[])
-        .cluster("app", &[origin.addr()], &[]);
+        .cluster("app", &[origin.addr()], &[])
+        .admin();
     let inner = Proxy::start(&inner_dir, &inner_cfg);
     let ca_path = ca.write_pem(edge_dir.path(), "ca.pem");
     let upstream_tls = format!(
@@ -60,18 +74,19 @@ fn chain_with(
     if tls {
         cluster.push(("tls", upstream_tls.as_str()));
     }
+    cluster.extend_from_slice(cluster_extra);
     let edge_cfg = Config::new()
         .runtime("workers", "1")
         .listener("public")
         .route("public", "/", "inner", route_extra)
         .cluster("inner", &[inner.addr("h2in")], &cluster)
         .admin();
-    let edge = Proxy::start(&edge_dir, &edge_cfg);
+    let edge = Proxy::start(&edge_dir, &edge_more(edge_cfg));
     Chain {
         origin,
-        _inner: inner,
+        inner,
         edge,
-        _dirs: (inner_dir, edge_dir),
+        dirs: (inner_dir, edge_dir),
     }
 }
 
@@ -251,4 +266,194 @@ fn a_full_connection_makes_the_edge_open_another() {
         took < Duration::from_millis(1400),
         "8 x 500 ms with room for all at once took {took:?}"
     );
+}
+
+/// The inner proxy's HTTP/2 listener: connections open and accepted so far
+/// (each one an upstream connection of the edge).
+fn inner_connections(c: &Chain) -> (u64, u64) {
+    let s = stats(&c.inner);
+    let l = &s["total"]["listeners"][0];
+    (
+        l["connections_active"].as_u64().unwrap(),
+        l["connections_total"].as_u64().unwrap(),
+    )
+}
+
+/// Polls `f` every 50 ms until it holds or `timeout` passes; whether it held.
+fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// An HTTP/2 upstream connection with no stream for the cluster's
+/// `idle_timeout` is closed and leaves the pool; the next request opens a
+/// new one.
+#[test]
+fn an_idle_http2_upstream_connection_closes_after_the_idle_timeout() {
+    let c = chain_custom(
+        "h2up-idle",
+        false,
+        &[],
+        None,
+        &[("idle_timeout", &q("1s"))],
+        |c| c,
+    );
+    let edge = c.edge.addr("public");
+    let mut client = Client::connect(edge);
+    // Streams keep it in use past the idle timeout.
+    for _ in 0..4 {
+        assert_eq!(client.get("/delay/400").status(), 200);
+    }
+    assert_eq!(inner_connections(&c), (1, 1), "one connection, kept in use");
+    let idle_from = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(inner_connections(&c).0, 1, "closed before its idle timeout");
+    assert!(
+        eventually(Duration::from_secs(5), || inner_connections(&c).0 == 0),
+        "still open {:?} after its last stream (idle_timeout 1s)",
+        idle_from.elapsed()
+    );
+    let closed_after = idle_from.elapsed();
+    println!("closed {closed_after:?} after its last stream");
+    assert!(
+        closed_after >= Duration::from_millis(900),
+        "{closed_after:?}"
+    );
+    // The pool forgot it: the next request opens another.
+    assert_eq!(client.get("/again").status(), 200);
+    assert_eq!(inner_connections(&c), (1, 2));
+}
+
+/// `circuit_breakers.max_connections` counts HTTP/2 connections: with the
+/// inner proxy allowing one stream per connection and the edge two
+/// connections, a third request waits for a stream to end (up to
+/// `connect_timeout`), and past that wait gets the HTTP/1.1 path's answer,
+/// 503 `x-ringway-overflow: max_connections`.
+#[test]
+fn max_connections_counts_http2_upstream_connections() {
+    let c = chain_custom(
+        "h2up-maxconn",
+        false,
+        &[("timeout", &q("10s"))],
+        Some("{ max_concurrent_streams = 1 }"),
+        &[
+            ("circuit_breakers", "{ max_connections = 2 }"),
+            ("connect_timeout", &q("1500ms")),
+        ],
+        |c| c,
+    );
+    let edge = c.edge.addr("public");
+    // One request first: the edge learns the inner proxy's limit.
+    assert_eq!(Client::connect(edge).get("/first").status(), 200);
+    let run = |paths: Vec<String>| {
+        let calls: Vec<_> = paths
+            .into_iter()
+            .map(|p| {
+                std::thread::spawn(move || {
+                    let t = Instant::now();
+                    let r = Client::connect(edge).get(&p);
+                    let overflow = r.header("x-ringway-overflow").map(str::to_string);
+                    (r.status(), overflow, t.elapsed())
+                })
+            })
+            .collect();
+        calls
+            .into_iter()
+            .map(|c| c.join().unwrap())
+            .collect::<Vec<_>>()
+    };
+    // Three at once: the third waits for one of the first two to end.
+    let got = run((0..3).map(|i| format!("/delay/500?w{i}")).collect());
+    println!("3 requests, 2 connections of 1 stream: {got:?}");
+    assert!(got.iter().all(|g| g.0 == 200), "{got:?}");
+    let slowest = got.iter().map(|g| g.2).max().unwrap();
+    assert!(
+        slowest >= Duration::from_millis(900),
+        "nobody waited: {got:?}"
+    );
+    assert_eq!(inner_connections(&c).1, 2, "two connections at most");
+    // Four at once, each longer than the wait: two are answered, two get
+    // 503 when the wait ends.
+    let got = run((0..4).map(|i| format!("/delay/3000?o{i}")).collect());
+    println!("4 requests past the wait: {got:?}");
+    let ok = got.iter().filter(|g| g.0 == 200).count();
+    let refused: Vec<_> = got.iter().filter(|g| g.0 == 503).collect();
+    assert_eq!((ok, refused.len()), (2, 2), "{got:?}");
+    for r in &refused {
+        assert_eq!(r.1.as_deref(), Some("max_connections"), "{got:?}");
+        assert!(
+            r.2 >= Duration::from_millis(1400) && r.2 < Duration::from_millis(2900),
+            "refused after {:?}, not after connect_timeout",
+            r.2
+        );
+    }
+    assert_eq!(inner_connections(&c).1, 2, "two connections at most");
+    let s = stats(&c.edge);
+    assert_eq!(
+        s["total"]["clusters"][0]["overflow"]["max_connections"], 2,
+        "{}",
+        s["total"]["clusters"][0]
+    );
+}
+
+/// When the cluster's TLS files change (a CA bundle rolled over), the
+/// HTTP/2 connections made with the old material take no new stream: the
+/// next request opens a new connection, a request in flight on the old one
+/// finishes, and the old one then closes.
+#[test]
+fn rotated_tls_files_retire_http2_upstream_connections() {
+    let c = chain_custom("h2up-rotate", true, &[], None, &[], |c| {
+        c.section("reload", "interval", &q("100ms"))
+    });
+    let edge = c.edge.addr("public");
+    assert_eq!(Client::connect(edge).get("/before").status(), 200);
+    assert_eq!(inner_connections(&c), (1, 1));
+    // A stream in flight on the old connection across the change.
+    let slow = std::thread::spawn(move || {
+        let t = Instant::now();
+        (
+            Client::connect(edge).get("/delay/2500").status(),
+            t.elapsed(),
+        )
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    // The CA bundle rolls over: the old CA plus a new one.
+    let ca_path = c.dirs.1.join("ca.pem");
+    let mut bundle = std::fs::read_to_string(&ca_path).unwrap();
+    bundle.push_str(Ca::new("next h2 upstream CA").cert_pem());
+    std::fs::write(c.dirs.1.join("ca.pem.tmp"), bundle).unwrap();
+    std::fs::rename(c.dirs.1.join("ca.pem.tmp"), &ca_path).unwrap();
+    // New requests go on a new connection once the edge has the new files.
+    let mut client = Client::connect(edge);
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            assert_eq!(client.get("/after").status(), 200);
+            inner_connections(&c).1 == 2
+        }),
+        "no new connection after the CA file changed: {:?}",
+        inner_connections(&c)
+    );
+    assert_eq!(inner_connections(&c).0, 2, "the old one serves its stream");
+    // The stream in flight on the retired connection finishes.
+    let (status, took) = slow.join().unwrap();
+    assert_eq!(status, 200);
+    assert!(took >= Duration::from_millis(2400), "{took:?}");
+    // Then the retired connection closes; new streams stay on the new one.
+    assert!(
+        eventually(Duration::from_secs(3), || inner_connections(&c).0 == 1),
+        "the retired connection stayed open: {:?}",
+        inner_connections(&c)
+    );
+    for _ in 0..5 {
+        assert_eq!(client.get("/later").status(), 200);
+    }
+    assert_eq!(inner_connections(&c), (1, 2));
 }

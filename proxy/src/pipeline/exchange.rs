@@ -99,7 +99,8 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
             None => match if h2 {
                 crate::upstream::h2::stream(
                     worker,
-                    cluster,
+                    gen,
+                    req.cluster,
                     req.endpoint,
                     req.timeout,
                     req.proxy_addrs,
@@ -202,7 +203,8 @@ pub(super) async fn open_connection(
         const STREAM_SAFETY_TIMEOUT: Duration = Duration::from_secs(300);
         return crate::upstream::h2::stream(
             worker,
-            c,
+            gen,
+            cluster,
             endpoint,
             STREAM_SAFETY_TIMEOUT,
             proxy_addrs,

@@ -115,6 +115,10 @@ impl Serving {
             Some(&prev),
         ));
         let kept = worker.pool.borrow_mut().rekey(gen.config());
+        // HTTP/2 connections made with TLS material the cluster no longer
+        // has (rotated files) or to endpoints it no longer has take no new
+        // streams.
+        worker.h2_pool.borrow_mut().retire_stale(gen.config());
         *self.current.borrow_mut() = gen.clone();
         let keep = &gen.snap.listener_ids;
         let mut accepts = self.accepts.borrow_mut();

@@ -47,6 +47,12 @@ impl ConnGauge {
         Pending(self.clone())
     }
 
+    /// A connection has room again (an HTTP/2 stream ended): wake the
+    /// waiting requests.
+    pub fn notify_freed(&self) {
+        self.freed.notify_all();
+    }
+
     /// Wait until a connection closes or is returned to the pool.
     pub async fn freed(&self) {
         self.freed.notified().await

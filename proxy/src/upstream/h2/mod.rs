@@ -10,6 +10,12 @@
 //! trailers when the length is not known), so the stages after it are the
 //! same for both protocols.
 //!
+//! Connections (`pool`): filed under the endpoint's pool key (its TLS
+//! files' fingerprint included), closed after the cluster's `idle_timeout`
+//! without a stream, retired (no new streams, closed after their last)
+//! when a new generation has other TLS material for the endpoint, and
+//! counted against `circuit_breakers.max_connections`.
+//!
 //! Timeouts: the watchdog cannot shut a shared socket for one stream, so
 //! the stream keeps its own timer: the route timeout for the response head
 //! and between DATA frames (a little after the watchdog's deadline, so the
@@ -18,38 +24,79 @@
 pub mod exchange;
 pub mod pool;
 
-use std::cell::Cell;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::config::ClusterConfig;
 use crate::error::{ErrorKind, ProxyError};
+use crate::pipeline::generation::WorkerGen;
 use crate::runtime::worker::Worker;
 
+use super::pool::PoolKey;
 use super::{connect, UpstreamStream};
 use exchange::H2Upstream;
-use pool::H2Key;
+use pool::ConnState;
 
-/// A stream to endpoint `endpoint` of cluster `c`, on a shared connection
-/// when one has room (`true`: reused) or a new one.
+/// A stream to endpoint `endpoint` of cluster `cluster`, on a shared
+/// connection when one has room (`true`: reused) or a new one. At the
+/// cluster's `circuit_breakers.max_connections` with every connection
+/// full, a connection of the cluster with no stream is closed to make
+/// room, else the request waits (one of at most `max_pending`, for at most
+/// `connect_timeout`) for a stream or a connection to end: then 503
+/// `x-ringway-overflow`, as for HTTP/1.1 (`pipeline::exchange`).
 pub async fn stream(
     worker: &Worker,
-    c: &ClusterConfig,
+    gen: &WorkerGen,
+    cluster: usize,
     endpoint: usize,
     timeout: Duration,
     proxy_addrs: (std::net::SocketAddr, std::net::SocketAddr),
 ) -> Result<(UpstreamStream, bool), ProxyError> {
-    let ep = &c.endpoints[endpoint];
-    let key: H2Key = (
-        ep.address,
-        c.tls.as_ref().map(|t| format!("{:?}", t.server_name)),
-    );
+    let c = &gen.config().clusters[cluster];
+    let key = PoolKey::of(c, endpoint);
     let https = c.tls.is_some();
-    let picked = worker.h2_pool.borrow_mut().pick(&key);
-    if let Some((send, slot)) = picked {
-        let s = H2Upstream::new(send, slot, https, timeout);
-        return Ok((UpstreamStream::h2(s), true));
+    let gauge = &gen.conn_gauges[cluster];
+    let mut queued = None;
+    let deadline = Instant::now() + c.connect_timeout;
+    loop {
+        let picked = worker.h2_pool.borrow_mut().pick(&key);
+        if let Some((send, slot)) = picked {
+            let s = H2Upstream::new(send, slot, https, timeout);
+            return Ok((UpstreamStream::h2(s), true));
+        }
+        let Some(max) = c.max_connections else {
+            break;
+        };
+        if gauge.open() < max {
+            break;
+        }
+        // Closing an idle connection makes room when its task has run:
+        // the gauge wakes us then.
+        worker.h2_pool.borrow_mut().evict_idle(gauge);
+        if queued.is_none() {
+            if c.max_pending.is_some_and(|m| gauge.pending() >= m) {
+                gen.stats.clusters[cluster].overflow_pending.inc();
+                return Err(ProxyError::new(ErrorKind::Overflow("max_pending")));
+            }
+            queued = Some(gauge.queue());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let woke = !left.is_zero() && monoio::time::timeout(left, gauge.freed()).await.is_ok();
+        if !woke {
+            let picked = worker.h2_pool.borrow_mut().pick(&key);
+            if let Some((send, slot)) = picked {
+                let s = H2Upstream::new(send, slot, https, timeout);
+                return Ok((UpstreamStream::h2(s), true));
+            }
+            if gauge.open() >= max {
+                gen.stats.clusters[cluster].overflow_connections.inc();
+                return Err(ProxyError::new(ErrorKind::Overflow("max_connections")));
+            }
+            break;
+        }
     }
+    drop(queued);
+    let counted = gauge.count();
+    let ep = &c.endpoints[endpoint];
     let io = connect(c, ep, proxy_addrs).await?;
     let mut builder = h2::client::Builder::new();
     builder
@@ -64,18 +111,44 @@ pub async fn stream(
         }
         Err(_) => return Err(ProxyError::new(ErrorKind::ConnectTimeout)),
     };
-    let closed = Rc::new(Cell::new(false));
-    let ended = closed.clone();
-    let (worker_id, address) = (worker.id, ep.address);
+    let state = ConnState::new(gauge.clone());
+    let task_state = state.clone();
+    let (worker_id, address, idle_timeout) = (worker.id, ep.address, c.idle_timeout);
     monoio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(worker = worker_id, %address, "HTTP/2 upstream connection ended: {e}");
-        }
-        ended.set(true);
+        drive(conn, &task_state, idle_timeout, worker_id, address).await;
+        task_state.set_closed();
+        // Dropped with the connection: counted until it is closed.
+        drop(counted);
     });
-    let slot = worker.h2_pool.borrow_mut().add(key, send.clone(), closed);
+    let slot = worker.h2_pool.borrow_mut().add(key, send.clone(), state);
     Ok((
         UpstreamStream::h2(H2Upstream::new(send, slot, https, timeout)),
         false,
     ))
+}
+
+/// Drive one connection until it ends, or until it has had no stream for
+/// `idle_timeout` or was retired and has none left (returning drops it:
+/// closed).
+async fn drive(
+    conn: impl std::future::Future<Output = Result<(), h2::Error>>,
+    state: &Rc<ConnState>,
+    idle_timeout: Duration,
+    worker: usize,
+    address: std::net::SocketAddr,
+) {
+    let mut conn = std::pin::pin!(conn);
+    while let Some(wait) = state.wait(idle_timeout) {
+        monoio::select! {
+            ended = &mut conn => {
+                if let Err(e) = ended {
+                    tracing::debug!(worker, %address, "HTTP/2 upstream connection ended: {e}");
+                }
+                return;
+            }
+            _ = state.changed() => {}
+            _ = monoio::time::sleep(wait) => {}
+        }
+    }
+    tracing::debug!(worker, %address, "HTTP/2 upstream connection closed (idle or retired)");
 }
