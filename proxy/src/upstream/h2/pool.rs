@@ -186,7 +186,8 @@ impl H2Pool {
         let mut retired = 0;
         self.conns.retain(|key, list| {
             if keep.contains(key) {
-                return true;
+                list.retain(|c| !c.state.closed.get());
+                return !list.is_empty();
             }
             for c in list.iter() {
                 c.state.retire();
