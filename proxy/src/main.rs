@@ -9,6 +9,9 @@ use clap::{Parser, Subcommand};
 
 use ringway::config::Config;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "ringway",

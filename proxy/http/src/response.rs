@@ -69,6 +69,85 @@ pub fn parse_response_head(
     }
 }
 
+/// Parse a response head the proxy wrote itself (the stage loop's
+/// serializer: CRLF line endings, `HTTP/1.x NNN reason`, `name: value`
+/// fields), as the HTTP/2 bridge must to send it as a HEADERS frame. The
+/// strict checks of [`parse_response_head`] already ran on the upstream's
+/// head this one was written from, so only the structure is checked here
+/// (about a fifth of the work); framing is decided the same way. Same
+/// return convention; `max` bounds an incomplete head.
+pub fn parse_own_response_head(
+    buf: &[u8],
+    max: usize,
+    request_was_head: bool,
+    head: &mut ResponseHead,
+) -> Result<bool, HeadError> {
+    head.reset();
+    let Some(end) = memchr::memmem::find(buf, b"\r\n\r\n") else {
+        return if buf.len() >= max {
+            Err(HeadError::TooLarge)
+        } else {
+            Ok(false)
+        };
+    };
+    let len = end + 4;
+    let bytes = &buf[..len];
+    let bad = || HeadError::Malformed("invalid status line");
+    let line_end = memchr::memchr(b'\r', bytes).ok_or_else(bad)?;
+    let line = &bytes[..line_end];
+    if line.len() < 12 || !line.starts_with(b"HTTP/1.") || line[8] != b' ' {
+        return Err(bad());
+    }
+    head.version = match line[7] {
+        b'0' => Version::Http10,
+        b'1' => Version::Http11,
+        _ => return Err(bad()),
+    };
+    let digits = &line[9..12];
+    if !digits.iter().all(u8::is_ascii_digit) || (line.len() > 12 && line[12] != b' ') {
+        return Err(bad());
+    }
+    head.status = digits
+        .iter()
+        .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+    if head.status < 100 {
+        return Err(HeadError::Malformed("invalid status code"));
+    }
+    head.reason = span((13).min(line_end), line_end);
+    let mut framing = Framing::default();
+    let mut conn = ConnFlags::default();
+    let mut pos = line_end + 2;
+    while pos < end + 2 {
+        let le = pos + memchr::memchr(b'\r', &bytes[pos..]).ok_or_else(bad)?;
+        let line = &bytes[pos..le];
+        let colon =
+            memchr::memchr(b':', line).ok_or(HeadError::Malformed("field without a colon"))?;
+        let mut vs = pos + colon + 1;
+        let mut ve = le;
+        while vs < ve && matches!(bytes[vs], b' ' | b'\t') {
+            vs += 1;
+        }
+        while ve > vs && matches!(bytes[ve - 1], b' ' | b'\t') {
+            ve -= 1;
+        }
+        let value = span(vs, ve);
+        head.headers.push(HeaderSpan {
+            name: span(pos, pos + colon),
+            value,
+        });
+        read_message_field(
+            &line[..colon],
+            &bytes[vs..ve],
+            value,
+            &mut framing,
+            &mut conn,
+            &mut head.conn_tokens,
+        )?;
+        pos = le + 2;
+    }
+    decide_framing(head, framing, conn, request_was_head, len)
+}
+
 impl ResponseHead {
     fn reset(&mut self) {
         self.version = Version::Http11;
@@ -154,6 +233,19 @@ fn parse_response_inner<'b>(
             &mut head.conn_tokens,
         )?;
     }
+    decide_framing(head, framing, conn, request_was_head, len)
+}
+
+/// The framing and keep-alive verdict of a head whose fields were read
+/// (shared by the strict and the own-head parser).
+fn decide_framing(
+    head: &mut ResponseHead,
+    framing: Framing,
+    conn: ConnFlags,
+    request_was_head: bool,
+    len: usize,
+) -> Result<bool, HeadError> {
+    let status = head.status;
     framing.finish()?;
     if framing.te_seen && head.version == Version::Http10 {
         // RFC 9112 §6.1: faulty framing; never guess.

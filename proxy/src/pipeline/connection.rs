@@ -500,8 +500,11 @@ pub(super) async fn serve<S>(
                         edits: &cx.state.request,
                     };
                     let legs_started = Instant::now();
-                    let Some((outcomes, spans)) =
-                        unless_reset(stream_reset, super::aggregate::run(agg, &inc)).await
+                    let Some((outcomes, spans)) = unless_reset(
+                        stream_reset,
+                        std::pin::pin!(super::aggregate::run(agg, &inc)),
+                    )
+                    .await
                     else {
                         conn.answer_error(&ProxyError::new(ErrorKind::ClientClosed), &at)
                             .await;
@@ -619,24 +622,26 @@ pub(super) async fn serve<S>(
             request_id: &request_id,
             trace: trace.as_ref(),
         };
-        let forwarding = forward(
-            worker,
-            &gen,
-            ds,
-            &head,
-            route,
-            ids,
-            cluster,
-            (&mut fstate, ran),
-            &mut conn.out,
-            &mut ex,
-        );
-        // A reset HTTP/2 stream cancels the forward where it stands (its
-        // upstream connection closed, not pooled; no more retries) and is
-        // logged as a client gone (499), as an HTTP/1.1 client that leaves.
-        let result = unless_reset(stream_reset, forwarding)
-            .await
-            .unwrap_or_else(|| Err(ProxyError::new(ErrorKind::ClientClosed)));
+        let result = {
+            let forwarding = std::pin::pin!(forward(
+                worker,
+                &gen,
+                ds,
+                &head,
+                route,
+                ids,
+                cluster,
+                (&mut fstate, ran),
+                &mut conn.out,
+                &mut ex,
+            ));
+            // A reset HTTP/2 stream cancels the forward where it stands (its
+            // upstream connection closed, not pooled; no more retries) and is
+            // logged as a client gone (499), as an HTTP/1.1 client that leaves.
+            unless_reset(stream_reset, forwarding)
+                .await
+                .unwrap_or_else(|| Err(ProxyError::new(ErrorKind::ClientClosed)))
+        };
 
         // Stage: log.
         let (next, error) = match result {
@@ -803,9 +808,13 @@ fn body_len(head: &RequestHead) -> usize {
 
 /// `f`, or `None` when the HTTP/2 stream is reset first (`f` is dropped
 /// where it stands). Without a stream to watch, just `f`.
+///
+/// `f` is taken pinned in place (the forward stage's future is tens of
+/// KiB: moved into this one and its select, it was copied four times per
+/// request).
 async fn unless_reset<F: std::future::Future>(
     reset: Option<&ResetWatch>,
-    f: F,
+    f: std::pin::Pin<&mut F>,
 ) -> Option<F::Output> {
     match reset {
         None => Some(f.await),

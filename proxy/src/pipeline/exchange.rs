@@ -130,14 +130,9 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
         let replayable = reused && req.body_in_hand && attempt == 1;
         let fd = up.fd();
         let deadline = watch.now() + req.timeout;
-        let ((res, o), fired) = watch
-            .guard(
-                Guard::Upstream,
-                deadline,
-                Some(fd),
-                up.write_all(std::mem::take(req.head)),
-            )
-            .await;
+        watch.begin(Guard::Upstream, deadline, Some(fd));
+        let (res, o) = up.write_all(std::mem::take(req.head)).await;
+        let fired = watch.end(true);
         *req.head = o;
         if fired.is_some() {
             return Err(ProxyError::new(ErrorKind::UpstreamTimeout));
@@ -265,9 +260,9 @@ async fn send_request_body<S: AsyncReadRent>(
         if cbuf.is_empty() {
             cbuf.make_room(4096, BUF_SIZE);
             let deadline = watch.now() + timeout;
-            let (read, fired) = watch
-                .guard(Guard::Body, deadline, None, cbuf.read_from(client))
-                .await;
+            watch.begin(Guard::Body, deadline, None);
+            let read = cbuf.read_from(client).await;
+            let fired = watch.end(false);
             if fired.is_some() {
                 return Err(ProxyError::new(ErrorKind::BodyTimeout));
             }
@@ -281,14 +276,9 @@ async fn send_request_body<S: AsyncReadRent>(
         ex.bytes_in += n as u64;
         let fd = up.fd();
         let deadline = watch.now() + upstream_timeout;
-        let (res, fired) = watch
-            .guard(
-                Guard::Upstream,
-                deadline,
-                Some(fd),
-                cbuf.write_prefix_to(up, n),
-            )
-            .await;
+        watch.begin(Guard::Upstream, deadline, Some(fd));
+        let res = cbuf.write_prefix_to(up, n).await;
+        let fired = watch.end(true);
         if fired.is_some() {
             return Err(ProxyError::new(ErrorKind::UpstreamTimeout));
         }
@@ -306,9 +296,9 @@ pub(super) async fn read_upstream(
     deadline: std::time::Instant,
 ) -> Result<usize, ProxyError> {
     let fd = up.fd();
-    let (read, fired) = watch
-        .guard(Guard::Upstream, deadline, Some(fd), ubuf.read_from(up))
-        .await;
+    watch.begin(Guard::Upstream, deadline, Some(fd));
+    let read = ubuf.read_from(up).await;
+    let fired = watch.end(true);
     if fired.is_some() {
         return Err(ProxyError::new(ErrorKind::UpstreamTimeout));
     }

@@ -31,7 +31,7 @@ use super::route::Route;
 use crate::error::{ErrorKind, ProxyError};
 use crate::http::rewrite::{write_request_head, write_response_head, ForwardInfo, ResponseInfo};
 use crate::http::{HeadLimits, RequestHead, ResponseFraming, ResponseHead, Version};
-use crate::runtime::watchdog::{Fired, Guard, WatchKey};
+use crate::runtime::watchdog::{Guard, WatchKey};
 use crate::runtime::worker::{Worker, BIG_BUF_SIZE, BUF_SIZE};
 
 use super::generation::WorkerGen;
@@ -539,14 +539,9 @@ pub(super) async fn write_client<S: AsyncWriteRent>(
     watch: &WatchKey<'_>,
 ) -> Result<(), ProxyError> {
     let deadline = watch.now() + timeout;
-    let ((res, buf), fired) = watch
-        .guard(
-            Guard::ClientWrite,
-            deadline,
-            None,
-            client.write_all(std::mem::take(out)),
-        )
-        .await;
+    watch.begin(Guard::ClientWrite, deadline, None);
+    let (res, buf) = client.write_all(std::mem::take(out)).await;
+    let fired = watch.end(false);
     *out = buf;
     if fired.is_some() {
         return Err(ProxyError::new(ErrorKind::ClientClosed));
@@ -563,14 +558,9 @@ async fn timed_write_prefix<S: AsyncWriteRent>(
     watch: &WatchKey<'_>,
 ) -> Result<(), ProxyError> {
     let deadline = watch.now() + timeout;
-    let (res, fired): (_, Option<Fired>) = watch
-        .guard(
-            Guard::ClientWrite,
-            deadline,
-            None,
-            buf.write_prefix_to(client, n),
-        )
-        .await;
+    watch.begin(Guard::ClientWrite, deadline, None);
+    let res = buf.write_prefix_to(client, n).await;
+    let fired = watch.end(false);
     if fired.is_some() {
         return Err(ProxyError::new(ErrorKind::ClientClosed));
     }

@@ -250,16 +250,31 @@ impl WatchKey<'_> {
         upstream_fd: Option<RawFd>,
         io: impl std::future::Future<Output = T>,
     ) -> (T, Option<Fired>) {
+        self.begin(guard, deadline, upstream_fd);
+        let out = io.await;
+        (out, self.end(upstream_fd.is_some()))
+    }
+
+    /// [`Self::guard`] in two halves, for the hot paths: `begin`, await
+    /// the I/O in place, then `end` (the I/O future is not moved into a
+    /// wrapper; some are large). `end`'s `upstream`: `begin` was given an
+    /// upstream socket.
+    #[inline]
+    pub fn begin(&self, guard: Guard, deadline: Instant, upstream_fd: Option<RawFd>) {
         if let Some(fd) = upstream_fd {
             self.set_upstream(fd);
         }
         self.arm_at(guard, deadline);
-        let out = io.await;
+    }
+
+    /// See [`Self::begin`].
+    #[inline]
+    pub fn end(&self, upstream: bool) -> Option<Fired> {
         self.disarm();
-        if upstream_fd.is_some() {
+        if upstream {
             self.set_upstream(-1);
         }
-        (out, self.take_fired().map(Fired))
+        self.take_fired().map(Fired)
     }
 
     /// The coarse clock of the watchdog.

@@ -2,7 +2,9 @@
 
 use super::{resp, resp_every_split, s};
 use crate::head::{HeadError, HeadLimits, Version};
-use crate::response::{parse_response_head, ResponseFraming, ResponseHead};
+use crate::response::{
+    parse_own_response_head, parse_response_head, ResponseFraming, ResponseHead,
+};
 
 #[test]
 fn simple_ok() {
@@ -237,4 +239,85 @@ fn response_reuse() {
         format!("{head:?}"),
         format!("{:?}", resp(b, false).unwrap())
     );
+}
+
+// The own-head parser of the HTTP/2 bridge, against the strict one.
+
+const LIMITS: HeadLimits = HeadLimits {
+    max_head_bytes: 64 * 1024,
+    max_headers: 512,
+};
+
+fn both(buf: &[u8], request_was_head: bool) -> (ResponseHead, ResponseHead) {
+    let mut strict = ResponseHead::default();
+    let mut own = ResponseHead::default();
+    assert!(parse_response_head(buf, &LIMITS, request_was_head, &mut strict).unwrap());
+    assert!(parse_own_response_head(buf, 64 * 1024, request_was_head, &mut own).unwrap());
+    (strict, own)
+}
+
+#[test]
+fn own_heads_parse_as_the_strict_parser_does() {
+    let heads: [&[u8]; 8] = [
+        b"HTTP/1.1 200 OK\r\nserver: ringload\r\ncontent-length: 2\r\n\r\nok",
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nx-a:  spaced \t\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\nconnection: keep-alive, x-hop\r\nx-hop: 1\r\ncontent-length: 0\r\n\r\n",
+        b"HTTP/1.1 103 Early Hints\r\nlink: </a>; rel=preload\r\n\r\n",
+        b"HTTP/1.1 500 \r\ncontent-length: 5\r\n\r\n",
+        b"HTTP/1.1 200\r\n\r\n",
+        b"HTTP/1.1 304 Not Modified\r\ncontent-length: 9\r\netag: \"x\"\r\n\r\n",
+    ];
+    for h in heads {
+        for was_head in [false, true] {
+            let (s, o) = both(h, was_head);
+            let text = String::from_utf8_lossy(h);
+            assert_eq!(
+                (s.version, s.status, s.head_len, s.framing, s.conn_close),
+                (o.version, o.status, o.head_len, o.framing, o.conn_close),
+                "{text}"
+            );
+            assert_eq!(s.reason.range(), o.reason.range(), "{text}");
+            let fields = |r: &ResponseHead| -> Vec<(Vec<u8>, Vec<u8>)> {
+                r.headers
+                    .iter()
+                    .map(|f| (h[f.name.range()].to_vec(), h[f.value.range()].to_vec()))
+                    .collect()
+            };
+            assert_eq!(fields(&s), fields(&o), "{text}");
+            let tokens = |r: &ResponseHead| -> Vec<Vec<u8>> {
+                r.conn_tokens
+                    .iter()
+                    .map(|t| h[t.range()].to_vec())
+                    .collect()
+            };
+            assert_eq!(tokens(&s), tokens(&o), "{text}");
+        }
+    }
+}
+
+#[test]
+fn own_heads_incomplete_too_large_or_broken() {
+    let mut head = ResponseHead::default();
+    let partial = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n";
+    assert!(!parse_own_response_head(partial, 1024, false, &mut head).unwrap());
+    assert!(matches!(
+        parse_own_response_head(partial, 10, false, &mut head),
+        Err(HeadError::TooLarge)
+    ));
+    for bad in [
+        &b"HTTP/2.0 200 OK\r\n\r\n"[..],
+        b"HTTP/1.1 2x0 OK\r\n\r\n",
+        b"HTTP/1.1 200OK\r\n\r\n",
+        b"HTTP/1.1 099 Low\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n",
+    ] {
+        assert!(
+            parse_own_response_head(bad, 1024, false, &mut head).is_err(),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+    }
 }

@@ -1,8 +1,9 @@
 //! The write side of a stream bridge: the HTTP/1.1 response the stage loop
 //! writes, sent as an HTTP/2 response.
 //!
-//! The head is parsed with the same strict parser as upstream responses;
-//! 1xx heads are dropped (the client gets the final response only);
+//! The head (the stage loop's own output, so its structure is all that is
+//! checked: `parse_own_response_head`) is sent as HEADERS; 1xx heads are
+//! dropped (the client gets the final response only);
 //! connection-specific fields (`connection` and the fields it names,
 //! `keep-alive`, `proxy-connection`, `transfer-encoding`, `upgrade`, `te`)
 //! are removed (RFC 9113 §8.2.2). The body is un-framed (content-length
@@ -29,14 +30,10 @@ use h2::SendStream;
 
 use super::send::{broken, end_stream, is_connection_specific, send_body, TakeBytes, Unframe};
 
-use crate::http::head::HeadLimits;
-use crate::http::response::{parse_response_head, ResponseFraming, ResponseHead};
+use crate::http::response::{parse_own_response_head, ResponseFraming, ResponseHead};
 
-/// Limits for heads the stage loop itself writes (generous: they are ours).
-const OWN_HEAD_LIMITS: HeadLimits = HeadLimits {
-    max_head_bytes: 64 * 1024,
-    max_headers: 512,
-};
+/// Longest head the stage loop itself writes (generous: they are ours).
+const OWN_HEAD_MAX: usize = 64 * 1024;
 
 enum State {
     /// Collecting the response head.
@@ -82,9 +79,12 @@ impl ResponseWriter {
         match phase {
             None => Err(broken("response already complete")),
             Some(false) => self.body(data).await,
+            // The whole head usually comes in one write: parsed in place.
+            Some(true) if self.pending.is_empty() => self.head_from(data).await,
             Some(true) => {
-                self.pending.extend_from_slice(data);
-                self.try_head().await
+                let mut buf = std::mem::take(&mut self.pending);
+                buf.extend_from_slice(data);
+                self.head_from(&buf).await
             }
         }
     }
@@ -94,26 +94,24 @@ impl ResponseWriter {
         ResetWatch(self.state.clone())
     }
 
-    /// Parse the collected head; send it when complete (then any body bytes
-    /// that came with it).
-    async fn try_head(&mut self) -> io::Result<()> {
+    /// Parse the head at the start of `buf` (1xx heads are dropped); send
+    /// the final one, then any body bytes that came with it. An incomplete
+    /// head waits in `pending` for the next write.
+    async fn head_from(&mut self, mut buf: &[u8]) -> io::Result<()> {
         loop {
-            let complete = parse_response_head(
-                &self.pending,
-                &OWN_HEAD_LIMITS,
-                self.request_was_head,
-                &mut self.head,
-            )
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            let complete =
+                parse_own_response_head(buf, OWN_HEAD_MAX, self.request_was_head, &mut self.head)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
             if !complete {
+                self.pending.extend_from_slice(buf);
                 return Ok(());
             }
             let len = self.head.head_len;
             if (100..200).contains(&self.head.status) {
-                self.pending.drain(..len);
+                buf = &buf[len..];
                 continue;
             }
-            let response = self.response()?;
+            let response = self.response(buf)?;
             let body = match self.head.framing {
                 ResponseFraming::None | ResponseFraming::Length(0) => None,
                 ResponseFraming::Length(n) => Some(Unframe::Length(n)),
@@ -121,26 +119,24 @@ impl ResponseWriter {
                 ResponseFraming::UntilClose => Some(Unframe::UntilClose),
             };
             let State::Head(mut respond) = self.state.replace(State::Done) else {
-                unreachable!("try_head runs in the Head state");
+                unreachable!("head_from runs in the Head state");
             };
             let send = respond
                 .send_response(response, body.is_none())
                 .map_err(broken)?;
-            let rest = self.pending.split_off(len);
-            self.pending = Vec::new();
             if let Some(body) = body {
                 *self.state.borrow_mut() = State::Body(send, body);
+                let rest = &buf[len..];
                 if !rest.is_empty() {
-                    self.body(&rest).await?;
+                    self.body(rest).await?;
                 }
             }
             return Ok(());
         }
     }
 
-    /// The parsed head as an HTTP/2 response.
-    fn response(&self) -> io::Result<http::Response<()>> {
-        let buf = &self.pending;
+    /// The parsed head (in `buf`) as an HTTP/2 response.
+    fn response(&self, buf: &[u8]) -> io::Result<http::Response<()>> {
         let mut resp = http::Response::new(());
         *resp.status_mut() = http::StatusCode::from_u16(self.head.status)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
