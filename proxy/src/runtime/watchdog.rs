@@ -430,6 +430,31 @@ mod tests {
     }
 
     #[test]
+    fn idle_read_release_fires_once_at_its_time_and_not_the_idle_guard() {
+        let dog = Watchdog::with_idle_release(Some(IDLE_READ_RELEASE_AFTER));
+        let k = dog.register(-1);
+        assert_eq!(k.release_after(), Some(IDLE_READ_RELEASE_AFTER));
+        k.arm(Guard::Idle, Duration::from_secs(60));
+        let _early = k.arm_release(dog.now() + Duration::from_secs(60));
+        dog.tick();
+        assert!(!k.disarm_release());
+        let _due = k.arm_release(dog.now());
+        std::thread::sleep(Duration::from_millis(2));
+        dog.tick();
+        assert!(k.disarm_release());
+        assert!(!k.disarm_release());
+        // The idle deadline still stands.
+        assert_eq!(k.take_fired(), None);
+        // Disarmed before its time: never fires.
+        let _gone = k.arm_release(dog.now());
+        assert!(!k.disarm_release());
+        std::thread::sleep(Duration::from_millis(2));
+        dog.tick();
+        assert!(!k.disarm_release());
+        assert_eq!(Watchdog::default().register(-1).release_after(), None);
+    }
+
+    #[test]
     fn drain_tag_fires_idle_connections_of_that_tag_only() {
         let dog = Watchdog::default();
         let a_idle = dog.register_tagged(-1, 7);

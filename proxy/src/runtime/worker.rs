@@ -199,6 +199,11 @@ impl Worker {
 /// (as glibc's `malloc_trim` does for free chunks): they stop counting in
 /// the RSS, and read back as zeros if the allocator reuses them.
 fn discard_pages(mut buf: Vec<u8>) {
+    discard_pages_keep(&mut buf);
+}
+
+/// `madvise(MADV_DONTNEED)` on the whole pages of `buf`'s storage.
+fn discard_pages_keep(buf: &mut Vec<u8>) {
     static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     let page = *PAGE.get_or_init(|| {
         // SAFETY: sysconf has no preconditions.
@@ -213,8 +218,8 @@ fn discard_pages(mut buf: Vec<u8>) {
     let (from, to) = ((start + page - 1) & !(page - 1), end & !(page - 1));
     if to > from {
         // SAFETY: [from, to) is page-aligned and inside `buf`'s allocation,
-        // which is ours alone and freed right after; its contents are not
-        // needed (anonymous private memory reads back as zeros).
+        // which is ours alone (`&mut`); its contents are not needed
+        // (anonymous private memory reads back as zeros).
         unsafe {
             libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED);
         }
@@ -322,5 +327,24 @@ mod tests {
             w.give_buffer(Vec::with_capacity(BIG_BUF_SIZE));
         }
         assert_eq!(w.big_buffers.borrow().len(), MAX_FREE_BIG_BUFFERS);
+        // So is the small one: the idle buffers released past it are freed.
+        let idle: Vec<_> = (0..MAX_FREE_BUFFERS + 10)
+            .map(|_| w.take_buffer())
+            .collect();
+        for mut b in idle {
+            b.extend_from_slice(&[7; 100]);
+            b.clear();
+            w.release_buffer(b);
+        }
+        assert_eq!(w.buffers.borrow().len(), MAX_FREE_BUFFERS);
+        let b = w.take_buffer();
+        assert!(b.is_empty() && b.capacity() >= BUF_SIZE);
+        // A discarded buffer's pages read back as zeros, and stay usable
+        // until freed.
+        let mut b = vec![7u8; 4 * BUF_SIZE];
+        let p = b.as_mut_ptr();
+        discard_pages_keep(&mut b);
+        assert!(b[BUF_SIZE..2 * BUF_SIZE].iter().all(|&x| x == 0));
+        assert_eq!(b.as_mut_ptr(), p);
     }
 }
