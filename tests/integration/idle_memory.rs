@@ -118,3 +118,55 @@ fn raise_nofile(want: u64) {
         }
     }
 }
+
+/// On a listener that also takes cleartext HTTP/2 (the first bytes are
+/// sniffed, then read back), and through a drain: a connection idle past
+/// the grace serves its next request, and an idle one still closes at
+/// `idle_timeout`.
+#[test]
+fn idle_release_on_a_sniffing_listener_and_at_the_idle_timeout() {
+    let dir = ringway_tests::dir::TestDir::new("idle-release-sniff");
+    let origin = ringway_tests::origin::Origin::start();
+    let cfg = ringway_tests::config::Config::new()
+        .limit("idle_timeout", &q("3s"))
+        .listener_with("public", &[("protocols", r#"["http/1.1", "h2"]"#)])
+        .route("public", "/", "app", &[])
+        .cluster("app", &[origin.addr()], &[]);
+    let mut proxy = ringway_tests::proxy::Proxy::start(&dir, &cfg);
+    let mut c = Client::connect(proxy.addr("public"));
+    for i in 0..3 {
+        let r = c.request(&Request::get(&format!("/sniffed/{i}")));
+        assert_eq!(r.status(), 200, "request {i}: {r}");
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    // Idle past idle_timeout (3 s): closed by the proxy, buffer or not.
+    c.set_read_timeout(Duration::from_secs(10));
+    let started = Instant::now();
+    let mut byte = [0u8; 1];
+    let n = std::io::Read::read(&mut &*c.tcp(), &mut byte).unwrap_or(0);
+    assert_eq!(n, 0, "the idle connection was not closed");
+    let waited = started.elapsed();
+    assert!(
+        waited > Duration::from_millis(1000) && waited < Duration::from_secs(5),
+        "closed after {waited:?} (idle_timeout 3 s, 1.5 s of it spent before)"
+    );
+    // A drain closes a connection that released its buffer (by
+    // drain_idle_grace, 1 s, spread over as long again), and the proxy exits.
+    let mut c = Client::connect(proxy.addr("public"));
+    assert_eq!(c.request(&Request::get("/before-drain")).status(), 200);
+    std::thread::sleep(Duration::from_millis(1500));
+    c.set_read_timeout(Duration::from_secs(10));
+    proxy.sigterm();
+    let started = Instant::now();
+    let n = std::io::Read::read(&mut &*c.tcp(), &mut byte).unwrap_or(0);
+    assert_eq!(n, 0, "the idle connection was not closed by the drain");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        proxy.wait_exit(Duration::from_secs(5)).is_some(),
+        "no exit after the drain"
+    );
+}
