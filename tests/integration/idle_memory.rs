@@ -143,7 +143,7 @@ fn idle_release_on_a_sniffing_listener_and_at_the_idle_timeout() {
     c.set_read_timeout(Duration::from_secs(10));
     let started = Instant::now();
     let mut byte = [0u8; 1];
-    let n = std::io::Read::read(&mut &*c.tcp(), &mut byte).unwrap_or(0);
+    let n = std::io::Read::read(&mut c.tcp(), &mut byte).unwrap_or(0);
     assert_eq!(n, 0, "the idle connection was not closed");
     let waited = started.elapsed();
     assert!(
@@ -158,7 +158,7 @@ fn idle_release_on_a_sniffing_listener_and_at_the_idle_timeout() {
     c.set_read_timeout(Duration::from_secs(10));
     proxy.sigterm();
     let started = Instant::now();
-    let n = std::io::Read::read(&mut &*c.tcp(), &mut byte).unwrap_or(0);
+    let n = std::io::Read::read(&mut c.tcp(), &mut byte).unwrap_or(0);
     assert_eq!(n, 0, "the idle connection was not closed by the drain");
     assert!(
         started.elapsed() < Duration::from_secs(4),
