@@ -32,6 +32,7 @@ mod hedging;
 mod http2;
 mod http2_attacks;
 mod http2_upstream;
+mod idle_memory;
 mod ip_acl;
 mod jwt;
 mod keepalive;

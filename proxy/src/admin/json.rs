@@ -330,6 +330,7 @@ pub fn clusters(state: &AdminState) -> Value {
 /// `/workers`: per worker core, driver, load and ring figures.
 pub fn workers(state: &AdminState, rings: &[Option<RingStats>]) -> Value {
     let reg = state.registry.load();
+    let idle_read_release = reg.config.runtime.idle_read_release;
     let list: Vec<Value> = reg
         .workers
         .iter()
@@ -355,6 +356,7 @@ pub fn workers(state: &AdminState, rings: &[Option<RingStats>]) -> Value {
                 "generation": state.registry.reloads.applied.get(i)
                     .map(|a| a.load(std::sync::atomic::Ordering::Acquire)),
                 "driver": state.drivers.get(i),
+                "idle_read_release": idle_read_release,
                 "connections_active": active,
                 "connections_total": accepted,
                 "requests": requests,
@@ -437,6 +439,7 @@ pub fn config(c: &Config) -> Value {
         "ring_flags": flags,
         "max_connections_per_worker": rt.max_connections_per_worker,
         "drain_timeout": duration(rt.drain_timeout),
+        "idle_read_release": rt.idle_read_release,
         "log_level": rt.log_level,
     });
     let l = &c.limits;

@@ -1181,6 +1181,7 @@ fn workers_json() {
     assert_eq!(ws.len(), 2);
     assert_eq!(ws[0]["core"], 0);
     assert_eq!(ws[0]["driver"], "io_uring (single_issuer, defer_taskrun)");
+    assert_eq!(ws[0]["idle_read_release"], true);
     assert_eq!(ws[0]["connections_active"], 3);
     assert_eq!(ws[0]["requests"], 10);
     assert_eq!(ws[0]["ring"]["submissions"], 5_000_000_000u64);
@@ -1285,6 +1286,7 @@ histograms = ["route"]
     assert!(up["ca"].as_str().unwrap().ends_with("cert.pem"));
     assert_eq!(v["runtime"]["drain_timeout"], "1500ms");
     assert_eq!(v["runtime"]["ring_flags"][1], "coop_taskrun");
+    assert_eq!(v["runtime"]["idle_read_release"], true);
     assert_eq!(v["routes"][0]["host"], "*.example.com");
     assert_eq!(v["routes"][0]["listener"], serde_json::Value::Null);
     assert_eq!(v["routes"][0]["max_body_bytes"], 1 << 20);

@@ -119,6 +119,9 @@ pub struct RuntimeFile {
     pub drain_timeout: Option<DurationValue>,
     /// Default `"1s"`.
     pub drain_idle_grace: Option<DurationValue>,
+    /// Default true: an idle keep-alive connection gives its read buffer
+    /// back after a short grace and waits for readiness instead.
+    pub idle_read_release: Option<bool>,
     /// Default `"info"`.
     pub log_level: Option<String>,
 }

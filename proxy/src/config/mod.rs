@@ -89,6 +89,11 @@ pub struct RuntimeConfig {
     /// During a drain, connections idle between requests stay open this
     /// long, then close spread over as long again.
     pub drain_idle_grace: Duration,
+    /// A keep-alive connection idle between requests for
+    /// [`IDLE_READ_RELEASE_AFTER`](crate::runtime::watchdog::IDLE_READ_RELEASE_AFTER)
+    /// cancels its read, gives its read buffer back and waits for
+    /// readiness (plain-text HTTP/1.1 connections; restart-only).
+    pub idle_read_release: bool,
     /// `tracing` filter directive (RUST_LOG wins when set).
     pub log_level: String,
 }

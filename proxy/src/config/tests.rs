@@ -72,6 +72,7 @@ fn minimal_file_uses_documented_defaults() {
     assert_eq!(rt.max_connections_per_worker, 10_000);
     assert_eq!(rt.drain_timeout, Duration::from_secs(30));
     assert_eq!(rt.drain_idle_grace, Duration::from_secs(1));
+    assert!(rt.idle_read_release);
     assert_eq!(rt.log_level, "info");
 
     let l = &c.limits;
@@ -323,6 +324,22 @@ fn unknown_nested_and_top_level_keys() {
     let errs = errors(&text);
     let e = error_at(&errs, "cluster[0].tls.verify");
     assert_eq!(e.line, Some(line_of(&text, "verify")));
+}
+
+#[test]
+fn idle_read_release_switch() {
+    let text = MINIMAL.replace("workers = 1", "workers = 1\nidle_read_release = false");
+    assert!(
+        !Config::parse(&text, None)
+            .unwrap()
+            .runtime
+            .idle_read_release
+    );
+    let text = MINIMAL.replace("workers = 1", "workers = 1\nidle_read_release = \"off\"");
+    let errs = errors(&text);
+    let e = error_at(&errs, "runtime.idle_read_release");
+    assert_eq!(e.line, Some(line_of(&text, "idle_read_release")));
+    assert!(e.message.contains("invalid type"), "{}", e.message);
 }
 
 #[test]

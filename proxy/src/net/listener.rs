@@ -34,6 +34,8 @@ fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     socket.set_nonblocking(true)?;
+    // Accepted sockets inherit TCP_NODELAY from the listener (Linux copies
+    // it at accept), so the accept loop sets nothing per connection.
     socket.set_tcp_nodelay(true)?;
     socket.bind(&addr.into())?;
     socket.listen(BACKLOG)?;
@@ -68,7 +70,9 @@ pub fn bind_group(
 /// A group made of sockets inherited from the process this one replaces
 /// (`server::upgrade`): `workers` of them, more bound to the same address
 /// when fewer were handed over (extra ones are closed here; the old process
-/// still holds them until it exits).
+/// still holds them until it exits). Each gets TCP_NODELAY, which the
+/// connections accepted from it inherit (it may come from a binary that did
+/// not set it).
 pub fn adopt_group(
     mut sockets: Vec<TcpListener>,
     workers: usize,
@@ -82,6 +86,7 @@ pub fn adopt_group(
         // One queue for every worker: duplicates of the first socket.
         sockets.truncate(1);
         sockets[0].set_nonblocking(true)?;
+        socket2::SockRef::from(&sockets[0]).set_tcp_nodelay(true)?;
         for _ in 1..workers {
             let dup = sockets[0].try_clone()?;
             sockets.push(dup);
@@ -91,6 +96,7 @@ pub fn adopt_group(
     sockets.truncate(workers);
     for s in &sockets {
         s.set_nonblocking(true)?;
+        socket2::SockRef::from(s).set_tcp_nodelay(true)?;
     }
     while sockets.len() < workers {
         sockets.push(bind_one(address)?);
@@ -101,6 +107,23 @@ pub fn adopt_group(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The accept loop sets no TCP_NODELAY: accepted sockets inherit it.
+    #[test]
+    fn accepted_sockets_inherit_nodelay() {
+        let g = bind_group("127.0.0.1:0".parse().unwrap(), 1, Default::default()).unwrap();
+        let _c = std::net::TcpStream::connect(g.address).unwrap();
+        g.sockets[0].set_nonblocking(false).unwrap();
+        let (s, _) = g.sockets[0].accept().unwrap();
+        assert!(s.nodelay().unwrap());
+        // An adopted socket without it gets it.
+        let plain = TcpListener::bind("127.0.0.1:0").unwrap();
+        let g = adopt_group(vec![plain], 1, Default::default()).unwrap();
+        let _c = std::net::TcpStream::connect(g.address).unwrap();
+        g.sockets[0].set_nonblocking(false).unwrap();
+        let (s, _) = g.sockets[0].accept().unwrap();
+        assert!(s.nodelay().unwrap());
+    }
 
     #[test]
     fn port_zero_group_shares_one_port() {

@@ -8,7 +8,9 @@
 use std::io;
 
 use monoio::buf::{IoBuf, IoBufMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, CancelHandle};
+
+use crate::net::idle_read::IdleRead;
 
 #[derive(Debug, Default)]
 pub struct ConnBuf {
@@ -29,6 +31,14 @@ impl ConnBuf {
 
     pub fn capacity(&self) -> usize {
         self.buf.capacity()
+    }
+
+    /// Hand the storage out while nothing is buffered, keeping none (an
+    /// idle connection; `replace_storage` gives it one again).
+    pub fn take_storage(&mut self) -> Vec<u8> {
+        debug_assert!(self.is_empty());
+        self.pos = 0;
+        std::mem::take(&mut self.buf)
     }
 
     /// Swap in other storage while nothing is buffered; returns the old one.
@@ -102,6 +112,24 @@ impl ConnBuf {
 }
 
 impl ConnBuf {
+    /// As `read_from`, on a read `cancel` can cancel (`ECANCELED`). The
+    /// storage comes back either way.
+    pub async fn read_cancelable_from<S: IdleRead>(
+        &mut self,
+        stream: &mut S,
+        cancel: CancelHandle,
+    ) -> io::Result<usize> {
+        if self.buf.capacity() == self.buf.len() {
+            self.make_room(4096, usize::MAX);
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let len = buf.len();
+        let cap = buf.capacity();
+        let (res, slice) = stream.idle_read(buf.slice_mut(len..cap), cancel).await;
+        self.buf = slice.into_inner();
+        res
+    }
+
     /// Write the first `n` bytes of `data()` to `stream` (all of them, or an
     /// error) and consume them. No copy: the storage itself is lent out.
     pub async fn write_prefix_to<W: AsyncWriteRent>(

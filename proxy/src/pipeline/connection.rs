@@ -211,7 +211,7 @@ pub(super) async fn serve<S>(
     stream_reset: Option<&ResetWatch>,
     watch: &WatchKey<'_>,
 ) where
-    S: AsyncReadRent + AsyncWriteRent + Split,
+    S: AsyncReadRent + AsyncWriteRent + Split + crate::net::idle_read::IdleRead,
 {
     let worker = &serving.worker;
     let mut cbuf = ConnBuf::with_buffer(worker.take_buffer());

@@ -9,14 +9,22 @@
 //! so a request already on its way is answered, with `Connection: close`.
 //! Deadlines are kept by the worker's watchdog (`runtime/watchdog.rs`), not
 //! by a timer per read.
+//!
+//! An idle keep-alive connection holds no read buffer once it has waited
+//! `IDLE_READ_RELEASE_AFTER` (`runtime.idle_read_release`, plain TCP only):
+//! the watchdog cancels the read, the buffer goes back to the worker, and a
+//! poll for readiness waits instead; a buffer is taken again when the next
+//! request (or the end of the connection) arrives. See [`idle_read`].
 
-use monoio::io::AsyncReadRent;
+use std::io;
+use std::time::Duration;
 
 use super::buffer::ConnBuf;
 use crate::config::Limits;
 use crate::error::{ErrorKind, ProxyError};
 use crate::http::head::parse_request_head;
 use crate::http::{HeadLimits, RequestHead};
+use crate::net::idle_read::IdleRead;
 use crate::runtime::watchdog::{Guard, WatchKey};
 use crate::runtime::worker::Worker;
 
@@ -28,7 +36,7 @@ pub enum HeadRead {
     Closed,
 }
 
-pub async fn read_head<S: AsyncReadRent>(
+pub async fn read_head<S: IdleRead>(
     worker: &Worker,
     limits: &Limits,
     stream: &mut S,
@@ -55,7 +63,7 @@ pub async fn read_head<S: AsyncReadRent>(
         }
         buf.make_room(4096, limits.max_head_bytes + 4096);
         let had_bytes = !buf.is_empty();
-        match deadline {
+        let release = match deadline {
             None => {
                 // Idle keep-alive connection: wait for the next request (a
                 // drain shortens the wait to the connection's drain deadline).
@@ -65,10 +73,19 @@ pub async fn read_head<S: AsyncReadRent>(
                     }
                     None => watch.arm(Guard::Idle, limits.idle_timeout),
                 }
+                watch
+                    .release_after()
+                    .filter(|grace| *grace < limits.idle_timeout && stream.can_release())
             }
-            Some(at) => watch.arm_at(Guard::Header, at),
-        }
-        let read = buf.read_from(stream).await;
+            Some(at) => {
+                watch.arm_at(Guard::Header, at);
+                None
+            }
+        };
+        let read = match release {
+            Some(grace) => idle_read(worker, stream, buf, watch, grace).await,
+            None => buf.read_from(stream).await,
+        };
         watch.disarm();
         match watch.take_fired() {
             Some(Guard::Header) if had_bytes => {
@@ -92,4 +109,31 @@ pub async fn read_head<S: AsyncReadRent>(
             Err(e) => return Err(ProxyError::new(ErrorKind::ClientClosed).with_cause(e)),
         }
     }
+}
+
+/// The read of an idle keep-alive connection (nothing buffered): after
+/// `grace` without a byte the watchdog cancels it; the buffer goes back to
+/// the worker, the socket is polled for readiness (the idle deadline still
+/// armed: a timeout or drain shuts the socket, which makes it readable),
+/// and only then is a buffer taken for the read. A request within `grace`
+/// is read by the first read, as without this.
+async fn idle_read<S: IdleRead>(
+    worker: &Worker,
+    stream: &mut S,
+    buf: &mut ConnBuf,
+    watch: &WatchKey<'_>,
+    grace: Duration,
+) -> io::Result<usize> {
+    let cancel = watch.arm_release(watch.now() + grace);
+    let read = buf.read_cancelable_from(stream, cancel).await;
+    let released = watch.disarm_release();
+    let cancelled = matches!(&read, Err(e) if e.raw_os_error() == Some(libc::ECANCELED));
+    if !(released && cancelled) {
+        return read;
+    }
+    worker.release_buffer(buf.take_storage());
+    let ready = stream.wait_readable().await;
+    buf.replace_storage(worker.take_buffer());
+    ready?;
+    buf.read_from(stream).await
 }

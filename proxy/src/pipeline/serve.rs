@@ -371,7 +371,7 @@ async fn accept_loop(
                     break;
                 };
                 tracing::debug!(worker = worker.id, %peer, "accepted");
-                let _ = stream.set_nodelay(true);
+                // TCP_NODELAY: inherited from the listener (`net::listener`).
                 let guard = ConnGuard::new(worker.clone(), gen.stats.listeners[index].clone());
                 let tls = gen.snap.tls[index].clone();
                 drop(gen);

@@ -34,6 +34,14 @@ pub fn print(
             None => println!("ringway: worker {i} did not report"),
         }
     }
+    println!(
+        "ringway: idle_read_release {}",
+        if rc.idle_read_release {
+            "on (idle keep-alive connections give their read buffer back)"
+        } else {
+            "off"
+        }
+    );
     for (l, addr) in config.listeners.iter().zip(bound) {
         println!(
             "ringway: listener {} on {} ({})",

@@ -26,15 +26,31 @@
 //! thread), so the watchdog never touches a reused descriptor.
 //!
 //! Precision is one tick (50 ms): fine for timeouts in seconds.
+//!
+//! # Idle read release
+//! A keep-alive connection waiting for its next request lends its read
+//! buffer to a pending receive. With `runtime.idle_read_release` (default
+//! on), the wait also arms a release deadline [`IDLE_READ_RELEASE_AFTER`]
+//! away: when it passes, the tick cancels the receive through the slot's
+//! [`Canceller`] (an `ASYNC_CANCEL` with io_uring, a cancelled readiness
+//! with epoll), and the connection gives the buffer back and polls for
+//! readiness instead (`pipeline::read_head`). A request that comes within
+//! the grace costs nothing more than two stores and the canceller's
+//! bookkeeping: no timer, no syscall, no extra ring operation.
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
+use monoio::io::{CancelHandle, Canceller};
 use slab::Slab;
 
 /// How often deadlines are checked (and the coarse clock refreshed).
 pub const TICK: Duration = Duration::from_millis(50);
+
+/// How long an idle keep-alive connection keeps its read buffer before the
+/// read is cancelled and the buffer given back (see the module docs).
+pub const IDLE_READ_RELEASE_AFTER: Duration = Duration::from_secs(1);
 
 /// What a deadline guards, and so what happens when it passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +77,21 @@ struct Slot {
     deadline: Option<Instant>,
     guard: Guard,
     fired: Option<Guard>,
+    /// When the pending idle read is cancelled (its buffer released).
+    release_at: Option<Instant>,
+    /// Set by the tick when it cancelled the idle read.
+    released: bool,
+    /// Cancels the idle read; made on the first idle wait, kept after.
+    canceller: Option<ReadCanceller>,
+}
+
+/// The slot's [`Canceller`] (which has no `Debug`).
+struct ReadCanceller(Canceller);
+
+impl std::fmt::Debug for ReadCanceller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadCanceller")
+    }
 }
 
 /// The per-worker deadline table (`!Send`, owned by the worker).
@@ -68,6 +99,8 @@ struct Slot {
 pub struct Watchdog {
     slots: RefCell<Slab<Slot>>,
     now: Cell<Instant>,
+    /// `Some(grace)`: idle reads give their buffer back after `grace`.
+    release_after: Option<Duration>,
 }
 
 impl Default for Watchdog {
@@ -75,6 +108,7 @@ impl Default for Watchdog {
         Watchdog {
             slots: RefCell::new(Slab::new()),
             now: Cell::new(Instant::now()),
+            release_after: None,
         }
     }
 }
@@ -86,6 +120,15 @@ pub struct WatchKey<'a> {
 }
 
 impl Watchdog {
+    /// A watchdog whose idle reads give their buffer back after `grace`
+    /// (`None`: they keep it).
+    pub fn with_idle_release(grace: Option<Duration>) -> Self {
+        Watchdog {
+            release_after: grace,
+            ..Default::default()
+        }
+    }
+
     /// The coarse clock (at most one tick old).
     #[inline]
     pub fn now(&self) -> Instant {
@@ -106,6 +149,9 @@ impl Watchdog {
             deadline: None,
             guard: Guard::Idle,
             fired: None,
+            release_at: None,
+            released: false,
+            canceller: None,
         });
         WatchKey { dog: self, key }
     }
@@ -116,6 +162,15 @@ impl Watchdog {
         self.now.set(now);
         let mut slots = self.slots.borrow_mut();
         for (_, s) in slots.iter_mut() {
+            if s.release_at.is_some_and(|r| r <= now) {
+                s.release_at = None;
+                s.released = true;
+                if let Some(ReadCanceller(c)) = s.canceller.take() {
+                    // The read completes with ECANCELED (or with data, if
+                    // some came first); a fresh canceller for the next.
+                    s.canceller = Some(ReadCanceller(c.cancel()));
+                }
+            }
             if s.deadline.is_none_or(|d| d > now) {
                 continue;
             }
@@ -204,6 +259,36 @@ impl WatchKey<'_> {
     #[inline]
     pub fn take_fired(&self) -> Option<Guard> {
         self.dog.slots.borrow_mut()[self.key].fired.take()
+    }
+
+    /// The grace after which an idle read gives its buffer back (`None`:
+    /// the feature is off).
+    #[inline]
+    pub fn release_after(&self) -> Option<Duration> {
+        self.dog.release_after
+    }
+
+    /// Arm the release of an idle read at `at`: the read given the
+    /// returned handle is cancelled then (by the tick).
+    #[inline]
+    pub fn arm_release(&self, at: Instant) -> CancelHandle {
+        let mut slots = self.dog.slots.borrow_mut();
+        let s = &mut slots[self.key];
+        s.release_at = Some(at);
+        s.released = false;
+        s.canceller
+            .get_or_insert_with(|| ReadCanceller(Canceller::new()))
+            .0
+            .handle()
+    }
+
+    /// Disarm the release; whether it fired (the read was cancelled).
+    #[inline]
+    pub fn disarm_release(&self) -> bool {
+        let mut slots = self.dog.slots.borrow_mut();
+        let s = &mut slots[self.key];
+        s.release_at = None;
+        std::mem::take(&mut s.released)
     }
 
     /// The upstream socket in use (`-1`: none). Set before waiting on the
@@ -357,6 +442,31 @@ mod tests {
         let (lo, hi) = (t.iter().min().unwrap(), t.iter().max().unwrap());
         assert!(*lo >= from && *hi < from + spread);
         assert!(*hi - *lo > spread / 2, "{:?}", *hi - *lo);
+    }
+
+    #[test]
+    fn idle_read_release_fires_once_at_its_time_and_not_the_idle_guard() {
+        let dog = Watchdog::with_idle_release(Some(IDLE_READ_RELEASE_AFTER));
+        let k = dog.register(-1);
+        assert_eq!(k.release_after(), Some(IDLE_READ_RELEASE_AFTER));
+        k.arm(Guard::Idle, Duration::from_secs(60));
+        let _early = k.arm_release(dog.now() + Duration::from_secs(60));
+        dog.tick();
+        assert!(!k.disarm_release());
+        let _due = k.arm_release(dog.now());
+        std::thread::sleep(Duration::from_millis(2));
+        dog.tick();
+        assert!(k.disarm_release());
+        assert!(!k.disarm_release());
+        // The idle deadline still stands.
+        assert_eq!(k.take_fired(), None);
+        // Disarmed before its time: never fires.
+        let _gone = k.arm_release(dog.now());
+        assert!(!k.disarm_release());
+        std::thread::sleep(Duration::from_millis(2));
+        dog.tick();
+        assert!(!k.disarm_release());
+        assert_eq!(Watchdog::default().register(-1).release_after(), None);
     }
 
     #[test]

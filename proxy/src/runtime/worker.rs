@@ -22,8 +22,10 @@ use crate::upstream::UpstreamPool;
 
 /// Size of recycled connection buffers.
 pub const BUF_SIZE: usize = 16 * 1024;
-/// Buffers kept on the free list.
-const MAX_FREE_BUFFERS: usize = 1024;
+/// Buffers kept on the free list (1 MiB per worker). Buffers given back
+/// beyond it are freed, so the memory of connections that went idle (and
+/// gave their read buffer back) is not kept for good.
+const MAX_FREE_BUFFERS: usize = 64;
 /// Size of the buffers a large response body streams through: fewer, larger
 /// reads and writes (and loopback segments) per body than with `BUF_SIZE`.
 pub const BIG_BUF_SIZE: usize = 64 * 1024;
@@ -96,7 +98,12 @@ impl Worker {
             shutdown: LocalNotify::new(),
             draining: Cell::new(false),
             drain_idle: Cell::new(None),
-            watchdog: Watchdog::default(),
+            watchdog: Watchdog::with_idle_release(
+                config
+                    .runtime
+                    .idle_read_release
+                    .then_some(super::watchdog::IDLE_READ_RELEASE_AFTER),
+            ),
             buffers: RefCell::new(Vec::new()),
             big_buffers: RefCell::new(Vec::new()),
             request_ids: Cell::new(seed | 1),
@@ -137,6 +144,22 @@ impl Worker {
         }
     }
 
+    /// Give back the read buffer of a connection gone idle. Past the free
+    /// list's cap it is freed, and its whole pages are first handed back to
+    /// the kernel: the allocator keeps a freed 16 KiB block resident in its
+    /// heap for reuse, which would keep the idle connections' memory.
+    pub fn release_buffer(&self, buf: Vec<u8>) {
+        let cap = buf.capacity();
+        if (BUF_SIZE..BIG_BUF_SIZE).contains(&cap) {
+            let mut list = self.buffers.borrow_mut();
+            if list.len() < MAX_FREE_BUFFERS {
+                list.push(buf);
+                return;
+            }
+        }
+        discard_pages(buf);
+    }
+
     /// A pseudo-random number from the same stream (jitter; not a secret).
     pub fn random_u64(&self) -> u64 {
         let mut x = self.request_ids.get();
@@ -168,6 +191,37 @@ impl Worker {
         {
             out[2 * i] = HEX[(byte >> 4) as usize];
             out[2 * i + 1] = HEX[(byte & 15) as usize];
+        }
+    }
+}
+
+/// Free `buf` after `madvise(MADV_DONTNEED)` on the pages it covers whole
+/// (as glibc's `malloc_trim` does for free chunks): they stop counting in
+/// the RSS, and read back as zeros if the allocator reuses them.
+fn discard_pages(mut buf: Vec<u8>) {
+    discard_pages_keep(&mut buf);
+}
+
+/// `madvise(MADV_DONTNEED)` on the whole pages of `buf`'s storage.
+fn discard_pages_keep(buf: &mut Vec<u8>) {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let page = *PAGE.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(p).unwrap_or(0)
+    });
+    if !page.is_power_of_two() {
+        return;
+    }
+    let start = buf.as_mut_ptr() as usize;
+    let end = start + buf.capacity();
+    let (from, to) = ((start + page - 1) & !(page - 1), end & !(page - 1));
+    if to > from {
+        // SAFETY: [from, to) is page-aligned and inside `buf`'s allocation,
+        // which is ours alone (`&mut`); its contents are not needed
+        // (anonymous private memory reads back as zeros).
+        unsafe {
+            libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED);
         }
     }
 }
@@ -273,5 +327,24 @@ mod tests {
             w.give_buffer(Vec::with_capacity(BIG_BUF_SIZE));
         }
         assert_eq!(w.big_buffers.borrow().len(), MAX_FREE_BIG_BUFFERS);
+        // So is the small one: the idle buffers released past it are freed.
+        let idle: Vec<_> = (0..MAX_FREE_BUFFERS + 10)
+            .map(|_| w.take_buffer())
+            .collect();
+        for mut b in idle {
+            b.extend_from_slice(&[7; 100]);
+            b.clear();
+            w.release_buffer(b);
+        }
+        assert_eq!(w.buffers.borrow().len(), MAX_FREE_BUFFERS);
+        let b = w.take_buffer();
+        assert!(b.is_empty() && b.capacity() >= BUF_SIZE);
+        // A discarded buffer's pages read back as zeros, and stay usable
+        // until freed.
+        let mut b = vec![7u8; 4 * BUF_SIZE];
+        let p = b.as_mut_ptr();
+        discard_pages_keep(&mut b);
+        assert!(b[BUF_SIZE..2 * BUF_SIZE].iter().all(|&x| x == 0));
+        assert_eq!(b.as_mut_ptr(), p);
     }
 }

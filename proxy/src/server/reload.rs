@@ -488,6 +488,9 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     {
         out.push("runtime ring settings");
     }
+    if a.idle_read_release != b.idle_read_release {
+        out.push("runtime.idle_read_release");
+    }
     if a.log_level != b.log_level {
         out.push("runtime.log_level");
     }

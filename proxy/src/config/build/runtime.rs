@@ -155,6 +155,8 @@ impl Builder<'_> {
             defaults::DRAIN_IDLE_GRACE,
         );
 
+        let idle_read_release = file.idle_read_release.unwrap_or(true);
+
         let log_level = file
             .log_level
             .clone()
@@ -181,6 +183,7 @@ impl Builder<'_> {
             max_connections_per_worker,
             drain_timeout,
             drain_idle_grace,
+            idle_read_release,
             log_level,
         }
     }

@@ -58,6 +58,9 @@ impl StreamBridge {
 // for an upgraded connection, which HTTP/2 streams never become.)
 unsafe impl Split for StreamBridge {}
 
+/// An HTTP/2 stream carries one request: no idle wait to release.
+impl crate::net::idle_read::IdleRead for StreamBridge {}
+
 impl AsyncReadRent for StreamBridge {
     fn read<T: IoBufMut>(
         &mut self,

@@ -117,6 +117,28 @@ impl<S: AsyncReadRent> AsyncReadRent for Prefixed<S> {
     }
 }
 
+/// Idle reads go to `inner` once the prefix is used up.
+impl<S: crate::net::idle_read::IdleRead> crate::net::idle_read::IdleRead for Prefixed<S> {
+    fn can_release(&self) -> bool {
+        self.prefix.is_empty() && self.inner.can_release()
+    }
+
+    async fn idle_read<T: IoBufMut>(
+        &mut self,
+        buf: T,
+        cancel: monoio::io::CancelHandle,
+    ) -> BufResult<usize, T> {
+        if self.prefix.is_empty() {
+            return self.inner.idle_read(buf, cancel).await;
+        }
+        self.read(buf).await
+    }
+
+    fn wait_readable(&self) -> impl std::future::Future<Output = std::io::Result<()>> {
+        self.inner.wait_readable()
+    }
+}
+
 impl<S: AsyncWriteRent> AsyncWriteRent for Prefixed<S> {
     fn write<T: IoBuf>(
         &mut self,

@@ -1,0 +1,72 @@
+//! What a client stream offers for an idle keep-alive read that holds no
+//! buffer: a read that can be cancelled, and a wait for readiness.
+//!
+//! A keep-alive connection waiting for its next request has one receive
+//! pending with the connection's read buffer lent to the kernel. After a
+//! short grace (`runtime::watchdog::IDLE_READ_RELEASE_AFTER`) the watchdog
+//! cancels that receive; the stage loop gives the buffer back to the worker
+//! and waits for the socket to become readable (a poll, which holds no
+//! memory), then takes a buffer and reads (`pipeline::read_head`).
+//!
+//! Only plain TCP can do this today. A TLS stream (monoio-rustls) reads
+//! through its own record buffer and offers no cancelable read, and an
+//! HTTP/2 stream never waits between requests in the stage loop: both keep
+//! the defaults (`can_release` false), i.e. an ordinary read.
+
+use std::future::Future;
+use std::io;
+
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, CancelHandle, CancelableAsyncReadRent};
+use monoio::net::TcpStream;
+use monoio::BufResult;
+
+/// A client stream whose idle read can give its buffer back.
+pub trait IdleRead: AsyncReadRent {
+    /// Whether a read can be cancelled and readiness awaited right now.
+    fn can_release(&self) -> bool {
+        false
+    }
+
+    /// A read that `cancel` cancels (`ECANCELED`; the buffer comes back
+    /// either way). Without support, an ordinary read.
+    fn idle_read<T: IoBufMut>(
+        &mut self,
+        buf: T,
+        cancel: CancelHandle,
+    ) -> impl Future<Output = BufResult<usize, T>> {
+        let _ = cancel;
+        self.read(buf)
+    }
+
+    /// Wait until a read would not block (data, end of stream or an error).
+    fn wait_readable(&self) -> impl Future<Output = io::Result<()>> {
+        std::future::ready(Ok(()))
+    }
+}
+
+impl IdleRead for TcpStream {
+    fn can_release(&self) -> bool {
+        true
+    }
+
+    fn idle_read<T: IoBufMut>(
+        &mut self,
+        buf: T,
+        cancel: CancelHandle,
+    ) -> impl Future<Output = BufResult<usize, T>> {
+        self.cancelable_read(buf, cancel)
+    }
+
+    /// A single-shot poll (io_uring `POLL_ADD`; with the epoll driver, the
+    /// registered readiness, confirmed by `poll(2)`: not `relaxed`).
+    fn wait_readable(&self) -> impl Future<Output = io::Result<()>> {
+        self.readable(false)
+    }
+}
+
+/// TLS keeps an ordinary read (see the module docs).
+impl<IO: AsyncReadRent + monoio::io::AsyncWriteRent> IdleRead
+    for monoio_rustls::ServerTlsStream<IO>
+{
+}
