@@ -357,6 +357,7 @@ pub fn workers(state: &AdminState, rings: &[Option<RingStats>]) -> Value {
                     .map(|a| a.load(std::sync::atomic::Ordering::Acquire)),
                 "driver": state.drivers.get(i),
                 "idle_read_release": idle_read_release,
+                "ring_features": state.ring_features.get(i).cloned().unwrap_or_default(),
                 "connections_active": active,
                 "connections_total": accepted,
                 "requests": requests,

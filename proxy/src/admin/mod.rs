@@ -74,6 +74,8 @@ pub struct AdminState {
     /// Per worker, e.g. `"io_uring (single_issuer, defer_taskrun)"` or
     /// `"epoll (legacy)"`.
     pub drivers: Vec<String>,
+    /// Per worker: the `ring_features` its ring uses (none on epoll).
+    pub ring_features: Vec<Vec<&'static str>>,
     /// Per worker: the CPU it is pinned to.
     pub cores: Vec<Option<usize>>,
 }

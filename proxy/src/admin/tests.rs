@@ -79,6 +79,7 @@ impl Fixture {
                 started: Instant::now()
                     .checked_sub(Duration::from_secs(5))
                     .unwrap_or_else(Instant::now),
+                ring_features: vec![],
                 drivers: vec![
                     "io_uring (single_issuer, defer_taskrun)".into(),
                     "epoll (legacy)".into(),
@@ -973,6 +974,7 @@ fn label_values_are_escaped() {
         weights: None,
         draining: ShutdownFlag::new(),
         started: Instant::now(),
+        ring_features: vec![],
         drivers: vec!["x\"y".into()],
         cores: vec![None],
     };
@@ -1265,6 +1267,7 @@ histograms = ["route"]
             weights: None,
             draining: ShutdownFlag::new(),
             started: Instant::now(),
+            ring_features: vec![],
             drivers: vec![],
             cores: vec![],
         },
@@ -1446,6 +1449,7 @@ fn spawn_without_admin_section_is_an_error() {
         weights: None,
         draining: ShutdownFlag::new(),
         started: Instant::now(),
+        ring_features: vec![],
         drivers: vec![],
         cores: vec![],
     });

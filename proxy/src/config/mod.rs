@@ -71,6 +71,15 @@ pub struct RingFlags {
     pub coop_taskrun: bool,
 }
 
+/// io_uring features beyond monoio's own (`runtime::ring_features`): the
+/// ones asked for; each is used only where the kernel supports it. None is
+/// on by default: each is on by default only once it is measured to help
+/// (bench/README.md, "io_uring features").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RingFeatures {
+    pub recv_poll_first: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     /// Number of worker threads (resolved from `"auto"`: online cores, or
@@ -84,6 +93,7 @@ pub struct RuntimeConfig {
     /// SQPOLL with this idle time; `None` = off.
     pub sqpoll_idle: Option<Duration>,
     pub ring_flags: RingFlags,
+    pub ring_features: RingFeatures,
     pub max_connections_per_worker: usize,
     pub drain_timeout: Duration,
     /// During a drain, connections idle between requests stay open this

@@ -14,15 +14,22 @@ use crate::config::{DriverKind, RuntimeConfig};
 /// Which driver a worker ended up on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DriverUsed {
-    IoUring { flags: String },
-    Legacy { reason: Option<String> },
+    /// `features`: the `ring_features` this worker's ring uses (not part
+    /// of the driver's name).
+    IoUring {
+        flags: String,
+        features: Vec<&'static str>,
+    },
+    Legacy {
+        reason: Option<String>,
+    },
 }
 
 impl std::fmt::Display for DriverUsed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DriverUsed::IoUring { flags } if flags.is_empty() => f.write_str("io_uring"),
-            DriverUsed::IoUring { flags } => write!(f, "io_uring ({flags})"),
+            DriverUsed::IoUring { flags, .. } if flags.is_empty() => f.write_str("io_uring"),
+            DriverUsed::IoUring { flags, .. } => write!(f, "io_uring ({flags})"),
             DriverUsed::Legacy { .. } => f.write_str("epoll (legacy)"),
         }
     }
@@ -74,7 +81,12 @@ pub fn run_on_driver<F, Fut>(
                 .build();
             match built {
                 Ok(mut rt) => {
-                    on_start(Ok(DriverUsed::IoUring { flags }));
+                    let features = super::ring_features::effective(rc.ring_features);
+                    super::ring_features::apply(features);
+                    on_start(Ok(DriverUsed::IoUring {
+                        flags,
+                        features: super::ring_features::names(features),
+                    }));
                     rt.block_on(make());
                     return;
                 }

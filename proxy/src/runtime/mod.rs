@@ -21,6 +21,7 @@
 
 pub mod driver;
 pub mod notify;
+pub mod ring_features;
 pub mod shutdown;
 pub mod summary;
 pub mod watchdog;

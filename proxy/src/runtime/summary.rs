@@ -34,6 +34,30 @@ pub fn print(
             None => println!("ringway: worker {i} did not report"),
         }
     }
+    // The ring features in use (the same on every io_uring worker).
+    let on = drivers.iter().flatten().find_map(|(d, _)| match d {
+        DriverUsed::IoUring { features, .. } => Some(features.join(" ")),
+        DriverUsed::Legacy { .. } => None,
+    });
+    match on {
+        Some(list) => {
+            let off: Vec<&str> = super::ring_features::ALL
+                .iter()
+                .copied()
+                .filter(|f| !list.split(' ').any(|x| x == *f))
+                .collect();
+            println!(
+                "ringway: ring features: {}{}",
+                if list.is_empty() { "none" } else { &list },
+                if off.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (off: {}; see runtime.ring_features)", off.join(" "))
+                }
+            );
+        }
+        None => println!("ringway: ring features: none (epoll driver)"),
+    }
     println!(
         "ringway: idle_read_release {}",
         if rc.idle_read_release {

@@ -293,6 +293,13 @@ pub fn run(config: Arc<Config>, path: Option<PathBuf>) -> Result<(), RunError> {
                     .iter()
                     .map(|d| d.as_ref().map(|(d, _)| d.to_string()).unwrap_or_default())
                     .collect(),
+                ring_features: drivers
+                    .iter()
+                    .map(|d| match d {
+                        Some((DriverUsed::IoUring { features, .. }, _)) => features.clone(),
+                        _ => Vec::new(),
+                    })
+                    .collect(),
                 cores: plan.iter().map(|c| c.map(|c| c.id)).collect(),
             });
             let socket = inherited.as_mut().and_then(|h| h.take_admin(a.address));

@@ -485,6 +485,7 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     if a.ring_entries != b.ring_entries
         || a.sqpoll_idle != b.sqpoll_idle
         || a.ring_flags != b.ring_flags
+        || a.ring_features != b.ring_features
     {
         out.push("runtime ring settings");
     }

@@ -136,6 +136,36 @@ impl Builder<'_> {
             }
         };
 
+        // RINGWAY_RING_FEATURES (comma-separated, "" = none) wins over the
+        // file, as RUST_LOG over log_level: the same configurations can then
+        // run with a feature forced on or off (the test suite does).
+        let from_env = std::env::var("RINGWAY_RING_FEATURES").ok().map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        });
+        let ring_features = match from_env.as_ref().or(file.ring_features.as_ref()) {
+            None => RingFeatures::default(),
+            Some(list) => {
+                let mut f = RingFeatures::default();
+                for (i, name) in list.iter().enumerate() {
+                    match name.as_str() {
+                        "recv_poll_first" => f.recv_poll_first = true,
+                        other => self.error(
+                            format!("runtime.ring_features[{i}]"),
+                            format!(
+                                "unknown ring feature {other:?}: expected one of {:?}",
+                                crate::runtime::ring_features::ALL
+                            ),
+                        ),
+                    }
+                }
+                f
+            }
+        };
+
         let max_connections_per_worker = self.int_in(
             "runtime.max_connections_per_worker",
             file.max_connections_per_worker,
@@ -180,6 +210,7 @@ impl Builder<'_> {
             ring_entries,
             sqpoll_idle,
             ring_flags,
+            ring_features,
             max_connections_per_worker,
             drain_timeout,
             drain_idle_grace,

@@ -1,0 +1,116 @@
+//! io_uring features beyond what monoio 0.2 uses on its own, switched on
+//! per worker thread through the vendored monoio's `ring_ext`
+//! (vendor/README.md): asked for with `[runtime] ring_features`, probed
+//! once at start (a feature the kernel refuses stays off), and the ones in
+//! use are printed in the start-up summary and listed in `/workers`.
+//! None is on by default: each is measured first (bench/README.md).
+//!
+//! | feature | what it does | needs |
+//! |---|---|---|
+//! | `recv_poll_first` | socket receives arm a poll first instead of trying at once (`IORING_RECVSEND_POLL_FIRST`): a keep-alive connection's next request and an upstream's response are usually not there yet when the receive is submitted, so the attempt that would fail is skipped | Linux 5.19; measured no gain here (closed loop 2–4 % fewer req/s, fixed rate within noise), so off by default |
+
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::sync::OnceLock;
+
+use crate::config::RingFeatures;
+
+/// Every feature's name, as in the configuration.
+pub const ALL: [&str; 1] = ["recv_poll_first"];
+
+/// What the kernel accepts (probed once per process).
+pub fn supported() -> RingFeatures {
+    static PROBED: OnceLock<RingFeatures> = OnceLock::new();
+    *PROBED.get_or_init(|| RingFeatures {
+        recv_poll_first: probe_recv_poll_first(),
+    })
+}
+
+/// The features a worker on io_uring turns on: asked for and supported.
+pub fn effective(asked: RingFeatures) -> RingFeatures {
+    let k = supported();
+    RingFeatures {
+        recv_poll_first: asked.recv_poll_first && k.recv_poll_first,
+    }
+}
+
+/// Turn `f` on for this thread's ring (call before its runtime serves).
+pub fn apply(f: RingFeatures) {
+    monoio::ring_ext::set_recv_poll_first(f.recv_poll_first);
+}
+
+/// The names of the features on in `f`.
+pub fn names(f: RingFeatures) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if f.recv_poll_first {
+        out.push("recv_poll_first");
+    }
+    out
+}
+
+/// One receive with `IORING_RECVSEND_POLL_FIRST` on a socket pair with a
+/// byte waiting: the kernel returns the byte, or refuses the flag
+/// (`EINVAL`, before 5.19).
+fn probe_recv_poll_first() -> bool {
+    let Ok(mut ring) = io_uring::IoUring::new(2) else {
+        return false;
+    };
+    let Ok((mut a, b)) = std::os::unix::net::UnixStream::pair() else {
+        return false;
+    };
+    if a.write_all(b"x").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 1];
+    let entry = io_uring::opcode::Recv::new(
+        io_uring::types::Fd(b.as_raw_fd()),
+        buf.as_mut_ptr(),
+        buf.len() as u32,
+    )
+    .build()
+    .user_data(1);
+    let entry = monoio::ring_ext::with_poll_first(entry);
+    // SAFETY: `buf` and the socket outlive the submission: it completes
+    // (the byte is waiting) before this function returns, as
+    // `submit_and_wait(1)` waits for it.
+    unsafe {
+        if ring.submission().push(&entry).is_err() {
+            return false;
+        }
+    }
+    if ring.submit_and_wait(1).is_err() {
+        return false;
+    }
+    let done = ring.completion().next();
+    matches!(done, Some(c) if c.result() == 1 && buf[0] == b'x')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn effective_features_are_asked_and_supported() {
+        let none = RingFeatures::default();
+        assert_eq!(effective(none), none);
+        assert!(names(none).is_empty());
+        let all = RingFeatures {
+            recv_poll_first: true,
+        };
+        assert_eq!(effective(all), supported());
+        assert_eq!(names(all), ALL.to_vec());
+    }
+
+    #[test]
+    fn this_kernel_takes_poll_first() {
+        // Linux 5.19 and later (CI and the benchmark host run 6.x); the
+        // probe must not report a refusal there.
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let mut parts = release.trim().split(['.', '-']);
+        let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        if (major, minor) >= (5, 19) && io_uring::IoUring::new(2).is_ok() {
+            assert!(supported().recv_poll_first, "kernel {release}");
+        }
+    }
+}
