@@ -9,6 +9,9 @@ use clap::{Parser, Subcommand};
 
 use ringway::config::Config;
 
+/// mimalloc: thread-local heaps (a worker never contends with another for
+/// the allocator), measured ≈ 14 % less CPU per HTTP/2 request than glibc's
+/// malloc (bench/README.md, HTTP/2 fifth run).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -384,6 +387,17 @@ fn load(path: &Path) -> Result<Config, ExitCode> {
 }
 
 fn main() -> ExitCode {
+    // No transparent huge pages for this process: mimalloc's arenas are
+    // 2 MiB-aligned, so on a host with THP `always` the memory a worker
+    // touches is backed by huge pages: measured at 20,000 req/s, 50
+    // connections: 29.7 MiB RSS with them, 19.5 without (glibc malloc:
+    // 12); 1,000 connections: 74 MiB with them, 44 without (glibc: 45).
+    // Refused only by kernels older than 3.15; then nothing changes.
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory
+    // of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Apikey { command } => apikey(command),
