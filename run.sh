@@ -105,6 +105,11 @@ cmd_test() {
         || echo "note: chromium (Debian) not installable; the dashboard browser test is skipped"
     log "unit + integration tests"
     cargo test --workspace
+    # The io_uring features of runtime.ring_features are off by default
+    # (measured first, bench/README.md): the integration suite runs again
+    # with every one of them forced on.
+    log "integration tests again with every ring feature on (RINGWAY_RING_FEATURES=recv_poll_first)"
+    RINGWAY_RING_FEATURES=recv_poll_first cargo test -p ringway-tests
     log "release build (LTO)"
     cargo build --release --workspace --bins
     log "fuzz (short, bounded)"

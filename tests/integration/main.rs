@@ -52,6 +52,7 @@ mod redirect;
 mod reload;
 mod retries;
 mod rewrite;
+mod ring_features;
 mod routing;
 mod split_accuracy;
 mod strict;

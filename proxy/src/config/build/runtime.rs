@@ -136,35 +136,24 @@ impl Builder<'_> {
             }
         };
 
-        // RINGWAY_RING_FEATURES (comma-separated, "" = none) wins over the
-        // file, as RUST_LOG over log_level: the same configurations can then
-        // run with a feature forced on or off (the test suite does).
+        // The file's list is checked whatever runs; RINGWAY_RING_FEATURES
+        // (comma-separated, "" = none) wins over it, as RUST_LOG over
+        // log_level: the same configurations can then run with a feature
+        // forced on or off (the test suite does).
+        let from_file = file
+            .ring_features
+            .as_ref()
+            .map(|list| self.ring_features(list, "runtime.ring_features"));
         let from_env = std::env::var("RINGWAY_RING_FEATURES").ok().map(|v| {
-            v.split(',')
+            let list: Vec<String> = v
+                .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
-                .collect::<Vec<_>>()
+                .collect();
+            self.ring_features(&list, "RINGWAY_RING_FEATURES")
         });
-        let ring_features = match from_env.as_ref().or(file.ring_features.as_ref()) {
-            None => RingFeatures::default(),
-            Some(list) => {
-                let mut f = RingFeatures::default();
-                for (i, name) in list.iter().enumerate() {
-                    match name.as_str() {
-                        "recv_poll_first" => f.recv_poll_first = true,
-                        other => self.error(
-                            format!("runtime.ring_features[{i}]"),
-                            format!(
-                                "unknown ring feature {other:?}: expected one of {:?}",
-                                crate::runtime::ring_features::ALL
-                            ),
-                        ),
-                    }
-                }
-                f
-            }
-        };
+        let ring_features = from_env.or(from_file).unwrap_or_default();
 
         let max_connections_per_worker = self.int_in(
             "runtime.max_connections_per_worker",
@@ -217,6 +206,24 @@ impl Builder<'_> {
             idle_read_release,
             log_level,
         }
+    }
+
+    /// A `ring_features` list (`what`: where it came from, for errors).
+    fn ring_features(&mut self, list: &[String], what: &str) -> RingFeatures {
+        let mut f = RingFeatures::default();
+        for (i, name) in list.iter().enumerate() {
+            match name.as_str() {
+                "recv_poll_first" => f.recv_poll_first = true,
+                other => self.error(
+                    format!("{what}[{i}]"),
+                    format!(
+                        "unknown ring feature {other:?}: expected one of {:?}",
+                        crate::runtime::ring_features::ALL
+                    ),
+                ),
+            }
+        }
+        f
     }
 
     pub(super) fn limits(&mut self, file: &LimitsFile) -> Limits {
