@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# A/B of one ringway binary under two `[runtime]` settings (issue #18:
+# each io_uring feature measured alone): HTTP/1.1 keep-alive small GET
+# through one worker on core 1, origin and ringload on core 0, at a fixed
+# rate (or closed loop with RATE=0); CPU per request from /proc/PID/stat
+# (utime+stime) over the measured 10 s, and the RSS at the end. The two
+# settings alternate, PAIRS times.
+#   Usage: bench/ring-features-ab.sh 'ring_features = []' 'ring_features = ["recv_poll_first"]' [RATE] [PAIRS]
+# Needs: target/release/{ringway,ringload}. Loopback only, bounded.
+set -euo pipefail
+A=$1; B=$2; RATE=${3:-20000}; PAIRS=${4:-5}; CONNS=${CONNS:-50}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+R=${BIN_DIR:-$ROOT/target/release}
+DIR=$(mktemp -d /tmp/ringway-ab.XXXXXX)
+O_PORT=${O_PORT:-18700}; P_PORT=${P_PORT:-18701}
+cleanup() { kill "${O:-}" "${P:-}" 2>/dev/null || true; }
+trap cleanup EXIT
+config() {  # config SETTING -> file
+    local f="$DIR/cfg.$RANDOM.toml"
+    printf '[runtime]\nworkers = 1\n%s\n\n[[listener]]\nname = "public"\naddress = "127.0.0.1:%s"\n\n[[route]]\nname = "all"\npath_prefix = "/"\ncluster = "app"\n\n[[cluster]]\nname = "app"\nendpoints = ["127.0.0.1:%s"]\n' \
+        "$1" "$P_PORT" "$O_PORT" > "$f"
+    echo "$f"
+}
+one() {  # one SETTING -> prints a result line
+    local cfg rflag n u1 s1 u2 s2 rss
+    cfg=$(config "$1")
+    rflag=(); [ "$RATE" != 0 ] && rflag=(-R "$RATE")
+    taskset -c 0 "$R/ringload" serve --listen "127.0.0.1:$O_PORT" --body-size 2 -t 1 > "$DIR/origin.log" 2>&1 & O=$!
+    taskset -c 1 "$R/ringway" run -c "$cfg" > "$DIR/proxy.log" 2>&1 & P=$!
+    for _ in $(seq 100); do grep -q "ringway: ready" "$DIR/proxy.log" && break; sleep 0.1; done
+    taskset -c 0 "$R/ringload" run -c "$CONNS" -t 1 "${rflag[@]}" -d 2s "http://127.0.0.1:$P_PORT/" > /dev/null
+    read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$P/stat")
+    taskset -c 0 "$R/ringload" run -c "$CONNS" -t 1 "${rflag[@]}" -d 10s --json "http://127.0.0.1:$P_PORT/" > "$DIR/load.json"
+    read -r u2 s2 < <(awk '{print $14, $15}' "/proc/$P/stat")
+    rss=$(awk '/VmRSS/ {print $2}' "/proc/$P/status")
+    n=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['requests'])" "$DIR/load.json")
+    kill "$P" "$O"; wait "$P" "$O" 2>/dev/null || true
+    python3 -c "
+n=$n; tick=1e6/$(getconf CLK_TCK)
+u=($u2-$u1)*tick/n; s=($s2-$s1)*tick/n
+print(f'{n/10:9.0f} req/s  user {u:5.2f}  kernel {s:5.2f}  total {u+s:5.2f} µs/req  RSS $rss KiB')"
+}
+for i in $(seq "$PAIRS"); do
+    echo "pair $i  A ($A): $(one "$A")"
+    echo "pair $i  B ($B): $(one "$B")"
+done
