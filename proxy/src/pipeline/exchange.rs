@@ -222,15 +222,10 @@ pub(super) async fn open_connection(
             if worker.pool.borrow_mut().evict_one(cluster) {
                 continue;
             }
-            if queued.is_none() {
-                if c.max_pending.is_some_and(|m| gauge.pending() >= m) {
-                    gen.stats.clusters[cluster].overflow_pending.inc();
-                    return Err(ProxyError::new(ErrorKind::Overflow("max_pending")));
-                }
-                queued = Some(gauge.queue());
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            let woke = !left.is_zero() && monoio::time::timeout(left, gauge.freed()).await.is_ok();
+            let overflow = &gen.stats.clusters[cluster].overflow_pending;
+            let woke = gauge
+                .wait_for_room(&mut queued, c.max_pending, overflow, deadline)
+                .await?;
             if !woke && gauge.open() >= max {
                 gen.stats.clusters[cluster].overflow_connections.inc();
                 return Err(ProxyError::new(ErrorKind::Overflow("max_connections")));

@@ -13,8 +13,11 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::time::Instant;
 
+use crate::error::{ErrorKind, ProxyError};
 use crate::runtime::notify::LocalNotify;
+use crate::stats::counter::Counter;
 
 /// One cluster's connections on one worker (carried over reloads by
 /// cluster name).
@@ -56,6 +59,29 @@ impl ConnGauge {
     /// Wait until a connection closes or is returned to the pool.
     pub async fn freed(&self) {
         self.freed.notified().await
+    }
+
+    /// One wait of a request at the cluster's connection cap (HTTP/1.1
+    /// and HTTP/2 alike): the first wait joins the queue (`queued`), or is
+    /// refused when `max_pending` requests already wait (`overflow_pending`
+    /// counted, 503 `max_pending`); then it waits until `deadline` for a
+    /// connection to be freed. `Ok(true)`: one was.
+    pub async fn wait_for_room(
+        self: &Rc<Self>,
+        queued: &mut Option<Pending>,
+        max_pending: Option<u32>,
+        overflow_pending: &Counter,
+        deadline: Instant,
+    ) -> Result<bool, ProxyError> {
+        if queued.is_none() {
+            if max_pending.is_some_and(|m| self.pending() >= m) {
+                overflow_pending.inc();
+                return Err(ProxyError::new(ErrorKind::Overflow("max_pending")));
+            }
+            *queued = Some(self.queue());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        Ok(!left.is_zero() && monoio::time::timeout(left, self.freed()).await.is_ok())
     }
 }
 

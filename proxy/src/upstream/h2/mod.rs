@@ -72,15 +72,10 @@ pub async fn stream(
         // Closing an idle connection makes room when its task has run:
         // the gauge wakes us then.
         worker.h2_pool.borrow_mut().evict_idle(gauge);
-        if queued.is_none() {
-            if c.max_pending.is_some_and(|m| gauge.pending() >= m) {
-                gen.stats.clusters[cluster].overflow_pending.inc();
-                return Err(ProxyError::new(ErrorKind::Overflow("max_pending")));
-            }
-            queued = Some(gauge.queue());
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        let woke = !left.is_zero() && monoio::time::timeout(left, gauge.freed()).await.is_ok();
+        let overflow = &gen.stats.clusters[cluster].overflow_pending;
+        let woke = gauge
+            .wait_for_room(&mut queued, c.max_pending, overflow, deadline)
+            .await?;
         if !woke {
             let picked = worker.h2_pool.borrow_mut().pick(&key);
             if let Some((send, slot)) = picked {
