@@ -6,6 +6,9 @@
 # (utime+stime) over the measured 10 s, and the RSS at the end. The two
 # settings alternate, PAIRS times.
 #   Usage: bench/ring-features-ab.sh 'ring_features = []' 'ring_features = ["recv_poll_first"]' [RATE] [PAIRS]
+# A setting may open another table: $'[limits]\nrequest_buffer_bytes = 0'.
+# LOAD_ARGS adds ringload arguments to every run, e.g. a POST body:
+#   LOAD_ARGS="-m POST --body-file /tmp/16k" bench/ring-features-ab.sh ...
 # Needs: target/release/{ringway,ringload}. Loopback only, bounded.
 set -euo pipefail
 A=$1; B=$2; RATE=${3:-20000}; PAIRS=${4:-5}; CONNS=${CONNS:-50}
@@ -25,6 +28,8 @@ one() {  # one SETTING -> prints a result line
     local cfg rflag n u1 s1 u2 s2 rss
     cfg=$(config "$1")
     rflag=(); [ "$RATE" != 0 ] && rflag=(-R "$RATE")
+    # shellcheck disable=SC2206
+    rflag+=(${LOAD_ARGS:-})
     taskset -c 0 "$R/ringload" serve --listen "127.0.0.1:$O_PORT" --body-size 2 -t 1 > "$DIR/origin.log" 2>&1 & O=$!
     taskset -c 1 "$R/ringway" run -c "$cfg" > "$DIR/proxy.log" 2>&1 & P=$!
     for _ in $(seq 100); do grep -q "ringway: ready" "$DIR/proxy.log" && break; sleep 0.1; done

@@ -24,6 +24,7 @@ mod etcd;
 mod examples;
 mod filter_metrics;
 mod filters;
+mod gather;
 mod grpc;
 mod harness;
 mod headers;

@@ -450,6 +450,7 @@ pub fn config(c: &Config) -> Value {
         "header_read_timeout": duration(l.header_read_timeout),
         "body_read_timeout": duration(l.body_read_timeout),
         "idle_timeout": duration(l.idle_timeout),
+        "request_buffer_bytes": l.request_buffer_bytes,
     });
     let listeners: Vec<Value> = c
         .listeners

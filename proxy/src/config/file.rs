@@ -143,6 +143,8 @@ pub struct LimitsFile {
     pub body_read_timeout: Option<DurationValue>,
     /// Default `"60s"`.
     pub idle_timeout: Option<DurationValue>,
+    /// Default 64KiB; 0..=1MiB (0: never gathered).
+    pub request_buffer_bytes: Option<SizeValue>,
 }
 
 /// `[[listener]]`

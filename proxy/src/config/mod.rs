@@ -119,6 +119,10 @@ pub struct Limits {
     pub body_read_timeout: Duration,
     /// Keep-alive idle time before a quiet connection is closed.
     pub idle_timeout: Duration,
+    /// A request body with a Content-Length of at most this many bytes is
+    /// read whole before the request goes upstream (one upstream write;
+    /// the request can be retried and hedged). 0: bodies always stream.
+    pub request_buffer_bytes: usize,
 }
 
 #[derive(Debug, Clone)]

@@ -98,6 +98,16 @@ impl BodyFrame {
         }
     }
 
+    /// The payload bytes still to come of a Content-Length body (`None`
+    /// for other framings; 0 once it has ended).
+    pub fn length_remaining(&self) -> Option<u64> {
+        match &self.state {
+            State::Length { remaining } => Some(*remaining),
+            State::Done => Some(0),
+            State::UntilClose | State::Chunked { .. } => None,
+        }
+    }
+
     /// Payload bytes seen so far.
     pub fn payload(&self) -> u64 {
         self.payload

@@ -158,8 +158,17 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     let mut body = BodyFrame::request(head.framing, route.max_body_bytes);
     let buffered = &data[head.head_len..];
     let in_hand = body.advance(buffered, None)?;
-    let body_in_hand = body.is_done();
+    let mut body_in_hand = body.is_done();
+    let gather = super::gather::should_gather(
+        &body,
+        head.expect_continue,
+        config.limits.request_buffer_bytes,
+    );
     out.clear();
+    if let Some(rest) = gather {
+        // Room for the whole request: no reallocation mid-gather.
+        out.reserve(head.head_len + 1024 + in_hand + rest);
+    }
     write_request_head(
         out,
         data,
@@ -183,6 +192,13 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
     ex.bytes_in += (head.head_len + in_hand) as u64;
     cbuf.consume(head.head_len + in_hand);
     // `head` spans are stale from here on.
+
+    // Stage: gather (a small body is read whole before going upstream).
+    if gather.is_some() {
+        let timeout = config.limits.body_read_timeout;
+        ex.bytes_in += super::gather::gather_body(client, out, &mut body, watch, timeout).await?;
+        body_in_hand = body.is_done();
+    }
 
     if send_continue {
         let (res, _) = client

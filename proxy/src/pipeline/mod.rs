@@ -3,7 +3,7 @@
 //! ```text
 //! accept → [tls handshake] → read_head → (listener ip_acl) → route → checks
 //!   → request filters → action: local answer | cluster (split) → pick
-//!   → upstream exchange → response filters → response → log
+//!   → gather → upstream exchange → response filters → response → log
 //! ```
 //!
 //! | stage             | file                 | what it does                                            |
@@ -19,6 +19,7 @@
 //! |                   | versioning,          | API version's cluster; 400/404 for an unknown version), |
 //! |                   | aggregate            | or legs to several clusters merged into one JSON answer |
 //! | pick              | pick                 | the endpoint of the cluster                             |
+//! | gather            | gather               | a small Content-Length body read whole (one write up)   |
 //! | upstream exchange | exchange             | send the request, read the response head; may run again |
 //! | response filters  | forward, filters     | the chain's response phase (also for local answers)     |
 //! | response          | forward, body        | response head and body to the client                    |
@@ -36,6 +37,7 @@ pub mod cookie;
 pub mod exchange;
 pub mod filters;
 pub mod forward;
+pub mod gather;
 pub mod generation;
 pub mod grpc;
 pub mod h2_conn;

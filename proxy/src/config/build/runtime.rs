@@ -256,9 +256,27 @@ impl Builder<'_> {
             1,
             defaults::MAX_MAX_HEADERS as u64,
         ) as usize;
+        let request_buffer_bytes = match &file.request_buffer_bytes {
+            None => defaults::REQUEST_BUFFER_BYTES,
+            Some(v) => match self.size("limits.request_buffer_bytes", v) {
+                Some(n) if n <= defaults::MAX_REQUEST_BUFFER_BYTES as u64 => n as usize,
+                Some(n) => {
+                    self.error(
+                        "limits.request_buffer_bytes",
+                        format!(
+                            "must be at most 1MiB (found {}); 0 turns gathering off",
+                            units::format_size(n)
+                        ),
+                    );
+                    defaults::REQUEST_BUFFER_BYTES
+                }
+                None => defaults::REQUEST_BUFFER_BYTES,
+            },
+        };
         Limits {
             max_head_bytes,
             max_headers,
+            request_buffer_bytes,
             header_read_timeout: self.timeout(
                 "limits.header_read_timeout",
                 file.header_read_timeout.as_ref(),
