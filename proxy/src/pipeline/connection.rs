@@ -91,7 +91,7 @@ pub async fn serve_tcp(
     };
     // Stage: proxy header (listeners with `proxy_protocol`).
     let peer = if proxy_protocol {
-        match read_proxy_header(&stream, header_timeout).await {
+        match Box::pin(read_proxy_header(&stream, header_timeout)).await {
             Ok(h) => h.source.unwrap_or(peer),
             Err(e) => {
                 guard.stats().proxy_protocol_errors.inc();
@@ -104,9 +104,17 @@ pub async fn serve_tcp(
         peer
     };
     let addrs = (peer, local);
+    // Each branch's future is boxed: this task then holds only the one its
+    // connection takes (a plain HTTP/1.1 connection would otherwise keep
+    // room for a TLS HTTP/2 one), sized for its idle state (`serve` boxes
+    // its per-request forward state).
     match tls {
-        None if !protocols.h2 => serve(&serving, group, stream, addrs, None, None, &watch).await,
-        None if !protocols.http1 => serve_h2(&serving, group, stream, addrs, None, &watch).await,
+        None if !protocols.h2 => {
+            Box::pin(serve(&serving, group, stream, addrs, None, None, &watch)).await
+        }
+        None if !protocols.http1 => {
+            Box::pin(serve_h2(&serving, group, stream, addrs, None, &watch)).await
+        }
         None => {
             // Stage: protocol (cleartext HTTP/2 by prior knowledge).
             let mut stream = stream;
@@ -117,38 +125,60 @@ pub async fn serve_tcp(
             match sniffed {
                 Ok((Sniffed::Http2, got)) if !timed_out => {
                     let stream = Prefixed::new(got, stream);
-                    serve_h2(&serving, group, stream, addrs, None, &watch).await
+                    Box::pin(serve_h2(&serving, group, stream, addrs, None, &watch)).await
                 }
                 Ok((Sniffed::Other, got)) if !timed_out => {
                     let stream = Prefixed::new(got, stream);
-                    serve(&serving, group, stream, addrs, None, None, &watch).await
+                    Box::pin(serve(&serving, group, stream, addrs, None, None, &watch)).await
                 }
                 _ => {}
             }
         }
         Some(acceptor) => {
-            match monoio::time::timeout(header_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) if tls.session().alpn_protocol() == Some(b"h2") => {
-                    let facts = TlsFacts::of(tls.session());
-                    serve_h2(&serving, group, tls, addrs, Some(facts), &watch).await
-                }
-                Ok(Ok(tls)) => {
-                    let facts = TlsFacts::of(tls.session());
-                    serve(&serving, group, tls, addrs, Some(facts), None, &watch).await
-                }
-                Ok(Err(e)) => {
-                    guard.stats().tls_handshake_failures.inc();
-                    let e = std::io::Error::from(e);
-                    tracing::debug!(worker = worker.id, %peer, "TLS handshake failed: {e}")
-                }
-                Err(_) => {
-                    guard.stats().tls_handshake_failures.inc();
-                    tracing::debug!(worker = worker.id, %peer, "TLS handshake timed out")
-                }
-            }
+            let tls = (acceptor, header_timeout);
+            Box::pin(serve_tls(
+                &serving, group, tls, stream, addrs, &guard, &watch,
+            ))
+            .await
         }
     }
     drop(guard);
+}
+
+/// Stage: tls. The handshake (within `header_timeout`), then the stage loop
+/// for the protocol ALPN settled. A function of its own, boxed by the
+/// caller, so that a plain connection's task keeps no room for a TLS
+/// stream.
+async fn serve_tls(
+    serving: &Rc<Serving>,
+    group: u64,
+    (acceptor, header_timeout): (monoio_rustls::TlsAcceptor, std::time::Duration),
+    stream: TcpStream,
+    addrs: (SocketAddr, SocketAddr),
+    guard: &ConnGuard,
+    watch: &WatchKey<'_>,
+) {
+    let worker = &serving.worker;
+    let peer = addrs.0;
+    match monoio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) if tls.session().alpn_protocol() == Some(b"h2") => {
+            let facts = TlsFacts::of(tls.session());
+            Box::pin(serve_h2(serving, group, tls, addrs, Some(facts), watch)).await
+        }
+        Ok(Ok(tls)) => {
+            let facts = TlsFacts::of(tls.session());
+            Box::pin(serve(serving, group, tls, addrs, Some(facts), None, watch)).await
+        }
+        Ok(Err(e)) => {
+            guard.stats().tls_handshake_failures.inc();
+            let e = std::io::Error::from(e);
+            tracing::debug!(worker = worker.id, %peer, "TLS handshake failed: {e}")
+        }
+        Err(_) => {
+            guard.stats().tls_handshake_failures.inc();
+            tracing::debug!(worker = worker.id, %peer, "TLS handshake timed out")
+        }
+    }
 }
 
 /// What one request of the loop needs besides the stream.
@@ -623,7 +653,10 @@ pub(super) async fn serve<S>(
             trace: trace.as_ref(),
         };
         let result = {
-            let forwarding = std::pin::pin!(forward(
+            // On the heap while the request is in flight: the forward
+            // state is most of a busy connection's size, and an idle
+            // keep-alive connection should not keep room for it.
+            let mut forwarding = Box::pin(forward(
                 worker,
                 &gen,
                 ds,
@@ -638,7 +671,7 @@ pub(super) async fn serve<S>(
             // A reset HTTP/2 stream cancels the forward where it stands (its
             // upstream connection closed, not pooled; no more retries) and is
             // logged as a client gone (499), as an HTTP/1.1 client that leaves.
-            unless_reset(stream_reset, forwarding)
+            unless_reset(stream_reset, forwarding.as_mut())
                 .await
                 .unwrap_or_else(|| Err(ProxyError::new(ErrorKind::ClientClosed)))
         };
@@ -690,7 +723,7 @@ pub(super) async fn serve<S>(
         Some(up) => {
             let pending = cbuf.data().to_vec();
             worker.give_buffer(cbuf.into_inner());
-            let (a, b) = tunnel(stream, up, pending).await;
+            let (a, b) = Box::pin(tunnel(stream, up, pending)).await;
             tracing::debug!(worker = worker.id, %peer, to_upstream = a, to_client = b, "tunnel closed");
         }
         None => {

@@ -244,6 +244,7 @@ pub async fn worker_main(
         }
         if now.duration_since(last_sweep) >= Duration::from_secs(1) {
             worker.pool.borrow_mut().sweep();
+            crate::runtime::memory::collect();
             last_sweep = now;
         }
     }

@@ -20,6 +20,7 @@
 //! exits 0 when every worker is done.
 
 pub mod driver;
+pub mod memory;
 pub mod notify;
 pub mod ring_features;
 pub mod shutdown;

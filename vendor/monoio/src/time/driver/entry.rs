@@ -574,7 +574,10 @@ impl Drop for TimerEntry {
     }
 }
 
-#[cfg_attr(target_arch = "x86_64", repr(align(128)))]
-#[cfg_attr(not(target_arch = "x86_64"), repr(align(64)))]
+// ringway: no cache-line padding. The timer driver and every timer of a
+// runtime live on one thread, so there is no false sharing to avoid, and the
+// 128-byte alignment made each `Sleep` 640 bytes and every future holding one
+// 128-aligned (bigger, padded, and allocated through the aligned path).
+#[repr(transparent)]
 #[derive(Debug, Default)]
 struct CachePadded<T>(T);
