@@ -15,6 +15,9 @@ R=${BIN_DIR:-$ROOT/target/release}
 DIR=$(mktemp -d /tmp/ringway-idle.XXXXXX)
 O_PORT=18800; P_PORT=18801
 MAXC=$((N + 2000))
+# HAProxy asks for 2 x maxconn + 14 descriptors at start: with the 20,000
+# hard limit here, it can hold at most 9,993 connections (use N <= 9,900).
+HAPROXY_MAXC=$((N + 50))
 # Every process here may open up to the hard limit (20,000 in this container).
 ulimit -n "$(ulimit -Hn)"
 cleanup() { kill "${O:-}" "${P:-}" 2>/dev/null || true; }
@@ -79,7 +82,7 @@ cat > "$DIR/haproxy.cfg" <<CFG
 global
     nbthread 1
     cpu-map 1/1 1
-    maxconn $MAXC
+    maxconn $HAPROXY_MAXC
     tune.bufsize 16384
 defaults
     mode http
