@@ -61,20 +61,22 @@ use super::serve::Serving;
 /// Entry point for an accepted TCP connection on listener socket group
 /// `group`: the PROXY header when the listener expects one, the TLS
 /// handshake when it terminates TLS (with the acceptor of the generation it
-/// was accepted under), then the stage loop.
+/// was accepted under), then the stage loop. `bound` is the listener's own
+/// address when it is not a wildcard (the connection's local address
+/// without asking the kernel).
 pub async fn serve_tcp(
     serving: Rc<Serving>,
     group: u64,
     tls: Option<monoio_rustls::TlsAcceptor>,
     stream: TcpStream,
-    peer: SocketAddr,
+    (peer, bound): (SocketAddr, Option<SocketAddr>),
     guard: ConnGuard,
 ) {
     let worker = serving.worker.clone();
     let watch = worker
         .watchdog
         .register_tagged(std::os::fd::AsRawFd::as_raw_fd(&stream), group);
-    let local = stream.local_addr().unwrap_or(peer);
+    let local = bound.unwrap_or_else(|| stream.local_addr().unwrap_or(peer));
     // What the listener expects before the stage loop, as configured when
     // the connection was accepted.
     let (proxy_protocol, protocols, header_timeout) = {
@@ -728,7 +730,9 @@ pub(super) async fn serve<S>(
         }
         None => {
             worker.give_buffer(cbuf.into_inner());
-            let _ = stream.shutdown().await;
+            if stream.shutdown_before_close() {
+                let _ = stream.shutdown().await;
+            }
         }
     }
 }

@@ -328,6 +328,13 @@ async fn accept_loop(
     stop: Rc<StopSignal>,
 ) {
     let worker = serving.worker.clone();
+    // A listener bound to one address gives every connection that address
+    // as its local one: no getsockname(2) per connection. A wildcard
+    // listener's connections each ask.
+    let bound = listener
+        .local_addr()
+        .ok()
+        .filter(|a| !a.ip().is_unspecified() && a.port() != 0);
     loop {
         // Accept gate: stop taking connections while at the limit.
         loop {
@@ -376,7 +383,8 @@ async fn accept_loop(
                 let guard = ConnGuard::new(worker.clone(), gen.stats.listeners[index].clone());
                 let tls = gen.snap.tls[index].clone();
                 drop(gen);
-                monoio::spawn(serve_tcp(serving.clone(), group, tls, stream, peer, guard));
+                let addrs = (peer, bound);
+                monoio::spawn(serve_tcp(serving.clone(), group, tls, stream, addrs, guard));
             }
             Err(_) if stop.stopped.get() => break,
             Err(e) => {

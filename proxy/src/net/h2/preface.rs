@@ -137,6 +137,10 @@ impl<S: crate::net::idle_read::IdleRead> crate::net::idle_read::IdleRead for Pre
     fn wait_readable(&self) -> impl std::future::Future<Output = std::io::Result<()>> {
         self.inner.wait_readable()
     }
+
+    fn shutdown_before_close(&self) -> bool {
+        self.inner.shutdown_before_close()
+    }
 }
 
 impl<S: AsyncWriteRent> AsyncWriteRent for Prefixed<S> {
