@@ -880,3 +880,25 @@ async fn respond_error<S: AsyncWriteRent>(
     }
     Some(status)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future an async fn taking these arguments returns.
+    fn future_size<A, B, C, D, E, G, F: std::future::Future>(
+        _: fn(A, B, C, D, E, G) -> F,
+    ) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// A connection's task is allocated for its whole life at the size of
+    /// `serve_tcp`'s future: every branch (TLS, HTTP/2, the stage loop) is
+    /// boxed so that the task stays small (24,960 bytes in a release build
+    /// before they were). A branch awaited in place again fails this.
+    #[test]
+    fn the_connection_task_stays_small() {
+        let size = future_size(serve_tcp);
+        assert!(size <= 1024, "serve_tcp's future is {size} bytes");
+    }
+}
