@@ -62,8 +62,37 @@ impl Dnsmasq {
             addr: ([127, 0, 0, 1], port).into(),
             hosts: hosts_file,
         };
-        std::thread::sleep(Duration::from_millis(300));
+        d.wait_ready();
         d
+    }
+
+    /// Until dnsmasq answers a query (any answer; a fixed sleep was too
+    /// short on a busy machine, and the proxy then found the port closed).
+    fn wait_ready(&self) {
+        // A standard query, recursion desired, for `ready.test` A.
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in ["ready", "test"] {
+            q.push(label.len() as u8);
+            q.extend_from_slice(label.as_bytes());
+        }
+        q.extend_from_slice(&[0, 0, 1, 0, 1]);
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut buf = [0u8; 512];
+        loop {
+            let _ = sock.send_to(&q, self.addr);
+            if matches!(sock.recv_from(&mut buf), Ok((n, _)) if n >= 12 && buf[..2] == q[..2]) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dnsmasq did not answer on {}",
+                self.addr
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn set_hosts(&self, hosts: &str) {
