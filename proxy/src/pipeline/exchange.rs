@@ -164,6 +164,22 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
         .await
         {
             Ok(()) => return Ok((up, sent_at)),
+            // An HTTP/2 stream the upstream refused unprocessed is sent
+            // again, on whatever stream is free now.
+            Err(e)
+                if h2
+                    && attempt == 1
+                    && req.body_in_hand
+                    && e.cause
+                        .as_ref()
+                        .is_some_and(|c| c.kind() == std::io::ErrorKind::ConnectionRefused) =>
+            {
+                tracing::debug!(
+                    worker = worker.id,
+                    "HTTP/2 upstream refused the stream; sending it again"
+                );
+                continue;
+            }
             Err(e) if e.retry && replayable => {
                 tracing::debug!(
                     worker = worker.id,

@@ -129,7 +129,18 @@ impl H2Upstream {
                 .map_err(|_| {
                     io::Error::new(io::ErrorKind::TimedOut, "HTTP/2 upstream: no response")
                 })?
-                .map_err(|e| io::Error::new(io::ErrorKind::ConnectionReset, e))?;
+                .map_err(|e| {
+                    // REFUSED_STREAM: the peer did not process the request
+                    // (RFC 9113 §8.7), e.g. a stream sent on a new connection
+                    // before the peer's SETTINGS lowered its stream limit.
+                    // Marked so that the exchange sends it again.
+                    let kind = if e.reason() == Some(h2::Reason::REFUSED_STREAM) {
+                        io::ErrorKind::ConnectionRefused
+                    } else {
+                        io::ErrorKind::ConnectionReset
+                    };
+                    io::Error::new(kind, e)
+                })?;
             let (parts, body) = resp.into_parts();
             let mut head = Vec::with_capacity(256);
             let framing = response_head(&parts, body.is_end_stream(), head_request, &mut head);
