@@ -107,9 +107,10 @@ cmd_test() {
     cargo test --workspace
     # The io_uring features of runtime.ring_features are off by default
     # (measured first, bench/README.md): the integration suite runs again
-    # with every one of them forced on.
-    log "integration tests again with every ring feature on (RINGWAY_RING_FEATURES=recv_poll_first)"
-    RINGWAY_RING_FEATURES=recv_poll_first cargo test -p ringway-tests
+    # with every one of them forced on, and with splice(2) of large bodies
+    # (limits.splice_min_bytes, on by default) forced off.
+    log "integration tests again with every ring feature on and splicing off (RINGWAY_RING_FEATURES=recv_poll_first RINGWAY_SPLICE_MIN_BYTES=0)"
+    RINGWAY_RING_FEATURES=recv_poll_first RINGWAY_SPLICE_MIN_BYTES=0 cargo test -p ringway-tests
     log "release build (LTO)"
     cargo build --release --workspace --bins
     log "fuzz (short, bounded)"

@@ -55,6 +55,7 @@ mod retries;
 mod rewrite;
 mod ring_features;
 mod routing;
+mod splice;
 mod split_accuracy;
 mod strict;
 mod systemd;

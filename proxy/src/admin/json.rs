@@ -89,6 +89,7 @@ pub fn view(config: &Config, v: &StatsView) -> Value {
                 "rejected": l.rejected,
                 "bytes_in": l.bytes_in,
                 "bytes_out": l.bytes_out,
+                "bytes_spliced": l.bytes_spliced,
                 "latency": latency(l.latency.as_ref()),
             })
         })
@@ -451,6 +452,7 @@ pub fn config(c: &Config) -> Value {
         "body_read_timeout": duration(l.body_read_timeout),
         "idle_timeout": duration(l.idle_timeout),
         "request_buffer_bytes": l.request_buffer_bytes,
+        "splice_min_bytes": l.splice_min_bytes,
     });
     let listeners: Vec<Value> = c
         .listeners

@@ -617,7 +617,7 @@ fn trace_export(w: &mut Writer) {
 
 fn listeners(w: &mut Writer, parts: &[Part]) {
     type Get = fn(&ListenerView) -> Value;
-    let families: [(&str, &str, &str, Get); 8] = [
+    let families: [(&str, &str, &str, Get); 9] = [
         (
             "ringway_downstream_connections_total",
             "counter",
@@ -665,6 +665,12 @@ fn listeners(w: &mut Writer, parts: &[Part]) {
             "counter",
             "Bytes sent to downstream clients.",
             |l| Value::Int(l.bytes_out),
+        ),
+        (
+            "ringway_downstream_bytes_spliced_total",
+            "counter",
+            "Of the bytes received from and sent to downstream clients, those moved with splice(2) between two sockets (never copied into user space; limits.splice_min_bytes).",
+            |l| Value::Int(l.bytes_spliced),
         ),
     ];
     for (name, kind, help, get) in families {

@@ -81,6 +81,8 @@ fn minimal_file_uses_documented_defaults() {
     assert_eq!(l.header_read_timeout, Duration::from_secs(10));
     assert_eq!(l.body_read_timeout, Duration::from_secs(30));
     assert_eq!(l.idle_timeout, Duration::from_secs(60));
+    assert_eq!(l.request_buffer_bytes, 64 * 1024);
+    assert_eq!(l.splice_min_bytes, 256 * 1024);
 
     assert_eq!(c.listeners.len(), 1);
     assert_eq!(c.listeners[0].name, "public");
@@ -445,6 +447,25 @@ fn bad_durations_and_sizes() {
     let e = error_at(&errs, "limits.max_head_bytes");
     assert!(e.message.contains("between 1KiB and 1MiB"), "{}", e.message);
     assert_eq!(errs.len(), 4, "{errs:#?}");
+}
+
+#[test]
+fn splice_min_bytes_is_off_or_at_least_64kib() {
+    let with = |v: &str| format!("{MINIMAL}\n[limits]\nsplice_min_bytes = {v}\n");
+    let parsed = |t: &str| Config::parse(t, None).unwrap().limits.splice_min_bytes;
+    assert_eq!(parsed(&with("0")), 0);
+    assert_eq!(parsed(&with("\"1MiB\"")), 1 << 20);
+    for bad in ["\"4KiB\"", "\"2GiB\""] {
+        let text = with(bad);
+        let errs = errors(&text);
+        let e = error_at(&errs, "limits.splice_min_bytes");
+        assert_eq!(e.line, Some(line_of(&text, bad)));
+        assert!(
+            e.message.contains("0 (off) or between 64KiB and 1GiB"),
+            "{}",
+            e.message
+        );
+    }
 }
 
 #[test]

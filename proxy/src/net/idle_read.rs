@@ -51,6 +51,13 @@ pub trait IdleRead: AsyncReadRent {
     fn shutdown_before_close(&self) -> bool {
         true
     }
+
+    /// The plain TCP socket under this stream, when nothing sits between
+    /// it and the bytes on the wire (no TLS, no buffered prefix): a large
+    /// body may then move with splice(2) (`pipeline::splice`).
+    fn splice_socket(&self) -> Option<&TcpStream> {
+        None
+    }
 }
 
 impl IdleRead for TcpStream {
@@ -74,6 +81,10 @@ impl IdleRead for TcpStream {
 
     fn shutdown_before_close(&self) -> bool {
         false
+    }
+
+    fn splice_socket(&self) -> Option<&TcpStream> {
+        Some(self)
     }
 }
 

@@ -3,5 +3,6 @@
 pub mod h2;
 pub mod idle_read;
 pub mod listener;
+pub mod splice;
 
 pub use listener::{adopt_group, bind_group, ListenerGroup};

@@ -108,6 +108,19 @@ impl BodyFrame {
         }
     }
 
+    /// `n` bytes of a Content-Length body went by without passing through
+    /// [`BodyFrame::advance`] (spliced, `pipeline::splice`).
+    pub fn skip(&mut self, n: u64) {
+        if let State::Length { remaining } = &mut self.state {
+            let n = n.min(*remaining);
+            *remaining -= n;
+            self.payload += n;
+            if *remaining == 0 {
+                self.state = State::Done;
+            }
+        }
+    }
+
     /// Payload bytes seen so far.
     pub fn payload(&self) -> u64 {
         self.payload

@@ -26,10 +26,12 @@ use super::body::BodyFrame;
 use super::buffer::ConnBuf;
 use super::forward::{write_client, Exchange};
 use super::generation::WorkerGen;
+use super::splice::{wanted, End, Splice};
 use crate::error::{response_head_error, ErrorKind, ProxyError};
 use crate::http::response::parse_response_head;
 use crate::http::rewrite::{write_response_head, ResponseInfo};
 use crate::http::{HeadLimits, ResponseHead};
+use crate::net::idle_read::IdleRead;
 use crate::runtime::watchdog::{Guard, WatchKey};
 use crate::runtime::worker::{Worker, BUF_SIZE};
 use crate::upstream::{connect, EndpointId, UpstreamStream};
@@ -66,7 +68,7 @@ pub struct UpstreamRequest<'a> {
 /// final response head (parsed into `resp`, its bytes at the start of
 /// `ubuf`), and when the request was sent.
 #[allow(clippy::too_many_arguments)]
-pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
+pub async fn exchange<S: AsyncReadRent + AsyncWriteRent + IdleRead>(
     worker: &Worker,
     gen: &WorkerGen,
     req: &mut UpstreamRequest<'_>,
@@ -144,7 +146,18 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
             return Err(ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e));
         }
         if !req.body_in_hand {
-            send_request_body(gen, client, cbuf, &mut up, req.body, ex, watch, req.timeout).await?;
+            send_request_body(
+                worker,
+                gen,
+                client,
+                cbuf,
+                &mut up,
+                req.body,
+                ex,
+                watch,
+                req.timeout,
+            )
+            .await?;
         }
         let sent_at = Instant::now();
         match read_response_head(
@@ -256,7 +269,8 @@ pub(super) async fn open_connection(
 /// Stream the request body that was not in hand from the client to the
 /// upstream.
 #[allow(clippy::too_many_arguments)]
-async fn send_request_body<S: AsyncReadRent>(
+async fn send_request_body<S: IdleRead>(
+    worker: &Worker,
     gen: &WorkerGen,
     client: &mut S,
     cbuf: &mut ConnBuf,
@@ -266,8 +280,36 @@ async fn send_request_body<S: AsyncReadRent>(
     watch: &WatchKey<'_>,
     upstream_timeout: Duration,
 ) -> Result<(), ProxyError> {
-    let timeout = gen.config().limits.body_read_timeout;
+    let limits = &gen.config().limits;
+    let timeout = limits.body_read_timeout;
     while !body.is_done() {
+        // A long body between two plain sockets: spliced, not copied.
+        let remaining = body.length_remaining();
+        if cbuf.is_empty() && wanted(limits.splice_min_bytes, remaining) {
+            if let (Some(len), Some(c), Some(u)) =
+                (remaining, client.splice_socket(), up.splice_socket())
+            {
+                if let Some(sp) = Splice::prepare(worker, c, u) {
+                    let from = End {
+                        socket: c,
+                        guard: Guard::Body,
+                        timeout,
+                    };
+                    let to = End {
+                        socket: u,
+                        guard: Guard::Upstream,
+                        timeout: upstream_timeout,
+                    };
+                    let mut moved = 0;
+                    let res = sp.run(worker, watch, from, to, len, &mut moved).await;
+                    ex.bytes_in += moved;
+                    ex.bytes_spliced += moved;
+                    res?;
+                    body.skip(len);
+                    continue;
+                }
+            }
+        }
         if cbuf.is_empty() {
             cbuf.make_room(4096, BUF_SIZE);
             let deadline = watch.now() + timeout;

@@ -28,9 +28,11 @@ use super::filters::reply::{write_local_reply, ReplyConnection};
 use super::filters::{run_response, FilterState, Flow, ResponseCx};
 use super::pick::{pick_endpoint, PickRequest};
 use super::route::Route;
+use super::splice::{wanted, End, Splice};
 use crate::error::{ErrorKind, ProxyError};
 use crate::http::rewrite::{write_request_head, write_response_head, ForwardInfo, ResponseInfo};
 use crate::http::{HeadLimits, RequestHead, ResponseFraming, ResponseHead, Version};
+use crate::net::idle_read::IdleRead;
 use crate::runtime::watchdog::{Guard, WatchKey};
 use crate::runtime::worker::{Worker, BIG_BUF_SIZE, BUF_SIZE};
 
@@ -53,6 +55,9 @@ pub struct Exchange {
     pub response_started: bool,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Of `bytes_in` and `bytes_out`, those moved with splice(2)
+    /// (`pipeline::splice`).
+    pub bytes_spliced: u64,
     /// Index of the cluster the request went to.
     pub cluster: Option<usize>,
     /// Index of the endpoint in its cluster.
@@ -101,7 +106,7 @@ pub struct Downstream<'a, S> {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
+pub async fn forward<S: AsyncReadRent + AsyncWriteRent + IdleRead>(
     worker: &Worker,
     gen: &WorkerGen,
     ds: Downstream<'_, S>,
@@ -468,6 +473,35 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent>(
 
     // The rest of the response body.
     while !rbody.is_done() {
+        // A long body between two plain sockets: spliced, not copied.
+        if ubuf.is_empty() && compressor.is_none() && !dechunk {
+            let remaining = rbody.length_remaining();
+            if let Some(len) =
+                remaining.filter(|_| wanted(config.limits.splice_min_bytes, remaining))
+            {
+                if let (Some(u), Some(c)) = (up.splice_socket(), client.splice_socket()) {
+                    if let Some(sp) = Splice::prepare(worker, u, c) {
+                        let from = End {
+                            socket: u,
+                            guard: Guard::Upstream,
+                            timeout: route_timeout,
+                        };
+                        let to = End {
+                            socket: c,
+                            guard: Guard::ClientWrite,
+                            timeout: idle,
+                        };
+                        let mut moved = 0;
+                        let res = sp.run(worker, watch, from, to, len, &mut moved).await;
+                        ex.bytes_out += moved;
+                        ex.bytes_spliced += moved;
+                        res?;
+                        rbody.skip(len);
+                        continue;
+                    }
+                }
+            }
+        }
         if ubuf.is_empty() {
             // A large body streams through a big buffer: a quarter of the
             // reads, writes and loopback segments of 16 KiB steps.

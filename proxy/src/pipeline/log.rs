@@ -88,6 +88,9 @@ fn record_stats(gen: &WorkerGen, rec: &RequestRecord<'_>) {
     l.requests.inc();
     l.bytes_in.add(ex.bytes_in);
     l.bytes_out.add(ex.bytes_out);
+    if ex.bytes_spliced > 0 {
+        l.bytes_spliced.add(ex.bytes_spliced);
+    }
     let Some(route) = rec.route else {
         l.rejected.inc();
         gen.histograms

@@ -51,6 +51,7 @@ pub mod retry;
 pub mod route;
 pub mod serve;
 pub mod spans;
+pub mod splice;
 pub mod split;
 pub mod target;
 pub mod trace;

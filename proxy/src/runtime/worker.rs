@@ -31,6 +31,8 @@ const MAX_FREE_BUFFERS: usize = 64;
 pub const BIG_BUF_SIZE: usize = 64 * 1024;
 /// Big buffers kept on their own free list (at most 4 MiB per worker).
 const MAX_FREE_BIG_BUFFERS: usize = 64;
+/// Empty splice pipes kept per worker (two descriptors each).
+const MAX_FREE_PIPES: usize = 8;
 
 pub struct Worker {
     pub id: usize,
@@ -58,6 +60,7 @@ pub struct Worker {
     pub spans: Option<crate::otel::WorkerSpans>,
     buffers: RefCell<Vec<Vec<u8>>>,
     big_buffers: RefCell<Vec<Vec<u8>>>,
+    pipes: RefCell<Vec<crate::net::splice::BodyPipe>>,
     request_ids: Cell<u64>,
 }
 
@@ -106,6 +109,7 @@ impl Worker {
             ),
             buffers: RefCell::new(Vec::new()),
             big_buffers: RefCell::new(Vec::new()),
+            pipes: RefCell::new(Vec::new()),
             request_ids: Cell::new(seed | 1),
         }
     }
@@ -124,6 +128,22 @@ impl Worker {
             .borrow_mut()
             .pop()
             .unwrap_or_else(|| Vec::with_capacity(BIG_BUF_SIZE))
+    }
+
+    /// An empty pipe for a splice(2) body transfer (`pipeline::splice`).
+    pub fn take_pipe(&self) -> std::io::Result<crate::net::splice::BodyPipe> {
+        match self.pipes.borrow_mut().pop() {
+            Some(p) => Ok(p),
+            None => crate::net::splice::BodyPipe::new(),
+        }
+    }
+
+    /// Give back a pipe that is empty (one holding bytes is dropped).
+    pub fn give_pipe(&self, pipe: crate::net::splice::BodyPipe) {
+        let mut list = self.pipes.borrow_mut();
+        if list.len() < MAX_FREE_PIPES {
+            list.push(pipe);
+        }
     }
 
     /// Give a buffer back to the free list its size belongs to. Buffers of

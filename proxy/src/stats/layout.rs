@@ -35,6 +35,8 @@ pub struct ListenerStats {
     pub rejected: Counter,
     pub bytes_in: Counter,
     pub bytes_out: Counter,
+    /// Of `bytes_in` and `bytes_out`, those moved with splice(2).
+    pub bytes_spliced: Counter,
 }
 
 #[derive(Debug)]

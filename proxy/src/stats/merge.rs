@@ -18,6 +18,7 @@ pub struct ListenerView {
     pub rejected: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    pub bytes_spliced: u64,
     /// Request duration, µs (None: dimension off).
     pub latency: Option<Histogram<u64>>,
 }
@@ -153,6 +154,7 @@ pub fn merge(reg: &StatsGeneration, only: Option<usize>) -> StatsView {
             v.rejected += s.rejected.get();
             v.bytes_in += s.bytes_in.get();
             v.bytes_out += s.bytes_out.get();
+            v.bytes_spliced += s.bytes_spliced.get();
             add_hist(&mut v.latency, snap.listeners.get(i).map(|h| &**h), sigfig);
         }
         view.listeners.push(v);

@@ -75,6 +75,15 @@ impl UpstreamStream {
         }
     }
 
+    /// The plain TCP socket, when this is one (a large body may move
+    /// with splice(2), `pipeline::splice`).
+    pub fn splice_socket(&self) -> Option<&TcpStream> {
+        match &self.io {
+            Io::Plain(s) => Some(s),
+            _ => None,
+        }
+    }
+
     /// The socket's descriptor (for the watchdog's `shutdown`).
     pub fn fd(&self) -> std::os::fd::RawFd {
         use std::os::fd::AsRawFd;

@@ -45,6 +45,8 @@ pub mod defaults {
     pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
     pub const REQUEST_BUFFER_BYTES: usize = 64 * 1024;
     pub const MAX_REQUEST_BUFFER_BYTES: usize = 1024 * 1024;
+    pub const SPLICE_MIN_BYTES: u64 = 256 * 1024;
+    pub const MIN_SPLICE_MIN_BYTES: u64 = 64 * 1024;
     pub const PATH_PREFIX: &str = "/";
     pub const ROUTE_TIMEOUT: Duration = Duration::from_secs(30);
     pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);

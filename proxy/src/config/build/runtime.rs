@@ -226,6 +226,24 @@ impl Builder<'_> {
         f
     }
 
+    /// `limits.splice_min_bytes`: 0 (off) or 64KiB..=1GiB.
+    fn splice_min_bytes(&mut self, path: &str, v: &SizeValue) -> u64 {
+        match self.size(path, v) {
+            Some(n) if n == 0 || (defaults::MIN_SPLICE_MIN_BYTES..=1 << 30).contains(&n) => n,
+            Some(n) => {
+                self.error(
+                    path,
+                    format!(
+                        "must be 0 (off) or between 64KiB and 1GiB (found {})",
+                        units::format_size(n)
+                    ),
+                );
+                defaults::SPLICE_MIN_BYTES
+            }
+            None => defaults::SPLICE_MIN_BYTES,
+        }
+    }
+
     pub(super) fn limits(&mut self, file: &LimitsFile) -> Limits {
         let max_head_bytes = match &file.max_head_bytes {
             None => defaults::MAX_HEAD_BYTES,
@@ -273,10 +291,26 @@ impl Builder<'_> {
                 None => defaults::REQUEST_BUFFER_BYTES,
             },
         };
+        // RINGWAY_SPLICE_MIN_BYTES, when set, wins over the file (as
+        // RINGWAY_RING_FEATURES does): the test suite runs once with
+        // splicing off.
+        let from_env = std::env::var("RINGWAY_SPLICE_MIN_BYTES").ok().map(|v| {
+            let v = v.trim();
+            let value = v
+                .parse::<i64>()
+                .map_or_else(|_| SizeValue::from(v), SizeValue::from);
+            self.splice_min_bytes("RINGWAY_SPLICE_MIN_BYTES", &value)
+        });
+        let from_file = file
+            .splice_min_bytes
+            .as_ref()
+            .map(|v| self.splice_min_bytes("limits.splice_min_bytes", v));
+        let splice_min_bytes = from_env.or(from_file).unwrap_or(defaults::SPLICE_MIN_BYTES);
         Limits {
             max_head_bytes,
             max_headers,
             request_buffer_bytes,
+            splice_min_bytes,
             header_read_timeout: self.timeout(
                 "limits.header_read_timeout",
                 file.header_read_timeout.as_ref(),

@@ -141,6 +141,12 @@ impl<S: crate::net::idle_read::IdleRead> crate::net::idle_read::IdleRead for Pre
     fn shutdown_before_close(&self) -> bool {
         self.inner.shutdown_before_close()
     }
+
+    fn splice_socket(&self) -> Option<&monoio::net::TcpStream> {
+        self.inner
+            .splice_socket()
+            .filter(|_| self.prefix.is_empty())
+    }
 }
 
 impl<S: AsyncWriteRent> AsyncWriteRent for Prefixed<S> {
