@@ -9,9 +9,11 @@
 # A setting may open another table: $'[limits]\nrequest_buffer_bytes = 0'.
 # LOAD_ARGS adds ringload arguments to every run, e.g. a POST body:
 #   LOAD_ARGS="-m POST --body-file /tmp/16k" bench/ring-features-ab.sh ...
+# ORIGIN_BODY sets the origin's response size (default 2 bytes), e.g.
+#   ORIGIN_BODY=67108864 CONNS=10 bench/ring-features-ab.sh $'[limits]\nsplice_min_bytes = 0' '' 0 3
 # Needs: target/release/{ringway,ringload}. Loopback only, bounded.
 set -euo pipefail
-A=$1; B=$2; RATE=${3:-20000}; PAIRS=${4:-5}; CONNS=${CONNS:-50}
+A=$1; B=$2; RATE=${3:-20000}; PAIRS=${4:-5}; CONNS=${CONNS:-50}; ORIGIN_BODY=${ORIGIN_BODY:-2}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 R=${BIN_DIR:-$ROOT/target/release}
 DIR=$(mktemp -d /tmp/ringway-ab.XXXXXX)
@@ -30,7 +32,7 @@ one() {  # one SETTING -> prints a result line
     rflag=(); [ "$RATE" != 0 ] && rflag=(-R "$RATE")
     # shellcheck disable=SC2206
     rflag+=(${LOAD_ARGS:-})
-    taskset -c 0 "$R/ringload" serve --listen "127.0.0.1:$O_PORT" --body-size 2 -t 1 > "$DIR/origin.log" 2>&1 & O=$!
+    taskset -c 0 "$R/ringload" serve --listen "127.0.0.1:$O_PORT" --body-size "$ORIGIN_BODY" -t 1 > "$DIR/origin.log" 2>&1 & O=$!
     taskset -c 1 "$R/ringway" run -c "$cfg" > "$DIR/proxy.log" 2>&1 & P=$!
     for _ in $(seq 100); do grep -q "ringway: ready" "$DIR/proxy.log" && break; sleep 0.1; done
     taskset -c 0 "$R/ringload" run -c "$CONNS" -t 1 "${rflag[@]}" -d 2s "http://127.0.0.1:$P_PORT/" > /dev/null
@@ -43,7 +45,9 @@ one() {  # one SETTING -> prints a result line
     python3 -c "
 n=$n; tick=1e6/$(getconf CLK_TCK)
 u=($u2-$u1)*tick/n; s=($s2-$s1)*tick/n
-print(f'{n/10:9.0f} req/s  user {u:5.2f}  kernel {s:5.2f}  total {u+s:5.2f} µs/req  RSS $rss KiB')"
+mib=$ORIGIN_BODY/1048576
+per=f'  ({(u+s)/mib:7.1f} µs/MiB of response)' if mib >= 1 else ''
+print(f'{n/10:9.0f} req/s  user {u:5.2f}  kernel {s:5.2f}  total {u+s:5.2f} µs/req  RSS $rss KiB{per}')"
 }
 for i in $(seq "$PAIRS"); do
     echo "pair $i  A ($A): $(one "$A")"

@@ -1,6 +1,7 @@
 //! The `compare` command: plan, run every (workers, placement, scenario,
 //! phase, repetition, contender), write the report.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant, SystemTime};
@@ -201,7 +202,9 @@ struct Ctx<'a> {
     h2load_missing: Option<String>,
     certs: Certs,
     run_dir: PathBuf,
-    body_file: PathBuf,
+    /// Request body files (`--body-file`) by size: one per request body
+    /// size of the selected scenarios.
+    body_files: BTreeMap<usize, PathBuf>,
     step: usize,
     steps: usize,
 }
@@ -235,8 +238,8 @@ pub fn run(args: CompareArgs) -> Result<ExitCode, String> {
         }
     }
     let mut notes = Vec::new();
-    if nofile < 4096 {
-        notes.push(format!("open-file limit is {nofile}; conns-1000 may fail"));
+    if let Some(n) = nofile_note(nofile, &plan.scenarios) {
+        notes.push(n);
     }
     for (bin, src) in [(&ringway, "proxy"), (&ringload, "loadgen")] {
         let built = std::fs::metadata(bin).and_then(|m| m.modified()).ok();
@@ -266,7 +269,7 @@ pub fn run(args: CompareArgs) -> Result<ExitCode, String> {
             ..Default::default()
         };
         let found = match k {
-            Kind::Ringway | Kind::RingwayMirror => Ok(ringway.clone()),
+            Kind::Ringway | Kind::RingwayMirror | Kind::RingwayNosplice => Ok(ringway.clone()),
             Kind::Nginx => installer.ensure("nginx", "nginx"),
             Kind::Haproxy => installer.ensure("haproxy", "haproxy"),
             Kind::Direct => Ok(ringload.clone()),
@@ -278,6 +281,10 @@ pub fn run(args: CompareArgs) -> Result<ExitCode, String> {
                     Kind::Ringway => contenders::version_of(&p, &["--version"]),
                     Kind::RingwayMirror => format!(
                         "{}; every request mirrored to a shadow that never answers",
+                        contenders::version_of(&p, &["--version"])
+                    ),
+                    Kind::RingwayNosplice => format!(
+                        "{}; splice off (limits.splice_min_bytes = 0)",
                         contenders::version_of(&p, &["--version"])
                     ),
                     Kind::Nginx => contenders::version_of(&p, &["-v"]),
@@ -339,8 +346,12 @@ pub fn run(args: CompareArgs) -> Result<ExitCode, String> {
     notes.extend(installer.log.iter().cloned());
 
     let certs = Certs::mint_for(&run_dir, &plan.scenarios)?;
-    let body_file = run_dir.join("body-16k.bin");
-    std::fs::write(&body_file, vec![b'x'; 16 * 1024]).map_err(|e| e.to_string())?;
+    let mut body_files = BTreeMap::new();
+    for size in request_body_sizes(&plan.scenarios) {
+        let path = run_dir.join(body_file_name(size));
+        std::fs::write(&path, vec![b'x'; size]).map_err(|e| format!("{}: {e}", path.display()))?;
+        body_files.insert(size, path);
+    }
 
     let steps = plan.workers.len() * plan.placements.len() * plan.scenarios.len();
     eprintln!(
@@ -362,7 +373,7 @@ pub fn run(args: CompareArgs) -> Result<ExitCode, String> {
         h2load_missing,
         certs,
         run_dir: run_dir.clone(),
-        body_file,
+        body_files,
         step: 0,
         steps,
     };
@@ -459,6 +470,49 @@ pub fn run(args: CompareArgs) -> Result<ExitCode, String> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The request body sizes of `scenarios` (POSTs), each once, ascending.
+fn request_body_sizes(scenarios: &[Scenario]) -> Vec<usize> {
+    let mut v: Vec<usize> = scenarios
+        .iter()
+        .map(|s| s.request_body)
+        .filter(|&b| b > 0)
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// The request body file of `bytes` bytes: `body-16k.bin`, `body-1m.bin`,
+/// `body-64m.bin` (`body-N.bin` for a size that is no whole KiB).
+fn body_file_name(bytes: usize) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("body-{}m.bin", bytes >> 20)
+    } else if bytes.is_multiple_of(1024) {
+        format!("body-{}k.bin", bytes >> 10)
+    } else {
+        format!("body-{bytes}.bin")
+    }
+}
+
+/// A note when the open-file limit (raised to the hard limit; every process
+/// started inherits it) is below what the selected scenario with the most
+/// requests in flight needs in a proxy: a client and an upstream descriptor
+/// per busy connection (`conns-9900`: 19,900, under this container's hard
+/// limit of 20,000; `conns-1000`: 2,100).
+fn nofile_note(nofile: u64, scenarios: &[Scenario]) -> Option<String> {
+    let sc = scenarios
+        .iter()
+        .max_by_key(|s| s.connections * s.h2_streams.unwrap_or(1))?;
+    let in_flight = sc.connections * sc.h2_streams.unwrap_or(1);
+    let need = contenders::descriptors_needed(in_flight);
+    (nofile < need as u64).then(|| {
+        format!(
+            "open-file limit is {nofile}; {} ({in_flight} requests in flight) needs about {need} descriptors per proxy process (a client and an upstream one per connection) and may fail",
+            sc.name
+        )
+    })
 }
 
 /// Every contender that was not skipped has closed- and open-loop results
@@ -595,6 +649,7 @@ fn run_scenario(ctx: &mut Ctx, layout: &Layout, sc: &Scenario) -> ScenarioRuns {
         notes: layout.notes(),
         fault: sc.fault.clone(),
         per_request: sc.per_request_note().map(String::from),
+        moved_mib: sc.moved_mib(),
         contenders: plan
             .kinds
             .iter()
@@ -899,7 +954,7 @@ fn measure(
         },
         no_keepalive: sc.new_connection_per_request,
         method: sc.method(),
-        body_file: (sc.request_body > 0).then(|| ctx.body_file.clone()),
+        body_file: ctx.body_files.get(&sc.request_body).cloned(),
         insecure: sc.tls,
         no_tls_resumption: sc.full_handshakes,
         client_identity: ctx.certs.client_identity(sc),
@@ -1212,13 +1267,14 @@ mod tests {
         .unwrap();
         assert_eq!(full.reps, 3);
         assert_eq!(full.placements.len(), 2);
-        // The default set leaves the fault, mTLS and HTTP/2 scenarios out;
-        // `all` has them.
-        assert_eq!(full.scenarios.len(), scenarios::ALL.len() - 5);
-        assert!(full
-            .scenarios
-            .iter()
-            .all(|s| s.fault.is_none() && !s.client_cert && s.h2_streams.is_none()));
+        // The default set leaves the fault, mTLS, HTTP/2, large-body and
+        // 9,900-connection scenarios out; `all` has them.
+        assert_eq!(full.scenarios.len(), scenarios::ALL.len() - 10);
+        assert!(full.scenarios.iter().all(|s| s.fault.is_none()
+            && !s.client_cert
+            && s.h2_streams.is_none()
+            && !s.large_body()
+            && s.connections <= 1000));
         assert!(p.scenarios.iter().any(|s| s.name == "fault-503"));
         // --quick has the short h2c run (closed loop only: half the runs).
         assert!(p.scenarios.iter().any(|s| s.name == "h2c-streams"));
@@ -1232,6 +1288,45 @@ mod tests {
             ..args
         })
         .is_err());
+    }
+
+    #[test]
+    fn one_body_file_per_request_body_size() {
+        let sel = |l: &str| scenarios::select(Some(l), false).unwrap();
+        assert!(request_body_sizes(&sel("small-get-keepalive,get-64m")).is_empty());
+        assert_eq!(request_body_sizes(&sel("post-16k")), vec![16 * 1024]);
+        let sizes = request_body_sizes(&sel("post-64m,post-16k,get-1m,post-1m"));
+        assert_eq!(sizes, vec![16 * 1024, 1 << 20, 64 << 20]);
+        let names: Vec<String> = sizes.iter().map(|&b| body_file_name(b)).collect();
+        assert_eq!(names, ["body-16k.bin", "body-1m.bin", "body-64m.bin"]);
+        assert_eq!(body_file_name(1000), "body-1000.bin");
+        assert_eq!(body_file_name(1536 * 1024), "body-1536k.bin");
+        // The default set has only post-16k's.
+        assert_eq!(
+            request_body_sizes(&scenarios::select(None, false).unwrap()),
+            vec![16 * 1024]
+        );
+    }
+
+    #[test]
+    fn open_file_note() {
+        let sel = |l: &str| scenarios::select(Some(l), false).unwrap();
+        // This container: 20,000 holds conns-9900 (19,900).
+        assert_eq!(
+            nofile_note(20_000, &sel("conns-9900,small-get-keepalive")),
+            None
+        );
+        let n = nofile_note(16_384, &sel("conns-9900,conns-1000")).unwrap();
+        assert!(n.starts_with("open-file limit is 16384; conns-9900 (9900 requests in flight) needs about 19900 descriptors"), "{n}");
+        assert_eq!(nofile_note(4096, &sel("conns-1000")), None);
+        assert!(nofile_note(1024, &sel("conns-1000"))
+            .unwrap()
+            .contains("conns-1000"));
+        // HTTP/2: connections × streams in flight.
+        assert!(nofile_note(1024, &sel("h2c-streams"))
+            .unwrap()
+            .contains("1000 requests in flight"));
+        assert_eq!(nofile_note(1024, &sel("small-get-keepalive")), None);
     }
 
     #[test]

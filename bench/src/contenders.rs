@@ -1,6 +1,7 @@
-//! The contenders (ringway, nginx, haproxy, direct, and ringway-mirror:
-//! ringway mirroring every request to a shadow that never answers) and the
-//! origin: finding or installing their binaries, writing their configs from
+//! The contenders (ringway, nginx, haproxy, direct, ringway-mirror: ringway
+//! mirroring every request to a shadow that never answers, and
+//! ringway-nosplice: ringway with splice(2) turned off) and the origin:
+//! finding or installing their binaries, writing their configs from
 //! `bench/peers/`, starting them pinned and waiting until they answer.
 
 use std::io::{Read, Write};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::placement::{format_core_list, Layout};
 use crate::procs::{run_capture, Child, Spawn};
-use crate::scenarios::Scenario;
+use crate::scenarios::{Scenario, NOFILE_LIMIT};
 use crate::tls::{CertFiles, Certs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,15 +26,20 @@ pub enum Kind {
     /// compared with `ringway`, what mirroring to a stalled shadow costs the
     /// primary. Only when named in `--contenders`.
     RingwayMirror,
+    /// ringway with splicing off (`[limits] splice_min_bytes = 0`): every
+    /// body goes through user-space buffers. Compared with `ringway`, what
+    /// splice(2) saves on large bodies. Only when named in `--contenders`.
+    RingwayNosplice,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Ringway,
         Kind::Nginx,
         Kind::Haproxy,
         Kind::Direct,
         Kind::RingwayMirror,
+        Kind::RingwayNosplice,
     ];
 
     /// The name used in every output.
@@ -44,6 +50,7 @@ impl Kind {
             Kind::Haproxy => "haproxy",
             Kind::Direct => "direct",
             Kind::RingwayMirror => "ringway-mirror",
+            Kind::RingwayNosplice => "ringway-nosplice",
         }
     }
 
@@ -57,7 +64,10 @@ impl Kind {
 
     /// Runs the ringway binary.
     pub fn is_ringway(self) -> bool {
-        matches!(self, Kind::Ringway | Kind::RingwayMirror)
+        matches!(
+            self,
+            Kind::Ringway | Kind::RingwayMirror | Kind::RingwayNosplice
+        )
     }
 }
 
@@ -205,12 +215,39 @@ pub struct ConfigParams<'a> {
     pub client_ca: Option<&'a Path>,
     /// ringway-mirror: the shadow every request is mirrored to.
     pub mirror_to: Option<SocketAddr>,
+    /// ringway-nosplice: `[limits] splice_min_bytes = 0` (splicing off).
+    pub no_splice: bool,
+    /// Requests in flight at once (load connections × HTTP/2 streams): each
+    /// holds a client and an upstream connection in a proxy. Raises nginx's
+    /// `worker_connections`/`worker_rlimit_nofile` and HAProxy's `maxconn`
+    /// above the reference's only when they would not hold it.
+    pub connections: usize,
+    /// Large-body scenarios (`Scenario::large_body`): nginx gets
+    /// `LARGE_BODY_NGINX_LOCATION`.
+    pub large_body: bool,
     /// Fault scenarios: retries to another server and passive ejection of a
     /// failing one, set up as alike as each proxy allows (`FAILOVER_*`).
     pub failover: bool,
     /// HTTP/2 downstream: h2c by prior knowledge (cleartext) or ALPN h2
     /// (TLS). The origin side stays HTTP/1.1 keep-alive.
     pub h2: bool,
+}
+
+impl ConfigParams<'_> {
+    /// What the scenario decides: pool size, connection-count-dependent
+    /// limits, large-body settings, failover, HTTP/2.
+    pub fn for_scenario(self, scenario: &Scenario) -> Self {
+        // Requests in flight: connections, times streams for HTTP/2.
+        let in_flight = scenario.connections * scenario.h2_streams.unwrap_or(1);
+        ConfigParams {
+            pool: pool_size(in_flight),
+            connections: in_flight,
+            large_body: scenario.large_body(),
+            failover: scenario.fault.is_some(),
+            h2: scenario.h2_streams.is_some(),
+            ..self
+        }
+    }
 }
 
 // Fault scenarios (`fault-503`): how each proxy retries and ejects. Every
@@ -247,6 +284,67 @@ pub const FAILOVER_RINGWAY_CLUSTER: &str = "outlier_detection = { consecutive_5x
 pub fn pool_size(connections: usize) -> usize {
     connections.max(256)
 }
+
+// Connection-count-dependent limits (`conns-9900`). Each is the reference's
+// value unless the scenario needs more, so every other scenario's config is
+// the same as before. The container's hard open-file limit is 20,000 per
+// process (`NOFILE_LIMIT`), and a proxy holds a client and an upstream
+// descriptor per busy connection.
+
+/// The reference's nginx `worker_connections` and `worker_rlimit_nofile`.
+const NGINX_WORKER_CONNECTIONS: usize = 8192;
+const NGINX_WORKER_RLIMIT_NOFILE: usize = 16384;
+/// nginx: listening sockets, idle pool spares and the like, over the
+/// 2 × connections.
+const NGINX_CONNECTION_SLACK: usize = 100;
+
+/// nginx `worker_connections` (counts client and upstream connections
+/// alike): the reference's 8192, or 2 × connections + 100 when more.
+pub fn nginx_worker_connections(connections: usize) -> usize {
+    (2 * connections + NGINX_CONNECTION_SLACK).max(NGINX_WORKER_CONNECTIONS)
+}
+
+/// nginx `worker_rlimit_nofile`: the reference's 16384, or
+/// `worker_connections` + 100 when more, at most `NOFILE_LIMIT` (a worker's
+/// log files and its channel to the master fit in that margin).
+pub fn nginx_worker_rlimit_nofile(connections: usize) -> usize {
+    (nginx_worker_connections(connections) + NGINX_CONNECTION_SLACK)
+        .clamp(NGINX_WORKER_RLIMIT_NOFILE, NOFILE_LIMIT)
+}
+
+/// The reference's HAProxy global `maxconn` and per-server `maxconn`.
+const HAPROXY_MAXCONN: usize = 8000;
+const HAPROXY_SERVER_MAXCONN: usize = 4000;
+
+/// HAProxy global `maxconn` (client-side connections; HAProxy asks for
+/// 2 × maxconn + 14 descriptors at start): the reference's 8000, or
+/// connections + 50 when more (9,950 → 19,914 descriptors for conns-9900).
+pub fn haproxy_maxconn(connections: usize) -> usize {
+    (connections + 50).max(HAPROXY_MAXCONN)
+}
+
+/// HAProxy per-server `maxconn`: the reference's 4000, or the connection
+/// count when more, so HAProxy opens an upstream connection per busy client
+/// connection like the others instead of queueing requests for one.
+pub fn haproxy_server_maxconn(connections: usize) -> usize {
+    connections.max(HAPROXY_SERVER_MAXCONN)
+}
+
+/// Descriptors a proxy process needs for `connections` busy connections
+/// (a client and an upstream one each, plus slack): what the open-file
+/// limit must allow (the note in compare.rs).
+pub fn descriptors_needed(connections: usize) -> usize {
+    2 * connections + NGINX_CONNECTION_SLACK
+}
+
+/// nginx, in `location /`, for large-body scenarios (`Scenario::large_body`):
+/// what an operator sets for large bodies. No body size limit (the default
+/// `client_max_body_size` is 1m: a larger body is refused with 413), request
+/// bodies streamed to the upstream as they arrive instead of read whole
+/// first (spooled to a temp file past `client_body_buffer_size`), and
+/// responses never spooled to a temp file (only the in-memory
+/// `proxy_buffers`).
+pub const LARGE_BODY_NGINX_LOCATION: &str = "            # Large-body scenario: no size limit, request bodies streamed, no temp files.\n            client_max_body_size 0;\n            proxy_request_buffering off;\n            proxy_max_temp_file_size 0;";
 
 /// Replace every `@K@` by its value; a line holding only a placeholder whose
 /// value is empty goes away.
@@ -293,10 +391,26 @@ pub fn nginx_config(p: &ConfigParams) -> String {
         &[
             ("WORKERS", p.worker_cores.len().to_string()),
             ("CPU_AFFINITY", masks.join(" ")),
+            (
+                "WORKER_RLIMIT_NOFILE",
+                nginx_worker_rlimit_nofile(p.connections).to_string(),
+            ),
+            (
+                "WORKER_CONNECTIONS",
+                nginx_worker_connections(p.connections).to_string(),
+            ),
             ("SERVERS", nginx_servers(p)),
             ("POOL", p.pool.to_string()),
             ("LISTEN", p.listen.to_string()),
             ("NEXT_UPSTREAM", nginx_next_upstream(p)),
+            (
+                "LARGE_BODY",
+                if p.large_body {
+                    LARGE_BODY_NGINX_LOCATION.to_string()
+                } else {
+                    String::new()
+                },
+            ),
             ("SSL_LISTEN", ssl_listen),
             ("SSL_DIRECTIVES", ssl),
         ],
@@ -340,7 +454,11 @@ fn haproxy_backend(p: &ConfigParams) -> String {
         lines.push(FAILOVER_HAPROXY_BACKEND.to_string());
     }
     for (i, o) in p.origins.iter().enumerate() {
-        let mut l = format!("    server s{} {o} maxconn 4000", i + 1);
+        let mut l = format!(
+            "    server s{} {o} maxconn {}",
+            i + 1,
+            haproxy_server_maxconn(p.connections)
+        );
         if p.failover {
             l.push(' ');
             l.push_str(FAILOVER_HAPROXY_SERVER);
@@ -375,6 +493,7 @@ pub fn haproxy_config(p: &ConfigParams) -> String {
         &[
             ("WORKERS", p.worker_cores.len().to_string()),
             ("CPU_MAP", cpu_map.join("\n")),
+            ("MAXCONN", haproxy_maxconn(p.connections).to_string()),
             ("LISTEN", p.listen.to_string()),
             ("SSL_BIND", ssl),
             ("BACKEND", haproxy_backend(p)),
@@ -430,8 +549,17 @@ pub fn ringway_config(p: &ConfigParams) -> String {
             "\n# ringway-mirror: the shadow, `ringload serve --hang` (reads, never answers).\n[[cluster]]\nname = \"shadow\"\nendpoints = [\"{shadow}\"]\n"
         ));
     }
+    if p.no_splice {
+        c.push_str(NOSPLICE_RINGWAY_LIMITS);
+    }
     c
 }
+
+/// ringway-nosplice, appended to the config: splicing off, so a
+/// Content-Length body between two plain TCP sockets goes through
+/// user-space buffers like any other.
+pub const NOSPLICE_RINGWAY_LIMITS: &str =
+    "\n# ringway-nosplice: splice(2) off, bodies through user-space buffers.\n[limits]\nsplice_min_bytes = 0\n";
 
 /// ringway's listener `protocols` (docs/http2.md): HTTP/2 scenarios add h2,
 /// preferred in ALPN on TLS, by prior knowledge beside HTTP/1.1 on
@@ -681,16 +809,19 @@ pub fn start_contender(
         worker_cores: &layout.worker_cores,
         listen,
         origins,
-        // Requests in flight: connections, times streams for HTTP/2.
-        pool: pool_size(scenario.connections * scenario.h2_streams.unwrap_or(1)),
+        pool: 0,
         tls,
         client_ca,
         mirror_to: shadow.as_ref().map(|s| s.addr),
-        failover: scenario.fault.is_some(),
-        h2: scenario.h2_streams.is_some(),
-    };
+        no_splice: kind == Kind::RingwayNosplice,
+        connections: 0,
+        large_body: false,
+        failover: false,
+        h2: false,
+    }
+    .for_scenario(scenario);
     let cmd = match kind {
-        Kind::Ringway | Kind::RingwayMirror => {
+        Kind::Ringway | Kind::RingwayMirror | Kind::RingwayNosplice => {
             let path = dir.join(format!("ringway-{tag}.toml"));
             write(&path, &ringway_config(&params))?;
             let mut c = Command::new(&bins.ringway);
@@ -810,7 +941,8 @@ pub fn probe_get(addr: SocketAddr) -> Result<u16, String> {
     s.write_all(format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
         .map_err(err)?;
     let mut buf = Vec::new();
-    let _ = s.take(64 * 1024).read_to_end(&mut buf);
+    // Only the head matters (a large-body scenario's response is cut off).
+    let read = s.take(64 * 1024).read_to_end(&mut buf);
     let text = String::from_utf8_lossy(&buf);
     text.strip_prefix("HTTP/1.1 ")
         .or_else(|| text.strip_prefix("HTTP/1.0 "))
@@ -818,8 +950,9 @@ pub fn probe_get(addr: SocketAddr) -> Result<u16, String> {
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| {
             format!(
-                "probe request to {addr}: no HTTP response ({} bytes)",
-                buf.len()
+                "probe request to {addr}: no HTTP response ({} bytes{})",
+                buf.len(),
+                read.err().map(|e| format!(", {e}")).unwrap_or_default()
             )
         })
 }
@@ -874,6 +1007,9 @@ mod tests {
             tls,
             client_ca: None,
             mirror_to: None,
+            no_splice: false,
+            connections: 50,
+            large_body: false,
             failover: false,
             h2: false,
         }
@@ -922,8 +1058,20 @@ mod tests {
         let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
         assert_eq!(
             names,
-            ["ringway", "nginx", "haproxy", "direct", "ringway-mirror"]
+            [
+                "ringway",
+                "nginx",
+                "haproxy",
+                "direct",
+                "ringway-mirror",
+                "ringway-nosplice"
+            ]
         );
+        assert_eq!(
+            parse_list("ringway, ringway-nosplice").unwrap(),
+            vec![Kind::Ringway, Kind::RingwayNosplice]
+        );
+        assert!(Kind::RingwayNosplice.is_ringway() && Kind::RingwayNosplice.is_proxy());
         assert_eq!(
             parse_list("nginx,ringway,nginx").unwrap(),
             vec![Kind::Nginx, Kind::Ringway]
@@ -936,6 +1084,7 @@ mod tests {
         assert!(!Kind::Nginx.is_ringway());
         let err = parse_list("envoy").unwrap_err();
         assert!(err.contains("ringway-mirror"), "{err}");
+        assert!(err.contains("ringway-nosplice"), "{err}");
     }
 
     #[test]
@@ -1117,6 +1266,159 @@ mod tests {
     }
 
     #[test]
+    fn ringway_nosplice_config_turns_splicing_off() {
+        let p = ConfigParams {
+            no_splice: true,
+            ..params(&[1], None)
+        };
+        let c = ringway_config(&p);
+        assert!(!c.contains('@'), "{c}");
+        // Parsed as TOML only: ringway's own parser knows the key once the
+        // proxy side has it.
+        let v: toml::Value = toml::from_str(&c).unwrap_or_else(|e| panic!("{e}\n{c}"));
+        assert_eq!(v["limits"]["splice_min_bytes"].as_integer(), Some(0), "{c}");
+        // Otherwise the plain config: same listener, route and cluster.
+        let plain = ringway_config(&params(&[1], None));
+        assert_eq!(
+            c.strip_suffix(NOSPLICE_RINGWAY_LIMITS),
+            Some(plain.as_str())
+        );
+        let v: toml::Value = toml::from_str(&plain).unwrap();
+        assert!(v.get("limits").is_none(), "{plain}");
+        assert!(!plain.contains("splice_min_bytes"));
+        // With a large-body scenario too (what it is for).
+        let big = ringway_config(&ConfigParams {
+            no_splice: true,
+            ..params(&[1], None).for_scenario(scenario("post-64m"))
+        });
+        let v: toml::Value = toml::from_str(&big).unwrap();
+        assert_eq!(v["limits"]["splice_min_bytes"].as_integer(), Some(0));
+        assert_eq!(
+            v["cluster"][0]["max_idle_per_endpoint"].as_integer(),
+            Some(256)
+        );
+    }
+
+    fn scenario(name: &str) -> &'static Scenario {
+        crate::scenarios::ALL
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap()
+    }
+
+    const LARGE_BODY_LINES: [&str; 3] = [
+        "client_max_body_size 0;",
+        "proxy_request_buffering off;",
+        "proxy_max_temp_file_size 0;",
+    ];
+
+    #[test]
+    fn nginx_large_body_config_streams_bodies_without_a_limit() {
+        for name in ["get-1m", "get-64m", "post-1m", "post-64m"] {
+            let p = params(&[1], None).for_scenario(scenario(name));
+            assert!(p.large_body && p.connections == 10, "{name}");
+            let c = nginx_config(&p);
+            assert!(!c.contains('@'), "{c}");
+            // In the proxied location.
+            let loc = &c[c.find("location / {").unwrap()..];
+            for line in LARGE_BODY_LINES {
+                assert!(
+                    loc.contains(&format!("            {line}\n")),
+                    "{name}: missing {line}:\n{c}"
+                );
+            }
+            // The rest as in every scenario.
+            assert!(c.contains("client_body_buffer_size 64k;"));
+            assert!(c.contains("keepalive 256;"));
+            assert!(c.contains("worker_connections 8192;"));
+        }
+        // Every other scenario has none of it.
+        for sc in crate::scenarios::ALL.iter().filter(|s| !s.large_body()) {
+            let c = nginx_config(&params(&[1], None).for_scenario(sc));
+            for line in LARGE_BODY_LINES {
+                let key = line.split(' ').next().unwrap();
+                assert!(!c.contains(key), "{}: {key}:\n{c}", sc.name);
+            }
+        }
+        // HAProxy and ringway need nothing for them.
+        let big = params(&[1], None).for_scenario(scenario("post-64m"));
+        let small = params(&[1], None).for_scenario(scenario("post-16k"));
+        assert_eq!(haproxy_config(&big), haproxy_config(&small));
+        assert_eq!(ringway_config(&big), ringway_config(&small));
+    }
+
+    /// Only conns-9900 needs more than the reference's limits; every other
+    /// scenario keeps them (the generated files are as before).
+    #[test]
+    fn connection_limits_follow_the_connection_count_only_when_needed() {
+        for sc in crate::scenarios::ALL
+            .iter()
+            .filter(|s| s.name != "conns-9900")
+        {
+            let p = params(&[1], None).for_scenario(sc);
+            let n = nginx_config(&p);
+            assert!(
+                n.contains("worker_rlimit_nofile 16384;\nevents { worker_connections 8192; multi_accept on; }\n"),
+                "{}:\n{n}",
+                sc.name
+            );
+            let h = haproxy_config(&p);
+            assert!(h.contains("\n    maxconn 8000\n"), "{}:\n{h}", sc.name);
+            assert_eq!(
+                h.matches(" maxconn 4000").count(),
+                p.origins.len(),
+                "{}:\n{h}",
+                sc.name
+            );
+        }
+        assert_eq!(nginx_worker_connections(1000), 8192);
+        assert_eq!(nginx_worker_rlimit_nofile(1000), 16384);
+        assert_eq!(haproxy_maxconn(1000), 8000);
+        assert_eq!(haproxy_server_maxconn(1000), 4000);
+    }
+
+    #[test]
+    fn conns_9900_fits_every_contender_under_the_descriptor_limit() {
+        let p = params(&[1], None).for_scenario(scenario("conns-9900"));
+        assert_eq!((p.connections, p.pool), (9900, 9900));
+        // nginx: a client and an upstream connection per load connection
+        // within worker_connections, within the worker's descriptors,
+        // within the container's hard limit.
+        let n = nginx_config(&p);
+        assert!(!n.contains('@'), "{n}");
+        assert!(n.contains("worker_rlimit_nofile 20000;\n"), "{n}");
+        assert!(
+            n.contains("events { worker_connections 19900; multi_accept on; }"),
+            "{n}"
+        );
+        assert!(n.contains("keepalive 9900;"), "{n}");
+        assert!(nginx_worker_connections(9900) >= 2 * 9900);
+        assert!(nginx_worker_rlimit_nofile(9900) >= nginx_worker_connections(9900));
+        assert!(nginx_worker_rlimit_nofile(9900) <= NOFILE_LIMIT);
+        // HAProxy: maxconn ≥ connections, and its start-up demand of
+        // 2 × maxconn + 14 descriptors fits; 10,000 connections would not.
+        let h = haproxy_config(&p);
+        assert!(h.contains("\n    maxconn 9950\n"), "{h}");
+        assert!(
+            h.contains("    server s1 127.0.0.1:28080 maxconn 9900"),
+            "{h}"
+        );
+        assert!(2 * haproxy_maxconn(9900) + 14 <= NOFILE_LIMIT);
+        assert!(2 * haproxy_maxconn(10_000) + 14 > NOFILE_LIMIT);
+        // ringway: one worker holds them all (max_connections_per_worker's
+        // default), every upstream connection can stay pooled, and both
+        // sides fit the descriptors.
+        let r = ringway_config(&p);
+        let cfg = ringway::config::Config::parse(&r, None).unwrap_or_else(|e| panic!("{e}\n{r}"));
+        assert!(cfg.runtime.max_connections_per_worker >= 9900);
+        assert!(r.contains("max_idle_per_endpoint = 9900"), "{r}");
+        assert!(descriptors_needed(9900) <= NOFILE_LIMIT);
+        // HTTP/2: connections × streams in flight (1,000), reference limits.
+        let h2 = params(&[1], None).for_scenario(scenario("h2c-streams"));
+        assert_eq!((h2.connections, h2.pool), (1000, 1000));
+    }
+
+    #[test]
     fn plain_configs_have_no_failover() {
         let n = code(nginx_config(&params(&[1], None)));
         assert!(!n.contains("proxy_next_upstream"), "{n}");
@@ -1255,6 +1557,8 @@ mod tests {
             h2: true,
             ..params(&[0], Some(&t))
         };
+        let large = params(&[0], None).for_scenario(scenario("post-64m"));
+        let conns = params(&[0], None).for_scenario(scenario("conns-9900"));
         for p in [
             params(&[0], None),
             params(&[0], Some(&t)),
@@ -1262,6 +1566,8 @@ mod tests {
             mtls,
             h2c,
             h2tls,
+            large,
+            conns,
         ] {
             if let Some(nginx) = find_binary("nginx") {
                 let conf = dir.join("nginx.conf");

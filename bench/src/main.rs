@@ -77,15 +77,20 @@ pub struct CompareArgs {
     #[arg(long)]
     pub rate: Option<f64>,
     /// Comma-separated scenarios, or `all` [default: every scenario but
-    /// fault-503, mtls-keepalive, mtls-new-connection, h2c-streams and
-    /// h2-tls-streams; small-get-keepalive,tls-keepalive,fault-503,h2c-streams
-    /// with --quick]. h2c-streams and h2-tls-streams: HTTP/2 load from h2load
-    /// (10 connections x 100 streams), closed loop only, no direct.
+    /// fault-503, mtls-keepalive, mtls-new-connection, h2c-streams,
+    /// h2-tls-streams, conns-9900, get-1m, get-64m, post-1m and post-64m;
+    /// small-get-keepalive,tls-keepalive,fault-503,h2c-streams with --quick].
+    /// h2c-streams and h2-tls-streams: HTTP/2 load from h2load (10
+    /// connections x 100 streams), closed loop only, no direct. get-1m,
+    /// get-64m, post-1m, post-64m: 1 or 64 MiB bodies on 10 connections.
+    /// conns-9900: 9,900 connections (as many as fit 20,000 descriptors).
     #[arg(long)]
     pub scenarios: Option<String>,
-    /// Comma-separated contenders: ringway, nginx, haproxy, direct, and
+    /// Comma-separated contenders: ringway, nginx, haproxy, direct,
     /// ringway-mirror (ringway mirroring every request to a shadow that
-    /// never answers; compared with ringway in the ratio table).
+    /// never answers; compared with ringway in the ratio table) and
+    /// ringway-nosplice (ringway with `[limits] splice_min_bytes = 0`:
+    /// splice(2) off; ringway/ringway-nosplice in the ratio table).
     #[arg(long, default_value = "ringway,nginx,haproxy,direct")]
     pub contenders: String,
     /// Worker counts to sweep, e.g. 1 or 1,2 or 1-4 (same for every contender).

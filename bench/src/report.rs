@@ -98,6 +98,9 @@ pub struct ScenarioRuns {
     /// What one request stands for (new-connection TLS scenarios: one
     /// handshake), from `Scenario::per_request_note`.
     pub per_request: Option<String>,
+    /// Large-body scenarios: the body one request moves, MiB
+    /// (`Scenario::moved_mib`); the report adds CPU µs per MiB.
+    pub moved_mib: Option<f64>,
 }
 
 // ---------------------------------------------------------------------------
@@ -143,6 +146,10 @@ pub struct ContenderSummary {
     pub cpu_us_per_req: Option<f64>,
     /// Kernel-mode part of `cpu_us_per_req` (median over repetitions).
     pub cpu_sys_us_per_req: Option<f64>,
+    /// Large-body scenarios: `cpu_us_per_req` / the body one request moves
+    /// in MiB (the scenario's `moved_mib`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_us_per_mib: Option<f64>,
     /// Peak during the open-loop runs (median over repetitions).
     pub rss_kib: Option<f64>,
     /// Failed requests over every measured run.
@@ -209,6 +216,10 @@ pub struct ScenarioSummary {
     /// What one request stands for (e.g. one full mTLS handshake).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub per_request: Option<String>,
+    /// Large-body scenarios: the body one request moves, MiB (what
+    /// `cpu_us_per_mib` divides by).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moved_mib: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -360,6 +371,7 @@ pub fn summarize_contender(c: &ContenderRuns) -> ContenderSummary {
         p999_us: med(col(&closed, |r| r.p999_us)),
         cpu_us_per_req: med(cpu.iter().copied()).map(|v| round(v, 2)),
         cpu_sys_us_per_req: med(col_opt(cpu_runs, |r| r.cpu_sys_us_per_req)).map(|v| round(v, 2)),
+        cpu_us_per_mib: None,
         rss_kib: med(cpu_runs.iter().filter_map(|r| r.rss_kib).map(|x| x as f64)),
         errors: c.runs.iter().map(|r| r.errors).sum(),
         non_2xx: c.runs.iter().map(|r| r.non_2xx).sum(),
@@ -394,6 +406,9 @@ pub const RATIO_PAIRS: &[(&str, &str)] = &[
     // Mirroring to a stalled shadow vs the same ringway without it
     // (`--contenders ringway,ringway-mirror`).
     ("ringway-mirror", "ringway"),
+    // Splicing vs the same ringway with it off
+    // (`--contenders ringway,ringway-nosplice`).
+    ("ringway", "ringway-nosplice"),
 ];
 
 /// The ringway-mirror/ringway p99 target: mirroring must not add more than
@@ -427,7 +442,13 @@ pub fn ratios(contenders: &[ContenderSummary]) -> BTreeMap<String, Ratios> {
 }
 
 pub fn summarize_scenario(s: &ScenarioRuns) -> ScenarioSummary {
-    let contenders: Vec<ContenderSummary> = s.contenders.iter().map(summarize_contender).collect();
+    let mut contenders: Vec<ContenderSummary> =
+        s.contenders.iter().map(summarize_contender).collect();
+    if let Some(mib) = s.moved_mib.filter(|m| *m > 0.0) {
+        for c in &mut contenders {
+            c.cpu_us_per_mib = c.cpu_us_per_req.map(|v| round(v / mib, 2));
+        }
+    }
     ScenarioSummary {
         name: s.name.clone(),
         description: s.description.clone(),
@@ -441,6 +462,7 @@ pub fn summarize_scenario(s: &ScenarioRuns) -> ScenarioSummary {
         open_loop_skipped: s.open_loop_skipped.clone(),
         ratios: ratios(&contenders),
         per_request: s.per_request.clone(),
+        moved_mib: s.moved_mib,
         contenders,
         fault: s.fault.as_ref().map(|f| FaultSummary {
             origins: f.origins,
@@ -548,6 +570,15 @@ fn mirror_line(r: &Ratios) -> String {
     )
 }
 
+/// `1`, `64`, `1.5`: a MiB count without needless decimals.
+fn mib_text(mib: f64) -> String {
+    if mib.fract() == 0.0 {
+        format!("{mib:.0}")
+    } else {
+        format!("{mib:.2}")
+    }
+}
+
 /// Markdown table cells must not contain `|` or newlines.
 fn cell(s: &str) -> String {
     s.replace('|', "/").replace('\n', " ")
@@ -619,6 +650,14 @@ pub fn markdown(r: &Report) -> String {
         if let Some(p) = &sc.per_request {
             let _ = writeln!(m, "**Per request:** {p}.");
         }
+        if let Some(mib) = sc.moved_mib {
+            let _ = writeln!(
+                m,
+                "**Per MiB:** each request moves a {} MiB body; CPU µs/MiB = CPU µs/req ÷ {}. Every contender moves the same bytes per request, so the CPU ratios below hold per MiB as they do per request.",
+                mib_text(mib),
+                mib_text(mib)
+            );
+        }
         match &sc.open_loop_skipped {
             Some(why) => {
                 let _ = writeln!(m, "No open loop: {why}.");
@@ -636,13 +675,17 @@ pub fn markdown(r: &Report) -> String {
             let _ = writeln!(m, "**Note:** {n}.");
         }
         m.push('\n');
+        // Large-body scenarios: a CPU µs/MiB column after the CPU ones.
+        let per_mib = sc.moved_mib.is_some();
         let _ = writeln!(
             m,
-            "| contender | req/s | [min–max] | ×direct | p50 µs | p90 µs | p99 µs | p99.9 µs | open-loop p99 µs | CPU µs/req | of which kernel | RSS KiB | errors | flags |"
+            "| contender | req/s | [min–max] | ×direct | p50 µs | p90 µs | p99 µs | p99.9 µs | open-loop p99 µs | CPU µs/req | of which kernel |{} RSS KiB | errors | flags |",
+            if per_mib { " CPU µs/MiB |" } else { "" }
         );
         let _ = writeln!(
             m,
-            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|{}--:|--:|---|",
+            if per_mib { "--:|" } else { "" }
         );
         let direct = sc
             .contenders
@@ -652,9 +695,10 @@ pub fn markdown(r: &Report) -> String {
             if c.status != "ok" {
                 let _ = writeln!(
                     m,
-                    "| {} | {} | | | | | | | | | | | | {} |",
+                    "| {} | {} | | | | | | | | | |{} | | {} |",
                     c.name,
                     c.status,
+                    if per_mib { " |" } else { "" },
                     cell(c.reason.as_deref().unwrap_or(""))
                 );
                 continue;
@@ -676,7 +720,7 @@ pub fn markdown(r: &Report) -> String {
             }
             let _ = writeln!(
                 m,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |{} {} | {} | {} |",
                 c.name,
                 num(c.rps),
                 spread,
@@ -688,6 +732,11 @@ pub fn markdown(r: &Report) -> String {
                 num(c.open_loop.as_ref().and_then(|o| o.p99_us)),
                 dec(c.cpu_us_per_req, 1),
                 dec(c.cpu_sys_us_per_req, 1),
+                if per_mib {
+                    format!(" {} |", dec(c.cpu_us_per_mib, 1))
+                } else {
+                    String::new()
+                },
                 num(c.rss_kib),
                 c.errors,
                 cell(&flags.join(", "))
@@ -1075,6 +1124,67 @@ mod tests {
         // Other scenarios keep their tables as they were.
         let md = markdown(&report(vec![summarize_scenario(&scenario())]));
         assert!(!md.contains("success (points)") && !md.contains("Fault:"));
+    }
+
+    /// Large-body scenarios: CPU µs per MiB moved beside CPU µs/req, and
+    /// the note that its ratios are those per request.
+    #[test]
+    fn large_body_scenario_reports_cpu_per_mib() {
+        let mut sc = scenario();
+        sc.name = "post-64m".into();
+        sc.moved_mib = Some(64.0);
+        sc.contenders[1] = ContenderRuns {
+            name: "nginx".into(),
+            skipped: Some("nginx is not installed (--no-install)".into()),
+            ..Default::default()
+        };
+        let s = summarize_scenario(&sc);
+        assert_eq!(s.moved_mib, Some(64.0));
+        // 10 µs/req over 64 MiB.
+        assert_eq!(s.contenders[0].cpu_us_per_mib, Some(0.16));
+        assert_eq!(s.contenders[2].cpu_us_per_mib, Some(0.19));
+        assert_eq!(s.contenders[1].cpu_us_per_mib, None);
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["moved_mib"], 64.0);
+        assert_eq!(v["contenders"][0]["cpu_us_per_mib"], 0.16);
+        let md = markdown(&report(vec![s]));
+        assert!(
+            md.contains("| CPU µs/req | of which kernel | CPU µs/MiB | RSS KiB |"),
+            "{md}"
+        );
+        assert!(md.contains("| 10.0 | 7.5 | 0.2 | 8,000 |"), "{md}");
+        assert!(md.contains("**Per MiB:** each request moves a 64 MiB body; CPU µs/MiB = CPU µs/req ÷ 64. Every contender moves the same bytes per request, so the CPU ratios below hold per MiB as they do per request."), "{md}");
+        for block in md.split("\n\n") {
+            let rows: Vec<&str> = block.lines().filter(|l| l.starts_with('|')).collect();
+            if let Some(h) = rows.first() {
+                let n = h.matches('|').count();
+                for r in &rows {
+                    assert_eq!(r.matches('|').count(), n, "{r}");
+                }
+            }
+        }
+        // Other scenarios: no such column, note or JSON field.
+        let s = summarize_scenario(&scenario());
+        assert!(serde_json::to_value(&s).unwrap()["contenders"][0]
+            .get("cpu_us_per_mib")
+            .is_none());
+        let md = markdown(&report(vec![s]));
+        assert!(!md.contains("µs/MiB") && !md.contains("Per MiB"), "{md}");
+        assert_eq!(mib_text(1.0), "1");
+        assert_eq!(mib_text(1.5), "1.50");
+    }
+
+    #[test]
+    fn nosplice_ratio() {
+        let mut sc = scenario();
+        sc.contenders
+            .push(contender("ringway-nosplice", &[11000.0], 12.5));
+        let s = summarize_scenario(&sc);
+        let r = &s.ratios["ringway/ringway-nosplice"];
+        assert_eq!(r.cpu_us_per_req, Some(0.8));
+        assert!(!s.ratios.contains_key("ringway-nosplice/nginx"));
+        let md = markdown(&report(vec![s]));
+        assert!(md.contains("| ringway/ringway-nosplice | 1.00× |"), "{md}");
     }
 
     #[test]

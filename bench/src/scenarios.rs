@@ -112,7 +112,37 @@ impl Scenario {
     pub fn origins(&self) -> usize {
         self.fault.as_ref().map_or(1, |f| f.origins)
     }
+
+    /// Body bytes one request moves through a proxy: the larger of the
+    /// request and the response body.
+    pub fn body_bytes(&self) -> usize {
+        self.request_body.max(self.response_body)
+    }
+
+    /// A large-body scenario (a request or response body of at least
+    /// `LARGE_BODY` bytes): nginx gets its large-body settings and the
+    /// report adds CPU per MiB moved.
+    pub fn large_body(&self) -> bool {
+        self.body_bytes() >= LARGE_BODY
+    }
+
+    /// Large-body scenarios: the body one request moves, in MiB (what CPU
+    /// µs/req is divided by for CPU µs/MiB).
+    pub fn moved_mib(&self) -> Option<f64> {
+        self.large_body()
+            .then(|| self.body_bytes() as f64 / f64::from(1u32 << 20))
+    }
 }
+
+/// From this body size on (request or response) a scenario is a large-body
+/// one (`Scenario::large_body`): 1 MiB, nginx's default
+/// `client_max_body_size`.
+pub const LARGE_BODY: usize = 1 << 20;
+
+/// The open-file limit of this container (hard, per process; prlimit cannot
+/// raise it). The connection-count-dependent peer limits (nginx
+/// `worker_rlimit_nofile`) stay within it.
+pub const NOFILE_LIMIT: usize = 20_000;
 
 pub const ALL: &[Scenario] = &[
     Scenario {
@@ -271,6 +301,76 @@ pub const ALL: &[Scenario] = &[
         default: true,
     },
     Scenario {
+        name: "conns-9900",
+        description: "GET, 2-byte response, 9,900 keep-alive connections: the largest count all contenders can hold under a 20,000-descriptor limit per process (a proxy needs a client and an upstream descriptor per busy connection, and HAProxy asks for 2 × maxconn + 14 at start), so 10,000 is not measurable here",
+        connections: 9900,
+        response_body: 2,
+        request_body: 0,
+        new_connection_per_request: false,
+        tls: false,
+        full_handshakes: false,
+        client_cert: false,
+        fault: None,
+        h2_streams: None,
+        default: false,
+    },
+    Scenario {
+        name: "get-1m",
+        description: "GET, 1 MiB response, 10 keep-alive connections",
+        connections: 10,
+        response_body: 1 << 20,
+        request_body: 0,
+        new_connection_per_request: false,
+        tls: false,
+        full_handshakes: false,
+        client_cert: false,
+        fault: None,
+        h2_streams: None,
+        default: false,
+    },
+    Scenario {
+        name: "get-64m",
+        description: "GET, 64 MiB response, 10 keep-alive connections",
+        connections: 10,
+        response_body: 64 << 20,
+        request_body: 0,
+        new_connection_per_request: false,
+        tls: false,
+        full_handshakes: false,
+        client_cert: false,
+        fault: None,
+        h2_streams: None,
+        default: false,
+    },
+    Scenario {
+        name: "post-1m",
+        description: "POST with a 1 MiB body, 2-byte response, 10 keep-alive connections",
+        connections: 10,
+        response_body: 2,
+        request_body: 1 << 20,
+        new_connection_per_request: false,
+        tls: false,
+        full_handshakes: false,
+        client_cert: false,
+        fault: None,
+        h2_streams: None,
+        default: false,
+    },
+    Scenario {
+        name: "post-64m",
+        description: "POST with a 64 MiB body, 2-byte response, 10 keep-alive connections",
+        connections: 10,
+        response_body: 2,
+        request_body: 64 << 20,
+        new_connection_per_request: false,
+        tls: false,
+        full_handshakes: false,
+        client_cert: false,
+        fault: None,
+        h2_streams: None,
+        default: false,
+    },
+    Scenario {
         name: "fault-503",
         description: "GET, 2-byte response, 50 keep-alive connections; three origins in one group, one answers 503 to half its requests; the proxies retry on another origin and eject the failing one",
         connections: 50,
@@ -399,7 +499,7 @@ mod tests {
         let default = select(None, false).unwrap();
         assert!(default.iter().all(|s| s.fault.is_none()));
         assert_eq!(default.len(), ALL.iter().filter(|s| s.default).count());
-        assert_eq!(ALL.iter().filter(|s| !s.default).count(), 5);
+        assert_eq!(ALL.iter().filter(|s| !s.default).count(), 10);
         assert!(select(Some("all"), false)
             .unwrap()
             .iter()
@@ -451,6 +551,51 @@ mod tests {
     }
 
     #[test]
+    fn large_body_scenarios_run_only_when_named() {
+        let default = select(None, false).unwrap();
+        assert!(default.iter().all(|s| !s.large_body()));
+        assert!(select(None, true).unwrap().iter().all(|s| !s.large_body()));
+        let l = select(Some("post-64m,get-1m,post-1m,get-64m"), false).unwrap();
+        let names: Vec<&str> = l.iter().map(|s| s.name).collect();
+        assert_eq!(names, ["get-1m", "get-64m", "post-1m", "post-64m"]);
+        for s in &l {
+            assert!(s.large_body(), "{}", s.name);
+            assert_eq!(s.connections, 10);
+            assert!(s.description.contains("10 keep-alive connections"));
+            assert!(s.direct_skip_reason().is_none());
+            assert!(s.open_loop_skip_reason().is_none());
+            assert!(!s.tls && !s.new_connection_per_request && s.fault.is_none());
+        }
+        assert_eq!(l[0].moved_mib(), Some(1.0));
+        assert_eq!(l[1].moved_mib(), Some(64.0));
+        // The 16 KiB POST and the 64 KiB GET are not large-body scenarios.
+        let by = |n: &str| ALL.iter().find(|s| s.name == n).unwrap();
+        assert_eq!(by("post-16k").moved_mib(), None);
+        assert!(!by("get-64k").large_body());
+        assert_eq!(
+            ALL.iter().filter(|s| s.large_body()).count(),
+            4,
+            "only the four named ones"
+        );
+    }
+
+    #[test]
+    fn conns_9900_runs_only_when_named_and_fits_the_descriptor_limit() {
+        let default = select(None, false).unwrap();
+        assert!(default.iter().all(|s| s.connections <= 1000));
+        let s = &select(Some("conns-9900"), false).unwrap()[0];
+        assert_eq!(
+            (s.connections, s.response_body, s.method()),
+            (9900, 2, "GET")
+        );
+        assert!(!s.new_connection_per_request && !s.tls && !s.large_body());
+        assert!(s.description.contains("20,000-descriptor limit"));
+        // A client and an upstream descriptor per connection fit (each
+        // peer's own limits: contenders.rs).
+        assert!(2 * s.connections < NOFILE_LIMIT);
+    }
+
+    #[test]
     fn unknown_scenario() {
         assert!(select(Some("nope"), false).unwrap_err().contains("known:"));
         assert!(select(Some(","), false).is_err());
@@ -462,6 +607,19 @@ mod tests {
         assert_eq!(by("post-16k").method(), "POST");
         assert_eq!(by("get-64k").response_body, 65536);
         assert_eq!(by("conns-1000").connections, 1000);
+        assert_eq!(by("conns-9900").connections, 9900);
+        assert_eq!(by("get-1m").response_body, 1 << 20);
+        assert_eq!(by("get-64m").response_body, 64 << 20);
+        assert_eq!(
+            (by("get-64m").request_body, by("get-64m").method()),
+            (0, "GET")
+        );
+        assert_eq!(by("post-1m").request_body, 1 << 20);
+        assert_eq!(by("post-64m").request_body, 64 << 20);
+        assert_eq!(
+            (by("post-64m").response_body, by("post-64m").method()),
+            (2, "POST")
+        );
         assert!(by("tls-keepalive").direct_skip_reason().is_some());
         assert!(by("get-1k").direct_skip_reason().is_none());
     }

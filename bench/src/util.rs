@@ -128,8 +128,11 @@ pub fn newest_mtime(dir: &Path) -> Option<SystemTime> {
     newest
 }
 
-/// Raise the open-file limit to the hard limit (1,000 connections through a
-/// proxy need a few thousand descriptors); children inherit it.
+/// Raise the open-file limit to the hard limit (a proxy holds a client and an
+/// upstream descriptor per busy connection: about 2,100 for conns-1000,
+/// 19,900 for conns-9900, sized for this container's hard limit of 20,000);
+/// children inherit it. compare.rs notes a limit too low for the selected
+/// scenarios (`nofile_note`).
 pub fn raise_nofile() -> u64 {
     // SAFETY: plain getrlimit/setrlimit on a local struct.
     unsafe {
