@@ -453,6 +453,7 @@ pub fn config(c: &Config) -> Value {
         "idle_timeout": duration(l.idle_timeout),
         "request_buffer_bytes": l.request_buffer_bytes,
         "splice_min_bytes": l.splice_min_bytes,
+        "splice_min_request_bytes": l.splice_min_request_bytes,
     });
     let listeners: Vec<Value> = c
         .listeners

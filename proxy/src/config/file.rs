@@ -145,8 +145,10 @@ pub struct LimitsFile {
     pub idle_timeout: Option<DurationValue>,
     /// Default 64KiB; 0..=1MiB (0: never gathered).
     pub request_buffer_bytes: Option<SizeValue>,
-    /// Default 256KiB; 0 (never) or 64KiB..=1GiB.
+    /// Response bodies. Default 256KiB; 0 (never) or 64KiB..=1GiB.
     pub splice_min_bytes: Option<SizeValue>,
+    /// Request bodies. Default 2MiB; 0 (never) or 64KiB..=1GiB.
+    pub splice_min_request_bytes: Option<SizeValue>,
 }
 
 /// `[[listener]]`

@@ -123,10 +123,13 @@ pub struct Limits {
     /// read whole before the request goes upstream (one upstream write;
     /// the request can be retried and hedged). 0: bodies always stream.
     pub request_buffer_bytes: usize,
-    /// A Content-Length body with at least this many bytes still to come,
-    /// between two plain TCP sockets, moves with splice(2) through a pipe
-    /// (`pipeline::splice`) instead of through a buffer. 0: never.
+    /// A Content-Length response body with at least this many bytes still
+    /// to come, between two plain TCP sockets, moves with splice(2) through
+    /// a pipe (`pipeline::splice`) instead of through a buffer. 0: never.
     pub splice_min_bytes: u64,
+    /// The same for request bodies (a higher default: measured, splicing
+    /// an upload pays off only from about 2 MiB).
+    pub splice_min_request_bytes: u64,
 }
 
 #[derive(Debug, Clone)]

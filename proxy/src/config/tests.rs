@@ -83,6 +83,7 @@ fn minimal_file_uses_documented_defaults() {
     assert_eq!(l.idle_timeout, Duration::from_secs(60));
     assert_eq!(l.request_buffer_bytes, 64 * 1024);
     assert_eq!(l.splice_min_bytes, 256 * 1024);
+    assert_eq!(l.splice_min_request_bytes, 2 << 20);
 
     assert_eq!(c.listeners.len(), 1);
     assert_eq!(c.listeners[0].name, "public");
@@ -466,6 +467,16 @@ fn splice_min_bytes_is_off_or_at_least_64kib() {
             e.message
         );
     }
+    // Request bodies have their own threshold.
+    let text = format!("{MINIMAL}\n[limits]\nsplice_min_request_bytes = \"8MiB\"\n");
+    let l = Config::parse(&text, None).unwrap().limits;
+    assert_eq!(
+        (l.splice_min_bytes, l.splice_min_request_bytes),
+        (256 << 10, 8 << 20)
+    );
+    let text = format!("{MINIMAL}\n[limits]\nsplice_min_request_bytes = \"1KiB\"\n");
+    let errs = errors(&text);
+    error_at(&errs, "limits.splice_min_request_bytes");
 }
 
 #[test]

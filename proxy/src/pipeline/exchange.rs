@@ -285,7 +285,7 @@ async fn send_request_body<S: IdleRead>(
     while !body.is_done() {
         // A long body between two plain sockets: spliced, not copied.
         let remaining = body.length_remaining();
-        if cbuf.is_empty() && wanted(limits.splice_min_bytes, remaining) {
+        if cbuf.is_empty() && wanted(limits.splice_min_request_bytes, remaining) {
             if let (Some(len), Some(c), Some(u)) =
                 (remaining, client.splice_socket(), up.splice_socket())
             {

@@ -162,37 +162,46 @@ async fn transfer(
     let mut left = len;
     let mut in_pipe = 0usize;
     let mut since_yield = 0u64;
+    // A splice that moved less than asked found the source empty (or the
+    // destination full): the next step is then a readiness wait, not a
+    // splice that would only say `EAGAIN` (a wait on a socket that is ready
+    // after all completes at once).
+    let mut source_dry = false;
+    let mut sink_full = false;
     while left > 0 || in_pipe > 0 {
+        if left > 0 && in_pipe == 0 && source_dry {
+            from.wait(watch, true).await?;
+            source_dry = false;
+            since_yield = 0;
+        }
         // Fill: as much as the pipe has room for, never past the body.
-        if left > 0 && in_pipe < pipe.capacity() {
+        if left > 0 && !source_dry && in_pipe < pipe.capacity() {
             let want = (pipe.capacity() - in_pipe).min(left.min(usize::MAX as u64) as usize);
             match pipe.fill_from(src, want) {
                 Ok(0) => return Err(from.closed(None)),
                 Ok(n) => {
                     left -= n as u64;
                     in_pipe += n;
+                    source_dry = n < want;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if in_pipe == 0 {
-                        from.wait(watch, true).await?;
-                        continue;
-                    }
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => source_dry = true,
                 Err(e) => return Err(from.closed(Some(e))),
             }
         }
         // Drain what the pipe holds.
         if in_pipe > 0 {
+            if sink_full {
+                to.wait(watch, false).await?;
+                since_yield = 0;
+            }
             match pipe.drain_to(dst, in_pipe, left > 0) {
                 Ok(n) => {
                     in_pipe -= n;
                     *moved += n as u64;
                     since_yield += n as u64;
+                    sink_full = in_pipe > 0;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    to.wait(watch, false).await?;
-                    since_yield = 0;
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => sink_full = true,
                 Err(e) => return Err(to.closed(Some(e))),
             }
         }

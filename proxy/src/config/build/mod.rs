@@ -46,6 +46,7 @@ pub mod defaults {
     pub const REQUEST_BUFFER_BYTES: usize = 64 * 1024;
     pub const MAX_REQUEST_BUFFER_BYTES: usize = 1024 * 1024;
     pub const SPLICE_MIN_BYTES: u64 = 256 * 1024;
+    pub const SPLICE_MIN_REQUEST_BYTES: u64 = 2 * 1024 * 1024;
     pub const MIN_SPLICE_MIN_BYTES: u64 = 64 * 1024;
     pub const PATH_PREFIX: &str = "/";
     pub const ROUTE_TIMEOUT: Duration = Duration::from_secs(30);

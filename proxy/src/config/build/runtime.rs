@@ -226,8 +226,9 @@ impl Builder<'_> {
         f
     }
 
-    /// `limits.splice_min_bytes`: 0 (off) or 64KiB..=1GiB.
-    fn splice_min_bytes(&mut self, path: &str, v: &SizeValue) -> u64 {
+    /// `limits.splice_min_bytes` and `splice_min_request_bytes`: 0 (off)
+    /// or 64KiB..=1GiB (`default` when invalid, with the error).
+    fn splice_min_bytes(&mut self, path: &str, v: &SizeValue, default: u64) -> u64 {
         match self.size(path, v) {
             Some(n) if n == 0 || (defaults::MIN_SPLICE_MIN_BYTES..=1 << 30).contains(&n) => n,
             Some(n) => {
@@ -238,9 +239,9 @@ impl Builder<'_> {
                         units::format_size(n)
                     ),
                 );
-                defaults::SPLICE_MIN_BYTES
+                default
             }
-            None => defaults::SPLICE_MIN_BYTES,
+            None => default,
         }
     }
 
@@ -291,26 +292,38 @@ impl Builder<'_> {
                 None => defaults::REQUEST_BUFFER_BYTES,
             },
         };
-        // RINGWAY_SPLICE_MIN_BYTES, when set, wins over the file (as
-        // RINGWAY_RING_FEATURES does): the test suite runs once with
-        // splicing off.
+        // RINGWAY_SPLICE_MIN_BYTES, when set, wins over the file for both
+        // directions (as RINGWAY_RING_FEATURES does): the test suite runs
+        // once with splicing off.
         let from_env = std::env::var("RINGWAY_SPLICE_MIN_BYTES").ok().map(|v| {
             let v = v.trim();
             let value = v
                 .parse::<i64>()
                 .map_or_else(|_| SizeValue::from(v), SizeValue::from);
-            self.splice_min_bytes("RINGWAY_SPLICE_MIN_BYTES", &value)
+            self.splice_min_bytes("RINGWAY_SPLICE_MIN_BYTES", &value, 0)
         });
-        let from_file = file
-            .splice_min_bytes
-            .as_ref()
-            .map(|v| self.splice_min_bytes("limits.splice_min_bytes", v));
-        let splice_min_bytes = from_env.or(from_file).unwrap_or(defaults::SPLICE_MIN_BYTES);
+        let splice_min_bytes = match (from_env, &file.splice_min_bytes) {
+            (Some(n), _) => n,
+            (None, Some(v)) => {
+                self.splice_min_bytes("limits.splice_min_bytes", v, defaults::SPLICE_MIN_BYTES)
+            }
+            (None, None) => defaults::SPLICE_MIN_BYTES,
+        };
+        let splice_min_request_bytes = match (from_env, &file.splice_min_request_bytes) {
+            (Some(n), _) => n,
+            (None, Some(v)) => self.splice_min_bytes(
+                "limits.splice_min_request_bytes",
+                v,
+                defaults::SPLICE_MIN_REQUEST_BYTES,
+            ),
+            (None, None) => defaults::SPLICE_MIN_REQUEST_BYTES,
+        };
         Limits {
             max_head_bytes,
             max_headers,
             request_buffer_bytes,
             splice_min_bytes,
+            splice_min_request_bytes,
             header_read_timeout: self.timeout(
                 "limits.header_read_timeout",
                 file.header_read_timeout.as_ref(),
