@@ -284,7 +284,7 @@ pub fn run(args: CompareArgs) -> Result<ExitCode, String> {
                         contenders::version_of(&p, &["--version"])
                     ),
                     Kind::RingwayNosplice => format!(
-                        "{}; splice off (limits.splice_min_bytes = 0)",
+                        "{}; splice off (limits.splice_min_bytes = 0, splice_min_request_bytes = 0)",
                         contenders::version_of(&p, &["--version"])
                     ),
                     Kind::Nginx => contenders::version_of(&p, &["-v"]),

@@ -26,7 +26,7 @@ pub enum Kind {
     /// compared with `ringway`, what mirroring to a stalled shadow costs the
     /// primary. Only when named in `--contenders`.
     RingwayMirror,
-    /// ringway with splicing off (`[limits] splice_min_bytes = 0`): every
+    /// ringway with splicing off (`[limits] splice_min_bytes = 0`, `splice_min_request_bytes = 0`): every
     /// body goes through user-space buffers. Compared with `ringway`, what
     /// splice(2) saves on large bodies. Only when named in `--contenders`.
     RingwayNosplice,
@@ -559,7 +559,7 @@ pub fn ringway_config(p: &ConfigParams) -> String {
 /// Content-Length body between two plain TCP sockets goes through
 /// user-space buffers like any other.
 pub const NOSPLICE_RINGWAY_LIMITS: &str =
-    "\n# ringway-nosplice: splice(2) off, bodies through user-space buffers.\n[limits]\nsplice_min_bytes = 0\n";
+    "\n# ringway-nosplice: splice(2) off, bodies through user-space buffers.\n[limits]\nsplice_min_bytes = 0\nsplice_min_request_bytes = 0\n";
 
 /// ringway's listener `protocols` (docs/http2.md): HTTP/2 scenarios add h2,
 /// preferred in ALPN on TLS, by prior knowledge beside HTTP/1.1 on
@@ -1277,6 +1277,11 @@ mod tests {
         // proxy side has it.
         let v: toml::Value = toml::from_str(&c).unwrap_or_else(|e| panic!("{e}\n{c}"));
         assert_eq!(v["limits"]["splice_min_bytes"].as_integer(), Some(0), "{c}");
+        assert_eq!(
+            v["limits"]["splice_min_request_bytes"].as_integer(),
+            Some(0),
+            "{c}"
+        );
         // Otherwise the plain config: same listener, route and cluster.
         let plain = ringway_config(&params(&[1], None));
         assert_eq!(

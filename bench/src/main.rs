@@ -89,7 +89,7 @@ pub struct CompareArgs {
     /// Comma-separated contenders: ringway, nginx, haproxy, direct,
     /// ringway-mirror (ringway mirroring every request to a shadow that
     /// never answers; compared with ringway in the ratio table) and
-    /// ringway-nosplice (ringway with `[limits] splice_min_bytes = 0`:
+    /// ringway-nosplice (ringway with `[limits] splice_min_bytes = 0` and `splice_min_request_bytes = 0`:
     /// splice(2) off; ringway/ringway-nosplice in the ratio table).
     #[arg(long, default_value = "ringway,nginx,haproxy,direct")]
     pub contenders: String,
