@@ -29,46 +29,57 @@ struct Dnsmasq {
 }
 
 impl Dnsmasq {
+    /// dnsmasq on a loopback port free for both UDP and TCP (it binds
+    /// both; a port free for UDP only made it exit at once when a
+    /// concurrent test held the TCP one). A start that fails (it exited, or
+    /// never answered) is tried again on another port, up to 5 times.
     fn start(bin: &str, dir: &TestDir, hosts: &str, srv: &[String]) -> Dnsmasq {
-        let port = UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let hosts_file = dir.join("dns-hosts");
         std::fs::write(&hosts_file, hosts).unwrap();
-        let mut cmd = Command::new(bin);
-        cmd.args([
-            "--keep-in-foreground",
-            "--no-resolv",
-            "--no-hosts",
-            "--bind-interfaces",
-            "--listen-address=127.0.0.1",
-            "--local-ttl=1",
-            "--user=root",
-            "--log-facility=-",
-        ])
-        .arg(format!("--port={port}"))
-        .arg(format!("--addn-hosts={}", hosts_file.display()))
-        .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-        for s in srv {
-            cmd.arg(format!("--srv-host={s}"));
+        let log = dir.join("dnsmasq.stderr");
+        for attempt in 1..=5 {
+            let port = free_udp_and_tcp_port();
+            let mut cmd = Command::new(bin);
+            cmd.args([
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                "--listen-address=127.0.0.1",
+                "--local-ttl=1",
+                "--user=root",
+                "--log-facility=-",
+            ])
+            .arg(format!("--port={port}"))
+            .arg(format!("--addn-hosts={}", hosts_file.display()))
+            .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+            for s in srv {
+                cmd.arg(format!("--srv-host={s}"));
+            }
+            let child = cmd.spawn().expect("dnsmasq starts");
+            let mut d = Dnsmasq {
+                child,
+                addr: ([127, 0, 0, 1], port).into(),
+                hosts: hosts_file.clone(),
+            };
+            if d.wait_ready() {
+                return d;
+            }
+            let err = std::fs::read_to_string(&log).unwrap_or_default();
+            println!("dnsmasq on port {port} did not start (attempt {attempt}): {err}");
         }
-        let child = cmd.spawn().expect("dnsmasq starts");
-        let d = Dnsmasq {
-            child,
-            addr: ([127, 0, 0, 1], port).into(),
-            hosts: hosts_file,
-        };
-        d.wait_ready();
-        d
+        panic!(
+            "dnsmasq did not start in 5 attempts (last stderr in {})",
+            log.display()
+        );
     }
 
     /// Until dnsmasq answers a query (any answer; a fixed sleep was too
     /// short on a busy machine, and the proxy then found the port closed).
-    fn wait_ready(&self) {
+    /// False when it exited or did not answer within 10 s.
+    fn wait_ready(&mut self) -> bool {
         // A standard query, recursion desired, for `ready.test` A.
         let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
         for label in ["ready", "test"] {
@@ -81,24 +92,34 @@ impl Dnsmasq {
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut buf = [0u8; 512];
-        loop {
+        while Instant::now() < deadline {
             let _ = sock.send_to(&q, self.addr);
             if matches!(sock.recv_from(&mut buf), Ok((n, _)) if n >= 12 && buf[..2] == q[..2]) {
-                return;
+                return true;
             }
-            assert!(
-                Instant::now() < deadline,
-                "dnsmasq did not answer on {}",
-                self.addr
-            );
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return false;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
+        false
     }
 
     fn set_hosts(&self, hosts: &str) {
         std::fs::write(&self.hosts, hosts).unwrap();
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGHUP);
+        }
+    }
+}
+
+/// A loopback port that is free for UDP and for TCP right now.
+fn free_udp_and_tcp_port() -> u16 {
+    loop {
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
         }
     }
 }
