@@ -26,7 +26,7 @@ use super::body::BodyFrame;
 use super::buffer::ConnBuf;
 use super::forward::{write_client, Exchange};
 use super::generation::WorkerGen;
-use super::splice::{wanted, End, Splice};
+use super::splice::splice_rest;
 use crate::error::{response_head_error, ErrorKind, ProxyError};
 use crate::http::response::parse_response_head;
 use crate::http::rewrite::{write_response_head, ResponseInfo};
@@ -284,30 +284,23 @@ async fn send_request_body<S: IdleRead>(
     let timeout = limits.body_read_timeout;
     while !body.is_done() {
         // A long body between two plain sockets: spliced, not copied.
-        let remaining = body.length_remaining();
-        if cbuf.is_empty() && wanted(limits.splice_min_request_bytes, remaining) {
-            if let (Some(len), Some(c), Some(u)) =
-                (remaining, client.splice_socket(), up.splice_socket())
-            {
-                if let Some(sp) = Splice::prepare(worker, c, u) {
-                    let from = End {
-                        socket: c,
-                        guard: Guard::Body,
-                        timeout,
-                    };
-                    let to = End {
-                        socket: u,
-                        guard: Guard::Upstream,
-                        timeout: upstream_timeout,
-                    };
-                    let mut moved = 0;
-                    let res = sp.run(worker, watch, from, to, len, &mut moved).await;
-                    ex.bytes_in += moved;
-                    ex.bytes_spliced += moved;
-                    res?;
-                    body.skip(len);
-                    continue;
-                }
+        if cbuf.is_empty() {
+            let mut moved = 0;
+            let spliced = splice_rest(
+                worker,
+                watch,
+                body,
+                limits.splice_min_request_bytes,
+                (client.splice_socket(), Guard::Body, timeout),
+                (up.splice_socket(), Guard::Upstream, upstream_timeout),
+                &mut moved,
+            )
+            .await;
+            ex.bytes_in += moved;
+            ex.bytes_spliced += moved;
+            if let Some(res) = spliced {
+                res?;
+                continue;
             }
         }
         if cbuf.is_empty() {

@@ -28,7 +28,7 @@ use super::filters::reply::{write_local_reply, ReplyConnection};
 use super::filters::{run_response, FilterState, Flow, ResponseCx};
 use super::pick::{pick_endpoint, PickRequest};
 use super::route::Route;
-use super::splice::{wanted, End, Splice};
+use super::splice::splice_rest;
 use crate::error::{ErrorKind, ProxyError};
 use crate::http::rewrite::{write_request_head, write_response_head, ForwardInfo, ResponseInfo};
 use crate::http::{HeadLimits, RequestHead, ResponseFraming, ResponseHead, Version};
@@ -475,31 +475,22 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent + IdleRead>(
     while !rbody.is_done() {
         // A long body between two plain sockets: spliced, not copied.
         if ubuf.is_empty() && compressor.is_none() && !dechunk {
-            let remaining = rbody.length_remaining();
-            if let Some(len) =
-                remaining.filter(|_| wanted(config.limits.splice_min_bytes, remaining))
-            {
-                if let (Some(u), Some(c)) = (up.splice_socket(), client.splice_socket()) {
-                    if let Some(sp) = Splice::prepare(worker, u, c) {
-                        let from = End {
-                            socket: u,
-                            guard: Guard::Upstream,
-                            timeout: route_timeout,
-                        };
-                        let to = End {
-                            socket: c,
-                            guard: Guard::ClientWrite,
-                            timeout: idle,
-                        };
-                        let mut moved = 0;
-                        let res = sp.run(worker, watch, from, to, len, &mut moved).await;
-                        ex.bytes_out += moved;
-                        ex.bytes_spliced += moved;
-                        res?;
-                        rbody.skip(len);
-                        continue;
-                    }
-                }
+            let mut moved = 0;
+            let spliced = splice_rest(
+                worker,
+                watch,
+                &mut rbody,
+                config.limits.splice_min_bytes,
+                (up.splice_socket(), Guard::Upstream, route_timeout),
+                (client.splice_socket(), Guard::ClientWrite, idle),
+                &mut moved,
+            )
+            .await;
+            ex.bytes_out += moved;
+            ex.bytes_spliced += moved;
+            if let Some(res) = spliced {
+                res?;
+                continue;
             }
         }
         if ubuf.is_empty() {

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use monoio::net::TcpStream;
 
+use super::body::BodyFrame;
 use crate::error::{ErrorKind, ProxyError};
 use crate::net::splice::{BodyPipe, NonBlocking};
 use crate::runtime::watchdog::{Guard, WatchKey};
@@ -39,12 +40,12 @@ const YIELD_EVERY: u64 = 1024 * 1024;
 
 /// One end of a transfer: its socket, the guard a wait on it runs under
 /// and that guard's timeout.
-pub(super) struct End<'s> {
-    pub socket: &'s TcpStream,
+struct End<'s> {
+    socket: &'s TcpStream,
     /// `Body` (client, reading), `ClientWrite` (client, writing) or
     /// `Upstream` (either direction).
-    pub guard: Guard,
-    pub timeout: Duration,
+    guard: Guard,
+    timeout: Duration,
 }
 
 impl End<'_> {
@@ -97,13 +98,54 @@ impl End<'_> {
 
 /// Whether a body with `remaining` bytes still to come, between these two
 /// ends, is spliced (`limits.splice_min_bytes`; 0 is off).
-pub(super) fn wanted(min_bytes: u64, remaining: Option<u64>) -> bool {
+fn wanted(min_bytes: u64, remaining: Option<u64>) -> bool {
     min_bytes > 0 && remaining.is_some_and(|r| r >= min_bytes)
+}
+
+/// One side of [`splice_rest`]: its plain socket (`None`: not one, so
+/// no splice), the guard a wait on it runs under, and that guard's timeout.
+pub(super) type Side<'s> = (Option<&'s TcpStream>, Guard, Duration);
+
+/// The rest of `body` moved from `from` to `to` with splice(2), when it is
+/// a `Content-Length` body with at least `min_bytes` still to come and both
+/// sides are plain sockets. `None`: not spliced (the caller streams it
+/// through its buffer). `moved` counts the bytes written to `to`, also
+/// after a failure. The caller's buffer must hold none of the body.
+pub(super) async fn splice_rest(
+    worker: &Worker,
+    watch: &WatchKey<'_>,
+    body: &mut BodyFrame,
+    min_bytes: u64,
+    (from, from_guard, from_timeout): Side<'_>,
+    (to, to_guard, to_timeout): Side<'_>,
+    moved: &mut u64,
+) -> Option<Result<(), ProxyError>> {
+    let len = body.length_remaining()?;
+    if !wanted(min_bytes, Some(len)) {
+        return None;
+    }
+    let (from, to) = (from?, to?);
+    let sp = Splice::prepare(worker, from, to)?;
+    let from = End {
+        socket: from,
+        guard: from_guard,
+        timeout: from_timeout,
+    };
+    let to = End {
+        socket: to,
+        guard: to_guard,
+        timeout: to_timeout,
+    };
+    let res = sp.run(worker, watch, from, to, len, moved).await;
+    if res.is_ok() {
+        body.skip(len);
+    }
+    Some(res)
 }
 
 /// A transfer made ready: both sockets non-blocking until it is dropped,
 /// and a pipe.
-pub(super) struct Splice {
+struct Splice {
     pipe: BodyPipe,
     _nonblocking: (NonBlocking, NonBlocking),
 }
@@ -111,7 +153,7 @@ pub(super) struct Splice {
 impl Splice {
     /// `None` when the pipe or the socket flags cannot be had (out of
     /// descriptors, say): the body then goes through the buffer as usual.
-    pub(super) fn prepare(worker: &Worker, from: &TcpStream, to: &TcpStream) -> Option<Splice> {
+    fn prepare(worker: &Worker, from: &TcpStream, to: &TcpStream) -> Option<Splice> {
         let ready = || -> io::Result<Splice> {
             let src = NonBlocking::set(from.as_raw_fd())?;
             let dst = NonBlocking::set(to.as_raw_fd())?;
@@ -132,7 +174,7 @@ impl Splice {
     /// Move exactly `len` bytes from `from` to `to`. `moved` counts the
     /// bytes written to `to` (what the access log reports, also after a
     /// failure).
-    pub(super) async fn run(
+    async fn run(
         self,
         worker: &Worker,
         watch: &WatchKey<'_>,
