@@ -117,6 +117,10 @@ pub(crate) fn span(start: usize, end: usize) -> Span {
 /// Only CRLF line endings: no bare LF, no bare CR in `region`. When
 /// `partial`, a CR as the very last byte is allowed (its LF may follow).
 pub(crate) fn check_line_endings(region: &[u8], partial: bool) -> Result<(), HeadError> {
+    if crlf_only(region, partial) {
+        return Ok(());
+    }
+    // Refused: find the first offender, for the error.
     for i in memchr::memchr2_iter(b'\r', b'\n', region) {
         if region[i] == b'\n' {
             if i == 0 || region[i - 1] != b'\r' {
@@ -131,6 +135,25 @@ pub(crate) fn check_line_endings(region: &[u8], partial: bool) -> Result<(), Hea
         }
     }
     Ok(())
+}
+
+/// Whether `region` has only CRLF line endings (as `check_line_endings`
+/// decides). One branch-free pass over byte pairs, which the compiler
+/// vectorises: a head has a CR and an LF on every line, and finding each
+/// with its own `memchr2` call cost more than the whole pass.
+fn crlf_only(region: &[u8], partial: bool) -> bool {
+    let (Some(&first), Some(&last)) = (region.first(), region.last()) else {
+        return true;
+    };
+    if first == b'\n' || (last == b'\r' && !partial) {
+        return false;
+    }
+    // Every CR is followed by an LF, and every LF follows a CR.
+    let mut bad = false;
+    for (a, b) in region.iter().zip(&region[1..]) {
+        bad |= (*a == b'\r') != (*b == b'\n');
+    }
+    !bad
 }
 
 /// Map an httparse error to a head error.
@@ -448,5 +471,75 @@ pub(crate) fn read_message_field(
             Err(HeadError::Malformed("framing header name with underscore"))
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The CRLF rule, one offender at a time (the slow path's loop).
+    fn reference(region: &[u8], partial: bool) -> bool {
+        region.iter().enumerate().all(|(i, &b)| match b {
+            b'\n' => i > 0 && region[i - 1] == b'\r',
+            b'\r' => match region.get(i + 1) {
+                Some(b'\n') => true,
+                None => partial,
+                _ => false,
+            },
+            _ => true,
+        })
+    }
+
+    /// Every string of up to 7 bytes over {a, CR, LF}, complete and
+    /// partial: the one-pass check decides as the reference does.
+    #[test]
+    fn crlf_only_agrees_with_the_rule_exhaustively() {
+        let alphabet = [b'a', b'\r', b'\n'];
+        let mut checked = 0;
+        for len in 0..=7u32 {
+            for code in 0..3usize.pow(len) {
+                let mut c = code;
+                let s: Vec<u8> = (0..len)
+                    .map(|_| {
+                        let b = alphabet[c % 3];
+                        c /= 3;
+                        b
+                    })
+                    .collect();
+                for partial in [false, true] {
+                    let want = reference(&s, partial);
+                    assert_eq!(
+                        super::crlf_only(&s, partial),
+                        want,
+                        "{s:?} partial={partial}"
+                    );
+                    assert_eq!(
+                        super::check_line_endings(&s, partial).is_ok(),
+                        want,
+                        "{s:?} partial={partial}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(
+            checked,
+            2 * (1..=7).map(|l| 3usize.pow(l)).sum::<usize>() + 2
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_offender() {
+        let e = super::check_line_endings(b"GET / HTTP/1.1\r\nA: b\nC: d\r\n\r\n", false);
+        assert!(
+            matches!(e, Err(crate::HeadError::Malformed("bare LF"))),
+            "{e:?}"
+        );
+        let e = super::check_line_endings(b"GET / HTTP/1.1\r\nA: b\rC: d\r\n\r\n", false);
+        assert!(
+            matches!(e, Err(crate::HeadError::Malformed("bare CR"))),
+            "{e:?}"
+        );
+        assert!(super::check_line_endings(b"A: b\r", true).is_ok());
+        assert!(super::check_line_endings(b"A: b\r", false).is_err());
     }
 }

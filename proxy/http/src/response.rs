@@ -83,18 +83,20 @@ pub fn parse_own_response_head(
     head: &mut ResponseHead,
 ) -> Result<bool, HeadError> {
     head.reset();
-    let Some(end) = memchr::memmem::find(buf, b"\r\n\r\n") else {
-        return if buf.len() >= max {
+    // The head is walked line by line; running out of bytes before the
+    // empty line means it is not complete yet.
+    let incomplete = || {
+        if buf.len() >= max {
             Err(HeadError::TooLarge)
         } else {
             Ok(false)
-        };
+        }
     };
-    let len = end + 4;
-    let bytes = &buf[..len];
     let bad = || HeadError::Malformed("invalid status line");
-    let line_end = memchr::memchr(b'\r', bytes).ok_or_else(bad)?;
-    let line = &bytes[..line_end];
+    let Some(line_end) = memchr::memchr(b'\r', buf) else {
+        return incomplete();
+    };
+    let line = &buf[..line_end];
     if line.len() < 12 || !line.starts_with(b"HTTP/1.") || line[8] != b' ' {
         return Err(bad());
     }
@@ -117,17 +119,25 @@ pub fn parse_own_response_head(
     let mut framing = Framing::default();
     let mut conn = ConnFlags::default();
     let mut pos = line_end + 2;
-    while pos < end + 2 {
-        let le = pos + memchr::memchr(b'\r', &bytes[pos..]).ok_or_else(bad)?;
-        let line = &bytes[pos..le];
+    let len = loop {
+        match buf.get(pos..pos + 2) {
+            None => return incomplete(),
+            Some(b"\r\n") => break pos + 2,
+            Some(_) => {}
+        }
+        let Some(n) = memchr::memchr(b'\r', &buf[pos..]) else {
+            return incomplete();
+        };
+        let le = pos + n;
+        let line = &buf[pos..le];
         let colon =
             memchr::memchr(b':', line).ok_or(HeadError::Malformed("field without a colon"))?;
         let mut vs = pos + colon + 1;
         let mut ve = le;
-        while vs < ve && matches!(bytes[vs], b' ' | b'\t') {
+        while vs < ve && matches!(buf[vs], b' ' | b'\t') {
             vs += 1;
         }
-        while ve > vs && matches!(bytes[ve - 1], b' ' | b'\t') {
+        while ve > vs && matches!(buf[ve - 1], b' ' | b'\t') {
             ve -= 1;
         }
         let value = span(vs, ve);
@@ -137,14 +147,14 @@ pub fn parse_own_response_head(
         });
         read_message_field(
             &line[..colon],
-            &bytes[vs..ve],
+            &buf[vs..ve],
             value,
             &mut framing,
             &mut conn,
             &mut head.conn_tokens,
         )?;
         pos = le + 2;
-    }
+    };
     decide_framing(head, framing, conn, request_was_head, len)
 }
 

@@ -58,6 +58,22 @@ pub trait IdleRead: AsyncReadRent {
     fn splice_socket(&self) -> Option<&TcpStream> {
         None
     }
+
+    /// The first request's bytes, already in hand (a bridged HTTP/2
+    /// stream's head, encoded as HTTP/1.1): the stage loop takes this
+    /// storage as its read buffer and parses the head where it is, with no
+    /// read, no copy and no pooled buffer. Reading then continues after
+    /// these bytes.
+    fn take_first_bytes(&mut self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Whether the stream carries one request and then ends (a bridged
+    /// HTTP/2 stream): the stage loop then stops after it, and sizes its
+    /// output for one response instead of taking a pooled buffer.
+    fn one_request(&self) -> bool {
+        false
+    }
 }
 
 impl IdleRead for TcpStream {

@@ -24,6 +24,12 @@ impl ConnBuf {
         ConnBuf { buf, pos: 0 }
     }
 
+    /// Bytes already in hand as the buffer's content (its storage grows
+    /// as reads need room).
+    pub fn with_data(buf: Vec<u8>) -> Self {
+        ConnBuf { buf, pos: 0 }
+    }
+
     /// Give the storage back (for recycling).
     pub fn into_inner(self) -> Vec<u8> {
         self.buf

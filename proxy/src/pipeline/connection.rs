@@ -221,6 +221,10 @@ impl<S: AsyncWriteRent> Conn<'_, S> {
     }
 }
 
+/// The output buffer of a stream that carries one request (`one_request`):
+/// room for a typical response head and a small body.
+const ONE_RESPONSE_BUFFER: usize = 2048;
+
 /// Where a request stands, for the log stage.
 struct At<'a> {
     gen: &'a WorkerGen,
@@ -237,7 +241,7 @@ struct At<'a> {
 pub(super) async fn serve<S>(
     serving: &Rc<Serving>,
     group: u64,
-    stream: S,
+    mut stream: S,
     (peer, local_addr): (SocketAddr, SocketAddr),
     tls_facts: Option<TlsFacts>,
     stream_reset: Option<&ResetWatch>,
@@ -246,7 +250,12 @@ pub(super) async fn serve<S>(
     S: AsyncReadRent + AsyncWriteRent + Split + crate::net::idle_read::IdleRead,
 {
     let worker = &serving.worker;
-    let mut cbuf = ConnBuf::with_buffer(worker.take_buffer());
+    // A bridged HTTP/2 stream hands its head over: parsed where it is.
+    let mut cbuf = match stream.take_first_bytes() {
+        Some(bytes) => ConnBuf::with_data(bytes),
+        None => ConnBuf::with_buffer(worker.take_buffer()),
+    };
+    let one_request = stream.one_request();
     // The output buffer is held only while a request is in flight, so an idle
     // keep-alive connection keeps one buffer (the read buffer its pending
     // receive needs), not two.
@@ -316,7 +325,13 @@ pub(super) async fn serve<S>(
         let tracing_on = gen.config().trace.w3c;
         let listener_name: &str = &gen.config().listeners[listener].name;
         if conn.out.capacity() == 0 {
-            conn.out = worker.take_buffer();
+            conn.out = if one_request {
+                // One response (an HTTP/2 stream): its head and the first
+                // body bytes; grown if the response needs more.
+                Vec::with_capacity(ONE_RESPONSE_BUFFER)
+            } else {
+                worker.take_buffer()
+            };
         }
         let started = Instant::now();
 
@@ -414,7 +429,7 @@ pub(super) async fn serve<S>(
                     vars: None,
                 };
                 log_request(worker, &gen, &rec);
-                if keep {
+                if keep && !one_request {
                     worker.give_buffer(std::mem::take(&mut conn.out));
                     continue;
                 }
@@ -593,7 +608,7 @@ pub(super) async fn serve<S>(
                 vars: Some(&fstate.vars),
             };
             log_request(worker, &gen, &rec);
-            if keep {
+            if keep && !one_request {
                 worker.give_buffer(std::mem::take(&mut conn.out));
                 continue;
             }
@@ -707,6 +722,9 @@ pub(super) async fn serve<S>(
         };
         log_request(worker, &gen, &rec);
         match next {
+            // The stream's one request is done: its end is all that could
+            // follow.
+            Some(Next::KeepAlive) if one_request => break,
             Some(Next::KeepAlive) => {
                 worker.give_buffer(std::mem::take(&mut conn.out));
                 continue;

@@ -31,7 +31,7 @@ use super::connection::serve;
 use super::filters::context::TlsFacts;
 use super::serve::Serving;
 use crate::net::h2::bridge::StreamBridge;
-use crate::net::h2::request::write_head;
+use crate::net::h2::request::{write_head, BodyFraming};
 use crate::net::h2::response::ResponseWriter;
 use crate::runtime::watchdog::{Guard, WatchKey};
 
@@ -176,8 +176,14 @@ async fn serve_stream(
             }
         }
     }
-    let mut head = Vec::with_capacity(256);
+    let mut head = Vec::with_capacity(256 + early.len());
     let framing = write_head(&parts, no_body, whole, &mut head);
+    // The stage loop parses the head in place (`take_first_bytes`): a body
+    // read ahead and sent as it is (not chunked) follows it there.
+    if framing != BodyFraming::Chunked {
+        head.extend_from_slice(&early);
+        early.clear();
+    }
     let is_head = parts.method == http::Method::HEAD;
     let writer = ResponseWriter::new(respond, is_head, limits.idle_timeout);
     let reset = writer.reset_watch();

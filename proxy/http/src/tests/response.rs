@@ -297,6 +297,23 @@ fn own_heads_parse_as_the_strict_parser_does() {
 }
 
 #[test]
+fn every_prefix_of_an_own_head_is_incomplete() {
+    let mut head = ResponseHead::default();
+    let full =
+        b"HTTP/1.1 200 OK\r\nserver: x\r\nconnection: keep-alive\r\ncontent-length: 2\r\n\r\n";
+    for i in 0..full.len() {
+        assert!(
+            !parse_own_response_head(&full[..i], 1024, false, &mut head).unwrap(),
+            "{}",
+            String::from_utf8_lossy(&full[..i])
+        );
+    }
+    assert!(parse_own_response_head(full, 1024, false, &mut head).unwrap());
+    assert_eq!(head.head_len, full.len());
+    assert_eq!(head.headers.len(), 3);
+}
+
+#[test]
 fn own_heads_incomplete_too_large_or_broken() {
     let mut head = ResponseHead::default();
     let partial = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n";

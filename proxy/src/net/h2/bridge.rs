@@ -58,8 +58,17 @@ impl StreamBridge {
 // for an upgraded connection, which HTTP/2 streams never become.)
 unsafe impl Split for StreamBridge {}
 
-/// An HTTP/2 stream carries one request: no idle wait to release.
-impl crate::net::idle_read::IdleRead for StreamBridge {}
+/// An HTTP/2 stream carries one request: no idle wait to release; its
+/// head is handed over in place.
+impl crate::net::idle_read::IdleRead for StreamBridge {
+    fn take_first_bytes(&mut self) -> Option<Vec<u8>> {
+        self.reader.take_head()
+    }
+
+    fn one_request(&self) -> bool {
+        true
+    }
+}
 
 impl AsyncReadRent for StreamBridge {
     fn read<T: IoBufMut>(

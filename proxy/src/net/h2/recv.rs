@@ -18,6 +18,8 @@ use super::request::{write_trailers, BodyFraming};
 /// encoded), then the stream's DATA (chunked when the length is not
 /// known), then its trailers as chunked trailers, then end of stream.
 pub struct Http1Reader {
+    /// The head, until it is read or taken ([`Http1Reader::take_head`]).
+    head: Option<Vec<u8>>,
     ready: VecDeque<Bytes>,
     body: Option<RecvStream>,
     chunked: bool,
@@ -32,10 +34,9 @@ impl Http1Reader {
         body: RecvStream,
         body_timeout: Duration,
     ) -> Self {
-        let mut ready = VecDeque::with_capacity(4);
-        ready.push_back(Bytes::from(head));
         Http1Reader {
-            ready,
+            head: Some(head),
+            ready: VecDeque::new(),
             body: (framing != BodyFraming::None).then_some(body),
             chunked: framing == BodyFraming::Chunked,
             body_timeout,
@@ -58,8 +59,17 @@ impl Http1Reader {
         }
     }
 
+    /// The head itself, not yet read: the reader's caller parses it where
+    /// it is instead of reading a copy. Reading then starts with the body.
+    pub fn take_head(&mut self) -> Option<Vec<u8>> {
+        self.head.take()
+    }
+
     /// Make sure bytes are ready; `false` at the end of the request.
     pub async fn fill(&mut self) -> io::Result<bool> {
+        if let Some(head) = self.head.take() {
+            self.ready.push_front(Bytes::from(head));
+        }
         while self.ready.is_empty() {
             let Some(body) = self.body.as_mut() else {
                 return Ok(false);

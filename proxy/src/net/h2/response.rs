@@ -146,7 +146,11 @@ impl ResponseWriter {
                 .iter()
                 .any(|t| buf[t.range()].eq_ignore_ascii_case(name))
         };
+        // One copy of the head; each value is a slice of it (no copy and
+        // no allocation per value).
+        let shared = Bytes::copy_from_slice(&buf[..self.head.head_len]);
         let headers = resp.headers_mut();
+        headers.reserve(self.head.headers.len());
         for h in &self.head.headers {
             let name = &buf[h.name.range()];
             if is_connection_specific(name) || listed(name) {
@@ -154,7 +158,7 @@ impl ResponseWriter {
             }
             let (Ok(n), Ok(v)) = (
                 http::HeaderName::from_bytes(name),
-                http::HeaderValue::from_bytes(&buf[h.value.range()]),
+                http::HeaderValue::from_maybe_shared(shared.slice(h.value.range())),
             ) else {
                 continue;
             };

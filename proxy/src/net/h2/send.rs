@@ -11,6 +11,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use h2::SendStream;
 use monoio::buf::{IoBuf, IoVecBuf};
 use monoio::BufResult;
@@ -172,8 +173,16 @@ pub async fn send_data(
     }
     while !data.is_empty() {
         send.reserve_capacity(data.len());
-        let window = poll_fn(|cx| send.poll_capacity(cx));
-        let cap = match monoio::time::timeout(window_timeout, window).await {
+        // Window is usually there at once: then no timer is armed.
+        let ready = poll_fn(|cx| send.poll_capacity(cx)).now_or_never();
+        let waited = match ready {
+            Some(got) => Ok(got),
+            None => {
+                let window = poll_fn(|cx| send.poll_capacity(cx));
+                monoio::time::timeout(window_timeout, window).await
+            }
+        };
+        let cap = match waited {
             Err(_) => {
                 send.send_reset(h2::Reason::CANCEL);
                 return Err(io::Error::new(
