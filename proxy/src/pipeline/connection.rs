@@ -306,7 +306,7 @@ pub(super) async fn serve<S>(
                     meta: None,
                     trace: None,
                 };
-                conn.answer_error(&e, &at).await;
+                Box::pin(conn.answer_error(&e, &at)).await;
                 break;
             }
         }
@@ -396,7 +396,7 @@ pub(super) async fn serve<S>(
                 meta: meta_ref,
                 trace: trace.as_ref(),
             };
-            conn.answer_error(&e, &at).await;
+            Box::pin(conn.answer_error(&e, &at)).await;
             break;
         }
 
@@ -405,7 +405,7 @@ pub(super) async fn serve<S>(
             if !acl.allows(client.ip()) {
                 fstate.clear();
                 let reply = LocalReply::text(403, "403 Forbidden\n");
-                let (ex, keep) = answer_local(
+                let (ex, keep) = Box::pin(answer_local(
                     &mut conn,
                     &gen,
                     &mut cbuf,
@@ -415,7 +415,7 @@ pub(super) async fn serve<S>(
                     &mut fstate,
                     reply,
                     watch,
-                )
+                ))
                 .await;
                 let rec = RequestRecord {
                     listener,
@@ -455,14 +455,14 @@ pub(super) async fn serve<S>(
         };
         let Some(route) = gen.snap.routes[listener].find(&input) else {
             let e = ProxyError::new(crate::error::ErrorKind::NoRoute);
-            conn.answer_error(&e, &at).await;
+            Box::pin(conn.answer_error(&e, &at)).await;
             break;
         };
         at.route = Some(route);
 
         // Stage: checks, then the request phase of the route's filters.
         if let Err(e) = run_checks(route.max_body_bytes, &head) {
-            conn.answer_error(&e, &at).await;
+            Box::pin(conn.answer_error(&e, &at)).await;
             break;
         }
         fstate.clear();
@@ -553,7 +553,7 @@ pub(super) async fn serve<S>(
                     )
                     .await
                     else {
-                        conn.answer_error(&ProxyError::new(ErrorKind::ClientClosed), &at)
+                        Box::pin(conn.answer_error(&ProxyError::new(ErrorKind::ClientClosed), &at))
                             .await;
                         break;
                     };
@@ -572,12 +572,12 @@ pub(super) async fn serve<S>(
             },
             Flow::Respond(reply) => Some(reply),
             Flow::Reject(e) => {
-                conn.answer_error(&e, &at).await;
+                Box::pin(conn.answer_error(&e, &at)).await;
                 break;
             }
         };
         if let Some(reply) = local {
-            let (mut ex, keep) = answer_local(
+            let (mut ex, keep) = Box::pin(answer_local(
                 &mut conn,
                 &gen,
                 &mut cbuf,
@@ -587,7 +587,7 @@ pub(super) async fn serve<S>(
                 &mut fstate,
                 reply,
                 watch,
-            )
+            ))
             .await;
             // The legs' time is the aggregate's upstream time (what ringway
             // added is the rest).
@@ -698,13 +698,14 @@ pub(super) async fn serve<S>(
             Ok(next) => (Some(next), None),
             Err(e) => {
                 if !ex.response_started {
-                    ex.status = match respond_error(&mut conn.stream, &mut conn.out, &e).await {
-                        Some(sent) => {
-                            ex.bytes_out += conn.out.len() as u64;
-                            sent
-                        }
-                        None => e.logged_status(),
-                    };
+                    ex.status =
+                        match Box::pin(respond_error(&mut conn.stream, &mut conn.out, &e)).await {
+                            Some(sent) => {
+                                ex.bytes_out += conn.out.len() as u64;
+                                sent
+                            }
+                            None => e.logged_status(),
+                        };
                 }
                 (None, Some(e))
             }

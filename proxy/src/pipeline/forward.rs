@@ -279,27 +279,32 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent + IdleRead>(
         );
         let result = match hedge_req {
             None => first.await,
-            Some((h, hreq)) => match super::hedge::race(worker, gen, h, hreq, first).await {
-                super::hedge::Raced::First(r) => r,
-                super::hedge::Raced::Hedge(win) => {
-                    // The hedge's answer: its connection, buffer, head and
-                    // endpoint replace the first attempt's.
-                    let old = std::mem::replace(&mut ubuf, win.buf);
-                    worker.give_buffer(old.into_inner());
-                    // The first attempt may have been dropped mid-write,
-                    // with the head lent out: a retry sends the hedge's.
-                    *out = win.head;
-                    resp = win.resp;
-                    picked = win.picked;
-                    ex.endpoint = Some(picked.endpoint());
-                    ex.reused_connection = win.reused;
-                    ep_id = worker
-                        .pool
-                        .borrow()
-                        .endpoint_id(cluster_index, picked.endpoint());
-                    Ok((win.up, win.sent_at))
+            // Boxed: the race holds two exchanges (11 KB), and in place it
+            // made every request's forward future that large, though only
+            // hedged routes ever race.
+            Some((h, hreq)) => {
+                match Box::pin(super::hedge::race(worker, gen, h, hreq, first)).await {
+                    super::hedge::Raced::First(r) => r,
+                    super::hedge::Raced::Hedge(win) => {
+                        // The hedge's answer: its connection, buffer, head and
+                        // endpoint replace the first attempt's.
+                        let old = std::mem::replace(&mut ubuf, win.buf);
+                        worker.give_buffer(old.into_inner());
+                        // The first attempt may have been dropped mid-write,
+                        // with the head lent out: a retry sends the hedge's.
+                        *out = win.head;
+                        resp = win.resp;
+                        picked = win.picked;
+                        ex.endpoint = Some(picked.endpoint());
+                        ex.reused_connection = win.reused;
+                        ep_id = worker
+                            .pool
+                            .borrow()
+                            .endpoint_id(cluster_index, picked.endpoint());
+                        Ok((win.up, win.sent_at))
+                    }
                 }
-            },
+            }
         };
         let Some(p) = policy else { break result? };
         let per_try_fired = per_try.is_some() && watch.now() < overall;
@@ -637,5 +642,26 @@ struct RetryInFlight<'a>(&'a std::cell::Cell<u32>);
 impl Drop for RetryInFlight<'_> {
     fn drop(&mut self) {
         self.0.set(self.0.get().saturating_sub(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The size of the future an async fn taking these arguments returns.
+    #[allow(clippy::type_complexity)]
+    fn future_size<A, B, C, D, E, G, H, I, J, K, F: std::future::Future>(
+        _: fn(A, B, C, D, E, G, H, I, J, K) -> F,
+    ) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// The forward stage's future is boxed for every request, so all of it
+    /// is allocated and copied each time: what only some routes await
+    /// (the hedge race, 11 KB in a release build) is boxed where it is
+    /// awaited. In place again, the race alone makes this fail.
+    #[test]
+    fn the_forward_future_stays_small() {
+        let size = future_size(super::forward::<monoio::net::TcpStream>);
+        assert!(size <= 8 * 1024, "forward's future is {size} bytes");
     }
 }
