@@ -129,7 +129,20 @@ pub struct RequestHead {
     pub conn_tokens: Vec<Span>,
 }
 
+/// Field slots a fresh head starts with: a typical head's fields fit, so
+/// parsing it allocates once instead of growing the list two or three
+/// times (a head per HTTP/2 stream, a response head per exchange).
+pub const TYPICAL_FIELDS: usize = 16;
+
 impl RequestHead {
+    /// An empty head with room for [`TYPICAL_FIELDS`] fields.
+    pub fn with_typical_capacity() -> Self {
+        RequestHead {
+            headers: Vec::with_capacity(TYPICAL_FIELDS),
+            ..Default::default()
+        }
+    }
+
     pub fn method<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
         self.method.get(buf)
     }

@@ -159,6 +159,15 @@ pub fn parse_own_response_head(
 }
 
 impl ResponseHead {
+    /// An empty head with room for a typical head's fields
+    /// ([`crate::head::TYPICAL_FIELDS`]): one allocation, no growth.
+    pub fn with_typical_capacity() -> Self {
+        ResponseHead {
+            headers: Vec::with_capacity(crate::head::TYPICAL_FIELDS),
+            ..Default::default()
+        }
+    }
+
     fn reset(&mut self) {
         self.version = Version::Http11;
         self.status = 0;

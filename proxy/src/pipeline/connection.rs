@@ -266,7 +266,7 @@ pub(super) async fn serve<S>(
         closing: false,
         out: Vec::new(),
     };
-    let mut head = RequestHead::default();
+    let mut head = RequestHead::with_typical_capacity();
     let mut meta = RequestMeta::default();
     let mut fstate = FilterState::default();
     let logging = worker.access_log.is_some();

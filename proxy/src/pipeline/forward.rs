@@ -213,7 +213,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent + IdleRead>(
     }
 
     let mut ubuf = ConnBuf::with_buffer(worker.take_buffer());
-    let mut resp = ResponseHead::default();
+    let mut resp = ResponseHead::with_typical_capacity();
     let head_limits = HeadLimits {
         max_head_bytes: config.limits.max_head_bytes,
         max_headers: config.limits.max_headers,

@@ -65,7 +65,7 @@ impl ResponseWriter {
             write_timeout,
             pending: Vec::new(),
             request_was_head,
-            head: ResponseHead::default(),
+            head: ResponseHead::with_typical_capacity(),
         }
     }
 
