@@ -98,18 +98,29 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent + IdleRead>(
                 ep_stats.cx_reused.inc();
                 c
             }
+            // Both boxed: each future is about 3 KB, and in place they
+            // made every exchange (and the forward future holding it,
+            // boxed per request) that much larger, though a keep-alive
+            // exchange takes a pooled connection and awaits neither.
             None => match if h2 {
-                crate::upstream::h2::stream(
+                Box::pin(crate::upstream::h2::stream(
                     worker,
                     gen,
                     req.cluster,
                     req.endpoint,
                     req.timeout,
                     req.proxy_addrs,
-                )
+                ))
                 .await
             } else {
-                open_connection(worker, gen, req.cluster, req.endpoint, req.proxy_addrs).await
+                Box::pin(open_connection(
+                    worker,
+                    gen,
+                    req.cluster,
+                    req.endpoint,
+                    req.proxy_addrs,
+                ))
+                .await
             } {
                 Ok((c, from_pool)) => {
                     reused = from_pool;
