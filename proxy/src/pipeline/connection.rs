@@ -272,6 +272,16 @@ pub(super) async fn serve<S>(
     let logging = worker.access_log.is_some();
     let mut first = true;
     let mut upgraded = None;
+    let cx = ConnCx {
+        worker,
+        peer,
+        local_addr,
+        tls_facts: &tls_facts,
+        stream_reset,
+        watch,
+        logging,
+        one_request,
+    };
 
     loop {
         // The generation this request is served with; the listener may be
@@ -322,416 +332,22 @@ pub(super) async fn serve<S>(
                 (gen, listener)
             }
         };
-        let tracing_on = gen.config().trace.w3c;
-        let listener_name: &str = &gen.config().listeners[listener].name;
-        if conn.out.capacity() == 0 {
-            conn.out = if one_request {
-                // One response (an HTTP/2 stream): its head and the first
-                // body bytes; grown if the response needs more.
-                Vec::with_capacity(ONE_RESPONSE_BUFFER)
-            } else {
-                worker.take_buffer()
-            };
-        }
-        let started = Instant::now();
-
-        // Request id and trace context, and what the access log keeps.
-        let data = cbuf.data();
-        let scan = scan_headers(data, &head);
-        // Fresh hex digits: the X-Request-Id to add when the client sent
-        // none, and the new span id (its first half).
-        let mut request_id = [0u8; 32];
-        if scan.request_id.is_none() || tracing_on {
-            worker.next_request_id(&mut request_id);
-        }
-        let trace = tracing_on.then(|| {
-            let new_trace_id = || {
-                let mut id = [0u8; 32];
-                worker.next_request_id(&mut id);
-                id
-            };
-            trace_context(
-                scan.traceparent.map(|s| s.get(data)),
-                &request_id,
-                new_trace_id,
-                gen.config().trace.otlp.as_ref().map(|o| o.sample_ratio),
-            )
-        });
-        let rid: &[u8] = match scan.request_id {
-            Some(s) => s.get(data),
-            None => &request_id[..],
-        };
-        // The access log and span export read the request facts.
-        let capture = logging || worker.spans.is_some();
-        if capture {
-            meta.capture(
-                data,
-                &head,
-                rid,
-                (scan.user_agent, scan.referer),
-                &gen.snap.log_redact,
-            );
-            meta.http2 = stream_reset.is_some();
-        }
-        let meta_ref = capture.then_some(&meta);
-        let client = request_client(
-            &gen.config().listeners[listener].trusted_proxies,
-            peer,
-            data,
+        // Every later stage, boxed (see `serve_request`).
+        let step = Box::pin(serve_request(
+            &cx,
+            &mut conn,
+            &mut cbuf,
             &head,
-        );
-        conn.peer = client;
-
-        // Targets that could alias another route (dot segments, encoded
-        // unreserved characters, an absolute form naming another host): 400.
-        if let Err(why) =
-            super::target::check_target(head.target.get(data), head.host.map(|h| h.get(data)))
-        {
-            let e = ProxyError::new(crate::error::ErrorKind::BadRequest(why));
-            let at = At {
-                gen: &gen,
-                listener,
-                route: None,
-                started,
-                meta: meta_ref,
-                trace: trace.as_ref(),
-            };
-            Box::pin(conn.answer_error(&e, &at)).await;
-            break;
-        }
-
-        // The listener's IP rules (before routing): 403, connection kept.
-        if let Some(acl) = &gen.config().listeners[listener].ip_acl {
-            if !acl.allows(client.ip()) {
-                fstate.clear();
-                let reply = LocalReply::text(403, "403 Forbidden\n");
-                let (ex, keep) = Box::pin(answer_local(
-                    &mut conn,
-                    &gen,
-                    &mut cbuf,
-                    &head,
-                    None,
-                    0,
-                    &mut fstate,
-                    reply,
-                    watch,
-                ))
-                .await;
-                let rec = RequestRecord {
-                    listener,
-                    peer: client,
-                    route: None,
-                    ex: &ex,
-                    error: None,
-                    elapsed: started.elapsed(),
-                    meta: meta_ref,
-                    trace: trace.as_ref(),
-                    vars: None,
-                };
-                log_request(worker, &gen, &rec);
-                if keep && !one_request {
-                    worker.give_buffer(std::mem::take(&mut conn.out));
-                    continue;
-                }
-                break;
-            }
-        }
-
-        // Stage: route.
-        let input = RouteInput {
-            host: head.host.map(|h| h.get(data)),
-            path: target_path(head.target.get(data)),
-            method: head.method(data),
-            query: super::route::target_query(head.target.get(data)),
-            headers: super::route::RequestHeaders::new(data, &head.headers),
-        };
-        let mut at = At {
-            gen: &gen,
+            &mut meta,
+            &mut fstate,
+            &gen,
             listener,
-            route: None,
-            started,
-            meta: meta_ref,
-            trace: trace.as_ref(),
-        };
-        let Some(route) = gen.snap.routes[listener].find(&input) else {
-            let e = ProxyError::new(crate::error::ErrorKind::NoRoute);
-            Box::pin(conn.answer_error(&e, &at)).await;
-            break;
-        };
-        at.route = Some(route);
-
-        // Stage: checks, then the request phase of the route's filters.
-        if let Err(e) = run_checks(route.max_body_bytes, &head) {
-            Box::pin(conn.answer_error(&e, &at)).await;
-            break;
-        }
-        fstate.clear();
-        let default_deny = gen.config().listeners[listener].default_deny;
-        // mTLS: the client's identity, for filters (`authz`, `$var.`),
-        // header templates and the access log.
-        if let Some(p) = tls_facts.as_ref().and_then(|t| t.peer.as_ref()) {
-            fstate.vars.set("client_identity", p.id.as_bytes());
-        }
-        let local_action = matches!(route.action, RouteAction::Local(_));
-        if !route.filters.is_empty() || local_action {
-            fstate.request_id.extend_from_slice(rid);
-        }
-        let mut cx = RequestCx {
-            buf: data,
-            head: &head,
-            client,
-            listener: listener_name,
-            tls: tls_facts.as_ref(),
-            route: &route.name,
-            request_id: rid,
-            state: &mut fstate,
-        };
-        let (mut flow, ran) = if default_deny
-            && !route
-                .filters
-                .iter()
-                .any(|f| matches!(f, super::filters::Filter::Authz(_)))
-        {
-            // `default_deny` listener: a route without an `authz` filter
-            // lets nobody through.
-            (Flow::Respond(LocalReply::text(403, "403 Forbidden\n")), 0)
-        } else if route.filters.is_empty() {
-            (Flow::Continue, 0)
-        } else {
-            run_request(&route.filters, &mut cx)
-        };
-        if let (Flow::Continue, RouteAction::Local(f)) = (&flow, &route.action) {
-            flow = match f.on_request(&mut cx) {
-                // A local action always answers; one that does not is a bug.
-                Flow::Continue => Flow::Reject(ProxyError::new(crate::error::ErrorKind::Internal(
-                    "local action did not answer",
-                ))),
-                other => other,
-            };
-        }
-        // Stage: action (a local answer, or the cluster to forward to).
-        let mut cluster = 0;
-        // An aggregate answer: the time its legs took, and its error (502).
-        let mut aggregated: Option<(std::time::Duration, Option<ProxyError>)> = None;
-        let mut leg_spans = Vec::new();
-        let local = match flow {
-            Flow::Continue => match &route.action {
-                RouteAction::Local(_) => None,
-                RouteAction::Forward(c) => {
-                    cluster = *c;
-                    None
-                }
-                RouteAction::Split(split) => {
-                    cluster = pick_cluster(&gen, route.index, split, data, &head);
-                    None
-                }
-                RouteAction::Versioned(v) => match v.resolve(&mut cx) {
-                    Ok(c) => {
-                        cluster = c;
-                        None
-                    }
-                    Err(reply) => Some(reply),
-                },
-                RouteAction::Aggregate(agg) => {
-                    let inc = super::aggregate::Incoming {
-                        worker,
-                        gen: &gen,
-                        buf: data,
-                        head: &head,
-                        peer,
-                        client,
-                        local: local_addr,
-                        tls: tls_facts.is_some(),
-                        request_id: rid,
-                        traceparent: trace.as_ref().map(|t| &t.header[..]),
-                        edits: &cx.state.request,
-                    };
-                    let legs_started = Instant::now();
-                    let Some((outcomes, spans)) = unless_reset(
-                        stream_reset,
-                        std::pin::pin!(super::aggregate::run(agg, &inc)),
-                    )
-                    .await
-                    else {
-                        Box::pin(conn.answer_error(&ProxyError::new(ErrorKind::ClientClosed), &at))
-                            .await;
-                        break;
-                    };
-                    leg_spans = spans;
-                    let took = legs_started.elapsed();
-                    let (reply, failed) =
-                        super::aggregate::reply(agg, &outcomes, &mut cx.state.response);
-                    let error = failed.then(|| {
-                        ProxyError::new(crate::error::ErrorKind::BadResponse(
-                            "aggregate leg failed",
-                        ))
-                    });
-                    aggregated = Some((took, error));
-                    Some(reply)
-                }
-            },
-            Flow::Respond(reply) => Some(reply),
-            Flow::Reject(e) => {
-                Box::pin(conn.answer_error(&e, &at)).await;
-                break;
-            }
-        };
-        if let Some(reply) = local {
-            let (mut ex, keep) = Box::pin(answer_local(
-                &mut conn,
-                &gen,
-                &mut cbuf,
-                &head,
-                Some(route),
-                ran,
-                &mut fstate,
-                reply,
-                watch,
-            ))
-            .await;
-            // The legs' time is the aggregate's upstream time (what ringway
-            // added is the rest).
-            let agg_error = aggregated.and_then(|(took, error)| {
-                ex.upstream_time = Some(took);
-                error
-            });
-            ex.legs = leg_spans;
-            let rec = RequestRecord {
-                listener,
-                peer: client,
-                route: Some(route),
-                ex: &ex,
-                error: agg_error.as_ref(),
-                elapsed: started.elapsed(),
-                meta: meta_ref,
-                trace: trace.as_ref(),
-                vars: Some(&fstate.vars),
-            };
-            log_request(worker, &gen, &rec);
-            if keep && !one_request {
-                worker.give_buffer(std::mem::take(&mut conn.out));
-                continue;
-            }
-            break;
-        }
-
-        // Stage: forward (pick endpoint, exchange, response filters).
-        // Stage: mirror (a copy to the route's shadow cluster, never
-        // waited for).
-        if let Some(m) = &gen.config().routes[route.index].mirror {
-            let info = crate::http::rewrite::ForwardInfo {
-                client_ip: peer.ip(),
-                tls: tls_facts.is_some(),
-                request_id: &request_id,
-                default_host: gen.config().clusters[m.cluster]
-                    .endpoints
-                    .first()
-                    .map_or(&b""[..], |e| e.label.as_bytes()),
-                upgrade: false,
-                strip_expect: head.expect_continue,
-                traceparent: trace.as_ref().map(|t| &t.header[..]),
-                drop_tracestate: trace.as_ref().is_some_and(|t| t.started),
-                target: fstate.target(),
-                edits: Some(&fstate.request),
-                client_cert: tls_facts
-                    .as_ref()
-                    .and_then(|t| t.peer.as_ref())
-                    .map(|p| &p.xfcc[..]),
-            };
-            if head.upgrade.is_none() {
-                super::mirror::maybe_mirror(
-                    worker,
-                    &gen,
-                    m,
-                    cbuf.data(),
-                    &head,
-                    &info,
-                    (client, local_addr),
-                );
-            }
-        }
-        let mut ex = Exchange::default();
-        let ds = Downstream {
-            stream: &mut conn.stream,
-            buf: &mut cbuf,
-            peer,
-            client,
-            local: local_addr,
-            tls: tls_facts.is_some(),
-            client_cert: tls_facts
-                .as_ref()
-                .and_then(|t| t.peer.as_ref())
-                .map(|p| &p.xfcc[..]),
-            watch,
-            closing: conn.closing,
-        };
-        let ids = RequestIds {
-            request_id: &request_id,
-            trace: trace.as_ref(),
-        };
-        let result = {
-            // On the heap while the request is in flight: the forward
-            // state is most of a busy connection's size, and an idle
-            // keep-alive connection should not keep room for it.
-            let mut forwarding = Box::pin(forward(
-                worker,
-                &gen,
-                ds,
-                &head,
-                route,
-                ids,
-                cluster,
-                (&mut fstate, ran),
-                &mut conn.out,
-                &mut ex,
-            ));
-            // A reset HTTP/2 stream cancels the forward where it stands (its
-            // upstream connection closed, not pooled; no more retries) and is
-            // logged as a client gone (499), as an HTTP/1.1 client that leaves.
-            unless_reset(stream_reset, forwarding.as_mut())
-                .await
-                .unwrap_or_else(|| Err(ProxyError::new(ErrorKind::ClientClosed)))
-        };
-
-        // Stage: log.
-        let (next, error) = match result {
-            Ok(next) => (Some(next), None),
-            Err(e) => {
-                if !ex.response_started {
-                    ex.status =
-                        match Box::pin(respond_error(&mut conn.stream, &mut conn.out, &e)).await {
-                            Some(sent) => {
-                                ex.bytes_out += conn.out.len() as u64;
-                                sent
-                            }
-                            None => e.logged_status(),
-                        };
-                }
-                (None, Some(e))
-            }
-        };
-        let rec = RequestRecord {
-            listener,
-            peer: client,
-            route: Some(route),
-            ex: &ex,
-            error: error.as_ref(),
-            elapsed: started.elapsed(),
-            meta: meta_ref,
-            trace: trace.as_ref(),
-            vars: Some(&fstate.vars),
-        };
-        log_request(worker, &gen, &rec);
-        match next {
-            // The stream's one request is done: its end is all that could
-            // follow.
-            Some(Next::KeepAlive) if one_request => break,
-            Some(Next::KeepAlive) => {
-                worker.give_buffer(std::mem::take(&mut conn.out));
-                continue;
-            }
-            Some(Next::Close) | None => break,
-            Some(Next::Upgrade(up)) => {
+        ))
+        .await;
+        match step {
+            Step::Next => continue,
+            Step::Stop => break,
+            Step::Upgrade(up) => {
                 upgraded = Some(up);
                 break;
             }
@@ -756,6 +372,455 @@ pub(super) async fn serve<S>(
     }
 }
 
+/// What the connection does after a request.
+enum Step {
+    /// Read the next request.
+    Next,
+    /// Close the connection.
+    Stop,
+    /// Tunnel the connection to the upstream (a 101 answer).
+    Upgrade(crate::upstream::stream::UpstreamStream),
+}
+
+/// What a connection's requests share.
+struct ConnCx<'a> {
+    worker: &'a Rc<Worker>,
+    peer: SocketAddr,
+    local_addr: SocketAddr,
+    tls_facts: &'a Option<TlsFacts>,
+    stream_reset: Option<&'a ResetWatch>,
+    watch: &'a WatchKey<'a>,
+    logging: bool,
+    one_request: bool,
+}
+
+/// Every stage after `read_head`, for the head in `cbuf`. Boxed by the
+/// caller: an idle keep-alive connection's future is then only the loop
+/// in [`serve`] waiting in `read_head`, not the room every stage needs.
+#[allow(clippy::too_many_arguments)]
+async fn serve_request<S>(
+    cx: &ConnCx<'_>,
+    conn: &mut Conn<'_, S>,
+    cbuf: &mut ConnBuf,
+    head: &RequestHead,
+    meta: &mut RequestMeta,
+    fstate: &mut FilterState,
+    gen: &Rc<WorkerGen>,
+    listener: usize,
+) -> Step
+where
+    S: AsyncReadRent + AsyncWriteRent + Split + crate::net::idle_read::IdleRead,
+{
+    let ConnCx {
+        worker,
+        peer,
+        local_addr,
+        tls_facts,
+        stream_reset,
+        watch,
+        logging,
+        one_request,
+    } = *cx;
+    let tracing_on = gen.config().trace.w3c;
+    let listener_name: &str = &gen.config().listeners[listener].name;
+    if conn.out.capacity() == 0 {
+        conn.out = if one_request {
+            // One response (an HTTP/2 stream): its head and the first
+            // body bytes; grown if the response needs more.
+            Vec::with_capacity(ONE_RESPONSE_BUFFER)
+        } else {
+            worker.take_buffer()
+        };
+    }
+    let started = Instant::now();
+
+    // Request id and trace context, and what the access log keeps.
+    let data = cbuf.data();
+    let scan = scan_headers(data, head);
+    // Fresh hex digits: the X-Request-Id to add when the client sent
+    // none, and the new span id (its first half).
+    let mut request_id = [0u8; 32];
+    if scan.request_id.is_none() || tracing_on {
+        worker.next_request_id(&mut request_id);
+    }
+    let trace = tracing_on.then(|| {
+        let new_trace_id = || {
+            let mut id = [0u8; 32];
+            worker.next_request_id(&mut id);
+            id
+        };
+        trace_context(
+            scan.traceparent.map(|s| s.get(data)),
+            &request_id,
+            new_trace_id,
+            gen.config().trace.otlp.as_ref().map(|o| o.sample_ratio),
+        )
+    });
+    let rid: &[u8] = match scan.request_id {
+        Some(s) => s.get(data),
+        None => &request_id[..],
+    };
+    // The access log and span export read the request facts.
+    let capture = logging || worker.spans.is_some();
+    if capture {
+        meta.capture(
+            data,
+            head,
+            rid,
+            (scan.user_agent, scan.referer),
+            &gen.snap.log_redact,
+        );
+        meta.http2 = stream_reset.is_some();
+    }
+    let meta_ref = capture.then_some(&*meta);
+    let client = request_client(
+        &gen.config().listeners[listener].trusted_proxies,
+        peer,
+        data,
+        head,
+    );
+    conn.peer = client;
+
+    // Targets that could alias another route (dot segments, encoded
+    // unreserved characters, an absolute form naming another host): 400.
+    if let Err(why) =
+        super::target::check_target(head.target.get(data), head.host.map(|h| h.get(data)))
+    {
+        let e = ProxyError::new(crate::error::ErrorKind::BadRequest(why));
+        let at = At {
+            gen,
+            listener,
+            route: None,
+            started,
+            meta: meta_ref,
+            trace: trace.as_ref(),
+        };
+        conn.answer_error(&e, &at).await;
+        return Step::Stop;
+    }
+
+    // The listener's IP rules (before routing): 403, connection kept.
+    if let Some(acl) = &gen.config().listeners[listener].ip_acl {
+        if !acl.allows(client.ip()) {
+            fstate.clear();
+            let reply = LocalReply::text(403, "403 Forbidden\n");
+            let (ex, keep) =
+                answer_local(conn, gen, cbuf, head, None, 0, fstate, reply, watch).await;
+            let rec = RequestRecord {
+                listener,
+                peer: client,
+                route: None,
+                ex: &ex,
+                error: None,
+                elapsed: started.elapsed(),
+                meta: meta_ref,
+                trace: trace.as_ref(),
+                vars: None,
+            };
+            log_request(worker, gen, &rec);
+            if keep && !one_request {
+                worker.give_buffer(std::mem::take(&mut conn.out));
+                return Step::Next;
+            }
+            return Step::Stop;
+        }
+    }
+
+    // Stage: route.
+    let input = RouteInput {
+        host: head.host.map(|h| h.get(data)),
+        path: target_path(head.target.get(data)),
+        method: head.method(data),
+        query: super::route::target_query(head.target.get(data)),
+        headers: super::route::RequestHeaders::new(data, &head.headers),
+    };
+    let mut at = At {
+        gen,
+        listener,
+        route: None,
+        started,
+        meta: meta_ref,
+        trace: trace.as_ref(),
+    };
+    let Some(route) = gen.snap.routes[listener].find(&input) else {
+        let e = ProxyError::new(crate::error::ErrorKind::NoRoute);
+        conn.answer_error(&e, &at).await;
+        return Step::Stop;
+    };
+    at.route = Some(route);
+
+    // Stage: checks, then the request phase of the route's filters.
+    if let Err(e) = run_checks(route.max_body_bytes, head) {
+        conn.answer_error(&e, &at).await;
+        return Step::Stop;
+    }
+    fstate.clear();
+    let default_deny = gen.config().listeners[listener].default_deny;
+    // mTLS: the client's identity, for filters (`authz`, `$var.`),
+    // header templates and the access log.
+    if let Some(p) = tls_facts.as_ref().and_then(|t| t.peer.as_ref()) {
+        fstate.vars.set("client_identity", p.id.as_bytes());
+    }
+    let local_action = matches!(route.action, RouteAction::Local(_));
+    if !route.filters.is_empty() || local_action {
+        fstate.request_id.extend_from_slice(rid);
+    }
+    let mut cx = RequestCx {
+        buf: data,
+        head,
+        client,
+        listener: listener_name,
+        tls: tls_facts.as_ref(),
+        route: &route.name,
+        request_id: rid,
+        state: fstate,
+    };
+    let (mut flow, ran) = if default_deny
+        && !route
+            .filters
+            .iter()
+            .any(|f| matches!(f, super::filters::Filter::Authz(_)))
+    {
+        // `default_deny` listener: a route without an `authz` filter
+        // lets nobody through.
+        (Flow::Respond(LocalReply::text(403, "403 Forbidden\n")), 0)
+    } else if route.filters.is_empty() {
+        (Flow::Continue, 0)
+    } else {
+        run_request(&route.filters, &mut cx)
+    };
+    if let (Flow::Continue, RouteAction::Local(f)) = (&flow, &route.action) {
+        flow = match f.on_request(&mut cx) {
+            // A local action always answers; one that does not is a bug.
+            Flow::Continue => Flow::Reject(ProxyError::new(crate::error::ErrorKind::Internal(
+                "local action did not answer",
+            ))),
+            other => other,
+        };
+    }
+    // Stage: action (a local answer, or the cluster to forward to).
+    let mut cluster = 0;
+    // An aggregate answer: the time its legs took, and its error (502).
+    let mut aggregated: Option<(std::time::Duration, Option<ProxyError>)> = None;
+    let mut leg_spans = Vec::new();
+    let local = match flow {
+        Flow::Continue => match &route.action {
+            RouteAction::Local(_) => None,
+            RouteAction::Forward(c) => {
+                cluster = *c;
+                None
+            }
+            RouteAction::Split(split) => {
+                cluster = pick_cluster(gen, route.index, split, data, head);
+                None
+            }
+            RouteAction::Versioned(v) => match v.resolve(&mut cx) {
+                Ok(c) => {
+                    cluster = c;
+                    None
+                }
+                Err(reply) => Some(reply),
+            },
+            RouteAction::Aggregate(agg) => {
+                let inc = super::aggregate::Incoming {
+                    worker,
+                    gen,
+                    buf: data,
+                    head,
+                    peer,
+                    client,
+                    local: local_addr,
+                    tls: tls_facts.is_some(),
+                    request_id: rid,
+                    traceparent: trace.as_ref().map(|t| &t.header[..]),
+                    edits: &cx.state.request,
+                };
+                let legs_started = Instant::now();
+                let Some((outcomes, spans)) = unless_reset(
+                    stream_reset,
+                    std::pin::pin!(super::aggregate::run(agg, &inc)),
+                )
+                .await
+                else {
+                    conn.answer_error(&ProxyError::new(ErrorKind::ClientClosed), &at)
+                        .await;
+                    return Step::Stop;
+                };
+                leg_spans = spans;
+                let took = legs_started.elapsed();
+                let (reply, failed) =
+                    super::aggregate::reply(agg, &outcomes, &mut cx.state.response);
+                let error = failed.then(|| {
+                    ProxyError::new(crate::error::ErrorKind::BadResponse("aggregate leg failed"))
+                });
+                aggregated = Some((took, error));
+                Some(reply)
+            }
+        },
+        Flow::Respond(reply) => Some(reply),
+        Flow::Reject(e) => {
+            conn.answer_error(&e, &at).await;
+            return Step::Stop;
+        }
+    };
+    if let Some(reply) = local {
+        let (mut ex, keep) = answer_local(
+            conn,
+            gen,
+            cbuf,
+            head,
+            Some(route),
+            ran,
+            fstate,
+            reply,
+            watch,
+        )
+        .await;
+        // The legs' time is the aggregate's upstream time (what ringway
+        // added is the rest).
+        let agg_error = aggregated.and_then(|(took, error)| {
+            ex.upstream_time = Some(took);
+            error
+        });
+        ex.legs = leg_spans;
+        let rec = RequestRecord {
+            listener,
+            peer: client,
+            route: Some(route),
+            ex: &ex,
+            error: agg_error.as_ref(),
+            elapsed: started.elapsed(),
+            meta: meta_ref,
+            trace: trace.as_ref(),
+            vars: Some(&fstate.vars),
+        };
+        log_request(worker, gen, &rec);
+        if keep && !one_request {
+            worker.give_buffer(std::mem::take(&mut conn.out));
+            return Step::Next;
+        }
+        return Step::Stop;
+    }
+
+    // Stage: forward (pick endpoint, exchange, response filters).
+    // Stage: mirror (a copy to the route's shadow cluster, never
+    // waited for).
+    if let Some(m) = &gen.config().routes[route.index].mirror {
+        let info = crate::http::rewrite::ForwardInfo {
+            client_ip: peer.ip(),
+            tls: tls_facts.is_some(),
+            request_id: &request_id,
+            default_host: gen.config().clusters[m.cluster]
+                .endpoints
+                .first()
+                .map_or(&b""[..], |e| e.label.as_bytes()),
+            upgrade: false,
+            strip_expect: head.expect_continue,
+            traceparent: trace.as_ref().map(|t| &t.header[..]),
+            drop_tracestate: trace.as_ref().is_some_and(|t| t.started),
+            target: fstate.target(),
+            edits: Some(&fstate.request),
+            client_cert: tls_facts
+                .as_ref()
+                .and_then(|t| t.peer.as_ref())
+                .map(|p| &p.xfcc[..]),
+        };
+        if head.upgrade.is_none() {
+            super::mirror::maybe_mirror(
+                worker,
+                gen,
+                m,
+                cbuf.data(),
+                head,
+                &info,
+                (client, local_addr),
+            );
+        }
+    }
+    let mut ex = Exchange::default();
+    let ds = Downstream {
+        stream: &mut conn.stream,
+        buf: cbuf,
+        peer,
+        client,
+        local: local_addr,
+        tls: tls_facts.is_some(),
+        client_cert: tls_facts
+            .as_ref()
+            .and_then(|t| t.peer.as_ref())
+            .map(|p| &p.xfcc[..]),
+        watch,
+        closing: conn.closing,
+    };
+    let ids = RequestIds {
+        request_id: &request_id,
+        trace: trace.as_ref(),
+    };
+    let result = {
+        // Pinned in this (boxed) request future: the forward state is most
+        // of a busy connection's size, and an idle keep-alive connection
+        // keeps no room for it.
+        let mut forwarding = std::pin::pin!(forward(
+            worker,
+            gen,
+            ds,
+            head,
+            route,
+            ids,
+            cluster,
+            (fstate, ran),
+            &mut conn.out,
+            &mut ex,
+        ));
+        // A reset HTTP/2 stream cancels the forward where it stands (its
+        // upstream connection closed, not pooled; no more retries) and is
+        // logged as a client gone (499), as an HTTP/1.1 client that leaves.
+        unless_reset(stream_reset, forwarding.as_mut())
+            .await
+            .unwrap_or_else(|| Err(ProxyError::new(ErrorKind::ClientClosed)))
+    };
+
+    // Stage: log.
+    let (next, error) = match result {
+        Ok(next) => (Some(next), None),
+        Err(e) => {
+            if !ex.response_started {
+                ex.status = match respond_error(&mut conn.stream, &mut conn.out, &e).await {
+                    Some(sent) => {
+                        ex.bytes_out += conn.out.len() as u64;
+                        sent
+                    }
+                    None => e.logged_status(),
+                };
+            }
+            (None, Some(e))
+        }
+    };
+    let rec = RequestRecord {
+        listener,
+        peer: client,
+        route: Some(route),
+        ex: &ex,
+        error: error.as_ref(),
+        elapsed: started.elapsed(),
+        meta: meta_ref,
+        trace: trace.as_ref(),
+        vars: Some(&fstate.vars),
+    };
+    log_request(worker, gen, &rec);
+    match next {
+        // The stream's one request is done: its end is all that could
+        // follow.
+        Some(Next::KeepAlive) if one_request => Step::Stop,
+        Some(Next::KeepAlive) => {
+            worker.give_buffer(std::mem::take(&mut conn.out));
+            Step::Next
+        }
+        Some(Next::Close) | None => Step::Stop,
+        Some(Next::Upgrade(up)) => Step::Upgrade(up),
+    }
+}
+
 /// Answer the request with a local reply: the response phase of the filters
 /// that ran, then the reply. Returns what the log stage needs and whether
 /// the connection stays open (the body was absent or fully buffered, the
@@ -763,7 +828,7 @@ pub(super) async fn serve<S>(
 #[allow(clippy::too_many_arguments)]
 async fn answer_local<S: AsyncWriteRent>(
     conn: &mut Conn<'_, S>,
-    gen: &WorkerGen,
+    gen: &Rc<WorkerGen>,
     cbuf: &mut ConnBuf,
     head: &RequestHead,
     route: Option<&Route>,

@@ -202,17 +202,8 @@ async fn serve_stream(
     // watches the reset while it forwards, drops the exchange where it
     // stands (its upstream connection closed, not pooled), and logs the
     // request as a client gone (499), as when an HTTP/1.1 client leaves.
-    // The stage loop's future is large (tens of KiB: its buffers' state
-    // across awaits); boxed, it is copied once, and this stream's own
-    // future, which the connection's set moves around, stays small.
-    Box::pin(serve(
-        serving,
-        group,
-        bridge,
-        addrs,
-        tls,
-        Some(&reset),
-        &watch,
-    ))
-    .await;
+    // Awaited in place: this future is moved once, into the connection's
+    // set, and then stays pinned there; the stage loop's per-request
+    // part is boxed inside `serve`.
+    serve(serving, group, bridge, addrs, tls, Some(&reset), &watch).await;
 }
