@@ -169,7 +169,7 @@ async fn serve_tls(
         }
         Ok(Ok(tls)) => {
             let facts = TlsFacts::of(tls.session());
-            Box::pin(serve(serving, group, tls, addrs, Some(facts), None, watch)).await
+            Box::pin(serve(serving, group, tls, addrs, Some(&facts), None, watch)).await
         }
         Ok(Err(e)) => {
             guard.stats().tls_handshake_failures.inc();
@@ -243,7 +243,7 @@ pub(super) async fn serve<S>(
     group: u64,
     mut stream: S,
     (peer, local_addr): (SocketAddr, SocketAddr),
-    tls_facts: Option<TlsFacts>,
+    tls_facts: Option<&TlsFacts>,
     stream_reset: Option<&ResetWatch>,
     watch: &WatchKey<'_>,
 ) where
@@ -271,32 +271,21 @@ pub(super) async fn serve<S>(
     let mut fstate = FilterState::default();
     let logging = worker.access_log.is_some();
     let mut first = true;
-    let mut upgraded = None;
-    let cx = ConnCx {
-        worker,
-        peer,
-        local_addr,
-        tls_facts: &tls_facts,
-        stream_reset,
-        watch,
-        logging,
-        one_request,
-    };
 
-    loop {
+    // A 101 answer ends the loop with the upstream to tunnel to.
+    let upgraded = loop {
         // The generation this request is served with; the listener may be
         // gone from it (removed by a reload): then the connection closes.
         let gen = serving.current();
         let Some(listener) = gen.snap.listener_index(group) else {
-            break;
+            break None;
         };
         // Stage: read_head.
         conn.peer = peer;
         let started = Instant::now();
-        let limits = gen.config().limits;
         match read_head(
             worker,
-            &limits,
+            &gen.config().limits,
             &mut conn.stream,
             &mut cbuf,
             &mut head,
@@ -306,7 +295,7 @@ pub(super) async fn serve<S>(
         .await
         {
             Ok(HeadRead::Ready) => {}
-            Ok(HeadRead::Closed) => break,
+            Ok(HeadRead::Closed) => break None,
             Err(e) => {
                 let at = At {
                     gen: &gen,
@@ -317,7 +306,7 @@ pub(super) async fn serve<S>(
                     trace: None,
                 };
                 Box::pin(conn.answer_error(&e, &at)).await;
-                break;
+                break None;
             }
         }
         first = false;
@@ -333,6 +322,16 @@ pub(super) async fn serve<S>(
             }
         };
         // Every later stage, boxed (see `serve_request`).
+        let cx = ConnCx {
+            worker,
+            peer,
+            local_addr,
+            tls_facts,
+            stream_reset,
+            watch,
+            logging,
+            one_request,
+        };
         let step = Box::pin(serve_request(
             &cx,
             &mut conn,
@@ -346,13 +345,10 @@ pub(super) async fn serve<S>(
         .await;
         match step {
             Step::Next => continue,
-            Step::Stop => break,
-            Step::Upgrade(up) => {
-                upgraded = Some(up);
-                break;
-            }
+            Step::Stop => break None,
+            Step::Upgrade(up) => break Some(up),
         }
-    }
+    };
 
     worker.give_buffer(std::mem::take(&mut conn.out));
     let mut stream = conn.stream;
@@ -387,7 +383,7 @@ struct ConnCx<'a> {
     worker: &'a Rc<Worker>,
     peer: SocketAddr,
     local_addr: SocketAddr,
-    tls_facts: &'a Option<TlsFacts>,
+    tls_facts: Option<&'a TlsFacts>,
     stream_reset: Option<&'a ResetWatch>,
     watch: &'a WatchKey<'a>,
     logging: bool,
@@ -558,7 +554,7 @@ where
     let default_deny = gen.config().listeners[listener].default_deny;
     // mTLS: the client's identity, for filters (`authz`, `$var.`),
     // header templates and the access log.
-    if let Some(p) = tls_facts.as_ref().and_then(|t| t.peer.as_ref()) {
+    if let Some(p) = tls_facts.and_then(|t| t.peer.as_ref()) {
         fstate.vars.set("client_identity", p.id.as_bytes());
     }
     let local_action = matches!(route.action, RouteAction::Local(_));
@@ -570,7 +566,7 @@ where
         head,
         client,
         listener: listener_name,
-        tls: tls_facts.as_ref(),
+        tls: tls_facts,
         route: &route.name,
         request_id: rid,
         state: fstate,
@@ -720,10 +716,7 @@ where
             drop_tracestate: trace.as_ref().is_some_and(|t| t.started),
             target: fstate.target(),
             edits: Some(&fstate.request),
-            client_cert: tls_facts
-                .as_ref()
-                .and_then(|t| t.peer.as_ref())
-                .map(|p| &p.xfcc[..]),
+            client_cert: tls_facts.and_then(|t| t.peer.as_ref()).map(|p| &p.xfcc[..]),
         };
         if head.upgrade.is_none() {
             super::mirror::maybe_mirror(
@@ -745,10 +738,7 @@ where
         client,
         local: local_addr,
         tls: tls_facts.is_some(),
-        client_cert: tls_facts
-            .as_ref()
-            .and_then(|t| t.peer.as_ref())
-            .map(|p| &p.xfcc[..]),
+        client_cert: tls_facts.and_then(|t| t.peer.as_ref()).map(|p| &p.xfcc[..]),
         watch,
         closing: conn.closing,
     };

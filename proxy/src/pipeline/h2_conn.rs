@@ -89,7 +89,7 @@ pub async fn serve_h2<S>(
         monoio::select! {
             next = conn.accept() => match next {
                 Some(Ok((req, respond))) => {
-                    streams.push(serve_stream(serving, group, req, respond, addrs, tls.clone()));
+                    streams.push(serve_stream(serving, group, req, respond, addrs, tls.as_ref()));
                 }
                 Some(Err(e)) => {
                     tracing::debug!(worker = worker.id, peer = %addrs.0, "HTTP/2 connection error: {e}");
@@ -135,7 +135,7 @@ async fn serve_stream(
     req: http::Request<h2::RecvStream>,
     respond: h2::server::SendResponse<bytes::Bytes>,
     addrs: (SocketAddr, SocketAddr),
-    tls: Option<TlsFacts>,
+    tls: Option<&TlsFacts>,
 ) {
     let limits = serving.current().config().limits;
     let (parts, mut body) = req.into_parts();
