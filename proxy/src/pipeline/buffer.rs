@@ -21,7 +21,7 @@ pub struct ConnBuf {
 impl ConnBuf {
     pub fn with_buffer(mut buf: Vec<u8>) -> Self {
         buf.clear();
-        ConnBuf { buf, pos: 0 }
+        Self::with_data(buf)
     }
 
     /// Bytes already in hand as the buffer's content (its storage grows

@@ -344,7 +344,11 @@ pub(super) async fn serve<S>(
         ))
         .await;
         match step {
-            Step::Next => continue,
+            // A stream that carries one request: its end is all that
+            // could follow.
+            Step::Next if one_request => break None,
+            // The output buffer goes back between requests.
+            Step::Next => worker.give_buffer(std::mem::take(&mut conn.out)),
             Step::Stop => break None,
             Step::Upgrade(up) => break Some(up),
         }
@@ -370,7 +374,7 @@ pub(super) async fn serve<S>(
 
 /// What the connection does after a request.
 enum Step {
-    /// Read the next request.
+    /// The request is done and the connection stays open.
     Next,
     /// Close the connection.
     Stop,
@@ -514,8 +518,7 @@ where
                 vars: None,
             };
             log_request(worker, gen, &rec);
-            if keep && !one_request {
-                worker.give_buffer(std::mem::take(&mut conn.out));
+            if keep {
                 return Step::Next;
             }
             return Step::Stop;
@@ -691,8 +694,7 @@ where
             vars: Some(&fstate.vars),
         };
         log_request(worker, gen, &rec);
-        if keep && !one_request {
-            worker.give_buffer(std::mem::take(&mut conn.out));
+        if keep {
             return Step::Next;
         }
         return Step::Stop;
@@ -799,13 +801,7 @@ where
     };
     log_request(worker, gen, &rec);
     match next {
-        // The stream's one request is done: its end is all that could
-        // follow.
-        Some(Next::KeepAlive) if one_request => Step::Stop,
-        Some(Next::KeepAlive) => {
-            worker.give_buffer(std::mem::take(&mut conn.out));
-            Step::Next
-        }
+        Some(Next::KeepAlive) => Step::Next,
         Some(Next::Close) | None => Step::Stop,
         Some(Next::Upgrade(up)) => Step::Upgrade(up),
     }

@@ -174,13 +174,10 @@ pub async fn send_data(
     while !data.is_empty() {
         send.reserve_capacity(data.len());
         // Window is usually there at once: then no timer is armed.
-        let ready = poll_fn(|cx| send.poll_capacity(cx)).now_or_never();
-        let waited = match ready {
+        let mut window = poll_fn(|cx| send.poll_capacity(cx));
+        let waited = match (&mut window).now_or_never() {
             Some(got) => Ok(got),
-            None => {
-                let window = poll_fn(|cx| send.poll_capacity(cx));
-                monoio::time::timeout(window_timeout, window).await
-            }
+            None => monoio::time::timeout(window_timeout, window).await,
         };
         let cap = match waited {
             Err(_) => {
