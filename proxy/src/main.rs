@@ -11,9 +11,10 @@ use ringway::config::Config;
 
 /// mimalloc: thread-local heaps (a worker never contends with another for
 /// the allocator), measured ≈ 14 % less CPU per HTTP/2 request than glibc's
-/// malloc (bench/README.md, HTTP/2 fifth run).
+/// malloc (bench/README.md, HTTP/2 fifth run); called through plain
+/// `mi_malloc` for ordinary alignments (`runtime::alloc`).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: ringway::runtime::alloc::Allocator = ringway::runtime::alloc::Allocator;
 
 #[derive(Parser)]
 #[command(

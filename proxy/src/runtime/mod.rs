@@ -19,6 +19,7 @@
 //! `Connection: close`) for up to `drain_timeout`, then returns. The process
 //! exits 0 when every worker is done.
 
+pub mod alloc;
 pub mod driver;
 pub mod memory;
 pub mod notify;
