@@ -197,6 +197,8 @@ fn cleartext_h2_and_http1_share_a_listener() {
     let r = run_curl(&curl, &dir, &h2, &format!("{base}/hop"));
     assert_eq!(r.status, 200);
     assert!(r.header("connection").is_none() && r.header("keep-alive").is_none());
+    // A field the origin's Connection header lists is hop-by-hop too.
+    assert!(r.header("x-resp-hop").is_none());
     assert!(r.header("x-end-to-end").is_some());
 }
 
@@ -303,6 +305,10 @@ fn filters_local_answers_and_errors_apply_to_streams() {
         origin.last_request().unwrap().header("x-via-h2"),
         Some("api")
     );
+    // The same answer over HTTP/1.1: the stream's head (sent as fields)
+    // counts as many bytes sent as the HTTP/1.1 head does.
+    let r = run_curl(&curl, &dir, &["--http1.1"], &format!("{base}/api/v1"));
+    assert_eq!((r.status, r.header("x-edited")), (200, Some("yes")));
     let r = run_curl(&curl, &dir, &h2, &format!("{base}/local"));
     assert_eq!(
         (r.status, r.body.as_slice()),
@@ -329,8 +335,15 @@ fn filters_local_answers_and_errors_apply_to_streams() {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.lines().count() >= 6 {
+        if text.lines().count() >= 7 {
             assert!(text.contains("\"GET /api/v1 HTTP/2.0\" 200 "), "{text}");
+            let sent = |proto: &str| {
+                let needle = format!("\"GET /api/v1 {proto}\" 200 ");
+                let line = text.lines().find(|l| l.contains(&needle)).unwrap();
+                let at = line.find(&needle).unwrap() + needle.len();
+                line[at..].split(' ').next().unwrap().to_string()
+            };
+            assert_eq!(sent("HTTP/2.0"), sent("HTTP/1.1"), "{text}");
             assert!(text.contains("\"GET /local HTTP/2.0\" 418 "), "{text}");
             assert!(text.contains("\"GET /dead HTTP/2.0\" 502 "), "{text}");
             break;

@@ -282,39 +282,77 @@ pub fn write_response_head(
     if let Some(coding) = info.compress {
         write_compressed_fields(out, buf, head, edits, coding);
     } else {
-        for h in &head.headers {
-            let name = h.name.get(buf);
-            if is_hop_by_hop(name) {
-                if info.upgrade && name.eq_ignore_ascii_case(b"upgrade") {
-                    push_field(out, name, h.value.get(buf));
-                }
-                continue;
-            }
-            if (info.dechunk && name.eq_ignore_ascii_case(b"transfer-encoding"))
-                || listed_in_connection(name, buf, &head.conn_tokens)
-                || (edits.is_some_and(|e| e.drops(name)) && !is_framing(name))
-            {
-                continue;
-            }
-            push_field(out, name, h.value.get(buf));
-        }
-        if let Some(e) = edits {
-            for (name, value) in e.fields() {
-                if !is_framing(name) && !is_hop_by_hop(name) {
-                    push_field(out, name, value);
-                }
-            }
-        }
+        response_fields(buf, head, info, |name, value| push_field(out, name, value));
     }
-
-    if info.upgrade {
-        push_field(out, b"Connection", b"upgrade");
-    } else if info.close {
-        push_field(out, b"Connection", b"close");
-    } else if info.keep_alive_http10 {
-        push_field(out, b"Connection", b"keep-alive");
+    if let Some((name, value)) = connection_field(info) {
+        push_field(out, name, value);
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// The fields [`write_response_head`] writes for a body that is not
+/// compressed (`info.compress` is not looked at), in order, the Connection
+/// field excepted ([`connection_field`]): the upstream's fields minus
+/// hop-by-hop ones, those its Connection header lists and those the edits
+/// drop, then the edits' own. Each as `f(name, value)`, slices of `buf` or
+/// of the edits. A response sent as fields (an HTTP/2 stream) takes them
+/// from here, so both forms carry the same fields.
+pub fn response_fields<'a>(
+    buf: &'a [u8],
+    head: &ResponseHead,
+    info: &ResponseInfo<'a>,
+    mut f: impl FnMut(&'a [u8], &'a [u8]),
+) {
+    let edits = info.edits.filter(|e| !e.is_empty());
+    for h in &head.headers {
+        let name = h.name.get(buf);
+        if is_hop_by_hop(name) {
+            if info.upgrade && name.eq_ignore_ascii_case(b"upgrade") {
+                f(name, h.value.get(buf));
+            }
+            continue;
+        }
+        if (info.dechunk && name.eq_ignore_ascii_case(b"transfer-encoding"))
+            || listed_in_connection(name, buf, &head.conn_tokens)
+            || (edits.is_some_and(|e| e.drops(name)) && !is_framing(name))
+        {
+            continue;
+        }
+        f(name, h.value.get(buf));
+    }
+    if let Some(e) = edits {
+        for (name, value) in e.fields() {
+            if !is_framing(name) && !is_hop_by_hop(name) {
+                f(name, value);
+            }
+        }
+    }
+}
+
+/// The Connection field [`write_response_head`] ends the fields with, if
+/// any.
+pub fn connection_field(info: &ResponseInfo<'_>) -> Option<(&'static [u8], &'static [u8])> {
+    if info.upgrade {
+        Some((b"Connection", b"upgrade"))
+    } else if info.close {
+        Some((b"Connection", b"close"))
+    } else if info.keep_alive_http10 {
+        Some((b"Connection", b"keep-alive"))
+    } else {
+        None
+    }
+}
+
+/// The length of the status line [`write_response_head`] writes.
+pub fn status_line_len(buf: &[u8], head: &ResponseHead) -> usize {
+    let reason = head.reason.get(buf);
+    let reason = if reason.is_empty() {
+        canonical_reason(head.status)
+    } else {
+        reason
+    };
+    // "HTTP/1.1 " + three digits + " " + reason + CRLF.
+    9 + 3 + 1 + reason.len() + 2
 }
 
 /// The fields of a response whose body is compressed with `coding` on its

@@ -74,6 +74,13 @@ pub trait IdleRead: AsyncReadRent {
     fn one_request(&self) -> bool {
         false
     }
+
+    /// The sender that takes an upstream's response head as fields (a
+    /// bridged HTTP/2 stream), so no HTTP/1.1 head is written for it and
+    /// parsed again (`ResponseWriter::start_from_upstream`).
+    fn response_writer(&mut self) -> Option<&mut crate::net::h2::response::ResponseWriter> {
+        None
+    }
 }
 
 impl IdleRead for TcpStream {

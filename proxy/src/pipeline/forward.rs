@@ -425,19 +425,31 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent + IdleRead>(
         || dechunk;
     ex.status = resp.status;
     out.clear();
-    write_response_head(
-        out,
-        ubuf.data(),
-        &resp,
-        &ResponseInfo {
-            close: close && !upgrade,
-            keep_alive_http10: client_http10 && !close,
-            dechunk,
-            upgrade,
-            edits: Some(&fstate.response),
-            compress: fstate.compress.chosen().map(|p| p.codec.token()),
-        },
-    );
+    let info = ResponseInfo {
+        close: close && !upgrade,
+        keep_alive_http10: client_http10 && !close,
+        dechunk,
+        upgrade,
+        edits: Some(&fstate.response),
+        compress: fstate.compress.chosen().map(|p| p.codec.token()),
+    };
+    // An HTTP/2 stream takes the head as fields (no HTTP/1.1 head written
+    // and parsed again); a body re-framed on the way keeps the bytes path.
+    let as_fields = match client.response_writer() {
+        Some(w) if !upgrade && !dechunk && compressor.is_none() => {
+            let len = w
+                .start_from_upstream(ubuf.data(), &resp, &info)
+                .map_err(|e| ProxyError::new(ErrorKind::ClientClosed).with_cause(e))?;
+            ex.bytes_out += len as u64;
+            // The head is out: a later failure can only end the stream.
+            ex.response_started = true;
+            true
+        }
+        _ => {
+            write_response_head(out, ubuf.data(), &resp, &info);
+            false
+        }
+    };
     let mut rbody = BodyFrame::response(resp.framing);
     // gRPC: the status is in the head of a trailers-only answer, else in
     // the trailers.
@@ -463,7 +475,9 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent + IdleRead>(
     };
     ubuf.consume(taken);
     ex.bytes_out += out.len() as u64;
-    write_client(client, out, idle, watch).await?;
+    if !(as_fields && out.is_empty()) {
+        write_client(client, out, idle, watch).await?;
+    }
     ex.response_started = true;
 
     if upgrade {

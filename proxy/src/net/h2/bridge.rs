@@ -68,6 +68,10 @@ impl crate::net::idle_read::IdleRead for StreamBridge {
     fn one_request(&self) -> bool {
         true
     }
+
+    fn response_writer(&mut self) -> Option<&mut ResponseWriter> {
+        Some(&mut self.writer)
+    }
 }
 
 impl AsyncReadRent for StreamBridge {

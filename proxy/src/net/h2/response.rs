@@ -31,6 +31,7 @@ use h2::SendStream;
 use super::send::{broken, end_stream, is_connection_specific, send_body, TakeBytes, Unframe};
 
 use crate::http::response::{parse_own_response_head, ResponseFraming, ResponseHead};
+use crate::http::rewrite::{connection_field, response_fields, status_line_len, ResponseInfo};
 
 /// Longest head the stage loop itself writes (generous: they are ours).
 const OWN_HEAD_MAX: usize = 64 * 1024;
@@ -65,7 +66,9 @@ impl ResponseWriter {
             write_timeout,
             pending: Vec::new(),
             request_was_head,
-            head: ResponseHead::with_typical_capacity(),
+            // Used only for heads the stage loop writes as bytes (its own
+            // answers): most streams start from fields and never need it.
+            head: ResponseHead::default(),
         }
     }
 
@@ -87,6 +90,71 @@ impl ResponseWriter {
                 self.head_from(&buf).await
             }
         }
+    }
+
+    /// Start the response from the upstream's final head (`buf` holds it),
+    /// sent as HEADERS with the fields [`response_fields`] gives for `info`
+    /// (connection-specific ones left out), with no HTTP/1.1 head written
+    /// and parsed again. The body bytes the stage loop writes next are
+    /// framed as the upstream framed them (`head.framing`). Returns the
+    /// length the HTTP/1.1 head would have had (counted as bytes sent, as
+    /// for the bytes path). Not for 1xx heads, upgrades, or compressed or
+    /// de-chunked bodies (their heads differ from the upstream's framing).
+    pub fn start_from_upstream(
+        &mut self,
+        buf: &[u8],
+        head: &ResponseHead,
+        info: &ResponseInfo<'_>,
+    ) -> io::Result<usize> {
+        debug_assert!(head.status >= 200 && info.compress.is_none() && !info.dechunk);
+        if !matches!(&*self.state.borrow(), State::Head(_)) || !self.pending.is_empty() {
+            return Err(broken("response already started"));
+        }
+        let mut resp = http::Response::new(());
+        *resp.status_mut() = http::StatusCode::from_u16(head.status)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        // One copy of the head; each value of it is a slice (no copy and
+        // no allocation per value). An edit's value is copied.
+        let shared = Bytes::copy_from_slice(&buf[..head.head_len]);
+        let within = buf[..head.head_len].as_ptr_range();
+        let headers = resp.headers_mut();
+        headers.reserve(head.headers.len());
+        let mut h1_len = status_line_len(buf, head) + 2;
+        response_fields(buf, head, info, |name, value| {
+            h1_len += name.len() + value.len() + 4;
+            if is_connection_specific(name) {
+                return;
+            }
+            let value = if within.contains(&value.as_ptr()) {
+                let at = value.as_ptr() as usize - within.start as usize;
+                http::HeaderValue::from_maybe_shared(shared.slice(at..at + value.len()))
+            } else {
+                http::HeaderValue::from_bytes(value)
+            };
+            if let (Ok(n), Ok(v)) = (http::HeaderName::from_bytes(name), value) {
+                headers.append(n, v);
+            }
+        });
+        if let Some((name, value)) = connection_field(info) {
+            h1_len += name.len() + value.len() + 4;
+        }
+        let body = match head.framing {
+            _ if self.request_was_head => None,
+            ResponseFraming::None | ResponseFraming::Length(0) => None,
+            ResponseFraming::Length(n) => Some(Unframe::Length(n)),
+            ResponseFraming::Chunked => Some(Unframe::chunked()),
+            ResponseFraming::UntilClose => Some(Unframe::UntilClose),
+        };
+        let State::Head(mut respond) = self.state.replace(State::Done) else {
+            unreachable!("checked above");
+        };
+        let send = respond
+            .send_response(resp, body.is_none())
+            .map_err(broken)?;
+        if let Some(body) = body {
+            *self.state.borrow_mut() = State::Body(send, body);
+        }
+        Ok(h1_len)
     }
 
     /// A watch on the client resetting this stream.
