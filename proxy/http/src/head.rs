@@ -101,7 +101,7 @@ impl std::fmt::Display for HeadError {
 
 /// A parsed request head. Reused per connection: `parse_request_head` clears it
 /// first and keeps the `headers` capacity, so steady state does not allocate.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RequestHead {
     pub method: Span,
     pub target: Span,
@@ -251,13 +251,36 @@ fn parse_request_inner<'b>(
         _ => return Err(HeadError::Malformed("unsupported HTTP version")),
     };
 
-    let mut framing = Framing::default();
-    let mut conn = ConnFlags::default();
-    let mut upgrade_value = None;
+    let mut fields = FieldReader::default();
     for h in req.headers.iter() {
         let name = h.name.as_bytes();
         let value = h.value;
         let value_span = push_field_spans(buf, name, value, &mut head.headers)?;
+        fields.read(head, name, value, value_span)?;
+    }
+    fields.finish(head)?;
+    head.head_len = len;
+    Ok(true)
+}
+
+/// What a request's fields say, read one field at a time: the same for a
+/// parsed head and for one laid out by a trusted writer
+/// ([`complete_written_head`]).
+#[derive(Default)]
+struct FieldReader {
+    framing: Framing,
+    conn: ConnFlags,
+    upgrade_value: Option<Span>,
+}
+
+impl FieldReader {
+    fn read(
+        &mut self,
+        head: &mut RequestHead,
+        name: &[u8],
+        value: &[u8],
+        value_span: Span,
+    ) -> Result<(), HeadError> {
         match name.len() {
             4 if name.eq_ignore_ascii_case(b"host") => {
                 if head.host.is_some() {
@@ -275,39 +298,173 @@ fn parse_request_inner<'b>(
                     head.expect_other = true;
                 }
             }
-            7 if upgrade_value.is_none() && name.eq_ignore_ascii_case(b"upgrade") => {
-                upgrade_value = Some(value_span);
+            7 if self.upgrade_value.is_none() && name.eq_ignore_ascii_case(b"upgrade") => {
+                self.upgrade_value = Some(value_span);
             }
             _ => read_message_field(
                 name,
                 value,
                 value_span,
-                &mut framing,
-                &mut conn,
+                &mut self.framing,
+                &mut self.conn,
                 &mut head.conn_tokens,
             )?,
         }
+        Ok(())
     }
-    framing.finish()?;
-    if framing.te_seen && head.version == Version::Http10 {
-        return Err(HeadError::Malformed(
-            "Transfer-Encoding in HTTP/1.0 request",
-        ));
-    }
-    if head.version == Version::Http11 && head.host.is_none() {
-        return Err(HeadError::Malformed("missing Host"));
-    }
-    head.framing = if framing.te_seen {
-        BodyFraming::Chunked
-    } else {
-        match framing.content_length {
-            None | Some(0) => BodyFraming::None,
-            Some(n) => BodyFraming::Length(n),
+
+    /// The head-wide checks and verdicts, once every field is read.
+    fn finish(self, head: &mut RequestHead) -> Result<(), HeadError> {
+        let FieldReader {
+            framing,
+            conn,
+            upgrade_value,
+        } = self;
+        framing.finish()?;
+        if framing.te_seen && head.version == Version::Http10 {
+            return Err(HeadError::Malformed(
+                "Transfer-Encoding in HTTP/1.0 request",
+            ));
         }
+        if head.version == Version::Http11 && head.host.is_none() {
+            return Err(HeadError::Malformed("missing Host"));
+        }
+        head.framing = if framing.te_seen {
+            BodyFraming::Chunked
+        } else {
+            match framing.content_length {
+                None | Some(0) => BodyFraming::None,
+                Some(n) => BodyFraming::Length(n),
+            }
+        };
+        head.conn_close = conn.close;
+        head.conn_keep_alive = conn.keep_alive;
+        head.upgrade = if conn.upgrade { upgrade_value } else { None };
+        Ok(())
+    }
+}
+
+// The byte checks of `complete_written_head`, written to run over the
+// whole slice (no early exit) so they vectorise: each is the parser's rule.
+
+/// A non-empty token (RFC 9110 §5.6.2), as the parser takes method and
+/// field names.
+fn token_bytes(s: &[u8]) -> bool {
+    /// tchar: `!#$%&'*+-.^_`|~`, digits, letters.
+    const TCHAR: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            t[b] = c.is_ascii_alphanumeric()
+                || matches!(
+                    c,
+                    b'!' | b'#'
+                        | b'$'
+                        | b'%'
+                        | b'&'
+                        | b'\''
+                        | b'*'
+                        | b'+'
+                        | b'-'
+                        | b'.'
+                        | b'^'
+                        | b'_'
+                        | b'`'
+                        | b'|'
+                        | b'~'
+                );
+            b += 1;
+        }
+        t
     };
-    head.conn_close = conn.close;
-    head.conn_keep_alive = conn.keep_alive;
-    head.upgrade = if conn.upgrade { upgrade_value } else { None };
-    head.head_len = len;
-    Ok(true)
+    !s.is_empty() && s.iter().fold(true, |ok, &b| ok & TCHAR[b as usize])
+}
+
+/// Request-target bytes the parser accepts: visible ASCII, no space.
+fn target_bytes(s: &[u8]) -> bool {
+    s.iter()
+        .fold(true, |ok, &b| ok & (b.wrapping_sub(0x21) < 0x5e))
+}
+
+/// How many bytes are control bytes (CTLs but HTAB, and DEL): in a head,
+/// only its CRLFs may be. Counted 32 bytes at a time in byte lanes (the
+/// inner loop vectorises).
+fn control_bytes(s: &[u8]) -> usize {
+    #[inline(always)]
+    fn control(b: u8) -> u8 {
+        u8::from((b < 0x20) & (b != b'\t')) | u8::from(b == 0x7f)
+    }
+    let mut chunks = s.chunks_exact(32);
+    let mut n = 0usize;
+    for chunk in &mut chunks {
+        let mut k = 0u8;
+        for &b in chunk {
+            k += control(b);
+        }
+        n += usize::from(k);
+    }
+    n + chunks
+        .remainder()
+        .iter()
+        .map(|&b| usize::from(control(b)))
+        .sum::<usize>()
+}
+
+/// Complete a request head that a trusted writer laid out in `buf` as
+/// HTTP/1.1 and whose spans it recorded (an HTTP/2 stream's head, written
+/// by the bridge): `head.method`, `head.target` and `head.headers` hold
+/// them, `head.head_len` the length with the final CRLF, and the version
+/// is HTTP/1.1. Every verdict [`parse_request_head`] draws from the fields
+/// is drawn by the same code; every check it makes of the bytes
+/// themselves is made here too (token method and names; target bytes;
+/// value bytes, with no surrounding whitespace, which the parser would
+/// trim; both limits). The layout is the writer's own, so its CRLFs are
+/// not checked again.
+///
+/// `true`: `head` is what parsing `buf` would have given. `false`: some
+/// part is not as the parser would take it unchanged, or the head is
+/// invalid: the caller parses the bytes instead, and gets the parser's
+/// answer, its error included. Nothing is ever accepted here that the
+/// parser refuses (`tests::written_heads_agree_with_the_parser`).
+pub fn complete_written_head(buf: &[u8], limits: &HeadLimits, head: &mut RequestHead) -> bool {
+    let len = head.head_len;
+    if len > buf.len()
+        || len > limits.max_head_bytes.min(u32::MAX as usize)
+        || head.headers.len() > limits.max_headers
+        || !buf[..len].ends_with(b"\r\n\r\n")
+    {
+        return false;
+    }
+    let target = head.target.get(buf);
+    if !token_bytes(head.method.get(buf)) || target.is_empty() || !target_bytes(target) {
+        return false;
+    }
+    // The writer put exactly one CRLF after the request line, after each
+    // field and at the end: any other control byte or DEL (a CR or LF in a
+    // value, a NUL) shows as one more, counted in one pass over the head.
+    if control_bytes(&buf[..len]) != 2 * (head.headers.len() + 2) {
+        return false;
+    }
+    head.version = Version::Http11;
+    head.host = None;
+    head.conn_tokens.clear();
+    head.expect_continue = false;
+    head.expect_other = false;
+    let mut fields = FieldReader::default();
+    for i in 0..head.headers.len() {
+        let HeaderSpan { name, value } = head.headers[i];
+        let (name, value_span) = (name.get(buf), value);
+        let value = value_span.get(buf);
+        if !token_bytes(name)
+            || value.first().is_some_and(|b| *b == b' ' || *b == b'\t')
+            || value.last().is_some_and(|b| *b == b' ' || *b == b'\t')
+        {
+            return false;
+        }
+        if fields.read(head, name, value, value_span).is_err() {
+            return false;
+        }
+    }
+    fields.finish(head).is_ok()
 }

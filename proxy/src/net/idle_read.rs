@@ -68,6 +68,13 @@ pub trait IdleRead: AsyncReadRent {
         None
     }
 
+    /// The head of those first bytes, already complete (its writer recorded
+    /// where each part is, `crate::http::head::complete_written_head`):
+    /// the first `read_head` is then skipped. `None`: the bytes are parsed.
+    fn take_first_head(&mut self) -> Option<crate::http::RequestHead> {
+        None
+    }
+
     /// Whether the stream carries one request and then ends (a bridged
     /// HTTP/2 stream): the stage loop then stops after it, and sizes its
     /// output for one response instead of taking a pooled buffer.

@@ -255,6 +255,9 @@ pub(super) async fn serve<S>(
         Some(bytes) => ConnBuf::with_data(bytes),
         None => ConnBuf::with_buffer(worker.take_buffer()),
     };
+    // Its head may be complete already: the first read_head is skipped.
+    let first_head = stream.take_first_head();
+    let mut head_in_hand = first_head.is_some();
     let one_request = stream.one_request();
     // The output buffer is held only while a request is in flight, so an idle
     // keep-alive connection keeps one buffer (the read buffer its pending
@@ -266,7 +269,7 @@ pub(super) async fn serve<S>(
         closing: false,
         out: Vec::new(),
     };
-    let mut head = RequestHead::with_typical_capacity();
+    let mut head = first_head.unwrap_or_else(RequestHead::with_typical_capacity);
     let mut meta = RequestMeta::default();
     let mut fstate = FilterState::default();
     let logging = worker.access_log.is_some();
@@ -283,17 +286,21 @@ pub(super) async fn serve<S>(
         // Stage: read_head.
         conn.peer = peer;
         let started = Instant::now();
-        match read_head(
-            worker,
-            &gen.config().limits,
-            &mut conn.stream,
-            &mut cbuf,
-            &mut head,
-            first,
-            watch,
-        )
-        .await
-        {
+        let read = if std::mem::take(&mut head_in_hand) {
+            Ok(HeadRead::Ready)
+        } else {
+            read_head(
+                worker,
+                &gen.config().limits,
+                &mut conn.stream,
+                &mut cbuf,
+                &mut head,
+                first,
+                watch,
+            )
+            .await
+        };
+        match read {
             Ok(HeadRead::Ready) => {}
             Ok(HeadRead::Closed) => break None,
             Err(e) => {

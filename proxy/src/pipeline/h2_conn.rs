@@ -30,6 +30,8 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use super::connection::serve;
 use super::filters::context::TlsFacts;
 use super::serve::Serving;
+use crate::http::head::complete_written_head;
+use crate::http::{HeadLimits, RequestHead};
 use crate::net::h2::bridge::StreamBridge;
 use crate::net::h2::request::{write_head, BodyFraming};
 use crate::net::h2::response::ResponseWriter;
@@ -177,7 +179,15 @@ async fn serve_stream(
         }
     }
     let mut head = Vec::with_capacity(256 + early.len());
-    let framing = write_head(&parts, no_body, whole, &mut head);
+    let mut spans = RequestHead::with_typical_capacity();
+    let framing = write_head(&parts, no_body, whole, &mut head, &mut spans);
+    // The head is complete from the spans its writer recorded (no parse),
+    // unless anything in it is for the parser to decide.
+    let head_limits = HeadLimits {
+        max_head_bytes: limits.max_head_bytes,
+        max_headers: limits.max_headers,
+    };
+    let parsed = complete_written_head(&head, &head_limits, &mut spans).then_some(spans);
     // The stage loop parses the head in place (`take_first_bytes`): a body
     // read ahead and sent as it is (not chunked) follows it there.
     if framing != BodyFraming::Chunked {
@@ -189,6 +199,7 @@ async fn serve_stream(
     let reset = writer.reset_watch();
     let bridge = StreamBridge::new(
         head,
+        parsed,
         framing,
         early.freeze(),
         body,

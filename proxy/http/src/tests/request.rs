@@ -598,3 +598,245 @@ fn partial_head_with_bare_lf_fails_early() {
         Ok(false)
     );
 }
+
+/// Lay `method target` and `fields` out as an HTTP/1.1 head the way a
+/// trusted writer does (the HTTP/2 bridge), recording its spans.
+fn written(method: &[u8], target: &[u8], fields: &[(&[u8], &[u8])]) -> (Vec<u8>, RequestHead) {
+    let mut buf = Vec::new();
+    let mut head = RequestHead::default();
+    let span = |buf: &Vec<u8>, from: usize| Span {
+        start: from as u32,
+        end: buf.len() as u32,
+    };
+    buf.extend_from_slice(method);
+    head.method = span(&buf, 0);
+    buf.push(b' ');
+    let at = buf.len();
+    buf.extend_from_slice(target);
+    head.target = span(&buf, at);
+    buf.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in fields {
+        let at = buf.len();
+        buf.extend_from_slice(name);
+        let name = span(&buf, at);
+        buf.extend_from_slice(b": ");
+        let at = buf.len();
+        buf.extend_from_slice(value);
+        let value = span(&buf, at);
+        buf.extend_from_slice(b"\r\n");
+        head.headers.push(crate::head::HeaderSpan { name, value });
+    }
+    buf.extend_from_slice(b"\r\n");
+    head.head_len = buf.len();
+    (buf, head)
+}
+
+/// A head completed from its writer's spans is exactly the parser's head
+/// of the same bytes; whatever the parser refuses (or would take
+/// differently) is never completed, so it goes to the parser. Each case
+/// is one way a field can be forged, duplicated, oversized or odd.
+#[test]
+fn written_heads_agree_with_the_parser() {
+    let limits = HeadLimits {
+        max_head_bytes: 512,
+        max_headers: 6,
+    };
+    let long = vec![b'a'; 600];
+    type Case<'a> = (&'a [u8], &'a [u8], Vec<(&'a [u8], &'a [u8])>, bool);
+    let cases: Vec<Case> = vec![
+        // (method, target, fields, completed without the parser)
+        (
+            b"GET",
+            b"/a?x=1",
+            vec![(b"host", b"h.example"), (b"accept", b"*/*")],
+            true,
+        ),
+        (
+            b"POST",
+            b"/p",
+            vec![(b"host", b"h"), (b"content-length", b"5")],
+            true,
+        ),
+        (
+            b"POST",
+            b"/p",
+            vec![(b"host", b"h"), (b"transfer-encoding", b"chunked")],
+            true,
+        ),
+        (
+            b"GET",
+            b"/",
+            vec![(b"host", b"h"), (b"expect", b"100-continue")],
+            true,
+        ),
+        (
+            b"GET",
+            b"/",
+            vec![(b"host", b"h"), (b"expect", b"other")],
+            true,
+        ),
+        (
+            b"GET",
+            b"/",
+            vec![
+                (b"host", b"h"),
+                (b"connection", b"close, x-a"),
+                (b"x-a", b"1"),
+            ],
+            true,
+        ),
+        (
+            b"GET",
+            b"/",
+            vec![
+                (b"host", b"h"),
+                (b"upgrade", b"ws"),
+                (b"connection", b"upgrade"),
+            ],
+            true,
+        ),
+        (
+            b"GET",
+            b"/",
+            vec![(b"host", b"h"), (b"x", b"caf\xc3\xa9 \t ok")],
+            true,
+        ),
+        (b"GET", b"/", vec![(b"host", b"h"), (b"x", b"")], true),
+        // Refused by the parser: never completed.
+        (b"GET", b"/", vec![(b"accept", b"*/*")], false),
+        (b"GET", b"/", vec![(b"host", b"a"), (b"host", b"b")], false),
+        (b"GET", b"/", vec![(b"host", b"a b")], false),
+        (
+            b"POST",
+            b"/",
+            vec![
+                (b"host", b"h"),
+                (b"content-length", b"5"),
+                (b"content-length", b"6"),
+            ],
+            false,
+        ),
+        (
+            b"POST",
+            b"/",
+            vec![(b"host", b"h"), (b"content-length", b"-1")],
+            false,
+        ),
+        (
+            b"POST",
+            b"/",
+            vec![(b"host", b"h"), (b"transfer-encoding", b"gzip")],
+            false,
+        ),
+        (
+            b"POST",
+            b"/",
+            vec![(b"host", b"h"), (b"content_length", b"5")],
+            false,
+        ),
+        (
+            b"GET",
+            b"/",
+            vec![(b"host", b"h"), (b"x", b"a\r\nevil: 1")],
+            false,
+        ),
+        (b"GET", b"/", vec![(b"host", b"h"), (b"x", b"nul\0")], false),
+        (
+            b"GET",
+            b"/",
+            vec![(b"host", b"h"), (b"x", b"del\x7f")],
+            false,
+        ),
+        (
+            b"GET",
+            b"/",
+            vec![(b"host", b"h"), (b"bad name", b"1")],
+            false,
+        ),
+        (b"GET", b"/", vec![(b"host", b"h"), (b"", b"1")], false),
+        (b"G(T", b"/", vec![(b"host", b"h")], false),
+        (b"GET", b"/a b", vec![(b"host", b"h")], false),
+        (b"GET", b"/\xff", vec![(b"host", b"h")], false),
+        (b"GET", b"", vec![(b"host", b"h")], false),
+        // Over a limit: left to the parser, which answers with the limit.
+        (b"GET", b"/", vec![(b"host", b"h"), (b"x", &long)], false),
+        (
+            b"GET",
+            b"/",
+            vec![
+                (b"host", b"h"),
+                (b"a", b"1"),
+                (b"b", b"1"),
+                (b"c", b"1"),
+                (b"d", b"1"),
+                (b"e", b"1"),
+                (b"f", b"1"),
+            ],
+            false,
+        ),
+        // The parser would trim these: left to it.
+        (
+            b"GET",
+            b"/",
+            vec![(b"host", b"h"), (b"x", b" padded")],
+            false,
+        ),
+        (
+            b"GET",
+            b"/",
+            vec![(b"host", b"h"), (b"x", b"padded\t")],
+            false,
+        ),
+    ];
+    for (method, target, fields, fast) in cases {
+        let (buf, mut head) = written(method, target, &fields);
+        let completed = crate::head::complete_written_head(&buf, &limits, &mut head);
+        let mut parsed = RequestHead::default();
+        let verdict = parse_request_head(&buf, &limits, &mut parsed);
+        let what = String::from_utf8_lossy(&buf).into_owned();
+        assert_eq!(completed, fast, "{what:?} (parser: {verdict:?})");
+        if completed {
+            assert!(matches!(verdict, Ok(true)), "{what:?}: {verdict:?}");
+            assert_eq!(head, parsed, "{what:?}");
+        }
+    }
+}
+
+/// The vectorised byte checks of `complete_written_head` agree with the
+/// parser's rules on every byte value.
+#[test]
+fn written_head_byte_checks_match_the_rules_for_every_byte() {
+    for b in 0..=255u8 {
+        let token = crate::edits::is_token(&[b]);
+        let target = (0x21..=0x7e).contains(&b);
+        let value = b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80;
+        let (buf, mut head) = written(&[b], b"/", &[(b"host", b"h")]);
+        let limits = HeadLimits {
+            max_head_bytes: 512,
+            max_headers: 8,
+        };
+        assert_eq!(
+            crate::head::complete_written_head(&buf, &limits, &mut head),
+            token && b != b' ',
+            "method byte {b:#x}"
+        );
+        let (buf, mut head) = written(b"GET", &[b'/', b], &[(b"host", b"h")]);
+        assert_eq!(
+            crate::head::complete_written_head(&buf, &limits, &mut head),
+            target,
+            "target byte {b:#x}"
+        );
+        let (buf, mut head) = written(b"GET", b"/", &[(b"host", b"h"), (&[b], b"1")]);
+        assert_eq!(
+            crate::head::complete_written_head(&buf, &limits, &mut head),
+            token,
+            "name byte {b:#x}"
+        );
+        let (buf, mut head) = written(b"GET", b"/", &[(b"host", b"h"), (b"x", &[b'a', b, b'a'])]);
+        assert_eq!(
+            crate::head::complete_written_head(&buf, &limits, &mut head),
+            value,
+            "value byte {b:#x}"
+        );
+    }
+}

@@ -29,13 +29,18 @@ use super::send::{write_buf, writev_buf};
 pub struct StreamBridge {
     reader: Http1Reader,
     writer: ResponseWriter,
+    /// The request head, complete from its spans (`None`: parsed).
+    head: Option<crate::http::RequestHead>,
 }
 
 impl StreamBridge {
-    /// `head`: the request head (HTTP/1.1); `early`: body bytes already
-    /// read; `body`: the stream's DATA still to come, with its framing.
+    /// `head`: the request head (HTTP/1.1), and `parsed` the head complete
+    /// from its spans when it could be; `early`: body bytes already read;
+    /// `body`: the stream's DATA still to come, with its framing.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         head: Vec<u8>,
+        parsed: Option<crate::http::RequestHead>,
         framing: BodyFraming,
         early: bytes::Bytes,
         body: RecvStream,
@@ -49,6 +54,7 @@ impl StreamBridge {
                 r
             },
             writer,
+            head: parsed,
         }
     }
 }
@@ -63,6 +69,10 @@ unsafe impl Split for StreamBridge {}
 impl crate::net::idle_read::IdleRead for StreamBridge {
     fn take_first_bytes(&mut self) -> Option<Vec<u8>> {
         self.reader.take_head()
+    }
+
+    fn take_first_head(&mut self) -> Option<crate::http::RequestHead> {
+        self.head.take()
     }
 
     fn one_request(&self) -> bool {

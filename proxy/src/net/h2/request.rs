@@ -10,6 +10,8 @@
 
 use http::request::Parts;
 
+use crate::http::{HeaderSpan, RequestHead, Span};
+
 /// How the body that follows the head is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFraming {
@@ -21,19 +23,26 @@ pub enum BodyFraming {
     Chunked,
 }
 
-/// Append the HTTP/1.1 head of `req` to `out`. `end_of_stream`: the
-/// HEADERS frame ended the stream (no body). `whole_body`: the length of
-/// the body when all of it is already in hand (it is then sent with that
-/// `content-length`, whatever the client declared, so the stage loop can
-/// replay or copy it).
+/// Append the HTTP/1.1 head of `req` to `out` (empty), recording where
+/// its method, target and fields are in `spans` (`method`, `target`,
+/// `headers`, `head_len`: for `crate::http::head::complete_written_head`).
+/// `end_of_stream`: the HEADERS frame ended the stream (no body).
+/// `whole_body`: the length of the body when all of it is already in hand
+/// (it is then sent with that `content-length`, whatever the client
+/// declared, so the stage loop can replay or copy it).
 pub fn write_head(
     req: &Parts,
     end_of_stream: bool,
     whole_body: Option<usize>,
     out: &mut Vec<u8>,
+    spans: &mut RequestHead,
 ) -> BodyFraming {
+    debug_assert!(out.is_empty());
+    spans.headers.clear();
     out.extend_from_slice(req.method.as_str().as_bytes());
+    spans.method = span_from(out, 0);
     out.push(b' ');
+    let at = out.len();
     let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
     // CONNECT names an authority, not a path.
     if req.method == http::Method::CONNECT {
@@ -41,12 +50,11 @@ pub fn write_head(
     } else {
         out.extend_from_slice(if target.is_empty() { "/" } else { target }.as_bytes());
     }
+    spans.target = span_from(out, at);
     out.extend_from_slice(b" HTTP/1.1\r\n");
     let authority = req.uri.authority();
     if let Some(a) = authority {
-        out.extend_from_slice(b"host: ");
-        out.extend_from_slice(a.as_str().as_bytes());
-        out.extend_from_slice(b"\r\n");
+        spanned_field(out, b"host", a.as_str().as_bytes(), spans);
     }
     let mut has_length = false;
     let mut cookies = 0usize;
@@ -64,31 +72,61 @@ pub fn write_head(
             }
             has_length = true;
         }
-        field(out, name.as_str().as_bytes(), value.as_bytes());
+        spanned_field(out, name.as_str().as_bytes(), value.as_bytes(), spans);
     }
     if cookies > 0 {
-        out.extend_from_slice(b"cookie: ");
+        let name_at = out.len();
+        out.extend_from_slice(b"cookie");
+        let name = span_from(out, name_at);
+        out.extend_from_slice(b": ");
+        let value_at = out.len();
         for (i, v) in req.headers.get_all(http::header::COOKIE).iter().enumerate() {
             if i > 0 {
                 out.extend_from_slice(b"; ");
             }
             out.extend_from_slice(v.as_bytes());
         }
+        let value = span_from(out, value_at);
         out.extend_from_slice(b"\r\n");
+        spans.headers.push(HeaderSpan { name, value });
     }
     let framing = if end_of_stream {
         BodyFraming::None
     } else if let Some(n) = whole_body {
-        field(out, b"content-length", n.to_string().as_bytes());
+        let mut digits = itoa::Buffer::new();
+        spanned_field(out, b"content-length", digits.format(n).as_bytes(), spans);
         BodyFraming::Length
     } else if has_length {
         BodyFraming::Length
     } else {
-        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+        spanned_field(out, b"transfer-encoding", b"chunked", spans);
         BodyFraming::Chunked
     };
     out.extend_from_slice(b"\r\n");
+    spans.head_len = out.len();
     framing
+}
+
+/// The span from `from` to the end of `out`.
+fn span_from(out: &[u8], from: usize) -> Span {
+    Span {
+        start: from as u32,
+        end: out.len() as u32,
+    }
+}
+
+/// One `name: value` line, its spans recorded.
+fn spanned_field(out: &mut Vec<u8>, name: &[u8], value: &[u8], spans: &mut RequestHead) {
+    out.reserve(name.len() + value.len() + 4);
+    let at = out.len();
+    out.extend_from_slice(name);
+    let name = span_from(out, at);
+    out.extend_from_slice(b": ");
+    let at = out.len();
+    out.extend_from_slice(value);
+    let value = span_from(out, at);
+    out.extend_from_slice(b"\r\n");
+    spans.headers.push(HeaderSpan { name, value });
 }
 
 /// One `name: value` line.
@@ -115,7 +153,20 @@ mod tests {
     fn head_of(req: http::Request<()>, eos: bool) -> (String, BodyFraming) {
         let (parts, ()) = req.into_parts();
         let mut out = Vec::new();
-        let f = write_head(&parts, eos, None, &mut out);
+        let mut spans = RequestHead::default();
+        let f = write_head(&parts, eos, None, &mut out, &mut spans);
+        // The recorded spans are the parser's: the head completes from them
+        // to exactly what parsing the bytes gives.
+        let limits = crate::http::HeadLimits {
+            max_head_bytes: 64 * 1024,
+            max_headers: 100,
+        };
+        let mut parsed = RequestHead::default();
+        assert!(crate::http::head::parse_request_head(&out, &limits, &mut parsed).unwrap());
+        assert!(crate::http::head::complete_written_head(
+            &out, &limits, &mut spans
+        ));
+        assert_eq!(spans, parsed);
         (String::from_utf8(out).unwrap(), f)
     }
 
@@ -171,7 +222,13 @@ mod tests {
         let (parts, ()) = req.into_parts();
         let mut out = Vec::new();
         assert_eq!(
-            write_head(&parts, false, Some(5), &mut out),
+            write_head(
+                &parts,
+                false,
+                Some(5),
+                &mut out,
+                &mut RequestHead::default()
+            ),
             BodyFraming::Length
         );
         let h = String::from_utf8(out).unwrap();
