@@ -112,7 +112,24 @@ pub async fn serve_tcp(
     // its per-request forward state).
     match tls {
         None if !protocols.h2 => {
-            Box::pin(serve(&serving, group, stream, addrs, None, None, &watch)).await
+            // An idle keep-alive connection parks: its stage loop, and the
+            // request state it keeps for reuse, is freed while it waits for
+            // its next request; the socket's readiness (a request, the
+            // client closing, or the idle deadline shutting it) starts a
+            // new one.
+            let mut stream = stream;
+            let mut resumed = false;
+            loop {
+                let park = Park::Allowed { resumed };
+                let serve = serve(&serving, group, stream, addrs, None, None, &watch, park);
+                let Some(parked) = Box::pin(serve).await else {
+                    break;
+                };
+                // An error shows again at the next read, which ends it.
+                let _ = crate::net::idle_read::IdleRead::wait_readable(&parked).await;
+                stream = parked;
+                resumed = true;
+            }
         }
         None if !protocols.http1 => {
             Box::pin(serve_h2(&serving, group, stream, addrs, None, &watch)).await
@@ -131,7 +148,11 @@ pub async fn serve_tcp(
                 }
                 Ok((Sniffed::Other, got)) if !timed_out => {
                     let stream = Prefixed::new(got, stream);
-                    Box::pin(serve(&serving, group, stream, addrs, None, None, &watch)).await
+                    let park = Park::Never;
+                    Box::pin(serve(
+                        &serving, group, stream, addrs, None, None, &watch, park,
+                    ))
+                    .await;
                 }
                 _ => {}
             }
@@ -169,7 +190,17 @@ async fn serve_tls(
         }
         Ok(Ok(tls)) => {
             let facts = TlsFacts::of(tls.session());
-            Box::pin(serve(serving, group, tls, addrs, Some(&facts), None, watch)).await
+            Box::pin(serve(
+                serving,
+                group,
+                tls,
+                addrs,
+                Some(&facts),
+                None,
+                watch,
+                Park::Never,
+            ))
+            .await;
         }
         Ok(Err(e)) => {
             guard.stats().tls_handshake_failures.inc();
@@ -235,9 +266,23 @@ struct At<'a> {
     trace: Option<&'a super::trace::TraceContext>,
 }
 
+/// Whether the stage loop may end while its connection idles, handing the
+/// stream back to be woken when it is readable (`HeadRead::Parked`).
+#[derive(Clone, Copy)]
+pub(super) enum Park {
+    /// It waits where it is (TLS, HTTP/2 streams, sniffed prefixes).
+    Never,
+    /// It may park; `resumed`: it starts again after parking (the
+    /// connection is not new: no header deadline from its accept).
+    Allowed { resumed: bool },
+}
+
 /// The stage loop over `stream`: HTTP/1.1 requests one after the other, or
 /// (with `stream_reset`, the reset of the HTTP/2 stream `stream` bridges)
-/// one HTTP/2 stream's request.
+/// one HTTP/2 stream's request. Returns the stream when it parked
+/// ([`Park::Allowed`]): the caller waits for it to become readable and
+/// starts the loop again; `None` when the connection is done.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn serve<S>(
     serving: &Rc<Serving>,
     group: u64,
@@ -246,7 +291,9 @@ pub(super) async fn serve<S>(
     tls_facts: Option<&TlsFacts>,
     stream_reset: Option<&ResetWatch>,
     watch: &WatchKey<'_>,
-) where
+    park: Park,
+) -> Option<S>
+where
     S: AsyncReadRent + AsyncWriteRent + Split + crate::net::idle_read::IdleRead,
 {
     let worker = &serving.worker;
@@ -273,15 +320,18 @@ pub(super) async fn serve<S>(
     let mut meta = RequestMeta::default();
     let mut fstate = FilterState::default();
     let logging = worker.access_log.is_some();
-    let mut first = true;
+    let (may_park, mut first) = match park {
+        Park::Never => (false, true),
+        Park::Allowed { resumed } => (true, !resumed),
+    };
 
     // A 101 answer ends the loop with the upstream to tunnel to.
-    let upgraded = loop {
+    let end = loop {
         // The generation this request is served with; the listener may be
         // gone from it (removed by a reload): then the connection closes.
         let gen = serving.current();
         let Some(listener) = gen.snap.listener_index(group) else {
-            break None;
+            break End::Close;
         };
         // Stage: read_head.
         conn.peer = peer;
@@ -296,13 +346,15 @@ pub(super) async fn serve<S>(
                 &mut cbuf,
                 &mut head,
                 first,
+                may_park,
                 watch,
             )
             .await
         };
         match read {
             Ok(HeadRead::Ready) => {}
-            Ok(HeadRead::Closed) => break None,
+            Ok(HeadRead::Closed) => break End::Close,
+            Ok(HeadRead::Parked) => break End::Park,
             Err(e) => {
                 let at = At {
                     gen: &gen,
@@ -313,7 +365,7 @@ pub(super) async fn serve<S>(
                     trace: None,
                 };
                 Box::pin(conn.answer_error(&e, &at)).await;
-                break None;
+                break End::Close;
             }
         }
         first = false;
@@ -353,30 +405,44 @@ pub(super) async fn serve<S>(
         match step {
             // A stream that carries one request: its end is all that
             // could follow.
-            Step::Next if one_request => break None,
+            Step::Next if one_request => break End::Close,
             // The output buffer goes back between requests.
             Step::Next => worker.give_buffer(std::mem::take(&mut conn.out)),
-            Step::Stop => break None,
-            Step::Upgrade(up) => break Some(up),
+            Step::Stop => break End::Close,
+            Step::Upgrade(up) => break End::Upgrade(up),
         }
     };
 
     worker.give_buffer(std::mem::take(&mut conn.out));
     let mut stream = conn.stream;
-    match upgraded {
-        Some(up) => {
+    match end {
+        End::Upgrade(up) => {
             let pending = cbuf.data().to_vec();
             worker.give_buffer(cbuf.into_inner());
             let (a, b) = Box::pin(tunnel(stream, up, pending)).await;
             tracing::debug!(worker = worker.id, %peer, to_upstream = a, to_client = b, "tunnel closed");
+            None
         }
-        None => {
+        End::Close => {
             worker.give_buffer(cbuf.into_inner());
             if stream.shutdown_before_close() {
                 let _ = stream.shutdown().await;
             }
+            None
         }
+        // Nothing is buffered (the read buffer went back before parking).
+        End::Park => Some(stream),
     }
+}
+
+/// How the stage loop ends.
+enum End {
+    /// The connection closes.
+    Close,
+    /// It becomes a tunnel to the upstream (a 101 answer).
+    Upgrade(crate::upstream::stream::UpstreamStream),
+    /// It parks (`HeadRead::Parked`).
+    Park,
 }
 
 /// What the connection does after a request.

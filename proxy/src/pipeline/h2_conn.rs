@@ -216,5 +216,16 @@ async fn serve_stream(
     // Awaited in place: this future is moved once, into the connection's
     // set, and then stays pinned there; the stage loop's per-request
     // part is boxed inside `serve`.
-    serve(serving, group, bridge, addrs, tls, Some(&reset), &watch).await;
+    let park = super::connection::Park::Never;
+    serve(
+        serving,
+        group,
+        bridge,
+        addrs,
+        tls,
+        Some(&reset),
+        &watch,
+        park,
+    )
+    .await;
 }

@@ -34,8 +34,14 @@ pub enum HeadRead {
     Ready,
     /// The connection ended cleanly between requests (or idled out).
     Closed,
+    /// An idle keep-alive connection gave its buffer back and may park
+    /// (`may_park`): its stage loop ends, and the caller waits for the
+    /// socket to become readable, the idle deadline still armed, before it
+    /// starts a new one (see `connection::serve_tcp`).
+    Parked,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn read_head<S: IdleRead>(
     worker: &Worker,
     limits: &Limits,
@@ -43,6 +49,7 @@ pub async fn read_head<S: IdleRead>(
     buf: &mut ConnBuf,
     head: &mut RequestHead,
     first: bool,
+    may_park: bool,
     watch: &WatchKey<'_>,
 ) -> Result<HeadRead, ProxyError> {
     let head_limits = HeadLimits {
@@ -83,7 +90,11 @@ pub async fn read_head<S: IdleRead>(
             }
         };
         let read = match release {
-            Some(grace) => idle_read(worker, stream, buf, watch, grace).await,
+            Some(grace) => match idle_read(worker, stream, buf, watch, grace, may_park).await {
+                Some(read) => read,
+                // The idle deadline stays armed while the connection parks.
+                None => return Ok(HeadRead::Parked),
+            },
             None => buf.read_from(stream).await,
         };
         watch.disarm();
@@ -116,24 +127,31 @@ pub async fn read_head<S: IdleRead>(
 /// the worker, the socket is polled for readiness (the idle deadline still
 /// armed: a timeout or drain shuts the socket, which makes it readable),
 /// and only then is a buffer taken for the read. A request within `grace`
-/// is read by the first read, as without this.
+/// is read by the first read, as without this. With `may_park`, the wait
+/// for readiness is left to the caller: `None` once the buffer is back.
 async fn idle_read<S: IdleRead>(
     worker: &Worker,
     stream: &mut S,
     buf: &mut ConnBuf,
     watch: &WatchKey<'_>,
     grace: Duration,
-) -> io::Result<usize> {
+    may_park: bool,
+) -> Option<io::Result<usize>> {
     let cancel = watch.arm_release(watch.now() + grace);
     let read = buf.read_cancelable_from(stream, cancel).await;
     let released = watch.disarm_release();
     let cancelled = matches!(&read, Err(e) if e.raw_os_error() == Some(libc::ECANCELED));
     if !(released && cancelled) {
-        return read;
+        return Some(read);
     }
     worker.release_buffer(buf.take_storage());
+    if may_park {
+        return None;
+    }
     let ready = stream.wait_readable().await;
     buf.replace_storage(worker.take_buffer());
-    ready?;
-    buf.read_from(stream).await
+    if let Err(e) = ready {
+        return Some(Err(e));
+    }
+    Some(buf.read_from(stream).await)
 }
