@@ -240,7 +240,7 @@ fn parse_request_inner<'b>(
         return Err(HeadError::Malformed("invalid request line"));
     };
     debug_assert!(is_token(method.as_bytes()), "httparse checks the method");
-    if target.is_empty() || !target.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+    if !is_request_target(target.as_bytes()) {
         return Err(HeadError::Malformed("invalid request target"));
     }
     head.method = span_of(buf, method.as_bytes())?;
@@ -344,47 +344,13 @@ impl FieldReader {
     }
 }
 
-// The byte checks of `complete_written_head`, written to run over the
-// whole slice (no early exit) so they vectorise: each is the parser's rule.
-
-/// A non-empty token (RFC 9110 §5.6.2), as the parser takes method and
-/// field names.
-fn token_bytes(s: &[u8]) -> bool {
-    /// tchar: `!#$%&'*+-.^_`|~`, digits, letters.
-    const TCHAR: [bool; 256] = {
-        let mut t = [false; 256];
-        let mut b = 0;
-        while b < 256 {
-            let c = b as u8;
-            t[b] = c.is_ascii_alphanumeric()
-                || matches!(
-                    c,
-                    b'!' | b'#'
-                        | b'$'
-                        | b'%'
-                        | b'&'
-                        | b'\''
-                        | b'*'
-                        | b'+'
-                        | b'-'
-                        | b'.'
-                        | b'^'
-                        | b'_'
-                        | b'`'
-                        | b'|'
-                        | b'~'
-                );
-            b += 1;
-        }
-        t
-    };
-    !s.is_empty() && s.iter().fold(true, |ok, &b| ok & TCHAR[b as usize])
-}
-
-/// Request-target bytes the parser accepts: visible ASCII, no space.
-fn target_bytes(s: &[u8]) -> bool {
-    s.iter()
-        .fold(true, |ok, &b| ok & (b.wrapping_sub(0x21) < 0x5e))
+/// A request-target the parser accepts: not empty, visible ASCII only
+/// (no space, no control byte, no obs-text). One rule for parsed and
+/// written heads.
+fn is_request_target(s: &[u8]) -> bool {
+    !s.is_empty()
+        && s.iter()
+            .fold(true, |ok, &b| ok & (b.wrapping_sub(0x21) < 0x5e))
 }
 
 /// How many bytes are control bytes (CTLs but HTAB, and DEL): in a head,
@@ -437,7 +403,7 @@ pub fn complete_written_head(buf: &[u8], limits: &HeadLimits, head: &mut Request
         return false;
     }
     let target = head.target.get(buf);
-    if !token_bytes(head.method.get(buf)) || target.is_empty() || !target_bytes(target) {
+    if !is_token(head.method.get(buf)) || !is_request_target(target) {
         return false;
     }
     // The writer put exactly one CRLF after the request line, after each
@@ -456,7 +422,7 @@ pub fn complete_written_head(buf: &[u8], limits: &HeadLimits, head: &mut Request
         let HeaderSpan { name, value } = head.headers[i];
         let (name, value_span) = (name.get(buf), value);
         let value = value_span.get(buf);
-        if !token_bytes(name)
+        if !is_token(name)
             || value.first().is_some_and(|b| *b == b' ' || *b == b'\t')
             || value.last().is_some_and(|b| *b == b' ' || *b == b'\t')
         {

@@ -138,15 +138,23 @@ impl ResponseWriter {
         if let Some((name, value)) = connection_field(info) {
             h1_len += name.len() + value.len() + 4;
         }
-        let body = match head.framing {
-            _ if self.request_was_head => None,
+        // The upstream's head was parsed knowing the request was HEAD: its
+        // framing already says "no body" then.
+        self.send_head(resp, head.framing)?;
+        Ok(h1_len)
+    }
+
+    /// Send the final head (in the Head state) as HEADERS; the body bytes
+    /// that follow are framed as `framing` says (none: END_STREAM now).
+    fn send_head(&mut self, resp: http::Response<()>, framing: ResponseFraming) -> io::Result<()> {
+        let body = match framing {
             ResponseFraming::None | ResponseFraming::Length(0) => None,
             ResponseFraming::Length(n) => Some(Unframe::Length(n)),
             ResponseFraming::Chunked => Some(Unframe::chunked()),
             ResponseFraming::UntilClose => Some(Unframe::UntilClose),
         };
         let State::Head(mut respond) = self.state.replace(State::Done) else {
-            unreachable!("checked above");
+            unreachable!("a head is sent in the Head state only");
         };
         let send = respond
             .send_response(resp, body.is_none())
@@ -154,7 +162,7 @@ impl ResponseWriter {
         if let Some(body) = body {
             *self.state.borrow_mut() = State::Body(send, body);
         }
-        Ok(h1_len)
+        Ok(())
     }
 
     /// A watch on the client resetting this stream.
@@ -180,20 +188,8 @@ impl ResponseWriter {
                 continue;
             }
             let response = self.response(buf)?;
-            let body = match self.head.framing {
-                ResponseFraming::None | ResponseFraming::Length(0) => None,
-                ResponseFraming::Length(n) => Some(Unframe::Length(n)),
-                ResponseFraming::Chunked => Some(Unframe::chunked()),
-                ResponseFraming::UntilClose => Some(Unframe::UntilClose),
-            };
-            let State::Head(mut respond) = self.state.replace(State::Done) else {
-                unreachable!("head_from runs in the Head state");
-            };
-            let send = respond
-                .send_response(response, body.is_none())
-                .map_err(broken)?;
-            if let Some(body) = body {
-                *self.state.borrow_mut() = State::Body(send, body);
+            self.send_head(response, self.head.framing)?;
+            if matches!(&*self.state.borrow(), State::Body(..)) {
                 let rest = &buf[len..];
                 if !rest.is_empty() {
                     self.body(rest).await?;
