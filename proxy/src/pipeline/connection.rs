@@ -58,85 +58,132 @@ use crate::runtime::worker::{ConnGuard, Worker};
 use super::generation::WorkerGen;
 use super::serve::Serving;
 
+/// What a connection's listener expects before the stage loop, as
+/// configured when the connection was accepted.
+pub struct Accepted {
+    /// Its TLS acceptor (of the generation it was accepted under).
+    pub tls: Option<monoio_rustls::TlsAcceptor>,
+    /// A PROXY header comes first.
+    pub proxy_protocol: bool,
+    pub protocols: crate::config::http2::Protocols,
+    pub header_timeout: std::time::Duration,
+}
+
 /// Entry point for an accepted TCP connection on listener socket group
 /// `group`: the PROXY header when the listener expects one, the TLS
-/// handshake when it terminates TLS (with the acceptor of the generation it
-/// was accepted under), then the stage loop. `bound` is the listener's own
-/// address when it is not a wildcard (the connection's local address
-/// without asking the kernel).
-pub async fn serve_tcp(
+/// handshake when it terminates TLS, then the stage loop. `addrs`: the
+/// connection's peer and local address.
+///
+/// # Memory of an idle connection
+/// This future is the connection's task, and a parked connection keeps
+/// nothing else but its socket and watchdog slot. A plain HTTP/1.1
+/// connection's task is [`serve_plain`] itself, sized for its park loop;
+/// every other kind runs boxed ([`serve_other`]), so the task of a plain
+/// one keeps no room for a TLS or HTTP/2 connection's state.
+pub fn serve_tcp(
     serving: Rc<Serving>,
     group: u64,
-    tls: Option<monoio_rustls::TlsAcceptor>,
+    accepted: Accepted,
     stream: TcpStream,
-    (peer, bound): (SocketAddr, Option<SocketAddr>),
+    addrs: (SocketAddr, SocketAddr),
+    guard: ConnGuard,
+) -> impl std::future::Future<Output = ()> {
+    use futures_util::future::Either;
+    if accepted.tls.is_none() && !accepted.protocols.h2 && !accepted.proxy_protocol {
+        Either::Left(serve_plain(serving, group, stream, addrs, guard))
+    } else {
+        let other = serve_other(serving, group, accepted, stream, addrs, guard);
+        Either::Right(Box::pin(other))
+    }
+}
+
+/// A plain HTTP/1.1 connection: the stage loop, parked between requests.
+///
+/// An idle keep-alive connection parks: its stage loop, and the request
+/// state it keeps for reuse, is freed while it waits for its next request;
+/// the socket's readiness (a request, the client closing, or the idle
+/// deadline shutting it) starts a new one. The loop is boxed, so this
+/// future holds only the stream, its addresses, the guard, the watchdog key
+/// and the readiness wait. It is an `async move` block over the arguments
+/// rather than an `async fn`: an `async fn` moves each argument into a
+/// local of its own, and its future holds both copies.
+fn serve_plain(
+    serving: Rc<Serving>,
+    group: u64,
+    mut stream: TcpStream,
+    addrs: (SocketAddr, SocketAddr),
+    guard: ConnGuard,
+) -> impl std::future::Future<Output = ()> {
+    async move {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+        let watch = serving.worker.watchdog.register_tagged(fd, group);
+        let mut resumed = false;
+        loop {
+            let park = Park::Allowed { resumed };
+            let serve = serve(&serving, group, stream, addrs, None, None, &watch, park);
+            // Back into the same place (a local of its own would be more
+            // room in this future).
+            match Box::pin(serve).await {
+                Some(parked) => stream = parked,
+                None => break,
+            }
+            // The read canceller is for a pending idle read; a parked
+            // connection has none, and gets a new one if it idles again.
+            watch.drop_canceller();
+            // An error shows again at the next read, which ends it.
+            let _ = crate::net::idle_read::IdleRead::wait_readable(&stream).await;
+            resumed = true;
+        }
+        drop(watch);
+        drop(guard);
+    }
+}
+
+/// Every connection but plain HTTP/1.1 without a PROXY header
+/// ([`serve_tcp`]): the PROXY header, then cleartext HTTP/1.1
+/// ([`serve_plain`]), cleartext HTTP/2 by prior knowledge (with or without
+/// HTTP/1.1 beside it), or TLS. Each branch's future is boxed: the task
+/// holds only the one its connection takes.
+async fn serve_other(
+    serving: Rc<Serving>,
+    group: u64,
+    accepted: Accepted,
+    mut stream: TcpStream,
+    mut addrs: (SocketAddr, SocketAddr),
     guard: ConnGuard,
 ) {
-    let worker = serving.worker.clone();
-    let watch = worker
-        .watchdog
-        .register_tagged(std::os::fd::AsRawFd::as_raw_fd(&stream), group);
-    let local = bound.unwrap_or_else(|| stream.local_addr().unwrap_or(peer));
-    // What the listener expects before the stage loop, as configured when
-    // the connection was accepted.
-    let (proxy_protocol, protocols, header_timeout) = {
-        let gen = serving.current();
-        let listener = gen
-            .snap
-            .listener_index(group)
-            .map(|l| &gen.config().listeners[l]);
-        (
-            listener.is_some_and(|l| l.proxy_protocol),
-            listener.map(|l| l.protocols).unwrap_or_default(),
-            gen.config().limits.header_read_timeout,
-        )
-    };
+    let Accepted {
+        tls,
+        proxy_protocol,
+        protocols,
+        header_timeout,
+    } = accepted;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+    let watch = serving.worker.watchdog.register_tagged(fd, group);
     // Stage: proxy header (listeners with `proxy_protocol`).
-    let peer = if proxy_protocol {
+    if proxy_protocol {
         match Box::pin(read_proxy_header(&stream, header_timeout)).await {
-            Ok(h) => h.source.unwrap_or(peer),
+            Ok(h) => addrs.0 = h.source.unwrap_or(addrs.0),
             Err(e) => {
                 guard.stats().proxy_protocol_errors.inc();
-                tracing::debug!(worker = worker.id, %peer, "{e}; closing");
-                drop(guard);
+                let (worker, peer) = (serving.worker.id, addrs.0);
+                tracing::debug!(worker, %peer, "{e}; closing");
                 return;
             }
         }
-    } else {
-        peer
-    };
-    let addrs = (peer, local);
-    // Each branch's future is boxed: this task then holds only the one its
-    // connection takes (a plain HTTP/1.1 connection would otherwise keep
-    // room for a TLS HTTP/2 one), sized for its idle state (`serve` boxes
-    // its per-request forward state).
+    }
     match tls {
         None if !protocols.h2 => {
-            // An idle keep-alive connection parks: its stage loop, and the
-            // request state it keeps for reuse, is freed while it waits for
-            // its next request; the socket's readiness (a request, the
-            // client closing, or the idle deadline shutting it) starts a
-            // new one.
-            let mut stream = stream;
-            let mut resumed = false;
-            loop {
-                let park = Park::Allowed { resumed };
-                let serve = serve(&serving, group, stream, addrs, None, None, &watch, park);
-                let Some(parked) = Box::pin(serve).await else {
-                    break;
-                };
-                // An error shows again at the next read, which ends it.
-                let _ = crate::net::idle_read::IdleRead::wait_readable(&parked).await;
-                stream = parked;
-                resumed = true;
-            }
+            // Its own watchdog slot from here (this one's is released
+            // first).
+            drop(watch);
+            Box::pin(serve_plain(serving, group, stream, addrs, guard)).await
         }
         None if !protocols.http1 => {
             Box::pin(serve_h2(&serving, group, stream, addrs, None, &watch)).await
         }
         None => {
             // Stage: protocol (cleartext HTTP/2 by prior knowledge).
-            let mut stream = stream;
             watch.arm(Guard::Header, header_timeout);
             let sniffed = sniff(&mut stream).await;
             watch.disarm();
@@ -165,7 +212,6 @@ pub async fn serve_tcp(
             .await
         }
     }
-    drop(guard);
 }
 
 /// Stage: tls. The handshake (within `header_timeout`), then the stage loop

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use monoio::net::TcpListener;
 
-use super::connection::serve_tcp;
+use super::connection::{serve_tcp, Accepted};
 use super::generation::{Snapshot, WorkerGen};
 use crate::runtime::notify::LocalNotify;
 use crate::runtime::shutdown::{ShutdownFlag, WATCH_TICK};
@@ -244,6 +244,7 @@ pub async fn worker_main(
         }
         if now.duration_since(last_sweep) >= Duration::from_secs(1) {
             worker.pool.borrow_mut().sweep();
+            worker.trim_free_buffers();
             crate::runtime::memory::collect();
             last_sweep = now;
         }
@@ -381,10 +382,24 @@ async fn accept_loop(
                 tracing::debug!(worker = worker.id, %peer, "accepted");
                 // TCP_NODELAY: inherited from the listener (`net::listener`).
                 let guard = ConnGuard::new(worker.clone(), gen.stats.listeners[index].clone());
-                let tls = gen.snap.tls[index].clone();
+                let listener = &gen.config().listeners[index];
+                let accepted = Accepted {
+                    tls: gen.snap.tls[index].clone(),
+                    proxy_protocol: listener.proxy_protocol,
+                    protocols: listener.protocols,
+                    header_timeout: gen.config().limits.header_read_timeout,
+                };
                 drop(gen);
-                let addrs = (peer, bound);
-                monoio::spawn(serve_tcp(serving.clone(), group, tls, stream, addrs, guard));
+                let local = bound.unwrap_or_else(|| stream.local_addr().unwrap_or(peer));
+                let addrs = (peer, local);
+                monoio::spawn(serve_tcp(
+                    serving.clone(),
+                    group,
+                    accepted,
+                    stream,
+                    addrs,
+                    guard,
+                ));
             }
             Err(_) if stop.stopped.get() => break,
             Err(e) => {

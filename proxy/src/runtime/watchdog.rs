@@ -282,6 +282,14 @@ impl WatchKey<'_> {
             .handle()
     }
 
+    /// Forget the read canceller (a parked connection has no pending read
+    /// to cancel: its two small blocks are freed; the next idle read makes
+    /// a new one).
+    #[inline]
+    pub fn drop_canceller(&self) {
+        self.dog.slots.borrow_mut()[self.key].canceller = None;
+    }
+
     /// Disarm the release; whether it fired (the read was cancelled).
     #[inline]
     pub fn disarm_release(&self) -> bool {

@@ -31,6 +31,10 @@ const MAX_FREE_BUFFERS: usize = 64;
 pub const BIG_BUF_SIZE: usize = 64 * 1024;
 /// Big buffers kept on their own free list (at most 4 MiB per worker).
 const MAX_FREE_BIG_BUFFERS: usize = 64;
+/// Buffers of each free list kept through a second in which they went
+/// unused ([`Worker::trim_free_buffers`]): a burst's worth comes back from
+/// the allocator when the load does.
+const TRIM_KEEP: usize = 8;
 /// Empty splice pipes kept per worker (two descriptors each).
 const MAX_FREE_PIPES: usize = 8;
 
@@ -60,6 +64,10 @@ pub struct Worker {
     pub spans: Option<crate::otel::WorkerSpans>,
     buffers: RefCell<Vec<Vec<u8>>>,
     big_buffers: RefCell<Vec<Vec<u8>>>,
+    /// The fewest buffers each free list held since the last trim: that
+    /// many went unused all along.
+    buffers_low: Cell<usize>,
+    big_buffers_low: Cell<usize>,
     pipes: RefCell<Vec<crate::net::splice::BodyPipe>>,
     request_ids: Cell<u64>,
 }
@@ -109,6 +117,8 @@ impl Worker {
             ),
             buffers: RefCell::new(Vec::new()),
             big_buffers: RefCell::new(Vec::new()),
+            buffers_low: Cell::new(0),
+            big_buffers_low: Cell::new(0),
             pipes: RefCell::new(Vec::new()),
             request_ids: Cell::new(seed | 1),
         }
@@ -116,18 +126,24 @@ impl Worker {
 
     /// A cleared buffer with at least `BUF_SIZE` capacity.
     pub fn take_buffer(&self) -> Vec<u8> {
-        self.buffers
-            .borrow_mut()
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(BUF_SIZE))
+        take(&self.buffers, &self.buffers_low, BUF_SIZE)
     }
 
     /// A cleared buffer with at least `BIG_BUF_SIZE` capacity.
     pub fn take_big_buffer(&self) -> Vec<u8> {
-        self.big_buffers
-            .borrow_mut()
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(BIG_BUF_SIZE))
+        take(&self.big_buffers, &self.big_buffers_low, BIG_BUF_SIZE)
+    }
+
+    /// Free the buffers that sat on the free lists unused since the last
+    /// call (the lists' low-water marks), all but [`TRIM_KEEP`] of each,
+    /// their pages handed back to the kernel. Called once a second by the
+    /// worker's tick: after a burst (thousands of connections that each
+    /// gave a buffer back when they went idle), the lists' few MiB go back
+    /// to the system instead of staying with the worker for good; under a
+    /// steady load the buffers in use are not touched.
+    pub fn trim_free_buffers(&self) {
+        trim(&self.buffers, &self.buffers_low);
+        trim(&self.big_buffers, &self.big_buffers_low);
     }
 
     /// An empty pipe for a splice(2) body transfer (`pipeline::splice`).
@@ -218,6 +234,27 @@ impl Worker {
 /// Free `buf` after `madvise(MADV_DONTNEED)` on the pages it covers whole
 /// (as glibc's `malloc_trim` does for free chunks): they stop counting in
 /// the RSS, and read back as zeros if the allocator reuses them.
+/// A buffer from `list` (or a new one of `size`), noting the list's
+/// low-water mark.
+#[inline]
+fn take(list: &RefCell<Vec<Vec<u8>>>, low: &Cell<usize>, size: usize) -> Vec<u8> {
+    let mut list = list.borrow_mut();
+    let buf = list.pop();
+    low.set(low.get().min(list.len()));
+    buf.unwrap_or_else(|| Vec::with_capacity(size))
+}
+
+/// One free list's trim (see [`Worker::trim_free_buffers`]): the oldest
+/// buffers go first.
+fn trim(list: &RefCell<Vec<Vec<u8>>>, low: &Cell<usize>) {
+    let mut list = list.borrow_mut();
+    let unused = low.get().min(list.len()).saturating_sub(TRIM_KEEP);
+    for buf in list.drain(..unused) {
+        discard_pages(buf);
+    }
+    low.set(list.len());
+}
+
 fn discard_pages(mut buf: Vec<u8>) {
     discard_pages_keep(&mut buf);
 }
@@ -359,6 +396,23 @@ mod tests {
         assert_eq!(w.buffers.borrow().len(), MAX_FREE_BUFFERS);
         let b = w.take_buffer();
         assert!(b.is_empty() && b.capacity() >= BUF_SIZE);
+        drop(b);
+        // A trim frees what went unused since the last one, down to
+        // TRIM_KEEP per list; a buffer taken since counts as used.
+        w.trim_free_buffers();
+        assert_eq!(w.buffers.borrow().len(), MAX_FREE_BUFFERS - 1);
+        let taken: Vec<_> = (0..20).map(|_| w.take_buffer()).collect();
+        for b in taken {
+            w.give_buffer(b);
+        }
+        w.trim_free_buffers();
+        // The low-water mark was MAX_FREE_BUFFERS - 21: all but 8 of those.
+        assert_eq!(w.buffers.borrow().len(), 20 + TRIM_KEEP);
+        w.trim_free_buffers();
+        assert_eq!(w.buffers.borrow().len(), TRIM_KEEP);
+        assert_eq!(w.big_buffers.borrow().len(), TRIM_KEEP);
+        w.trim_free_buffers();
+        assert_eq!(w.buffers.borrow().len(), TRIM_KEEP);
         // A discarded buffer's pages read back as zeros, and stay usable
         // until freed.
         let mut b = vec![7u8; 4 * BUF_SIZE];

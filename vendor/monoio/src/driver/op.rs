@@ -14,6 +14,7 @@ mod connect;
 mod fsync;
 mod open;
 mod poll;
+pub(crate) use poll::Readiness;
 mod read;
 mod recv;
 mod send;

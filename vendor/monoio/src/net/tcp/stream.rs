@@ -240,9 +240,8 @@ impl TcpStream {
     /// If relaxed, on legacy driver it may return false positive result.
     /// If you want to do io by your own, you must maintain io readiness and wait
     /// for io ready with relaxed=false.
-    pub async fn readable(&self, relaxed: bool) -> io::Result<()> {
-        let op = Op::poll_read(&self.fd, relaxed).unwrap();
-        op.wait().await
+    pub fn readable(&self, relaxed: bool) -> impl Future<Output = io::Result<()>> + '_ {
+        crate::driver::op::Readiness::new(&self.fd, true, relaxed)
     }
 
     /// Wait for write readiness.
@@ -255,9 +254,8 @@ impl TcpStream {
     /// If relaxed, on legacy driver it may return false positive result.
     /// If you want to do io by your own, you must maintain io readiness and wait
     /// for io ready with relaxed=false.
-    pub async fn writable(&self, relaxed: bool) -> io::Result<()> {
-        let op = Op::poll_write(&self.fd, relaxed).unwrap();
-        op.wait().await
+    pub fn writable(&self, relaxed: bool) -> impl Future<Output = io::Result<()>> + '_ {
+        crate::driver::op::Readiness::new(&self.fd, false, relaxed)
     }
 }
 
