@@ -10,8 +10,11 @@ only; bounded: N connections, one request each, then everything closes.
     bench/idle-memory.py PORT PIDS N [HOLD]
 
 PIDS is a comma-separated list (nginx: its worker). `bench/idle-memory.sh`
-runs ringway, nginx and HAProxy one after another through it.
+runs ringway, nginx and HAProxy one after another through it. With BODY=n
+in the environment, the request is a POST with an n-byte body instead (the
+memory a connection keeps between requests after an upload).
 """
+import os
 import resource
 import selectors
 import socket
@@ -41,6 +44,10 @@ def main():
     before = rss_kib(pids)
     sel = selectors.DefaultSelector()
     req = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+    body = int(os.environ.get("BODY", "0"))
+    if body > 0:
+        req = (b"POST / HTTP/1.1\r\nHost: bench\r\nContent-Length: %d\r\n\r\n" % body
+               + b"x" * body)
     socks = []
     pending = {}
     deadline = time.time() + 60

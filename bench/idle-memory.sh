@@ -7,6 +7,9 @@
 # connection limits are raised to fit N (nginx worker_connections, HAProxy
 # maxconn); their configurations are otherwise the reference ones.
 #   Usage: bench/idle-memory.sh [N] [REPS] [HOLD]   (defaults 5000 2 3)
+# BODY=n: each connection's request is a POST with an n-byte body; with a
+# HOLD under ringway's idle read release (1 s), what a keep-alive
+# connection holds between busy requests (e.g. BODY=16384 ... 5000 2 0.5).
 # Needs: target/release/{ringway,ringload}, nginx, haproxy. Loopback only.
 set -euo pipefail
 N=${1:-5000}; REPS=${2:-2}; HOLD=${3:-3}
@@ -56,6 +59,9 @@ http {
     access_log off;
     keepalive_timeout 75s;
     keepalive_requests 10000000;
+    # As the bench's nginx (bench/peers/nginx-proxy.conf.in): request
+    # bodies in memory (BODY=n runs), not in temporary files.
+    client_body_buffer_size 64k;
     client_body_temp_path tmp/client;
     proxy_temp_path tmp/proxy;
     fastcgi_temp_path tmp/fastcgi;

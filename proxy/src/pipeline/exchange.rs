@@ -315,6 +315,13 @@ async fn send_request_body<S: IdleRead>(
             }
         }
         if cbuf.is_empty() {
+            // The rest of the body comes through a full-size buffer (the
+            // head was read into a small one: `runtime::worker`'s
+            // HEAD_BUF_SIZE); the connection keeps it for its next head.
+            if cbuf.capacity() < BUF_SIZE {
+                let head_buffer = cbuf.replace_storage(worker.take_buffer());
+                worker.give_buffer(head_buffer);
+            }
             cbuf.make_room(4096, BUF_SIZE);
             let deadline = watch.now() + timeout;
             watch.begin(Guard::Body, deadline, None);

@@ -149,7 +149,7 @@ async fn idle_read<S: IdleRead>(
         return None;
     }
     let ready = stream.wait_readable().await;
-    buf.replace_storage(worker.take_buffer());
+    buf.replace_storage(worker.take_head_buffer());
     if let Err(e) = ready {
         return Some(Err(e));
     }

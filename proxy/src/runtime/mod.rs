@@ -21,6 +21,7 @@
 
 pub mod alloc;
 pub mod driver;
+pub mod free_list;
 pub mod memory;
 pub mod notify;
 pub mod ring_features;

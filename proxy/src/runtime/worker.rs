@@ -13,6 +13,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
+use super::free_list::{discard_pages, FreeList};
 use super::notify::LocalNotify;
 use super::watchdog::Watchdog;
 use crate::accesslog::WorkerLog;
@@ -31,10 +32,13 @@ const MAX_FREE_BUFFERS: usize = 64;
 pub const BIG_BUF_SIZE: usize = 64 * 1024;
 /// Big buffers kept on their own free list (at most 4 MiB per worker).
 const MAX_FREE_BIG_BUFFERS: usize = 64;
-/// Buffers of each free list kept through a second in which they went
-/// unused ([`Worker::trim_free_buffers`]): a burst's worth comes back from
-/// the allocator when the load does.
-const TRIM_KEEP: usize = 8;
+/// Size of the buffer a connection reads its request heads into: a head
+/// is seldom larger (one that is grows it, up to `limits.max_head_bytes`),
+/// and a busy keep-alive connection holds this buffer in its pending read
+/// between requests. A request body is read through a `BUF_SIZE` buffer.
+pub const HEAD_BUF_SIZE: usize = 4 * 1024;
+/// Head buffers kept on their own free list (1 MiB per worker).
+const MAX_FREE_HEAD_BUFFERS: usize = 256;
 /// Empty splice pipes kept per worker (two descriptors each).
 const MAX_FREE_PIPES: usize = 8;
 
@@ -62,12 +66,10 @@ pub struct Worker {
     pub access_log: Option<WorkerLog>,
     /// This worker's span buffer, when spans are exported.
     pub spans: Option<crate::otel::WorkerSpans>,
-    buffers: RefCell<Vec<Vec<u8>>>,
-    big_buffers: RefCell<Vec<Vec<u8>>>,
-    /// The fewest buffers each free list held since the last trim: that
-    /// many went unused all along.
-    buffers_low: Cell<usize>,
-    big_buffers_low: Cell<usize>,
+    /// Free buffers by size (`runtime::free_list`).
+    head_buffers: FreeList,
+    buffers: FreeList,
+    big_buffers: FreeList,
     pipes: RefCell<Vec<crate::net::splice::BodyPipe>>,
     request_ids: Cell<u64>,
 }
@@ -115,10 +117,9 @@ impl Worker {
                     .idle_read_release
                     .then_some(super::watchdog::IDLE_READ_RELEASE_AFTER),
             ),
-            buffers: RefCell::new(Vec::new()),
-            big_buffers: RefCell::new(Vec::new()),
-            buffers_low: Cell::new(0),
-            big_buffers_low: Cell::new(0),
+            head_buffers: FreeList::new(HEAD_BUF_SIZE, MAX_FREE_HEAD_BUFFERS),
+            buffers: FreeList::new(BUF_SIZE, MAX_FREE_BUFFERS),
+            big_buffers: FreeList::new(BIG_BUF_SIZE, MAX_FREE_BIG_BUFFERS),
             pipes: RefCell::new(Vec::new()),
             request_ids: Cell::new(seed | 1),
         }
@@ -126,24 +127,40 @@ impl Worker {
 
     /// A cleared buffer with at least `BUF_SIZE` capacity.
     pub fn take_buffer(&self) -> Vec<u8> {
-        take(&self.buffers, &self.buffers_low, BUF_SIZE)
+        self.buffers.take()
+    }
+
+    /// A cleared buffer for reading request heads: at least
+    /// `HEAD_BUF_SIZE` capacity.
+    pub fn take_head_buffer(&self) -> Vec<u8> {
+        self.head_buffers.take()
     }
 
     /// A cleared buffer with at least `BIG_BUF_SIZE` capacity.
     pub fn take_big_buffer(&self) -> Vec<u8> {
-        take(&self.big_buffers, &self.big_buffers_low, BIG_BUF_SIZE)
+        self.big_buffers.take()
     }
 
     /// Free the buffers that sat on the free lists unused since the last
-    /// call (the lists' low-water marks), all but [`TRIM_KEEP`] of each,
-    /// their pages handed back to the kernel. Called once a second by the
-    /// worker's tick: after a burst (thousands of connections that each
-    /// gave a buffer back when they went idle), the lists' few MiB go back
-    /// to the system instead of staying with the worker for good; under a
-    /// steady load the buffers in use are not touched.
+    /// call (`FreeList::trim`). Called once a second by the worker's tick.
     pub fn trim_free_buffers(&self) {
-        trim(&self.buffers, &self.buffers_low);
-        trim(&self.big_buffers, &self.big_buffers_low);
+        self.head_buffers.trim();
+        self.buffers.trim();
+        self.big_buffers.trim();
+    }
+
+    /// The free list buffers of capacity `cap` belong to (`None`: another
+    /// size, grown for a big head, which is freed instead).
+    fn list_for(&self, cap: usize) -> Option<&FreeList> {
+        if (HEAD_BUF_SIZE..BUF_SIZE).contains(&cap) {
+            Some(&self.head_buffers)
+        } else if (BUF_SIZE..BIG_BUF_SIZE).contains(&cap) {
+            Some(&self.buffers)
+        } else if (BIG_BUF_SIZE..=2 * BIG_BUF_SIZE).contains(&cap) {
+            Some(&self.big_buffers)
+        } else {
+            None
+        }
     }
 
     /// An empty pipe for a splice(2) body transfer (`pipeline::splice`).
@@ -164,36 +181,21 @@ impl Worker {
 
     /// Give a buffer back to the free list its size belongs to. Buffers of
     /// other sizes (grown for a big head) are dropped so the lists stay small.
-    pub fn give_buffer(&self, mut buf: Vec<u8>) {
-        let cap = buf.capacity();
-        let (list, max) = if (BUF_SIZE..BIG_BUF_SIZE).contains(&cap) {
-            (&self.buffers, MAX_FREE_BUFFERS)
-        } else if (BIG_BUF_SIZE..=2 * BIG_BUF_SIZE).contains(&cap) {
-            (&self.big_buffers, MAX_FREE_BIG_BUFFERS)
-        } else {
-            return;
-        };
-        let mut list = list.borrow_mut();
-        if list.len() < max {
-            buf.clear();
-            list.push(buf);
+    pub fn give_buffer(&self, buf: Vec<u8>) {
+        if let Some(list) = self.list_for(buf.capacity()) {
+            list.give(buf);
         }
     }
 
     /// Give back the read buffer of a connection gone idle. Past the free
     /// list's cap it is freed, and its whole pages are first handed back to
-    /// the kernel: the allocator keeps a freed 16 KiB block resident in its
-    /// heap for reuse, which would keep the idle connections' memory.
+    /// the kernel: the allocator keeps a freed block resident in its heap
+    /// for reuse, which would keep the idle connections' memory.
     pub fn release_buffer(&self, buf: Vec<u8>) {
-        let cap = buf.capacity();
-        if (BUF_SIZE..BIG_BUF_SIZE).contains(&cap) {
-            let mut list = self.buffers.borrow_mut();
-            if list.len() < MAX_FREE_BUFFERS {
-                list.push(buf);
-                return;
-            }
+        match self.list_for(buf.capacity()) {
+            Some(list) => list.release(buf),
+            None => discard_pages(buf),
         }
-        discard_pages(buf);
     }
 
     /// A pseudo-random number from the same stream (jitter; not a secret).
@@ -234,55 +236,6 @@ impl Worker {
 /// Free `buf` after `madvise(MADV_DONTNEED)` on the pages it covers whole
 /// (as glibc's `malloc_trim` does for free chunks): they stop counting in
 /// the RSS, and read back as zeros if the allocator reuses them.
-/// A buffer from `list` (or a new one of `size`), noting the list's
-/// low-water mark.
-#[inline]
-fn take(list: &RefCell<Vec<Vec<u8>>>, low: &Cell<usize>, size: usize) -> Vec<u8> {
-    let mut list = list.borrow_mut();
-    let buf = list.pop();
-    low.set(low.get().min(list.len()));
-    buf.unwrap_or_else(|| Vec::with_capacity(size))
-}
-
-/// One free list's trim (see [`Worker::trim_free_buffers`]): the oldest
-/// buffers go first.
-fn trim(list: &RefCell<Vec<Vec<u8>>>, low: &Cell<usize>) {
-    let mut list = list.borrow_mut();
-    let unused = low.get().min(list.len()).saturating_sub(TRIM_KEEP);
-    for buf in list.drain(..unused) {
-        discard_pages(buf);
-    }
-    low.set(list.len());
-}
-
-fn discard_pages(mut buf: Vec<u8>) {
-    discard_pages_keep(&mut buf);
-}
-
-/// `madvise(MADV_DONTNEED)` on the whole pages of `buf`'s storage.
-fn discard_pages_keep(buf: &mut Vec<u8>) {
-    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let page = *PAGE.get_or_init(|| {
-        // SAFETY: sysconf has no preconditions.
-        let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        usize::try_from(p).unwrap_or(0)
-    });
-    if !page.is_power_of_two() {
-        return;
-    }
-    let start = buf.as_mut_ptr() as usize;
-    let end = start + buf.capacity();
-    let (from, to) = ((start + page - 1) & !(page - 1), end & !(page - 1));
-    if to > from {
-        // SAFETY: [from, to) is page-aligned and inside `buf`'s allocation,
-        // which is ours alone (`&mut`); its contents are not needed
-        // (anonymous private memory reads back as zeros).
-        unsafe {
-            libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED);
-        }
-    }
-}
-
 /// Counts a downstream connection for as long as it lives (in the worker's
 /// count for the accept gate, and in its listener's stats of the
 /// generation it was accepted under).
@@ -362,29 +315,31 @@ mod tests {
     #[test]
     fn buffers_go_back_to_the_list_of_their_size() {
         let w = worker();
+        let head = w.take_head_buffer();
+        assert!(head.capacity() >= HEAD_BUF_SIZE && head.capacity() < BUF_SIZE);
         let small = w.take_buffer();
         assert!(small.capacity() >= BUF_SIZE && small.capacity() < BIG_BUF_SIZE);
         let big = w.take_big_buffer();
         assert!(big.capacity() >= BIG_BUF_SIZE);
-        let (small_ptr, big_ptr) = (small.as_ptr(), big.as_ptr());
+        let ptrs = (head.as_ptr(), small.as_ptr(), big.as_ptr());
         w.give_buffer(big);
+        w.give_buffer(head);
         w.give_buffer(small);
         // Each comes back from its own list, storage and all.
-        let (big, small) = (w.take_big_buffer(), w.take_buffer());
-        assert_eq!(big.as_ptr(), big_ptr);
-        assert_eq!(small.as_ptr(), small_ptr);
-        drop((big, small));
+        let (big, small, head) = (w.take_big_buffer(), w.take_buffer(), w.take_head_buffer());
+        assert_eq!((head.as_ptr(), small.as_ptr(), big.as_ptr()), ptrs);
+        drop((big, small, head));
         // Odd sizes are dropped, not kept.
         w.give_buffer(Vec::with_capacity(1024));
         w.give_buffer(Vec::with_capacity(4 * BIG_BUF_SIZE));
-        assert!(w.buffers.borrow().is_empty());
-        assert!(w.big_buffers.borrow().is_empty());
+        w.release_buffer(Vec::with_capacity(4 * BIG_BUF_SIZE));
+        assert!(w.head_buffers.is_empty() && w.buffers.is_empty() && w.big_buffers.is_empty());
         // The big list is bounded.
         for _ in 0..MAX_FREE_BIG_BUFFERS + 10 {
             w.give_buffer(Vec::with_capacity(BIG_BUF_SIZE));
         }
-        assert_eq!(w.big_buffers.borrow().len(), MAX_FREE_BIG_BUFFERS);
-        // So is the small one: the idle buffers released past it are freed.
+        assert_eq!(w.big_buffers.len(), MAX_FREE_BIG_BUFFERS);
+        // So are the others: the idle buffers released past them are freed.
         let idle: Vec<_> = (0..MAX_FREE_BUFFERS + 10)
             .map(|_| w.take_buffer())
             .collect();
@@ -393,32 +348,18 @@ mod tests {
             b.clear();
             w.release_buffer(b);
         }
-        assert_eq!(w.buffers.borrow().len(), MAX_FREE_BUFFERS);
-        let b = w.take_buffer();
-        assert!(b.is_empty() && b.capacity() >= BUF_SIZE);
-        drop(b);
-        // A trim frees what went unused since the last one, down to
-        // TRIM_KEEP per list; a buffer taken since counts as used.
-        w.trim_free_buffers();
-        assert_eq!(w.buffers.borrow().len(), MAX_FREE_BUFFERS - 1);
-        let taken: Vec<_> = (0..20).map(|_| w.take_buffer()).collect();
-        for b in taken {
-            w.give_buffer(b);
+        assert_eq!(w.buffers.len(), MAX_FREE_BUFFERS);
+        for _ in 0..MAX_FREE_HEAD_BUFFERS + 10 {
+            w.release_buffer(Vec::with_capacity(HEAD_BUF_SIZE));
         }
+        assert_eq!(w.head_buffers.len(), MAX_FREE_HEAD_BUFFERS);
+        // Trims (the first sees the low-water marks of the start, 0; the
+        // second that nothing was taken since) leave TRIM_KEEP of each.
         w.trim_free_buffers();
-        // The low-water mark was MAX_FREE_BUFFERS - 21: all but 8 of those.
-        assert_eq!(w.buffers.borrow().len(), 20 + TRIM_KEEP);
         w.trim_free_buffers();
-        assert_eq!(w.buffers.borrow().len(), TRIM_KEEP);
-        assert_eq!(w.big_buffers.borrow().len(), TRIM_KEEP);
-        w.trim_free_buffers();
-        assert_eq!(w.buffers.borrow().len(), TRIM_KEEP);
-        // A discarded buffer's pages read back as zeros, and stay usable
-        // until freed.
-        let mut b = vec![7u8; 4 * BUF_SIZE];
-        let p = b.as_mut_ptr();
-        discard_pages_keep(&mut b);
-        assert!(b[BUF_SIZE..2 * BUF_SIZE].iter().all(|&x| x == 0));
-        assert_eq!(b.as_mut_ptr(), p);
+        let keep = crate::runtime::free_list::TRIM_KEEP;
+        assert_eq!(w.head_buffers.len(), keep);
+        assert_eq!(w.buffers.len(), keep);
+        assert_eq!(w.big_buffers.len(), keep);
     }
 }
