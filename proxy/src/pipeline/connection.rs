@@ -106,7 +106,9 @@ pub fn serve_tcp(
 /// future holds only the stream, its addresses, the guard, the watchdog key
 /// and the readiness wait. It is an `async move` block over the arguments
 /// rather than an `async fn`: an `async fn` moves each argument into a
-/// local of its own, and its future holds both copies.
+/// local of its own, and its future holds both copies (hence the allowed
+/// lint).
+#[allow(clippy::manual_async_fn)]
 fn serve_plain(
     serving: Rc<Serving>,
     group: u64,
