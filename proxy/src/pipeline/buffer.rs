@@ -47,6 +47,20 @@ impl ConnBuf {
         std::mem::take(&mut self.buf)
     }
 
+    /// Move what is buffered into `bigger` storage (when it has more room
+    /// than this one's); returns the old storage. Recycled buffers grow
+    /// this way instead of by reallocation, which would leave the smaller
+    /// block free in the allocator.
+    pub fn move_into(&mut self, mut bigger: Vec<u8>) -> Vec<u8> {
+        if bigger.capacity() <= self.buf.capacity() {
+            return bigger;
+        }
+        bigger.clear();
+        bigger.extend_from_slice(self.data());
+        self.pos = 0;
+        std::mem::replace(&mut self.buf, bigger)
+    }
+
     /// Swap in other storage while nothing is buffered; returns the old one.
     pub fn replace_storage(&mut self, mut buf: Vec<u8>) -> Vec<u8> {
         debug_assert!(self.is_empty());
@@ -75,6 +89,19 @@ impl ConnBuf {
             self.buf.clear();
             self.pos = 0;
         }
+    }
+
+    /// Whether `min_spare` bytes can be read into the storage as it is
+    /// (consumed bytes at the front are dropped to make room; it never
+    /// grows).
+    pub fn has_room(&mut self, min_spare: usize) -> bool {
+        if self.buf.capacity() - self.buf.len() < min_spare && self.pos > 0 {
+            let len = self.len();
+            self.buf.copy_within(self.pos.., 0);
+            self.buf.truncate(len);
+            self.pos = 0;
+        }
+        self.buf.capacity() - self.buf.len() >= min_spare
     }
 
     /// Make sure at least `min_spare` bytes can be read without growing past
@@ -186,6 +213,22 @@ mod tests {
         assert!(b.is_empty());
         assert_eq!(b.capacity(), 64);
         assert_eq!(b.data(), b"");
+    }
+
+    #[test]
+    fn move_into_keeps_the_data() {
+        let mut b = ConnBuf::with_buffer(Vec::with_capacity(8));
+        b.buf.extend_from_slice(b"abcdefgh");
+        b.consume(3);
+        let old = b.move_into(Vec::with_capacity(64));
+        assert_eq!(old.capacity(), 8);
+        assert_eq!(b.data(), b"defgh");
+        assert!(b.capacity() >= 64);
+        assert!(b.has_room(59) && !b.has_room(1000));
+        // Storage no larger is handed straight back.
+        let same = b.move_into(Vec::with_capacity(16));
+        assert_eq!(same.capacity(), 16);
+        assert_eq!(b.data(), b"defgh");
     }
 
     #[test]

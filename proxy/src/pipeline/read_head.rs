@@ -26,7 +26,7 @@ use crate::http::head::parse_request_head;
 use crate::http::{HeadLimits, RequestHead};
 use crate::net::idle_read::IdleRead;
 use crate::runtime::watchdog::{Guard, WatchKey};
-use crate::runtime::worker::Worker;
+use crate::runtime::worker::{Worker, BUF_SIZE};
 
 /// What `read_head` found.
 pub enum HeadRead {
@@ -67,6 +67,11 @@ pub async fn read_head<S: IdleRead>(
         if !buf.is_empty() && parse_request_head(buf.data(), &head_limits, head)? {
             watch.disarm();
             return Ok(HeadRead::Ready);
+        }
+        // A head that outgrows its head buffer moves into a full-size one
+        // (recycled, not reallocated); larger still, it grows.
+        if buf.capacity() < BUF_SIZE && !buf.has_room(4096) {
+            worker.give_buffer(buf.move_into(worker.take_buffer()));
         }
         buf.make_room(4096, limits.max_head_bytes + 4096);
         let had_bytes = !buf.is_empty();

@@ -32,13 +32,17 @@ const MAX_FREE_BUFFERS: usize = 64;
 pub const BIG_BUF_SIZE: usize = 64 * 1024;
 /// Big buffers kept on their own free list (at most 4 MiB per worker).
 const MAX_FREE_BIG_BUFFERS: usize = 64;
-/// Size of the buffer a connection reads its request heads into: a head
-/// is seldom larger (one that is grows it, up to `limits.max_head_bytes`),
-/// and a busy keep-alive connection holds this buffer in its pending read
-/// between requests. A request body is read through a `BUF_SIZE` buffer.
-pub const HEAD_BUF_SIZE: usize = 4 * 1024;
+/// Size of the buffer a connection reads its request heads into: a busy
+/// keep-alive connection holds this buffer in its pending read between
+/// requests. A head larger than 4 KiB moves into a `BUF_SIZE` buffer (and
+/// grows from there up to `limits.max_head_bytes`); a request body streams
+/// through a `BUF_SIZE` buffer. 8 KiB: a head of up to 4 KiB and a whole
+/// chunk-size line (`ringway_http::chunked::MAX_CHUNK_LINE`, 4 KiB) fit
+/// the first read, so a request that sends an oversized one at once is
+/// refused before anything goes upstream, as with a full-size buffer.
+pub const HEAD_BUF_SIZE: usize = 8 * 1024;
 /// Head buffers kept on their own free list (1 MiB per worker).
-const MAX_FREE_HEAD_BUFFERS: usize = 256;
+const MAX_FREE_HEAD_BUFFERS: usize = 128;
 /// Empty splice pipes kept per worker (two descriptors each).
 const MAX_FREE_PIPES: usize = 8;
 
