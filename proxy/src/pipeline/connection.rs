@@ -53,7 +53,7 @@ use crate::http::{RequestHead, Version};
 use crate::net::h2::preface::{sniff, Prefixed, Sniffed};
 use crate::net::h2::response::ResetWatch;
 use crate::runtime::watchdog::{Guard, WatchKey};
-use crate::runtime::worker::{ConnGuard, Worker, BUF_SIZE};
+use crate::runtime::worker::{ConnGuard, Worker, BUF_SIZE, HEAD_BUF_SIZE};
 
 use super::generation::WorkerGen;
 use super::serve::Serving;
@@ -455,13 +455,17 @@ where
             // could follow.
             Step::Next if one_request => break End::Close,
             // The output buffer goes back between requests, and a read
-            // buffer grown to full size for a body makes way for a head
-            // buffer again (what the connection holds while it waits).
+            // buffer that went full-size for a body makes way for a head
+            // buffer again (what the connection holds while it waits). A
+            // connection whose heads are large keeps its full-size one.
             Step::Next => {
                 worker.give_buffer(std::mem::take(&mut conn.out));
-                if cbuf.is_empty() && cbuf.capacity() >= BUF_SIZE {
+                if cbuf.is_empty()
+                    && cbuf.capacity() >= BUF_SIZE
+                    && head.head_len <= HEAD_BUF_SIZE / 2
+                {
                     let full = cbuf.replace_storage(worker.take_head_buffer());
-                    worker.give_buffer(full);
+                    worker.release_buffer(full);
                 }
             }
             Step::Stop => break End::Close,

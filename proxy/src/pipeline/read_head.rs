@@ -69,9 +69,11 @@ pub async fn read_head<S: IdleRead>(
             return Ok(HeadRead::Ready);
         }
         // A head that outgrows its head buffer moves into a full-size one
-        // (recycled, not reallocated); larger still, it grows.
+        // (recycled, not reallocated); larger still, it grows. The head
+        // buffer it leaves is released: past its list's cap its written
+        // pages go back to the kernel, not to the allocator's free blocks.
         if buf.capacity() < BUF_SIZE && !buf.has_room(4096) {
-            worker.give_buffer(buf.move_into(worker.take_buffer()));
+            worker.release_buffer(buf.move_into(worker.take_buffer()));
         }
         buf.make_room(4096, limits.max_head_bytes + 4096);
         let had_bytes = !buf.is_empty();
