@@ -317,7 +317,8 @@ async fn send_request_body<S: IdleRead>(
         if cbuf.is_empty() {
             // The rest of the body comes through a full-size buffer (the
             // head was read into a small one: `runtime::worker`'s
-            // HEAD_BUF_SIZE); the connection keeps it for its next head.
+            // HEAD_BUF_SIZE); after the request the connection takes a head
+            // buffer again (`connection::serve`).
             if cbuf.capacity() < BUF_SIZE {
                 let head_buffer = cbuf.replace_storage(worker.take_buffer());
                 worker.give_buffer(head_buffer);

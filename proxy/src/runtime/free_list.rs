@@ -57,11 +57,12 @@ impl FreeList {
         }
     }
 
-    /// Keep `buf` unless the list is full; then free it, its pages handed
-    /// back to the kernel first.
-    pub fn release(&self, buf: Vec<u8>) {
+    /// Keep `buf` (cleared) unless the list is full; then free it, its
+    /// pages handed back to the kernel first.
+    pub fn release(&self, mut buf: Vec<u8>) {
         let mut list = self.list.borrow_mut();
         if list.len() < self.max {
+            buf.clear();
             list.push(buf);
         } else {
             drop(list);
@@ -89,13 +90,15 @@ impl FreeList {
     }
 }
 
-/// Free `buf`, its whole pages handed back to the kernel first.
+/// Free `buf` after `madvise(MADV_DONTNEED)` on the pages it covers whole
+/// (as glibc's `malloc_trim` does for free chunks): they stop counting in
+/// the RSS, and read back as zeros if the allocator reuses them.
 pub fn discard_pages(mut buf: Vec<u8>) {
     discard_pages_keep(&mut buf);
 }
 
 /// `madvise(MADV_DONTNEED)` on the whole pages of `buf`'s storage.
-pub fn discard_pages_keep(buf: &mut Vec<u8>) {
+fn discard_pages_keep(buf: &mut Vec<u8>) {
     static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     let page = *PAGE.get_or_init(|| {
         // SAFETY: sysconf has no preconditions.
@@ -156,9 +159,13 @@ mod tests {
     fn released_buffers_past_the_cap_are_freed() {
         let l = FreeList::new(1024, 4);
         for _ in 0..10 {
-            l.release(Vec::with_capacity(1024));
+            let mut b = Vec::with_capacity(1024);
+            b.extend_from_slice(b"still holding bytes");
+            l.release(b);
         }
         assert_eq!(l.len(), 4);
+        // What comes back out is cleared, whatever it held.
+        assert!(l.take().is_empty());
     }
 
     #[test]

@@ -237,9 +237,6 @@ impl Worker {
     }
 }
 
-/// Free `buf` after `madvise(MADV_DONTNEED)` on the pages it covers whole
-/// (as glibc's `malloc_trim` does for free chunks): they stop counting in
-/// the RSS, and read back as zeros if the allocator reuses them.
 /// Counts a downstream connection for as long as it lives (in the worker's
 /// count for the accept gate, and in its listener's stats of the
 /// generation it was accepted under).
