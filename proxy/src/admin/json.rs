@@ -363,6 +363,14 @@ pub fn workers(state: &AdminState, rings: &[Option<RingStats>]) -> Value {
                 "connections_total": accepted,
                 "requests": requests,
                 "pool_idle_connections": w.pool_idle.get(),
+                // `buffer_ring` (null when off): buffers the worker's
+                // provided-buffer ring holds, and idle reads that found
+                // it empty.
+                "buffer_ring": if state.ring_features.get(i).is_some_and(|f| f.contains(&"buffer_ring")) {
+                    json!({ "buffers": w.ring_buffers.get(), "ran_dry": w.ring_ran_dry.get() })
+                } else {
+                    Value::Null
+                },
                 "ring": ring,
             })
         })

@@ -78,6 +78,9 @@ pub struct RingFlags {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RingFeatures {
     pub recv_poll_first: bool,
+    /// Idle keep-alive reads select a buffer from a provided-buffer ring
+    /// when data arrives, instead of lending one while they wait.
+    pub buffer_ring: bool,
 }
 
 #[derive(Debug, Clone)]

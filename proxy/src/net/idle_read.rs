@@ -8,6 +8,13 @@
 //! and waits for the socket to become readable (a poll, which holds no
 //! memory), then takes a buffer and reads (`pipeline::read_head`).
 //!
+//! With the `buffer_ring` ring feature (io_uring), the idle read lends no
+//! buffer at all: the receive selects one from the worker's provided-buffer
+//! ring when the next request arrives (`read_selected`), its bytes are
+//! copied into a head buffer, and the ring buffer goes straight back. The
+//! connection then holds no read buffer from the first moment it idles, not
+//! only after the grace.
+//!
 //! Only plain TCP can do this today. A TLS stream (monoio-rustls) reads
 //! through its own record buffer and offers no cancelable read, and an
 //! HTTP/2 stream never waits between requests in the stage loop: both keep
@@ -19,6 +26,7 @@ use std::io;
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, CancelHandle, CancelableAsyncReadRent};
 use monoio::net::TcpStream;
+use monoio::ring_ext::SelectedBuf;
 use monoio::BufResult;
 
 /// A client stream whose idle read can give its buffer back.
@@ -37,6 +45,23 @@ pub trait IdleRead: AsyncReadRent {
     ) -> impl Future<Output = BufResult<usize, T>> {
         let _ = cancel;
         self.read(buf)
+    }
+
+    /// Whether an idle read can take its buffer from the worker's
+    /// provided-buffer ring (`runtime.ring_features` `"buffer_ring"`).
+    fn can_select(&self) -> bool {
+        false
+    }
+
+    /// A read that `cancel` cancels and whose buffer the kernel selects
+    /// from the worker's ring when data arrives (`can_select`). Without
+    /// support, `Unsupported` (and nothing read).
+    fn read_selected(
+        &mut self,
+        cancel: Option<CancelHandle>,
+    ) -> impl Future<Output = io::Result<SelectedBuf>> {
+        let _ = cancel;
+        std::future::ready(Err(io::Error::from(io::ErrorKind::Unsupported)))
     }
 
     /// Wait until a read would not block (data, end of stream or an error).
@@ -101,6 +126,17 @@ impl IdleRead for TcpStream {
         cancel: CancelHandle,
     ) -> impl Future<Output = BufResult<usize, T>> {
         self.cancelable_read(buf, cancel)
+    }
+
+    fn can_select(&self) -> bool {
+        monoio::ring_ext::buffer_ring_on()
+    }
+
+    fn read_selected(
+        &mut self,
+        cancel: Option<CancelHandle>,
+    ) -> impl Future<Output = io::Result<SelectedBuf>> {
+        self.cancelable_read_selected(cancel)
     }
 
     /// A single-shot poll (io_uring `POLL_ADD`; with the epoll driver, the

@@ -69,6 +69,12 @@ impl ConnBuf {
         std::mem::replace(&mut self.buf, buf)
     }
 
+    /// Append bytes received elsewhere (a provided buffer the kernel chose;
+    /// `net::idle_read`).
+    pub fn append(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
     pub fn data(&self) -> &[u8] {
         &self.buf[self.pos..]
     }

@@ -102,6 +102,9 @@ pub async fn read_head<S: IdleRead>(
                 // The idle deadline stays armed while the connection parks.
                 None => return Ok(HeadRead::Parked),
             },
+            None if deadline.is_none() && stream.can_select() => {
+                selected_read(worker, stream, buf, None).await
+            }
             None => buf.read_from(stream).await,
         };
         watch.disarm();
@@ -136,6 +139,8 @@ pub async fn read_head<S: IdleRead>(
 /// and only then is a buffer taken for the read. A request within `grace`
 /// is read by the first read, as without this. With `may_park`, the wait
 /// for readiness is left to the caller: `None` once the buffer is back.
+/// With the `buffer_ring` ring feature no buffer is lent during the grace
+/// either ([`selected_read`]).
 async fn idle_read<S: IdleRead>(
     worker: &Worker,
     stream: &mut S,
@@ -145,7 +150,11 @@ async fn idle_read<S: IdleRead>(
     may_park: bool,
 ) -> Option<io::Result<usize>> {
     let cancel = watch.arm_release(watch.now() + grace);
-    let read = buf.read_cancelable_from(stream, cancel).await;
+    let read = if stream.can_select() {
+        selected_read(worker, stream, buf, Some(cancel)).await
+    } else {
+        buf.read_cancelable_from(stream, cancel).await
+    };
     let released = watch.disarm_release();
     let cancelled = matches!(&read, Err(e) if e.raw_os_error() == Some(libc::ECANCELED));
     if !(released && cancelled) {
@@ -161,4 +170,39 @@ async fn idle_read<S: IdleRead>(
         return Some(Err(e));
     }
     Some(buf.read_from(stream).await)
+}
+
+/// The idle read with the `buffer_ring` ring feature: no buffer is lent
+/// while the connection waits. The kernel takes one from the worker's
+/// provided-buffer ring when the next request arrives; its bytes are
+/// copied into a head buffer and it goes straight back to the ring. A
+/// ring found empty (`ENOBUFS`; it grows for the next ones) or refused
+/// means an ordinary (cancelable) read into a head buffer. Cancelled (or
+/// failed), the connection holds no buffer. Used with or without
+/// `idle_read_release` (`cancel` is its canceller, if on).
+async fn selected_read<S: IdleRead>(
+    worker: &Worker,
+    stream: &mut S,
+    buf: &mut ConnBuf,
+    cancel: Option<monoio::io::CancelHandle>,
+) -> io::Result<usize> {
+    worker.give_buffer(buf.take_storage());
+    match stream.read_selected(cancel.clone()).await {
+        Ok(got) => {
+            buf.replace_storage(worker.take_head_buffer());
+            buf.append(got.as_slice());
+            Ok(got.as_slice().len())
+        }
+        Err(e)
+            if e.raw_os_error() == Some(libc::ENOBUFS)
+                || e.kind() == io::ErrorKind::Unsupported =>
+        {
+            buf.replace_storage(worker.take_head_buffer());
+            match cancel {
+                Some(cancel) => buf.read_cancelable_from(stream, cancel).await,
+                None => buf.read_from(stream).await,
+            }
+        }
+        Err(e) => Err(e),
+    }
 }

@@ -170,6 +170,13 @@ impl Serving {
         let idle = self.worker.pool.borrow().idle_count() as i64;
         let gauge = &gen.stats.pool_idle;
         gauge.add(idle - gauge.get());
+        let (buffers, ran_dry) = monoio::ring_ext::buffer_ring_stats();
+        for (gauge, now) in [
+            (&gen.stats.ring_buffers, i64::from(buffers)),
+            (&gen.stats.ring_ran_dry, ran_dry as i64),
+        ] {
+            gauge.add(now - gauge.get());
+        }
     }
 
     fn publish_stats(&self) {

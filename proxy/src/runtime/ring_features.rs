@@ -8,6 +8,7 @@
 //! | feature | what it does | needs |
 //! |---|---|---|
 //! | `recv_poll_first` | socket receives arm a poll first instead of trying at once (`IORING_RECVSEND_POLL_FIRST`): a keep-alive connection's next request and an upstream's response are usually not there yet when the receive is submitted, so the attempt that would fail is skipped | Linux 5.19; measured no gain here (closed loop 2–4 % fewer req/s, fixed rate within noise), so off by default |
+//! | `buffer_ring` | an idle keep-alive connection's read takes a buffer from a per-worker provided-buffer ring only when its next request arrives (`IORING_REGISTER_PBUF_RING`, `IOSQE_BUFFER_SELECT`); the bytes are copied into a head buffer and the ring buffer goes straight back, so a connection between requests holds no read buffer. The ring starts with 16 buffers of 2 KiB and gets one more each time a receive finds it empty (that receive reads into a buffer of its own; at most `BUFFER_RING_MAX`) | Linux 5.19; plain TCP connections only (see `pipeline::read_head`) |
 
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -16,13 +17,20 @@ use std::sync::OnceLock;
 use crate::config::RingFeatures;
 
 /// Every feature's name, as in the configuration.
-pub const ALL: [&str; 1] = ["recv_poll_first"];
+pub const ALL: [&str; 2] = ["recv_poll_first", "buffer_ring"];
+
+/// Most buffers a worker's provided-buffer ring holds (a power of two).
+pub const BUFFER_RING_MAX: u16 = 1024;
+/// Bytes per provided buffer: a typical request head fits; a longer one
+/// is read on into the connection's head buffer.
+pub const BUFFER_RING_BUF_LEN: u32 = 2048;
 
 /// What the kernel accepts (probed once per process).
 pub fn supported() -> RingFeatures {
     static PROBED: OnceLock<RingFeatures> = OnceLock::new();
     *PROBED.get_or_init(|| RingFeatures {
         recv_poll_first: probe_recv_poll_first(),
+        buffer_ring: monoio::ring_ext::probe_buffer_ring(),
     })
 }
 
@@ -31,12 +39,15 @@ pub fn effective(asked: RingFeatures) -> RingFeatures {
     let k = supported();
     RingFeatures {
         recv_poll_first: asked.recv_poll_first && k.recv_poll_first,
+        buffer_ring: asked.buffer_ring && k.buffer_ring,
     }
 }
 
 /// Turn `f` on for this thread's ring (call before its runtime serves).
 pub fn apply(f: RingFeatures) {
     monoio::ring_ext::set_recv_poll_first(f.recv_poll_first);
+    let buffers = if f.buffer_ring { BUFFER_RING_MAX } else { 0 };
+    monoio::ring_ext::set_buffer_ring(buffers, BUFFER_RING_BUF_LEN);
 }
 
 /// The names of the features on in `f`.
@@ -44,6 +55,9 @@ pub fn names(f: RingFeatures) -> Vec<&'static str> {
     let mut out = Vec::new();
     if f.recv_poll_first {
         out.push("recv_poll_first");
+    }
+    if f.buffer_ring {
+        out.push("buffer_ring");
     }
     out
 }
@@ -96,13 +110,14 @@ mod tests {
         assert!(names(none).is_empty());
         let all = RingFeatures {
             recv_poll_first: true,
+            buffer_ring: true,
         };
         assert_eq!(effective(all), supported());
         assert_eq!(names(all), ALL.to_vec());
     }
 
     #[test]
-    fn this_kernel_takes_poll_first() {
+    fn this_kernel_takes_poll_first_and_buffer_rings() {
         // Linux 5.19 and later (CI and the benchmark host run 6.x); the
         // probe must not report a refusal there.
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
@@ -111,6 +126,7 @@ mod tests {
         let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
         if (major, minor) >= (5, 19) && io_uring::IoUring::new(2).is_ok() {
             assert!(supported().recv_poll_first, "kernel {release}");
+            assert!(supported().buffer_ring, "kernel {release}");
         }
     }
 }

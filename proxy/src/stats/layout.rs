@@ -157,6 +157,11 @@ pub struct WorkerStats {
     /// Idle upstream connections held in the pool (per worker, not per
     /// generation: shared by every layout of the worker).
     pub pool_idle: Arc<Gauge>,
+    /// The worker's provided-buffer ring (`ring_features` `buffer_ring`):
+    /// buffers in it, and selected reads that found it empty (per worker,
+    /// like `pool_idle`).
+    pub ring_buffers: Arc<Gauge>,
+    pub ring_ran_dry: Arc<Gauge>,
     /// Latest snapshot published by the worker.
     pub histograms: ArcSwap<HistogramSet>,
     /// The worker's io_uring file descriptor (-1: none, e.g. epoll driver),
@@ -283,6 +288,12 @@ impl WorkerStats {
                 .collect(),
             cluster_base: cluster_base.into_boxed_slice(),
             pool_idle: prev.map(|(w, _)| w.pool_idle.clone()).unwrap_or_default(),
+            ring_buffers: prev
+                .map(|(w, _)| w.ring_buffers.clone())
+                .unwrap_or_default(),
+            ring_ran_dry: prev
+                .map(|(w, _)| w.ring_ran_dry.clone())
+                .unwrap_or_default(),
             histograms: ArcSwap::from_pointee(histograms),
             ring_fd: prev
                 .map(|(w, _)| w.ring_fd.clone())

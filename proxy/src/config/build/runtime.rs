@@ -214,6 +214,7 @@ impl Builder<'_> {
         for (i, name) in list.iter().enumerate() {
             match name.as_str() {
                 "recv_poll_first" => f.recv_poll_first = true,
+                "buffer_ring" => f.buffer_ring = true,
                 other => self.error(
                     format!("{what}[{i}]"),
                     format!(

@@ -17,6 +17,8 @@ mod poll;
 pub(crate) use poll::Readiness;
 mod read;
 mod recv;
+#[cfg(all(target_os = "linux", feature = "iouring"))]
+mod recv_select;
 mod send;
 mod write;
 

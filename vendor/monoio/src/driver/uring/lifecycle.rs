@@ -41,6 +41,9 @@ impl<'a> Ref<'a, Lifecycle> {
                 }
             }
             Lifecycle::Ignored(..) => {
+                // ringway: a selected receive nobody waits for gives its
+                // provided buffer back (`ring_ext`).
+                crate::ring_ext::recycle_selected(flags);
                 self.remove();
             }
             Lifecycle::Completed(..) => unsafe { std::hint::unreachable_unchecked() },
@@ -83,7 +86,9 @@ impl<'a> Ref<'a, Lifecycle> {
                 };
                 return false;
             }
-            Lifecycle::Completed(..) => {
+            Lifecycle::Completed(_, flags) => {
+                // ringway: as in `complete` (its result is never read).
+                crate::ring_ext::recycle_selected(*flags);
                 self.remove();
             }
             Lifecycle::Ignored(..) => unsafe { std::hint::unreachable_unchecked() },

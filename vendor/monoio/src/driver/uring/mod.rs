@@ -377,6 +377,23 @@ impl Driver for IoUringDriver {
 }
 
 impl UringInner {
+    /// ringway: register a provided-buffer ring (`ring_ext`) on this
+    /// driver's ring.
+    ///
+    /// # Safety
+    /// `ring_addr` is a page-aligned ring of `entries` `io_uring_buf`s that
+    /// stays mapped for as long as this ring can use it.
+    pub(crate) unsafe fn register_buf_ring(
+        &self,
+        ring_addr: u64,
+        entries: u16,
+        bgid: u16,
+    ) -> io::Result<()> {
+        self.uring
+            .submitter()
+            .register_buf_ring(ring_addr, entries, bgid)
+    }
+
     fn tick(&mut self) -> io::Result<()> {
         let cq = self.uring.completion();
 

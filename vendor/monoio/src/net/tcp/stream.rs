@@ -230,6 +230,26 @@ impl TcpStream {
         }
     }
 
+    /// ringway: a receive that takes its buffer from this thread's
+    /// provided-buffer ring only when data arrives (`ring_ext`), cancelled
+    /// by `c` (if any) like `cancelable_read`. `Unsupported` when the thread has no
+    /// ring (off, refused, or the epoll driver); `ENOBUFS` when every
+    /// buffer of the ring is out. Either way no byte was taken from the
+    /// socket and the caller reads as usual.
+    #[cfg(all(target_os = "linux", feature = "iouring"))]
+    pub async fn cancelable_read_selected(
+        &mut self,
+        c: Option<CancelHandle>,
+    ) -> io::Result<crate::ring_ext::SelectedBuf> {
+        let group = crate::ring_ext::ensure_registered()?;
+        if c.as_ref().is_some_and(CancelHandle::canceled) {
+            return Err(operation_canceled());
+        }
+        let op = Op::recv_select(&self.fd, group)?;
+        let _guard = c.map(|c| c.associate_op(op.op_canceller()));
+        op.selected().await
+    }
+
     /// Wait for read readiness.
     /// Note: Do not use it before every io. It is different from other runtimes!
     ///
