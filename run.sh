@@ -105,11 +105,13 @@ cmd_test() {
         || echo "note: chromium (Debian) not installable; the dashboard browser test is skipped"
     log "unit + integration tests"
     cargo test --workspace
-    # The io_uring features of runtime.ring_features are off by default
-    # (measured first, bench/README.md): the integration suite runs again
-    # with every one of them forced on, and with splice(2) of large bodies
-    # (limits.splice_min_bytes, on by default) forced off.
-    log "integration tests again with every ring feature on and splicing off (RINGWAY_RING_FEATURES=recv_poll_first RINGWAY_SPLICE_MIN_BYTES=0)"
+    # The io_uring features of runtime.ring_features: the first pass runs
+    # the defaults (buffer_ring on, recv_poll_first off); the integration
+    # suite runs again with each of them flipped (recv_poll_first on,
+    # buffer_ring off), so each runs the whole suite on and off, and with
+    # splice(2) of large bodies (limits.splice_min_bytes, on by default)
+    # forced off.
+    log "integration tests again with the ring features flipped and splicing off (RINGWAY_RING_FEATURES=recv_poll_first RINGWAY_SPLICE_MIN_BYTES=0)"
     RINGWAY_RING_FEATURES=recv_poll_first RINGWAY_SPLICE_MIN_BYTES=0 cargo test -p ringway-tests
     log "release build (LTO)"
     cargo build --release --workspace --bins

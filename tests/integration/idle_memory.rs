@@ -6,6 +6,12 @@
 //! would) and go idle; the proxy's RSS is measured once they are past the
 //! grace, then each connection must serve a second request. The same runs
 //! with the release forced off give the comparison.
+//!
+//! `ring_features = ["buffer_ring"]` (io_uring) lends no buffer at all
+//! while a connection waits: with the release off, the same connections
+//! then hold no read buffer either, and hold it from the first moment they
+//! idle. Every run here names its ring features (`RINGWAY_RING_FEATURES`,
+//! which wins over the test suite's own setting of it).
 
 use std::time::{Duration, Instant};
 
@@ -26,9 +32,9 @@ const SAVED_KIB: u64 = 8;
 /// RSS growth in KiB (after a warm-up) over `n` connections that each
 /// served a request and then sat idle past the release grace; each must
 /// serve a second request afterwards.
-fn idle_growth(label: &str, driver: &str, release: bool, n: usize) -> u64 {
+fn idle_growth(label: &str, driver: &str, release: bool, features: &str, n: usize) -> u64 {
     raise_nofile(n as u64 + 1024);
-    let s = Setup::new(label, |c| {
+    let s = Setup::with_env(label, &[("RINGWAY_RING_FEATURES", features)], |c| {
         c.runtime("driver", &q(driver))
             .runtime("idle_read_release", if release { "true" } else { "false" })
             .limit("idle_timeout", &q("60s"))
@@ -38,6 +44,18 @@ fn idle_growth(label: &str, driver: &str, release: bool, n: usize) -> u64 {
         if release { "on" } else { "off" }
     );
     assert!(s.proxy.stdout().contains(&summary), "{}", s.proxy.stdout());
+    if !features.is_empty()
+        && !s
+            .proxy
+            .stdout()
+            .contains(&format!("ring features: {features}"))
+    {
+        println!(
+            "SKIP {label}: ring features {features} not in use here\n{}",
+            s.proxy.stdout()
+        );
+        return 0;
+    }
     let pad = "p".repeat(PAD);
     let req =
         |i: usize, round: u32| Request::get(&format!("/idle/{round}/{i}")).header("x-pad", &pad);
@@ -67,7 +85,7 @@ fn idle_growth(label: &str, driver: &str, release: bool, n: usize) -> u64 {
     }
     let grown = rss1.saturating_sub(rss0);
     println!(
-        "idle_read_release {release} ({driver}): {n} connections opened in {opened:?}; \
+        "idle_read_release {release} ({driver}, ring features [{features}]): {n} connections opened in {opened:?}; \
          RSS {rss0} -> {rss1} KiB once idle: +{grown} KiB, {:.1} KiB per connection",
         grown as f64 / n as f64
     );
@@ -79,8 +97,8 @@ fn idle_growth(label: &str, driver: &str, release: bool, n: usize) -> u64 {
 /// idle connection still costs its task (the stage loop's future, tens of
 /// KiB in a debug build), so the growth is compared, not bounded alone.
 fn off_then_on(label: &str, driver: &str, n: usize) {
-    let off = idle_growth(&format!("{label}-off"), driver, false, n);
-    let on = idle_growth(&format!("{label}-on"), driver, true, n);
+    let off = idle_growth(&format!("{label}-off"), driver, false, "", n);
+    let on = idle_growth(&format!("{label}-on"), driver, true, "", n);
     let saved = off.saturating_sub(on);
     println!("{driver}: {saved} KiB saved over {n} idle connections");
     assert!(
@@ -102,6 +120,29 @@ fn idle_keepalive_connections_hold_no_read_buffer() {
 #[test]
 fn idle_read_release_works_with_the_legacy_driver() {
     off_then_on("idle-release-legacy", "legacy", 1000);
+}
+
+/// With `buffer_ring` and the release off, idle connections hold no read
+/// buffer either (none is lent while they wait): at least [`SAVED_KIB`]
+/// less each than the same connections without the ring.
+#[test]
+fn buffer_ring_idle_connections_hold_no_read_buffer() {
+    let n = 1500;
+    let without = idle_growth("buffer-ring-without", "auto", false, "", n);
+    let with = idle_growth("buffer-ring-with", "auto", false, "buffer_ring", n);
+    if with == 0 {
+        return; // skipped: printed above
+    }
+    println!(
+        "buffer_ring: {} KiB saved over {n} idle connections",
+        without.saturating_sub(with)
+    );
+    assert!(
+        with + n as u64 * SAVED_KIB < without,
+        "{n} idle connections grew the RSS by {with} KiB with buffer_ring (release off), \
+         {without} KiB without: expected at least {} KiB less with it",
+        n as u64 * SAVED_KIB
+    );
 }
 
 /// Lift the soft open-files limit to `want` (within the hard limit).

@@ -1,7 +1,8 @@
 //! `[runtime] ring_features` (issue #18): io_uring features beyond
 //! monoio's own, probed at start, reported in the start-up summary and in
 //! `/workers`, and overridden by `RINGWAY_RING_FEATURES` (the suite runs a
-//! second time with every feature on: `./run.sh test`).
+//! second time with each feature flipped from its default: `./run.sh
+//! test`).
 
 use ringway_tests::client::{Client, Request};
 use ringway_tests::config::q;
@@ -63,14 +64,14 @@ fn recv_poll_first_serves_and_is_reported() {
         println!("SKIP ring features: io_uring is not available here (epoll fallback)");
         return;
     }
-    if out.contains("ringway: ring features: none") && !overridden() {
+    if !out.contains("ringway: ring features: recv_poll_first") && !overridden() {
         // The probe refused it: only a kernel older than 5.19 does.
         println!("SKIP recv_poll_first: this kernel refuses IORING_RECVSEND_POLL_FIRST\n{out}");
         return;
     }
     if !overridden() {
         assert!(
-            out.contains("ringway: ring features: recv_poll_first\n"),
+            out.contains("ringway: ring features: recv_poll_first (off: buffer_ring;"),
             "{out}"
         );
         assert_eq!(
@@ -82,19 +83,46 @@ fn recv_poll_first_serves_and_is_reported() {
 }
 
 #[test]
-fn no_ring_feature_by_default_and_an_unknown_one_is_refused() {
+fn buffer_ring_by_default_none_when_empty_and_an_unknown_one_is_refused() {
     let s = Setup::new("ring-features-default", |c| c.admin());
     let out = s.proxy.stdout();
     if !overridden() && out.contains("driver io_uring") {
+        // On by default where the kernel takes it (5.19 and later).
+        let (line, listed) = if out.contains("ringway: ring features: buffer_ring") {
+            (
+                "ringway: ring features: buffer_ring (off: recv_poll_first;",
+                vec!["buffer_ring".to_owned()],
+            )
+        } else {
+            (
+                "ringway: ring features: none (off: recv_poll_first buffer_ring;",
+                vec![],
+            )
+        };
+        assert!(out.contains(line), "{out}");
         assert!(
-            out.contains("ringway: ring features: none (off: recv_poll_first;"),
-            "{out}"
-        );
-        assert!(
-            worker_features(&s).iter().all(|f| f.is_empty()),
+            worker_features(&s).iter().all(|f| *f == listed),
             "{:?}",
             worker_features(&s)
         );
+    }
+    traffic(&s);
+    drop(s);
+
+    // An empty list turns every feature off.
+    let s = Setup::new("ring-features-none", |c| {
+        c.runtime("ring_features", "[]").admin()
+    });
+    let out = s.proxy.stdout();
+    if !overridden() && out.contains("driver io_uring") {
+        assert!(
+            out.contains("ringway: ring features: none (off: recv_poll_first buffer_ring;"),
+            "{out}"
+        );
+        assert!(worker_features(&s).iter().all(|f| f.is_empty()));
+        let r = Client::connect(s.proxy.admin_addr()).get("/workers");
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert!(v["workers"][0]["buffer_ring"].is_null(), "{v}");
     }
     traffic(&s);
 
@@ -133,7 +161,7 @@ fn buffer_ring_serves_and_is_reported() {
         println!("SKIP buffer_ring: io_uring is not available here (epoll fallback)");
         return;
     }
-    if out.contains("ringway: ring features: none") && !overridden() {
+    if !out.contains("ringway: ring features: buffer_ring") && !overridden() {
         println!("SKIP buffer_ring: this kernel refuses provided-buffer rings\n{out}");
         return;
     }

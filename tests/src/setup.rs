@@ -26,6 +26,20 @@ impl Setup {
         Setup { proxy, origin, dir }
     }
 
+    /// As [`Setup::new`], with extra environment for the proxy (it wins
+    /// over the test process's own, e.g. `RINGWAY_RING_FEATURES`).
+    pub fn with_env(
+        label: &str,
+        env: &[(&str, &str)],
+        tweak: impl FnOnce(Config) -> Config,
+    ) -> Setup {
+        let dir = TestDir::new(label);
+        let origin = Origin::start();
+        let config = tweak(Config::simple(origin.addr()));
+        let proxy = Proxy::start_toml(&dir, &config.to_toml(), env);
+        Setup { proxy, origin, dir }
+    }
+
     /// The "public" listener's address.
     pub fn addr(&self) -> SocketAddr {
         self.proxy.addr("public")

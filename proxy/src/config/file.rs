@@ -113,8 +113,8 @@ pub struct RuntimeFile {
     pub sqpoll_idle: Option<DurationValue>,
     /// Default `["single_issuer", "coop_taskrun"]`.
     pub ring_flags: Option<Vec<String>>,
-    /// Default `[]`; known: `"recv_poll_first"`, `"buffer_ring"` (used when the kernel
-    /// supports it).
+    /// Default `["buffer_ring"]`; known: `"recv_poll_first"`, `"buffer_ring"`
+    /// (used when the kernel supports it).
     pub ring_features: Option<Vec<String>>,
     /// Default 10000.
     pub max_connections_per_worker: Option<i64>,

@@ -3,7 +3,8 @@
 //! (vendor/README.md): asked for with `[runtime] ring_features`, probed
 //! once at start (a feature the kernel refuses stays off), and the ones in
 //! use are printed in the start-up summary and listed in `/workers`.
-//! None is on by default: each is measured first (bench/README.md).
+//! Each is measured before it becomes a default (bench/README.md):
+//! `buffer_ring` is on by default, `recv_poll_first` is not.
 //!
 //! | feature | what it does | needs |
 //! |---|---|---|

@@ -153,7 +153,7 @@ impl Builder<'_> {
                 .collect();
             self.ring_features(&list, "RINGWAY_RING_FEATURES")
         });
-        let ring_features = from_env.or(from_file).unwrap_or_default();
+        let ring_features = from_env.or(from_file).unwrap_or(RingFeatures::DEFAULT);
 
         let max_connections_per_worker = self.int_in(
             "runtime.max_connections_per_worker",
