@@ -121,7 +121,28 @@ fn serve_plain(
         let watch = serving.worker.watchdog.register_tagged(fd, group);
         let mut resumed = false;
         loop {
-            let park = Park::Allowed { resumed };
+            // Back from parking: the next bytes, or readiness. With the
+            // buffer ring the kernel takes a buffer from the worker's ring
+            // when they come (one receive, no buffer held while waiting);
+            // they are copied into a head buffer for the stage loop.
+            // Without it (or when it ran dry), readiness: the stage loop
+            // reads. An error shows again at the next read, which ends it.
+            let first = if !resumed {
+                None
+            } else {
+                match stream.next_bytes().await {
+                    // The client closed, or the idle deadline (or a drain)
+                    // shut the socket.
+                    Ok(Some(got)) if got.as_slice().is_empty() => break,
+                    Ok(Some(got)) => {
+                        let mut bytes = serving.worker.take_head_buffer();
+                        bytes.extend_from_slice(got.as_slice());
+                        Some(bytes)
+                    }
+                    Ok(None) | Err(_) => None,
+                }
+            };
+            let park = Park::Allowed { resumed, first };
             let serve = serve(&serving, group, stream, addrs, None, None, &watch, park);
             // Back into the same place (a local of its own would be more
             // room in this future).
@@ -132,8 +153,6 @@ fn serve_plain(
             // The read canceller is for a pending idle read; a parked
             // connection has none, and gets a new one if it idles again.
             watch.drop_canceller();
-            // An error shows again at the next read, which ends it.
-            let _ = crate::net::idle_read::IdleRead::wait_readable(&stream).await;
             resumed = true;
         }
         drop(watch);
@@ -316,13 +335,17 @@ struct At<'a> {
 
 /// Whether the stage loop may end while its connection idles, handing the
 /// stream back to be woken when it is readable (`HeadRead::Parked`).
-#[derive(Clone, Copy)]
 pub(super) enum Park {
     /// It waits where it is (TLS, HTTP/2 streams, sniffed prefixes).
     Never,
     /// It may park; `resumed`: it starts again after parking (the
-    /// connection is not new: no header deadline from its accept).
-    Allowed { resumed: bool },
+    /// connection is not new: no header deadline from its accept), with
+    /// `first`, the bytes the park loop's selected receive got (in a head
+    /// buffer), if it read them.
+    Allowed {
+        resumed: bool,
+        first: Option<Vec<u8>>,
+    },
 }
 
 /// The stage loop over `stream`: HTTP/1.1 requests one after the other, or
@@ -345,8 +368,13 @@ where
     S: AsyncReadRent + AsyncWriteRent + Split + crate::net::idle_read::IdleRead,
 {
     let worker = &serving.worker;
-    // A bridged HTTP/2 stream hands its head over: parsed where it is.
-    let mut cbuf = match stream.take_first_bytes() {
+    let (may_park, mut first, resumed_with) = match park {
+        Park::Never => (false, true, None),
+        Park::Allowed { resumed, first } => (true, !resumed, first),
+    };
+    // A bridged HTTP/2 stream hands its head over: parsed where it is; a
+    // connection back from parking may bring its next bytes.
+    let mut cbuf = match stream.take_first_bytes().or(resumed_with) {
         Some(bytes) => ConnBuf::with_data(bytes),
         None => ConnBuf::with_buffer(worker.take_head_buffer()),
     };
@@ -368,10 +396,6 @@ where
     let mut meta = RequestMeta::default();
     let mut fstate = FilterState::default();
     let logging = worker.access_log.is_some();
-    let (may_park, mut first) = match park {
-        Park::Never => (false, true),
-        Park::Allowed { resumed } => (true, !resumed),
-    };
 
     // A 101 answer ends the loop with the upstream to tunnel to.
     let end = loop {

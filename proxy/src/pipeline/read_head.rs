@@ -96,6 +96,14 @@ pub async fn read_head<S: IdleRead>(
                 None
             }
         };
+        // With the buffer ring a connection that may park parks at once:
+        // its next request is read by its park loop's selected receive
+        // (`connection::serve_plain`), so between requests it holds
+        // neither a read buffer nor this stage loop.
+        if release.is_some() && may_park && stream.can_select() {
+            worker.give_buffer(buf.take_storage());
+            return Ok(HeadRead::Parked);
+        }
         let read = match release {
             Some(grace) => match idle_read(worker, stream, buf, watch, grace, may_park).await {
                 Some(read) => read,

@@ -19,6 +19,8 @@ mod read;
 mod recv;
 #[cfg(all(target_os = "linux", feature = "iouring"))]
 mod recv_select;
+#[cfg(all(target_os = "linux", feature = "iouring"))]
+pub(crate) use recv_select::NextBytes;
 mod send;
 mod write;
 

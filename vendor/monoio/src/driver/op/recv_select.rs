@@ -29,20 +29,7 @@ impl Op<RecvSelect> {
 
     /// The bytes received, in a buffer of the ring.
     pub(crate) async fn selected(self) -> io::Result<SelectedBuf> {
-        let complete = self.await;
-        let flags = complete.meta.flags;
-        match complete.meta.result {
-            Ok(n) => SelectedBuf::new(io_uring::cqueue::buffer_select(flags), n),
-            Err(e) => {
-                // A failed receive takes no buffer; should a kernel report
-                // one anyway, it goes back.
-                crate::ring_ext::recycle_selected(flags);
-                if e.raw_os_error() == Some(libc::ENOBUFS) {
-                    crate::ring_ext::grow_buffer_ring();
-                }
-                Err(e)
-            }
-        }
+        selected_of(self.await.meta)
     }
 }
 
@@ -65,5 +52,92 @@ impl OpAble for RecvSelect {
     #[cfg(any(feature = "legacy", feature = "poll-io"))]
     fn legacy_call(&mut self) -> io::Result<u32> {
         Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+}
+
+/// The next bytes of an idle socket, or its readiness, as a plain future
+/// (`TcpStream::next_bytes`), for a task that waits on it for as long as
+/// its connection idles: a selected receive when the thread has a buffer
+/// ring (`Some`: the bytes), else, or when the ring ran dry, a readiness
+/// poll (`None`: readable, read it yourself). It holds one operation at a
+/// time and submits it when first polled.
+pub(crate) struct NextBytes<'a> {
+    fd: &'a SharedFd,
+    state: NextState,
+}
+
+enum NextState {
+    Start,
+    Selecting(Op<RecvSelect>),
+    Polling(Op<super::poll::PollAdd>),
+}
+
+impl<'a> NextBytes<'a> {
+    pub(crate) fn new(fd: &'a SharedFd) -> Self {
+        NextBytes {
+            fd,
+            state: NextState::Start,
+        }
+    }
+}
+
+impl std::future::Future for NextBytes<'_> {
+    type Output = io::Result<Option<SelectedBuf>>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        loop {
+            match &mut this.state {
+                NextState::Start => {
+                    let selected = crate::ring_ext::ensure_registered()
+                        .and_then(|group| Op::recv_select(this.fd, group));
+                    this.state = match selected {
+                        Ok(op) => NextState::Selecting(op),
+                        Err(_) => NextState::Polling(Op::poll_read(this.fd, false)?),
+                    };
+                }
+                NextState::Selecting(op) => {
+                    let complete = std::task::ready!(std::pin::Pin::new(op).poll(cx));
+                    match selected_of(complete.meta) {
+                        Ok(buf) => {
+                            this.state = NextState::Start;
+                            return Poll::Ready(Ok(Some(buf)));
+                        }
+                        Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                            this.state = NextState::Polling(Op::poll_read(this.fd, false)?);
+                        }
+                        Err(e) => {
+                            this.state = NextState::Start;
+                            return Poll::Ready(Err(e));
+                        }
+                    }
+                }
+                NextState::Polling(op) => {
+                    let complete = std::task::ready!(std::pin::Pin::new(op).poll(cx));
+                    this.state = NextState::Start;
+                    return Poll::Ready(complete.meta.result.map(|_| None));
+                }
+            }
+        }
+    }
+}
+
+/// The bytes of a selected receive's completion (shared by both forms).
+fn selected_of(meta: super::CompletionMeta) -> io::Result<SelectedBuf> {
+    match meta.result {
+        Ok(n) => SelectedBuf::new(io_uring::cqueue::buffer_select(meta.flags), n),
+        Err(e) => {
+            // A failed receive takes no buffer; should a kernel report one
+            // anyway, it goes back.
+            crate::ring_ext::recycle_selected(meta.flags);
+            if e.raw_os_error() == Some(libc::ENOBUFS) {
+                crate::ring_ext::grow_buffer_ring();
+            }
+            Err(e)
+        }
     }
 }

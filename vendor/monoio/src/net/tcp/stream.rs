@@ -230,6 +230,18 @@ impl TcpStream {
         }
     }
 
+    /// ringway: the next bytes of an idle connection, in a buffer of the
+    /// thread's provided-buffer ring (`Some`), or, without a ring or when
+    /// it ran dry, its read readiness (`None`: read it yourself). A plain
+    /// future holding one operation at a time: a task waiting on it for as
+    /// long as its connection idles keeps only this.
+    #[cfg(all(target_os = "linux", feature = "iouring"))]
+    pub fn next_bytes(
+        &self,
+    ) -> impl Future<Output = io::Result<Option<crate::ring_ext::SelectedBuf>>> + '_ {
+        crate::driver::op::NextBytes::new(&self.fd)
+    }
+
     /// ringway: a receive that takes its buffer from this thread's
     /// provided-buffer ring only when data arrives (`ring_ext`), cancelled
     /// by `c` (if any) like `cancelable_read`. `Unsupported` when the thread has no
