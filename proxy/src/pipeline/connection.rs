@@ -372,6 +372,9 @@ where
         Park::Never => (false, true, None),
         Park::Allowed { resumed, first } => (true, !resumed, first),
     };
+    // Back from parking with readiness only (no ring, or it ran dry): the
+    // first read reads what woke it instead of parking again at once.
+    let mut park_at_once = first || resumed_with.is_some();
     // A bridged HTTP/2 stream hands its head over: parsed where it is; a
     // connection back from parking may bring its next bytes.
     let mut cbuf = match stream.take_first_bytes().or(resumed_with) {
@@ -419,6 +422,7 @@ where
                 &mut head,
                 first,
                 may_park,
+                std::mem::replace(&mut park_at_once, true),
                 watch,
             )
             .await

@@ -50,6 +50,7 @@ pub async fn read_head<S: IdleRead>(
     head: &mut RequestHead,
     first: bool,
     may_park: bool,
+    park_at_once: bool,
     watch: &WatchKey<'_>,
 ) -> Result<HeadRead, ProxyError> {
     let head_limits = HeadLimits {
@@ -99,8 +100,10 @@ pub async fn read_head<S: IdleRead>(
         // With the buffer ring a connection that may park parks at once:
         // its next request is read by its park loop's selected receive
         // (`connection::serve_plain`), so between requests it holds
-        // neither a read buffer nor this stage loop.
-        if release.is_some() && may_park && stream.can_select() {
+        // neither a read buffer nor this stage loop. Not when it has just
+        // come back from a readiness wait with nothing read (the ring ran
+        // dry): that wait's data is read here, or it would park again.
+        if release.is_some() && may_park && park_at_once && stream.can_select() {
             worker.give_buffer(buf.take_storage());
             return Ok(HeadRead::Parked);
         }

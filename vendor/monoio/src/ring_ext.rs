@@ -198,8 +198,16 @@ mod buf_ring {
 
     fn register(count: u16, buf_len: u32) -> io::Result<Ring> {
         let ring_bytes = count as usize * std::mem::size_of::<BufRingEntry>();
+        let bufs_bytes = count as usize * buf_len as usize;
         let entries = map(ring_bytes)?.cast::<BufRingEntry>();
-        let bufs = map(count as usize * buf_len as usize)?;
+        let bufs = match map(bufs_bytes) {
+            Ok(b) => b,
+            Err(e) => {
+                // SAFETY: mapped just above; nothing else refers to it.
+                unsafe { libc::munmap(entries.cast(), ring_bytes) };
+                return Err(e);
+            }
+        };
         let mut ring = Ring {
             entries,
             bufs,
@@ -223,7 +231,15 @@ mod buf_ring {
             #[allow(unreachable_patterns)]
             _ => Err(io::Error::from(io::ErrorKind::Unsupported)),
         });
-        registered.map(|()| ring)
+        if let Err(e) = registered {
+            // SAFETY: the kernel refused the ring, so it never saw these.
+            unsafe {
+                libc::munmap(entries.cast(), ring_bytes);
+                libc::munmap(bufs.cast(), bufs_bytes);
+            }
+            return Err(e);
+        }
+        Ok(ring)
     }
 
     impl Ring {
