@@ -13,9 +13,32 @@ use crate::config::Config;
 /// Highest latency tracked, in microseconds (larger values are clamped).
 pub const MAX_MICROS: u64 = 3_600_000_000;
 
+/// An empty latency histogram that grows with the largest value recorded.
+///
+/// Sized for the whole 1 µs – 1 h range up front, a histogram of 3
+/// significant digits holds 23,552 counters (184 KiB), and every copy of
+/// it (the snapshot a worker publishes each second, the admin side's
+/// merged views and its per-route history) touches all of them. Grown on
+/// demand it holds 2,048 counters (16 KiB) for values up to 2 ms and
+/// 1,024 more for each doubling above (40 KiB up to 16 ms). It grows at
+/// most 21 times in its life, on the first value past each power of two;
+/// values past [`MAX_MICROS`] are clamped, so it never grows past the
+/// fixed-range size. Counts, quantiles and merges are the same as with
+/// the fixed range: only the length of the counter array differs.
 pub fn new_histogram(sigfig: u8) -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_MICROS, sigfig.clamp(1, 5))
+    Histogram::new(sigfig.clamp(1, 5))
         .unwrap_or_else(|_| Histogram::new(3).expect("3 significant digits is valid"))
+}
+
+/// Record `micros`, clamped to 1 µs – [`MAX_MICROS`], growing `h` if the
+/// value is past its current range.
+#[inline]
+pub fn record_micros(h: &mut Histogram<u64>, micros: u64) {
+    let v = micros.clamp(1, MAX_MICROS);
+    if h.record(v).is_err() {
+        // Only a failed resize (a counter array past usize) lands here.
+        h.saturating_record(v);
+    }
 }
 
 /// A published snapshot: request duration per listener and route, the time
@@ -169,8 +192,7 @@ impl Dim {
     #[inline]
     fn record(&self, i: usize, micros: u64) {
         if let Some(l) = self.live.get(i) {
-            l.h.borrow_mut()
-                .saturating_record(micros.clamp(1, MAX_MICROS));
+            record_micros(&mut l.h.borrow_mut(), micros);
             l.dirty.set(true);
         }
     }
@@ -340,6 +362,87 @@ mod tests {
             Some((0, 0, us(up))),
             us(total),
             Some(us(total - up)),
+        );
+    }
+
+    #[test]
+    fn histograms_grow_with_the_values_and_stop_at_the_fixed_range() {
+        let fixed = Histogram::<u64>::new_with_bounds(1, MAX_MICROS, 3).unwrap();
+        assert_eq!(fixed.distinct_values(), 23_552);
+        let mut h = new_histogram(3);
+        assert_eq!(h.distinct_values(), 2_048);
+        for v in [0, 1, 150, 2_047] {
+            record_micros(&mut h, v);
+        }
+        assert_eq!(h.distinct_values(), 2_048, "2 ms fits the first bucket");
+        record_micros(&mut h, 10_000);
+        assert_eq!(h.distinct_values(), 5_120, "10 ms: three more buckets");
+        // Past an hour: clamped, never past the fixed-range size.
+        record_micros(&mut h, 2 * MAX_MICROS);
+        assert_eq!(h.distinct_values(), fixed.distinct_values());
+        assert_eq!(h.max(), fixed.highest_equivalent(MAX_MICROS));
+        assert_eq!(h.len(), 6);
+        assert_eq!(h.min(), 1, "0 is clamped to 1 µs");
+    }
+
+    #[test]
+    fn grown_histograms_give_the_fixed_range_answers_and_merge_across_sizes() {
+        let mut fixed = Histogram::<u64>::new_with_bounds(1, MAX_MICROS, 3).unwrap();
+        let (mut small, mut large) = (new_histogram(3), new_histogram(3));
+        for i in 0..5_000u64 {
+            let v = 1 + (i * i * 7) % 40_000;
+            fixed.saturating_record(v);
+            record_micros(if i % 2 == 0 { &mut small } else { &mut large }, v);
+        }
+        record_micros(&mut large, 3_000_000);
+        fixed.saturating_record(3_000_000);
+        assert!(small.distinct_values() < large.distinct_values());
+        // The admin side's merge: a fresh histogram, then each worker's.
+        let mut merged = new_histogram(3);
+        merged.add(&small).unwrap();
+        merged.add(&large).unwrap();
+        let mut other_order = new_histogram(3);
+        other_order.add(&large).unwrap();
+        other_order.add(&small).unwrap();
+        for m in [&merged, &other_order] {
+            assert_eq!(m.len(), fixed.len());
+            assert_eq!((m.min(), m.max()), (fixed.min(), fixed.max()));
+            for q in [0.5, 0.9, 0.99, 0.999, 1.0] {
+                assert_eq!(m.value_at_quantile(q), fixed.value_at_quantile(q), "q {q}");
+            }
+            assert_eq!(m.mean(), fixed.mean());
+        }
+        // The history's interval: cumulative now minus before.
+        let mut delta = merged.clone();
+        delta.subtract(&small).unwrap();
+        assert_eq!(delta.len(), large.len());
+        assert_eq!(delta.value_at_quantile(0.99), large.value_at_quantile(0.99));
+    }
+
+    #[test]
+    fn a_published_snapshot_is_as_small_as_its_values() {
+        let cfg = config(&["a"], "");
+        let h = WorkerHistograms::new(&cfg);
+        request(&h, 0, 1_500, 1_200);
+        let set = h.snapshot().unwrap();
+        for d in [
+            &set.listeners,
+            &set.routes,
+            &set.routes_proxy,
+            &set.clusters,
+        ] {
+            assert_eq!(d[0].distinct_values(), 2_048);
+        }
+        request(&h, 0, 9_000_000, 8_000_000);
+        let set = h.snapshot().unwrap();
+        assert_eq!(
+            set.routes[0].distinct_values(),
+            15 * 1_024,
+            "9 s: 2^13 x 2 ms"
+        );
+        assert_eq!(
+            set.routes[0].max(),
+            set.routes[0].highest_equivalent(9_000_000)
         );
     }
 
