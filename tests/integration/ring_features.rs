@@ -242,3 +242,45 @@ fn buffer_ring_serves_and_is_reported() {
         assert_eq!(buffers, (16 + ran_dry).min(1024), "{v}");
     }
 }
+
+/// `runtime.cq_entries`, and its default of two completions per
+/// connection, reach the kernel: each worker's completion queue, as the
+/// ring's fdinfo reports it in `/workers`, is the size asked for, and the
+/// proxy serves with it. (A queue smaller than a burst of completions
+/// sends them through the kernel's overflow list: `bench/README.md`.)
+#[test]
+fn the_completion_queue_is_the_size_configured() {
+    for (label, set, want) in [
+        ("cq-default", None, 8192u64),
+        ("cq-set", Some("16384"), 16384),
+    ] {
+        let s = Setup::new(label, |c| {
+            let c = c
+                .runtime("max_connections_per_worker", "3000")
+                .runtime("workers", "2")
+                .admin();
+            match set {
+                Some(v) => c.runtime("cq_entries", v),
+                None => c,
+            }
+        });
+        let out = s.proxy.stdout();
+        assert!(
+            out.contains(&format!("ring_entries 1024 (completion queue {want})")),
+            "{out}"
+        );
+        traffic(&s);
+        if !out.contains("driver io_uring") {
+            println!("SKIP {label}: io_uring is not available here (epoll fallback)");
+            continue;
+        }
+        let r = Client::connect(s.proxy.admin_addr()).get("/workers");
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        let workers = v["workers"].as_array().unwrap();
+        assert_eq!(workers.len(), 2);
+        for w in workers {
+            assert_eq!(w["ring"]["cq_entries"].as_u64(), Some(want), "{w}");
+            assert_eq!(w["ring"]["sq_entries"].as_u64(), Some(1024), "{w}");
+        }
+    }
+}

@@ -109,6 +109,8 @@ pub struct RuntimeFile {
     pub driver: Option<String>,
     /// Default 1024; a power of two in 2..=32768.
     pub ring_entries: Option<i64>,
+    /// Completion queue size; default from `max_connections_per_worker`.
+    pub cq_entries: Option<i64>,
     /// SQPOLL idle time; absent = SQPOLL off.
     pub sqpoll_idle: Option<DurationValue>,
     /// Default `["single_issuer", "coop_taskrun"]`.

@@ -103,6 +103,9 @@ pub struct RuntimeConfig {
     pub cores: Vec<usize>,
     pub driver: DriverKind,
     pub ring_entries: u32,
+    /// Completion queue size (`IORING_SETUP_CQSIZE`): a power of two,
+    /// at least `ring_entries`, at most 65536.
+    pub cq_entries: u32,
     /// SQPOLL with this idle time; `None` = off.
     pub sqpoll_idle: Option<Duration>,
     pub ring_flags: RingFlags,

@@ -60,6 +60,7 @@ fn minimal_file_uses_documented_defaults() {
     assert!(rt.cores.is_empty());
     assert_eq!(rt.driver, DriverKind::Auto);
     assert_eq!(rt.ring_entries, 1024);
+    assert_eq!(rt.cq_entries, 32_768, "2 x 10,000 connections, rounded up");
     assert_eq!(rt.sqpoll_idle, None);
     assert_eq!(
         rt.ring_flags,
@@ -492,6 +493,44 @@ fn unknown_cluster_with_line() {
         e.message
     );
     assert!(e.message.contains("known: \"app\""), "{}", e.message);
+}
+
+#[test]
+fn the_completion_queue_follows_the_connection_limit_or_is_set() {
+    let rt = |extra: &str| {
+        let text = MINIMAL.replacen("[runtime]", &format!("[runtime]\n{extra}"), 1);
+        assert_ne!(text, MINIMAL, "MINIMAL has a [runtime] table");
+        Config::parse(&text, None).map(|c| c.runtime)
+    };
+    let cq = |extra: &str| rt(extra).unwrap().cq_entries;
+    // Two per connection, never under twice the submission queue, at
+    // most the kernel's 65536.
+    assert_eq!(cq("max_connections_per_worker = 100"), 2048);
+    assert_eq!(cq("max_connections_per_worker = 1500"), 4096);
+    assert_eq!(
+        cq("max_connections_per_worker = 100\nring_entries = 4096"),
+        8192
+    );
+    assert_eq!(cq("max_connections_per_worker = 1000000"), 65_536);
+    // Set: a power of two from ring_entries to 65536.
+    assert_eq!(cq("cq_entries = 1024"), 1024);
+    assert_eq!(cq("cq_entries = 65536"), 65_536);
+    for bad in [
+        "cq_entries = 512",
+        "cq_entries = 3000",
+        "cq_entries = 131072",
+        "cq_entries = 0",
+        "cq_entries = 4096\nring_entries = 8192",
+    ] {
+        let text = MINIMAL.replacen("[runtime]", &format!("[runtime]\n{bad}"), 1);
+        let errs = errors(&text);
+        let e = error_at(&errs, "runtime.cq_entries");
+        assert!(
+            e.message.contains("power of two between ring_entries"),
+            "{bad}: {e:?}"
+        );
+        assert_eq!(e.line, Some(line_of(&text, "cq_entries")), "{bad}");
+    }
 }
 
 #[test]

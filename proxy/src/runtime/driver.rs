@@ -37,6 +37,7 @@ impl std::fmt::Display for DriverUsed {
 
 fn uring_builder(rc: &RuntimeConfig, with_flags: bool) -> (io_uring::Builder, String) {
     let mut b = io_uring::IoUring::builder();
+    b.setup_cqsize(rc.cq_entries);
     let mut names = Vec::new();
     if with_flags {
         if rc.ring_flags.single_issuer {

@@ -13,10 +13,11 @@ pub fn print(
 ) {
     let rc = &config.runtime;
     println!(
-        "ringway {} — {} worker(s), ring_entries {}, max {} connections/worker",
+        "ringway {} — {} worker(s), ring_entries {} (completion queue {}), max {} connections/worker",
         env!("CARGO_PKG_VERSION"),
         rc.workers,
         rc.ring_entries,
+        rc.cq_entries,
         rc.max_connections_per_worker
     );
     for (i, d) in drivers.iter().enumerate() {

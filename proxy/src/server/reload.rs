@@ -483,6 +483,7 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
         out.push("runtime.driver");
     }
     if a.ring_entries != b.ring_entries
+        || a.cq_entries != b.cq_entries
         || a.sqpoll_idle != b.sqpoll_idle
         || a.ring_flags != b.ring_flags
         || a.ring_features != b.ring_features

@@ -32,6 +32,24 @@ pub mod defaults {
 
     pub const RING_ENTRIES: u32 = 1024;
     pub const MAX_CONNECTIONS_PER_WORKER: usize = 10_000;
+    /// The kernel's largest completion queue (`IORING_MAX_CQ_ENTRIES`).
+    pub const MAX_CQ_ENTRIES: u32 = 65_536;
+
+    /// Default completion queue size: two completions per connection (a
+    /// busy connection has its downstream and its upstream operation in
+    /// flight), at least twice `ring_entries` (the kernel's own default),
+    /// rounded up to a power of two, at most 65536. A burst larger than
+    /// the queue waits on the kernel's overflow list, which costs an
+    /// allocation and a list walk per completion: at 9,900 connections
+    /// with the kernel's default 2,048, 6 completions per request went
+    /// that way.
+    pub fn cq_entries(ring_entries: u32, max_connections_per_worker: usize) -> u32 {
+        let want = (max_connections_per_worker as u64)
+            .saturating_mul(2)
+            .max(2 * ring_entries as u64)
+            .min(MAX_CQ_ENTRIES as u64);
+        (want as u32).next_power_of_two().min(MAX_CQ_ENTRIES)
+    }
     pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
     pub const DRAIN_IDLE_GRACE: Duration = Duration::from_secs(1);
     pub const LOG_LEVEL: &str = "info";

@@ -163,6 +163,26 @@ impl Builder<'_> {
             u64::MAX,
         ) as usize;
 
+        let cq_entries = match file.cq_entries {
+            None => defaults::cq_entries(ring_entries, max_connections_per_worker),
+            Some(n)
+                if (ring_entries as i64..=defaults::MAX_CQ_ENTRIES as i64).contains(&n)
+                    && (n as u64).is_power_of_two() =>
+            {
+                n as u32
+            }
+            Some(n) => {
+                self.error(
+                    "runtime.cq_entries",
+                    format!(
+                        "must be a power of two between ring_entries ({ring_entries}) and {} (found {n})",
+                        defaults::MAX_CQ_ENTRIES
+                    ),
+                );
+                defaults::cq_entries(ring_entries, max_connections_per_worker)
+            }
+        };
+
         let drain_timeout = self.duration(
             "runtime.drain_timeout",
             file.drain_timeout.as_ref(),
@@ -197,6 +217,7 @@ impl Builder<'_> {
             cores,
             driver,
             ring_entries,
+            cq_entries,
             sqpoll_idle,
             ring_flags,
             ring_features,
