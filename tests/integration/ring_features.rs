@@ -284,3 +284,49 @@ fn the_completion_queue_is_the_size_configured() {
         }
     }
 }
+
+/// The ring operations of all workers so far (`/workers`, sampled by the
+/// admin side once a second).
+fn submissions(s: &Setup) -> u64 {
+    let r = Client::connect(s.proxy.admin_addr()).get("/workers");
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    v["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["ring"]["submissions"].as_u64().unwrap())
+        .sum()
+}
+
+/// A connection that carries one request costs six ring operations:
+/// accept, receive the request, send it upstream, receive the answer, send
+/// it back, close. Closing a socket used to add a seventh: dropping the
+/// close operation asked the kernel to cancel it, which found nothing.
+#[test]
+fn a_connection_per_request_costs_six_ring_operations() {
+    let s = Setup::new("ops-per-connection", |c| c.admin());
+    if !s.proxy.stdout().contains("driver io_uring") {
+        println!("SKIP ops per connection: io_uring is not available here (epoll fallback)");
+        return;
+    }
+    // Warm: the upstream connection is pooled.
+    let r = s
+        .client()
+        .request(&Request::get("/ops/warm").header("connection", "close"));
+    assert_eq!(r.status(), 200, "{r}");
+    let settle = || std::thread::sleep(std::time::Duration::from_millis(1300));
+    settle();
+    let before = submissions(&s);
+    const N: u64 = 300;
+    for i in 0..N {
+        let r = s
+            .client()
+            .request(&Request::get(&format!("/ops/{i}")).header("connection", "close"));
+        assert_eq!(r.status(), 200, "{r}");
+    }
+    settle();
+    let ops = submissions(&s) - before;
+    println!("{ops} ring operations for {N} connections");
+    assert!(ops >= 5 * N, "{ops} operations for {N} connections");
+    assert!(ops <= 6 * N + 10, "{ops} operations for {N} connections");
+}

@@ -156,6 +156,17 @@ impl Inner {
         }
     }
 
+    /// ringway: as `drop_op`, without a cancellation (`Op::detach`).
+    #[allow(unused)]
+    fn detach_op<T: 'static>(&self, index: usize, data: &mut Option<T>) {
+        match self {
+            #[cfg(all(target_os = "linux", feature = "iouring"))]
+            Inner::Uring(this) => UringInner::detach_op(this, index, data),
+            #[allow(unreachable_patterns)]
+            _ => {}
+        }
+    }
+
     #[allow(unused)]
     fn drop_op<T: 'static>(&self, index: usize, data: &mut Option<T>) {
         match self {

@@ -184,6 +184,17 @@ where
     }
 }
 
+impl<T> Op<T> {
+    /// ringway: let the operation finish on its own, without asking the
+    /// kernel to cancel it (for an operation that cannot usefully be
+    /// cancelled, such as the close of a dropped socket). Its completion
+    /// is reaped, and its data dropped, when it comes.
+    pub(crate) fn detach(mut self) {
+        self.driver.detach_op(self.index, &mut self.data);
+        self.index = usize::MAX;
+    }
+}
+
 impl<T> Drop for Op<T> {
     fn drop(&mut self) {
         self.driver.drop_op(self.index, &mut self.data);

@@ -528,9 +528,15 @@ impl Drop for Inner {
         match state {
             #[cfg(all(target_os = "linux", feature = "iouring"))]
             State::Uring(UringState::Init) | State::Uring(UringState::Waiting(..)) => {
-                if super::op::Op::close(fd).is_err() {
-                    let _ = unsafe { std::fs::File::from_raw_fd(fd) };
-                };
+                // ringway: the close runs on; cancelling it (what dropping
+                // the `Op` does) cost an ASYNC_CANCEL that found nothing
+                // (-ENOENT) for every socket closed.
+                match super::op::Op::close(fd) {
+                    Ok(op) => op.detach(),
+                    Err(_) => {
+                        let _ = unsafe { std::fs::File::from_raw_fd(fd) };
+                    }
+                }
             }
             #[cfg(feature = "legacy")]
             State::Legacy(idx) => drop_legacy(fd, *idx),

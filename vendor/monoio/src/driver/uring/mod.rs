@@ -551,6 +551,22 @@ impl UringInner {
         }
     }
 
+    /// ringway: drop an operation's future and leave the operation to
+    /// finish: no `ASYNC_CANCEL` (`Op::detach`).
+    pub(crate) fn detach_op<T: 'static>(
+        this: &Rc<UnsafeCell<UringInner>>,
+        index: usize,
+        data: &mut Option<T>,
+    ) {
+        let inner = unsafe { &mut *this.get() };
+        if index == usize::MAX {
+            return;
+        }
+        if let Some(lifecycle) = inner.ops.slab.get(index) {
+            let _ = lifecycle.drop_op(data);
+        }
+    }
+
     pub(crate) unsafe fn cancel_op(this: &Rc<UnsafeCell<UringInner>>, index: usize) {
         let inner = &mut *this.get();
         let cancel = opcode::AsyncCancel::new(index as u64)
