@@ -398,7 +398,7 @@ fn load(path: &Path) -> Result<Config, ExitCode> {
 /// first arena, and the two 2 MiB pages faulted by then stayed (4 MiB of a
 /// 14.5 MiB RSS under load; 11.0 MiB when set before). Refused only by
 /// kernels older than 3.15; then nothing changes. Checked by the
-/// integration test `memory::no_transparent_huge_pages`.
+/// integration test `idle_memory::no_transparent_huge_pages`.
 extern "C" fn disable_transparent_huge_pages() {
     // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory
     // of ours.
