@@ -83,7 +83,7 @@ pub fn run_on_driver<F, Fut>(
             match built {
                 Ok(mut rt) => {
                     let features = super::ring_features::effective(rc.ring_features);
-                    super::ring_features::apply(features);
+                    super::ring_features::apply(features, rc.max_connections_per_worker);
                     on_start(Ok(DriverUsed::IoUring {
                         flags,
                         features: super::ring_features::names(features),
