@@ -33,11 +33,15 @@ fn traffic(s: &Setup) {
     }
 }
 
+/// `/workers`, parsed.
+fn workers_json(s: &Setup) -> serde_json::Value {
+    let r = Client::connect(s.proxy.admin_addr()).get("/workers");
+    serde_json::from_slice(&r.body).unwrap()
+}
+
 /// The `ring_features` list of each worker in `/workers`.
 fn worker_features(s: &Setup) -> Vec<Vec<String>> {
-    let r = Client::connect(s.proxy.admin_addr()).get("/workers");
-    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-    v["workers"]
+    workers_json(s)["workers"]
         .as_array()
         .unwrap()
         .iter()
@@ -120,8 +124,7 @@ fn buffer_ring_by_default_none_when_empty_and_an_unknown_one_is_refused() {
             "{out}"
         );
         assert!(worker_features(&s).iter().all(|f| f.is_empty()));
-        let r = Client::connect(s.proxy.admin_addr()).get("/workers");
-        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        let v = workers_json(&s);
         assert!(v["workers"][0]["buffer_ring"].is_null(), "{v}");
     }
     traffic(&s);
@@ -232,8 +235,7 @@ fn buffer_ring_serves_and_is_reported() {
     // registered and used, and grew by one buffer each time it ran dry.
     if !overridden() {
         std::thread::sleep(std::time::Duration::from_millis(1500));
-        let r = Client::connect(s.proxy.admin_addr()).get("/workers");
-        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        let v = workers_json(&s);
         let ring = &v["workers"][0]["buffer_ring"];
         let buffers = ring["buffers"].as_u64().unwrap_or(0);
         let ran_dry = ring["ran_dry"].as_u64().unwrap_or(u64::MAX);
@@ -274,8 +276,7 @@ fn the_completion_queue_is_the_size_configured() {
             println!("SKIP {label}: io_uring is not available here (epoll fallback)");
             continue;
         }
-        let r = Client::connect(s.proxy.admin_addr()).get("/workers");
-        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        let v = workers_json(&s);
         let workers = v["workers"].as_array().unwrap();
         assert_eq!(workers.len(), 2);
         for w in workers {
@@ -288,9 +289,7 @@ fn the_completion_queue_is_the_size_configured() {
 /// The ring operations of all workers so far (`/workers`, sampled by the
 /// admin side once a second).
 fn submissions(s: &Setup) -> u64 {
-    let r = Client::connect(s.proxy.admin_addr()).get("/workers");
-    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-    v["workers"]
+    workers_json(s)["workers"]
         .as_array()
         .unwrap()
         .iter()
