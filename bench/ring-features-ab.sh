@@ -11,11 +11,16 @@
 #   LOAD_ARGS="-m POST --body-file /tmp/16k" bench/ring-features-ab.sh ...
 # ORIGIN_BODY sets the origin's response size (default 2 bytes), e.g.
 #   ORIGIN_BODY=67108864 CONNS=10 bench/ring-features-ab.sh $'[limits]\nsplice_min_bytes = 0' '' 0 3
+# BIN_A / BIN_B name a directory with another ringway binary for that
+# side (two builds compared, settings equal or not; ringload still comes
+# from BIN_DIR), e.g. BIN_A=target/base/release BIN_B=target/release
+#   CONNS=9900 bench/ring-features-ab.sh '' '' 0 3   (closed loop; ulimit -n 20000)
 # Needs: target/release/{ringway,ringload}. Loopback only, bounded.
 set -euo pipefail
 A=$1; B=$2; RATE=${3:-20000}; PAIRS=${4:-5}; CONNS=${CONNS:-50}; ORIGIN_BODY=${ORIGIN_BODY:-2}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 R=${BIN_DIR:-$ROOT/target/release}
+R_A=${BIN_A:-$R}; R_B=${BIN_B:-$R}
 DIR=$(mktemp -d /tmp/ringway-ab.XXXXXX)
 O_PORT=${O_PORT:-18700}; P_PORT=${P_PORT:-18701}
 cleanup() { kill "${O:-}" "${P:-}" 2>/dev/null || true; }
@@ -26,14 +31,14 @@ config() {  # config SETTING -> file
         "$1" "$P_PORT" "$O_PORT" > "$f"
     echo "$f"
 }
-one() {  # one SETTING -> prints a result line
-    local cfg rflag n u1 s1 u2 s2 rss
+one() {  # one SETTING BIN_DIR -> prints a result line
+    local cfg rflag n u1 s1 u2 s2 rss p99 errs
     cfg=$(config "$1")
     rflag=(); [ "$RATE" != 0 ] && rflag=(-R "$RATE")
     # shellcheck disable=SC2206
     rflag+=(${LOAD_ARGS:-})
     taskset -c 0 "$R/ringload" serve --listen "127.0.0.1:$O_PORT" --body-size "$ORIGIN_BODY" -t 1 > "$DIR/origin.log" 2>&1 & O=$!
-    taskset -c 1 "$R/ringway" run -c "$cfg" > "$DIR/proxy.log" 2>&1 & P=$!
+    taskset -c 1 "$2/ringway" run -c "$cfg" > "$DIR/proxy.log" 2>&1 & P=$!
     for _ in $(seq 100); do grep -q "ringway: ready" "$DIR/proxy.log" && break; sleep 0.1; done
     taskset -c 0 "$R/ringload" run -c "$CONNS" -t 1 "${rflag[@]}" -d 2s "http://127.0.0.1:$P_PORT/" > /dev/null
     read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$P/stat")
@@ -41,15 +46,17 @@ one() {  # one SETTING -> prints a result line
     read -r u2 s2 < <(awk '{print $14, $15}' "/proc/$P/stat")
     rss=$(awk '/VmRSS/ {print $2}' "/proc/$P/status")
     n=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['requests'])" "$DIR/load.json")
+    p99=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['latency_us']['p99'])" "$DIR/load.json")
+    errs=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['errors_total'])" "$DIR/load.json")
     kill "$P" "$O"; wait "$P" "$O" 2>/dev/null || true
     python3 -c "
 n=$n; tick=1e6/$(getconf CLK_TCK)
 u=($u2-$u1)*tick/n; s=($s2-$s1)*tick/n
 mib=$ORIGIN_BODY/1048576
 per=f'  ({(u+s)/mib:7.1f} µs/MiB of response)' if mib >= 1 else ''
-print(f'{n/10:9.0f} req/s  user {u:5.2f}  kernel {s:5.2f}  total {u+s:5.2f} µs/req  RSS $rss KiB{per}')"
+print(f'{n/10:9.0f} req/s  p99 $p99 µs  errors $errs  user {u:5.2f}  kernel {s:5.2f}  total {u+s:5.2f} µs/req  RSS $rss KiB{per}')"
 }
 for i in $(seq "$PAIRS"); do
-    echo "pair $i  A ($A): $(one "$A")"
-    echo "pair $i  B ($B): $(one "$B")"
+    echo "pair $i  A ($A${BIN_A:+, $BIN_A}): $(one "$A" "$R_A")"
+    echo "pair $i  B ($B${BIN_B:+, $BIN_B}): $(one "$B" "$R_B")"
 done

@@ -145,6 +145,99 @@ fn buffer_ring_idle_connections_hold_no_read_buffer() {
     );
 }
 
+/// RSS growth in KiB (after a warm-up) while `n` requests, each on its own
+/// client connection, wait for an origin that answers after `DELAY_MS`;
+/// every one must then be answered. `None`: the ring features asked for
+/// are not in use here (printed).
+fn waiting_growth(label: &str, features: &str, n: usize) -> Option<u64> {
+    const DELAY_MS: u64 = 5000;
+    raise_nofile(2 * n as u64 + 1024);
+    let s = Setup::with_env(label, &[("RINGWAY_RING_FEATURES", features)], |c| {
+        c.limit("idle_timeout", &q("60s"))
+    });
+    let wanted = format!(
+        "ring features: {}",
+        if features.is_empty() {
+            "none"
+        } else {
+            features
+        }
+    );
+    if !s.proxy.stdout().contains(&wanted) {
+        println!(
+            "SKIP {label}: {wanted} not in use here\n{}",
+            s.proxy.stdout()
+        );
+        return None;
+    }
+    for i in 0..64 {
+        let mut c = s.client();
+        assert_eq!(
+            c.request(&Request::get(&format!("/warm/{i}"))).status(),
+            200
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let rss0 = memory_of(s.proxy.pid()).unwrap().rss_kib;
+    let before = s.origin.request_count();
+    let mut clients: Vec<Client> = (0..n)
+        .map(|i| {
+            let mut c = s.client();
+            c.send(&Request::get(&format!("/delay/{DELAY_MS}?waiting={i}")).to_bytes());
+            c
+        })
+        .collect();
+    // Every request is at the origin: the proxy waits on each.
+    assert!(
+        s.origin
+            .wait_until(Duration::from_secs(4), |o| o.request_count() >= before + n),
+        "{} of {n} requests reached the origin",
+        s.origin.request_count() - before
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let rss1 = memory_of(s.proxy.pid()).unwrap().rss_kib;
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.set_read_timeout(Duration::from_secs(30));
+        let r = c.read_response();
+        assert_eq!(r.status(), 200, "request {i}: {r}");
+        assert_eq!(r.body_str(), format!("delayed {DELAY_MS}"), "request {i}");
+    }
+    let grown = rss1.saturating_sub(rss0);
+    println!(
+        "ring features [{features}]: {n} requests waiting for the origin: RSS {rss0} -> {rss1} KiB, \
+         +{grown} KiB, {:.1} KiB per request",
+        grown as f64 / n as f64
+    );
+    Some(grown)
+}
+
+/// With `buffer_ring`, a request waiting for its upstream's answer holds
+/// no response buffer: the first read of the response takes one of the
+/// worker's ring buffers only when the answer arrives
+/// (`pipeline::exchange::read_upstream_selected`). Without the ring, each
+/// waiting request holds a pooled 16 KiB buffer lent to its receive (at
+/// least its first page is written when the allocator hands it out).
+#[test]
+fn buffer_ring_requests_waiting_for_the_upstream_hold_no_response_buffer() {
+    let n = 1200;
+    let Some(without) = waiting_growth("waiting-without-ring", "", n) else {
+        return;
+    };
+    let Some(with) = waiting_growth("waiting-with-ring", "buffer_ring", n) else {
+        return;
+    };
+    println!(
+        "buffer_ring: {} KiB saved over {n} waiting requests",
+        without.saturating_sub(with)
+    );
+    assert!(
+        with + n as u64 * 3 < without,
+        "{n} requests waiting for the origin grew the RSS by {with} KiB with buffer_ring, \
+         {without} KiB without: expected at least {} KiB less with it",
+        n as u64 * 3
+    );
+}
+
 /// Lift the soft open-files limit to `want` (within the hard limit).
 fn raise_nofile(want: u64) {
     let mut lim = libc::rlimit {

@@ -319,9 +319,9 @@ impl<S: AsyncWriteRent> Conn<'_, S> {
     }
 }
 
-/// The output buffer of a stream that carries one request (`one_request`):
-/// room for a typical response head and a small body.
-const ONE_RESPONSE_BUFFER: usize = 2048;
+/// A request's output buffer to start with: room for a typical upstream
+/// request head, then a typical response head and a small body.
+const OUT_BUFFER: usize = 2048;
 
 /// Where a request stands, for the log stage.
 struct At<'a> {
@@ -465,7 +465,6 @@ where
             stream_reset,
             watch,
             logging,
-            one_request,
         };
         let step = Box::pin(serve_request(
             &cx,
@@ -552,7 +551,6 @@ struct ConnCx<'a> {
     stream_reset: Option<&'a ResetWatch>,
     watch: &'a WatchKey<'a>,
     logging: bool,
-    one_request: bool,
 }
 
 /// Every stage after `read_head`, for the head in `cbuf`. Boxed by the
@@ -580,18 +578,16 @@ where
         stream_reset,
         watch,
         logging,
-        one_request,
     } = *cx;
     let tracing_on = gen.config().trace.w3c;
     let listener_name: &str = &gen.config().listeners[listener].name;
     if conn.out.capacity() == 0 {
-        conn.out = if one_request {
-            // One response (an HTTP/2 stream): its head and the first
-            // body bytes; grown if the response needs more.
-            Vec::with_capacity(ONE_RESPONSE_BUFFER)
-        } else {
-            worker.take_buffer()
-        };
+        // Small, not a pooled 16 KiB buffer: the upstream request head is
+        // written here and kept while the request waits for its answer (a
+        // replay sends it again), and at 10,000 connections nearly every
+        // request is waiting. A response body's first bytes move it into a
+        // pooled buffer when they do not fit (`forward::room_in_out`).
+        conn.out = Vec::with_capacity(OUT_BUFFER);
     }
     let started = Instant::now();
 

@@ -172,6 +172,7 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent + IdleRead>(
         }
         let sent_at = Instant::now();
         match read_response_head(
+            worker,
             &mut up,
             ubuf,
             resp,
@@ -370,12 +371,52 @@ pub(super) async fn read_upstream(
     read.map_err(|e| ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e))
 }
 
+/// The first read of a response into `ubuf`, which has no storage yet.
+/// From a plain socket with the `buffer_ring` ring feature on, the kernel
+/// takes one of the worker's provided buffers when the response arrives:
+/// while the upstream prepares its answer (and at 10,000 connections
+/// nearly every request is waiting there) the request holds no response
+/// buffer. The bytes are copied into a pooled buffer taken then, and the
+/// ring buffer goes straight back. A ring found empty (`ENOBUFS`; it grows
+/// for the next ones), or any other stream (TLS, HTTP/2), reads into a
+/// pooled buffer as before.
+async fn read_upstream_selected(
+    worker: &Worker,
+    watch: &WatchKey<'_>,
+    up: &mut UpstreamStream,
+    ubuf: &mut ConnBuf,
+    deadline: std::time::Instant,
+) -> Result<usize, ProxyError> {
+    let fd = up.fd();
+    if let Some(sock) = up.plain_mut() {
+        watch.begin(Guard::Upstream, deadline, Some(fd));
+        let read = sock.cancelable_read_selected(None).await;
+        if watch.end(true).is_some() {
+            return Err(ProxyError::new(ErrorKind::UpstreamTimeout));
+        }
+        match read {
+            Ok(got) => {
+                ubuf.replace_storage(worker.take_buffer());
+                ubuf.append(got.as_slice());
+                return Ok(got.as_slice().len());
+            }
+            Err(e)
+                if e.raw_os_error() == Some(libc::ENOBUFS)
+                    || e.kind() == std::io::ErrorKind::Unsupported => {}
+            Err(e) => return Err(ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e)),
+        }
+    }
+    ubuf.replace_storage(worker.take_buffer());
+    read_upstream(watch, up, ubuf, deadline).await
+}
+
 /// Read the final response head into `ubuf`/`resp`. Interim 1xx responses:
 /// `100 Continue` is dropped (the proxy answered the client's expectation
 /// itself), others are passed to HTTP/1.1 clients. A failure before any byte
 /// arrived is marked retryable.
 #[allow(clippy::too_many_arguments)]
 async fn read_response_head<S: AsyncWriteRent>(
+    worker: &Worker,
     up: &mut UpstreamStream,
     ubuf: &mut ConnBuf,
     resp: &mut ResponseHead,
@@ -414,8 +455,15 @@ async fn read_response_head<S: AsyncWriteRent>(
                 return Ok(());
             }
         }
-        ubuf.make_room(4096, limits.max_head_bytes + 4096);
-        match read_upstream(watch, up, ubuf, deadline).await {
+        let read = if ubuf.capacity() == 0 {
+            // No storage yet (`forward`, with the buffer ring on): none is
+            // lent while the upstream prepares its answer.
+            read_upstream_selected(worker, watch, up, ubuf, deadline).await
+        } else {
+            ubuf.make_room(4096, limits.max_head_bytes + 4096);
+            read_upstream(watch, up, ubuf, deadline).await
+        };
+        match read {
             Ok(0) => {
                 return Err(ProxyError::new(ErrorKind::UpstreamClosed).retryable(!got_any));
             }

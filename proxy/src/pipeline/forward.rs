@@ -212,7 +212,13 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent + IdleRead>(
         res.map_err(|e| ProxyError::new(ErrorKind::ClientClosed).with_cause(e))?;
     }
 
-    let mut ubuf = ConnBuf::with_buffer(worker.take_buffer());
+    // With the buffer ring on, the response's first read takes its buffer
+    // when the response arrives (`exchange::read_upstream_selected`).
+    let mut ubuf = if monoio::ring_ext::buffer_ring_on() {
+        ConnBuf::default()
+    } else {
+        ConnBuf::with_buffer(worker.take_buffer())
+    };
     let mut resp = ResponseHead::with_typical_capacity();
     let head_limits = HeadLimits {
         max_head_bytes: config.limits.max_head_bytes,
@@ -461,6 +467,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent + IdleRead>(
     let head_len = resp.head_len;
     let upstream_close = resp.conn_close;
     ubuf.consume(head_len);
+    room_in_out(worker, out, ubuf.len());
     let taken = if let Some(c) = compressor.as_mut() {
         c.step(&mut rbody, ubuf.data(), out)?
     } else if dechunk {
@@ -590,6 +597,19 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent + IdleRead>(
     }
     worker.give_buffer(ubuf.into_inner());
     Ok(if close { Next::Close } else { Next::KeepAlive })
+}
+
+/// Room for `more` bytes in `out`, which starts small (the upstream
+/// request head is written there, and a request keeps it while it waits
+/// for its answer, `connection::serve_request`): when the first bytes of a
+/// response body do not fit, a pooled buffer takes over (no reallocation
+/// on the way). Past a pooled buffer's size, `out` grows as a `Vec` does.
+fn room_in_out(worker: &Worker, out: &mut Vec<u8>, more: usize) {
+    if out.capacity() - out.len() < more && out.len() + more <= BUF_SIZE {
+        let mut pooled = worker.take_buffer();
+        pooled.extend_from_slice(out);
+        worker.give_buffer(std::mem::replace(out, pooled));
+    }
 }
 
 pub(super) async fn write_client<S: AsyncWriteRent>(

@@ -84,6 +84,16 @@ impl UpstreamStream {
         }
     }
 
+    /// The plain TCP socket, mutably (a response's first read may take
+    /// its buffer from the worker's provided-buffer ring,
+    /// `pipeline::exchange`).
+    pub fn plain_mut(&mut self) -> Option<&mut TcpStream> {
+        match &mut self.io {
+            Io::Plain(s) => Some(s),
+            _ => None,
+        }
+    }
+
     /// The socket's descriptor (for the watchdog's `shutdown`).
     pub fn fd(&self) -> std::os::fd::RawFd {
         use std::os::fd::AsRawFd;
