@@ -3,7 +3,9 @@
 # each io_uring feature measured alone): HTTP/1.1 keep-alive small GET
 # through one worker on core 1, origin and ringload on core 0, at a fixed
 # rate (or closed loop with RATE=0); CPU per request from /proc/PID/stat
-# (utime+stime) over the measured 10 s, and the RSS at the end. The two
+# (utime+stime) over the measured 10 s, and the RSS at the end (and its
+# peak, VmHWM: with many connections in a closed loop, what the requests
+# in flight held). The two
 # settings alternate, PAIRS times.
 #   Usage: bench/ring-features-ab.sh 'ring_features = []' 'ring_features = ["recv_poll_first"]' [RATE] [PAIRS]
 # A setting may open another table: $'[limits]\nrequest_buffer_bytes = 0'.
@@ -32,7 +34,7 @@ config() {  # config SETTING -> file
     echo "$f"
 }
 one() {  # one SETTING BIN_DIR -> prints a result line
-    local cfg rflag n u1 s1 u2 s2 rss p99 errs
+    local cfg rflag n u1 s1 u2 s2 rss hwm p99 errs
     cfg=$(config "$1")
     rflag=(); [ "$RATE" != 0 ] && rflag=(-R "$RATE")
     # shellcheck disable=SC2206
@@ -45,16 +47,17 @@ one() {  # one SETTING BIN_DIR -> prints a result line
     taskset -c 0 "$R/ringload" run -c "$CONNS" -t 1 "${rflag[@]}" -d 10s --json "http://127.0.0.1:$P_PORT/" > "$DIR/load.json"
     read -r u2 s2 < <(awk '{print $14, $15}' "/proc/$P/stat")
     rss=$(awk '/VmRSS/ {print $2}' "/proc/$P/status")
+    hwm=$(awk '/VmHWM/ {print $2}' "/proc/$P/status")
     n=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['requests'])" "$DIR/load.json")
     p99=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['latency_us']['p99'])" "$DIR/load.json")
-    errs=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['errors_total'])" "$DIR/load.json")
+    errs=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d['errors_total'], ' '.join(f'{k}={v}' for k, v in d['errors'].items() if v))" "$DIR/load.json")
     kill "$P" "$O"; wait "$P" "$O" 2>/dev/null || true
     python3 -c "
 n=$n; tick=1e6/$(getconf CLK_TCK)
 u=($u2-$u1)*tick/n; s=($s2-$s1)*tick/n
 mib=$ORIGIN_BODY/1048576
 per=f'  ({(u+s)/mib:7.1f} µs/MiB of response)' if mib >= 1 else ''
-print(f'{n/10:9.0f} req/s  p99 $p99 µs  errors $errs  user {u:5.2f}  kernel {s:5.2f}  total {u+s:5.2f} µs/req  RSS $rss KiB{per}')"
+print(f'{n/10:9.0f} req/s  p99 $p99 µs  errors $errs  user {u:5.2f}  kernel {s:5.2f}  total {u+s:5.2f} µs/req  RSS $rss KiB (peak $hwm){per}')"
 }
 for i in $(seq "$PAIRS"); do
     echo "pair $i  A ($A${BIN_A:+, $BIN_A}): $(one "$A" "$R_A")"
