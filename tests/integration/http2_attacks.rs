@@ -328,6 +328,57 @@ fn hpack_bomb_without_settings_ack_is_refused() {
     bed.still_serves();
 }
 
+/// The HPACK dynamic table is held at the protocol's 4,096 bytes (the
+/// `h2` crate's decoder; not configurable): a client whose block opens
+/// with a table size update above that gets a connection error (GOAWAY)
+/// and nothing reaches the origin. An update within it is taken, and the
+/// request that follows it is served.
+#[test]
+fn hpack_table_larger_than_4096_bytes_is_refused() {
+    let bed = Bed::start("h2-hpack-table-size", "");
+    // A dynamic table size update (RFC 7541 §6.3: 001xxxxx, 5-bit prefix)
+    // to `size`, then an ordinary request.
+    let block = |size: usize, path: &str| {
+        let mut b = Vec::new();
+        integer(&mut b, 5, 0x20, size);
+        b.extend_from_slice(Hpack::request("GET", path, "attack.test").bytes());
+        b
+    };
+    let mut conn = H2Conn::handshake(bed.addr(), &[]).unwrap();
+    conn.send(&headers_frame(1, &block(4096, "/table-4096"), true, true))
+        .unwrap();
+    let seen = conn.watch(Duration::from_secs(10), |s| {
+        s.ended.contains(&1) || s.goaway.is_some() || s.closed.is_some()
+    });
+    assert!(
+        seen.ended.contains(&1) && seen.goaway.is_none(),
+        "an update to 4,096 bytes: {seen:?}"
+    );
+    let served = bed.at_origin();
+    assert_eq!(served, 1, "the request after an update within the limit");
+
+    let mut conn = H2Conn::handshake(bed.addr(), &[]).unwrap();
+    conn.send(&headers_frame(1, &block(65_536, "/table-64k"), true, true))
+        .unwrap();
+    let seen = conn.watch(Duration::from_secs(10), |s| {
+        s.goaway.is_some() || s.closed.is_some() || s.ended.contains(&1)
+    });
+    // RFC 7541 §4.2 makes it a decoding error (COMPRESSION_ERROR); the
+    // h2 crate answers PROTOCOL_ERROR. Either ends the connection.
+    assert!(
+        seen.goaway
+            .is_some_and(|g| [COMPRESSION_ERROR, PROTOCOL_ERROR].contains(&g.1)),
+        "an update to 64 KiB: {seen:?}"
+    );
+    assert!(!seen.headers.contains(&1), "answered: {seen:?}");
+    assert_eq!(
+        bed.at_origin(),
+        served,
+        "the refused request reached the origin"
+    );
+    bed.still_serves();
+}
+
 /// A flood of `frames` identical control frames written without reading a
 /// single reply: memory stays bounded, the flood is throttled (the proxy
 /// stops reading while its replies are unread) or the connection closed,
