@@ -29,6 +29,13 @@ use monoio::net::TcpStream;
 use monoio::ring_ext::SelectedBuf;
 use monoio::BufResult;
 
+/// Whether a selected receive's error means "read into a buffer of your
+/// own instead": the ring was empty (`ENOBUFS`; it grows for the next
+/// ones) or selected receives are off or refused here (`Unsupported`).
+pub fn read_unselected_instead(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ENOBUFS) || e.kind() == io::ErrorKind::Unsupported
+}
+
 /// A client stream whose idle read can give its buffer back.
 pub trait IdleRead: AsyncReadRent {
     /// Whether a read can be cancelled and readiness awaited right now.

@@ -362,13 +362,26 @@ pub(super) async fn read_upstream(
     deadline: std::time::Instant,
 ) -> Result<usize, ProxyError> {
     let fd = up.fd();
+    upstream_guarded(watch, fd, deadline, ubuf.read_from(up))
+        .await?
+        .map_err(|e| ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e))
+}
+
+/// Await `op` on upstream socket `fd` under the watchdog's upstream guard
+/// until `deadline` (it shuts the socket down when the deadline passes,
+/// which ends `op`). `UpstreamTimeout` when it fired.
+async fn upstream_guarded<T>(
+    watch: &WatchKey<'_>,
+    fd: std::os::fd::RawFd,
+    deadline: std::time::Instant,
+    op: impl std::future::Future<Output = T>,
+) -> Result<T, ProxyError> {
     watch.begin(Guard::Upstream, deadline, Some(fd));
-    let read = ubuf.read_from(up).await;
-    let fired = watch.end(true);
-    if fired.is_some() {
+    let out = op.await;
+    if watch.end(true).is_some() {
         return Err(ProxyError::new(ErrorKind::UpstreamTimeout));
     }
-    read.map_err(|e| ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e))
+    Ok(out)
 }
 
 /// The first read of a response into `ubuf`, which has no storage yet.
@@ -389,20 +402,13 @@ async fn read_upstream_selected(
 ) -> Result<usize, ProxyError> {
     let fd = up.fd();
     if let Some(sock) = up.plain_mut() {
-        watch.begin(Guard::Upstream, deadline, Some(fd));
-        let read = sock.cancelable_read_selected(None).await;
-        if watch.end(true).is_some() {
-            return Err(ProxyError::new(ErrorKind::UpstreamTimeout));
-        }
-        match read {
+        match upstream_guarded(watch, fd, deadline, sock.cancelable_read_selected(None)).await? {
             Ok(got) => {
                 ubuf.replace_storage(worker.take_buffer());
                 ubuf.append(got.as_slice());
                 return Ok(got.as_slice().len());
             }
-            Err(e)
-                if e.raw_os_error() == Some(libc::ENOBUFS)
-                    || e.kind() == std::io::ErrorKind::Unsupported => {}
+            Err(e) if crate::net::idle_read::read_unselected_instead(&e) => {}
             Err(e) => return Err(ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e)),
         }
     }

@@ -204,10 +204,7 @@ async fn selected_read<S: IdleRead>(
             buf.append(got.as_slice());
             Ok(got.as_slice().len())
         }
-        Err(e)
-            if e.raw_os_error() == Some(libc::ENOBUFS)
-                || e.kind() == io::ErrorKind::Unsupported =>
-        {
+        Err(e) if crate::net::idle_read::read_unselected_instead(&e) => {
             buf.replace_storage(worker.take_head_buffer());
             match cancel {
                 Some(cancel) => buf.read_cancelable_from(stream, cancel).await,
