@@ -262,10 +262,123 @@ fn a_full_connection_makes_the_edge_open_another() {
         opened >= 4,
         "{opened} connections for 8 streams of 2 each: {ep}"
     );
+    // The new connections start from the limit the first one learned, so
+    // none sends a stream past it before the peer's SETTINGS arrive.
+    assert_eq!(ep["streams_refused"], 0, "{ep}");
     assert!(
         took < Duration::from_millis(1400),
         "8 x 500 ms with room for all at once took {took:?}"
     );
+}
+
+/// An HTTP/2 origin (the `h2` crate on tokio) that refuses the first
+/// `refuse` streams it gets with REFUSED_STREAM, unprocessed, and answers
+/// the others `200 ok`. Counts the streams it got.
+struct RefusingOrigin {
+    addr: std::net::SocketAddr,
+    streams: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn refusing_origin(refuse: usize) -> RefusingOrigin {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let streams = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = streams.clone();
+    rt.spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let Ok(mut conn) = h2::server::handshake(sock).await else {
+                    return;
+                };
+                while let Some(Ok((_request, mut respond))) = conn.accept().await {
+                    if counted.fetch_add(1, Ordering::SeqCst) < refuse {
+                        respond.send_reset(h2::Reason::REFUSED_STREAM);
+                        continue;
+                    }
+                    let head = http::Response::builder()
+                        .status(200)
+                        .header("content-length", "2")
+                        .body(())
+                        .unwrap();
+                    if let Ok(mut body) = respond.send_response(head, false) {
+                        let _ = body.send_data(bytes::Bytes::from_static(b"ok"), true);
+                    }
+                }
+            });
+        }
+    });
+    RefusingOrigin {
+        addr,
+        streams,
+        _rt: rt,
+    }
+}
+
+/// A stream the HTTP/2 upstream refuses unprocessed (REFUSED_STREAM, RFC
+/// 9113 §8.7) is sent again, at most 3 times: three refusals in a row still
+/// end in the origin's answer; an origin that refuses every stream gets
+/// four and the client a 502. Each refusal is counted.
+#[test]
+fn refused_streams_are_sent_again_at_most_three_times() {
+    use std::sync::atomic::Ordering;
+    let three = refusing_origin(3);
+    let always = refusing_origin(usize::MAX);
+    let dir = TestDir::new("h2up-refused");
+    let h2 = [("protocol", r#""h2""#)];
+    let cfg = Config::new()
+        .runtime("workers", "1")
+        .listener("public")
+        .route("public", "/always", "always", &[])
+        .route("public", "/", "three", &[])
+        .cluster("three", &[three.addr], &h2)
+        .cluster("always", &[always.addr], &h2)
+        .admin();
+    let proxy = Proxy::start(&dir, &cfg);
+    let mut client = Client::connect(proxy.addr("public"));
+
+    let r = client.get("/after-three-refusals");
+    assert_eq!((r.status(), r.body_str().as_str()), (200, "ok"), "{r}");
+    assert_eq!(three.streams.load(Ordering::SeqCst), 4);
+
+    let r = client.get("/always");
+    assert_eq!(r.status(), 502, "{r}");
+    assert_eq!(
+        always.streams.load(Ordering::SeqCst),
+        4,
+        "sent once and again three times"
+    );
+
+    let s = stats(&proxy);
+    let refused = |cluster: &str| {
+        s["total"]["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["cluster"] == cluster)
+            .unwrap()["streams_refused"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!((refused("three"), refused("always")), (3, 4), "{s}");
+    let metrics =
+        String::from_utf8(Client::connect(proxy.admin_addr()).get("/metrics").body).unwrap();
+    assert!(
+        metrics.contains("ringway_upstream_streams_refused_total{cluster=\"always\""),
+        "{metrics}"
+    );
+    // The proxy goes on serving (the 502 closed that client connection).
+    let again = Client::connect(proxy.addr("public")).get("/again");
+    assert_eq!(again.status(), 200);
 }
 
 /// The inner proxy's HTTP/2 listener: connections open and accepted so far

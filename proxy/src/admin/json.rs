@@ -155,6 +155,7 @@ pub fn view(config: &Config, v: &StatsView) -> Value {
                 "connections_new": e.cx_new,
                 "connections_reused": e.cx_reused,
                 "connect_failures": e.connect_failures,
+                "streams_refused": e.streams_refused,
                 "timeouts": e.timeouts,
                 "ejections": e.ejections,
                 "ejected_by_workers": e.ejected_by,

@@ -23,7 +23,7 @@ use hdrhistogram::Histogram;
 use super::{AdminState, RingStats};
 use crate::config::Config;
 use crate::stats::merge;
-use crate::stats::merge::{ListenerView, RouteView, StatsView};
+use crate::stats::merge::{EndpointView, ListenerView, RouteView, StatsView};
 
 /// Upper bounds of the histogram buckets, in seconds (`+Inf` is added).
 pub const BUCKETS_SECONDS: [f64; 16] = [
@@ -947,28 +947,30 @@ fn endpoints(w: &mut Writer, parts: &[Part]) {
             }
         }
     }
-    for (name, help, connect) in [
+    type Count = fn(&EndpointView) -> u64;
+    let counts: [(&str, &str, Count); 3] = [
         (
             "ringway_upstream_connect_failures_total",
             "Upstream connection attempts that failed (refused, unreachable, TLS, connect timeout).",
-            true,
+            |e| e.connect_failures,
         ),
         (
             "ringway_upstream_timeouts_total",
             "Upstream connect or response timeouts.",
-            false,
+            |e| e.timeouts,
         ),
-    ] {
+        (
+            "ringway_upstream_streams_refused_total",
+            "HTTP/2 streams the upstream refused unprocessed (REFUSED_STREAM); each is sent again, at most 3 times.",
+            |e| e.streams_refused,
+        ),
+    ];
+    for (name, help, count) in counts {
         w.family(name, "counter", help);
         for p in parts {
             for e in &p.view.endpoints {
                 let labels = [("cluster", e.cluster.as_str()), ("endpoint", &e.endpoint)];
-                let n = if connect {
-                    e.connect_failures
-                } else {
-                    e.timeouts
-                };
-                w.sample(name, &labels, p.w(), Value::Int(n));
+                w.sample(name, &labels, p.w(), Value::Int(count(e)));
             }
         }
     }

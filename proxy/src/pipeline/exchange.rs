@@ -80,6 +80,11 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent + IdleRead>(
     watch: &WatchKey<'_>,
 ) -> Result<(UpstreamStream, Instant), ProxyError> {
     let cluster = &gen.config().clusters[req.cluster];
+    // Resends of a stream the HTTP/2 upstream refused unprocessed: it may
+    // be refused again while the connections are still learning the
+    // peer's stream limit (`upstream::h2::pool`), but not forever.
+    const MAX_REFUSED_RESENDS: u32 = 3;
+    let mut refused = 0;
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -190,17 +195,21 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent + IdleRead>(
         {
             Ok(()) => return Ok((up, sent_at)),
             // An HTTP/2 stream the upstream refused unprocessed is sent
-            // again, on whatever stream is free now.
+            // again (its body in hand), on whatever stream is free now.
             Err(e)
                 if h2
-                    && attempt == 1
-                    && req.body_in_hand
                     && e.cause
                         .as_ref()
                         .is_some_and(|c| c.kind() == std::io::ErrorKind::ConnectionRefused) =>
             {
+                ep_stats.streams_refused.inc();
+                if refused == MAX_REFUSED_RESENDS || !req.body_in_hand {
+                    return Err(e);
+                }
+                refused += 1;
                 tracing::debug!(
                     worker = worker.id,
+                    refused,
                     "HTTP/2 upstream refused the stream; sending it again"
                 );
                 continue;

@@ -128,6 +128,9 @@ pub struct EndpointStats {
     pub cx_reused: Counter,
     pub connect_failures: Counter,
     pub timeouts: Counter,
+    /// HTTP/2 streams the endpoint refused unprocessed (REFUSED_STREAM),
+    /// each sent again or answered 502.
+    pub streams_refused: Counter,
     /// Times this worker ejected the endpoint (`outlier_detection`).
     pub ejections: Counter,
     /// 1 while this worker ejects it.

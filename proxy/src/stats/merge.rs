@@ -86,6 +86,8 @@ pub struct EndpointView {
     pub cx_new: u64,
     pub cx_reused: u64,
     pub connect_failures: u64,
+    /// HTTP/2 streams refused unprocessed (REFUSED_STREAM).
+    pub streams_refused: u64,
     /// Ejections by all workers, and how many eject it now.
     pub ejections: u64,
     pub ejected_by: i64,
@@ -273,6 +275,7 @@ pub fn merge(reg: &StatsGeneration, only: Option<usize>) -> StatsView {
                 e.cx_new += s.cx_new.get();
                 e.cx_reused += s.cx_reused.get();
                 e.connect_failures += s.connect_failures.get();
+                e.streams_refused += s.streams_refused.get();
                 e.timeouts += s.timeouts.get();
                 e.ejections += s.ejections.get();
                 e.ejected_by += s.ejected.get();

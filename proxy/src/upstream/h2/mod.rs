@@ -93,8 +93,10 @@ pub async fn stream(
     let counted = gauge.count();
     let ep = &c.endpoints[endpoint];
     let io = connect(c, ep, proxy_addrs).await?;
+    let first_limit = worker.h2_pool.borrow().first_limit(&key);
     let mut builder = h2::client::Builder::new();
     builder
+        .initial_max_send_streams(first_limit)
         .initial_window_size(256 * 1024)
         .initial_connection_window_size(1024 * 1024);
     let handshake = builder.handshake::<_, bytes::Bytes>(monoio_compat::StreamWrapper::new(io));

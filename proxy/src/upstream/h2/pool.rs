@@ -124,9 +124,19 @@ impl Drop for StreamSlot {
     }
 }
 
+/// The stream limit a new connection assumes until the peer's SETTINGS
+/// arrive, for an endpoint none has been learned from yet: the lowest value
+/// RFC 9113 §6.5.2 recommends a peer allow. A peer that allows fewer
+/// refuses the streams past its limit unprocessed (REFUSED_STREAM), and
+/// the exchange sends them again.
+pub const FIRST_STREAM_LIMIT: usize = 100;
+
 #[derive(Default)]
 pub struct H2Pool {
     conns: HashMap<PoolKey, Vec<H2Conn>>,
+    /// Per endpoint, the stream limit its connections last reported
+    /// (SETTINGS_MAX_CONCURRENT_STREAMS); kept after they close.
+    limits: HashMap<PoolKey, usize>,
 }
 
 impl H2Pool {
@@ -135,8 +145,27 @@ impl H2Pool {
     pub fn pick(&mut self, key: &PoolKey) -> Option<(SendRequest<Bytes>, StreamSlot)> {
         let list = self.conns.get_mut(key)?;
         list.retain(|c| !c.state.closed.get());
-        let c = list.iter().find(|c| c.state.room(&c.send))?;
+        let c = list.iter().find(|c| c.state.room(&c.send));
+        // The limit a connection has now: the peer's, once its SETTINGS
+        // came (all connections to one endpoint have the same peer).
+        if let Some(seen) = c.or(list.last()).map(|c| c.send.current_max_send_streams()) {
+            match self.limits.get_mut(key) {
+                Some(limit) => *limit = seen,
+                None => {
+                    self.limits.insert(key.clone(), seen);
+                }
+            }
+        }
+        let c = c?;
         Some((c.send.clone(), c.state.claim()))
+    }
+
+    /// The stream limit a new connection to `key` starts with before its
+    /// peer's SETTINGS arrive: the one its connections last reported, so a
+    /// burst of requests does not go past a limit already known (the
+    /// streams past it would be refused).
+    pub fn first_limit(&self, key: &PoolKey) -> usize {
+        self.limits.get(key).copied().unwrap_or(FIRST_STREAM_LIMIT)
     }
 
     /// A new connection, with its first stream claimed.
@@ -183,6 +212,7 @@ impl H2Pool {
             .filter(|c| c.protocol == UpstreamProtocol::H2)
             .flat_map(|c| (0..c.endpoints.len()).map(|e| PoolKey::of(c, e)))
             .collect();
+        self.limits.retain(|key, _| keep.contains(key));
         let mut retired = 0;
         self.conns.retain(|key, list| {
             if keep.contains(key) {
