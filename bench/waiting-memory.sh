@@ -7,11 +7,13 @@
 # nginx (the bench's proxy configuration, one worker: its worker's RSS).
 # The origin and the clients are small Python asyncio/socket programs.
 #   Usage: bench/waiting-memory.sh [N] [DELAY]   (defaults 9000, 10)
+#   BIN=path: the ringway binary (default target/release/ringway).
 # Needs: target/release/ringway, python3; nginx optional. Loopback only,
 # bounded (one request per connection; everything stops after DELAY).
 set -euo pipefail
 N=${1:-9000}; DELAY=${2:-10}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${BIN:-$ROOT/target/release/ringway}
 DIR=$(mktemp -d /tmp/ringway-waiting.XXXXXX)
 O_PORT=${O_PORT:-18720}; P_PORT=${P_PORT:-18721}; N_PORT=${N_PORT:-18722}
 ulimit -n "$(ulimit -Hn)"
@@ -71,7 +73,7 @@ printf '[runtime]\nworkers = 1\n\n[[listener]]\nname = "public"\naddress = "127.
     "$P_PORT" "$O_PORT" > "$DIR/ringway.toml"
 for features in default none; do
     if [ "$features" = none ]; then export RINGWAY_RING_FEATURES=; else unset RINGWAY_RING_FEATURES; fi
-    "$ROOT/target/release/ringway" run -c "$DIR/ringway.toml" > "$DIR/ringway.log" 2>&1 & P=$!
+    "$BIN" run -c "$DIR/ringway.toml" > "$DIR/ringway.log" 2>&1 & P=$!
     for _ in $(seq 100); do grep -q "ringway: ready" "$DIR/ringway.log" && break; sleep 0.1; done
     measure "ringway, ring features $features" "$P" "$P_PORT"
     kill "$P"; wait "$P" 2>/dev/null || true
@@ -87,7 +89,12 @@ if command -v nginx > /dev/null; then
     sleep 1
     W=$(pgrep -P "$M" | head -1)
     measure "nginx (its worker)" "$W" "$N_PORT"
-    kill "$M"; wait "$M" 2>/dev/null || true
+    # nginx's master can sit on TERM with thousands of upstream keep-alive
+    # connections: bounded, then killed with its worker.
+    kill "$M"
+    for _ in $(seq 50); do kill -0 "$M" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$M" "$W" 2>/dev/null || true
+    wait "$M" 2>/dev/null || true
 else
     echo "nginx: not installed, skipped"
 fi

@@ -12,7 +12,10 @@ use ringway::config::Config;
 /// mimalloc: thread-local heaps (a worker never contends with another for
 /// the allocator), measured ≈ 14 % less CPU per HTTP/2 request than glibc's
 /// malloc (bench/README.md, HTTP/2 fifth run); called through plain
-/// `mi_malloc` for ordinary alignments (`runtime::alloc`).
+/// `mi_malloc` for ordinary alignments (`runtime::alloc`). The
+/// `system-alloc` feature leaves glibc's malloc in place, for heap
+/// profilers that intercept it (valgrind's DHAT; `bench/heap-profile.sh`).
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: ringway::runtime::alloc::Allocator = ringway::runtime::alloc::Allocator;
 
