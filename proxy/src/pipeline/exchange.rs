@@ -371,22 +371,25 @@ pub(super) async fn read_upstream(
     deadline: std::time::Instant,
 ) -> Result<usize, ProxyError> {
     let fd = up.fd();
-    upstream_guarded(watch, fd, deadline, ubuf.read_from(up))
+    upstream_guarded(watch, fd, deadline, || ubuf.read_from(up))
         .await?
         .map_err(|e| ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e))
 }
 
-/// Await `op` on upstream socket `fd` under the watchdog's upstream guard
-/// until `deadline` (it shuts the socket down when the deadline passes,
-/// which ends `op`). `UpstreamTimeout` when it fired.
-async fn upstream_guarded<T>(
+/// Await the operation `op` makes on upstream socket `fd` under the
+/// watchdog's upstream guard until `deadline` (it shuts the socket down
+/// when the deadline passes, which ends the operation). `UpstreamTimeout`
+/// when it fired. `op` makes the future here rather than being one: a
+/// future argument stays in this future's state beside the copy being
+/// awaited, twice its size (568 bytes for a read instead of 300).
+async fn upstream_guarded<T, F: std::future::Future<Output = T>>(
     watch: &WatchKey<'_>,
     fd: std::os::fd::RawFd,
     deadline: std::time::Instant,
-    op: impl std::future::Future<Output = T>,
+    op: impl FnOnce() -> F,
 ) -> Result<T, ProxyError> {
     watch.begin(Guard::Upstream, deadline, Some(fd));
-    let out = op.await;
+    let out = op().await;
     if watch.end(true).is_some() {
         return Err(ProxyError::new(ErrorKind::UpstreamTimeout));
     }
@@ -401,28 +404,30 @@ async fn upstream_guarded<T>(
 /// buffer. The bytes are copied into a pooled buffer taken then, and the
 /// ring buffer goes straight back. A ring found empty (`ENOBUFS`; it grows
 /// for the next ones), or any other stream (TLS, HTTP/2), reads into a
-/// pooled buffer as before.
+/// pooled buffer as before: `None`, `ubuf` has its storage, the caller
+/// reads with [`read_upstream`] (awaited there, not nested in this
+/// future, which stays the size of the selected receive).
 async fn read_upstream_selected(
     worker: &Worker,
     watch: &WatchKey<'_>,
     up: &mut UpstreamStream,
     ubuf: &mut ConnBuf,
     deadline: std::time::Instant,
-) -> Result<usize, ProxyError> {
+) -> Result<Option<usize>, ProxyError> {
     let fd = up.fd();
     if let Some(sock) = up.plain_mut() {
-        match upstream_guarded(watch, fd, deadline, sock.cancelable_read_selected(None)).await? {
+        match upstream_guarded(watch, fd, deadline, || sock.cancelable_read_selected(None)).await? {
             Ok(got) => {
                 ubuf.replace_storage(worker.take_buffer());
                 ubuf.append(got.as_slice());
-                return Ok(got.as_slice().len());
+                return Ok(Some(got.as_slice().len()));
             }
             Err(e) if crate::net::idle_read::read_unselected_instead(&e) => {}
             Err(e) => return Err(ProxyError::new(ErrorKind::UpstreamClosed).with_cause(e)),
         }
     }
     ubuf.replace_storage(worker.take_buffer());
-    read_upstream(watch, up, ubuf, deadline).await
+    Ok(None)
 }
 
 /// Read the final response head into `ubuf`/`resp`. Interim 1xx responses:
@@ -473,7 +478,10 @@ async fn read_response_head<S: AsyncWriteRent>(
         let read = if ubuf.capacity() == 0 {
             // No storage yet (`forward`, with the buffer ring on): none is
             // lent while the upstream prepares its answer.
-            read_upstream_selected(worker, watch, up, ubuf, deadline).await
+            match read_upstream_selected(worker, watch, up, ubuf, deadline).await {
+                Ok(None) => read_upstream(watch, up, ubuf, deadline).await,
+                selected => selected.map(|n| n.unwrap_or_default()),
+            }
         } else {
             ubuf.make_room(4096, limits.max_head_bytes + 4096);
             read_upstream(watch, up, ubuf, deadline).await

@@ -136,7 +136,10 @@ pub(super) async fn splice_rest(
         guard: to_guard,
         timeout: to_timeout,
     };
-    let res = sp.run(worker, watch, from, to, len, moved).await;
+    // Boxed: only a long body gets here, and in place the transfer's state
+    // would be part of every request's forward future (the body stages
+    // await this for each body, spliced or not).
+    let res = Box::pin(sp.run(worker, watch, from, to, len, moved)).await;
     if res.is_ok() {
         body.skip(len);
     }
