@@ -692,11 +692,14 @@ mod tests {
     /// The forward stage's future is boxed for every request, so all of it
     /// is allocated and copied each time: what only some requests await
     /// is boxed where it is awaited (the hedge race, 11 KB; opening an
-    /// upstream connection, 3 KB). 3,616 bytes today; either one in place
-    /// again makes this fail.
+    /// upstream connection, 3 KB; the TLS and HTTP/2 branches of upstream
+    /// reads and writes, 0.6 and 1 KB; a splice transfer, 0.6 KB). 2,632
+    /// bytes today (debug and release); any one of them in place again
+    /// makes this fail (the splice transfer alone: 2,808).
     #[test]
     fn the_forward_future_stays_small() {
         let size = future_size(super::forward::<monoio::net::TcpStream>);
-        assert!(size <= 4 * 1024, "forward's future is {size} bytes");
+        println!("forward future: {size} bytes");
+        assert!(size <= 2720, "forward's future is {size} bytes");
     }
 }
