@@ -25,10 +25,13 @@ fn grpc_server() -> GrpcServer {
     grpc_server_with(&["orders"])
 }
 
-/// A health server that knows `services` (others: NOT_FOUND).
-fn grpc_server_with(services: &[&str]) -> GrpcServer {
+/// A tokio runtime with `threads` workers, and a listener on 127.0.0.1
+/// (port 0) made in it, for origins written with tokio crates (tonic, h2).
+pub(crate) fn tokio_listener(
+    threads: usize,
+) -> (tokio::runtime::Runtime, tokio::net::TcpListener, SocketAddr) {
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(threads)
         .enable_all()
         .build()
         .unwrap();
@@ -36,6 +39,12 @@ fn grpc_server_with(services: &[&str]) -> GrpcServer {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let addr = listener.local_addr().unwrap();
+    (rt, listener, addr)
+}
+
+/// A health server that knows `services` (others: NOT_FOUND).
+fn grpc_server_with(services: &[&str]) -> GrpcServer {
+    let (rt, listener, addr) = tokio_listener(2);
     let (reporter, service) = tonic_health::server::health_reporter();
     for name in services {
         rt.block_on(reporter.set_service_status(*name, tonic_health::ServingStatus::Serving));

@@ -282,15 +282,7 @@ struct RefusingOrigin {
 
 fn refusing_origin(refuse: usize) -> RefusingOrigin {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (rt, listener, addr) = crate::grpc::tokio_listener(1);
     let streams = std::sync::Arc::new(AtomicUsize::new(0));
     let counted = streams.clone();
     rt.spawn(async move {

@@ -1119,13 +1119,6 @@ mod tests {
         std::mem::size_of::<F>()
     }
 
-    /// A connection's task is allocated for its whole life at the size of
-    /// `serve_tcp`'s future: a plain connection's is its park loop alone
-    /// (`serve_plain`), every other branch is boxed. 264 bytes (debug and
-    /// release builds alike): with monoio's task header and trailer (40
-    /// bytes) the task fits mimalloc's 320-byte size class; it was 2,912
-    /// bytes in a release build before the park loop was split off and the
-    /// readiness wait made smaller, 24,960 before the branches were boxed.
     /// The per-request future (boxed once per request; it holds the
     /// forward state pinned in it) fits mimalloc's 4 KiB size class: 4,064
     /// bytes in debug and release builds alike; it was 5,496 (the 6 KiB
@@ -1157,6 +1150,13 @@ mod tests {
         assert!(size <= 4096, "serve_request's future is {size} bytes");
     }
 
+    /// A connection's task is allocated for its whole life at the size of
+    /// `serve_tcp`'s future: a plain connection's is its park loop alone
+    /// (`serve_plain`), every other branch is boxed. 264 bytes (debug and
+    /// release builds alike): with monoio's task header and trailer (40
+    /// bytes) the task fits mimalloc's 320-byte size class; it was 2,912
+    /// bytes in a release build before the park loop was split off and the
+    /// readiness wait made smaller, 24,960 before the branches were boxed.
     #[test]
     fn the_connection_task_stays_small() {
         let size = future_size(serve_tcp);

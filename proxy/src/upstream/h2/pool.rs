@@ -133,28 +133,28 @@ pub const FIRST_STREAM_LIMIT: usize = 100;
 
 #[derive(Default)]
 pub struct H2Pool {
-    conns: HashMap<PoolKey, Vec<H2Conn>>,
-    /// Per endpoint, the stream limit its connections last reported
-    /// (SETTINGS_MAX_CONCURRENT_STREAMS); kept after they close.
-    limits: HashMap<PoolKey, usize>,
+    endpoints: HashMap<PoolKey, Endpoint>,
+}
+
+/// One endpoint's connections, and the stream limit they last reported
+/// (SETTINGS_MAX_CONCURRENT_STREAMS; kept after they close).
+#[derive(Default)]
+struct Endpoint {
+    conns: Vec<H2Conn>,
+    limit: Option<usize>,
 }
 
 impl H2Pool {
     /// A connection to `key` with room for one more stream (below the
     /// peer's SETTINGS_MAX_CONCURRENT_STREAMS), claimed.
     pub fn pick(&mut self, key: &PoolKey) -> Option<(SendRequest<Bytes>, StreamSlot)> {
-        let list = self.conns.get_mut(key)?;
-        list.retain(|c| !c.state.closed.get());
-        let c = list.iter().find(|c| c.state.room(&c.send));
+        let ep = self.endpoints.get_mut(key)?;
+        ep.conns.retain(|c| !c.state.closed.get());
+        let c = ep.conns.iter().find(|c| c.state.room(&c.send));
         // The limit a connection has now: the peer's, once its SETTINGS
         // came (all connections to one endpoint have the same peer).
-        if let Some(seen) = c.or(list.last()).map(|c| c.send.current_max_send_streams()) {
-            match self.limits.get_mut(key) {
-                Some(limit) => *limit = seen,
-                None => {
-                    self.limits.insert(key.clone(), seen);
-                }
-            }
+        if let Some(seen) = c.or(ep.conns.last()) {
+            ep.limit = Some(seen.send.current_max_send_streams());
         }
         let c = c?;
         Some((c.send.clone(), c.state.claim()))
@@ -165,7 +165,10 @@ impl H2Pool {
     /// burst of requests does not go past a limit already known (the
     /// streams past it would be refused).
     pub fn first_limit(&self, key: &PoolKey) -> usize {
-        self.limits.get(key).copied().unwrap_or(FIRST_STREAM_LIMIT)
+        self.endpoints
+            .get(key)
+            .and_then(|ep| ep.limit)
+            .unwrap_or(FIRST_STREAM_LIMIT)
     }
 
     /// A new connection, with its first stream claimed.
@@ -176,9 +179,10 @@ impl H2Pool {
         state: Rc<ConnState>,
     ) -> StreamSlot {
         let slot = state.claim();
-        self.conns
+        self.endpoints
             .entry(key)
             .or_default()
+            .conns
             .push(H2Conn { send, state });
         slot
     }
@@ -187,7 +191,7 @@ impl H2Pool {
     /// stream (room under `max_connections`); whether there was one. It
     /// closes at once; the gauge is told when it has.
     pub fn evict_idle(&mut self, gauge: &Rc<ConnGauge>) -> bool {
-        for list in self.conns.values_mut() {
+        for list in self.endpoints.values_mut().map(|ep| &mut ep.conns) {
             let idle = list.iter().position(|c| {
                 Rc::ptr_eq(&c.state.gauge, gauge)
                     && c.state.inflight.get() == 0
@@ -212,14 +216,14 @@ impl H2Pool {
             .filter(|c| c.protocol == UpstreamProtocol::H2)
             .flat_map(|c| (0..c.endpoints.len()).map(|e| PoolKey::of(c, e)))
             .collect();
-        self.limits.retain(|key, _| keep.contains(key));
         let mut retired = 0;
-        self.conns.retain(|key, list| {
+        // A kept endpoint stays, with no connection, for its limit.
+        self.endpoints.retain(|key, ep| {
             if keep.contains(key) {
-                list.retain(|c| !c.state.closed.get());
-                return !list.is_empty();
+                ep.conns.retain(|c| !c.state.closed.get());
+                return true;
             }
-            for c in list.iter() {
+            for c in ep.conns.iter() {
                 c.state.retire();
                 retired += 1;
             }
@@ -230,9 +234,9 @@ impl H2Pool {
 
     /// Open connections in the pool (tests, views).
     pub fn open(&self) -> usize {
-        self.conns
+        self.endpoints
             .values()
-            .flat_map(|l| l.iter())
+            .flat_map(|ep| ep.conns.iter())
             .filter(|c| !c.state.closed.get())
             .count()
     }
