@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use super::edits::HeaderEdits;
 use super::fields::{push_u64, trim_ows};
-use super::head::{BodyFraming, RequestHead, Span};
+use super::head::{BodyFraming, HeaderSpan, RequestHead, Span};
 use super::hop::is_hop_by_hop;
 use super::response::ResponseHead;
 
@@ -68,12 +68,13 @@ pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, inf
     let mut has_content_length = false;
     let mut has_xff = false;
     let mut upgrade_forwarded = false;
+    let mut run = RawRun::default();
     for h in &head.headers {
         let name = h.name.get(buf);
         if is_hop_by_hop(name) {
             if info.upgrade && name.eq_ignore_ascii_case(b"upgrade") {
                 upgrade_forwarded = true;
-                push_field(out, name, h.value.get(buf));
+                run.keep(out, buf, h);
             }
             continue;
         }
@@ -101,8 +102,9 @@ pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, inf
         if dropped(name) {
             continue;
         }
-        push_field(out, name, h.value.get(buf));
+        run.keep(out, buf, h);
     }
+    run.flush(out, buf);
 
     if head.host.is_none() && !dropped(b"host") {
         push_field(out, b"Host", info.default_host);
@@ -123,23 +125,23 @@ pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, inf
         write_xff(out, buf, head, has_xff, info.client_ip);
     }
     if !dropped(b"x-forwarded-proto") {
-        push_field(
-            out,
-            b"X-Forwarded-Proto",
-            if info.tls { b"https" } else { b"http" },
-        );
+        out.extend_from_slice(if info.tls {
+            b"X-Forwarded-Proto: https\r\n"
+        } else {
+            b"X-Forwarded-Proto: http\r\n"
+        });
     }
     if let Some(host) = head.host {
         if !host.is_empty() && !dropped(b"x-forwarded-host") {
-            push_field(out, b"X-Forwarded-Host", host.get(buf));
+            push_named(out, b"X-Forwarded-Host: ", host.get(buf));
         }
     }
     if !has_request_id && !info.request_id.is_empty() && !dropped(b"x-request-id") {
-        push_field(out, b"X-Request-Id", info.request_id);
+        push_named(out, b"X-Request-Id: ", info.request_id);
     }
     if let Some(tp) = info.traceparent {
         if !dropped(b"traceparent") {
-            push_field(out, b"traceparent", tp);
+            push_named(out, b"traceparent: ", tp);
         }
     }
     if let Some(cert) = info.client_cert {
@@ -188,24 +190,88 @@ fn write_xff(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, has_xff: bool, c
 fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
+            // Written into a stack buffer, then one copy.
+            let mut text = [0u8; 15];
+            let mut n = 0;
             for (i, octet) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.push(b'.');
+                    text[n] = b'.';
+                    n += 1;
                 }
                 if octet >= 100 {
-                    out.push(b'0' + octet / 100);
+                    text[n] = b'0' + octet / 100;
+                    n += 1;
                 }
                 if octet >= 10 {
-                    out.push(b'0' + octet / 10 % 10);
+                    text[n] = b'0' + octet / 10 % 10;
+                    n += 1;
                 }
-                out.push(b'0' + octet % 10);
+                text[n] = b'0' + octet % 10;
+                n += 1;
             }
+            out.extend_from_slice(&text[..n]);
         }
         // Writing into a Vec cannot fail.
         IpAddr::V6(v6) => {
             let _ = write!(out, "{v6}");
         }
     }
+}
+
+/// Kept fields written as runs of the original bytes.
+///
+/// A field the head carries as exactly `name: value` CRLF, right after the
+/// previous kept one, joins the pending run; the run is copied with one
+/// `memcpy` instead of four per field. The bytes are the same
+/// `push_field` would write: a field in any other layout (no space or
+/// more than one after the colon, trailing whitespace) ends the run and is
+/// written by `push_field`.
+#[derive(Default)]
+struct RawRun {
+    /// `buf[start..end]`: whole field lines, each ending in CRLF.
+    start: usize,
+    end: usize,
+}
+
+impl RawRun {
+    /// Write field `h` of `buf` (a field that is forwarded unchanged).
+    #[inline]
+    fn keep(&mut self, out: &mut Vec<u8>, buf: &[u8], h: &HeaderSpan) {
+        let (name_start, name_end) = (h.name.start as usize, h.name.end as usize);
+        let value_end = h.value.end as usize;
+        let canonical = h.value.start as usize == name_end + 2
+            && buf.get(name_end..name_end + 2) == Some(b": ")
+            && buf.get(value_end..value_end + 2) == Some(b"\r\n");
+        if !canonical {
+            self.flush(out, buf);
+            push_field(out, h.name.get(buf), h.value.get(buf));
+            return;
+        }
+        if self.end != name_start || self.start == self.end {
+            self.flush(out, buf);
+            self.start = name_start;
+        }
+        self.end = value_end + 2;
+    }
+
+    /// Write the pending run, if any.
+    #[inline]
+    fn flush(&mut self, out: &mut Vec<u8>, buf: &[u8]) {
+        if self.start != self.end {
+            out.extend_from_slice(&buf[self.start..self.end]);
+            self.start = self.end;
+        }
+    }
+}
+
+/// `prefix` (a constant `Name: `), `value`, CRLF: the constant part is
+/// stored in place, only `value` is a copy of unknown length.
+#[inline]
+fn push_named(out: &mut Vec<u8>, prefix: &'static [u8], value: &[u8]) {
+    out.reserve(prefix.len() + value.len() + 2);
+    out.extend_from_slice(prefix);
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// `name: value\r\n`.
@@ -282,7 +348,10 @@ pub fn write_response_head(
     if let Some(coding) = info.compress {
         write_compressed_fields(out, buf, head, edits, coding);
     } else {
-        response_fields(buf, head, info, |name, value| push_field(out, name, value));
+        let mut run = RawRun::default();
+        kept_response_fields(buf, head, info, |h| run.keep(out, buf, h));
+        run.flush(out, buf);
+        added_response_fields(info, |name, value| push_field(out, name, value));
     }
     if let Some((name, value)) = connection_field(info) {
         push_field(out, name, value);
@@ -303,12 +372,23 @@ pub fn response_fields<'a>(
     info: &ResponseInfo<'a>,
     mut f: impl FnMut(&'a [u8], &'a [u8]),
 ) {
+    kept_response_fields(buf, head, info, |h| f(h.name.get(buf), h.value.get(buf)));
+    added_response_fields(info, f);
+}
+
+/// The upstream's fields [`response_fields`] keeps, as `kept(field)`.
+fn kept_response_fields(
+    buf: &[u8],
+    head: &ResponseHead,
+    info: &ResponseInfo<'_>,
+    mut kept: impl FnMut(&HeaderSpan),
+) {
     let edits = info.edits.filter(|e| !e.is_empty());
     for h in &head.headers {
         let name = h.name.get(buf);
         if is_hop_by_hop(name) {
             if info.upgrade && name.eq_ignore_ascii_case(b"upgrade") {
-                f(name, h.value.get(buf));
+                kept(h);
             }
             continue;
         }
@@ -318,12 +398,17 @@ pub fn response_fields<'a>(
         {
             continue;
         }
-        f(name, h.value.get(buf));
+        kept(h);
     }
-    if let Some(e) = edits {
+}
+
+/// The fields of the route's response edits [`response_fields`] adds after
+/// the upstream's.
+fn added_response_fields<'a>(info: &ResponseInfo<'a>, mut added: impl FnMut(&'a [u8], &'a [u8])) {
+    if let Some(e) = info.edits.filter(|e| !e.is_empty()) {
         for (name, value) in e.fields() {
             if !is_framing(name) && !is_hop_by_hop(name) {
-                f(name, value);
+                added(name, value);
             }
         }
     }

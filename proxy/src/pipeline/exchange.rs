@@ -92,7 +92,10 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent + IdleRead>(
         // connection a reload carried over from before it did is not used.
         let h2 = cluster.protocol == crate::config::UpstreamProtocol::H2;
         let pooled = if attempt == 1 && cluster.send_proxy_protocol.is_none() && !h2 {
-            worker.pool.borrow_mut().checkout(req.pool_id)
+            worker
+                .pool
+                .borrow_mut()
+                .checkout(req.pool_id, worker.watchdog.now())
         } else {
             None
         };
@@ -265,7 +268,7 @@ pub(super) async fn open_connection(
             // the pool is taken as it is.
             if queued.is_some() && c.send_proxy_protocol.is_none() {
                 let id = worker.pool.borrow().endpoint_id(cluster, endpoint);
-                if let Some(pooled) = worker.pool.borrow_mut().checkout(id) {
+                if let Some(pooled) = worker.pool.borrow_mut().checkout(id, worker.watchdog.now()) {
                     return Ok((pooled, true));
                 }
             }
@@ -448,7 +451,7 @@ async fn read_response_head<S: AsyncWriteRent>(
     ex: &mut Exchange,
     watch: &WatchKey<'_>,
 ) -> Result<(), ProxyError> {
-    let deadline = std::time::Instant::now() + timeout;
+    let deadline = watch.now() + timeout;
     let mut got_any = false;
     loop {
         if !ubuf.is_empty() {

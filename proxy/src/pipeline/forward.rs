@@ -593,7 +593,10 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent + IdleRead>(
         && ubuf.is_empty()
         && !worker.draining.get();
     if reusable {
-        worker.pool.borrow_mut().checkin(ep_id, up);
+        worker
+            .pool
+            .borrow_mut()
+            .checkin(ep_id, up, worker.watchdog.now());
     }
     worker.give_buffer(ubuf.into_inner());
     Ok(if close { Next::Close } else { Next::KeepAlive })

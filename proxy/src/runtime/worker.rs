@@ -215,24 +215,48 @@ impl Worker {
     /// A fresh 128-bit request id as 32 lower-case hex digits (xorshift; unique
     /// enough for correlation, not a secret).
     pub fn next_request_id(&self, out: &mut [u8; 32]) {
-        let mut words = [0u64; 2];
-        for w in &mut words {
-            let mut x = self.request_ids.get();
+        for half in out.chunks_exact_mut(16) {
+            half.copy_from_slice(&hex16(self.random_u64()));
+        }
+    }
+}
+
+/// `x` as 16 lower-case hex digits, most significant first: every nibble
+/// spread into a byte of a register, then turned into its digit eight at a
+/// time (no table lookup per digit; this runs on every request).
+pub fn hex16(x: u64) -> [u8; 16] {
+    // The nibbles of a 32-bit half, nibble k in byte k.
+    fn spread(x: u32) -> u64 {
+        let x = u64::from(x);
+        let x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+        let x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
+        (x | (x << 4)) & 0x0f0f_0f0f_0f0f_0f0f
+    }
+    // Per byte: '0' + n, plus 'a' - '0' - 10 = 0x27 where n ≥ 10 (n + 6
+    // carries into bit 4 exactly then).
+    fn digits(n: u64) -> [u8; 8] {
+        let letter = ((n + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+        (n + 0x3030_3030_3030_3030 + letter * 0x27).to_be_bytes()
+    }
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&digits(spread((x >> 32) as u32)));
+    out[8..].copy_from_slice(&digits(spread(x as u32)));
+    out
+}
+
+#[cfg(test)]
+mod hex_tests {
+    #[test]
+    fn hex16_matches_format() {
+        let mut x = 0x0123_4567_89ab_cdefu64;
+        for v in [0, 1, 9, 10, 15, 16, u64::MAX, 0xa0b0_c0d0_e0f0_0090, x] {
+            assert_eq!(super::hex16(v).as_slice(), format!("{v:016x}").as_bytes());
+        }
+        for _ in 0..10_000 {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            self.request_ids.set(x);
-            *w = x;
-        }
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        for (i, byte) in words[0]
-            .to_be_bytes()
-            .iter()
-            .chain(words[1].to_be_bytes().iter())
-            .enumerate()
-        {
-            out[2 * i] = HEX[(byte >> 4) as usize];
-            out[2 * i + 1] = HEX[(byte & 15) as usize];
+            assert_eq!(super::hex16(x).as_slice(), format!("{x:016x}").as_bytes());
         }
     }
 }

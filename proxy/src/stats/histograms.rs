@@ -1,13 +1,14 @@
 //! Latency histograms: recorded by the owning worker, published as
 //! immutable snapshots.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use super::pending::PendingCounts;
 use crate::config::Config;
 
 /// Highest latency tracked, in microseconds (larger values are clamped).
@@ -152,17 +153,21 @@ fn carry<T: Clone>(into: &mut [T], keys: &[String], from: &[T], from_keys: &[Str
 /// (`Rc`) between the layouts of consecutive generations that keep its
 /// name, so a request finishing on an old generation records into the same
 /// histogram as the new one.
+/// Requests record into `pending` (cheap: `stats::pending`); a publish
+/// drains it into `h` first.
 #[derive(Debug)]
 struct Live {
     h: RefCell<Histogram<u64>>,
-    dirty: Cell<bool>,
+    pending: RefCell<PendingCounts>,
 }
 
 impl Live {
     fn new(sigfig: u8) -> Rc<Live> {
+        let h = new_histogram(sigfig);
+        let pending = PendingCounts::new(h.sigfig());
         Rc::new(Live {
-            h: RefCell::new(new_histogram(sigfig)),
-            dirty: Cell::new(false),
+            h: RefCell::new(h),
+            pending: RefCell::new(pending),
         })
     }
 }
@@ -192,8 +197,7 @@ impl Dim {
     #[inline]
     fn record(&self, i: usize, micros: u64) {
         if let Some(l) = self.live.get(i) {
-            record_micros(&mut l.h.borrow_mut(), micros);
-            l.dirty.set(true);
+            l.pending.borrow_mut().record(micros.clamp(1, MAX_MICROS));
         }
     }
 
@@ -202,11 +206,13 @@ impl Dim {
     fn publish(&self, published: &mut [Arc<Histogram<u64>>]) -> bool {
         let mut any = false;
         for (i, l) in self.live.iter().enumerate() {
-            if l.dirty.get() {
+            let mut pending = l.pending.borrow_mut();
+            if !pending.is_empty() {
+                let mut h = l.h.borrow_mut();
+                pending.drain_into(&mut h);
                 if let Some(p) = published.get_mut(i) {
-                    *p = Arc::new(l.h.borrow().clone());
+                    *p = Arc::new(h.clone());
                 }
-                l.dirty.set(false);
                 any = true;
             }
         }

@@ -22,6 +22,7 @@ pub mod counter;
 pub mod histograms;
 pub mod layout;
 pub mod merge;
+pub mod pending;
 pub mod ring;
 
 pub use counter::{Counter, Gauge};

@@ -144,13 +144,14 @@ impl UpstreamPool {
     }
 
     /// The warmest idle connection to `ep` that has not outlived its idle
-    /// timeout, if any.
-    pub fn checkout(&mut self, ep: EndpointId) -> Option<UpstreamStream> {
+    /// timeout at `now`, if any. `now` may be the worker's coarse clock
+    /// (the watchdog's, at most one tick behind): `checkin` stamps with the
+    /// same clock.
+    pub fn checkout(&mut self, ep: EndpointId, now: Instant) -> Option<UpstreamStream> {
         if ep.1 != self.layout {
             return None;
         }
         let timeout = self.idle_timeout[ep.0];
-        let now = Instant::now();
         while let Some(key) = self.idle[ep.0].pop() {
             let conn = self.slots.remove(key);
             if now.duration_since(conn.since) < timeout {
@@ -161,9 +162,11 @@ impl UpstreamPool {
         None
     }
 
-    /// Return a reusable connection. Dropped (closed) when the endpoint
-    /// already keeps `max_idle_per_endpoint` connections.
-    pub fn checkin(&mut self, ep: EndpointId, stream: UpstreamStream) {
+    /// Return a reusable connection, idle from `now`. Dropped (closed) when
+    /// the endpoint already keeps `max_idle_per_endpoint` connections. A
+    /// coarse `now` (behind the real time) only makes the connection look
+    /// older, so it is closed a tick early, never late.
+    pub fn checkin(&mut self, ep: EndpointId, stream: UpstreamStream, now: Instant) {
         // Taken under the previous layout (a reload happened while the
         // request was in flight): filed under the endpoint with the same
         // key, or closed when there is none.
@@ -190,10 +193,7 @@ impl UpstreamPool {
             self.slots.remove(oldest);
         }
         stream.went_idle();
-        let key = self.slots.insert(IdleConn {
-            stream,
-            since: Instant::now(),
-        });
+        let key = self.slots.insert(IdleConn { stream, since: now });
         self.idle[ep.0].push(key);
     }
 

@@ -478,3 +478,27 @@ fn client_cert_header_is_never_the_clients() {
     );
     assert!(!out.contains("evil"), "{out}");
 }
+
+/// Kept fields go out as runs of the original bytes when they are laid out
+/// as `name: value` CRLF; any other layout (no space, several spaces or a
+/// tab after the colon, trailing whitespace, an empty value) still comes out
+/// normalised, and a dropped field between two kept ones splits the run
+/// without leaking its bytes.
+#[test]
+fn kept_fields_are_the_same_bytes_in_any_layout() {
+    let buf = b"GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB:2\r\nC:   3\r\nD: 4  \r\nE:\t5\r\n\
+Keep-Alive: 9\r\nF: 6\r\nG: \r\nH:\r\nI: 7\r\n\r\n";
+    assert_eq!(
+        fwd(buf, &info()),
+        "GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\
+F: 6\r\nG: \r\nH: \r\nI: 7\r\n\
+X-Forwarded-For: 10.0.0.7\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\n\
+X-Request-Id: rid-1\r\n\r\n"
+    );
+    let buf = b"HTTP/1.1 200 OK\r\nA: 1\r\nB:2\r\nConnection: x-drop\r\nX-Drop: 0\r\n\
+C: 3 \r\nD: 4\r\nE: 5\r\nContent-Length: 2\r\n\r\nok";
+    assert_eq!(
+        back(buf, false, &ResponseInfo::default()),
+        "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nContent-Length: 2\r\n\r\n"
+    );
+}

@@ -487,7 +487,10 @@ async fn exchange_leg(
         attempt += 1;
         // A cluster that sends PROXY headers never pools (forward.rs).
         let pooled = if attempt == 1 && cluster.send_proxy_protocol.is_none() {
-            worker.pool.borrow_mut().checkout(pool_id)
+            worker
+                .pool
+                .borrow_mut()
+                .checkout(pool_id, worker.watchdog.now())
         } else {
             None
         };
@@ -597,7 +600,10 @@ async fn exchange_leg(
         && ubuf.is_empty()
         && !worker.draining.get();
     if reusable {
-        worker.pool.borrow_mut().checkin(pool_id, up);
+        worker
+            .pool
+            .borrow_mut()
+            .checkin(pool_id, up, worker.watchdog.now());
     }
     let answer = Answer {
         status: resp.status,
