@@ -235,13 +235,15 @@ struct RawRun {
 
 impl RawRun {
     /// Write field `h` of `buf` (a field that is forwarded unchanged).
-    #[inline]
+    #[inline(always)]
     fn keep(&mut self, out: &mut Vec<u8>, buf: &[u8], h: &HeaderSpan) {
         let (name_start, name_end) = (h.name.start as usize, h.name.end as usize);
         let value_end = h.value.end as usize;
         let canonical = h.value.start as usize == name_end + 2
-            && buf.get(name_end..name_end + 2) == Some(b": ")
-            && buf.get(value_end..value_end + 2) == Some(b"\r\n");
+            && buf.get(name_end) == Some(&b':')
+            && buf.get(name_end + 1) == Some(&b' ')
+            && buf.get(value_end) == Some(&b'\r')
+            && buf.get(value_end + 1) == Some(&b'\n');
         if !canonical {
             self.flush(out, buf);
             push_field(out, h.name.get(buf), h.value.get(buf));

@@ -207,6 +207,7 @@ pub async fn worker_main(
         }
     }
     let _stopped = Stopped(&beats[worker.id]);
+    crate::runtime::alloc::keep_spares_on_this_thread();
     let gen = Rc::new(WorkerGen::new(worker.id, first.snap, first.stats, None));
     let serving = Rc::new(Serving {
         worker: worker.clone(),
