@@ -16,18 +16,19 @@
 //! # Spare blocks on worker threads
 //!
 //! Each HTTP/1.1 request boxes two futures of a few KB (the connection's
-//! stage loop, 2,240 bytes, and the request, 4,064), frees them when it
-//! ends, and the next request boxes them again. With one or two such blocks
-//! live at a time, mimalloc's fast path (pop the page's free list) is
-//! mostly empty and `mi_malloc` takes its generic path, which first moves
-//! the page's freed blocks back: about 100 instructions per allocation
-//! (callgrind). A worker thread ([`keep_spares_on_this_thread`]) therefore
-//! keeps the last [`SPARES`] freed blocks of [`SPARE_MIN`]–[`SPARE_MAX`]
-//! bytes (ordinary alignment; a newer one pushes the oldest out to
-//! mimalloc) and hands one back for an allocation of exactly the same
-//! size. That is at most 16 KB per worker, held for the
-//! worker's life; other threads (admin, discovery, log writer) never
-//! keep any, so a thread that ends leaves nothing behind.
+//! stage loop, 2,240 bytes, and the request, 4,064), and allocates the
+//! response head's field list (256 bytes) and an output buffer (2 KiB); it
+//! frees them when it ends, and the next request allocates them again.
+//! With one or two such blocks of a size live at a time, mimalloc's fast
+//! path (pop the page's free list) is mostly empty and `mi_malloc` takes its
+//! generic path, which first moves the page's freed blocks back: about 100
+//! instructions per allocation (callgrind). A worker thread
+//! ([`keep_spares_on_this_thread`]) therefore keeps the last [`SPARES`]
+//! freed blocks of [`SPARE_MIN`]–[`SPARE_MAX`] bytes (ordinary alignment;
+//! a newly freed one pushes the oldest out to mimalloc) and hands one back for an allocation of exactly the same size.
+//! That is at most 32 KB per worker, held for the worker's life; other
+//! threads (admin, discovery, log writer) never keep any, so a thread that
+//! ends leaves nothing behind.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
@@ -39,9 +40,9 @@ use libmimalloc_sys as mi;
 const PLAIN_ALIGN: usize = 8;
 
 /// Spare blocks a worker thread keeps (see the module docs).
-pub const SPARES: usize = 2;
+pub const SPARES: usize = 4;
 /// Smallest block size kept as a spare.
-pub const SPARE_MIN: usize = 1024;
+pub const SPARE_MIN: usize = 256;
 /// Largest block size kept as a spare.
 pub const SPARE_MAX: usize = 8192;
 
@@ -83,7 +84,8 @@ fn take_spare(size: usize) -> Option<*mut u8> {
     })
 }
 
-/// Keep `ptr` (a block of `size` bytes) as the newest spare. `Err(ptr)`
+/// Keep `ptr` (a block of `size` bytes) as the newest spare; the oldest
+/// is pushed out. `Err(ptr)`
 /// when this thread keeps none; `Ok(Some(oldest))` when the oldest spare
 /// made room and is to be freed.
 #[inline]
@@ -169,8 +171,8 @@ mod tests {
 
     /// On a thread that keeps spares, a freed block of the spare range comes
     /// back for an allocation of exactly its size (and only that size), at
-    /// most `SPARES` are kept, and a thread that does not keep spares never
-    /// gets one.
+    /// most `SPARES` are kept (the oldest makes room), and a thread that
+    /// does not keep spares never gets one.
     #[test]
     fn worker_threads_reuse_spare_blocks_of_the_same_size() {
         std::thread::spawn(|| {
@@ -195,14 +197,22 @@ mod tests {
                 std::ptr::write_bytes(r, 0, 4064);
                 a.dealloc(q, l2240);
                 a.dealloc(r, l4064);
-                // Two kept, the newest first: a third freed block pushes
-                // the oldest (q) out to mimalloc.
-                let l3000 = Layout::from_size_align(3000, 8).unwrap();
-                let extra = a.alloc(l3000);
-                a.dealloc(extra, l3000);
+                // `SPARES` kept: each block freed past them takes the
+                // oldest one's slot (q's first), which goes to mimalloc.
+                let extra: Vec<(Layout, *mut u8)> = (0..SPARES - 1)
+                    .map(|i| {
+                        let l = Layout::from_size_align(3000 + 8 * i, 8).unwrap();
+                        (l, a.alloc(l))
+                    })
+                    .collect();
+                for &(l, p) in &extra {
+                    a.dealloc(p, l);
+                }
                 assert_eq!(take_spare(2240), None);
-                assert_eq!(take_spare(3000), Some(extra));
                 assert_eq!(take_spare(4064), Some(r));
+                for &(l, p) in &extra {
+                    assert_eq!(take_spare(l.size()), Some(p));
+                }
                 assert_eq!(take_spare(4064), None);
                 a.dealloc(r, l4064);
                 // Outside the range, or over-aligned: never kept.
