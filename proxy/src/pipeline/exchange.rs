@@ -92,10 +92,7 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent + IdleRead>(
         // connection a reload carried over from before it did is not used.
         let h2 = cluster.protocol == crate::config::UpstreamProtocol::H2;
         let pooled = if attempt == 1 && cluster.send_proxy_protocol.is_none() && !h2 {
-            worker
-                .pool
-                .borrow_mut()
-                .checkout(req.pool_id, worker.watchdog.now())
+            worker.pool.borrow_mut().checkout(req.pool_id)
         } else {
             None
         };
@@ -268,7 +265,7 @@ pub(super) async fn open_connection(
             // the pool is taken as it is.
             if queued.is_some() && c.send_proxy_protocol.is_none() {
                 let id = worker.pool.borrow().endpoint_id(cluster, endpoint);
-                if let Some(pooled) = worker.pool.borrow_mut().checkout(id, worker.watchdog.now()) {
+                if let Some(pooled) = worker.pool.borrow_mut().checkout(id) {
                     return Ok((pooled, true));
                 }
             }

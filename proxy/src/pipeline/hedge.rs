@@ -226,10 +226,7 @@ async fn attempt(
     let ep_stats = gen.stats.endpoint(req.cluster, endpoint);
     let pool_id = worker.pool.borrow().endpoint_id(req.cluster, endpoint);
     let pooled = if cluster.send_proxy_protocol.is_none() {
-        worker
-            .pool
-            .borrow_mut()
-            .checkout(pool_id, worker.watchdog.now())
+        worker.pool.borrow_mut().checkout(pool_id)
     } else {
         None
     };

@@ -25,10 +25,12 @@
 //! instructions per allocation (callgrind). A worker thread
 //! ([`keep_spares_on_this_thread`]) therefore keeps the last [`SPARES`]
 //! freed blocks of [`SPARE_MIN`]–[`SPARE_MAX`] bytes (ordinary alignment;
-//! a newly freed one pushes the oldest out to mimalloc) and hands one back for an allocation of exactly the same size.
-//! That is at most 32 KB per worker, held for the worker's life; other
-//! threads (admin, discovery, log writer) never keep any, so a thread that
-//! ends leaves nothing behind.
+//! a newly freed one pushes the oldest out to mimalloc) and hands one back
+//! for an allocation of exactly the same size. That is at most 32 KB per
+//! worker, held for the worker's life; other threads (admin, discovery,
+//! log writer) never keep any, so a thread that ends leaves nothing
+//! behind. Blocks may come from or go to other threads' heaps: mimalloc
+//! frees any block on any thread.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
@@ -84,8 +86,7 @@ fn take_spare(size: usize) -> Option<*mut u8> {
     })
 }
 
-/// Keep `ptr` (a block of `size` bytes) as the newest spare; the oldest
-/// is pushed out. `Err(ptr)`
+/// Keep `ptr` (a block of `size` bytes) as the newest spare. `Err(ptr)`
 /// when this thread keeps none; `Ok(Some(oldest))` when the oldest spare
 /// made room and is to be freed.
 #[inline]

@@ -144,14 +144,15 @@ impl UpstreamPool {
     }
 
     /// The warmest idle connection to `ep` that has not outlived its idle
-    /// timeout at `now`, if any. `now` may be the worker's coarse clock
-    /// (the watchdog's, at most one tick behind): `checkin` stamps with the
-    /// same clock.
-    pub fn checkout(&mut self, ep: EndpointId, now: Instant) -> Option<UpstreamStream> {
+    /// timeout, if any. Checked against the precise clock: with `checkin`'s
+    /// coarse stamp a connection can only look older than it is, never
+    /// younger, so none is used past its timeout.
+    pub fn checkout(&mut self, ep: EndpointId) -> Option<UpstreamStream> {
         if ep.1 != self.layout {
             return None;
         }
         let timeout = self.idle_timeout[ep.0];
+        let now = Instant::now();
         while let Some(key) = self.idle[ep.0].pop() {
             let conn = self.slots.remove(key);
             if now.duration_since(conn.since) < timeout {
@@ -163,9 +164,10 @@ impl UpstreamPool {
     }
 
     /// Return a reusable connection, idle from `now`. Dropped (closed) when
-    /// the endpoint already keeps `max_idle_per_endpoint` connections. A
-    /// coarse `now` (behind the real time) only makes the connection look
-    /// older, so it is closed a tick early, never late.
+    /// the endpoint already keeps `max_idle_per_endpoint` connections. `now`
+    /// may be the worker's coarse clock (the watchdog's, behind the real
+    /// time): the connection then looks older than it is and is closed up
+    /// to a tick early, never late.
     pub fn checkin(&mut self, ep: EndpointId, stream: UpstreamStream, now: Instant) {
         // Taken under the previous layout (a reload happened while the
         // request was in flight): filed under the endpoint with the same

@@ -487,10 +487,7 @@ async fn exchange_leg(
         attempt += 1;
         // A cluster that sends PROXY headers never pools (forward.rs).
         let pooled = if attempt == 1 && cluster.send_proxy_protocol.is_none() {
-            worker
-                .pool
-                .borrow_mut()
-                .checkout(pool_id, worker.watchdog.now())
+            worker.pool.borrow_mut().checkout(pool_id)
         } else {
             None
         };
