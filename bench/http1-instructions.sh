@@ -86,8 +86,8 @@ wait_port() {
     echo "http1-instructions: nothing listens on $PROXY_PORT" >&2
     exit 1
 }
-count_ringway() {  # count_ringway BIN N -> total instructions
-    local bin=$1 n=$2 out="$DIR/cg.ringway.$2"
+count_ringway() {  # count_ringway BIN N INDEX -> total instructions
+    local bin=$1 n=$2 out="$DIR/cg.ringway.$3.$2"
     valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" run -c "$DIR/ringway.toml" > "$DIR/ringway.$n.log" 2>&1 &
     P=$!
     for _ in $(seq 300); do grep -q "ringway: ready" "$DIR/ringway.$n.log" 2>/dev/null && break; sleep 0.1; done
@@ -108,9 +108,11 @@ count_nginx() {  # count_nginx N -> total instructions
 }
 echo "# origin: $ORIGIN; N1=$N1 N2=$N2; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "# proxy instructions_per_request"
+i=0
 for bin in "$@"; do
-    a=$(count_ringway "$bin" "$N1")
-    b=$(count_ringway "$bin" "$N2")
+    i=$((i + 1))
+    a=$(count_ringway "$bin" "$N1" "$i")
+    b=$(count_ringway "$bin" "$N2" "$i")
     echo "$bin $(( (b - a) / (N2 - N1) ))"
 done
 if [ "$NGINX" = 1 ]; then

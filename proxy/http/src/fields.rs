@@ -198,18 +198,12 @@ impl Framing {
     /// One Content-Length field value: `1*DIGIT`, or a comma list of equal
     /// such values; must equal any earlier Content-Length.
     pub(crate) fn add_content_length(&mut self, value: &[u8]) -> Result<(), HeadError> {
-        let mut this: Option<u64> = None;
-        for (a, b) in ListIter::new(value) {
-            let n = parse_decimal(&value[a..b])?;
-            match this {
-                Some(prev) if prev != n => {
-                    return Err(HeadError::Malformed("conflicting Content-Length values"))
-                }
-                _ => this = Some(n),
-            }
-        }
-        let Some(n) = this else {
-            return Err(HeadError::Malformed("invalid Content-Length"));
+        // Nearly every value is one number: read without the list walk
+        // (the walk gives the same for it).
+        let n = if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
+            parse_decimal(value)?
+        } else {
+            content_length_list(value)?
         };
         match self.content_length {
             Some(prev) if prev != n => {
@@ -263,6 +257,22 @@ impl Framing {
 }
 
 /// `1*DIGIT` into a u64 (no sign, no whitespace, no overflow).
+/// A Content-Length value read as a list (`1, 1` is 1; differing
+/// elements are refused).
+fn content_length_list(value: &[u8]) -> Result<u64, HeadError> {
+    let mut this: Option<u64> = None;
+    for (a, b) in ListIter::new(value) {
+        let n = parse_decimal(&value[a..b])?;
+        match this {
+            Some(prev) if prev != n => {
+                return Err(HeadError::Malformed("conflicting Content-Length values"))
+            }
+            _ => this = Some(n),
+        }
+    }
+    this.ok_or(HeadError::Malformed("invalid Content-Length"))
+}
+
 pub(crate) fn parse_decimal(s: &[u8]) -> Result<u64, HeadError> {
     if s.is_empty() {
         return Err(HeadError::Malformed("invalid Content-Length"));
@@ -317,6 +327,16 @@ pub(crate) fn add_connection(
     flags: &mut ConnFlags,
     tokens: &mut Vec<Span>,
 ) -> Result<(), HeadError> {
+    // Nearly every value is one of these alone: no list walk (the same
+    // result as the walk below gives for it).
+    if value.eq_ignore_ascii_case(b"keep-alive") {
+        flags.keep_alive = true;
+        return Ok(());
+    }
+    if value.eq_ignore_ascii_case(b"close") {
+        flags.close = true;
+        return Ok(());
+    }
     for (a, b) in ListIter::new(value) {
         let t = &value[a..b];
         if t.is_empty() {
@@ -476,6 +496,53 @@ pub(crate) fn read_message_field(
 
 #[cfg(test)]
 mod tests {
+    /// A Content-Length value gives the same number or refusal with the
+    /// single-number fast path as read as a list; Connection's fast path
+    /// sets the flag the list walk sets, and nothing else.
+    #[test]
+    fn fast_paths_agree_with_the_list_walk() {
+        for v in [
+            "0",
+            "1",
+            "42",
+            "007",
+            "18446744073709551615",
+            "18446744073709551616",
+            "1, 1",
+            "1,2",
+            " 1",
+            "",
+            ",",
+            "1,",
+            "x",
+            "-1",
+            "+1",
+        ] {
+            let mut f = super::Framing::default();
+            let fast = f
+                .add_content_length(v.as_bytes())
+                .map(|()| f.content_length.unwrap());
+            assert_eq!(fast, super::content_length_list(v.as_bytes()), "{v:?}");
+        }
+        for (v, close, keep_alive, tokens) in [
+            ("keep-alive", false, true, 0),
+            ("Keep-Alive", false, true, 0),
+            ("close", true, false, 0),
+            ("CLOSE", true, false, 0),
+            ("close, x-a", true, false, 1),
+            ("keep-alive,close", true, true, 0),
+            ("closed", false, false, 1),
+        ] {
+            let (mut flags, mut t) = (super::ConnFlags::default(), Vec::new());
+            super::add_connection(v.as_bytes(), 0, &mut flags, &mut t).unwrap();
+            assert_eq!(
+                (flags.close, flags.keep_alive, t.len()),
+                (close, keep_alive, tokens),
+                "{v:?}"
+            );
+        }
+    }
+
     /// The CRLF rule, one offender at a time (the slow path's loop).
     fn reference(region: &[u8], partial: bool) -> bool {
         region.iter().enumerate().all(|(i, &b)| match b {

@@ -4,16 +4,18 @@
 /// Keep-Alive, Proxy-Connection, Proxy-Authorization, Proxy-Authenticate, TE,
 /// Trailer, Upgrade. (Transfer-Encoding is handled by the framing code.)
 /// Case-insensitive.
+#[inline]
 pub fn is_hop_by_hop(name: &[u8]) -> bool {
-    const NAMES: [&[u8]; 8] = [
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"proxy-authorization",
-        b"proxy-authenticate",
-        b"te",
-        b"trailer",
-        b"upgrade",
-    ];
-    NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
+    // By length first: most names are none of these lengths, and this runs
+    // for every field of every head.
+    let names: &[&[u8]] = match name.len() {
+        2 => &[b"te"],
+        7 => &[b"trailer", b"upgrade"],
+        10 => &[b"connection", b"keep-alive"],
+        16 => &[b"proxy-connection"],
+        18 => &[b"proxy-authenticate"],
+        19 => &[b"proxy-authorization"],
+        _ => return false,
+    };
+    names.iter().any(|n| n.eq_ignore_ascii_case(name))
 }

@@ -289,9 +289,14 @@ fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 /// Whether `name` was listed in Connection. Framing and routing fields
 /// (Content-Length, Transfer-Encoding, Host) are never dropped that way:
 /// `Connection: transfer-encoding` would otherwise desynchronise the next hop.
+#[inline(always)]
 fn listed_in_connection(name: &[u8], buf: &[u8], tokens: &[Span]) -> bool {
-    if tokens.is_empty()
-        || name.eq_ignore_ascii_case(b"transfer-encoding")
+    // Almost always none listed: decided here, without a call.
+    !tokens.is_empty() && listed_in_connection_tokens(name, buf, tokens)
+}
+
+fn listed_in_connection_tokens(name: &[u8], buf: &[u8], tokens: &[Span]) -> bool {
+    if name.eq_ignore_ascii_case(b"transfer-encoding")
         || name.eq_ignore_ascii_case(b"content-length")
         || name.eq_ignore_ascii_case(b"host")
     {
