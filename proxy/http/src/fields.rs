@@ -3,6 +3,7 @@
 //! header accumulation and line-ending checks.
 
 use super::head::{HeadError, HeaderSpan, Span};
+use crate::ascii::eq_lower;
 
 /// `tchar` (RFC 9110 §5.6.2).
 #[inline]
@@ -225,7 +226,7 @@ impl Framing {
                 return Err(HeadError::Malformed("empty Transfer-Encoding element"));
             }
             let (name, has_params) = parse_transfer_coding(elem)?;
-            let chunked = name.eq_ignore_ascii_case(b"chunked");
+            let chunked = eq_lower(name, b"chunked");
             if chunked {
                 if has_params {
                     return Err(HeadError::Malformed("parameters on chunked"));
@@ -480,13 +481,11 @@ pub(crate) fn read_message_field(
     conn_tokens: &mut Vec<Span>,
 ) -> Result<(), HeadError> {
     match name.len() {
-        10 if name.eq_ignore_ascii_case(b"connection") => {
+        10 if eq_lower(name, b"connection") => {
             add_connection(value, value_span.start as usize, conn, conn_tokens)
         }
-        14 if name.eq_ignore_ascii_case(b"content-length") => framing.add_content_length(value),
-        17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
-            framing.add_transfer_encoding(value)
-        }
+        14 if eq_lower(name, b"content-length") => framing.add_content_length(value),
+        17 if eq_lower(name, b"transfer-encoding") => framing.add_transfer_encoding(value),
         14 | 17 if is_framing_lookalike(name) => {
             Err(HeadError::Malformed("framing header name with underscore"))
         }

@@ -1,5 +1,6 @@
 //! Request heads: strict RFC 9112 parsing into spans of the read buffer.
 
+use crate::ascii::eq_lower;
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
@@ -282,7 +283,7 @@ impl FieldReader {
         value_span: Span,
     ) -> Result<(), HeadError> {
         match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => {
+            4 if eq_lower(name, b"host") => {
                 if head.host.is_some() {
                     return Err(HeadError::Malformed("multiple Host fields"));
                 }
@@ -291,14 +292,14 @@ impl FieldReader {
                 }
                 head.host = Some(value_span);
             }
-            6 if name.eq_ignore_ascii_case(b"expect") => {
+            6 if eq_lower(name, b"expect") => {
                 if trim_ows(value).eq_ignore_ascii_case(b"100-continue") {
                     head.expect_continue = true;
                 } else {
                     head.expect_other = true;
                 }
             }
-            7 if self.upgrade_value.is_none() && name.eq_ignore_ascii_case(b"upgrade") => {
+            7 if self.upgrade_value.is_none() && eq_lower(name, b"upgrade") => {
                 self.upgrade_value = Some(value_span);
             }
             _ => read_message_field(

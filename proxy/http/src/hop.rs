@@ -1,5 +1,6 @@
 //! Hop-by-hop header names (RFC 9110 §7.6.1) that a proxy never forwards.
 
+use crate::ascii::eq_lower;
 /// True for header names that are hop-by-hop on every message: Connection,
 /// Keep-Alive, Proxy-Connection, Proxy-Authorization, Proxy-Authenticate, TE,
 /// Trailer, Upgrade. (Transfer-Encoding is handled by the framing code.)
@@ -17,5 +18,5 @@ pub fn is_hop_by_hop(name: &[u8]) -> bool {
         19 => &[b"proxy-authorization"],
         _ => return false,
     };
-    names.iter().any(|n| n.eq_ignore_ascii_case(name))
+    names.iter().any(|n| eq_lower(name, n))
 }

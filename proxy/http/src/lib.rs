@@ -12,6 +12,7 @@
 //! pipeline maps them to 400 / 431 / 502 in `error.rs`. A malformed PROXY
 //! protocol header ([`ProxyHeaderError`]) closes the connection unanswered.
 
+pub mod ascii;
 pub mod chunked;
 pub mod edits;
 mod fields;

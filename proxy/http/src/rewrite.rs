@@ -1,6 +1,7 @@
 //! Head rewriting: the head sent upstream and the head sent back downstream,
 //! written straight into a reusable output buffer.
 
+use crate::ascii::eq_lower;
 use std::io::Write as _;
 use std::net::IpAddr;
 
@@ -72,31 +73,31 @@ pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, inf
     for h in &head.headers {
         let name = h.name.get(buf);
         if is_hop_by_hop(name) {
-            if info.upgrade && name.eq_ignore_ascii_case(b"upgrade") {
+            if info.upgrade && eq_lower(name, b"upgrade") {
                 upgrade_forwarded = true;
                 run.keep(out, buf, h);
             }
             continue;
         }
-        if name.eq_ignore_ascii_case(b"content-length") {
+        if eq_lower(name, b"content-length") {
             has_content_length = true;
             continue;
         }
-        if name.eq_ignore_ascii_case(b"x-forwarded-for") {
+        if eq_lower(name, b"x-forwarded-for") {
             has_xff = true;
             continue;
         }
-        if name.eq_ignore_ascii_case(b"x-forwarded-proto")
-            || name.eq_ignore_ascii_case(b"x-forwarded-host")
-            || name.eq_ignore_ascii_case(b"x-forwarded-client-cert")
-            || (info.traceparent.is_some() && name.eq_ignore_ascii_case(b"traceparent"))
-            || (info.drop_tracestate && name.eq_ignore_ascii_case(b"tracestate"))
-            || (info.strip_expect && name.eq_ignore_ascii_case(b"expect"))
+        if eq_lower(name, b"x-forwarded-proto")
+            || eq_lower(name, b"x-forwarded-host")
+            || eq_lower(name, b"x-forwarded-client-cert")
+            || (info.traceparent.is_some() && eq_lower(name, b"traceparent"))
+            || (info.drop_tracestate && eq_lower(name, b"tracestate"))
+            || (info.strip_expect && eq_lower(name, b"expect"))
             || listed_in_connection(name, buf, &head.conn_tokens)
         {
             continue;
         }
-        if name.eq_ignore_ascii_case(b"x-request-id") {
+        if eq_lower(name, b"x-request-id") {
             has_request_id = true;
         }
         if dropped(name) {
@@ -164,7 +165,7 @@ pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, inf
 
 /// Fields that frame the message body.
 fn is_framing(name: &[u8]) -> bool {
-    name.eq_ignore_ascii_case(b"transfer-encoding") || name.eq_ignore_ascii_case(b"content-length")
+    eq_lower(name, b"transfer-encoding") || eq_lower(name, b"content-length")
 }
 
 /// `X-Forwarded-For`: the client's values joined with ", ", then `client_ip`.
@@ -296,9 +297,9 @@ fn listed_in_connection(name: &[u8], buf: &[u8], tokens: &[Span]) -> bool {
 }
 
 fn listed_in_connection_tokens(name: &[u8], buf: &[u8], tokens: &[Span]) -> bool {
-    if name.eq_ignore_ascii_case(b"transfer-encoding")
-        || name.eq_ignore_ascii_case(b"content-length")
-        || name.eq_ignore_ascii_case(b"host")
+    if eq_lower(name, b"transfer-encoding")
+        || eq_lower(name, b"content-length")
+        || eq_lower(name, b"host")
     {
         return false;
     }
@@ -394,12 +395,12 @@ fn kept_response_fields(
     for h in &head.headers {
         let name = h.name.get(buf);
         if is_hop_by_hop(name) {
-            if info.upgrade && name.eq_ignore_ascii_case(b"upgrade") {
+            if info.upgrade && eq_lower(name, b"upgrade") {
                 kept(h);
             }
             continue;
         }
-        if (info.dechunk && name.eq_ignore_ascii_case(b"transfer-encoding"))
+        if (info.dechunk && eq_lower(name, b"transfer-encoding"))
             || listed_in_connection(name, buf, &head.conn_tokens)
             || (edits.is_some_and(|e| e.drops(name)) && !is_framing(name))
         {
@@ -458,10 +459,8 @@ fn write_compressed_fields(
 ) {
     // Accept-Ranges would invite byte ranges of the identity body that do
     // not fit the compressed one (nginx drops it too).
-    let encoding = |name: &[u8]| {
-        name.eq_ignore_ascii_case(b"content-encoding")
-            || name.eq_ignore_ascii_case(b"accept-ranges")
-    };
+    let encoding =
+        |name: &[u8]| eq_lower(name, b"content-encoding") || eq_lower(name, b"accept-ranges");
     for h in &head.headers {
         let name = h.name.get(buf);
         if is_hop_by_hop(name)
@@ -473,7 +472,7 @@ fn write_compressed_fields(
             continue;
         }
         let value = h.value.get(buf);
-        if name.eq_ignore_ascii_case(b"etag") {
+        if eq_lower(name, b"etag") {
             let value = trim_ows(value);
             if value.starts_with(b"W/") {
                 push_field(out, name, value);

@@ -2,6 +2,7 @@
 //! HTTP/2 gRPC call): status names, a trailers-only answer's
 //! `grpc-status`, and a call's `grpc-timeout`.
 
+use ringway_http::ascii::eq_lower;
 use std::time::Duration;
 
 use crate::http::head::field_value;
@@ -45,7 +46,7 @@ pub fn grpc_status_in_head(buf: &[u8], resp: &ResponseHead) -> Option<u32> {
 /// A gRPC answer: `content-type: application/grpc[+proto|;...]`.
 pub fn is_grpc(buf: &[u8], resp: &ResponseHead) -> bool {
     resp.headers.iter().any(|h| {
-        buf[h.name.range()].eq_ignore_ascii_case(b"content-type")
+        eq_lower(&buf[h.name.range()], b"content-type")
             && buf[h.value.range()]
                 .get(..16)
                 .is_some_and(|v| v.eq_ignore_ascii_case(b"application/grpc"))

@@ -6,6 +6,7 @@
 //! all-zero id) means: start a new trace and drop `tracestate`.
 
 use crate::http::{RequestHead, Span};
+use ringway_http::ascii::eq_lower;
 
 /// Header fields the pipeline looks at besides routing, found in one pass.
 #[derive(Debug, Default, Clone, Copy)]
@@ -21,16 +22,16 @@ pub fn scan_headers(data: &[u8], head: &RequestHead) -> HeaderScan {
     for h in &head.headers {
         let name = h.name.get(data);
         match name.len() {
-            12 if name.eq_ignore_ascii_case(b"x-request-id") => scan.request_id = Some(h.value),
-            11 if name.eq_ignore_ascii_case(b"traceparent") => {
+            12 if eq_lower(name, b"x-request-id") => scan.request_id = Some(h.value),
+            11 if eq_lower(name, b"traceparent") => {
                 // Several traceparent fields: invalid, start over.
                 scan.traceparent = match scan.traceparent {
                     None => Some(h.value),
                     Some(_) => Some(Span::default()),
                 }
             }
-            10 if name.eq_ignore_ascii_case(b"user-agent") => scan.user_agent = Some(h.value),
-            7 if name.eq_ignore_ascii_case(b"referer") => scan.referer = Some(h.value),
+            10 if eq_lower(name, b"user-agent") => scan.user_agent = Some(h.value),
+            7 if eq_lower(name, b"referer") => scan.referer = Some(h.value),
             _ => {}
         }
     }
