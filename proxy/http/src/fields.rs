@@ -330,11 +330,11 @@ pub(crate) fn add_connection(
 ) -> Result<(), HeadError> {
     // Nearly every value is one of these alone: no list walk (the same
     // result as the walk below gives for it).
-    if value.eq_ignore_ascii_case(b"keep-alive") {
+    if eq_lower(value, b"keep-alive") {
         flags.keep_alive = true;
         return Ok(());
     }
-    if value.eq_ignore_ascii_case(b"close") {
+    if eq_lower(value, b"close") {
         flags.close = true;
         return Ok(());
     }

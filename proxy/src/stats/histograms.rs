@@ -31,15 +31,11 @@ pub fn new_histogram(sigfig: u8) -> Histogram<u64> {
         .unwrap_or_else(|_| Histogram::new(3).expect("3 significant digits is valid"))
 }
 
-/// Record `micros`, clamped to 1 µs – [`MAX_MICROS`], growing `h` if the
-/// value is past its current range.
+/// `micros` as recorded: clamped to 1 µs – [`MAX_MICROS`] (the histogram
+/// then grows at most to the fixed-range size).
 #[inline]
-pub fn record_micros(h: &mut Histogram<u64>, micros: u64) {
-    let v = micros.clamp(1, MAX_MICROS);
-    if h.record(v).is_err() {
-        // Only a failed resize (a counter array past usize) lands here.
-        h.saturating_record(v);
-    }
+pub fn clamp_micros(micros: u64) -> u64 {
+    micros.clamp(1, MAX_MICROS)
 }
 
 /// A published snapshot: request duration per listener and route, the time
@@ -197,7 +193,7 @@ impl Dim {
     #[inline]
     fn record(&self, i: usize, micros: u64) {
         if let Some(l) = self.live.get(i) {
-            l.pending.borrow_mut().record(micros.clamp(1, MAX_MICROS));
+            l.pending.borrow_mut().record(clamp_micros(micros));
         }
     }
 
@@ -341,6 +337,14 @@ impl WorkerHistograms {
 mod tests {
     use super::*;
     use crate::stats::{merge, StatsRegistry};
+
+    /// One value into `h` the way a worker records it: clamped, counted,
+    /// then drained into the histogram at publish.
+    fn record_micros(h: &mut Histogram<u64>, micros: u64) {
+        let mut pending = PendingCounts::new(h.sigfig());
+        pending.record(clamp_micros(micros));
+        pending.drain_into(h);
+    }
 
     fn config(routes: &[&str], extra: &str) -> Arc<Config> {
         let mut text = String::from(

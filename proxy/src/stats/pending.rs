@@ -1,7 +1,7 @@
 //! Counts recorded since the last publish, in front of an HDR histogram.
 //!
-//! A request records its latency in up to four histograms (listener, route,
-//! proxy-added time, cluster), and `hdrhistogram`'s `record` does more than
+//! A request records its latency in up to five histograms (listener, route,
+//! proxy-added time, cluster, endpoint), and `hdrhistogram`'s `record` does more than
 //! a hot path needs each time: an `Option` index, a saturating add, min/max
 //! and total-count upkeep, a `Result`. [`PendingCounts`] keeps plain `u32`
 //! counters laid out exactly as the histogram's own (same buckets, same
