@@ -75,7 +75,7 @@ fn recv_poll_first_serves_and_is_reported() {
     }
     if !overridden() {
         assert!(
-            out.contains("ringway: ring features: recv_poll_first (off: buffer_ring;"),
+            out.contains("ringway: ring features: recv_poll_first (off: buffer_ring fixed_files;"),
             "{out}"
         );
         assert_eq!(
@@ -87,19 +87,19 @@ fn recv_poll_first_serves_and_is_reported() {
 }
 
 #[test]
-fn buffer_ring_by_default_none_when_empty_and_an_unknown_one_is_refused() {
+fn buffer_ring_and_fixed_files_by_default_none_when_empty_and_an_unknown_one_is_refused() {
     let s = Setup::new("ring-features-default", |c| c.admin());
     let out = s.proxy.stdout();
     if !overridden() && out.contains("driver io_uring") {
-        // On by default where the kernel takes it (5.19 and later).
-        let (line, listed) = if out.contains("ringway: ring features: buffer_ring") {
+        // On by default where the kernel takes them (5.19 and later).
+        let (line, listed) = if out.contains("ringway: ring features: buffer_ring fixed_files") {
             (
-                "ringway: ring features: buffer_ring (off: recv_poll_first;",
-                vec!["buffer_ring".to_owned()],
+                "ringway: ring features: buffer_ring fixed_files (off: recv_poll_first;",
+                vec!["buffer_ring".to_owned(), "fixed_files".to_owned()],
             )
         } else {
             (
-                "ringway: ring features: none (off: recv_poll_first buffer_ring;",
+                "ringway: ring features: none (off: recv_poll_first buffer_ring fixed_files;",
                 vec![],
             )
         };
@@ -120,12 +120,15 @@ fn buffer_ring_by_default_none_when_empty_and_an_unknown_one_is_refused() {
     let out = s.proxy.stdout();
     if !overridden() && out.contains("driver io_uring") {
         assert!(
-            out.contains("ringway: ring features: none (off: recv_poll_first buffer_ring;"),
+            out.contains(
+                "ringway: ring features: none (off: recv_poll_first buffer_ring fixed_files;"
+            ),
             "{out}"
         );
         assert!(worker_features(&s).iter().all(|f| f.is_empty()));
         let v = workers_json(&s);
         assert!(v["workers"][0]["buffer_ring"].is_null(), "{v}");
+        assert!(v["workers"][0]["fixed_files"].is_null(), "{v}");
     }
     traffic(&s);
 
@@ -170,7 +173,7 @@ fn buffer_ring_serves_and_is_reported() {
     }
     if !overridden() {
         assert!(
-            out.contains("ringway: ring features: buffer_ring (off: recv_poll_first;"),
+            out.contains("ringway: ring features: buffer_ring (off: recv_poll_first fixed_files;"),
             "{out}"
         );
         assert_eq!(worker_features(&s), vec![vec!["buffer_ring".to_owned()]]);
@@ -328,4 +331,210 @@ fn a_connection_per_request_costs_six_ring_operations() {
     println!("{ops} ring operations for {N} connections");
     assert!(ops >= 5 * N, "{ops} operations for {N} connections");
     assert!(ops <= 6 * N + 10, "{ops} operations for {N} connections");
+}
+
+/// The sockets in the registered-files tables of `pid`'s rings, as the
+/// kernel lists them in each io_uring descriptor's fdinfo (`socket:[INODE]`).
+/// The listing needs the ring's lock, which an idle worker does not hold;
+/// a read that finds it held lists nothing, so a few reads are made and the
+/// first that lists anything is taken.
+fn registered_sockets(pid: u32) -> Vec<String> {
+    for _ in 0..20 {
+        let mut all = Vec::new();
+        for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .flatten()
+        {
+            let target = std::fs::read_link(fd.path()).unwrap_or_default();
+            if !target.to_string_lossy().contains("io_uring") {
+                continue;
+            }
+            let name = fd.file_name();
+            let info =
+                std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", name.to_string_lossy()))
+                    .unwrap_or_default();
+            let mut lines = info.lines().skip_while(|l| !l.starts_with("UserFiles:"));
+            lines.next();
+            for line in lines {
+                let Some((slot, file)) = line.split_once(": ") else {
+                    break;
+                };
+                if slot.trim().parse::<u32>().is_err() {
+                    break;
+                }
+                all.push(file.trim().to_owned());
+            }
+        }
+        if !all.is_empty() {
+            return all;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Vec::new()
+}
+
+/// The sockets `pid` holds as descriptors (`socket:[INODE]`).
+fn open_sockets(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .map(|t| t.to_string_lossy().into_owned())
+        .filter(|t| t.starts_with("socket:["))
+        .collect()
+}
+
+/// The inodes of `pid`'s connected TCP sockets whose local port is `port`
+/// (the proxy's side of its client connections), as `socket:[INODE]`.
+fn client_side_sockets(pid: u32, port: u16) -> Vec<String> {
+    let mut out = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() < 10 {
+                continue;
+            }
+            let local_port = cols[1]
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            // State 0A is LISTEN.
+            if local_port == Some(port) && cols[3] != "0A" {
+                out.push(format!("socket:[{}]", cols[9]));
+            }
+        }
+    }
+    out
+}
+
+/// `fixed_files`: a kept-alive client connection's socket, an upstream
+/// connection's and the listener get a slot in the worker ring's
+/// registered-files table (the kernel's fdinfo lists the table); a
+/// connection that carries one request never takes one; a socket whose
+/// connection ends leaves the table, so it really closes (the client reads
+/// the end of the stream) and the table holds no socket the process has
+/// closed; `/workers` counts the slots in use.
+#[test]
+fn fixed_files_hold_kept_alive_sockets_and_let_go_of_closed_ones() {
+    let s = Setup::new("ring-features-fixed-files", |c| {
+        c.runtime("ring_features", "[\"fixed_files\"]")
+            .runtime("workers", "1")
+            .admin()
+    });
+    let out = s.proxy.stdout();
+    if !out.contains("driver io_uring") {
+        println!("SKIP fixed_files: io_uring is not available here (epoll fallback)");
+        return;
+    }
+    if overridden() {
+        println!("SKIP fixed_files checks: RINGWAY_RING_FEATURES chooses the features");
+        traffic(&s);
+        return;
+    }
+    if !out.contains("ringway: ring features: fixed_files") {
+        println!("SKIP fixed_files: this kernel refuses registered files\n{out}");
+        return;
+    }
+    assert!(
+        out.contains("ringway: ring features: fixed_files (off: recv_poll_first buffer_ring;"),
+        "{out}"
+    );
+    let pid = s.proxy.pid();
+    let port = s.proxy.addr("public").port();
+    let settle = || std::thread::sleep(std::time::Duration::from_millis(300));
+    let clients_registered = || {
+        let reg = registered_sockets(pid);
+        let clients = client_side_sockets(pid, port);
+        reg.iter().filter(|r| clients.contains(r)).count()
+    };
+    // The listener, before any connection.
+    let at_start = registered_sockets(pid);
+    assert_eq!(at_start.len(), 1, "{at_start:?}");
+
+    // Thirty kept-alive connections, two requests each.
+    let mut kept: Vec<_> = (0..30)
+        .map(|i| {
+            let mut c = s.client();
+            for j in 0..2 {
+                let r = c.request(&Request::get(&format!("/ff/{i}/{j}")));
+                assert_eq!(r.status(), 200, "{r}");
+            }
+            c
+        })
+        .collect();
+    settle();
+    assert_eq!(clients_registered(), 30, "{:?}", registered_sockets(pid));
+
+    // Connections that carry one request take no slot.
+    for i in 0..20 {
+        let r = s
+            .client()
+            .request(&Request::get(&format!("/ff/once/{i}")).header("connection", "close"));
+        assert_eq!(r.status(), 200, "{r}");
+    }
+    settle();
+    assert_eq!(clients_registered(), 30, "{:?}", registered_sockets(pid));
+
+    // A registered connection the client asks to close ends: the proxy's
+    // side really closes (an end of stream), its slot emptied.
+    let mut last = kept.pop().unwrap();
+    let r = last.request(&Request::get("/ff/bye").header("connection", "close"));
+    assert_eq!(r.status(), 200, "{r}");
+    last.set_read_timeout(std::time::Duration::from_secs(5));
+    let mut rest = [0u8; 16];
+    let n = std::io::Read::read(&mut last.tcp(), &mut rest);
+    assert!(
+        matches!(n, Ok(0)),
+        "the proxy kept the connection open: {n:?}"
+    );
+
+    // The rest close from the client's side.
+    drop(kept);
+    settle();
+    assert_eq!(clients_registered(), 0, "{:?}", registered_sockets(pid));
+    // Nothing in the table that the process closed: every registered
+    // socket is still one of its descriptors (the listener and the pooled
+    // upstream connections).
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let registered = registered_sockets(pid);
+    let open = open_sockets(pid);
+    assert!(
+        registered.len() >= 2,
+        "listener and upstream: {registered:?}"
+    );
+    for r in &registered {
+        assert!(
+            open.contains(r),
+            "{r} is registered but closed: {registered:?} {open:?}"
+        );
+    }
+    // `/workers` (published once a second) counts the same slots.
+    let v = workers_json(&s);
+    let ff = &v["workers"][0]["fixed_files"];
+    assert_eq!(ff["in_use"].as_u64(), Some(registered.len() as u64), "{v}");
+    // Two slots per connection the worker may hold (10,000 by default)
+    // and 64, within the open-files limit.
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let nofile: u64 = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert_eq!(ff["slots"].as_u64(), Some(20_064u64.min(nofile)), "{v}");
+    assert_eq!(ff["went_without"].as_u64(), Some(0), "{v}");
+    drop(s);
+
+    // Off: nothing is registered.
+    let s = Setup::new("ring-features-no-fixed-files", |c| {
+        c.runtime("ring_features", "[]").runtime("workers", "1")
+    });
+    traffic(&s);
+    let mut c = s.client();
+    for j in 0..3 {
+        let r = c.request(&Request::get(&format!("/ff/off/{j}")));
+        assert_eq!(r.status(), 200, "{r}");
+    }
+    assert!(registered_sockets(s.proxy.pid()).is_empty());
 }

@@ -372,6 +372,18 @@ pub fn workers(state: &AdminState, rings: &[Option<RingStats>]) -> Value {
                 } else {
                     Value::Null
                 },
+                // `fixed_files` (null when off): sockets in the worker's
+                // registered-files table, its size, and sockets that found
+                // every slot taken (they used their descriptor).
+                "fixed_files": if state.ring_features.get(i).is_some_and(|f| f.contains(&"fixed_files")) {
+                    json!({
+                        "in_use": w.ring_fixed_in_use.get(),
+                        "slots": w.ring_fixed_slots.get(),
+                        "went_without": w.ring_fixed_went_without.get(),
+                    })
+                } else {
+                    Value::Null
+                },
                 "ring": ring,
             })
         })

@@ -82,6 +82,9 @@ pub struct RingFeatures {
     /// Idle keep-alive reads select a buffer from a provided-buffer ring
     /// when data arrives, instead of lending one while they wait.
     pub buffer_ring: bool,
+    /// Sockets get a slot in the ring's registered-files table, and their
+    /// operations name the slot instead of the descriptor.
+    pub fixed_files: bool,
 }
 
 impl RingFeatures {
@@ -90,6 +93,7 @@ impl RingFeatures {
     pub const DEFAULT: RingFeatures = RingFeatures {
         recv_poll_first: false,
         buffer_ring: true,
+        fixed_files: true,
     };
 }
 

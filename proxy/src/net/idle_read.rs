@@ -120,6 +120,14 @@ pub trait IdleRead: AsyncReadRent {
     fn response_writer(&mut self) -> Option<&mut crate::net::h2::response::ResponseWriter> {
         None
     }
+
+    /// The connection is kept alive (its second request has come): a
+    /// plain socket's operations name a slot of the worker ring's
+    /// registered files from now on (`ring_features` `fixed_files`). A
+    /// connection that carries one request never pays for the slot (two
+    /// ring entries: one fills it, one empties it); other streams either
+    /// registered their socket at the start (TLS, HTTP/2) or have none.
+    fn kept_alive(&self) {}
 }
 
 impl IdleRead for TcpStream {
@@ -158,6 +166,11 @@ impl IdleRead for TcpStream {
 
     fn splice_socket(&self) -> Option<&TcpStream> {
         Some(self)
+    }
+
+    #[inline]
+    fn kept_alive(&self) {
+        self.register_fixed();
     }
 }
 

@@ -193,6 +193,13 @@ async fn serve_other(
             }
         }
     }
+    if tls.is_some() || protocols.h2 {
+        // A TLS handshake, or HTTP/2's preface and settings, is several
+        // exchanges on its own: the socket's operations name a registered
+        // slot from the start (`fixed_files`). Plain HTTP/1.1 gets one when
+        // its second request comes (`IdleRead::kept_alive`).
+        stream.register_fixed();
+    }
     match tls {
         None if !protocols.h2 => {
             // Its own watchdog slot from here (this one's is released
@@ -443,6 +450,11 @@ where
                 Box::pin(conn.answer_error(&e, &at)).await;
                 break End::Close;
             }
+        }
+        if !first {
+            // Its second request or later: a registered slot from now on
+            // (`IdleRead::kept_alive`; a no-op once it has one).
+            conn.stream.kept_alive();
         }
         first = false;
         // A reload may have happened while the head arrived. If it removed

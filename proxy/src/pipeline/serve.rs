@@ -154,6 +154,8 @@ impl Serving {
                 return;
             }
         };
+        // Accepts name the listener's registered slot (`fixed_files`).
+        listener.register_fixed();
         let stop = Rc::new(StopSignal::default());
         let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
         let task = monoio::spawn(accept_loop(self.clone(), group, listener, stop.clone()));
@@ -171,9 +173,13 @@ impl Serving {
         let gauge = &gen.stats.pool_idle;
         gauge.add(idle - gauge.get());
         let (buffers, ran_dry) = monoio::ring_ext::buffer_ring_stats();
+        let (fixed, slots, without) = monoio::ring_ext::fixed_files_stats();
         for (gauge, now) in [
             (&gen.stats.ring_buffers, i64::from(buffers)),
             (&gen.stats.ring_ran_dry, ran_dry as i64),
+            (&gen.stats.ring_fixed_in_use, i64::from(fixed)),
+            (&gen.stats.ring_fixed_slots, i64::from(slots)),
+            (&gen.stats.ring_fixed_went_without, without as i64),
         ] {
             gauge.add(now - gauge.get());
         }

@@ -165,6 +165,12 @@ pub struct WorkerStats {
     /// like `pool_idle`).
     pub ring_buffers: Arc<Gauge>,
     pub ring_ran_dry: Arc<Gauge>,
+    /// The worker's registered files (`ring_features` `fixed_files`):
+    /// slots holding a socket, slots in the table, and sockets that found
+    /// every slot taken (per worker, like `pool_idle`).
+    pub ring_fixed_in_use: Arc<Gauge>,
+    pub ring_fixed_slots: Arc<Gauge>,
+    pub ring_fixed_went_without: Arc<Gauge>,
     /// Latest snapshot published by the worker.
     pub histograms: ArcSwap<HistogramSet>,
     /// The worker's io_uring file descriptor (-1: none, e.g. epoll driver),
@@ -296,6 +302,15 @@ impl WorkerStats {
                 .unwrap_or_default(),
             ring_ran_dry: prev
                 .map(|(w, _)| w.ring_ran_dry.clone())
+                .unwrap_or_default(),
+            ring_fixed_in_use: prev
+                .map(|(w, _)| w.ring_fixed_in_use.clone())
+                .unwrap_or_default(),
+            ring_fixed_slots: prev
+                .map(|(w, _)| w.ring_fixed_slots.clone())
+                .unwrap_or_default(),
+            ring_fixed_went_without: prev
+                .map(|(w, _)| w.ring_fixed_went_without.clone())
                 .unwrap_or_default(),
             histograms: ArcSwap::from_pointee(histograms),
             ring_fd: prev

@@ -26,6 +26,9 @@ pub async fn connect(
             .await
             .map_err(|e| ProxyError::new(ErrorKind::ConnectFailed).with_cause(e))?;
         let _ = tcp.set_nodelay(true);
+        // Upstream connections are pooled and reused: their operations
+        // name a registered slot (`fixed_files`).
+        tcp.register_fixed();
         if let Some(version) = cluster.send_proxy_protocol {
             let (src, dst) = proxy_addrs;
             let mut header = Vec::with_capacity(64);

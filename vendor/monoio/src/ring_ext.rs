@@ -50,6 +50,13 @@ pub(crate) fn with_ioprio(entry: io_uring::squeue::Entry, bits: u16) -> io_uring
     unsafe { std::mem::transmute::<[u8; 64], io_uring::squeue::Entry>(raw) }
 }
 
+#[cfg(all(target_os = "linux", feature = "iouring"))]
+mod fixed_files;
+#[cfg(all(target_os = "linux", feature = "iouring"))]
+pub(crate) use fixed_files::{attach as attach_fixed, detach as detach_fixed, on_slot};
+#[cfg(all(target_os = "linux", feature = "iouring"))]
+pub use fixed_files::{fixed_files_on, fixed_files_stats, probe_fixed_files, set_fixed_files};
+
 // ---------------------------------------------------------------------------
 // Provided-buffer ring (`IORING_REGISTER_PBUF_RING`).
 //

@@ -236,6 +236,7 @@ impl Builder<'_> {
             match name.as_str() {
                 "recv_poll_first" => f.recv_poll_first = true,
                 "buffer_ring" => f.buffer_ring = true,
+                "fixed_files" => f.fixed_files = true,
                 other => self.error(
                     format!("{what}[{i}]"),
                     format!(

@@ -147,6 +147,10 @@ impl<S: crate::net::idle_read::IdleRead> crate::net::idle_read::IdleRead for Pre
             .splice_socket()
             .filter(|_| self.prefix.is_empty())
     }
+
+    fn kept_alive(&self) {
+        self.inner.kept_alive()
+    }
 }
 
 impl<S: AsyncWriteRent> AsyncWriteRent for Prefixed<S> {

@@ -24,7 +24,14 @@ struct Inner {
 
     // Waker to notify when the close operation completes.
     state: UnsafeCell<State>,
+
+    // ringway: this fd's slot in the ring's registered files
+    // (`ring_ext::fixed_files`), or `NO_SLOT`.
+    fixed: std::cell::Cell<u32>,
 }
+
+/// ringway: an fd without a registered slot.
+const NO_SLOT: u32 = u32::MAX;
 
 enum State {
     #[cfg(all(target_os = "linux", feature = "iouring"))]
@@ -235,6 +242,7 @@ impl SharedFd {
             inner: Rc::new(Inner {
                 fd,
                 state: UnsafeCell::new(state),
+                fixed: std::cell::Cell::new(NO_SLOT),
             }),
         })
     }
@@ -260,6 +268,7 @@ impl SharedFd {
             inner: Rc::new(Inner {
                 fd,
                 state: UnsafeCell::new(state),
+                fixed: std::cell::Cell::new(NO_SLOT),
             }),
         })
     }
@@ -285,6 +294,7 @@ impl SharedFd {
             inner: Rc::new(Inner {
                 fd,
                 state: UnsafeCell::new(state),
+                fixed: std::cell::Cell::new(NO_SLOT),
             }),
         }
     }
@@ -300,6 +310,7 @@ impl SharedFd {
             inner: Rc::new(Inner {
                 fd: RawFd::new(fd),
                 state: UnsafeCell::new(state),
+                fixed: std::cell::Cell::new(NO_SLOT),
             }),
         }
     }
@@ -308,6 +319,39 @@ impl SharedFd {
     /// Returns the RawFd
     pub(crate) fn raw_fd(&self) -> RawFd {
         self.inner.fd
+    }
+
+    /// ringway: `entry`, built on this fd's number, aimed at its registered
+    /// slot instead when it has one (`ring_ext::fixed_files`).
+    #[cfg(all(target_os = "linux", feature = "iouring"))]
+    #[inline]
+    pub(crate) fn target(&self, entry: io_uring::squeue::Entry) -> io_uring::squeue::Entry {
+        match self.inner.fixed.get() {
+            NO_SLOT => entry,
+            slot => crate::ring_ext::on_slot(entry, slot),
+        }
+    }
+
+    /// ringway: give this fd a slot in the thread's registered files
+    /// (`ring_ext::fixed_files`), so the operations submitted from now on
+    /// name the slot. Whether it has one (false: fixed files are off or
+    /// refused, every slot is taken, or the fd is not on io_uring).
+    #[cfg(all(target_os = "linux", feature = "iouring"))]
+    pub(crate) fn register_fixed(&self) -> bool {
+        if self.inner.fixed.get() != NO_SLOT {
+            return true;
+        }
+        // SAFETY: the state is read only, on the fd's own thread.
+        let on_uring = matches!(
+            unsafe { &*self.inner.state.get() },
+            State::Uring(UringState::Init) | State::Uring(UringState::Waiting(_))
+        );
+        if !on_uring {
+            return false;
+        }
+        let slot = crate::ring_ext::attach_fixed(self.inner.fd);
+        self.inner.fixed.set(slot);
+        slot != NO_SLOT
     }
 
     #[cfg(windows)]
@@ -330,6 +374,12 @@ impl SharedFd {
         let fd = self.inner.fd;
         match Rc::try_unwrap(self.inner) {
             Ok(inner) => {
+                // ringway: the descriptor leaves monoio; its registered slot
+                // (which would keep the file open) is emptied.
+                #[cfg(all(target_os = "linux", feature = "iouring"))]
+                if inner.fixed.get() != NO_SLOT {
+                    crate::ring_ext::detach_fixed(inner.fixed.get());
+                }
                 // Only drop Inner's state, skip its drop impl.
                 let mut inner_skip_drop = ManuallyDrop::new(inner);
                 #[allow(invalid_value)]
@@ -523,6 +573,12 @@ impl Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         let fd = self.fd;
+        // ringway: empty the registered slot, whose reference would keep the
+        // file open after the descriptor is closed.
+        #[cfg(all(target_os = "linux", feature = "iouring"))]
+        if self.fixed.get() != NO_SLOT {
+            crate::ring_ext::detach_fixed(self.fixed.get());
+        }
         let state = unsafe { &mut *self.state.get() };
         #[allow(unreachable_patterns)]
         match state {

@@ -56,12 +56,14 @@ impl Op<Accept> {
 impl OpAble for Accept {
     #[cfg(all(target_os = "linux", feature = "iouring"))]
     fn uring_op(&mut self) -> io_uring::squeue::Entry {
-        opcode::Accept::new(
+        let entry = opcode::Accept::new(
             types::Fd(self.fd.raw_fd()),
             self.addr.0.as_mut_ptr() as *mut _,
             &mut self.addr.1,
         )
-        .build()
+        .build();
+        // ringway: the listener's registered slot, when it has one.
+        self.fd.target(entry)
     }
 
     #[cfg(any(feature = "legacy", feature = "poll-io"))]

@@ -44,12 +44,14 @@ impl Op<Connect> {
 impl OpAble for Connect {
     #[cfg(all(target_os = "linux", feature = "iouring"))]
     fn uring_op(&mut self) -> io_uring::squeue::Entry {
-        opcode::Connect::new(
+        let entry = opcode::Connect::new(
             types::Fd(self.fd.raw_fd()),
             self.socket_addr.as_ptr(),
             self.socket_addr_len,
         )
-        .build()
+        .build();
+        // ringway: the registered slot, when the fd has one.
+        self.fd.target(entry)
     }
 
     #[cfg(any(feature = "legacy", feature = "poll-io"))]

@@ -105,7 +105,7 @@ impl std::future::Future for Readiness<'_> {
 impl OpAble for PollAdd {
     #[cfg(all(target_os = "linux", feature = "iouring"))]
     fn uring_op(&mut self) -> io_uring::squeue::Entry {
-        opcode::PollAdd::new(
+        let entry = opcode::PollAdd::new(
             types::Fd(self.fd.raw_fd()),
             if self.is_read {
                 libc::POLLIN as _
@@ -113,7 +113,9 @@ impl OpAble for PollAdd {
                 libc::POLLOUT as _
             },
         )
-        .build()
+        .build();
+        // ringway: the registered slot, when the fd has one.
+        self.fd.target(entry)
     }
 
     #[cfg(any(feature = "legacy", feature = "poll-io"))]

@@ -166,7 +166,9 @@ impl<T: IoVecBufMut> OpAble for ReadVec<T> {
     fn uring_op(&mut self) -> io_uring::squeue::Entry {
         let ptr = self.buf_vec.write_iovec_ptr() as _;
         let len = self.buf_vec.write_iovec_len() as _;
-        opcode::Readv::new(types::Fd(self.fd.raw_fd()), ptr, len).build()
+        // ringway: the registered slot, when the fd has one.
+        self.fd
+            .target(opcode::Readv::new(types::Fd(self.fd.raw_fd()), ptr, len).build())
     }
 
     #[cfg(any(feature = "legacy", feature = "poll-io"))]

@@ -88,6 +88,8 @@ impl<T: IoBufMut> OpAble for Recv<T> {
             self.buf.bytes_total() as _,
         )
         .build();
+        // ringway: the registered slot, when the fd has one.
+        let entry = self.fd.target(entry);
         // ringway: IORING_RECVSEND_POLL_FIRST when the thread asked for it.
         if crate::ring_ext::recv_poll_first() {
             crate::ring_ext::with_ioprio(entry, crate::ring_ext::RECVSEND_POLL_FIRST)

@@ -36,10 +36,12 @@ impl Op<RecvSelect> {
 impl OpAble for RecvSelect {
     fn uring_op(&mut self) -> io_uring::squeue::Entry {
         // Length 0: the whole selected buffer.
-        opcode::Recv::new(types::Fd(self.fd.raw_fd()), std::ptr::null_mut(), 0)
+        let entry = opcode::Recv::new(types::Fd(self.fd.raw_fd()), std::ptr::null_mut(), 0)
             .buf_group(self.group)
             .build()
-            .flags(squeue::Flags::BUFFER_SELECT)
+            .flags(squeue::Flags::BUFFER_SELECT);
+        // The registered slot, when the fd has one.
+        self.fd.target(entry)
     }
 
     #[cfg(any(feature = "legacy", feature = "poll-io"))]

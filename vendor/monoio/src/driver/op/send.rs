@@ -75,13 +75,15 @@ impl<T: IoBuf> OpAble for Send<T> {
         #[allow(deprecated)]
         let flags = libc::MSG_NOSIGNAL as libc::c_int;
 
-        opcode::Send::new(
+        let entry = opcode::Send::new(
             types::Fd(self.fd.raw_fd()),
             self.buf.read_ptr(),
             self.buf.bytes_init() as _,
         )
         .flags(flags)
-        .build()
+        .build();
+        // ringway: the registered slot, when the fd has one.
+        self.fd.target(entry)
     }
 
     #[cfg(any(feature = "legacy", feature = "poll-io"))]

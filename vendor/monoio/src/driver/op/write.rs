@@ -153,7 +153,9 @@ impl<T: IoVecBuf> OpAble for WriteVec<T> {
     fn uring_op(&mut self) -> io_uring::squeue::Entry {
         let ptr = self.buf_vec.read_iovec_ptr() as *const _;
         let len = self.buf_vec.read_iovec_len() as _;
-        opcode::Writev::new(types::Fd(self.fd.raw_fd()), ptr, len).build()
+        // ringway: the registered slot, when the fd has one.
+        self.fd
+            .target(opcode::Writev::new(types::Fd(self.fd.raw_fd()), ptr, len).build())
     }
 
     #[cfg(any(feature = "legacy", feature = "poll-io"))]

@@ -394,6 +394,29 @@ impl UringInner {
             .register_buf_ring(ring_addr, entries, bgid)
     }
 
+    /// ringway: register a sparse table of `slots` files (`ring_ext`'s
+    /// fixed files) on this driver's ring.
+    pub(crate) fn register_files_sparse(&self, slots: u32) -> io::Result<()> {
+        self.uring.submitter().register_files_sparse(slots)
+    }
+
+    /// ringway: push an entry of the driver's own (a reserved user data,
+    /// no operation waiting for it), submitting first when the queue is
+    /// full.
+    ///
+    /// # Safety
+    /// What `sqe` points to stays valid until it is submitted.
+    pub(crate) unsafe fn push_internal(&mut self, sqe: &io_uring::squeue::Entry) -> io::Result<()> {
+        if self.uring.submission().push(sqe).is_ok() {
+            return Ok(());
+        }
+        self.submit()?;
+        self.uring
+            .submission()
+            .push(sqe)
+            .map_err(|_| io::Error::other("submission queue full"))
+    }
+
     fn tick(&mut self) -> io::Result<()> {
         let cq = self.uring.completion();
 

@@ -254,6 +254,15 @@ impl TcpListener {
         op.wait().await
     }
 
+    /// ringway: give the listener a slot in the thread's registered files
+    /// (see `TcpStream::register_fixed`): each accept then names the slot.
+    pub fn register_fixed(&self) -> bool {
+        #[cfg(all(target_os = "linux", feature = "iouring"))]
+        return self.fd.register_fixed();
+        #[cfg(not(all(target_os = "linux", feature = "iouring")))]
+        false
+    }
+
     /// Creates new `TcpListener` from a `std::net::TcpListener`.
     pub fn from_std(stdl: std::net::TcpListener) -> io::Result<Self> {
         #[cfg(unix)]

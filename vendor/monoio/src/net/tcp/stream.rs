@@ -262,6 +262,21 @@ impl TcpStream {
         op.selected().await
     }
 
+    /// ringway: give the socket a slot in the thread's registered files
+    /// (`ring_ext::set_fixed_files`): its operations from now on name the
+    /// slot, which spares the kernel a descriptor lookup and a reference
+    /// count on each. Worth it for a socket that carries more than one
+    /// exchange (the slot costs two more ring entries: one to fill it, one
+    /// to empty it when the socket goes). Whether it has one (false: off,
+    /// refused, every slot taken, or not on io_uring); the socket works the
+    /// same either way.
+    pub fn register_fixed(&self) -> bool {
+        #[cfg(all(target_os = "linux", feature = "iouring"))]
+        return self.fd.register_fixed();
+        #[cfg(not(all(target_os = "linux", feature = "iouring")))]
+        false
+    }
+
     /// Wait for read readiness.
     /// Note: Do not use it before every io. It is different from other runtimes!
     ///
