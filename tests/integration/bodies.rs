@@ -142,10 +142,14 @@ fn expect_100_continue_is_answered_by_the_proxy() {
         interim.status, 100,
         "expected `100 Continue` first, got {interim:?}"
     );
-    assert_eq!(
-        s.origin.request_count(),
-        0,
-        "the origin saw the request before the body was sent"
+    // The proxy sent `100 Continue` itself, without waiting for the
+    // origin: the head may already be on its way upstream (the body
+    // streams after it, as nginx with `proxy_request_buffering off`), but
+    // no body can have reached the origin before the client sent it.
+    assert!(
+        s.origin.requests().iter().all(|r| r.body_len.is_none()),
+        "the origin read a body before the client sent it: {:?}",
+        s.origin.requests()
     );
     c.send(body);
     let r = c.read_response();
