@@ -137,12 +137,12 @@ pub(crate) fn attach(fd: RawFd) -> u32 {
     if fd < 0 || !ensure_registered() {
         return NO_SLOT;
     }
-    TABLE.with(|t| {
-        // SAFETY: thread-local, and no reference into it outlives this
-        // call (pushing an SQE does not come back here).
-        let Some(table) = (unsafe { &mut *t.get() }) else {
-            return NO_SLOT;
-        };
+    // No reference into the table is held while an update is pushed:
+    // pushing may submit and reap completions, which may drop another
+    // socket, which empties its slot here.
+    let taken = TABLE.with(|t| {
+        // SAFETY: thread-local, and the reference ends with this closure.
+        let table = unsafe { &mut *t.get() }.as_mut()?;
         let slot = match table.free.pop() {
             Some(s) => s,
             None if (table.next as usize) < table.fds.len() => {
@@ -151,54 +151,66 @@ pub(crate) fn attach(fd: RawFd) -> u32 {
             }
             None => {
                 WENT_WITHOUT.with(|n| n.set(n.get() + 1));
-                return NO_SLOT;
+                return None;
             }
         };
         table.fds[slot as usize] = fd;
-        let update = opcode::FilesUpdate::new(&table.fds[slot as usize], 1)
-            .offset(slot as i32)
-            .build()
-            .flags(squeue::Flags::SKIP_SUCCESS)
-            .user_data(UPDATE_USERDATA);
-        // SAFETY: the update reads one descriptor from `table.fds`, which
-        // stays put until this thread's table is replaced, and that happens
-        // only for a new runtime (the old ring, and its queue, gone).
-        if unsafe { push(&update) }.is_err() {
-            table.fds[slot as usize] = -1;
-            table.free.push(slot);
-            return NO_SLOT;
-        }
         table.in_use += 1;
-        slot
-    })
+        Some((slot, std::ptr::addr_of!(table.fds[slot as usize])))
+    });
+    let Some((slot, fd_in_table)) = taken else {
+        return NO_SLOT;
+    };
+    let update = opcode::FilesUpdate::new(fd_in_table, 1)
+        .offset(slot as i32)
+        .build()
+        .flags(squeue::Flags::SKIP_SUCCESS)
+        .user_data(UPDATE_USERDATA);
+    // SAFETY: the update reads one descriptor from the table's array,
+    // which stays put until this thread's table is replaced, and that
+    // happens only for a new runtime (the old ring, and its queue, gone).
+    if unsafe { push(&update) }.is_err() {
+        release(slot);
+        return NO_SLOT;
+    }
+    slot
 }
 
 /// Empty `slot` (its socket is going) and free it for the next socket.
 pub(crate) fn detach(slot: u32) {
+    let known = TABLE.with(|t| {
+        // SAFETY: thread-local; read only, and the reference ends here.
+        unsafe { &*t.get() }
+            .as_ref()
+            .is_some_and(|table| (slot as usize) < table.fds.len())
+    });
+    if !known {
+        return;
+    }
+    let empty = opcode::FilesUpdate::new(&EMPTY, 1)
+        .offset(slot as i32)
+        .build()
+        .flags(squeue::Flags::SKIP_SUCCESS)
+        .user_data(UPDATE_USERDATA);
+    // SAFETY: `EMPTY` is a static.
+    if unsafe { push(&empty) }.is_err() {
+        // Not in this thread's runtime any more (a socket dropped after
+        // it): the slot stays filled until the ring closes, and is not
+        // handed out again.
+        return;
+    }
+    release(slot);
+}
+
+/// `slot` is free again (its emptying, if any, is queued).
+fn release(slot: u32) {
     TABLE.with(|t| {
-        // SAFETY: thread-local, and no reference into it outlives this
-        // call.
-        let Some(table) = (unsafe { &mut *t.get() }) else {
-            return;
-        };
-        if slot as usize >= table.fds.len() {
-            return;
+        // SAFETY: thread-local, and the reference ends with this closure.
+        if let Some(table) = unsafe { &mut *t.get() } {
+            table.fds[slot as usize] = -1;
+            table.free.push(slot);
+            table.in_use -= 1;
         }
-        let empty = opcode::FilesUpdate::new(&EMPTY, 1)
-            .offset(slot as i32)
-            .build()
-            .flags(squeue::Flags::SKIP_SUCCESS)
-            .user_data(UPDATE_USERDATA);
-        // SAFETY: `EMPTY` is a static.
-        if unsafe { push(&empty) }.is_err() {
-            // Not in this thread's runtime any more (a socket dropped after
-            // it): the slot stays filled until the ring closes, and is not
-            // handed out again.
-            return;
-        }
-        table.fds[slot as usize] = -1;
-        table.free.push(slot);
-        table.in_use -= 1;
     })
 }
 
