@@ -204,6 +204,72 @@ mod tests {
         }
     }
 
+    /// The vendored monoio's registered files on a real ring and real
+    /// sockets: a table of three slots holds the listener and two
+    /// sockets, the third socket goes without and still carries bytes on
+    /// its descriptor, a socket that closes empties its slot (its peer
+    /// reads the end of the stream) and the next socket takes it.
+    #[test]
+    fn a_full_slot_table_leaves_sockets_on_their_descriptors() {
+        use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+        use monoio::net::{TcpListener, TcpStream};
+        if !supported().fixed_files {
+            println!("SKIP: this kernel (or sandbox) refuses io_uring registered files");
+            return;
+        }
+        let Ok(mut rt) = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .enable_timer()
+            .build()
+        else {
+            println!("SKIP: no io_uring runtime here");
+            return;
+        };
+        async fn ping(a: &mut TcpStream, b: &mut TcpStream) {
+            let (res, _) = a.write_all(b"ping".to_vec()).await;
+            res.unwrap();
+            let (res, got) = b.read(Vec::with_capacity(16)).await;
+            assert_eq!(res.unwrap(), 4);
+            assert_eq!(got, b"ping");
+        }
+        monoio::ring_ext::set_fixed_files(3);
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            assert!(listener.register_fixed());
+            let mut pairs = Vec::new();
+            for _ in 0..3 {
+                let c = TcpStream::connect(addr).await.unwrap();
+                let (s, _) = listener.accept().await.unwrap();
+                pairs.push((c, s));
+            }
+            assert!(pairs[0].0.register_fixed());
+            assert!(pairs[1].0.register_fixed());
+            assert!(!pairs[2].0.register_fixed(), "every slot is taken");
+            assert_eq!(monoio::ring_ext::fixed_files_stats(), (3, 3, 1));
+            for (c, s) in pairs.iter_mut() {
+                ping(c, s).await;
+                ping(s, c).await;
+            }
+            // The first client goes: its slot is emptied (else the table
+            // would keep the socket open and its peer would wait).
+            let (c0, mut s0) = pairs.remove(0);
+            drop(c0);
+            let eof = s0.read(Vec::with_capacity(16));
+            let (res, _) = monoio::time::timeout(std::time::Duration::from_secs(5), eof)
+                .await
+                .expect("the socket stayed open: its slot was not emptied");
+            assert_eq!(res.unwrap(), 0, "the peer reads the end of the stream");
+            assert_eq!(monoio::ring_ext::fixed_files_stats().0, 2);
+            // The socket that went without takes the freed slot and works.
+            let (c2, s2) = &mut pairs[1];
+            assert!(c2.register_fixed());
+            assert_eq!(monoio::ring_ext::fixed_files_stats(), (3, 3, 1));
+            ping(c2, s2).await;
+            ping(s2, c2).await;
+        });
+        monoio::ring_ext::set_fixed_files(0);
+    }
+
     #[test]
     fn two_slots_per_connection_within_the_open_files_limit() {
         assert_eq!(
