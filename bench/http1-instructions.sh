@@ -19,6 +19,8 @@
 #
 # Usage: bench/http1-instructions.sh [BIN...]   (default target/release/ringway)
 #   N1, N2 (defaults 4000, 24000).
+#   LOAD_ARGS adds ringload arguments, e.g. LOAD_ARGS=--no-keepalive for a
+#   new connection per request (then smaller N1, N2: 1000, 5000).
 # Needs: valgrind, target/release/ringload.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -76,7 +78,8 @@ CFG
 sleep 0.5
 URL="http://127.0.0.1:$PROXY_PORT/"
 load() {  # load N
-    "$LOAD" run -c 4 -t 1 -n "$1" --timeout 60s --json "$URL" > "$DIR/load.$1.json"
+    # shellcheck disable=SC2086
+    "$LOAD" run -c 4 -t 1 -n "$1" --timeout 60s ${LOAD_ARGS:-} --json "$URL" > "$DIR/load.$1.json"
 }
 wait_port() {
     for _ in $(seq 300); do
