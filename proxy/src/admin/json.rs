@@ -373,8 +373,9 @@ pub fn workers(state: &AdminState, rings: &[Option<RingStats>]) -> Value {
                     Value::Null
                 },
                 // `fixed_files` (null when off): sockets in the worker's
-                // registered-files table, its size, and sockets that found
-                // every slot taken (they used their descriptor).
+                // registered-files table, its size, and registrations that
+                // found every slot taken (the socket used its descriptor and
+                // asks again at its next request).
                 "fixed_files": if state.ring_features.get(i).is_some_and(|f| f.contains(&"fixed_files")) {
                     json!({
                         "in_use": w.ring_fixed_in_use.get(),

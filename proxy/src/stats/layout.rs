@@ -166,8 +166,8 @@ pub struct WorkerStats {
     pub ring_buffers: Arc<Gauge>,
     pub ring_ran_dry: Arc<Gauge>,
     /// The worker's registered files (`ring_features` `fixed_files`):
-    /// slots holding a socket, slots in the table, and sockets that found
-    /// every slot taken (per worker, like `pool_idle`).
+    /// slots holding a socket, slots in the table, and registrations that
+    /// found every slot taken (per worker, like `pool_idle`).
     pub ring_fixed_in_use: Arc<Gauge>,
     pub ring_fixed_slots: Arc<Gauge>,
     pub ring_fixed_went_without: Arc<Gauge>,

@@ -75,7 +75,8 @@ struct Table {
 thread_local! {
     static STATE: Cell<State> = const { Cell::new(State::Off) };
     static TABLE: UnsafeCell<Option<Table>> = const { UnsafeCell::new(None) };
-    /// Sockets that found every slot taken (they use their descriptor).
+    /// Registrations that found every slot taken (the socket uses its
+    /// descriptor; asked again later, it may get a slot then).
     static WENT_WITHOUT: Cell<u64> = const { Cell::new(0) };
 }
 
@@ -104,7 +105,7 @@ pub fn fixed_files_on() -> bool {
 }
 
 /// This thread's table: slots in use, slots in all (0 before the first
-/// socket registers it), and sockets that found every slot taken.
+/// socket registers it), and registrations that found every slot taken.
 pub fn fixed_files_stats() -> (u32, u32, u64) {
     let (in_use, slots) = TABLE.with(|t| {
         // SAFETY: thread-local; read only.
