@@ -368,7 +368,7 @@ pub fn workers(state: &AdminState, rings: &[Option<RingStats>]) -> Value {
                 // provided-buffer ring holds, and idle reads that found
                 // it empty.
                 "buffer_ring": if state.ring_features.get(i).is_some_and(|f| f.contains(&"buffer_ring")) {
-                    json!({ "buffers": w.ring_buffers.get(), "ran_dry": w.ring_ran_dry.get() })
+                    json!({ "buffers": w.ring.buffers.get(), "ran_dry": w.ring.ran_dry.get() })
                 } else {
                     Value::Null
                 },
@@ -378,9 +378,9 @@ pub fn workers(state: &AdminState, rings: &[Option<RingStats>]) -> Value {
                 // asks again at its next request).
                 "fixed_files": if state.ring_features.get(i).is_some_and(|f| f.contains(&"fixed_files")) {
                     json!({
-                        "in_use": w.ring_fixed_in_use.get(),
-                        "slots": w.ring_fixed_slots.get(),
-                        "went_without": w.ring_fixed_went_without.get(),
+                        "in_use": w.ring.fixed_in_use.get(),
+                        "slots": w.ring.fixed_slots.get(),
+                        "went_without": w.ring.fixed_went_without.get(),
                     })
                 } else {
                     Value::Null

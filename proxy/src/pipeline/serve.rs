@@ -174,12 +174,13 @@ impl Serving {
         gauge.add(idle - gauge.get());
         let (buffers, ran_dry) = monoio::ring_ext::buffer_ring_stats();
         let (fixed, slots, without) = monoio::ring_ext::fixed_files_stats();
+        let ring = &gen.stats.ring;
         for (gauge, now) in [
-            (&gen.stats.ring_buffers, i64::from(buffers)),
-            (&gen.stats.ring_ran_dry, ran_dry as i64),
-            (&gen.stats.ring_fixed_in_use, i64::from(fixed)),
-            (&gen.stats.ring_fixed_slots, i64::from(slots)),
-            (&gen.stats.ring_fixed_went_without, without as i64),
+            (&ring.buffers, i64::from(buffers)),
+            (&ring.ran_dry, ran_dry as i64),
+            (&ring.fixed_in_use, i64::from(fixed)),
+            (&ring.fixed_slots, i64::from(slots)),
+            (&ring.fixed_went_without, without as i64),
         ] {
             gauge.add(now - gauge.get());
         }

@@ -137,6 +137,21 @@ pub struct EndpointStats {
     pub ejected: Gauge,
 }
 
+/// A worker's io_uring ring features, as its worker last published them
+/// (`/workers`).
+#[derive(Debug, Default)]
+pub struct RingGauges {
+    /// `buffer_ring`: buffers in the provided-buffer ring, and selected
+    /// reads that found it empty.
+    pub buffers: Gauge,
+    pub ran_dry: Gauge,
+    /// `fixed_files`: slots holding a socket, slots in the table, and
+    /// registrations that found every slot taken.
+    pub fixed_in_use: Gauge,
+    pub fixed_slots: Gauge,
+    pub fixed_went_without: Gauge,
+}
+
 /// One worker's counters for one configuration generation (written by that
 /// worker only) and its latest published histograms.
 ///
@@ -160,17 +175,8 @@ pub struct WorkerStats {
     /// Idle upstream connections held in the pool (per worker, not per
     /// generation: shared by every layout of the worker).
     pub pool_idle: Arc<Gauge>,
-    /// The worker's provided-buffer ring (`ring_features` `buffer_ring`):
-    /// buffers in it, and selected reads that found it empty (per worker,
-    /// like `pool_idle`).
-    pub ring_buffers: Arc<Gauge>,
-    pub ring_ran_dry: Arc<Gauge>,
-    /// The worker's registered files (`ring_features` `fixed_files`):
-    /// slots holding a socket, slots in the table, and registrations that
-    /// found every slot taken (per worker, like `pool_idle`).
-    pub ring_fixed_in_use: Arc<Gauge>,
-    pub ring_fixed_slots: Arc<Gauge>,
-    pub ring_fixed_went_without: Arc<Gauge>,
+    /// The worker's ring features' figures (per worker, like `pool_idle`).
+    pub ring: Arc<RingGauges>,
     /// Latest snapshot published by the worker.
     pub histograms: ArcSwap<HistogramSet>,
     /// The worker's io_uring file descriptor (-1: none, e.g. epoll driver),
@@ -297,21 +303,7 @@ impl WorkerStats {
                 .collect(),
             cluster_base: cluster_base.into_boxed_slice(),
             pool_idle: prev.map(|(w, _)| w.pool_idle.clone()).unwrap_or_default(),
-            ring_buffers: prev
-                .map(|(w, _)| w.ring_buffers.clone())
-                .unwrap_or_default(),
-            ring_ran_dry: prev
-                .map(|(w, _)| w.ring_ran_dry.clone())
-                .unwrap_or_default(),
-            ring_fixed_in_use: prev
-                .map(|(w, _)| w.ring_fixed_in_use.clone())
-                .unwrap_or_default(),
-            ring_fixed_slots: prev
-                .map(|(w, _)| w.ring_fixed_slots.clone())
-                .unwrap_or_default(),
-            ring_fixed_went_without: prev
-                .map(|(w, _)| w.ring_fixed_went_without.clone())
-                .unwrap_or_default(),
+            ring: prev.map(|(w, _)| w.ring.clone()).unwrap_or_default(),
             histograms: ArcSwap::from_pointee(histograms),
             ring_fd: prev
                 .map(|(w, _)| w.ring_fd.clone())
