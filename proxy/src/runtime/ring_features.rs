@@ -109,19 +109,13 @@ fn open_files_limit() -> u64 {
     lim.rlim_cur
 }
 
-/// The names of the features on in `f`.
+/// The names of the features on in `f`, in [`ALL`]'s order.
 pub fn names(f: RingFeatures) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    if f.recv_poll_first {
-        out.push("recv_poll_first");
-    }
-    if f.buffer_ring {
-        out.push("buffer_ring");
-    }
-    if f.fixed_files {
-        out.push("fixed_files");
-    }
-    out
+    let on = [f.recv_poll_first, f.buffer_ring, f.fixed_files];
+    ALL.into_iter()
+        .zip(on)
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect()
 }
 
 /// One receive with `IORING_RECVSEND_POLL_FIRST` on a socket pair with a

@@ -35,18 +35,31 @@ pub fn with_poll_first(entry: io_uring::squeue::Entry) -> io_uring::squeue::Entr
 }
 
 /// `entry` with `bits` or-ed into its `ioprio` field (the send/receive
-/// flags of socket opcodes). io-uring 0.6's `Recv` builder has no setter
-/// for it; the entry is the kernel's 64-byte SQE (`#[repr(C)]`), whose
-/// `ioprio` is the `u16` at offset 2.
+/// flags of socket opcodes, the `u16` at offset 2). io-uring 0.6's `Recv`
+/// builder has no setter for it.
 #[cfg(all(target_os = "linux", feature = "iouring"))]
 pub(crate) fn with_ioprio(entry: io_uring::squeue::Entry, bits: u16) -> io_uring::squeue::Entry {
+    edit_sqe(entry, |raw| {
+        let old = u16::from_ne_bytes([raw[2], raw[3]]);
+        raw[2..4].copy_from_slice(&(old | bits).to_ne_bytes());
+    })
+}
+
+/// `entry` with its bytes edited by `edit`: a field io-uring 0.6's
+/// builders do not set. The entry is the kernel's 64-byte SQE
+/// (`#[repr(C)]` around `io_uring_sqe`).
+#[cfg(all(target_os = "linux", feature = "iouring"))]
+#[inline]
+pub(crate) fn edit_sqe(
+    entry: io_uring::squeue::Entry,
+    edit: impl FnOnce(&mut [u8; 64]),
+) -> io_uring::squeue::Entry {
     const _: () = assert!(std::mem::size_of::<io_uring::squeue::Entry>() == 64);
     // SAFETY: `Entry` is `#[repr(C)]` around `io_uring_sqe`, 64 bytes, any
     // bit pattern of which is a valid array of bytes and back.
     let mut raw: [u8; 64] = unsafe { std::mem::transmute(entry) };
-    let old = u16::from_ne_bytes([raw[2], raw[3]]);
-    raw[2..4].copy_from_slice(&(old | bits).to_ne_bytes());
-    // SAFETY: as above; only the ioprio bytes changed.
+    edit(&mut raw);
+    // SAFETY: as above; the caller changed only the field it sets.
     unsafe { std::mem::transmute::<[u8; 64], io_uring::squeue::Entry>(raw) }
 }
 

@@ -119,15 +119,11 @@ pub fn fixed_files_stats() -> (u32, u32, u64) {
 /// `entry`, built on a descriptor, aimed at registered slot `slot` instead.
 #[inline]
 pub(crate) fn on_slot(entry: squeue::Entry, slot: u32) -> squeue::Entry {
-    const _: () = assert!(std::mem::size_of::<squeue::Entry>() == 64);
-    // SAFETY: `Entry` is `#[repr(C)]` around the kernel's 64-byte
-    // `io_uring_sqe`, whose `fd` is the `i32` at offset 4; any bit pattern
-    // is a valid array of bytes and back.
-    let mut raw: [u8; 64] = unsafe { std::mem::transmute(entry) };
-    raw[4..8].copy_from_slice(&(slot as i32).to_ne_bytes());
-    // SAFETY: as above; only the fd bytes changed.
-    let entry = unsafe { std::mem::transmute::<[u8; 64], squeue::Entry>(raw) };
-    entry.flags(squeue::Flags::FIXED_FILE)
+    // The SQE's `fd` is the `i32` at offset 4.
+    super::edit_sqe(entry, |raw| {
+        raw[4..8].copy_from_slice(&(slot as i32).to_ne_bytes())
+    })
+    .flags(squeue::Flags::FIXED_FILE)
 }
 
 /// Give `fd` a slot of this thread's table (registering the table on first
