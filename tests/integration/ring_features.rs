@@ -148,38 +148,14 @@ fn buffer_ring_and_fixed_files_by_default_none_when_empty_and_an_unknown_one_is_
     assert!(all.contains("line 3"), "{all}");
 }
 
-/// `buffer_ring`: an idle keep-alive connection's read takes a buffer from
-/// the worker's provided-buffer ring only when its next request arrives.
-/// Heads larger than a ring buffer (2 KiB) and than a head buffer (8 KiB)
-/// come whole, header bytes intact; requests pipelined behind an idle wait
-/// are all answered; a burst of more connections than the ring has
-/// buffers (it starts with 16) is served whole, the ring growing by one
-/// buffer each time a read finds it empty.
-#[test]
-fn buffer_ring_serves_and_is_reported() {
-    let s = Setup::new("ring-features-buffer-ring", |c| {
-        c.runtime("ring_features", "[\"buffer_ring\"]")
-            .runtime("workers", "1")
-            .admin()
-    });
-    let out = s.proxy.stdout();
-    if !out.contains("driver io_uring") {
-        println!("SKIP buffer_ring: io_uring is not available here (epoll fallback)");
-        return;
-    }
-    if !out.contains("ringway: ring features: buffer_ring") && !overridden() {
-        println!("SKIP buffer_ring: this kernel refuses provided-buffer rings\n{out}");
-        return;
-    }
-    if !overridden() {
-        assert!(
-            out.contains("ringway: ring features: buffer_ring (off: recv_poll_first fixed_files;"),
-            "{out}"
-        );
-        assert_eq!(worker_features(&s), vec![vec!["buffer_ring".to_owned()]]);
-    }
-    traffic(&s);
-
+/// Reads of every shape through a plain keep-alive connection (what the
+/// buffer ring and the multishot receive change): heads larger than a ring
+/// buffer (2 KiB) and than a head buffer (8 KiB) come whole, header bytes
+/// intact; requests pipelined behind an idle wait are all answered; a burst
+/// of more connections than the ring has buffers (it starts with 16) is
+/// served whole, the ring growing by one buffer each time a read finds it
+/// empty.
+fn reads_of_every_shape(s: &Setup) {
     // Heads of every size after an idle wait, on one connection; the
     // origin echoes the padded header, so a byte lost or repeated where
     // the ring buffer ends would show.
@@ -234,6 +210,41 @@ fn buffer_ring_serves_and_is_reported() {
         assert!(!r.has_token("connection", "close"), "connection {i}: {r}");
     }
 
+}
+
+/// `buffer_ring`: an idle keep-alive connection's read takes a buffer from
+/// the worker's provided-buffer ring only when its next request arrives.
+/// Heads larger than a ring buffer (2 KiB) and than a head buffer (8 KiB)
+/// come whole, header bytes intact; requests pipelined behind an idle wait
+/// are all answered; a burst of more connections than the ring has
+/// buffers (it starts with 16) is served whole, the ring growing by one
+/// buffer each time a read finds it empty.
+#[test]
+fn buffer_ring_serves_and_is_reported() {
+    let s = Setup::new("ring-features-buffer-ring", |c| {
+        c.runtime("ring_features", "[\"buffer_ring\"]")
+            .runtime("workers", "1")
+            .admin()
+    });
+    let out = s.proxy.stdout();
+    if !out.contains("driver io_uring") {
+        println!("SKIP buffer_ring: io_uring is not available here (epoll fallback)");
+        return;
+    }
+    if !out.contains("ringway: ring features: buffer_ring") && !overridden() {
+        println!("SKIP buffer_ring: this kernel refuses provided-buffer rings\n{out}");
+        return;
+    }
+    if !overridden() {
+        assert!(
+            out.contains("ringway: ring features: buffer_ring (off: recv_poll_first fixed_files;"),
+            "{out}"
+        );
+        assert_eq!(worker_features(&s), vec![vec!["buffer_ring".to_owned()]]);
+    }
+    traffic(&s);
+    reads_of_every_shape(&s);
+
     // `/workers` reports the ring (published once a second): it was
     // registered and used, and grew by one buffer each time it ran dry.
     if !overridden() {
@@ -246,6 +257,91 @@ fn buffer_ring_serves_and_is_reported() {
         assert!(buffers >= 16, "{v}");
         assert_eq!(buffers, (16 + ran_dry).min(1024), "{v}");
     }
+}
+
+/// `multishot_recv`: a plain keep-alive connection's reads come from one
+/// multishot receive, armed when it first parks. Every shape of read
+/// still arrives whole and in order (heads larger than a ring buffer,
+/// pipelined requests, a burst that runs the ring dry, an upload, which
+/// ends the receive for its connection); `/workers` counts the receives;
+/// and a kept-alive request costs three ring operations instead of four:
+/// its bytes arrive with no receive submitted.
+#[test]
+fn multishot_recv_serves_and_saves_a_ring_operation_per_request() {
+    let s = Setup::new("ring-features-multishot", |c| {
+        c.runtime(
+            "ring_features",
+            "[\"buffer_ring\", \"fixed_files\", \"multishot_recv\"]",
+        )
+        .runtime("workers", "1")
+        .admin()
+    });
+    let out = s.proxy.stdout();
+    if !out.contains("driver io_uring") {
+        println!("SKIP multishot_recv: io_uring is not available here (epoll fallback)");
+        return;
+    }
+    if !out.contains("ringway: ring features: buffer_ring fixed_files multishot_recv")
+        && !overridden()
+    {
+        println!("SKIP multishot_recv: this kernel refuses multishot receives\n{out}");
+        return;
+    }
+    traffic(&s);
+    reads_of_every_shape(&s);
+    if overridden() {
+        return;
+    }
+    assert!(
+        out.contains(
+            "ringway: ring features: buffer_ring fixed_files multishot_recv (off: recv_poll_first;"
+        ),
+        "{out}"
+    );
+
+    // One connection, many requests: one receive, three operations each.
+    let mut c = s.client();
+    let r = c.request(&Request::get("/ms/warm"));
+    assert_eq!(r.status(), 200, "{r}");
+    let settle = || std::thread::sleep(std::time::Duration::from_millis(1300));
+    settle();
+    let before = submissions(&s);
+    let arms = workers_json(&s)["workers"][0]["multishot_recv"]["arms"]
+        .as_u64()
+        .unwrap();
+    const N: u64 = 300;
+    for i in 0..N {
+        let r = c.request(&Request::get(&format!("/ms/{i}")));
+        assert_eq!(r.status(), 200, "{r}");
+    }
+    settle();
+    let ops = submissions(&s) - before;
+    println!("{ops} ring operations for {N} kept-alive requests");
+    assert!(ops >= 2 * N, "{ops} operations for {N} requests");
+    assert!(ops <= 3 * N + 10, "{ops} operations for {N} requests");
+    let v = workers_json(&s);
+    let ms = &v["workers"][0]["multishot_recv"];
+    assert_eq!(ms["arms"].as_u64(), Some(arms), "no receive armed again: {v}");
+    assert!(ms["armed"].as_u64().unwrap() >= 1, "{v}");
+
+    // An upload ends its connection's receive, for good; the body arrives
+    // whole (the origin echoes it).
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let r = c.request(&Request::post("/ms/upload").body(body.clone()));
+    assert_eq!(r.status(), 200, "{r}");
+    assert!(r.body == body, "the body came back changed");
+    for i in 0..3 {
+        let r = c.request(&Request::get(&format!("/ms/after/{i}")));
+        assert_eq!(r.status(), 200, "{r}");
+    }
+    drop(c);
+    settle();
+    let v = workers_json(&s);
+    assert_eq!(
+        v["workers"][0]["multishot_recv"]["arms"].as_u64(),
+        Some(arms),
+        "an uploading connection arms no new receive: {v}"
+    );
 }
 
 /// `runtime.cq_entries`, and its default of two completions per

@@ -385,6 +385,14 @@ pub fn workers(state: &AdminState, rings: &[Option<RingStats>]) -> Value {
                 } else {
                     Value::Null
                 },
+                // `multishot_recv` (null when off): multishot receives
+                // armed now (one per parked or busy plain HTTP/1.1
+                // connection that has not uploaded), and armed in all.
+                "multishot_recv": if state.ring_features.get(i).is_some_and(|f| f.contains(&"multishot_recv")) {
+                    json!({ "armed": w.ring.multishot_armed.get(), "arms": w.ring.multishot_arms.get() })
+                } else {
+                    Value::Null
+                },
                 "ring": ring,
             })
         })

@@ -85,6 +85,9 @@ pub struct RingFeatures {
     /// Sockets get a slot in the ring's registered-files table, and their
     /// operations name the slot instead of the descriptor.
     pub fixed_files: bool,
+    /// A plain HTTP/1.1 client socket's reads come from one multishot
+    /// receive, armed when it first parks (needs `buffer_ring`).
+    pub multishot_recv: bool,
 }
 
 impl RingFeatures {
@@ -96,6 +99,7 @@ impl RingFeatures {
         recv_poll_first: false,
         buffer_ring: true,
         fixed_files: true,
+        multishot_recv: false,
     };
 }
 

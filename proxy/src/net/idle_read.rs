@@ -128,6 +128,12 @@ pub trait IdleRead: AsyncReadRent {
     /// ring entries: one fills it, one empties it); other streams either
     /// registered their socket at the start (TLS, HTTP/2) or have none.
     fn kept_alive(&self) {}
+
+    /// The request just read has a body to stream (more than came with its
+    /// head) or upgrades the connection: a plain socket's multishot receive
+    /// ends for the rest of the connection (`net::plain`), so the body is
+    /// read (or spliced) from the socket itself.
+    fn body_follows(&mut self) {}
 }
 
 impl IdleRead for TcpStream {

@@ -3,6 +3,7 @@
 pub mod h2;
 pub mod idle_read;
 pub mod listener;
+pub mod plain;
 pub mod splice;
 
 pub use listener::{adopt_group, bind_group, ListenerGroup};

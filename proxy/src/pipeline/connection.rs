@@ -51,6 +51,7 @@ use crate::config::RouteAction;
 use crate::error::{write_error_response, ErrorKind, ProxyError};
 use crate::http::{RequestHead, Version};
 use crate::net::h2::preface::{sniff, Prefixed, Sniffed};
+use crate::net::plain::PlainStream;
 use crate::net::h2::response::ResetWatch;
 use crate::runtime::watchdog::{Guard, WatchKey};
 use crate::runtime::worker::{ConnGuard, Worker, BUF_SIZE, HEAD_BUF_SIZE};
@@ -112,12 +113,15 @@ pub fn serve_tcp(
 fn serve_plain(
     serving: Rc<Serving>,
     group: u64,
-    mut stream: TcpStream,
+    stream: TcpStream,
     addrs: (SocketAddr, SocketAddr),
     guard: ConnGuard,
 ) -> impl std::future::Future<Output = ()> {
     async move {
         let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+        // Read through its multishot receive, once one is armed
+        // (`net::plain`).
+        let mut stream = PlainStream::new(stream);
         let watch = serving.worker.watchdog.register_tagged(fd, group);
         let mut resumed = false;
         loop {
@@ -456,6 +460,10 @@ where
             // (`IdleRead::kept_alive`; a no-op once it has one).
             conn.stream.kept_alive();
         }
+        if body_follows(&head, cbuf.len()) {
+            // Read from the socket itself (`IdleRead::body_follows`).
+            conn.stream.body_follows();
+        }
         first = false;
         // A reload may have happened while the head arrived. If it removed
         // this listener, the request is still answered, on the generation
@@ -532,6 +540,20 @@ where
         // Nothing is buffered (the read buffer went back before parking).
         End::Park => Some(stream),
     }
+}
+
+/// Whether the request whose head is in a buffer of `buffered` bytes has
+/// more body to stream than came with its head, or upgrades the
+/// connection.
+fn body_follows(head: &RequestHead, buffered: usize) -> bool {
+    use crate::http::BodyFraming;
+    let with_head = buffered.saturating_sub(head.head_len) as u64;
+    head.upgrade.is_some()
+        || match head.framing {
+            BodyFraming::None => false,
+            BodyFraming::Length(n) => n > with_head,
+            BodyFraming::Chunked => true,
+        }
 }
 
 /// How the stage loop ends.

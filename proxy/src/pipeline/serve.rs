@@ -174,6 +174,7 @@ impl Serving {
         gauge.add(idle - gauge.get());
         let (buffers, ran_dry) = monoio::ring_ext::buffer_ring_stats();
         let (fixed, slots, without) = monoio::ring_ext::fixed_files_stats();
+        let (armed, arms) = monoio::ring_ext::multishot_stats();
         let ring = &gen.stats.ring;
         for (gauge, now) in [
             (&ring.buffers, i64::from(buffers)),
@@ -181,6 +182,8 @@ impl Serving {
             (&ring.fixed_in_use, i64::from(fixed)),
             (&ring.fixed_slots, i64::from(slots)),
             (&ring.fixed_went_without, without as i64),
+            (&ring.multishot_armed, i64::from(armed)),
+            (&ring.multishot_arms, arms as i64),
         ] {
             gauge.add(now - gauge.get());
         }

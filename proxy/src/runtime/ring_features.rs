@@ -20,7 +20,12 @@ use std::sync::OnceLock;
 use crate::config::RingFeatures;
 
 /// Every feature's name, as in the configuration.
-pub const ALL: [&str; 3] = ["recv_poll_first", "buffer_ring", "fixed_files"];
+pub const ALL: [&str; 4] = [
+    "recv_poll_first",
+    "buffer_ring",
+    "fixed_files",
+    "multishot_recv",
+];
 
 /// Most buffers a worker's provided-buffer ring grows to: one per
 /// connection the worker may hold, rounded up to a power of two, at least
@@ -50,6 +55,7 @@ pub fn supported() -> RingFeatures {
         recv_poll_first: probe_recv_poll_first(),
         buffer_ring: monoio::ring_ext::probe_buffer_ring(),
         fixed_files: monoio::ring_ext::probe_fixed_files(),
+        multishot_recv: monoio::ring_ext::probe_multishot_recv(),
     })
 }
 
@@ -60,6 +66,8 @@ pub fn effective(asked: RingFeatures) -> RingFeatures {
         recv_poll_first: asked.recv_poll_first && k.recv_poll_first,
         buffer_ring: asked.buffer_ring && k.buffer_ring,
         fixed_files: asked.fixed_files && k.fixed_files,
+        // Its receives select from the buffer ring.
+        multishot_recv: asked.multishot_recv && k.multishot_recv && asked.buffer_ring && k.buffer_ring,
     }
 }
 
@@ -79,6 +87,7 @@ pub fn apply(f: RingFeatures, max_connections: usize) {
         0
     };
     monoio::ring_ext::set_fixed_files(slots);
+    monoio::ring_ext::set_multishot_recv(f.multishot_recv);
 }
 
 /// Slots in a worker's registered-files table: two per connection it may
@@ -111,7 +120,12 @@ fn open_files_limit() -> u64 {
 
 /// The names of the features on in `f`, in [`ALL`]'s order.
 pub fn names(f: RingFeatures) -> Vec<&'static str> {
-    let on = [f.recv_poll_first, f.buffer_ring, f.fixed_files];
+    let on = [
+        f.recv_poll_first,
+        f.buffer_ring,
+        f.fixed_files,
+        f.multishot_recv,
+    ];
     ALL.into_iter()
         .zip(on)
         .filter_map(|(name, on)| on.then_some(name))
@@ -178,6 +192,7 @@ mod tests {
             recv_poll_first: true,
             buffer_ring: true,
             fixed_files: true,
+            multishot_recv: true,
         };
         assert_eq!(effective(all), supported());
         assert_eq!(names(all), ALL.to_vec());
@@ -195,6 +210,9 @@ mod tests {
             assert!(supported().recv_poll_first, "kernel {release}");
             assert!(supported().buffer_ring, "kernel {release}");
             assert!(supported().fixed_files, "kernel {release}");
+        }
+        if (major, minor) >= (6, 0) && io_uring::IoUring::new(2).is_ok() {
+            assert!(supported().multishot_recv, "kernel {release}");
         }
     }
 

@@ -150,6 +150,9 @@ pub struct RingGauges {
     pub fixed_in_use: Gauge,
     pub fixed_slots: Gauge,
     pub fixed_went_without: Gauge,
+    /// `multishot_recv`: receives armed now, and armed in all.
+    pub multishot_armed: Gauge,
+    pub multishot_arms: Gauge,
 }
 
 /// One worker's counters for one configuration generation (written by that

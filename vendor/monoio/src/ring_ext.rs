@@ -70,6 +70,15 @@ pub(crate) use fixed_files::{attach as attach_fixed, detach as detach_fixed, on_
 #[cfg(all(target_os = "linux", feature = "iouring"))]
 pub use fixed_files::{fixed_files_on, fixed_files_stats, probe_fixed_files, set_fixed_files};
 
+#[cfg(all(target_os = "linux", feature = "iouring"))]
+mod multishot;
+#[cfg(all(target_os = "linux", feature = "iouring"))]
+pub(crate) use multishot::{complete as complete_multishot, MULTISHOT_TAG};
+#[cfg(all(target_os = "linux", feature = "iouring"))]
+pub use multishot::{
+    multishot_recv_on, multishot_stats, probe_multishot_recv, set_multishot_recv, MultiRecv,
+};
+
 // ---------------------------------------------------------------------------
 // Provided-buffer ring (`IORING_REGISTER_PBUF_RING`).
 //
@@ -407,6 +416,34 @@ mod buf_ring {
         let Ok((mut a, b)) = std::os::unix::net::UnixStream::pair() else {
             return false;
         };
+        with_probe_ring(&mut uring, |uring, group, byte| {
+            a.write_all(b"x").ok()?;
+            let entry = io_uring::opcode::Recv::new(
+                io_uring::types::Fd(b.as_raw_fd()),
+                std::ptr::null_mut(),
+                64,
+            )
+            .buf_group(group)
+            .build()
+            .flags(io_uring::squeue::Flags::BUFFER_SELECT)
+            .user_data(1);
+            // SAFETY: the entry names no memory of ours but the ring.
+            unsafe { uring.submission().push(&entry).ok()? };
+            uring.submit_and_wait(1).ok()?;
+            let c = uring.completion().next()?;
+            let bid = io_uring::cqueue::buffer_select(c.flags())?;
+            (c.result() == 1 && byte(bid) == b'x').then_some(())
+        })
+    }
+
+    /// Run a probe `f` on `uring` (a ring of the caller's own) with a
+    /// provided-buffer ring of two 64-byte buffers registered on it: `f`
+    /// gets the buffer group and a reader of a buffer's first byte. The
+    /// ring is unregistered and unmapped afterwards. Whether `f` succeeded.
+    pub(crate) fn with_probe_ring(
+        uring: &mut io_uring::IoUring,
+        f: impl FnOnce(&mut io_uring::IoUring, u16, &dyn Fn(u16) -> u8) -> Option<()>,
+    ) -> bool {
         let Ok(entries) = map(4096) else {
             return false;
         };
@@ -424,38 +461,23 @@ mod buf_ring {
             added: 0,
         };
         ring.grow(2);
-        let ok = (|| {
-            // SAFETY: the ring is page-aligned and outlives the probe ring
-            // (unregistered below, then the ring is closed first).
-            unsafe {
-                uring
-                    .submitter()
-                    .register_buf_ring(entries as u64, 2, BUFFER_GROUP)
-                    .ok()?;
-            }
-            a.write_all(b"x").ok()?;
-            let entry = io_uring::opcode::Recv::new(
-                io_uring::types::Fd(b.as_raw_fd()),
-                std::ptr::null_mut(),
-                64,
-            )
-            .buf_group(BUFFER_GROUP)
-            .build()
-            .flags(io_uring::squeue::Flags::BUFFER_SELECT)
-            .user_data(1);
-            // SAFETY: the entry names no memory of ours but the ring.
-            unsafe { uring.submission().push(&entry).ok()? };
-            uring.submit_and_wait(1).ok()?;
-            let c = uring.completion().next()?;
-            let bid = io_uring::cqueue::buffer_select(c.flags())?;
-            // SAFETY: the kernel wrote the byte into buffer `bid` (< 2).
-            let got = unsafe { *bufs.add(bid as usize * 64) };
-            (c.result() == 1 && got == b'x').then_some(())
-        })()
-        .is_some();
-        let _ = uring.submitter().unregister_buf_ring(BUFFER_GROUP);
-        drop(uring);
-        // SAFETY: the probe ring is closed; nothing refers to these now.
+        // SAFETY: the kernel wrote into buffer `bid` (< 2) before its
+        // completion named it; the mapping outlives every call.
+        let byte = |bid: u16| unsafe { *bufs.add((bid as usize % 2) * 64) };
+        // SAFETY: the ring is page-aligned and stays mapped until it is
+        // unregistered below.
+        let registered = unsafe {
+            uring
+                .submitter()
+                .register_buf_ring(entries as u64, 2, BUFFER_GROUP)
+                .is_ok()
+        };
+        let ok = registered && f(uring, BUFFER_GROUP, &byte).is_some();
+        if registered {
+            let _ = uring.submitter().unregister_buf_ring(BUFFER_GROUP);
+        }
+        // SAFETY: unregistered (or never registered); the kernel pins what
+        // it registered until then, and nothing of ours refers to these.
         unsafe {
             libc::munmap(entries.cast(), 4096);
             libc::munmap(bufs.cast(), 4096);

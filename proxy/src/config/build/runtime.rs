@@ -237,6 +237,7 @@ impl Builder<'_> {
                 "recv_poll_first" => f.recv_poll_first = true,
                 "buffer_ring" => f.buffer_ring = true,
                 "fixed_files" => f.fixed_files = true,
+                "multishot_recv" => f.multishot_recv = true,
                 other => self.error(
                     format!("{what}[{i}]"),
                     format!(

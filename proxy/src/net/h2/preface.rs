@@ -151,6 +151,10 @@ impl<S: crate::net::idle_read::IdleRead> crate::net::idle_read::IdleRead for Pre
     fn kept_alive(&self) {
         self.inner.kept_alive()
     }
+
+    fn body_follows(&mut self) {
+        self.inner.body_follows()
+    }
 }
 
 impl<S: AsyncWriteRent> AsyncWriteRent for Prefixed<S> {

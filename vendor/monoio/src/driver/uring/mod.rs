@@ -431,6 +431,12 @@ impl UringInner {
                     self.poll.tick(Some(Duration::ZERO))?;
                 }
                 _ if index >= MIN_REVERSED_USERDATA => (),
+                // ringway: a multishot receive's completion (`ring_ext`).
+                _ if index & crate::ring_ext::MULTISHOT_TAG != 0 => crate::ring_ext::complete_multishot(
+                    index & !crate::ring_ext::MULTISHOT_TAG,
+                    cqe.result(),
+                    cqe.flags(),
+                ),
                 _ => self.ops.complete(index as _, resultify(&cqe), cqe.flags()),
             }
         }

@@ -242,6 +242,18 @@ impl TcpStream {
         crate::driver::op::NextBytes::new(&self.fd)
     }
 
+    /// ringway: arm a multishot receive on this socket
+    /// (`ring_ext::MultiRecv`): from now on every arrival of bytes is
+    /// received into a buffer of this thread's provided-buffer ring and
+    /// queued, with no submission per read. While it is armed, every read
+    /// of the socket must come from it (a plain read beside it races it for
+    /// the bytes). `Unsupported` when multishot receives are off here (or
+    /// the ring is refused, or the epoll driver).
+    #[cfg(all(target_os = "linux", feature = "iouring"))]
+    pub fn recv_multishot(&self) -> io::Result<crate::ring_ext::MultiRecv> {
+        crate::ring_ext::MultiRecv::arm(&self.fd)
+    }
+
     /// ringway: a receive that takes its buffer from this thread's
     /// provided-buffer ring only when data arrives (`ring_ext`), cancelled
     /// by `c` (if any) like `cancelable_read`. `Unsupported` when the thread has no
