@@ -21,6 +21,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 R=${BIN_DIR:-$ROOT/target/release}
 N=${N:-20000}
 T=/sys/kernel/tracing
+# A fresh machine may not have tracefs mounted: mount it when root.
+if ! [ -d "$T/instances" ] && [ "$(id -u)" = 0 ] && [ -d "$T" ]; then
+    mount -t tracefs nodev "$T" 2>/dev/null || true
+fi
 [ -d "$T/instances" ] || T=/sys/kernel/debug/tracing
 if ! [ -w "$T/instances" ] || ! [ -d "$T/events/io_uring/io_uring_file_get" ]; then
     echo "SKIP: no writable tracefs with the io_uring tracepoints here (needs root)"

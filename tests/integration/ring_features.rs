@@ -75,7 +75,7 @@ fn recv_poll_first_serves_and_is_reported() {
     }
     if !overridden() {
         assert!(
-            out.contains("ringway: ring features: recv_poll_first (off: buffer_ring fixed_files;"),
+            out.contains("ringway: ring features: recv_poll_first (off: buffer_ring fixed_files multishot_recv;"),
             "{out}"
         );
         assert_eq!(
@@ -94,12 +94,12 @@ fn buffer_ring_and_fixed_files_by_default_none_when_empty_and_an_unknown_one_is_
         // On by default where the kernel takes them (5.19 and later).
         let (line, listed) = if out.contains("ringway: ring features: buffer_ring fixed_files") {
             (
-                "ringway: ring features: buffer_ring fixed_files (off: recv_poll_first;",
+                "ringway: ring features: buffer_ring fixed_files (off: recv_poll_first multishot_recv;",
                 vec!["buffer_ring".to_owned(), "fixed_files".to_owned()],
             )
         } else {
             (
-                "ringway: ring features: none (off: recv_poll_first buffer_ring fixed_files;",
+                "ringway: ring features: none (off: recv_poll_first buffer_ring fixed_files multishot_recv;",
                 vec![],
             )
         };
@@ -121,7 +121,7 @@ fn buffer_ring_and_fixed_files_by_default_none_when_empty_and_an_unknown_one_is_
     if !overridden() && out.contains("driver io_uring") {
         assert!(
             out.contains(
-                "ringway: ring features: none (off: recv_poll_first buffer_ring fixed_files;"
+                "ringway: ring features: none (off: recv_poll_first buffer_ring fixed_files multishot_recv;"
             ),
             "{out}"
         );
@@ -209,7 +209,6 @@ fn reads_of_every_shape(s: &Setup) {
         assert_eq!(r.status(), 200, "connection {i}, second request: {r}");
         assert!(!r.has_token("connection", "close"), "connection {i}: {r}");
     }
-
 }
 
 /// `buffer_ring`: an idle keep-alive connection's read takes a buffer from
@@ -237,7 +236,7 @@ fn buffer_ring_serves_and_is_reported() {
     }
     if !overridden() {
         assert!(
-            out.contains("ringway: ring features: buffer_ring (off: recv_poll_first fixed_files;"),
+            out.contains("ringway: ring features: buffer_ring (off: recv_poll_first fixed_files multishot_recv;"),
             "{out}"
         );
         assert_eq!(worker_features(&s), vec![vec!["buffer_ring".to_owned()]]);
@@ -321,8 +320,33 @@ fn multishot_recv_serves_and_saves_a_ring_operation_per_request() {
     assert!(ops <= 3 * N + 10, "{ops} operations for {N} requests");
     let v = workers_json(&s);
     let ms = &v["workers"][0]["multishot_recv"];
-    assert_eq!(ms["arms"].as_u64(), Some(arms), "no receive armed again: {v}");
+    assert_eq!(
+        ms["arms"].as_u64(),
+        Some(arms),
+        "no receive armed again: {v}"
+    );
     assert!(ms["armed"].as_u64().unwrap() >= 1, "{v}");
+
+    // A large download still moves with splice(2): writes to the socket
+    // do not race its receive. Intact, and the receive stays armed.
+    let spliced = || {
+        let r = Client::connect(s.proxy.admin_addr()).get("/stats");
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        v["total"]["listeners"][0]["bytes_spliced"]
+            .as_u64()
+            .unwrap()
+    };
+    let before = spliced();
+    const SIZE: u64 = 3 << 20;
+    let r = c.request(&Request::get(&format!("/bytes/{SIZE}")));
+    assert_eq!(r.status(), 200, "{}", r.status());
+    assert!(
+        r.body == ringway_tests::pattern::Pattern::new().vec(SIZE as usize),
+        "the download came back changed"
+    );
+    assert!(spliced() - before >= SIZE - 64 * 1024, "not spliced");
+    let r = c.request(&Request::get("/ms/after-download"));
+    assert_eq!(r.status(), 200, "{r}");
 
     // An upload ends its connection's receive, for good; the body arrives
     // whole (the origin echoes it).
@@ -533,7 +557,9 @@ fn fixed_files_hold_kept_alive_sockets_and_let_go_of_closed_ones() {
         return;
     }
     assert!(
-        out.contains("ringway: ring features: fixed_files (off: recv_poll_first buffer_ring;"),
+        out.contains(
+            "ringway: ring features: fixed_files (off: recv_poll_first buffer_ring multishot_recv;"
+        ),
         "{out}"
     );
     let pid = s.proxy.pid();

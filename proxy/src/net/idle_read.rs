@@ -91,6 +91,14 @@ pub trait IdleRead: AsyncReadRent {
         None
     }
 
+    /// The plain TCP socket under this stream for writing a large body to
+    /// with splice(2): as [`splice_socket`](Self::splice_socket), except
+    /// that a socket whose reads go through a multishot receive may still
+    /// be written to (`net::plain`).
+    fn splice_target(&self) -> Option<&TcpStream> {
+        self.splice_socket()
+    }
+
     /// The first request's bytes, already in hand (a bridged HTTP/2
     /// stream's head, encoded as HTTP/1.1): the stage loop takes this
     /// storage as its read buffer and parses the head where it is, with no

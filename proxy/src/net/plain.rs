@@ -32,9 +32,7 @@ use std::future::{poll_fn, Future};
 use std::io;
 
 use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
-use monoio::io::{
-    AsyncReadRent, AsyncWriteRent, CancelHandle, CancelableAsyncReadRent, Split,
-};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, CancelHandle, CancelableAsyncReadRent, Split};
 use monoio::net::TcpStream;
 use monoio::ring_ext::{MultiRecv, SelectedBuf};
 use monoio::BufResult;
@@ -176,7 +174,9 @@ impl PlainStream {
     /// Whether an end of stream is in hand (and leave it there: every read
     /// after it reads 0).
     fn at_end(&self) -> bool {
-        self.rest.as_ref().is_some_and(|r| r.buf.as_slice().is_empty())
+        self.rest
+            .as_ref()
+            .is_some_and(|r| r.buf.as_slice().is_empty())
     }
 }
 
@@ -251,7 +251,11 @@ impl IdleRead for PlainStream {
         true
     }
 
-    async fn idle_read<T: IoBufMut>(&mut self, buf: T, cancel: CancelHandle) -> BufResult<usize, T> {
+    async fn idle_read<T: IoBufMut>(
+        &mut self,
+        buf: T,
+        cancel: CancelHandle,
+    ) -> BufResult<usize, T> {
         if self.recv.is_none() && self.rest.is_none() {
             return self.inner.cancelable_read(buf, cancel).await;
         }
@@ -300,6 +304,11 @@ impl IdleRead for PlainStream {
 
     fn splice_socket(&self) -> Option<&TcpStream> {
         (self.recv.is_none() && self.rest.is_none()).then_some(&self.inner)
+    }
+
+    /// Writes never race the receive.
+    fn splice_target(&self) -> Option<&TcpStream> {
+        Some(&self.inner)
     }
 
     #[inline]

@@ -51,8 +51,8 @@ use crate::config::RouteAction;
 use crate::error::{write_error_response, ErrorKind, ProxyError};
 use crate::http::{RequestHead, Version};
 use crate::net::h2::preface::{sniff, Prefixed, Sniffed};
-use crate::net::plain::PlainStream;
 use crate::net::h2::response::ResetWatch;
+use crate::net::plain::PlainStream;
 use crate::runtime::watchdog::{Guard, WatchKey};
 use crate::runtime::worker::{ConnGuard, Worker, BUF_SIZE, HEAD_BUF_SIZE};
 

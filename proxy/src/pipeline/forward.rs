@@ -508,7 +508,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent + IdleRead>(
                 &mut rbody,
                 config.limits.splice_min_bytes,
                 (up.splice_socket(), Guard::Upstream, route_timeout),
-                (client.splice_socket(), Guard::ClientWrite, idle),
+                (client.splice_target(), Guard::ClientWrite, idle),
                 &mut moved,
             )
             .await;

@@ -67,7 +67,10 @@ pub fn effective(asked: RingFeatures) -> RingFeatures {
         buffer_ring: asked.buffer_ring && k.buffer_ring,
         fixed_files: asked.fixed_files && k.fixed_files,
         // Its receives select from the buffer ring.
-        multishot_recv: asked.multishot_recv && k.multishot_recv && asked.buffer_ring && k.buffer_ring,
+        multishot_recv: asked.multishot_recv
+            && k.multishot_recv
+            && asked.buffer_ring
+            && k.buffer_ring,
     }
 }
 

@@ -148,6 +148,10 @@ impl<S: crate::net::idle_read::IdleRead> crate::net::idle_read::IdleRead for Pre
             .filter(|_| self.prefix.is_empty())
     }
 
+    fn splice_target(&self) -> Option<&monoio::net::TcpStream> {
+        self.inner.splice_target()
+    }
+
     fn kept_alive(&self) {
         self.inner.kept_alive()
     }
