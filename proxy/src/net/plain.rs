@@ -66,8 +66,13 @@ pub struct PlainStream {
 /// What the receive gave.
 enum Next {
     Bytes(SelectedBuf),
-    /// It has ended (or was never armed): read the socket.
+    /// There is none: read the socket.
     Socket,
+    /// It has ended (cancelled, for a body or for queueing too much), its
+    /// last completion read: read the socket, or arm a new one.
+    Ended,
+    /// The ring ran dry (`ENOBUFS`): read the socket this time.
+    Dry,
     Failed(io::Error),
 }
 
@@ -101,13 +106,20 @@ impl PlainStream {
         if let Some(rest) = self.rest.take() {
             return Ok(Some(*rest));
         }
-        if self.recv.is_none() && !self.single && monoio::ring_ext::multishot_recv_on() {
-            self.recv = self.inner.recv_multishot().ok();
-        }
-        match self.next().await {
-            Next::Bytes(buf) => return Ok(Some(Got { buf, from: 0 })),
-            Next::Failed(e) => return Err(e),
-            Next::Socket => {}
+        let mut armed = false;
+        loop {
+            if self.recv.is_none() && !self.single && monoio::ring_ext::multishot_recv_on() {
+                self.recv = self.inner.recv_multishot().ok();
+                armed = true;
+            }
+            match self.next().await {
+                Next::Bytes(buf) => return Ok(Some(Got { buf, from: 0 })),
+                Next::Failed(e) => return Err(e),
+                // Cancelled for queueing too much, and all read: a new
+                // one (once; an upload's stays ended, `single`).
+                Next::Ended if !armed => {}
+                Next::Ended | Next::Dry | Next::Socket => break,
+            }
         }
         let got = self.inner.next_bytes().await?;
         Ok(got.map(|buf| Got { buf, from: 0 }))
@@ -123,7 +135,7 @@ impl PlainStream {
             Some(Ok(buf)) => Next::Bytes(buf),
             Some(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                 self.recv = None;
-                Next::Socket
+                Next::Dry
             }
             Some(Err(e)) => {
                 self.recv = None;
@@ -131,7 +143,7 @@ impl PlainStream {
             }
             None => {
                 self.recv = None;
-                Next::Socket
+                Next::Ended
             }
         }
     }
@@ -166,7 +178,7 @@ impl PlainStream {
                 self.rest = Some(Box::new(Got { buf, from: 0 }));
                 Ok(true)
             }
-            Next::Socket => Ok(false),
+            Next::Socket | Next::Ended | Next::Dry => Ok(false),
             Next::Failed(e) => Err(e),
         }
     }
@@ -405,6 +417,33 @@ mod tests {
                 send(&mut c, &bytes).await;
                 assert_eq!(read_n(&mut s, 3072, 1000).await, bytes);
             }
+            assert_eq!(monoio::ring_ext::buffer_ring_stats().1, dry, "ran dry");
+            // A client that sends more than is read: once the queue holds
+            // MULTISHOT_QUEUE_CAP buffers the receive is cancelled (else it
+            // would stay armed with all twelve queued); every byte still
+            // comes, in order (the queue's, then the socket's), and the
+            // next park arms a new receive.
+            let cap = monoio::ring_ext::MULTISHOT_QUEUE_CAP;
+            assert!(cap < 12);
+            let flood: Vec<u8> = (0..12 * 2048u32).map(|i| (i % 241) as u8).collect();
+            send(&mut c, &flood).await;
+            monoio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let recv = s.recv.as_ref().expect("a receive");
+            assert!(
+                !recv.is_armed(),
+                "not cancelled with {} queued",
+                recv.queued()
+            );
+            assert_eq!(read_n(&mut s, flood.len(), 4096).await, flood);
+            let arms = monoio::ring_ext::multishot_stats().1;
+            send(&mut c, b"again").await;
+            assert_eq!(s.next_bytes().await.unwrap().unwrap().as_slice(), b"again");
+            assert!(s.multishot());
+            assert_eq!(
+                monoio::ring_ext::multishot_stats().1,
+                arms + 1,
+                "armed again at the next park"
+            );
             assert_eq!(monoio::ring_ext::buffer_ring_stats().1, dry, "ran dry");
             // A body follows: the receive ends; its bytes already queued
             // come first, the socket's after them.

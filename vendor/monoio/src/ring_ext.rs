@@ -73,10 +73,11 @@ pub use fixed_files::{fixed_files_on, fixed_files_stats, probe_fixed_files, set_
 #[cfg(all(target_os = "linux", feature = "iouring"))]
 mod multishot;
 #[cfg(all(target_os = "linux", feature = "iouring"))]
-pub(crate) use multishot::{complete as complete_multishot, MULTISHOT_TAG};
+pub(crate) use multishot::{cancels_over_cap, complete as complete_multishot, MULTISHOT_TAG};
 #[cfg(all(target_os = "linux", feature = "iouring"))]
 pub use multishot::{
     multishot_recv_on, multishot_stats, probe_multishot_recv, set_multishot_recv, MultiRecv,
+    QUEUE_CAP as MULTISHOT_QUEUE_CAP,
 };
 
 // ---------------------------------------------------------------------------

@@ -26,6 +26,13 @@
 //!   An entry is reused only after its last completion, so a late cancel
 //!   can never hit a newer receive (and a cancel is always queued ahead of
 //!   any receive that reuses its key).
+//! - Back-pressure: a receive keeps taking ring buffers while its owner is
+//!   busy elsewhere (a client pipelining requests faster than they are
+//!   answered), which the socket's own buffer would otherwise bound with
+//!   TCP flow control. Once [`QUEUE_CAP`] completions wait unread, the
+//!   driver cancels it at the end of that batch of completions
+//!   ([`cancels_over_cap`]); the rest stays in the socket, and its owner
+//!   reads the queue, then the socket, and arms a new one later.
 
 use std::cell::{Cell, UnsafeCell};
 use std::collections::VecDeque;
@@ -44,6 +51,10 @@ pub(crate) const MULTISHOT_TAG: u64 = 1 << 62;
 
 /// The user data of the cancels pushed here: one the driver ignores.
 const CANCEL_USERDATA: u64 = u64::MAX;
+
+/// Completions a receive may queue unread before it is cancelled (16 KiB
+/// of 2 KiB ring buffers, plus what one batch of completions brings).
+pub const QUEUE_CAP: usize = 8;
 
 struct Entry {
     /// Completions not read yet: (result, flags).
@@ -70,6 +81,9 @@ thread_local! {
     static ARMED: Cell<u64> = const { Cell::new(0) };
     /// Receives armed now (a cancelled one counts until its last completion).
     static LIVE: Cell<u32> = const { Cell::new(0) };
+    /// Receives whose queue reached [`QUEUE_CAP`], to be cancelled when the
+    /// driver's batch of completions is done.
+    static OVER_CAP: UnsafeCell<Vec<u32>> = const { UnsafeCell::new(Vec::new()) };
 }
 
 /// Turn multishot receives on or off for this thread (off by default). On
@@ -288,6 +302,11 @@ pub(crate) fn complete(key: u64, res: i32, flags: u32) {
             return (true, None);
         }
         e.queue.push_back((res, flags));
+        if e.queue.len() >= QUEUE_CAP && e.armed && !e.cancelled {
+            e.cancelled = true;
+            // SAFETY: thread-local; the reference ends with this closure.
+            OVER_CAP.with(|o| unsafe { &mut *o.get() }.push(key as u32));
+        }
         (false, e.waker.take())
     });
     if orphan {
@@ -299,6 +318,27 @@ pub(crate) fn complete(key: u64, res: i32, flags: u32) {
     if let Some(w) = waker {
         w.wake();
     }
+}
+
+/// The user data of each receive to cancel for queueing too much, taken
+/// from the list, for the driver to push cancels for once its completion
+/// loop is done (it cannot push from inside it). `push` says whether the
+/// cancel went in; one that did not (the queue is full) stays listed for
+/// the next batch.
+pub(crate) fn cancels_over_cap(mut push: impl FnMut(squeue::Entry) -> bool) {
+    OVER_CAP.with(|o| {
+        // SAFETY: thread-local; `push` only touches the submission queue.
+        let over = unsafe { &mut *o.get() };
+        while let Some(&key) = over.last() {
+            let c = opcode::AsyncCancel::new(MULTISHOT_TAG | key as u64)
+                .build()
+                .user_data(CANCEL_USERDATA);
+            if !push(c) {
+                return;
+            }
+            over.pop();
+        }
+    });
 }
 
 /// Push `sqe` on this thread's ring (submitting first when the queue is

@@ -440,6 +440,12 @@ impl UringInner {
                 _ => self.ops.complete(index as _, resultify(&cqe), cqe.flags()),
             }
         }
+        // ringway: cancel the multishot receives that queued too much in
+        // this batch (`ring_ext`); pushed now, submitted with the next.
+        crate::ring_ext::cancels_over_cap(|cancel| {
+            // SAFETY: a cancel names no memory.
+            unsafe { self.uring.submission().push(&cancel).is_ok() }
+        });
         Ok(())
     }
 
