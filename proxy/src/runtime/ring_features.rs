@@ -4,14 +4,15 @@
 //! once at start (a feature the kernel refuses stays off), and the ones in
 //! use are printed in the start-up summary and listed in `/workers`.
 //! Each is measured before it becomes a default (bench/README.md):
-//! `buffer_ring` and `fixed_files` are on by default, `recv_poll_first` is
-//! not.
+//! `buffer_ring` and `fixed_files` are on by default, `recv_poll_first` and
+//! `multishot_recv` are not.
 //!
 //! | feature | what it does | needs |
 //! |---|---|---|
 //! | `recv_poll_first` | socket receives arm a poll first instead of trying at once (`IORING_RECVSEND_POLL_FIRST`): a keep-alive connection's next request and an upstream's response are usually not there yet when the receive is submitted, so the attempt that would fail is skipped | Linux 5.19; measured no gain here (closed loop 2–4 % fewer req/s, fixed rate within noise), so off by default |
 //! | `buffer_ring` | an idle keep-alive connection's read takes a buffer from a per-worker provided-buffer ring only when its next request arrives (`IORING_REGISTER_PBUF_RING`, `IOSQE_BUFFER_SELECT`); the bytes are copied into a head buffer and the ring buffer goes straight back, so a connection between requests holds no read buffer. The ring starts with 16 buffers of 2 KiB and gets one more each time a receive finds it empty (that receive reads into a buffer of its own; at most [`buffer_ring_max`]: one per connection the worker may hold) | Linux 5.19; plain TCP connections only (see `pipeline::read_head`) |
 //! | `fixed_files` | sockets worth it get a slot in a per-worker table of registered files, and their ring operations name the slot instead of the descriptor, which spares the kernel a descriptor-table lookup and a reference taken and dropped on the file per operation (`bench/ring-ops-trace.sh`: 4.00 → 0.01 per keep-alive request). Listeners, upstream connections and TLS/HTTP/2 client sockets register at once; a plain HTTP/1.1 client socket at its second request (`IdleRead::kept_alive`), so a connection that carries one request costs no ring entry more (a slot costs two: filled, emptied). The descriptor stays open beside the slot, for everything done outside the ring. [`fixed_file_slots`] slots per worker; a socket that finds them all taken uses its descriptor and asks again at its next request | Linux 5.19 (sparse tables); `IOSQE_CQE_SKIP_SUCCESS` 5.17 |
+//! | `multishot_recv` | a plain HTTP/1.1 client socket's reads come from one multishot receive into the buffer ring (`IORING_RECV_MULTISHOT`), armed when the connection first parks and left armed, so a kept-alive request submits no receive (`bench/ring-ops-trace.sh`: 4 → 3 ring operations per request; `net::plain`). A request with a body to stream or an upgrade ends it for the rest of its connection (2 KiB ring buffers are no way to carry a body, and splicing one needs the socket); a receive that queues [`monoio::ring_ext::MULTISHOT_QUEUE_CAP`] unread buffers is cancelled (back-pressure) and armed again at the next park; one that finds the ring dry ends and is armed again at the next park. Measured within noise on CPU at a fixed rate, and its p99 at 9,900 busy connections was higher: off by default | Linux 6.0; needs `buffer_ring` |
 
 use std::io::Write;
 use std::os::fd::AsRawFd;
