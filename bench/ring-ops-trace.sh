@@ -10,8 +10,8 @@
 #                        reference taken and dropped on the file (fget/fput).
 #                        An operation on a registered slot has none.
 # One worker on core 1, `ringload serve` origin and ringload on core 0,
-# HTTP/1.1 small GETs: N on 50 keep-alive connections, then N/4 with a new
-# connection each (ringload --no-keepalive). Each SETTING is a `[runtime]`
+# HTTP/1.1 small GETs: N on CONNS (50) keep-alive connections, then N/4 with
+# a new connection each (ringload --no-keepalive). Each SETTING is a `[runtime]`
 # line, e.g.:
 #   bench/ring-ops-trace.sh 'ring_features = ["buffer_ring"]' 'ring_features = ["buffer_ring", "fixed_files"]'
 # Needs root (tracefs) and target/release/{ringway,ringload}; prints SKIP
@@ -20,6 +20,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 R=${BIN_DIR:-$ROOT/target/release}
 N=${N:-20000}
+# Connections of the load (keep-alive runs), e.g. CONNS=9900 N=60000 (and
+# `ulimit -n` above twice that).
+CONNS=${CONNS:-50}
 T=/sys/kernel/tracing
 # A fresh machine may not have tracefs mounted: mount it when root.
 if ! [ -d "$T/instances" ] && [ "$(id -u)" = 0 ] && [ -d "$T" ]; then
@@ -83,7 +86,7 @@ for setting in "$@"; do
     grep "ring features" "$DIR/proxy.log" || true
     # Warm: the upstream connection is pooled.
     taskset -c 0 "$R/ringload" run -t 1 -c 50 -n 1000 "http://127.0.0.1:$P_PORT/" > /dev/null
-    count keep-alive "$setting" "$N" -c 50
-    count new-conn "$setting" $((N / 4)) -c 50 --no-keepalive
+    count keep-alive "$setting" "$N" -c "$CONNS"
+    count new-conn "$setting" $((N / 4)) -c "$CONNS" --no-keepalive
     kill "$P" "$O"; wait "$P" "$O" 2>/dev/null || true
 done

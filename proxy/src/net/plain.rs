@@ -30,6 +30,7 @@
 
 use std::future::{poll_fn, Future};
 use std::io;
+use std::task::Poll;
 
 use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, CancelHandle, CancelableAsyncReadRent, Split};
@@ -46,6 +47,11 @@ pub struct Got {
 }
 
 impl Got {
+    /// A whole ring buffer's bytes.
+    pub fn whole(buf: SelectedBuf) -> Self {
+        Got { buf, from: 0 }
+    }
+
     pub fn as_slice(&self) -> &[u8] {
         &self.buf.as_slice()[self.from..]
     }
@@ -97,32 +103,54 @@ impl PlainStream {
         self.recv.is_some()
     }
 
-    /// The next bytes of an idle connection (the park loop's wait): a
-    /// multishot receive's, arming one if there is none and the worker has
-    /// them on; without one (off, or this connection uploads), a selected
-    /// receive's (`Some`), or readiness (`None`: the ring ran dry or is
-    /// off; read it yourself). Empty: the end of the stream.
-    pub async fn next_bytes(&mut self) -> io::Result<Option<Got>> {
-        if let Some(rest) = self.rest.take() {
-            return Ok(Some(*rest));
-        }
+    /// The next bytes of an idle connection from its multishot receive
+    /// (the park loop's wait), arming one if there is none and the worker
+    /// has them on: `Some` with the bytes (empty: the end of the stream) or
+    /// the receive's error; `None` when there is no receive (off, or this
+    /// connection uploads) or it ran dry: wait with the socket's own
+    /// `next_bytes` instead. A receive that was cancelled for queueing too
+    /// much, and whose bytes have all been read, is armed again here.
+    ///
+    /// A plain future over `&mut self` rather than an `async fn`: a parked
+    /// connection's task holds this for as long as it idles, so its size
+    /// is every parked connection's (`connection::serve_plain`).
+    pub fn next_from_receive(
+        &mut self,
+    ) -> impl Future<Output = Option<io::Result<Option<Got>>>> + '_ {
         let mut armed = false;
-        loop {
-            if self.recv.is_none() && !self.single && monoio::ring_ext::multishot_recv_on() {
-                self.recv = self.inner.recv_multishot().ok();
-                armed = true;
+        poll_fn(move |cx| {
+            if let Some(rest) = self.rest.take() {
+                return Poll::Ready(Some(Ok(Some(*rest))));
             }
-            match self.next().await {
-                Next::Bytes(buf) => return Ok(Some(Got { buf, from: 0 })),
-                Next::Failed(e) => return Err(e),
-                // Cancelled for queueing too much, and all read: a new
-                // one (once; an upload's stays ended, `single`).
-                Next::Ended if !armed => {}
-                Next::Ended | Next::Dry | Next::Socket => break,
+            loop {
+                if self.recv.is_none() && !self.single && monoio::ring_ext::multishot_recv_on() {
+                    self.recv = self.inner.recv_multishot().ok();
+                    armed = true;
+                }
+                let Some(recv) = self.recv.as_mut() else {
+                    return Poll::Ready(None);
+                };
+                match std::task::ready!(recv.poll_next(cx)) {
+                    Some(Ok(buf)) => return Poll::Ready(Some(Ok(Some(Got { buf, from: 0 })))),
+                    Some(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                        self.recv = None;
+                        return Poll::Ready(None);
+                    }
+                    Some(Err(e)) => {
+                        self.recv = None;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    // Ended, all read: armed again (once; an upload's
+                    // stays ended, `single`).
+                    None => {
+                        self.recv = None;
+                        if armed || self.single {
+                            return Poll::Ready(None);
+                        }
+                    }
+                }
             }
-        }
-        let got = self.inner.next_bytes().await?;
-        Ok(got.map(|buf| Got { buf, from: 0 }))
+        })
     }
 
     /// The receive's next completion; `Socket` once it has ended (it is
@@ -342,6 +370,15 @@ mod tests {
     use monoio::io::AsyncWriteRentExt;
     use monoio::net::TcpListener;
 
+    /// The park loop's wait (`connection::serve_plain`).
+    async fn next(s: &mut PlainStream) -> Got {
+        let got = match s.next_from_receive().await {
+            Some(got) => got,
+            None => s.socket().next_bytes().await.map(|o| o.map(Got::whole)),
+        };
+        got.unwrap().expect("bytes, not readiness")
+    }
+
     async fn send(c: &mut TcpStream, bytes: &[u8]) {
         let (res, _) = c.write_all(bytes.to_vec()).await;
         res.unwrap();
@@ -393,7 +430,7 @@ mod tests {
             let arms = monoio::ring_ext::multishot_stats().1;
             for word in [&b"one"[..], b"two", b"three"] {
                 send(&mut c, word).await;
-                let got = s.next_bytes().await.unwrap().unwrap();
+                let got = next(&mut s).await;
                 assert_eq!(got.as_slice(), word);
                 assert!(s.multishot());
             }
@@ -407,7 +444,7 @@ mod tests {
             send(&mut c, b"abcdefgh").await;
             assert_eq!(read_n(&mut s, 4, 4).await, b"abcd");
             assert_eq!(read_n(&mut s, 2, 2).await, b"ef");
-            assert_eq!(s.next_bytes().await.unwrap().unwrap().as_slice(), b"gh");
+            assert_eq!(next(&mut s).await.as_slice(), b"gh");
             assert!(s.splice_socket().is_none(), "no splice beside the receive");
             // 40 rounds of 3 KiB (two ring buffers each) through the
             // receive: a buffer not given back would run the ring dry.
@@ -437,7 +474,7 @@ mod tests {
             assert_eq!(read_n(&mut s, flood.len(), 4096).await, flood);
             let arms = monoio::ring_ext::multishot_stats().1;
             send(&mut c, b"again").await;
-            assert_eq!(s.next_bytes().await.unwrap().unwrap().as_slice(), b"again");
+            assert_eq!(next(&mut s).await.as_slice(), b"again");
             assert!(s.multishot());
             assert_eq!(
                 monoio::ring_ext::multishot_stats().1,
@@ -458,7 +495,7 @@ mod tests {
             assert!(s.splice_socket().is_some(), "the socket is free to splice");
             // No new receive for an uploading connection.
             send(&mut c, b"next").await;
-            assert_eq!(s.next_bytes().await.unwrap().unwrap().as_slice(), b"next");
+            assert_eq!(next(&mut s).await.as_slice(), b"next");
             assert!(!s.multishot());
             assert_eq!(monoio::ring_ext::multishot_stats().0, 0);
             drop(c);
@@ -469,9 +506,9 @@ mod tests {
             let (c, mut s) = pair(&listener).await;
             let (mut c2, mut s2) = pair(&listener).await;
             send(&mut c2, b"x").await;
-            assert_eq!(s2.next_bytes().await.unwrap().unwrap().as_slice(), b"x");
+            assert_eq!(next(&mut s2).await.as_slice(), b"x");
             drop(c);
-            assert!(s.next_bytes().await.unwrap().unwrap().as_slice().is_empty());
+            assert!(next(&mut s).await.as_slice().is_empty());
             let (res, _) = s.read(Vec::with_capacity(8)).await;
             assert_eq!(res.unwrap(), 0, "the end reads as 0 again");
             // Streams dropped with bytes still queued (and their receive
@@ -480,14 +517,14 @@ mod tests {
             for _ in 0..20 {
                 let (mut c, mut s) = pair(&listener).await;
                 send(&mut c, b"first").await;
-                assert_eq!(s.next_bytes().await.unwrap().unwrap().as_slice(), b"first");
+                assert_eq!(next(&mut s).await.as_slice(), b"first");
                 send(&mut c, &[7; 3000]).await;
                 s.wait_readable().await.unwrap();
                 drop(s);
                 send(&mut c, &[8; 100]).await;
             }
             send(&mut c2, b"still").await;
-            assert_eq!(s2.next_bytes().await.unwrap().unwrap().as_slice(), b"still");
+            assert_eq!(next(&mut s2).await.as_slice(), b"still");
             assert_eq!(monoio::ring_ext::buffer_ring_stats().1, dry, "ran dry");
             assert_eq!(monoio::ring_ext::multishot_stats().0, 1, "only s2's");
         });

@@ -113,13 +113,14 @@ fn with_table<R>(f: impl FnOnce(&mut Table) -> R) -> R {
 /// A multishot receive armed on a socket: the bytes it got, in ring
 /// buffers, in order. Not `Send`.
 pub struct MultiRecv {
-    key: u32,
+    /// Its entry's key plus one: an `Option<MultiRecv>` is four bytes.
+    key1: std::num::NonZeroU32,
     _not_send: PhantomData<*const ()>,
 }
 
 impl std::fmt::Debug for MultiRecv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MultiRecv").field("key", &self.key).finish()
+        f.debug_struct("MultiRecv").field("key", &self.key()).finish()
     }
 }
 
@@ -165,9 +166,14 @@ impl MultiRecv {
         ARMED.with(|n| n.set(n.get() + 1));
         LIVE.with(|n| n.set(n.get() + 1));
         Ok(MultiRecv {
-            key,
+            key1: std::num::NonZeroU32::new(key + 1).expect("fewer than u32::MAX receives"),
             _not_send: PhantomData,
         })
+    }
+
+    /// Its entry in the table.
+    fn key(&self) -> u32 {
+        self.key1.get() - 1
     }
 
     /// The next bytes: `Some(Ok(buf))` (empty: the end of the stream),
@@ -177,7 +183,7 @@ impl MultiRecv {
     /// (cancelled); arm a new one for more.
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<SelectedBuf>>> {
         let next = with_table(|t| {
-            let e = &mut t.entries[self.key as usize];
+            let e = &mut t.entries[self.key() as usize];
             match e.queue.pop_front() {
                 Some(c) => Poll::Ready(Some(c)),
                 None if e.armed => {
@@ -218,7 +224,7 @@ impl MultiRecv {
     /// nothing is taken.
     pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
         with_table(|t| {
-            let e = &mut t.entries[self.key as usize];
+            let e = &mut t.entries[self.key() as usize];
             if !e.queue.is_empty() || !e.armed {
                 return Poll::Ready(());
             }
@@ -232,18 +238,18 @@ impl MultiRecv {
 
     /// Completions received and not read yet.
     pub fn queued(&self) -> usize {
-        with_table(|t| t.entries[self.key as usize].queue.len())
+        with_table(|t| t.entries[self.key() as usize].queue.len())
     }
 
     /// Whether the kernel may still post completions for it.
     pub fn is_armed(&self) -> bool {
-        with_table(|t| t.entries[self.key as usize].armed)
+        with_table(|t| t.entries[self.key() as usize].armed)
     }
 
     /// Ask the kernel to stop it (once); its last completion follows, after
     /// any data it already received. Harmless once it is no longer armed.
     pub fn cancel(&mut self) {
-        cancel(self.key);
+        cancel(self.key());
     }
 }
 
@@ -266,14 +272,14 @@ fn cancel(key: u32) {
 
 impl Drop for MultiRecv {
     fn drop(&mut self) {
-        cancel(self.key);
+        cancel(self.key());
         let queued = with_table(|t| {
-            let e = &mut t.entries[self.key as usize];
+            let e = &mut t.entries[self.key() as usize];
             e.waker = None;
             if e.armed {
                 e.orphan = true;
             } else {
-                t.free.push(self.key);
+                t.free.push(self.key());
             }
             std::mem::take(&mut e.queue)
         });
