@@ -16,7 +16,11 @@
 # BIN_A / BIN_B name a directory with another ringway binary for that
 # side (two builds compared, settings equal or not; ringload still comes
 # from BIN_DIR), e.g. BIN_A=target/base/release BIN_B=target/release
-#   CONNS=9900 bench/ring-features-ab.sh '' '' 0 3   (closed loop; ulimit -n 20000)
+#   CONNS=9900 POOL=9900 bench/ring-features-ab.sh '' '' 0 3   (closed loop; ulimit -n 20000)
+# POOL sets the cluster's max_idle_per_endpoint (default 64: at 9,900
+# connections most requests would then open a new upstream connection, as
+# bench/ring-ops-trace.sh with CONNS=9900 shows; the compare sets it to the
+# connection count).
 # Needs: target/release/{ringway,ringload}. Loopback only, bounded.
 set -euo pipefail
 A=$1; B=$2; RATE=${3:-20000}; PAIRS=${4:-5}; CONNS=${CONNS:-50}; ORIGIN_BODY=${ORIGIN_BODY:-2}
@@ -29,8 +33,9 @@ cleanup() { kill "${O:-}" "${P:-}" 2>/dev/null || true; }
 trap cleanup EXIT
 config() {  # config SETTING -> file
     local f="$DIR/cfg.$RANDOM.toml"
-    printf '[runtime]\nworkers = 1\n%s\n\n[[listener]]\nname = "public"\naddress = "127.0.0.1:%s"\n\n[[route]]\nname = "all"\npath_prefix = "/"\ncluster = "app"\n\n[[cluster]]\nname = "app"\nendpoints = ["127.0.0.1:%s"]\n' \
-        "$1" "$P_PORT" "$O_PORT" > "$f"
+    printf '[runtime]\nworkers = 1\n%s\n\n[[listener]]\nname = "public"\naddress = "127.0.0.1:%s"\n\n[[route]]\nname = "all"\npath_prefix = "/"\ncluster = "app"\n\n[[cluster]]\nname = "app"\nendpoints = ["127.0.0.1:%s"]\n%s' \
+        "$1" "$P_PORT" "$O_PORT" "${POOL:+max_idle_per_endpoint = $POOL
+}" > "$f"
     echo "$f"
 }
 one() {  # one SETTING BIN_DIR -> prints a result line
