@@ -411,15 +411,8 @@ mod tests {
     /// one leaked per round would run it dry (`ran_dry` counts that).
     #[test]
     fn one_multishot_receive_carries_the_reads_in_order_and_loses_no_buffer() {
-        if !crate::runtime::ring_features::supported().multishot_recv {
-            println!("SKIP: this kernel (or sandbox) refuses multishot receives");
-            return;
-        }
-        let Ok(mut rt) = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-            .enable_timer()
-            .build()
-        else {
-            println!("SKIP: no io_uring runtime here");
+        use crate::runtime::ring_features::{supported, test_runtime};
+        let Some(mut rt) = test_runtime(supported().multishot_recv, "multishot receives") else {
             return;
         };
         monoio::ring_ext::set_buffer_ring(16, 2048);

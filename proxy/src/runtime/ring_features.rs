@@ -122,6 +122,27 @@ fn open_files_limit() -> u64 {
     lim.rlim_cur
 }
 
+/// An io_uring runtime for a test of a ring feature the kernel must take
+/// (`supported`), or `None` with the reason printed (`refused`: what this
+/// kernel or sandbox refuses; or no io_uring at all).
+#[cfg(test)]
+pub(crate) fn test_runtime(
+    supported: bool,
+    refused: &str,
+) -> Option<monoio::Runtime<monoio::time::TimeDriver<monoio::IoUringDriver>>> {
+    if !supported {
+        println!("SKIP: this kernel (or sandbox) refuses {refused}");
+        return None;
+    }
+    let rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+        .enable_timer()
+        .build();
+    if rt.is_err() {
+        println!("SKIP: no io_uring runtime here");
+    }
+    rt.ok()
+}
+
 /// The names of the features on in `f`, in [`ALL`]'s order.
 pub fn names(f: RingFeatures) -> Vec<&'static str> {
     let on = [
@@ -229,15 +250,8 @@ mod tests {
     fn a_full_slot_table_leaves_sockets_on_their_descriptors() {
         use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
         use monoio::net::{TcpListener, TcpStream};
-        if !supported().fixed_files {
-            println!("SKIP: this kernel (or sandbox) refuses io_uring registered files");
-            return;
-        }
-        let Ok(mut rt) = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-            .enable_timer()
-            .build()
+        let Some(mut rt) = test_runtime(supported().fixed_files, "io_uring registered files")
         else {
-            println!("SKIP: no io_uring runtime here");
             return;
         };
         async fn ping(a: &mut TcpStream, b: &mut TcpStream) {
