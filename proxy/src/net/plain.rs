@@ -176,47 +176,37 @@ impl PlainStream {
         }
     }
 
-    /// Copy what is in hand (the rest of a ring buffer) to `dst` (room for
-    /// `len`), keeping what does not fit; the count.
-    fn take(&mut self, dst: *mut u8, len: usize) -> usize {
-        let Some(rest) = self.rest.as_mut() else {
-            return 0;
-        };
-        let src = rest.as_slice();
+    /// Copy `got`'s bytes to `dst` (room for `len`); what does not fit is
+    /// kept in hand for the next read. The count.
+    fn take(&mut self, got: Got, dst: *mut u8, len: usize) -> usize {
+        let src = got.as_slice();
         let n = src.len().min(len);
         // SAFETY: `dst` has room for `len` >= `n` bytes, and a ring buffer
         // is never the caller's.
         unsafe { dst.copy_from_nonoverlapping(src.as_ptr(), n) };
-        rest.from += n;
-        if rest.as_slice().is_empty() {
-            self.rest = None;
+        if n < src.len() {
+            self.rest = Some(Box::new(Got {
+                from: got.from + n,
+                buf: got.buf,
+            }));
         }
         n
     }
 
-    /// Make the receive's next bytes the ones in hand; false when the
-    /// socket is to be read instead, `Err` when the receive failed. An
-    /// end of stream is in hand as an empty buffer.
-    async fn refill(&mut self) -> io::Result<bool> {
-        if self.rest.is_some() {
-            return Ok(true);
+    /// The next bytes to read: those in hand, else the receive's next
+    /// buffer (no allocation unless a read leaves part of it); `None` when
+    /// the socket is to be read instead, `Err` when the receive failed.
+    /// Empty: the end of the stream (kept in hand: every read after it
+    /// reads 0).
+    async fn fill(&mut self) -> io::Result<Option<Got>> {
+        if let Some(rest) = self.rest.take() {
+            return Ok(Some(*rest));
         }
         match self.next().await {
-            Next::Bytes(buf) => {
-                self.rest = Some(Box::new(Got { buf, from: 0 }));
-                Ok(true)
-            }
-            Next::Socket | Next::Ended | Next::Dry => Ok(false),
+            Next::Bytes(buf) => Ok(Some(Got::whole(buf))),
+            Next::Socket | Next::Ended | Next::Dry => Ok(None),
             Next::Failed(e) => Err(e),
         }
-    }
-
-    /// Whether an end of stream is in hand (and leave it there: every read
-    /// after it reads 0).
-    fn at_end(&self) -> bool {
-        self.rest
-            .as_ref()
-            .is_some_and(|r| r.buf.as_slice().is_empty())
     }
 }
 
@@ -226,38 +216,41 @@ unsafe impl Split for PlainStream {}
 
 impl AsyncReadRent for PlainStream {
     async fn read<T: IoBufMut>(&mut self, mut buf: T) -> BufResult<usize, T> {
-        match self.refill().await {
-            Ok(true) => {}
-            Ok(false) => return self.inner.read(buf).await,
+        let got = match self.fill().await {
+            Ok(Some(got)) => got,
+            Ok(None) => return self.inner.read(buf).await,
             Err(e) => return (Err(e), buf),
-        }
-        if self.at_end() {
+        };
+        if got.as_slice().is_empty() {
+            self.rest = Some(Box::new(got));
             return (Ok(0), buf);
         }
-        let n = self.take(buf.write_ptr(), buf.bytes_total());
+        let n = self.take(got, buf.write_ptr(), buf.bytes_total());
         // SAFETY: `take` initialised `n` bytes.
         unsafe { buf.set_init(n) };
         (Ok(n), buf)
     }
 
     async fn readv<T: IoVecBufMut>(&mut self, mut buf: T) -> BufResult<usize, T> {
-        match self.refill().await {
-            Ok(true) => {}
-            Ok(false) => return self.inner.readv(buf).await,
+        let got = match self.fill().await {
+            Ok(Some(got)) => got,
+            Ok(None) => return self.inner.readv(buf).await,
             Err(e) => return (Err(e), buf),
-        }
-        if self.at_end() {
+        };
+        if got.as_slice().is_empty() {
+            self.rest = Some(Box::new(got));
             return (Ok(0), buf);
         }
+        let mut got = Some(got);
         let mut n = 0;
         // SAFETY: the iovecs are valid for their lengths (IoVecBufMut).
         unsafe {
             let vecs = std::slice::from_raw_parts(buf.write_iovec_ptr(), buf.write_iovec_len());
             for v in vecs {
-                if self.rest.is_none() {
+                let Some(g) = got.take().or_else(|| self.rest.take().map(|r| *r)) else {
                     break;
-                }
-                n += self.take(v.iov_base.cast(), v.iov_len);
+                };
+                n += self.take(g, v.iov_base.cast(), v.iov_len);
             }
             buf.set_init(n);
         }
@@ -438,6 +431,15 @@ mod tests {
             assert_eq!(read_n(&mut s, 4, 4).await, b"abcd");
             assert_eq!(read_n(&mut s, 2, 2).await, b"ef");
             assert_eq!(next(&mut s).await.as_slice(), b"gh");
+            // A vectored read fills its buffers in order from one ring
+            // buffer and keeps the rest.
+            send(&mut c, b"hello, vectored world").await;
+            let bufs: monoio::buf::VecBuf = vec![vec![0u8; 5], vec![0u8; 4]].into();
+            let (res, bufs) = s.readv(bufs).await;
+            assert_eq!(res.unwrap(), 9);
+            let bufs: Vec<Vec<u8>> = bufs.into();
+            assert_eq!(bufs, vec![b"hello".to_vec(), b", ve".to_vec()]);
+            assert_eq!(read_n(&mut s, 12, 64).await, b"ctored world");
             assert!(s.splice_socket().is_none(), "no splice beside the receive");
             // 40 rounds of 3 KiB (two ring buffers each) through the
             // receive: a buffer not given back would run the ring dry.
