@@ -97,10 +97,10 @@ impl PlainStream {
         &self.inner
     }
 
-    /// Whether a multishot receive is armed (or its last completions are
-    /// still to be read).
-    pub fn multishot(&self) -> bool {
-        self.recv.is_some()
+    /// Whether reads go to the socket itself: no receive (armed, or with
+    /// completions still to read) and no bytes in hand.
+    fn on_socket(&self) -> bool {
+        self.recv.is_none() && self.rest.is_none()
     }
 
     /// The next bytes of an idle connection from its multishot receive
@@ -130,24 +130,14 @@ impl PlainStream {
                 let Some(recv) = self.recv.as_mut() else {
                     return Poll::Ready(None);
                 };
-                match std::task::ready!(recv.poll_next(cx)) {
-                    Some(Ok(buf)) => return Poll::Ready(Some(Ok(Some(Got { buf, from: 0 })))),
-                    Some(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                        self.recv = None;
-                        return Poll::Ready(None);
-                    }
-                    Some(Err(e)) => {
-                        self.recv = None;
-                        return Poll::Ready(Some(Err(e)));
-                    }
+                let polled = std::task::ready!(recv.poll_next(cx));
+                match self.took(polled) {
+                    Next::Bytes(buf) => return Poll::Ready(Some(Ok(Some(Got::whole(buf))))),
+                    Next::Failed(e) => return Poll::Ready(Some(Err(e))),
                     // Ended, all read: armed again (once; an upload's
                     // stays ended, `single`).
-                    None => {
-                        self.recv = None;
-                        if armed || self.single {
-                            return Poll::Ready(None);
-                        }
-                    }
+                    Next::Ended if !armed && !self.single => {}
+                    Next::Ended | Next::Dry | Next::Socket => return Poll::Ready(None),
                 }
             }
         })
@@ -159,7 +149,14 @@ impl PlainStream {
         let Some(recv) = self.recv.as_mut() else {
             return Next::Socket;
         };
-        match poll_fn(|cx| recv.poll_next(cx)).await {
+        let polled = poll_fn(|cx| recv.poll_next(cx)).await;
+        self.took(polled)
+    }
+
+    /// What the receive's completion `polled` means here; a receive that
+    /// has ended is dropped.
+    fn took(&mut self, polled: Option<io::Result<SelectedBuf>>) -> Next {
+        match polled {
             Some(Ok(buf)) => Next::Bytes(buf),
             Some(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                 self.recv = None;
@@ -289,7 +286,7 @@ impl IdleRead for PlainStream {
         buf: T,
         cancel: CancelHandle,
     ) -> BufResult<usize, T> {
-        if self.recv.is_none() && self.rest.is_none() {
+        if self.on_socket() {
             return self.inner.cancelable_read(buf, cancel).await;
         }
         self.read(buf).await
@@ -305,7 +302,7 @@ impl IdleRead for PlainStream {
         &mut self,
         cancel: Option<CancelHandle>,
     ) -> impl Future<Output = io::Result<SelectedBuf>> {
-        let plain = self.recv.is_none() && self.rest.is_none();
+        let plain = self.on_socket();
         let inner = &mut self.inner;
         async move {
             if plain {
@@ -336,7 +333,7 @@ impl IdleRead for PlainStream {
     }
 
     fn splice_socket(&self) -> Option<&TcpStream> {
-        (self.recv.is_none() && self.rest.is_none()).then_some(&self.inner)
+        self.on_socket().then_some(&self.inner)
     }
 
     /// Writes never race the receive.
@@ -418,7 +415,7 @@ mod tests {
                 send(&mut c, word).await;
                 let got = next(&mut s).await;
                 assert_eq!(got.as_slice(), word);
-                assert!(s.multishot());
+                assert!(s.recv.is_some());
             }
             assert_eq!(
                 monoio::ring_ext::multishot_stats(),
@@ -470,7 +467,7 @@ mod tests {
             let arms = monoio::ring_ext::multishot_stats().1;
             send(&mut c, b"again").await;
             assert_eq!(next(&mut s).await.as_slice(), b"again");
-            assert!(s.multishot());
+            assert!(s.recv.is_some());
             assert_eq!(
                 monoio::ring_ext::multishot_stats().1,
                 arms + 1,
@@ -486,12 +483,12 @@ mod tests {
             send(&mut c, &body).await;
             assert_eq!(read_n(&mut s, 6, 6).await, b"queued");
             assert_eq!(read_n(&mut s, body.len(), 16384).await, body);
-            assert!(!s.multishot(), "the receive has ended");
+            assert!(s.recv.is_none(), "the receive has ended");
             assert!(s.splice_socket().is_some(), "the socket is free to splice");
             // No new receive for an uploading connection.
             send(&mut c, b"next").await;
             assert_eq!(next(&mut s).await.as_slice(), b"next");
-            assert!(!s.multishot());
+            assert!(s.recv.is_none());
             assert_eq!(monoio::ring_ext::multishot_stats().0, 0);
             drop(c);
             let (res, _) = s.read(Vec::with_capacity(8)).await;

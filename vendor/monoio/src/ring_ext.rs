@@ -63,6 +63,31 @@ pub(crate) fn edit_sqe(
     unsafe { std::mem::transmute::<[u8; 64], io_uring::squeue::Entry>(raw) }
 }
 
+/// Push `sqe` on this thread's ring (submitting first when the queue is
+/// full), for the entries `ring_ext` makes itself: files updates and
+/// cancels under a reserved user data, multishot receives under a tagged
+/// one. `Unsupported` outside an io_uring runtime.
+///
+/// # Safety
+/// What `sqe` points to stays valid until it is submitted.
+#[cfg(all(target_os = "linux", feature = "iouring"))]
+pub(crate) unsafe fn push_sqe(sqe: &io_uring::squeue::Entry) -> std::io::Result<()> {
+    let unsupported = || std::io::Error::from(std::io::ErrorKind::Unsupported);
+    if !crate::driver::CURRENT.is_set() {
+        return Err(unsupported());
+    }
+    crate::driver::CURRENT.with(|inner| match inner {
+        crate::driver::Inner::Uring(this) => {
+            // SAFETY: the driver is this thread's, and nothing else holds
+            // a reference into it while an SQE is pushed.
+            let inner = unsafe { &mut *this.get() };
+            unsafe { inner.push_internal(sqe) }
+        }
+        #[allow(unreachable_patterns)]
+        _ => Err(unsupported()),
+    })
+}
+
 #[cfg(all(target_os = "linux", feature = "iouring"))]
 mod fixed_files;
 #[cfg(all(target_os = "linux", feature = "iouring"))]

@@ -35,7 +35,6 @@
 //!   before (`fixed_files_stats` counts those).
 
 use std::cell::{Cell, UnsafeCell};
-use std::io;
 use std::os::fd::RawFd;
 
 use io_uring::{opcode, squeue};
@@ -166,7 +165,7 @@ pub(crate) fn attach(fd: RawFd) -> u32 {
     // SAFETY: the update reads one descriptor from the table's array,
     // which stays put until this thread's table is replaced, and that
     // happens only for a new runtime (the old ring, and its queue, gone).
-    if unsafe { push(&update) }.is_err() {
+    if unsafe { super::push_sqe(&update) }.is_err() {
         release(slot);
         return NO_SLOT;
     }
@@ -190,7 +189,7 @@ pub(crate) fn detach(slot: u32) {
         .flags(squeue::Flags::SKIP_SUCCESS)
         .user_data(UPDATE_USERDATA);
     // SAFETY: `EMPTY` is a static.
-    if unsafe { push(&empty) }.is_err() {
+    if unsafe { super::push_sqe(&empty) }.is_err() {
         // Not in this thread's runtime any more (a socket dropped after
         // it): the slot stays filled until the ring closes, and is not
         // handed out again.
@@ -249,27 +248,6 @@ fn ensure_registered() -> bool {
         STATE.with(|s| s.set(State::Refused));
     }
     registered
-}
-
-/// Push `sqe` on this thread's ring (submitting first when the queue is
-/// full).
-///
-/// # Safety
-/// What `sqe` points to stays valid until it is submitted.
-unsafe fn push(sqe: &squeue::Entry) -> io::Result<()> {
-    if !crate::driver::CURRENT.is_set() {
-        return Err(io::Error::from(io::ErrorKind::Unsupported));
-    }
-    crate::driver::CURRENT.with(|inner| match inner {
-        crate::driver::Inner::Uring(this) => {
-            // SAFETY: the driver is this thread's, and nothing else holds
-            // a reference into it while an SQE is pushed.
-            let inner = unsafe { &mut *this.get() };
-            unsafe { inner.push_internal(sqe) }
-        }
-        #[allow(unreachable_patterns)]
-        _ => Err(io::Error::from(io::ErrorKind::Unsupported)),
-    })
 }
 
 /// Whether the kernel takes a sparse table of registered files, fills a

@@ -156,7 +156,7 @@ impl MultiRecv {
             .user_data(MULTISHOT_TAG | key as u64);
         let entry = fd.target(entry);
         // SAFETY: the receive names no memory but the buffer ring's.
-        if let Err(e) = unsafe { push(&entry) } {
+        if let Err(e) = unsafe { super::push_sqe(&entry) } {
             with_table(|t| {
                 t.entries[key as usize].armed = false;
                 t.free.push(key);
@@ -253,6 +253,13 @@ impl MultiRecv {
     }
 }
 
+/// The cancel of the receive with key `key` (by its user data).
+fn cancel_entry(key: u32) -> squeue::Entry {
+    opcode::AsyncCancel::new(MULTISHOT_TAG | key as u64)
+        .build()
+        .user_data(CANCEL_USERDATA)
+}
+
 fn cancel(key: u32) {
     let wanted = with_table(|t| {
         let e = &mut t.entries[key as usize];
@@ -261,12 +268,10 @@ fn cancel(key: u32) {
         wanted
     });
     if wanted {
-        let c = opcode::AsyncCancel::new(MULTISHOT_TAG | key as u64)
-            .build()
-            .user_data(CANCEL_USERDATA);
+        let c = cancel_entry(key);
         // SAFETY: the cancel names no memory. Outside the runtime (a socket
         // dropped after it) it cannot be pushed, and the ring is gone.
-        let _ = unsafe { push(&c) };
+        let _ = unsafe { super::push_sqe(&c) };
     }
 }
 
@@ -336,36 +341,12 @@ pub(crate) fn cancels_over_cap(mut push: impl FnMut(squeue::Entry) -> bool) {
         // SAFETY: thread-local; `push` only touches the submission queue.
         let over = unsafe { &mut *o.get() };
         while let Some(&key) = over.last() {
-            let c = opcode::AsyncCancel::new(MULTISHOT_TAG | key as u64)
-                .build()
-                .user_data(CANCEL_USERDATA);
-            if !push(c) {
+            if !push(cancel_entry(key)) {
                 return;
             }
             over.pop();
         }
     });
-}
-
-/// Push `sqe` on this thread's ring (submitting first when the queue is
-/// full).
-///
-/// # Safety
-/// What `sqe` points to stays valid until it is submitted.
-unsafe fn push(sqe: &squeue::Entry) -> io::Result<()> {
-    if !crate::driver::CURRENT.is_set() {
-        return Err(io::Error::from(io::ErrorKind::Unsupported));
-    }
-    crate::driver::CURRENT.with(|inner| match inner {
-        crate::driver::Inner::Uring(this) => {
-            // SAFETY: the driver is this thread's, and nothing else holds
-            // a reference into it while an SQE is pushed.
-            let inner = unsafe { &mut *this.get() };
-            unsafe { inner.push_internal(sqe) }
-        }
-        #[allow(unreachable_patterns)]
-        _ => Err(io::Error::from(io::ErrorKind::Unsupported)),
-    })
 }
 
 /// Whether the kernel takes a multishot receive into a provided-buffer
