@@ -17,6 +17,9 @@
 # nginx the origin is `ringload serve` (fewer response fields: lower
 # figures, not comparable) and no peer is counted.
 #
+# With nginx, `ringload relay` (a plain TCP relay, no HTTP work: the floor
+# of any proxy here) is counted the same way, also on epoll.
+#
 # Usage: bench/http1-instructions.sh [BIN...]   (default target/release/ringway)
 #   N1, N2 (defaults 4000, 24000).
 #   LOAD_ARGS adds ringload arguments, e.g. LOAD_ARGS=--no-keepalive for a
@@ -109,6 +112,17 @@ count_nginx() {  # count_nginx N -> total instructions
     wait $P || true
     awk '/^totals:|^summary:/ {print $2; exit}' "$out"
 }
+count_relay() {  # count_relay N -> total instructions
+    local n=$1 out="$DIR/cg.relay.$1"
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$LOAD" relay --driver legacy -t 1 \
+        --listen "127.0.0.1:$PROXY_PORT" --upstream "127.0.0.1:$ORIGIN_PORT" > "$DIR/relay.$n.log" 2>&1 &
+    P=$!
+    wait_port
+    load "$n"
+    kill -TERM $P
+    wait $P || true
+    awk '/^totals:|^summary:/ {print $2; exit}' "$out"
+}
 echo "# origin: $ORIGIN; N1=$N1 N2=$N2; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "# proxy instructions_per_request"
 i=0
@@ -122,5 +136,8 @@ if [ "$NGINX" = 1 ]; then
     a=$(count_nginx "$N1")
     b=$(count_nginx "$N2")
     echo "nginx $(( (b - a) / (N2 - N1) ))"
+    a=$(count_relay "$N1")
+    b=$(count_relay "$N2")
+    echo "relay $(( (b - a) / (N2 - N1) ))"
 fi
 echo "raw files: $DIR"

@@ -23,6 +23,9 @@ N=${N:-20000}
 # Connections of the load (keep-alive runs), e.g. CONNS=9900 N=60000 (and
 # `ulimit -n` above twice that).
 CONNS=${CONNS:-50}
+# Extra ringload arguments for every counted run, e.g. a 16 KiB upload:
+#   LOAD_ARGS="-m POST --body-file /tmp/body-16k.bin" bench/ring-ops-trace.sh
+read -r -a LOAD_ARGS <<< "${LOAD_ARGS:-}"
 T=/sys/kernel/tracing
 # A fresh machine may not have tracefs mounted: mount it when root.
 if ! [ -d "$T/instances" ] && [ "$(id -u)" = 0 ] && [ -d "$T" ]; then
@@ -50,7 +53,7 @@ count() {  # count LABEL SETTING REQUESTS [ringload args...]
     ls "/proc/$P/task" | tr '\n' ' ' > "$I/set_event_pid"
     echo 1 > "$I/events/io_uring/io_uring_submit_req/enable"
     echo 1 > "$I/events/io_uring/io_uring_file_get/enable"
-    taskset -c 0 "$R/ringload" run -t 1 -n "$n" "$@" "http://127.0.0.1:$P_PORT/" > "$DIR/load.txt"
+    taskset -c 0 "$R/ringload" run -t 1 -n "$n" "$@" ${LOAD_ARGS[@]+"${LOAD_ARGS[@]}"} "http://127.0.0.1:$P_PORT/" > "$DIR/load.txt"
     echo 0 > "$I/tracing_on"
     cat "$I/trace" > "$DIR/trace.txt"
     rmdir "$I"

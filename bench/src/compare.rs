@@ -272,7 +272,7 @@ pub fn run(args: CompareArgs) -> Result<ExitCode, String> {
             Kind::Ringway | Kind::RingwayMirror | Kind::RingwayNosplice => Ok(ringway.clone()),
             Kind::Nginx => installer.ensure("nginx", "nginx"),
             Kind::Haproxy => installer.ensure("haproxy", "haproxy"),
-            Kind::Direct => Ok(ringload.clone()),
+            Kind::Direct | Kind::Relay => Ok(ringload.clone()),
         };
         match found {
             Ok(p) => {
@@ -290,6 +290,10 @@ pub fn run(args: CompareArgs) -> Result<ExitCode, String> {
                     Kind::Nginx => contenders::version_of(&p, &["-v"]),
                     Kind::Haproxy => contenders::version_of(&p, &["-v"]),
                     Kind::Direct => "no proxy: load straight at the origin".into(),
+                    Kind::Relay => format!(
+                        "{}; `ringload relay`: a plain TCP relay, no HTTP work (the floor)",
+                        contenders::version_of(&p, &["--version"])
+                    ),
                 });
                 info.binary = Some(p.display().to_string());
                 match k {
@@ -661,7 +665,7 @@ fn run_scenario(ctx: &mut Ctx, layout: &Layout, sc: &Scenario) -> ScenarioRuns {
                     .find(|(s, _)| *s == k)
                     .map(|(_, why)| why.clone())
                     .or_else(|| {
-                        (k == Kind::Direct)
+                        k.needs_plain_origin()
                             .then(|| sc.direct_skip_reason())
                             .flatten()
                             .map(String::from)

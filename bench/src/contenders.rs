@@ -1,6 +1,7 @@
 //! The contenders (ringway, nginx, haproxy, direct, ringway-mirror: ringway
-//! mirroring every request to a shadow that never answers, and
-//! ringway-nosplice: ringway with splice(2) turned off) and the origin:
+//! mirroring every request to a shadow that never answers,
+//! ringway-nosplice: ringway with splice(2) turned off, and relay: a plain
+//! TCP relay, `ringload relay`, the floor) and the origin:
 //! finding or installing their binaries, writing their configs from
 //! `bench/peers/`, starting them pinned and waiting until they answer.
 
@@ -30,16 +31,23 @@ pub enum Kind {
     /// body goes through user-space buffers. Compared with `ringway`, what
     /// splice(2) saves on large bodies. Only when named in `--contenders`.
     RingwayNosplice,
+    /// `ringload relay`: each connection relayed to the origin byte for
+    /// byte with no HTTP work at all (one receive and one send each way
+    /// per request). What moving the bytes costs on this machine: the
+    /// floor under every proxy's CPU per request. Only when named in
+    /// `--contenders`; plain HTTP/1.1 scenarios with one origin only.
+    Relay,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Ringway,
         Kind::Nginx,
         Kind::Haproxy,
         Kind::Direct,
         Kind::RingwayMirror,
         Kind::RingwayNosplice,
+        Kind::Relay,
     ];
 
     /// The name used in every output.
@@ -51,6 +59,7 @@ impl Kind {
             Kind::Direct => "direct",
             Kind::RingwayMirror => "ringway-mirror",
             Kind::RingwayNosplice => "ringway-nosplice",
+            Kind::Relay => "relay",
         }
     }
 
@@ -60,6 +69,12 @@ impl Kind {
 
     pub fn is_proxy(self) -> bool {
         self != Kind::Direct
+    }
+
+    /// Load straight at the origin or through a byte relay: neither
+    /// terminates TLS, speaks HTTP/2 or groups origins.
+    pub fn needs_plain_origin(self) -> bool {
+        matches!(self, Kind::Direct | Kind::Relay)
     }
 
     /// Runs the ringway binary.
@@ -773,6 +788,22 @@ pub fn shadow_args(layout: &Layout) -> Vec<String> {
     ]
 }
 
+/// `ringload relay` arguments: the contender's workers and cores, one
+/// origin.
+pub fn relay_args(layout: &Layout, listen: SocketAddr, origin: SocketAddr) -> Vec<String> {
+    vec![
+        "relay".into(),
+        "--listen".into(),
+        listen.to_string(),
+        "--upstream".into(),
+        origin.to_string(),
+        "--workers".into(),
+        layout.workers.to_string(),
+        "--cores".into(),
+        format_core_list(&layout.worker_cores),
+    ]
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn start_contender(
     kind: Kind,
@@ -849,6 +880,12 @@ pub fn start_contender(
             write(&path, &haproxy_config(&params))?;
             let mut c = Command::new(bin);
             c.arg("-f").arg(&path).arg("-db");
+            c
+        }
+        Kind::Relay => {
+            let origin = origins.first().ok_or("no origin")?;
+            let mut c = Command::new(&bins.ringload);
+            c.args(relay_args(layout, listen, *origin));
             c
         }
         Kind::Direct => unreachable!(),
@@ -1064,9 +1101,13 @@ mod tests {
                 "haproxy",
                 "direct",
                 "ringway-mirror",
-                "ringway-nosplice"
+                "ringway-nosplice",
+                "relay"
             ]
         );
+        assert!(Kind::Relay.is_proxy() && !Kind::Relay.is_ringway());
+        assert!(Kind::Relay.needs_plain_origin() && Kind::Direct.needs_plain_origin());
+        assert!(!Kind::Nginx.needs_plain_origin());
         assert_eq!(
             parse_list("ringway, ringway-nosplice").unwrap(),
             vec![Kind::Ringway, Kind::RingwayNosplice]

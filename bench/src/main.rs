@@ -90,7 +90,10 @@ pub struct CompareArgs {
     /// ringway-mirror (ringway mirroring every request to a shadow that
     /// never answers; compared with ringway in the ratio table) and
     /// ringway-nosplice (ringway with `[limits] splice_min_bytes = 0` and `splice_min_request_bytes = 0`:
-    /// splice(2) off; ringway/ringway-nosplice in the ratio table).
+    /// splice(2) off; ringway/ringway-nosplice in the ratio table) and relay
+    /// (`ringload relay`: a plain TCP relay with no HTTP work, the floor;
+    /// relay/nginx and ringway/relay in the ratio table; plain HTTP/1.1
+    /// scenarios with one origin only).
     #[arg(long, default_value = "ringway,nginx,haproxy,direct")]
     pub contenders: String,
     /// Worker counts to sweep, e.g. 1 or 1,2 or 1-4 (same for every contender).

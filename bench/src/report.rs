@@ -409,6 +409,11 @@ pub const RATIO_PAIRS: &[(&str, &str)] = &[
     // Splicing vs the same ringway with it off
     // (`--contenders ringway,ringway-nosplice`).
     ("ringway", "ringway-nosplice"),
+    // The floor: a byte relay with no HTTP work (`--contenders
+    // ...,relay`). relay/nginx is the lowest CPU ratio to nginx any proxy
+    // could reach here; ringway/relay what ringway's HTTP work adds.
+    ("relay", "nginx"),
+    ("ringway", "relay"),
 ];
 
 /// The ringway-mirror/ringway p99 target: mirroring must not add more than
@@ -1185,6 +1190,26 @@ mod tests {
         assert!(!s.ratios.contains_key("ringway-nosplice/nginx"));
         let md = markdown(&report(vec![s]));
         assert!(md.contains("| ringway/ringway-nosplice | 1.00× |"), "{md}");
+    }
+
+    /// The relay is the floor: relay/nginx (how low any proxy could go)
+    /// and ringway/relay (what ringway's HTTP work adds), and no other
+    /// ratio names it.
+    #[test]
+    fn relay_ratios() {
+        let mut sc = scenario();
+        sc.contenders.push(contender("relay", &[22000.0], 8.0));
+        let s = summarize_scenario(&sc);
+        assert_eq!(s.ratios["relay/nginx"].cpu_us_per_req, Some(0.4));
+        assert_eq!(s.ratios["ringway/relay"].cpu_us_per_req, Some(1.25));
+        assert_eq!(s.ratios["ringway/relay"].rps, Some(0.5));
+        assert!(!s.ratios.contains_key("relay/direct") && !s.ratios.contains_key("relay/haproxy"));
+        let md = markdown(&report(vec![s]));
+        assert!(md.contains("| relay/nginx | 2.20× |"), "{md}");
+        assert!(md.contains("| ringway/relay | 0.50× |"), "{md}");
+        // Without the relay, neither ratio.
+        let s = summarize_scenario(&scenario());
+        assert!(!s.ratios.keys().any(|k| k.contains("relay")));
     }
 
     #[test]

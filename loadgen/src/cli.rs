@@ -1,4 +1,5 @@
-//! Command line: `ringload run URL ...` and `ringload serve ...`.
+//! Command line: `ringload run URL ...`, `ringload serve ...` and
+//! `ringload relay ...` (its flags live in `relay.rs`).
 //!
 //! clap parses the flags; `RunArgs::validate` and `ServeArgs::validate` turn
 //! them into the plain configurations the rest of the program uses, with a
@@ -32,17 +33,19 @@ pub enum Command {
     Run(RunArgs),
     /// Run a fast multi-core HTTP origin for tests and benchmarks.
     Serve(ServeArgs),
+    /// Relay TCP connections to one upstream, doing nothing else: the floor a proxy's cost is read against.
+    Relay(crate::relay::RelayArgs),
 }
 
 /// A list of CPU cores: `0,2,4-7`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoreList(pub Vec<usize>);
 
-fn core_list(text: &str) -> Result<CoreList, String> {
+pub(crate) fn core_list(text: &str) -> Result<CoreList, String> {
     parse_cores(text).map(CoreList)
 }
 
-fn size(text: &str) -> Result<u64, String> {
+pub(crate) fn size(text: &str) -> Result<u64, String> {
     parse_size(text)
 }
 
@@ -536,7 +539,7 @@ mod tests {
             .command
         {
             Command::Run(r) => r.validate(),
-            Command::Serve(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 
@@ -548,7 +551,7 @@ mod tests {
             .command
         {
             Command::Serve(s) => s.validate(),
-            Command::Run(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 

@@ -1,9 +1,11 @@
 //! ringload: the bundled load generator (`ringload run`) and benchmark
-//! origin (`ringload serve`) of ringway. Thread-per-core on monoio.
+//! origin (`ringload serve`) of ringway, and a plain TCP relay (`ringload
+//! relay`) to measure the proxies against. Thread-per-core on monoio.
 
 mod chunked;
 mod cli;
 mod fields;
+mod relay;
 mod run;
 mod runtime;
 mod serve;
@@ -46,6 +48,10 @@ fn main() {
         },
         Command::Serve(args) => match args.validate() {
             Ok(cfg) => serve::serve(cfg),
+            Err(e) => usage_error(&e),
+        },
+        Command::Relay(args) => match args.validate() {
+            Ok(cfg) => relay::relay(cfg),
             Err(e) => usage_error(&e),
         },
     };

@@ -58,7 +58,7 @@ mod tests {
         full.extend_from_slice(args);
         match Cli::try_parse_from(full).unwrap().command {
             Command::Run(r) => r.validate().unwrap(),
-            Command::Serve(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 

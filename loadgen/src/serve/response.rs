@@ -159,7 +159,7 @@ mod tests {
         full.extend_from_slice(args);
         match Cli::try_parse_from(full).unwrap().command {
             Command::Serve(s) => s.validate().unwrap(),
-            Command::Run(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 
