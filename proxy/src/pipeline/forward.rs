@@ -172,7 +172,7 @@ pub async fn forward<S: AsyncReadRent + AsyncWriteRent + IdleRead>(
     out.clear();
     if let Some(rest) = gather {
         // Room for the whole request: no reallocation mid-gather.
-        out.reserve(head.head_len + 1024 + in_hand + rest);
+        super::gather::room_for_gather(worker, out, head.head_len + 1024 + in_hand + rest);
     }
     write_request_head(
         out,

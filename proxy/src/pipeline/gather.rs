@@ -14,6 +14,13 @@
 //!
 //! Chunked bodies and bodies whose client waits for `100 Continue` stream as
 //! before.
+//!
+//! The upstream request buffer that gathers a body comes from the worker's
+//! free lists when the whole request fits one of their buffers
+//! ([`room_for_gather`]). Growing the connection's 2 KiB output buffer
+//! instead cost a `realloc` per upload: a new block, a copy of the old one,
+//! and the old one's page retired and set up again in the allocator
+//! (2.5 % of the worker's CPU in a 16 KiB POST profile).
 
 use std::time::Duration;
 
@@ -23,6 +30,7 @@ use monoio::io::AsyncReadRent;
 use super::body::BodyFrame;
 use crate::error::{ErrorKind, ProxyError};
 use crate::runtime::watchdog::{Guard, WatchKey};
+use crate::runtime::worker::{Worker, BIG_BUF_SIZE, BUF_SIZE};
 
 /// Whether the rest of `body` (`Some` remaining length) should be gathered
 /// under `limit` (0: never).
@@ -34,6 +42,25 @@ pub fn should_gather(body: &BodyFrame, expect_continue: bool, limit: usize) -> O
         Some(rem) if rem > 0 && rem <= limit as u64 => Some(rem as usize),
         _ => None,
     }
+}
+
+/// Make `out` (holding what was written of the request so far, or empty)
+/// able to hold `need` bytes without growing: a pooled buffer of the
+/// smallest free-list size that holds them (the content moved over), the
+/// old one given back; past the largest size, one exact allocation.
+pub fn room_for_gather(worker: &Worker, out: &mut Vec<u8>, need: usize) {
+    if out.capacity() >= need {
+        return;
+    }
+    let mut pooled = if need <= BUF_SIZE {
+        worker.take_buffer()
+    } else if need <= BIG_BUF_SIZE {
+        worker.take_big_buffer()
+    } else {
+        Vec::with_capacity(need)
+    };
+    pooled.extend_from_slice(out);
+    worker.give_buffer(std::mem::replace(out, pooled));
 }
 
 /// Read the rest of a Content-Length `body` from `client`, appending it to
@@ -90,5 +117,42 @@ mod tests {
         assert_eq!(should_gather(&c, false, 64 * 1024), None);
         let done = BodyFrame::request(BodyFraming::Length(0), None);
         assert_eq!(should_gather(&done, false, 64 * 1024), None);
+    }
+
+    /// The gathering buffer comes from the free list that fits, with what
+    /// was written kept, and goes back to it; a request past the largest
+    /// size gets one exact allocation; a buffer with room is left alone.
+    #[test]
+    fn gather_room_comes_from_the_free_lists() {
+        let w = crate::runtime::worker::test_worker();
+        let head = b"POST / HTTP/1.1\r\n";
+        for (need, min, max) in [
+            (BUF_SIZE, BUF_SIZE, BIG_BUF_SIZE),
+            (BUF_SIZE + 1, BIG_BUF_SIZE, 2 * BIG_BUF_SIZE + 1),
+            (BIG_BUF_SIZE, BIG_BUF_SIZE, 2 * BIG_BUF_SIZE + 1),
+            (BIG_BUF_SIZE + 1, BIG_BUF_SIZE + 1, 2 * BIG_BUF_SIZE),
+        ] {
+            let mut out = Vec::with_capacity(2048);
+            out.extend_from_slice(head);
+            room_for_gather(&w, &mut out, need);
+            assert!(
+                (min..max).contains(&out.capacity()),
+                "{need}: {}",
+                out.capacity()
+            );
+            assert_eq!(&out[..], head, "{need}: the written part moves over");
+            let ptr = out.as_ptr();
+            // Given back, the same storage serves the next upload of its size.
+            w.give_buffer(std::mem::take(&mut out));
+            room_for_gather(&w, &mut out, need);
+            if need <= BIG_BUF_SIZE {
+                assert_eq!(out.as_ptr(), ptr, "{need}: reused from the free list");
+            }
+            w.give_buffer(out);
+        }
+        let mut roomy = Vec::with_capacity(4096);
+        let ptr = roomy.as_ptr();
+        room_for_gather(&w, &mut roomy, 4096);
+        assert_eq!(roomy.as_ptr(), ptr);
     }
 }

@@ -320,21 +320,27 @@ impl Drop for ConnGuard {
     }
 }
 
+/// A worker of a one-route configuration, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_worker() -> Worker {
+    let config = Arc::new(
+        Config::parse(
+            "[[listener]]\nname = \"l\"\naddress = \"127.0.0.1:0\"\n\n\
+                 [[route]]\npath_prefix = \"/\"\ncluster = \"c\"\n\n\
+                 [[cluster]]\nname = \"c\"\nendpoints = [\"127.0.0.1:9\"]\n",
+            None,
+        )
+        .unwrap(),
+    );
+    Worker::new(0, &config, None, None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn worker() -> Worker {
-        let config = Arc::new(
-            Config::parse(
-                "[[listener]]\nname = \"l\"\naddress = \"127.0.0.1:0\"\n\n\
-                 [[route]]\npath_prefix = \"/\"\ncluster = \"c\"\n\n\
-                 [[cluster]]\nname = \"c\"\nendpoints = [\"127.0.0.1:9\"]\n",
-                None,
-            )
-            .unwrap(),
-        );
-        Worker::new(0, &config, None, None)
+        test_worker()
     }
 
     #[test]
