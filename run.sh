@@ -117,8 +117,9 @@ cmd_test() {
     cargo build --release --workspace --bins
     log "fuzz (short, bounded)"
     run_fuzz "${FUZZ_SECONDS:-20}"
-    log "benchmark harness smoke run (ringway vs nginx vs haproxy vs direct, --quick)"
-    cargo run --release -p ringway-bench -- compare --quick --out target/bench-smoke
+    log "benchmark harness smoke run (ringway vs nginx vs haproxy vs direct vs relay, --quick)"
+    cargo run --release -p ringway-bench -- compare --quick \
+        --contenders ringway,nginx,haproxy,direct,relay --out target/bench-smoke
     log "all checks passed"
 }
 

@@ -102,9 +102,10 @@ count_ringway() {  # count_ringway BIN N INDEX -> total instructions
     wait $P || true
     awk '/^totals:|^summary:/ {print $2; exit}' "$out"
 }
-count_nginx() {  # count_nginx N -> total instructions
-    local n=$1 out="$DIR/cg.nginx.$1"
-    valgrind --tool=callgrind --callgrind-out-file="$out" nginx -p "$DIR/proxy" -c "$DIR/proxy/nginx.conf" > "$DIR/nginx-proxy.$n.log" 2>&1 &
+count_other() {  # count_other NAME N CMD... -> total instructions of CMD under callgrind
+    local name=$1 n=$2; shift 2
+    local out="$DIR/cg.$name.$n"
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$@" > "$DIR/$name.$n.log" 2>&1 &
     P=$!
     wait_port
     load "$n"
@@ -112,16 +113,12 @@ count_nginx() {  # count_nginx N -> total instructions
     wait $P || true
     awk '/^totals:|^summary:/ {print $2; exit}' "$out"
 }
-count_relay() {  # count_relay N -> total instructions
-    local n=$1 out="$DIR/cg.relay.$1"
-    valgrind --tool=callgrind --callgrind-out-file="$out" "$LOAD" relay --driver legacy -t 1 \
-        --listen "127.0.0.1:$PROXY_PORT" --upstream "127.0.0.1:$ORIGIN_PORT" > "$DIR/relay.$n.log" 2>&1 &
-    P=$!
-    wait_port
-    load "$n"
-    kill -TERM $P
-    wait $P || true
-    awk '/^totals:|^summary:/ {print $2; exit}' "$out"
+count_nginx() {  # count_nginx N
+    count_other nginx-proxy "$1" nginx -p "$DIR/proxy" -c "$DIR/proxy/nginx.conf"
+}
+count_relay() {  # count_relay N
+    count_other relay "$1" "$LOAD" relay --driver legacy -t 1 \
+        --listen "127.0.0.1:$PROXY_PORT" --upstream "127.0.0.1:$ORIGIN_PORT"
 }
 echo "# origin: $ORIGIN; N1=$N1 N2=$N2; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "# proxy instructions_per_request"

@@ -19,14 +19,13 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::mpsc;
 
 use clap::Args;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
 use monoio::net::TcpStream;
 
 use crate::cli::{core_list, size, CoreList};
-use crate::runtime::{self, DriverChoice, DriverUsed};
+use crate::runtime::{self, DriverChoice};
 
 /// `ringload relay` flags.
 #[derive(Debug, Args)]
@@ -106,43 +105,14 @@ pub fn relay(cfg: RelayConfig) -> i32 {
 fn relay_inner(cfg: RelayConfig) -> Result<(), String> {
     let (bound, sockets) = crate::serve::bind_group(cfg.listen, cfg.workers)
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
-    let (ready_tx, ready_rx) = mpsc::channel::<Result<DriverUsed, String>>();
-    let mut threads = Vec::new();
-    for (index, socket) in sockets.into_iter().enumerate() {
-        let cfg = cfg.clone();
-        let ready_tx = ready_tx.clone();
-        let core = runtime::core_for(index, cfg.cores.as_deref());
-        let thread = std::thread::Builder::new()
-            .name(format!("ringload-relay-{index}"))
-            .spawn(move || {
-                runtime::pin_to(core);
-                let (driver, entries) = (cfg.driver, cfg.ring_entries);
-                runtime::run_on_driver(
-                    driver,
-                    entries,
-                    move || async move {
-                        match monoio::net::TcpListener::from_std(socket) {
-                            Ok(listener) => accept_loop(listener, Rc::new(cfg)).await,
-                            Err(e) => eprintln!("ringload relay: worker {index}: {e}"),
-                        }
-                    },
-                    |used| {
-                        let _ = ready_tx.send(used);
-                    },
-                );
-            })
-            .map_err(|e| format!("cannot start a worker thread: {e}"))?;
-        threads.push(thread);
-    }
-    drop(ready_tx);
-    let mut drivers = Vec::new();
-    for _ in 0..threads.len() {
-        match ready_rx.recv() {
-            Ok(Ok(d)) => drivers.push(d),
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err("a worker thread died while starting".into()),
-        }
-    }
+    let settings = cfg.clone();
+    let (threads, drivers) = runtime::start_workers(
+        "relay",
+        sockets,
+        cfg.cores.as_deref(),
+        (cfg.driver, cfg.ring_entries),
+        move |_, listener| accept_loop(listener, Rc::new(settings.clone())),
+    )?;
     println!(
         "ringload relay: listening on {bound}, relaying to {}",
         cfg.upstream
@@ -292,20 +262,17 @@ mod tests {
             driver: DriverChoice::Auto,
             ring_entries: 64,
         };
-        let (bound, mut sockets) = crate::serve::bind_group(cfg.listen, 1).unwrap();
-        let socket = sockets.pop().unwrap();
+        let (bound, sockets) = crate::serve::bind_group(cfg.listen, 1).unwrap();
         // The relay's worker runs for the rest of the test process.
-        std::thread::spawn(move || {
-            runtime::run_on_driver(
-                DriverChoice::Auto,
-                64,
-                move || async move {
-                    let listener = monoio::net::TcpListener::from_std(socket).unwrap();
-                    accept_loop(listener, Rc::new(cfg)).await
-                },
-                |_| {},
-            );
-        });
+        let (_threads, drivers) = runtime::start_workers(
+            "relay",
+            sockets,
+            None,
+            (DriverChoice::Auto, 64),
+            move |_, listener| accept_loop(listener, Rc::new(cfg.clone())),
+        )
+        .unwrap();
+        assert_eq!(drivers.len(), 1);
         let mut c = std::net::TcpStream::connect(bound).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut sent = 0;

@@ -120,6 +120,62 @@ where
     }
 }
 
+/// One pinned worker thread per listening socket (`ringload serve` and
+/// `ringload relay`): worker `index` runs on `core_for(index, cores)`, on
+/// its own runtime, the future `body(index, socket)` makes (with the socket
+/// turned into monoio's listener). Returns the threads and each worker's
+/// driver once every worker has started, or the first one's error.
+pub fn start_workers<F, Fut>(
+    name: &str,
+    sockets: Vec<std::net::TcpListener>,
+    cores: Option<&[usize]>,
+    (driver, entries): (DriverChoice, u32),
+    body: F,
+) -> Result<(Vec<std::thread::JoinHandle<()>>, Vec<DriverUsed>), String>
+where
+    F: Fn(usize, monoio::net::TcpListener) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<DriverUsed, String>>();
+    let mut threads = Vec::new();
+    for (index, socket) in sockets.into_iter().enumerate() {
+        let ready_tx = ready_tx.clone();
+        let body = body.clone();
+        let core = core_for(index, cores);
+        let label = format!("ringload {name}");
+        let thread = std::thread::Builder::new()
+            .name(format!("ringload-{name}-{index}"))
+            .spawn(move || {
+                pin_to(core);
+                run_on_driver(
+                    driver,
+                    entries,
+                    move || async move {
+                        match monoio::net::TcpListener::from_std(socket) {
+                            Ok(listener) => body(index, listener).await,
+                            Err(e) => eprintln!("{label}: worker {index}: {e}"),
+                        }
+                    },
+                    |used| {
+                        let _ = ready_tx.send(used);
+                    },
+                );
+            })
+            .map_err(|e| format!("cannot start a worker thread: {e}"))?;
+        threads.push(thread);
+    }
+    drop(ready_tx);
+    let mut drivers = Vec::new();
+    for _ in 0..threads.len() {
+        match ready_rx.recv() {
+            Ok(Ok(d)) => drivers.push(d),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err("a worker thread died while starting".into()),
+        }
+    }
+    Ok((threads, drivers))
+}
+
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_sigint(_: libc::c_int) {

@@ -11,7 +11,6 @@ use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::mpsc;
 use std::sync::Arc;
 
 use rustls::ServerConfig;
@@ -20,7 +19,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::cli::ServeConfig;
-use crate::runtime::{self, DriverUsed};
+use crate::runtime;
 use server::{Shared, Worker};
 
 const BACKLOG: i32 = 4096;
@@ -93,47 +92,18 @@ fn serve_inner(cfg: ServeConfig) -> Result<(), String> {
         tls,
         cfg,
     });
-    let (ready_tx, ready_rx) = mpsc::channel::<Result<DriverUsed, String>>();
-    let mut threads = Vec::new();
-    for (index, socket) in sockets.into_iter().enumerate() {
-        let shared = shared.clone();
-        let ready_tx = ready_tx.clone();
-        let core = runtime::core_for(index, shared.cfg.cores.as_deref());
-        let thread = std::thread::Builder::new()
-            .name(format!("ringload-serve-{index}"))
-            .spawn(move || {
-                runtime::pin_to(core);
-                let driver = shared.cfg.driver;
-                let entries = shared.cfg.ring_entries;
-                runtime::run_on_driver(
-                    driver,
-                    entries,
-                    move || async move {
-                        match monoio::net::TcpListener::from_std(socket) {
-                            Ok(listener) => {
-                                let worker = Rc::new(Worker::new(shared, index));
-                                server::accept_loop(listener, worker).await;
-                            }
-                            Err(e) => eprintln!("ringload serve: worker {index}: {e}"),
-                        }
-                    },
-                    |used| {
-                        let _ = ready_tx.send(used);
-                    },
-                );
-            })
-            .map_err(|e| format!("cannot start a worker thread: {e}"))?;
-        threads.push(thread);
-    }
-    drop(ready_tx);
-    let mut drivers = Vec::new();
-    for _ in 0..threads.len() {
-        match ready_rx.recv() {
-            Ok(Ok(d)) => drivers.push(d),
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err("a worker thread died while starting".into()),
-        }
-    }
+    let cores = shared.cfg.cores.clone();
+    let driver = (shared.cfg.driver, shared.cfg.ring_entries);
+    let (threads, drivers) = runtime::start_workers(
+        "serve",
+        sockets,
+        cores.as_deref(),
+        driver,
+        move |index, listener| {
+            let worker = Rc::new(Worker::new(shared.clone(), index));
+            server::accept_loop(listener, worker)
+        },
+    )?;
     let mut stdout = io::stdout().lock();
     let _ = writeln!(stdout, "ringload serve: listening on {bound}");
     let _ = stdout.flush();
