@@ -641,6 +641,20 @@ pub fn rotated(n: usize, rep: usize) -> Vec<usize> {
     (0..n).map(|i| (i + rep) % n.max(1)).collect()
 }
 
+/// Why `kind` sits `sc` out when it needs the plain origin (direct, and
+/// the relay, which only passes the bytes to it).
+fn plain_origin_skip(kind: Kind, sc: &Scenario) -> Option<String> {
+    let why = sc
+        .direct_skip_reason()
+        .filter(|_| kind.needs_plain_origin())?;
+    Some(match kind {
+        Kind::Relay => {
+            format!("the relay only passes bytes to one plain origin, as direct loads it: {why}")
+        }
+        _ => why.into(),
+    })
+}
+
 fn run_scenario(ctx: &mut Ctx, layout: &Layout, sc: &Scenario) -> ScenarioRuns {
     let plan = ctx.plan;
     let mut out = ScenarioRuns {
@@ -664,12 +678,7 @@ fn run_scenario(ctx: &mut Ctx, layout: &Layout, sc: &Scenario) -> ScenarioRuns {
                     .iter()
                     .find(|(s, _)| *s == k)
                     .map(|(_, why)| why.clone())
-                    .or_else(|| {
-                        k.needs_plain_origin()
-                            .then(|| sc.direct_skip_reason())
-                            .flatten()
-                            .map(String::from)
-                    })
+                    .or_else(|| plain_origin_skip(k, sc))
                     .or_else(|| sc.h2_streams.and(ctx.h2load_missing.clone())),
                 ..Default::default()
             })
@@ -1309,6 +1318,23 @@ mod tests {
         assert_eq!(
             request_body_sizes(&scenarios::select(None, false).unwrap()),
             vec![16 * 1024]
+        );
+    }
+
+    /// Direct and the relay sit out the scenarios the plain origin cannot
+    /// serve alone, each with the reason; the proxies never do.
+    #[test]
+    fn plain_origin_skips() {
+        let sel = |l: &str| scenarios::select(Some(l), false).unwrap();
+        let tls = &sel("tls-keepalive")[0];
+        let direct = plain_origin_skip(Kind::Direct, tls).unwrap();
+        assert!(direct.contains("TLS termination"), "{direct}");
+        let relay = plain_origin_skip(Kind::Relay, tls).unwrap();
+        assert!(relay.starts_with("the relay only passes bytes") && relay.ends_with(&direct));
+        assert_eq!(plain_origin_skip(Kind::Nginx, tls), None);
+        assert_eq!(
+            plain_origin_skip(Kind::Relay, &sel("small-get-keepalive")[0]),
+            None
         );
     }
 
