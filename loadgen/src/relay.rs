@@ -162,16 +162,14 @@ async fn connection(client: TcpStream, cfg: Rc<RelayConfig>) {
 }
 
 /// Move bytes from `from` to `to` until `from` ends or either side fails,
-/// then shut `to`'s sending down. Returns the bytes moved.
-async fn pipe<R: AsyncReadRent, W: AsyncWriteRent>(from: &mut R, to: &mut W, size: usize) -> u64 {
+/// then shut `to`'s sending down.
+async fn pipe<R: AsyncReadRent, W: AsyncWriteRent>(from: &mut R, to: &mut W, size: usize) {
     let mut buf = Vec::with_capacity(size);
-    let mut moved = 0;
     loop {
         let (res, b) = from.read(buf).await;
         buf = b;
-        match res {
-            Ok(n) if n > 0 => moved += n as u64,
-            _ => break,
+        if !matches!(res, Ok(n) if n > 0) {
+            break;
         }
         let (res, b) = to.write_all(buf).await;
         buf = b;
@@ -181,7 +179,6 @@ async fn pipe<R: AsyncReadRent, W: AsyncWriteRent>(from: &mut R, to: &mut W, siz
         buf.clear();
     }
     let _ = to.shutdown().await;
-    moved
 }
 
 #[cfg(test)]
