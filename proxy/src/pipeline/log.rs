@@ -4,7 +4,7 @@
 //! info for failures).
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::forward::Exchange;
 use super::route::Route;
@@ -22,6 +22,9 @@ pub struct RequestRecord<'a> {
     pub route: Option<&'a Route>,
     pub ex: &'a Exchange,
     pub error: Option<&'a ProxyError>,
+    /// When the request's head was in (what `elapsed` is measured from;
+    /// span export places its spans by it).
+    pub started: Instant,
     pub elapsed: Duration,
     /// Captured request facts (only when the access log is on).
     pub meta: Option<&'a RequestMeta>,

@@ -33,7 +33,10 @@ pub fn export(worker: &Worker, gen: &WorkerGen, rec: &RequestRecord<'_>) {
         .unwrap_or(0);
     let before =
         |at: Instant| end_ns.saturating_sub(now.saturating_duration_since(at).as_nanos() as u64);
-    let start_ns = end_ns.saturating_sub(rec.elapsed.as_nanos() as u64);
+    // From the same clock readings as the client spans' starts: `elapsed`
+    // was read earlier than `now`, and a start derived from it would lie
+    // later than the request's, after an upstream send that came quickly.
+    let start_ns = before(rec.started);
 
     let listener = &config.listeners[rec.listener];
     let tls = listener.tls.is_some();
